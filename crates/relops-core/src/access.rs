@@ -1,0 +1,147 @@
+//! Roles, permissions and the one table that maps them (R-ROLE-1).
+//!
+//! Every HTTP route names the [`Permission`] it needs; [`Permission::roles`] is the only
+//! place that says which roles hold it. A principal may hold several roles.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    ReleaseManager,
+    QaLead,
+    SecurityEngineer,
+    SupportLead,
+    SupportAgent,
+    ProductOwner,
+    OncallDevops,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 8] = [
+        Self::ReleaseManager,
+        Self::QaLead,
+        Self::SecurityEngineer,
+        Self::SupportLead,
+        Self::SupportAgent,
+        Self::ProductOwner,
+        Self::OncallDevops,
+        Self::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReleaseManager => "release_manager",
+            Self::QaLead => "qa_lead",
+            Self::SecurityEngineer => "security_engineer",
+            Self::SupportLead => "support_lead",
+            Self::SupportAgent => "support_agent",
+            Self::ProductOwner => "product_owner",
+            Self::OncallDevops => "oncall_devops",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                let all: Vec<_> = Self::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown role `{s}`: expected one of {}", all.join(", "))
+            })
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an action needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Read releases, artifacts and checksums.
+    ReleaseRead,
+    /// Create and freeze releases.
+    ReleaseWrite,
+    /// Upload or replace artifacts before the freeze.
+    ArtifactWrite,
+    /// Add or replace an artifact after the freeze (critical fix, R-REL-4).
+    ArtifactCriticalFix,
+    /// Create API tokens.
+    TokenManage,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 5] = [
+        Self::ReleaseRead,
+        Self::ReleaseWrite,
+        Self::ArtifactWrite,
+        Self::ArtifactCriticalFix,
+        Self::TokenManage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReleaseRead => "release.read",
+            Self::ReleaseWrite => "release.write",
+            Self::ArtifactWrite => "artifact.write",
+            Self::ArtifactCriticalFix => "artifact.critical_fix",
+            Self::TokenManage => "token.manage",
+        }
+    }
+
+    /// The roles that hold this permission: the one table.
+    pub fn roles(self) -> &'static [Role] {
+        use Role::*;
+        match self {
+            Self::ReleaseRead => &Role::ALL,
+            Self::ReleaseWrite | Self::ArtifactWrite => &[ReleaseManager, Admin],
+            // The playbook: only the release manager approves a critical fix after the
+            // freeze. An admin who is also release manager holds both roles.
+            Self::ArtifactCriticalFix => &[ReleaseManager],
+            Self::TokenManage => &[Admin],
+        }
+    }
+
+    pub fn allows(self, roles: &[Role]) -> bool {
+        roles.iter().any(|r| self.roles().contains(r))
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        assert!(Permission::ReleaseWrite.allows(&[Role::ReleaseManager]));
+        assert!(Permission::ReleaseWrite.allows(&[Role::QaLead, Role::Admin]));
+        assert!(!Permission::ReleaseWrite.allows(&[Role::QaLead]));
+        assert!(!Permission::ArtifactCriticalFix.allows(&[Role::Admin]));
+        assert!(Permission::ArtifactCriticalFix.allows(&[Role::Admin, Role::ReleaseManager]));
+        assert!(!Permission::TokenManage.allows(&[Role::ReleaseManager]));
+        assert!(!Permission::ReleaseRead.allows(&[]));
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+            assert!(Permission::ReleaseRead.allows(&[r]));
+        }
+        assert!("root".parse::<Role>().unwrap_err().contains("release_manager"));
+    }
+}

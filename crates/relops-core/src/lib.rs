@@ -1,0 +1,8 @@
+#![doc = include_str!("../README.md")]
+
+pub mod access;
+pub mod artifact;
+pub mod calendar;
+pub mod platform;
+pub mod release;
+pub mod version;

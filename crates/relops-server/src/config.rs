@@ -1,0 +1,217 @@
+//! The server's configuration: `relops.toml` in the data directory, overridden by
+//! `RELOPS_*` environment variables, overridden by command-line flags.
+//!
+//! Relative paths in the file are relative to the data directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use relops_core::calendar::{BusinessCalendar, HolidayRules};
+use relops_store::BlobConfig;
+use serde::{Deserialize, Serialize};
+
+/// Name of the config file inside the data directory.
+pub const CONFIG_FILE: &str = "relops.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. `127.0.0.1:0` picks a free port (printed at start).
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` (relative to the data dir) or `postgres://USER:PASS@HOST/DB`.
+    pub database_url: String,
+    /// Products served; the first is the default when a request names none.
+    pub products: Vec<String>,
+    /// Largest artifact accepted, in bytes (413 above).
+    pub max_artifact_bytes: u64,
+    /// Where keys live (relative to the data dir).
+    pub keys_dir: PathBuf,
+    pub blob: BlobConfig,
+    pub calendar: CalendarConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalendarConfig {
+    /// Built-in holidays: `de` (German federal holidays) or `none`.
+    pub holidays: HolidayRules,
+    /// Extra non-business days, `YYYY-MM-DD`.
+    pub extra_holidays: Vec<NaiveDate>,
+}
+
+impl Default for CalendarConfig {
+    fn default() -> Self {
+        Self {
+            holidays: HolidayRules::GermanFederal,
+            extra_holidays: Vec::new(),
+        }
+    }
+}
+
+impl CalendarConfig {
+    pub fn calendar(&self) -> BusinessCalendar {
+        BusinessCalendar::new(self.holidays, self.extra_holidays.iter().copied())
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://relops.db".to_owned(),
+            products: vec!["wizard".to_owned()],
+            max_artifact_bytes: 4 * 1024 * 1024 * 1024,
+            keys_dir: PathBuf::from("keys"),
+            blob: BlobConfig::Local {
+                path: PathBuf::from("blobs"),
+            },
+            calendar: CalendarConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Figment(#[from] Box<figment::Error>),
+}
+
+impl ServerConfig {
+    /// Loads `DATA_DIR/relops.toml` (or `config_file`), then `RELOPS_*` variables
+    /// (`RELOPS_LISTEN`, `RELOPS_DATABASE_URL`, `RELOPS_BLOB__KIND`, …), and resolves relative
+    /// paths against `data_dir`.
+    pub fn load(data_dir: &Path, config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let file = config_file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| data_dir.join(CONFIG_FILE));
+        let cfg: ServerConfig = Figment::from(Serialized::defaults(ServerConfig::default()))
+            .merge(Toml::file_exact(&file))
+            .merge(
+                Env::prefixed("RELOPS_")
+                    .split("__")
+                    .only(&["listen", "database_url", "max_artifact_bytes", "blob"]),
+            )
+            .extract()
+            .map_err(|e| ConfigError::Figment(Box::new(e.with_path(&file.display().to_string()))))?;
+        cfg.resolved(data_dir)
+    }
+
+    /// Checks the values and makes relative paths absolute under `data_dir`.
+    pub fn resolved(mut self, data_dir: &Path) -> Result<Self, ConfigError> {
+        if self.products.is_empty() {
+            return Err(ConfigError::Invalid(
+                "`products` is empty: name at least one, e.g. products = [\"wizard\"]".into(),
+            ));
+        }
+        for p in &self.products {
+            let ok = !p.is_empty()
+                && p.len() <= 64
+                && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "product name `{p}` must be 1-64 characters of a-z, 0-9 and -"
+                )));
+            }
+        }
+        if self.max_artifact_bytes == 0 {
+            return Err(ConfigError::Invalid("`max_artifact_bytes` must be above 0".into()));
+        }
+        let abs = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                data_dir.join(p)
+            }
+        };
+        self.keys_dir = abs(&self.keys_dir);
+        if let BlobConfig::Local { path } = &mut self.blob {
+            *path = abs(path);
+        }
+        if let Some(rest) = self.database_url.strip_prefix("sqlite://") {
+            let path = Path::new(rest.split('?').next().unwrap_or(rest));
+            if !path.is_absolute() && !rest.starts_with(':') {
+                let query = rest.find('?').map(|i| &rest[i..]).unwrap_or("");
+                self.database_url = format!("sqlite://{}{query}", data_dir.join(path).display());
+            }
+        }
+        Ok(self)
+    }
+
+    /// The config file that `relops init` writes: the defaults, commented.
+    pub fn initial_file() -> String {
+        r#"# relops configuration. Relative paths are relative to this file's directory.
+# Every key can also be set by an environment variable: RELOPS_LISTEN,
+# RELOPS_DATABASE_URL, RELOPS_MAX_ARTIFACT_BYTES, RELOPS_BLOB__KIND, ...
+
+listen = "127.0.0.1:8080"
+
+# Embedded default: SQLite in WAL mode. For several replicas use PostgreSQL:
+# database_url = "postgres://relops:secret@db.example/relops"
+database_url = "sqlite://relops.db"
+
+# Products served; commands take --product once there is more than one.
+products = ["wizard"]
+
+# Largest artifact accepted (bytes).
+max_artifact_bytes = 4294967296
+
+keys_dir = "keys"
+
+[blob]
+kind = "local"
+path = "blobs"
+# S3-compatible store instead:
+# kind = "s3"
+# bucket = "relops"
+# endpoint = "https://s3.example"
+# region = "eu-central-1"
+# access_key_id = "..."
+# secret_access_key = "..."
+
+[calendar]
+# Built-in holidays: "de" (German federal holidays) or "none".
+holidays = "de"
+# Extra non-business days (company holidays, regional holidays).
+extra_holidays = []
+"#
+        .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_file_parses_to_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), ServerConfig::initial_file()).unwrap();
+        let loaded = ServerConfig::load(dir.path(), None).unwrap();
+        let expected = ServerConfig::default().resolved(dir.path()).unwrap();
+        assert_eq!(loaded, expected);
+        assert!(loaded.database_url.starts_with("sqlite:///"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "listn = \"x\"\n").unwrap();
+        let err = ServerConfig::load(dir.path(), None).unwrap_err().to_string();
+        assert!(err.contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn bad_product_names_are_refused() {
+        let cfg = ServerConfig {
+            products: vec!["Wizard App".into()],
+            ..ServerConfig::default()
+        };
+        let err = cfg.resolved(Path::new("/tmp")).unwrap_err().to_string();
+        assert!(err.contains("a-z"), "{err}");
+    }
+}

@@ -1,0 +1,63 @@
+//! `relops init`: config file, keys and the first admin token, each made only if absent.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use relops_core::access::Role;
+use relops_store::Db;
+use serde::Serialize;
+
+use crate::config::{CONFIG_FILE, ServerConfig};
+use crate::keys::{KeyReport, ensure_keys};
+use crate::routes::tokens::issue_token;
+
+/// What `init` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    pub data_dir: PathBuf,
+    pub config_file: PathBuf,
+    pub config_created: bool,
+    pub keys: Vec<KeyReport>,
+    /// The first admin token, present only when this run created it.
+    pub admin_token: Option<String>,
+}
+
+/// Initialises `data_dir` (or completes a partial one). Never overwrites a key or config.
+pub async fn init(data_dir: &Path, config_file: Option<&Path>) -> anyhow::Result<InitReport> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let data_dir = data_dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
+    let config_path = config_file
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| data_dir.join(CONFIG_FILE));
+    let config_created = if config_path.exists() {
+        false
+    } else {
+        std::fs::write(&config_path, ServerConfig::initial_file())
+            .with_context(|| format!("cannot write {}", config_path.display()))?;
+        true
+    };
+    let config = ServerConfig::load(&data_dir, Some(&config_path))?;
+    let keys = ensure_keys(&config.keys_dir)?;
+    let db = Db::connect(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open the database {}", crate::redact(&config.database_url)))?;
+    let admin_token = if db.token_count().await? == 0 {
+        let (created, _) = issue_token(&db, "admin", vec![Role::Admin], "relops init", None)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the admin token: {e}"))?;
+        Some(created.token)
+    } else {
+        None
+    };
+    db.close().await;
+    Ok(InitReport {
+        data_dir,
+        config_file: config_path,
+        config_created,
+        keys,
+        admin_token,
+    })
+}

@@ -1,0 +1,313 @@
+//! Key files: generation at `relops init`, loading at `relops serve`.
+//!
+//! Each key is one JSON file in the securesystemslib/TUF key format that python-tuf tools
+//! read, with the private part in hex:
+//! `{"keytype":"ed25519","scheme":"ed25519","keyid":"…","keyval":{"public":"…","private":"…"}}`.
+//! Private key files are created with mode 0600 and never overwritten.
+//!
+//! | file | role |
+//! |---|---|
+//! | `root.json` | TUF root (keep offline once the feed is set up) |
+//! | `targets.json`, `snapshot.json`, `timestamp.json` | TUF online roles |
+//! | `release.json` | signs every artifact's digest at upload (Ed25519) |
+//! | `crash.json` | X25519: crash dumps are sealed to its public half (HPKE) |
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The Ed25519 keys `relops init` makes.
+pub const ED25519_ROLES: [&str; 5] = ["root", "targets", "snapshot", "timestamp", "release"];
+/// The X25519 key for sealed crash dumps.
+pub const CRASH_ROLE: &str = "crash";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyVal {
+    pub public: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<String>,
+}
+
+/// A key file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyFile {
+    pub keytype: String,
+    pub scheme: String,
+    pub keyid: String,
+    pub keyval: KeyVal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read key file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("key file {path} is not a valid {expected} key: {why}; restore it from backup or run `relops init` on a fresh data dir")]
+    Invalid {
+        path: PathBuf,
+        expected: &'static str,
+        why: String,
+    },
+    #[error("cannot write key file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("random number generator failed: {0}")]
+    Random(String),
+}
+
+fn random_32() -> Result<[u8; 32], KeyError> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| KeyError::Random(e.to_string()))?;
+    Ok(b)
+}
+
+/// TUF key id: hex SHA-256 of the canonical JSON of the public key. The object has only
+/// ASCII strings and its keys are written in sorted order, so this JSON is canonical.
+pub fn key_id(keytype: &str, public_hex: &str) -> String {
+    let canonical = format!(
+        r#"{{"keytype":"{keytype}","keyval":{{"public":"{public_hex}"}},"scheme":"{keytype}"}}"#
+    );
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn key_path(dir: &Path, role: &str) -> PathBuf {
+    dir.join(format!("{role}.json"))
+}
+
+/// Writes a private key file with mode 0600, refusing to overwrite.
+fn write_private(path: &Path, key: &KeyFile) -> Result<(), KeyError> {
+    let err = |source| KeyError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(err)?;
+    let json = serde_json::to_vec_pretty(key).expect("key serialises");
+    f.write_all(&json).map_err(err)?;
+    f.write_all(b"\n").map_err(err)?;
+    f.sync_all().map_err(err)?;
+    Ok(())
+}
+
+/// What `ensure_keys` did for each role.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyReport {
+    pub role: String,
+    pub keyid: String,
+    pub created: bool,
+}
+
+/// Creates every missing key in `dir`; existing keys are kept untouched.
+pub fn ensure_keys(dir: &Path) -> Result<Vec<KeyReport>, KeyError> {
+    std::fs::create_dir_all(dir).map_err(|source| KeyError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let mut out = Vec::new();
+    for role in ED25519_ROLES.iter().copied().chain([CRASH_ROLE]) {
+        let path = key_path(dir, role);
+        if path.exists() {
+            let existing = read_key_file(&path)?;
+            out.push(KeyReport {
+                role: role.to_owned(),
+                keyid: existing.keyid,
+                created: false,
+            });
+            continue;
+        }
+        let secret = random_32()?;
+        let (keytype, public) = if role == CRASH_ROLE {
+            let s = x25519_dalek::StaticSecret::from(secret);
+            ("x25519", x25519_dalek::PublicKey::from(&s).to_bytes())
+        } else {
+            ("ed25519", SigningKey::from_bytes(&secret).verifying_key().to_bytes())
+        };
+        let public_hex = hex::encode(public);
+        let key = KeyFile {
+            keytype: keytype.to_owned(),
+            scheme: keytype.to_owned(),
+            keyid: key_id(keytype, &public_hex),
+            keyval: KeyVal {
+                public: public_hex,
+                private: Some(hex::encode(secret)),
+            },
+        };
+        write_private(&path, &key)?;
+        out.push(KeyReport {
+            role: role.to_owned(),
+            keyid: key.keyid,
+            created: true,
+        });
+    }
+    Ok(out)
+}
+
+fn read_key_file(path: &Path) -> Result<KeyFile, KeyError> {
+    let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| KeyError::Invalid {
+        path: path.to_path_buf(),
+        expected: "JSON",
+        why: e.to_string(),
+    })
+}
+
+/// The release key: signs artifact digests at upload, server-side only.
+#[derive(Debug, Clone)]
+pub struct ReleaseKey {
+    signing: SigningKey,
+    key_id: String,
+}
+
+impl ReleaseKey {
+    pub fn load(keys_dir: &Path) -> Result<Self, KeyError> {
+        let path = key_path(keys_dir, "release");
+        let file = read_key_file(&path)?;
+        let invalid = |why: &str| KeyError::Invalid {
+            path: path.clone(),
+            expected: "ed25519",
+            why: why.to_owned(),
+        };
+        if file.keytype != "ed25519" {
+            return Err(invalid("keytype is not ed25519"));
+        }
+        let private = file.keyval.private.as_deref().ok_or_else(|| invalid("no private part"))?;
+        let bytes: [u8; 32] = hex::decode(private)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| invalid("private part is not 32 bytes of hex"))?;
+        let signing = SigningKey::from_bytes(&bytes);
+        if hex::encode(signing.verifying_key().to_bytes()) != file.keyval.public {
+            return Err(invalid("public part does not match the private part"));
+        }
+        Ok(Self {
+            key_id: key_id("ed25519", &file.keyval.public),
+            signing,
+        })
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    pub fn public_hex(&self) -> String {
+        hex::encode(self.signing.verifying_key().to_bytes())
+    }
+
+    /// Signs an artifact; returns the hex signature.
+    pub fn sign(&self, a: &SignedFields<'_>) -> String {
+        hex::encode(self.signing.sign(&a.message()).to_bytes())
+    }
+
+    /// Checks a hex signature made by [`sign`](Self::sign).
+    pub fn verify(&self, a: &SignedFields<'_>, signature_hex: &str) -> bool {
+        verify_artifact(&self.signing.verifying_key(), a, signature_hex)
+    }
+}
+
+/// What the release key signs for each artifact.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedFields<'a> {
+    pub product: &'a str,
+    pub version: &'a str,
+    pub platform: &'a str,
+    pub name: &'a str,
+    pub size: u64,
+    pub sha256: &'a str,
+}
+
+impl SignedFields<'_> {
+    /// The exact bytes signed (documented in `docs/releases.md`):
+    /// `relops-artifact-v1\n{product}\n{version}\n{platform}\n{name}\n{size}\n{sha256}\n`.
+    pub fn message(&self) -> Vec<u8> {
+        format!(
+            "relops-artifact-v1\n{}\n{}\n{}\n{}\n{}\n{}\n",
+            self.product, self.version, self.platform, self.name, self.size, self.sha256
+        )
+        .into_bytes()
+    }
+}
+
+/// Verifies an artifact signature against a public key.
+pub fn verify_artifact(key: &VerifyingKey, a: &SignedFields<'_>, signature_hex: &str) -> bool {
+    let Some(sig) = hex::decode(signature_hex)
+        .ok()
+        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+    else {
+        return false;
+    };
+    key.verify(&a.message(), &ed25519_dalek::Signature::from_bytes(&sig))
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ensure_keys_creates_once_with_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ensure_keys(dir.path()).unwrap();
+        assert_eq!(first.len(), 6);
+        assert!(first.iter().all(|k| k.created));
+        #[cfg(unix)]
+        for role in ["root", "release", "crash"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(format!("{role}.json")))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{role}");
+        }
+        let before = std::fs::read(dir.path().join("release.json")).unwrap();
+        let second = ensure_keys(dir.path()).unwrap();
+        assert!(second.iter().all(|k| !k.created));
+        assert_eq!(std::fs::read(dir.path().join("release.json")).unwrap(), before);
+        let ids: Vec<_> = first.iter().map(|k| &k.keyid).collect();
+        let ids2: Vec<_> = second.iter().map(|k| &k.keyid).collect();
+        assert_eq!(ids, ids2);
+    }
+
+    #[test]
+    fn sign_and_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        ensure_keys(dir.path()).unwrap();
+        let key = ReleaseKey::load(dir.path()).unwrap();
+        let fields = SignedFields {
+            product: "wizard",
+            version: "2.1.0",
+            platform: "macos-universal",
+            name: "wizard.dmg",
+            size: 3,
+            sha256: "ab",
+        };
+        let sig = key.sign(&fields);
+        assert!(key.verify(&fields, &sig));
+        let other = SignedFields {
+            version: "2.0.0",
+            ..fields
+        };
+        assert!(!key.verify(&other, &sig));
+        assert!(!key.verify(&fields, "00"));
+    }
+}

@@ -1,0 +1,136 @@
+#![doc = include_str!("../README.md")]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod init;
+pub mod keys;
+pub mod routes;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::{get, post, put};
+use chrono::{Duration, Utc};
+use relops_core::calendar::BusinessCalendar;
+use relops_store::{BlobStore, Db};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use config::ServerConfig;
+use keys::ReleaseKey;
+
+/// Everything a handler needs, built once by [`AppState::open`].
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub blobs: BlobStore,
+    pub config: Arc<ServerConfig>,
+    pub calendar: Arc<BusinessCalendar>,
+    pub release_key: Arc<ReleaseKey>,
+}
+
+impl AppState {
+    /// Connects the adapters named in `config`, loads the release key and sweeps uploads
+    /// that an earlier run left unfinished.
+    pub async fn open(config: ServerConfig) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))?;
+        let blobs = BlobStore::open(&config.blob).context("cannot open the blob store")?;
+        let release_key = ReleaseKey::load(&config.keys_dir)
+            .context("cannot load the release signing key (run `relops init` first)")?;
+        let state = Self {
+            calendar: Arc::new(config.calendar.calendar()),
+            config: Arc::new(config),
+            db,
+            blobs,
+            release_key: Arc::new(release_key),
+        };
+        state.sweep().await?;
+        Ok(state)
+    }
+
+    /// Removes staging uploads and unreferenced blobs left by a crash. On the local backend
+    /// this process is the only writer, so everything unfinished goes; on S3 other replicas
+    /// may be mid-upload, so only what is older than an hour.
+    async fn sweep(&self) -> anyhow::Result<()> {
+        let cutoff = if self.blobs.is_local() {
+            Utc::now()
+        } else {
+            Utc::now() - Duration::hours(1)
+        };
+        let staged = self.blobs.sweep_staging(cutoff).await?;
+        let referenced = self.db.referenced_blob_keys().await?;
+        let orphans = self.blobs.sweep_unreferenced(&referenced, cutoff).await?;
+        if staged + orphans > 0 {
+            tracing::info!(staged, orphans, "removed unfinished uploads from an earlier run");
+        }
+        Ok(())
+    }
+}
+
+/// Hides the password of a database URL in messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Every route of the server over `state`.
+pub fn router(state: AppState) -> Router {
+    use routes::{artifacts, health, releases, tokens};
+    let v1 = Router::new()
+        .route("/releases", post(releases::create).get(releases::list))
+        .route("/releases/{version}", get(releases::show))
+        .route("/releases/{version}/freeze", post(releases::freeze))
+        .route("/releases/{version}/artifacts", get(artifacts::list))
+        .route(
+            "/releases/{version}/artifacts/{name}",
+            put(artifacts::upload).get(artifacts::download),
+        )
+        .route("/releases/{version}/SHA256SUMS", get(artifacts::sha256sums))
+        .route("/releases/{version}/verify", post(artifacts::verify))
+        .route("/tokens", post(tokens::create))
+        .route("/whoami", get(tokens::whoami));
+    let header = axum::http::HeaderName::from_static(relops_api::REQUEST_ID_HEADER);
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .nest("/v1", v1)
+        .with_state(state)
+        .layer(PropagateRequestIdLayer::new(header.clone()))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://relops:secret@db/relops"),
+            "postgres://relops:***@db/relops"
+        );
+        assert_eq!(super::redact("sqlite:///x/relops.db"), "sqlite:///x/relops.db");
+    }
+}

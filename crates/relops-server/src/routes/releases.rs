@@ -1,0 +1,145 @@
+//! Releases: create (R-REL-1..4), list, show, freeze.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{NaiveDate, Utc};
+use relops_api::{CreateRelease, Release, ReleaseList};
+use relops_core::access::Permission;
+use relops_core::release::ReleaseState;
+use relops_core::version::{ReleaseKind, check_commit, previous_of};
+use relops_store::AuditRecord;
+use serde_json::json;
+
+use super::{ProductQuery, version};
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+
+pub async fn create(
+    State(state): State<AppState>,
+    Query(q): Query<ProductQuery>,
+    who: Principal,
+    Json(req): Json<CreateRelease>,
+) -> ApiResult<(StatusCode, Json<Release>)> {
+    who.require(Permission::ReleaseWrite)?;
+    let product = state.product(q.product.as_deref())?;
+    let version = version(req.version.trim())?;
+    let bad = |e: relops_core::version::VersionError| ApiError::BadRequest(e.to_string());
+    if let Some(b) = &req.branch {
+        version.check_branch(b).map_err(bad)?;
+    }
+    if let Some(t) = &req.tag {
+        version.check_tag(t).map_err(bad)?;
+    }
+    if let Some(c) = &req.commit {
+        check_commit(c).map_err(bad)?;
+    }
+    let go_live: NaiveDate = req.go_live.trim().parse().map_err(|_| {
+        ApiError::BadRequest(format!(
+            "go-live `{}` is not a date: expected YYYY-MM-DD, e.g. 2027-03-15",
+            req.go_live
+        ))
+    })?;
+    let existing = state.db.versions(&product).await?;
+    if existing.contains(&version) {
+        return Err(ApiError::Conflict(format!(
+            "release {version} of {product} already exists: `relops release show {version}`"
+        )));
+    }
+    let kind = ReleaseKind::infer(previous_of(&existing, &version), &version);
+    let release = Release {
+        product: product.clone(),
+        kind,
+        state: ReleaseState::Draft,
+        go_live,
+        freeze_date: state.calendar.freeze_date(go_live),
+        branch: version.branch(),
+        tag: version.tag(),
+        commit: req.commit.map(|c| c.to_ascii_lowercase()),
+        created_at: Utc::now(),
+        created_by: who.actor(),
+        frozen_at: None,
+        frozen_by: None,
+        artifacts: Vec::new(),
+        version,
+    };
+    let audit = AuditRecord {
+        actor: who.actor(),
+        action: "release.create".into(),
+        target: format!("{product}/{}", release.version),
+        detail: json!({
+            "kind": release.kind, "go_live": release.go_live,
+            "freeze_date": release.freeze_date, "commit": release.commit,
+        }),
+        request_id: who.request_id.clone(),
+    };
+    state.db.insert_release(&release, &audit).await?;
+    Ok((StatusCode::CREATED, Json(release)))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ProductQuery>,
+    who: Principal,
+) -> ApiResult<Json<ReleaseList>> {
+    who.require(Permission::ReleaseRead)?;
+    let product = state.product(q.product.as_deref())?;
+    Ok(Json(ReleaseList {
+        releases: state.db.list_releases(&product).await?,
+    }))
+}
+
+/// Loads a release or answers 404 with a hint.
+pub async fn load(state: &AppState, product: &str, v: &str) -> ApiResult<Release> {
+    let version = version(v)?;
+    state.db.release(product, &version).await?.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "release {version} of {product} does not exist: `relops release list` shows the releases"
+        ))
+    })
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Path(v): Path<String>,
+    Query(q): Query<ProductQuery>,
+    who: Principal,
+) -> ApiResult<Json<Release>> {
+    who.require(Permission::ReleaseRead)?;
+    let product = state.product(q.product.as_deref())?;
+    Ok(Json(load(&state, &product, &v).await?))
+}
+
+pub async fn freeze(
+    State(state): State<AppState>,
+    Path(v): Path<String>,
+    Query(q): Query<ProductQuery>,
+    who: Principal,
+) -> ApiResult<Json<Release>> {
+    who.require(Permission::ReleaseWrite)?;
+    let product = state.product(q.product.as_deref())?;
+    let release = load(&state, &product, &v).await?;
+    let to = release
+        .state
+        .freeze()
+        .map_err(|e| ApiError::Conflict(format!("release {}: {e}", release.version)))?;
+    let audit = AuditRecord {
+        actor: who.actor(),
+        action: "release.freeze".into(),
+        target: format!("{product}/{}", release.version),
+        detail: json!({ "from": release.state, "to": to }),
+        request_id: who.request_id.clone(),
+    };
+    let done = state
+        .db
+        .transition(&product, &release.version, release.state, to, Utc::now(), &audit)
+        .await?;
+    if !done {
+        return Err(ApiError::Conflict(format!(
+            "release {} changed state while freezing it; look again with `relops release show {}`",
+            release.version, release.version
+        )));
+    }
+    Ok(Json(load(&state, &product, &v).await?))
+}

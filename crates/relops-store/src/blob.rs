@@ -1,0 +1,293 @@
+//! Artifact bytes in a local directory or an S3-compatible store, through `object_store`.
+//!
+//! Layout inside the store:
+//! - `staging/{uuid}`: an upload in progress. Invisible to readers; swept at start-up.
+//! - `blobs/sha256/{hex}`: finished blobs, addressed by content. An upload is renamed here
+//!   only after its digest was computed and checked, then the database row that makes it
+//!   visible is written.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
+use serde::{Deserialize, Serialize};
+
+/// Where blobs live; the `[blob]` section of the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum BlobConfig {
+    /// A directory on this machine (the embedded default: `DATA_DIR/blobs`).
+    Local { path: PathBuf },
+    /// An S3-compatible bucket.
+    S3 {
+        bucket: String,
+        /// e.g. `http://127.0.0.1:9000`; empty for AWS itself.
+        #[serde(default)]
+        endpoint: Option<String>,
+        #[serde(default = "default_region")]
+        region: String,
+        access_key_id: String,
+        secret_access_key: String,
+        /// Key prefix inside the bucket, so that several installations can share one.
+        #[serde(default)]
+        prefix: Option<String>,
+        /// Allow a plain-HTTP endpoint (a test server on loopback).
+        #[serde(default)]
+        allow_http: bool,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobError {
+    #[error("blob `{0}` not found")]
+    NotFound(String),
+    #[error("blob store: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("blob store I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl BlobError {
+    fn from_store(key: &str, e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => Self::NotFound(key.to_owned()),
+            e => Self::Store(e),
+        }
+    }
+}
+
+type Result<T, E = BlobError> = std::result::Result<T, E>;
+
+/// Part size of multipart uploads: S3's minimum, and what bounds the memory an upload holds.
+const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts in flight at once per upload.
+const PARTS_IN_FLIGHT: usize = 2;
+
+const STAGING: &str = "staging";
+const BLOBS: &str = "blobs/sha256";
+
+/// The blob store.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    /// Set for the local backend: the directory, so that start-up can sweep staging files
+    /// that `object_store` hides from listings.
+    local_root: Option<PathBuf>,
+}
+
+impl BlobStore {
+    pub fn open(cfg: &BlobConfig) -> Result<Self> {
+        match cfg {
+            BlobConfig::Local { path } => {
+                std::fs::create_dir_all(path)?;
+                let fs = LocalFileSystem::new_with_prefix(path)?
+                    .with_fsync(true)
+                    .with_automatic_cleanup(true);
+                Ok(Self {
+                    store: Arc::new(fs),
+                    local_root: Some(path.clone()),
+                })
+            }
+            BlobConfig::S3 {
+                bucket,
+                endpoint,
+                region,
+                access_key_id,
+                secret_access_key,
+                prefix,
+                allow_http,
+            } => {
+                let mut b = AmazonS3Builder::new()
+                    .with_bucket_name(bucket)
+                    .with_region(region)
+                    .with_access_key_id(access_key_id)
+                    .with_secret_access_key(secret_access_key)
+                    .with_allow_http(*allow_http);
+                if let Some(e) = endpoint.as_deref().filter(|e| !e.is_empty()) {
+                    b = b.with_endpoint(e);
+                }
+                let s3: Arc<dyn ObjectStore> = Arc::new(b.build()?);
+                let store: Arc<dyn ObjectStore> = match prefix.as_deref().filter(|p| !p.is_empty()) {
+                    Some(p) => Arc::new(PrefixStore::new(s3, p)),
+                    None => s3,
+                };
+                Ok(Self {
+                    store,
+                    local_root: None,
+                })
+            }
+        }
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
+    /// The key a blob with this digest is stored under.
+    pub fn key_for(sha256_hex: &str) -> String {
+        format!("{BLOBS}/{sha256_hex}")
+    }
+
+    /// Starts an upload into `staging/`.
+    pub async fn begin_upload(&self) -> Result<BlobUpload> {
+        let staging = Path::from(format!("{STAGING}/{}", uuid::Uuid::new_v4()));
+        let upload = self.store.put_multipart(&staging).await?;
+        Ok(BlobUpload {
+            writer: Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)),
+            staging,
+            store: self.store.clone(),
+        })
+    }
+
+    /// Size of a stored blob.
+    pub async fn size(&self, key: &str) -> Result<u64> {
+        let meta = self
+            .store
+            .head(&Path::from(key))
+            .await
+            .map_err(|e| BlobError::from_store(key, e))?;
+        Ok(meta.size)
+    }
+
+    /// Streams a blob, or the byte range `range` of it.
+    pub async fn get(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<BoxStream<'static, Result<Bytes>>> {
+        let opts = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
+        let res = self
+            .store
+            .get_opts(&Path::from(key), opts)
+            .await
+            .map_err(|e| BlobError::from_store(key, e))?;
+        Ok(res.into_stream().map_err(BlobError::from).boxed())
+    }
+
+    /// Is the store reachable? (`/readyz`)
+    pub async fn ping(&self) -> Result<()> {
+        let mut list = self.store.list(Some(&Path::from(BLOBS)));
+        if let Some(item) = list.next().await {
+            item?;
+        }
+        Ok(())
+    }
+
+    /// Removes uploads that never finished. On the local backend (one server per data dir)
+    /// every staging file is an orphan at start-up; on S3, replicas may be uploading, so
+    /// only staging objects older than `older_than` go.
+    pub async fn sweep_staging(&self, older_than: DateTime<Utc>) -> Result<usize> {
+        if let Some(root) = &self.local_root {
+            let dir = root.join(STAGING);
+            let mut n = 0;
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    std::fs::remove_file(entry.path())?;
+                    n += 1;
+                }
+            }
+            return Ok(n);
+        }
+        self.sweep(STAGING, older_than, |_| true).await
+    }
+
+    /// Removes finished blobs that no database row points at (an upload killed between
+    /// its rename and its commit), if older than `older_than`.
+    pub async fn sweep_unreferenced(
+        &self,
+        referenced: &HashSet<String>,
+        older_than: DateTime<Utc>,
+    ) -> Result<usize> {
+        self.sweep(BLOBS, older_than, |key| !referenced.contains(key))
+            .await
+    }
+
+    async fn sweep(
+        &self,
+        prefix: &str,
+        older_than: DateTime<Utc>,
+        doomed: impl Fn(&str) -> bool,
+    ) -> Result<usize> {
+        let mut n = 0;
+        let mut list = self.store.list(Some(&Path::from(prefix)));
+        while let Some(meta) = list.next().await {
+            let meta = meta?;
+            if meta.last_modified <= older_than && doomed(meta.location.as_ref()) {
+                self.store.delete(&meta.location).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Deletes a blob (tests and retention).
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        self.store
+            .delete(&Path::from(key))
+            .await
+            .map_err(|e| BlobError::from_store(key, e))
+    }
+
+    /// Overwrites a blob in place (tests that simulate tampering use this).
+    pub async fn put_raw(&self, key: &str, bytes: Bytes) -> Result<()> {
+        self.store.put(&Path::from(key), bytes.into()).await?;
+        Ok(())
+    }
+}
+
+/// An upload in progress: write parts, then [`commit`](Self::commit) under the digest or
+/// [`abort`](Self::abort). Dropping it without either leaves a staging object that the
+/// next start-up sweeps.
+#[derive(Debug)]
+pub struct BlobUpload {
+    writer: Option<WriteMultipart>,
+    staging: Path,
+    store: Arc<dyn ObjectStore>,
+}
+
+impl BlobUpload {
+    /// Appends bytes; waits while too many parts are in flight, so memory stays bounded.
+    pub async fn write(&mut self, bytes: Bytes) -> Result<()> {
+        let w = self.writer.as_mut().expect("upload already finished");
+        w.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+        w.put(bytes);
+        Ok(())
+    }
+
+    /// Completes the upload and moves it to its content address; returns the key.
+    pub async fn commit(mut self, sha256_hex: &str) -> Result<String> {
+        let w = self.writer.take().expect("upload already finished");
+        w.finish().await?;
+        let key = BlobStore::key_for(sha256_hex);
+        self.store.rename(&self.staging, &Path::from(key.as_str())).await?;
+        Ok(key)
+    }
+
+    /// Abandons the upload and removes what was written.
+    pub async fn abort(mut self) {
+        if let Some(w) = self.writer.take() {
+            if let Err(e) = w.abort().await {
+                tracing::warn!(error = %e, "aborting a staged upload failed; start-up will sweep it");
+            }
+        }
+        let _ = self.store.delete(&self.staging).await;
+    }
+}

@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+
+mod blob;
+mod db;
+
+pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload};
+pub use db::{AuditRecord, Backend, Db, DbError, NewArtifact, StoredArtifact, TokenRecord};

@@ -1,0 +1,183 @@
+//! The command line: every command, its flags and its `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::env;
+
+/// relops — release operations for desktop applications.
+///
+/// `relops serve` runs the server; every other command is a client of its HTTP API
+/// (set RELOPS_URL and RELOPS_TOKEN, or pass --url and --token).
+/// Exit codes: 0 ok, 1 refused or failed, 2 usage error.
+#[derive(Debug, Parser)]
+#[command(name = "relops", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Server URL.
+    #[arg(long, global = true, env = env::URL, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// API token (printed by `relops init`, or made by `relops token create`).
+    #[arg(long, global = true, env = env::TOKEN, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Product to act on; needed only when the server has several.
+    #[arg(long, global = true, env = env::PRODUCT)]
+    pub product: Option<String>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data directory: config file, signing keys and the first admin token.
+    ///
+    /// Keys and config that already exist are kept; running it twice is safe.
+    Init(ServerArgs),
+    /// Run the server (SQLite and local blobs in the data dir by default).
+    ///
+    /// Initialises the data dir first if it has no config yet, printing the admin token.
+    Serve {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Address to listen on, e.g. 127.0.0.1:8080 (overrides `listen` in the config).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Releases: create, list, show, freeze.
+    #[command(subcommand)]
+    Release(ReleaseCmd),
+    /// Artifacts: upload, list, download, verify.
+    #[command(subcommand)]
+    Artifact(ArtifactCmd),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Show who the current token belongs to and its roles.
+    Whoami,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Data directory (database, blobs, keys, config).
+    #[arg(long, env = env::DATA_DIR, default_value = "relops-data")]
+    pub data_dir: PathBuf,
+    /// Config file (default: DATA_DIR/relops.toml).
+    #[arg(long, env = env::CONFIG)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCmd {
+    /// Register a release: SemVer version, planned go-live; the freeze date follows.
+    Create {
+        /// MAJOR.MINOR.PATCH, e.g. 2.1.0.
+        version: String,
+        /// Planned go-live, YYYY-MM-DD. The feature freeze is 5 business days earlier.
+        #[arg(long)]
+        go_live: String,
+        /// Git commit the release is built from.
+        #[arg(long)]
+        commit: Option<String>,
+        /// Release branch; must be release/vMAJOR.MINOR.x of this version.
+        #[arg(long)]
+        branch: Option<String>,
+        /// Release tag; must be v + the version.
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// List releases, newest first.
+    List,
+    /// Show one release with its artifacts.
+    Show { version: String },
+    /// Feature freeze: from now on artifacts change only as critical fixes.
+    Freeze { version: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArtifactCmd {
+    /// Upload a file; the server computes SHA-256 while it stores, and signs it.
+    Upload {
+        version: String,
+        /// Target platform: macos-universal, macos-arm64, macos-x64, windows-x64,
+        /// windows-arm64, linux-x64.
+        #[arg(long)]
+        platform: String,
+        /// The file to upload.
+        file: PathBuf,
+        /// Store under this name instead of the file's own name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Expected SHA-256 (hex); the upload is refused and nothing stored on mismatch.
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Apple notarization id (macOS code-signing evidence).
+        #[arg(long)]
+        notarization_id: Option<String>,
+        /// Authenticode signer subject (Windows code-signing evidence).
+        #[arg(long)]
+        authenticode_signer: Option<String>,
+        /// After the freeze: this change is a critical fix (release_manager only).
+        #[arg(long, requires = "reason")]
+        critical_fix: bool,
+        /// Why the critical fix is needed (recorded in the audit trail).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List the artifacts of a release.
+    List { version: String },
+    /// Download an artifact (or the release's SHA256SUMS with `--sums`).
+    Download {
+        version: String,
+        /// Artifact name; omit with --sums.
+        #[arg(required_unless_present = "sums")]
+        name: Option<String>,
+        /// Download SHA256SUMS instead.
+        #[arg(long, conflicts_with = "name")]
+        sums: bool,
+        /// Output file (default: the artifact's name in the current directory).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Re-read every stored artifact, recompute SHA-256 and check the release signature.
+    Verify { version: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Make a token (admin only). The secret is printed once.
+    Create {
+        /// Role(s) of the token: release_manager, qa_lead, security_engineer,
+        /// support_lead, support_agent, product_owner, oncall_devops, admin.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// A name that says who or what uses it, e.g. ci-release or alice.
+        #[arg(long, default_value = "unnamed")]
+        name: String,
+    },
+}
+
+impl Cli {
+    pub fn is_server(&self) -> bool {
+        matches!(self.command, Command::Serve { .. } | Command::Init(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

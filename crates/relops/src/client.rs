@@ -1,0 +1,104 @@
+//! The HTTP client every non-server command uses.
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cli::Global;
+use crate::output::{failed, usage};
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+    product: Option<String>,
+}
+
+impl Client {
+    pub fn new(g: &Global) -> anyhow::Result<Self> {
+        let base = g.url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(usage(format!(
+                "--url / RELOPS_URL `{}` must start with http:// or https://",
+                g.url
+            )));
+        }
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .user_agent(concat!("relops-cli/", env!("CARGO_PKG_VERSION")))
+                .build()?,
+            base,
+            token: g.token.clone().filter(|t| !t.is_empty()),
+            product: g.product.clone(),
+        })
+    }
+
+    /// A request to `/v1{path}`, authenticated, with `?product=` when one was named.
+    pub fn request(&self, method: Method, path: &str) -> anyhow::Result<RequestBuilder> {
+        let token = self.token.as_deref().ok_or_else(|| {
+            usage("no API token: set RELOPS_TOKEN or pass --token (relops init printed the first one)")
+        })?;
+        let mut rb = self
+            .http
+            .request(method, format!("{}/v1{path}", self.base))
+            .bearer_auth(token);
+        if let Some(p) = &self.product {
+            rb = rb.query(&[("product", p)]);
+        }
+        Ok(rb)
+    }
+
+    /// Sends and turns a non-2xx answer into the server's error message (exit 1).
+    pub async fn send(&self, rb: RequestBuilder) -> anyhow::Result<Response> {
+        let resp = rb.send().await.map_err(|e| {
+            if e.is_connect() || e.is_timeout() {
+                failed(format!(
+                    "cannot reach relops at {}: {e}. Is `relops serve` running? Set RELOPS_URL or --url.",
+                    self.base
+                ))
+            } else {
+                failed(format!("request to {} failed: {e}", self.base))
+            }
+        })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<relops_api::ErrorBody>(&text)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| text.trim().to_owned());
+        Err(failed(format!("{} ({})", message, status_words(status))))
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let rb = self.request(Method::GET, path)?;
+        Ok(self.send(rb).await?.json().await?)
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+        let rb = self.request(Method::POST, path)?.json(body);
+        Ok(self.send(rb).await?.json().await?)
+    }
+}
+
+fn status_words(s: StatusCode) -> String {
+    match s.canonical_reason() {
+        Some(r) => format!("HTTP {} {r}", s.as_u16()),
+        None => format!("HTTP {}", s.as_u16()),
+    }
+}
+
+/// Percent-encodes one path segment (artifact names may hold spaces).
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,221 @@
+//! `relops artifact …`
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use relops_api::{Artifact, ArtifactList, UploadParams, VerifyReport};
+use reqwest::Method;
+use tokio::io::AsyncWriteExt;
+use tokio_util::io::ReaderStream;
+
+use crate::cli::ArtifactCmd;
+use crate::client::{Client, segment};
+use crate::output::{failed, print, print_json, table, usage};
+
+/// Read size of the upload stream: big enough to keep syscalls few, small enough that
+/// memory stays constant.
+const READ_CHUNK: usize = 256 * 1024;
+
+pub async fn run(client: &Client, cmd: ArtifactCmd, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        ArtifactCmd::Upload {
+            version,
+            platform,
+            file,
+            name,
+            sha256,
+            notarization_id,
+            authenticode_signer,
+            critical_fix,
+            reason,
+        } => {
+            let name = match name {
+                Some(n) => n,
+                None => file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(str::to_owned)
+                    .ok_or_else(|| usage(format!("{} has no usable file name; pass --name", file.display())))?,
+            };
+            let params = UploadParams {
+                platform,
+                sha256,
+                notarization_id,
+                authenticode_signer,
+                critical_fix,
+                reason,
+                product: None,
+            };
+            let a = upload(client, &version, &name, &file, &params, !json).await?;
+            if json {
+                return print_json(&a);
+            }
+            print(&format!(
+                "uploaded {} ({} bytes)\n  sha256:    {}\n  signature: {}… (key {}…)\n",
+                a.name,
+                a.size,
+                a.sha256,
+                &a.signature[..32],
+                &a.key_id[..16]
+            ))
+        }
+        ArtifactCmd::List { version } => {
+            let list: ArtifactList = client
+                .get(&format!("/releases/{}/artifacts", segment(&version)))
+                .await?;
+            if json {
+                return print_json(&list);
+            }
+            print(&artifact_table(&list.artifacts))
+        }
+        ArtifactCmd::Download {
+            version,
+            name,
+            sums,
+            output,
+        } => {
+            let (path, out) = match (&name, sums) {
+                (_, true) => (
+                    format!("/releases/{}/SHA256SUMS", segment(&version)),
+                    output.unwrap_or_else(|| PathBuf::from("SHA256SUMS")),
+                ),
+                (Some(n), false) => (
+                    format!("/releases/{}/artifacts/{}", segment(&version), segment(n)),
+                    output.unwrap_or_else(|| PathBuf::from(n)),
+                ),
+                (None, false) => return Err(usage("name an artifact or pass --sums")),
+            };
+            let resp = client.send(client.request(Method::GET, &path)?).await?;
+            let tmp = out.with_extension("part");
+            let mut f = tokio::fs::File::create(&tmp)
+                .await
+                .with_context(|| format!("cannot create {}", tmp.display()))?;
+            let mut stream = resp.bytes_stream();
+            let mut n = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| failed(format!("download interrupted: {e}")))?;
+                n += chunk.len() as u64;
+                f.write_all(&chunk).await?;
+            }
+            f.sync_all().await?;
+            tokio::fs::rename(&tmp, &out).await?;
+            if json {
+                return print_json(&serde_json::json!({ "file": out, "bytes": n }));
+            }
+            print(&format!("wrote {} ({n} bytes)\n", out.display()))
+        }
+        ArtifactCmd::Verify { version } => {
+            let report: VerifyReport = client
+                .post(&format!("/releases/{}/verify", segment(&version)), &())
+                .await?;
+            if json {
+                print_json(&report)?;
+            } else {
+                let rows: Vec<Vec<String>> = report
+                    .artifacts
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.name.clone(),
+                            if r.ok { "ok".into() } else { "BAD".into() },
+                            r.problem.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                print(&table(&["ARTIFACT", "RESULT", "PROBLEM"], &rows))?;
+            }
+            if report.ok {
+                Ok(())
+            } else {
+                let bad: Vec<_> = report
+                    .artifacts
+                    .iter()
+                    .filter(|r| !r.ok)
+                    .map(|r| r.name.as_str())
+                    .collect();
+                Err(failed(format!(
+                    "release {}: {} artifact(s) failed verification: {}",
+                    report.version,
+                    bad.len(),
+                    bad.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+async fn upload(
+    client: &Client,
+    version: &str,
+    name: &str,
+    file: &PathBuf,
+    params: &UploadParams,
+    progress: bool,
+) -> anyhow::Result<Artifact> {
+    let f = tokio::fs::File::open(file)
+        .await
+        .map_err(|e| usage(format!("cannot open {}: {e}", file.display())))?;
+    let len = f.metadata().await?.len();
+    let bar = if progress && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(name.to_owned());
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let tick = bar.clone();
+    let stream = ReaderStream::with_capacity(f, READ_CHUNK).inspect(move |chunk| {
+        if let Ok(c) = chunk {
+            tick.inc(c.len() as u64);
+        }
+    });
+    let rb = client
+        .request(
+            Method::PUT,
+            &format!("/releases/{}/artifacts/{}", segment(version), segment(name)),
+        )?
+        .query(params)
+        .header(reqwest::header::CONTENT_LENGTH, len)
+        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(stream));
+    let result = client.send(rb).await;
+    bar.finish_and_clear();
+    Ok(result?.json().await?)
+}
+
+pub fn artifact_table(artifacts: &[Artifact]) -> String {
+    if artifacts.is_empty() {
+        return "no artifacts yet: `relops artifact upload VERSION --platform P FILE`\n".into();
+    }
+    let rows: Vec<Vec<String>> = artifacts
+        .iter()
+        .map(|a| {
+            vec![
+                a.name.clone(),
+                a.platform.to_string(),
+                a.kind.to_string(),
+                a.size.to_string(),
+                a.sha256.clone(),
+                format!("{}…", &a.signature[..16]),
+                a.critical_fix_reason
+                    .as_deref()
+                    .map(|r| format!("critical fix: {r}"))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "PLATFORM", "KIND", "SIZE", "SHA256", "SIGNATURE", "NOTE"],
+        &rows,
+    )
+}

@@ -1,0 +1,54 @@
+//! One function per command. Server commands wire `relops-server`; the others call the
+//! HTTP API through [`Client`](crate::client::Client).
+
+mod artifact;
+mod release;
+mod server;
+
+use relops_api::{CreateToken, TokenCreated, WhoAmI};
+
+use crate::cli::{Cli, Command, TokenCmd};
+use crate::client::Client;
+use crate::output::{print, print_json};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let json = cli.global.json;
+    match cli.command {
+        Command::Init(args) => server::init(&args, json).await,
+        Command::Serve { server, listen } => server::serve(&server, listen).await,
+        Command::Release(cmd) => release::run(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Artifact(cmd) => artifact::run(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Token(TokenCmd::Create { roles, name }) => {
+            let client = Client::new(&cli.global)?;
+            let created: TokenCreated = client
+                .post("/tokens", &CreateToken { name, roles })
+                .await?;
+            if json {
+                print_json(&created)
+            } else {
+                let roles: Vec<_> = created.roles.iter().map(|r| r.as_str()).collect();
+                print(&format!(
+                    "token {} ({}) with role {}:\n\n    {}\n\nShown once; store it now (e.g. as RELOPS_TOKEN in your CI secrets).\n",
+                    created.id,
+                    created.name,
+                    roles.join(", "),
+                    created.token
+                ))
+            }
+        }
+        Command::Whoami => {
+            let me: WhoAmI = Client::new(&cli.global)?.get("/whoami").await?;
+            if json {
+                print_json(&me)
+            } else {
+                let roles: Vec<_> = me.roles.iter().map(|r| r.as_str()).collect();
+                print(&format!(
+                    "{} — roles: {} — products: {}\n",
+                    me.name,
+                    roles.join(", "),
+                    me.products.join(", ")
+                ))
+            }
+        }
+    }
+}

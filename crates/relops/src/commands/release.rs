@@ -1,0 +1,103 @@
+//! `relops release …`
+
+use relops_api::{CreateRelease, Release, ReleaseList};
+
+use crate::cli::ReleaseCmd;
+use crate::client::{Client, segment};
+use crate::output::{print, print_json, table};
+
+pub async fn run(client: &Client, cmd: ReleaseCmd, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        ReleaseCmd::Create {
+            version,
+            go_live,
+            commit,
+            branch,
+            tag,
+        } => {
+            let req = CreateRelease {
+                version,
+                go_live,
+                commit,
+                branch,
+                tag,
+            };
+            let r: Release = client.post("/releases", &req).await?;
+            if json {
+                return print_json(&r);
+            }
+            print(&format!(
+                "created {} {} ({}) — go-live {}, feature freeze {}\n",
+                r.product, r.version, r.kind, r.go_live, r.freeze_date
+            ))
+        }
+        ReleaseCmd::List => {
+            let list: ReleaseList = client.get("/releases").await?;
+            if json {
+                return print_json(&list);
+            }
+            let rows: Vec<Vec<String>> = list
+                .releases
+                .iter()
+                .map(|r| {
+                    let platforms: Vec<_> = r.platforms.iter().map(|p| p.as_str()).collect();
+                    vec![
+                        r.version.to_string(),
+                        r.kind.to_string(),
+                        r.state.to_string(),
+                        r.freeze_date.to_string(),
+                        r.go_live.to_string(),
+                        r.artifact_count.to_string(),
+                        platforms.join(","),
+                    ]
+                })
+                .collect();
+            print(&table(
+                &["VERSION", "KIND", "STATE", "FREEZE", "GO-LIVE", "ARTIFACTS", "PLATFORMS"],
+                &rows,
+            ))
+        }
+        ReleaseCmd::Show { version } => {
+            let r: Release = client.get(&format!("/releases/{}", segment(&version))).await?;
+            if json {
+                return print_json(&r);
+            }
+            print(&show(&r))
+        }
+        ReleaseCmd::Freeze { version } => {
+            let r: Release = client
+                .post(&format!("/releases/{}/freeze", segment(&version)), &())
+                .await?;
+            if json {
+                return print_json(&r);
+            }
+            print(&format!(
+                "{} {} is frozen; artifacts now change only with --critical-fix --reason \"…\" (release_manager)\n",
+                r.product, r.version
+            ))
+        }
+    }
+}
+
+fn show(r: &Release) -> String {
+    let mut s = format!(
+        "{} {}\n  kind:    {}\n  state:   {}\n  go-live: {}\n  freeze:  {}\n  branch:  {}\n  tag:     {}\n  commit:  {}\n  created: {} by {}\n",
+        r.product,
+        r.version,
+        r.kind,
+        r.state,
+        r.go_live,
+        r.freeze_date,
+        r.branch,
+        r.tag,
+        r.commit.as_deref().unwrap_or("-"),
+        r.created_at.format("%Y-%m-%d %H:%M UTC"),
+        r.created_by,
+    );
+    if let (Some(at), Some(by)) = (r.frozen_at, &r.frozen_by) {
+        s += &format!("  frozen:  {} by {by}\n", at.format("%Y-%m-%d %H:%M UTC"));
+    }
+    s += "\n";
+    s += &super::artifact::artifact_table(&r.artifacts);
+    s
+}

@@ -1,0 +1,99 @@
+//! `relops init` and `relops serve`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use relops_server::config::{CONFIG_FILE, ServerConfig};
+use relops_server::init::InitReport;
+use relops_server::AppState;
+use serde_json::json;
+
+use crate::cli::ServerArgs;
+use crate::output::{print, print_json};
+
+pub async fn init(args: &ServerArgs, json: bool) -> anyhow::Result<()> {
+    let report = relops_server::init::init(&args.data_dir, args.config.as_deref()).await?;
+    if json {
+        return print_json(&json!({
+            "admin_token": report.admin_token,
+            "data_dir": report.data_dir,
+            "config_file": report.config_file,
+            "config_created": report.config_created,
+            "keys": report.keys,
+        }));
+    }
+    print(&describe(&report))
+}
+
+fn describe(r: &InitReport) -> String {
+    let mut s = format!("data dir: {}\n", r.data_dir.display());
+    s += &format!(
+        "config:   {} ({})\n",
+        r.config_file.display(),
+        if r.config_created { "created" } else { "exists, kept" }
+    );
+    for k in &r.keys {
+        s += &format!(
+            "key:      {:<10} {} ({})\n",
+            k.role,
+            &k.keyid[..16],
+            if k.created { "created" } else { "exists, kept — not overwritten" }
+        );
+    }
+    match &r.admin_token {
+        Some(t) => {
+            s += &format!(
+                "\nFirst admin token (shown once; store it now):\n\n    export RELOPS_TOKEN={t}\n"
+            );
+        }
+        None => s += "\nAn admin token already exists; make more with `relops token create`.\n",
+    }
+    s
+}
+
+pub async fn serve(args: &ServerArgs, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join(CONFIG_FILE));
+    if !config_path.exists() {
+        let report = relops_server::init::init(&args.data_dir, args.config.as_deref()).await?;
+        print(&describe(&report))?;
+    }
+    let data_dir = args
+        .data_dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve data dir {}", args.data_dir.display()))?;
+    let mut config = ServerConfig::load(&data_dir, Some(Path::new(&config_path)))?;
+    if let Some(l) = listen {
+        config.listen = l;
+    }
+    let state = AppState::open(config.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}; pick another with --listen", config.listen))?;
+    let addr = listener.local_addr()?;
+    print(&format!(
+        "relops listening on http://{addr}\n  export RELOPS_URL=http://{addr}\n"
+    ))?;
+    tracing::info!(%addr, database = %relops_server::redact(&config.database_url), "serving");
+    relops_server::serve(listener, state, shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

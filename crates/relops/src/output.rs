@@ -1,0 +1,92 @@
+//! Output: tables for people, JSON for scripts, errors on stderr with the exit code.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+/// An error the CLI reports; the kind decides the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The server refused or the operation failed: exit 1.
+    #[error("{0}")]
+    Failed(String),
+    /// The command line or environment is wrong: exit 2.
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub fn failed(msg: impl Into<String>) -> anyhow::Error {
+    CliError::Failed(msg.into()).into()
+}
+
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    CliError::Usage(msg.into()).into()
+}
+
+/// Prints the error and returns the exit code for it.
+pub fn fail(e: &anyhow::Error) -> ExitCode {
+    if is_broken_pipe(e) {
+        return ExitCode::SUCCESS;
+    }
+    let code = match e.downcast_ref::<CliError>() {
+        Some(CliError::Usage(_)) => 2,
+        _ => 1,
+    };
+    eprintln!("error: {e:#}");
+    ExitCode::from(code)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Writes `s` to stdout; a closed pipe (`relops … | head`) is not an error.
+pub fn print(s: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(s.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+pub fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
+    print(&format!("{}\n", serde_json::to_string_pretty(v)?))
+}
+
+/// A plain text table: a header row and left-aligned columns.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_aligns() {
+        let t = super::table(&["A", "BB"], &[vec!["xxx".into(), "y".into()]]);
+        assert_eq!(t, "A    BB\nxxx  y\n");
+    }
+}
