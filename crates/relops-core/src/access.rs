@@ -142,6 +142,11 @@ mod tests {
             assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
             assert!(Permission::ReleaseRead.allows(&[r]));
         }
-        assert!("root".parse::<Role>().unwrap_err().contains("release_manager"));
+        assert!(
+            "root"
+                .parse::<Role>()
+                .unwrap_err()
+                .contains("release_manager")
+        );
     }
 }

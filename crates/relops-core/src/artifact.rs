@@ -20,9 +20,7 @@ pub const MAX_NAME_BYTES: usize = 255;
 pub enum ArtifactNameError {
     #[error("artifact file name is empty")]
     Empty,
-    #[error(
-        "artifact file name is {0} bytes long: at most 255 bytes are allowed; rename the file"
-    )]
+    #[error("artifact file name is {0} bytes long: at most 255 bytes are allowed; rename the file")]
     TooLong(usize),
     #[error(
         "artifact file name `{0}` contains a path separator: upload a plain file name such as wizard-2.1.0.dmg"
@@ -228,7 +226,10 @@ mod tests {
         }
         let long = format!("{}.dmg", "a".repeat(252));
         assert_eq!(long.len(), 256);
-        assert_eq!(ArtifactName::new(long), Err(ArtifactNameError::TooLong(256)));
+        assert_eq!(
+            ArtifactName::new(long),
+            Err(ArtifactNameError::TooLong(256))
+        );
         assert!(ArtifactName::new(format!("{}.dmg", "a".repeat(251))).is_ok());
     }
 

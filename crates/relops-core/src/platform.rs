@@ -57,7 +57,9 @@ impl Platform {
 
 /// An unknown platform name; the message lists the known ones.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown platform `{0}`: expected one of macos-universal, macos-arm64, macos-x64, windows-x64, windows-arm64, linux-x64")]
+#[error(
+    "unknown platform `{0}`: expected one of macos-universal, macos-arm64, macos-x64, windows-x64, windows-arm64, linux-x64"
+)]
 pub struct UnknownPlatform(pub String);
 
 impl FromStr for Platform {

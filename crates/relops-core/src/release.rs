@@ -120,7 +120,10 @@ mod tests {
     #[test]
     fn freeze_only_from_draft() {
         assert_eq!(ReleaseState::Draft.freeze(), Ok(ReleaseState::Frozen));
-        for s in ReleaseState::ALL.into_iter().filter(|s| *s != ReleaseState::Draft) {
+        for s in ReleaseState::ALL
+            .into_iter()
+            .filter(|s| *s != ReleaseState::Draft)
+        {
             let err = s.freeze().unwrap_err();
             assert_eq!(err.from, s);
         }
@@ -133,7 +136,10 @@ mod tests {
             ReleaseState::Frozen.artifact_policy(),
             ArtifactPolicy::CriticalFixOnly
         );
-        assert_eq!(ReleaseState::Approved.artifact_policy(), ArtifactPolicy::Closed);
+        assert_eq!(
+            ReleaseState::Approved.artifact_policy(),
+            ArtifactPolicy::Closed
+        );
     }
 
     #[test]

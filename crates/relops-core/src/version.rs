@@ -238,7 +238,13 @@ mod tests {
     fn branches_and_tags() {
         let v: Version = "2.1.3".parse().unwrap();
         assert!(v.check_branch("release/v2.1.x").is_ok());
-        for bad in ["release/v2.2.x", "release/2.1.x", "release/v2.1", "main", "release/v2.1.3"] {
+        for bad in [
+            "release/v2.2.x",
+            "release/2.1.x",
+            "release/v2.1",
+            "main",
+            "release/v2.1.3",
+        ] {
             let err = v.check_branch(bad).unwrap_err();
             assert!(err.to_string().contains("release/v2.1.x"), "{err}");
         }
@@ -273,7 +279,11 @@ mod tests {
         ];
         for (prev, cur, kind) in cases {
             let prev = prev.map(v);
-            assert_eq!(ReleaseKind::infer(prev.as_ref(), &v(cur)), kind, "{prev:?} -> {cur}");
+            assert_eq!(
+                ReleaseKind::infer(prev.as_ref(), &v(cur)),
+                kind,
+                "{prev:?} -> {cur}"
+            );
         }
     }
 

@@ -52,7 +52,11 @@ impl Principal {
             "permission `{perm}` is required (held by role {}); this token ({}) has role {}",
             holders.join(", "),
             self.name,
-            if mine.is_empty() { "none".to_owned() } else { mine.join(", ") }
+            if mine.is_empty() {
+                "none".to_owned()
+            } else {
+                mine.join(", ")
+            }
         )))
     }
 
@@ -80,7 +84,9 @@ impl FromRequestParts<AppState> for Principal {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(|| {
-                ApiError::Unauthorized("malformed Authorization header: expected `Bearer TOKEN`".into())
+                ApiError::Unauthorized(
+                    "malformed Authorization header: expected `Bearer TOKEN`".into(),
+                )
             })?;
         let record = state
             .db

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Env, Format, Toml};
 use relops_core::calendar::{BusinessCalendar, HolidayRules};
 use relops_store::BlobConfig;
 use serde::{Deserialize, Serialize};
@@ -89,15 +89,19 @@ impl ServerConfig {
         let file = config_file
             .map(Path::to_path_buf)
             .unwrap_or_else(|| data_dir.join(CONFIG_FILE));
-        let cfg: ServerConfig = Figment::from(Serialized::defaults(ServerConfig::default()))
-            .merge(Toml::file_exact(&file))
-            .merge(
-                Env::prefixed("RELOPS_")
-                    .split("__")
-                    .only(&["listen", "database_url", "max_artifact_bytes", "blob"]),
-            )
+        // No `Serialized::defaults` layer: it would merge the default `[blob]` keys into an
+        // S3 section. `#[serde(default)]` fills in what the file leaves out.
+        let cfg: ServerConfig = Figment::from(Toml::file_exact(&file))
+            .merge(Env::prefixed("RELOPS_").split("__").only(&[
+                "listen",
+                "database_url",
+                "max_artifact_bytes",
+                "blob",
+            ]))
             .extract()
-            .map_err(|e| ConfigError::Figment(Box::new(e.with_path(&file.display().to_string()))))?;
+            .map_err(|e| {
+                ConfigError::Figment(Box::new(e.with_path(&file.display().to_string())))
+            })?;
         cfg.resolved(data_dir)
     }
 
@@ -111,7 +115,8 @@ impl ServerConfig {
         for p in &self.products {
             let ok = !p.is_empty()
                 && p.len() <= 64
-                && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !ok {
                 return Err(ConfigError::Invalid(format!(
                     "product name `{p}` must be 1-64 characters of a-z, 0-9 and -"
@@ -119,7 +124,9 @@ impl ServerConfig {
             }
         }
         if self.max_artifact_bytes == 0 {
-            return Err(ConfigError::Invalid("`max_artifact_bytes` must be above 0".into()));
+            return Err(ConfigError::Invalid(
+                "`max_artifact_bytes` must be above 0".into(),
+            ));
         }
         let abs = |p: &Path| -> PathBuf {
             if p.is_absolute() {
@@ -201,8 +208,23 @@ mod tests {
     fn unknown_keys_are_named() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(CONFIG_FILE), "listn = \"x\"\n").unwrap();
-        let err = ServerConfig::load(dir.path(), None).unwrap_err().to_string();
+        let err = ServerConfig::load(dir.path(), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn an_s3_section_replaces_the_local_default() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[blob]\nkind = \"s3\"\nbucket = \"b\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"\n",
+        )
+        .unwrap();
+        let cfg = ServerConfig::load(dir.path(), None).unwrap();
+        assert!(matches!(cfg.blob, BlobConfig::S3 { ref region, .. } if region == "us-east-1"));
+        assert_eq!(cfg.products, ["wizard"]);
     }
 
     #[test]

@@ -60,7 +60,9 @@ impl ApiError {
 impl From<relops_store::DbError> for ApiError {
     fn from(e: relops_store::DbError) -> Self {
         match e {
-            relops_store::DbError::Conflict(what) => Self::Conflict(format!("{what} already exists")),
+            relops_store::DbError::Conflict(what) => {
+                Self::Conflict(format!("{what} already exists"))
+            }
             e => Self::Internal(e.into()),
         }
     }

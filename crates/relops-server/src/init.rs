@@ -41,9 +41,12 @@ pub async fn init(data_dir: &Path, config_file: Option<&Path>) -> anyhow::Result
     };
     let config = ServerConfig::load(&data_dir, Some(&config_path))?;
     let keys = ensure_keys(&config.keys_dir)?;
-    let db = Db::connect(&config.database_url)
-        .await
-        .with_context(|| format!("cannot open the database {}", crate::redact(&config.database_url)))?;
+    let db = Db::connect(&config.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            crate::redact(&config.database_url)
+        )
+    })?;
     let admin_token = if db.token_count().await? == 0 {
         let (created, _) = issue_token(&db, "admin", vec![Role::Admin], "relops init", None)
             .await

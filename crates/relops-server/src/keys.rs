@@ -47,7 +47,9 @@ pub enum KeyError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("key file {path} is not a valid {expected} key: {why}; restore it from backup or run `relops init` on a fresh data dir")]
+    #[error(
+        "key file {path} is not a valid {expected} key: {why}; restore it from backup or run `relops init` on a fresh data dir"
+    )]
     Invalid {
         path: PathBuf,
         expected: &'static str,
@@ -138,7 +140,10 @@ pub fn ensure_keys(dir: &Path) -> Result<Vec<KeyReport>, KeyError> {
             let s = x25519_dalek::StaticSecret::from(secret);
             ("x25519", x25519_dalek::PublicKey::from(&s).to_bytes())
         } else {
-            ("ed25519", SigningKey::from_bytes(&secret).verifying_key().to_bytes())
+            (
+                "ed25519",
+                SigningKey::from_bytes(&secret).verifying_key().to_bytes(),
+            )
         };
         let public_hex = hex::encode(public);
         let key = KeyFile {
@@ -191,7 +196,11 @@ impl ReleaseKey {
         if file.keytype != "ed25519" {
             return Err(invalid("keytype is not ed25519"));
         }
-        let private = file.keyval.private.as_deref().ok_or_else(|| invalid("no private part"))?;
+        let private = file
+            .keyval
+            .private
+            .as_deref()
+            .ok_or_else(|| invalid("no private part"))?;
         let bytes: [u8; 32] = hex::decode(private)
             .ok()
             .and_then(|b| b.try_into().ok())
@@ -282,7 +291,10 @@ mod tests {
         let before = std::fs::read(dir.path().join("release.json")).unwrap();
         let second = ensure_keys(dir.path()).unwrap();
         assert!(second.iter().all(|k| !k.created));
-        assert_eq!(std::fs::read(dir.path().join("release.json")).unwrap(), before);
+        assert_eq!(
+            std::fs::read(dir.path().join("release.json")).unwrap(),
+            before
+        );
         let ids: Vec<_> = first.iter().map(|k| &k.keyid).collect();
         let ids2: Vec<_> = second.iter().map(|k| &k.keyid).collect();
         assert_eq!(ids, ids2);

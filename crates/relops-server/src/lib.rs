@@ -35,9 +35,9 @@ impl AppState {
     /// Connects the adapters named in `config`, loads the release key and sweeps uploads
     /// that an earlier run left unfinished.
     pub async fn open(config: ServerConfig) -> anyhow::Result<Self> {
-        let db = Db::connect(&config.database_url)
-            .await
-            .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))?;
+        let db = Db::connect(&config.database_url).await.with_context(|| {
+            format!("cannot open the database {}", redact(&config.database_url))
+        })?;
         let blobs = BlobStore::open(&config.blob).context("cannot open the blob store")?;
         let release_key = ReleaseKey::load(&config.keys_dir)
             .context("cannot load the release signing key (run `relops init` first)")?;
@@ -65,7 +65,11 @@ impl AppState {
         let referenced = self.db.referenced_blob_keys().await?;
         let orphans = self.blobs.sweep_unreferenced(&referenced, cutoff).await?;
         if staged + orphans > 0 {
-            tracing::info!(staged, orphans, "removed unfinished uploads from an earlier run");
+            tracing::info!(
+                staged,
+                orphans,
+                "removed unfinished uploads from an earlier run"
+            );
         }
         Ok(())
     }
@@ -131,6 +135,9 @@ mod tests {
             super::redact("postgres://relops:secret@db/relops"),
             "postgres://relops:***@db/relops"
         );
-        assert_eq!(super::redact("sqlite:///x/relops.db"), "sqlite:///x/relops.db");
+        assert_eq!(
+            super::redact("sqlite:///x/relops.db"),
+            "sqlite:///x/relops.db"
+        );
     }
 }

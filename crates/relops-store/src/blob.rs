@@ -122,7 +122,8 @@ impl BlobStore {
                     b = b.with_endpoint(e);
                 }
                 let s3: Arc<dyn ObjectStore> = Arc::new(b.build()?);
-                let store: Arc<dyn ObjectStore> = match prefix.as_deref().filter(|p| !p.is_empty()) {
+                let store: Arc<dyn ObjectStore> = match prefix.as_deref().filter(|p| !p.is_empty())
+                {
                     Some(p) => Arc::new(PrefixStore::new(s3, p)),
                     None => s3,
                 };
@@ -246,6 +247,28 @@ impl BlobStore {
             .map_err(|e| BlobError::from_store(key, e))
     }
 
+    /// Every key under `prefix` that a reader can see (finished objects only).
+    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut list = self.store.list(Some(&Path::from(prefix)));
+        while let Some(meta) = list.next().await {
+            out.push(meta?.location.to_string());
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Files in the local staging directory, including the partial uploads that
+    /// `object_store` hides from listings (empty for S3).
+    pub fn local_staging_files(&self) -> Vec<PathBuf> {
+        let Some(root) = &self.local_root else {
+            return Vec::new();
+        };
+        std::fs::read_dir(root.join(STAGING))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+
     /// Overwrites a blob in place (tests that simulate tampering use this).
     pub async fn put_raw(&self, key: &str, bytes: Bytes) -> Result<()> {
         self.store.put(&Path::from(key), bytes.into()).await?;
@@ -277,16 +300,18 @@ impl BlobUpload {
         let w = self.writer.take().expect("upload already finished");
         w.finish().await?;
         let key = BlobStore::key_for(sha256_hex);
-        self.store.rename(&self.staging, &Path::from(key.as_str())).await?;
+        self.store
+            .rename(&self.staging, &Path::from(key.as_str()))
+            .await?;
         Ok(key)
     }
 
     /// Abandons the upload and removes what was written.
     pub async fn abort(mut self) {
-        if let Some(w) = self.writer.take() {
-            if let Err(e) = w.abort().await {
-                tracing::warn!(error = %e, "aborting a staged upload failed; start-up will sweep it");
-            }
+        if let Some(w) = self.writer.take()
+            && let Err(e) = w.abort().await
+        {
+            tracing::warn!(error = %e, "aborting a staged upload failed; start-up will sweep it");
         }
         let _ = self.store.delete(&self.staging).await;
     }

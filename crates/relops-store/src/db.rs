@@ -261,8 +261,12 @@ impl Db {
     /// exists.
     pub async fn insert_release(&self, r: &Release, audit: &AuditRecord) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(concat!("INSERT INTO releases (", release_columns!(), ", major, minor, patch) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
+        sqlx::query(concat!(
+            "INSERT INTO releases (",
+            release_columns!(),
+            ", major, minor, patch) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        ))
         .bind(&r.product)
         .bind(r.version.to_string())
         .bind(r.kind.as_str())
@@ -281,7 +285,9 @@ impl Db {
         .bind(r.version.patch() as i64)
         .execute(&mut *tx)
         .await
-        .map_err(|e| DbError::from_insert(e, || format!("release {} of {}", r.version, r.product)))?;
+        .map_err(|e| {
+            DbError::from_insert(e, || format!("release {} of {}", r.version, r.product))
+        })?;
         append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -289,7 +295,11 @@ impl Db {
 
     /// One release with its artifacts.
     pub async fn release(&self, product: &str, version: &Version) -> Result<Option<Release>> {
-        let row = sqlx::query(concat!("SELECT ", release_columns!(), " FROM releases WHERE product = $1 AND version = $2"))
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            release_columns!(),
+            " FROM releases WHERE product = $1 AND version = $2"
+        ))
         .bind(product)
         .bind(version.to_string())
         .fetch_optional(&self.pool)
@@ -308,8 +318,12 @@ impl Db {
     /// All releases of a product, newest version first, with artifact counts and platforms:
     /// two queries whatever the number of releases.
     pub async fn list_releases(&self, product: &str) -> Result<Vec<ReleaseSummary>> {
-        let rows = sqlx::query(concat!("SELECT ", release_columns!(), " FROM releases WHERE product = $1 \
-             ORDER BY major DESC, minor DESC, patch DESC"))
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            release_columns!(),
+            " FROM releases WHERE product = $1 \
+             ORDER BY major DESC, minor DESC, patch DESC"
+        ))
         .bind(product)
         .fetch_all(&self.pool)
         .await?;
@@ -387,8 +401,12 @@ impl Db {
 
     /// The artifacts of a release, by name.
     pub async fn artifacts(&self, product: &str, version: &Version) -> Result<Vec<StoredArtifact>> {
-        let rows = sqlx::query(concat!("SELECT ", artifact_columns!(), " FROM artifacts WHERE product = $1 AND version = $2 \
-             ORDER BY name"))
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            artifact_columns!(),
+            " FROM artifacts WHERE product = $1 AND version = $2 \
+             ORDER BY name"
+        ))
         .bind(product)
         .bind(version.to_string())
         .fetch_all(&self.pool)
@@ -402,8 +420,12 @@ impl Db {
         version: &Version,
         name: &str,
     ) -> Result<Option<StoredArtifact>> {
-        let row = sqlx::query(concat!("SELECT ", artifact_columns!(), " FROM artifacts \
-             WHERE product = $1 AND version = $2 AND name = $3"))
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            artifact_columns!(),
+            " FROM artifacts \
+             WHERE product = $1 AND version = $2 AND name = $3"
+        ))
         .bind(product)
         .bind(version.to_string())
         .bind(name)
@@ -433,8 +455,12 @@ impl Db {
         if state.as_deref() != Some(expected_state.as_str()) {
             return Ok(None);
         }
-        let old = sqlx::query(concat!("SELECT ", artifact_columns!(), " FROM artifacts \
-             WHERE product = $1 AND version = $2 AND name = $3"))
+        let old = sqlx::query(concat!(
+            "SELECT ",
+            artifact_columns!(),
+            " FROM artifacts \
+             WHERE product = $1 AND version = $2 AND name = $3"
+        ))
         .bind(&new.product)
         .bind(&version)
         .bind(&a.name)
@@ -469,8 +495,12 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(concat!("INSERT INTO artifacts (product, version, ", artifact_columns!(), ") \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
+        sqlx::query(concat!(
+            "INSERT INTO artifacts (product, version, ",
+            artifact_columns!(),
+            ") \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        ))
         .bind(&new.product)
         .bind(&version)
         .bind(&stored.name)
@@ -566,10 +596,9 @@ impl Db {
 
     /// The audit entries, oldest first (for tests and, later, `relops audit export`).
     pub async fn audit_entries(&self) -> Result<Vec<(String, String, String, serde_json::Value)>> {
-        let rows =
-            sqlx::query("SELECT actor, action, target, detail FROM audit_log ORDER BY seq")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query("SELECT actor, action, target, detail FROM audit_log ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 let detail: String = r.try_get("detail")?;
@@ -589,7 +618,10 @@ impl Db {
     }
 }
 
-async fn append_audit(tx: &mut sqlx::Transaction<'static, sqlx::Any>, a: &AuditRecord) -> Result<()> {
+async fn append_audit(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    a: &AuditRecord,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_log (at, actor, action, target, detail, request_id) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -604,4 +636,3 @@ async fn append_audit(tx: &mut sqlx::Transaction<'static, sqlx::Any>, a: &AuditR
     .await?;
     Ok(())
 }
-

@@ -77,7 +77,11 @@ impl Client {
         Ok(self.send(rb).await?.json().await?)
     }
 
-    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
         let rb = self.request(Method::POST, path)?.json(body);
         Ok(self.send(rb).await?.json().await?)
     }

@@ -13,9 +13,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let filter = std::env::var(env::LOG).unwrap_or_else(|_| {
-        if cli.is_server() { "info" } else { "warn" }.to_owned()
-    });
+    let filter = std::env::var(env::LOG)
+        .unwrap_or_else(|_| if cli.is_server() { "info" } else { "warn" }.to_owned());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)

@@ -47,7 +47,9 @@ pub async fn upload(
         .platform
         .parse()
         .map_err(|e: relops_core::platform::UnknownPlatform| ApiError::BadRequest(e.to_string()))?;
-    let kind = name.kind().map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let kind = name
+        .kind()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     kind.check_platform(platform)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let expected = p
@@ -107,7 +109,9 @@ pub async fn upload(
     let (size, sha256) = received;
     if size == 0 {
         upload.abort().await;
-        return Err(ApiError::Unprocessable("the file is empty: nothing stored".into()));
+        return Err(ApiError::Unprocessable(
+            "the file is empty: nothing stored".into(),
+        ));
     }
     if let Some(exp) = &expected
         && *exp != sha256
@@ -224,11 +228,7 @@ pub async fn sha256sums(
         .iter()
         .map(|a| format!("{}  {}\n", a.sha256, a.name))
         .collect();
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response())
 }
 
 pub async fn download(
@@ -269,21 +269,33 @@ pub async fn download(
     };
     let stream = state
         .blobs
-        .get(&stored.blob_key, range.clone().map(|r| *r.start()..*r.end() + 1))
+        .get(
+            &stored.blob_key,
+            range.clone().map(|r| *r.start()..*r.end() + 1),
+        )
         .await?;
     let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", stored.artifact.sha256)) {
         h.insert(header::ETAG, etag);
     }
-    if let Ok(cd) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", name.as_str().replace('"', "_"))) {
+    if let Ok(cd) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}\"",
+        name.as_str().replace('"', "_")
+    )) {
         h.insert(header::CONTENT_DISPOSITION, cd);
     }
     match range {
         Some(r) => {
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(r.end() - r.start() + 1));
+            h.insert(
+                header::CONTENT_LENGTH,
+                HeaderValue::from(r.end() - r.start() + 1),
+            );
             h.insert(
                 header::CONTENT_RANGE,
                 HeaderValue::from_str(&format!("bytes {}-{}/{len}", r.start(), r.end()))
@@ -333,7 +345,10 @@ pub async fn verify(
                     sha256: &a.sha256,
                 };
                 if a.key_id != state.release_key.key_id() {
-                    Some(format!("signed by key {}, which is not this server's release key", a.key_id))
+                    Some(format!(
+                        "signed by key {}, which is not this server's release key",
+                        a.key_id
+                    ))
                 } else if !state.release_key.verify(&fields, &a.signature) {
                     Some("release signature does not verify".to_owned())
                 } else {

@@ -11,10 +11,16 @@ pub async fn healthz() -> &'static str {
 
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     if let Err(e) = state.db.ping().await {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("database unreachable: {e}\n"));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unreachable: {e}\n"),
+        );
     }
     if let Err(e) = state.blobs.ping().await {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("blob store unreachable: {e}\n"));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("blob store unreachable: {e}\n"),
+        );
     }
     (StatusCode::OK, "ready\n".to_owned())
 }

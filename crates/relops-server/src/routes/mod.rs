@@ -38,5 +38,6 @@ impl AppState {
 
 /// Parses a version from a path segment.
 pub fn version(s: &str) -> Result<Version, ApiError> {
-    s.parse().map_err(|e: relops_core::version::VersionError| ApiError::BadRequest(e.to_string()))
+    s.parse()
+        .map_err(|e: relops_core::version::VersionError| ApiError::BadRequest(e.to_string()))
 }

@@ -133,7 +133,14 @@ pub async fn freeze(
     };
     let done = state
         .db
-        .transition(&product, &release.version, release.state, to, Utc::now(), &audit)
+        .transition(
+            &product,
+            &release.version,
+            release.state,
+            to,
+            Utc::now(),
+            &audit,
+        )
         .await?;
     if !done {
         return Err(ApiError::Conflict(format!(

@@ -26,7 +26,9 @@ pub async fn create(
         ));
     }
     if req.roles.is_empty() {
-        return Err(ApiError::BadRequest("a token needs at least one role: --role ROLE".into()));
+        return Err(ApiError::BadRequest(
+            "a token needs at least one role: --role ROLE".into(),
+        ));
     }
     let roles = req
         .roles
@@ -34,7 +36,8 @@ pub async fn create(
         .map(|r| r.parse::<Role>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(ApiError::BadRequest)?;
-    let (created, _) = issue_token(&state, name, roles, &who.actor(), who.request_id.clone()).await?;
+    let (created, _) =
+        issue_token(&state, name, roles, &who.actor(), who.request_id.clone()).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 

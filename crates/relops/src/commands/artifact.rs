@@ -38,7 +38,12 @@ pub async fn run(client: &Client, cmd: ArtifactCmd, json: bool) -> anyhow::Resul
                     .file_name()
                     .and_then(|n| n.to_str())
                     .map(str::to_owned)
-                    .ok_or_else(|| usage(format!("{} has no usable file name; pass --name", file.display())))?,
+                    .ok_or_else(|| {
+                        usage(format!(
+                            "{} has no usable file name; pass --name",
+                            file.display()
+                        ))
+                    })?,
             };
             let params = UploadParams {
                 platform,
@@ -215,7 +220,15 @@ pub fn artifact_table(artifacts: &[Artifact]) -> String {
         })
         .collect();
     table(
-        &["NAME", "PLATFORM", "KIND", "SIZE", "SHA256", "SIGNATURE", "NOTE"],
+        &[
+            "NAME",
+            "PLATFORM",
+            "KIND",
+            "SIZE",
+            "SHA256",
+            "SIGNATURE",
+            "NOTE",
+        ],
         &rows,
     )
 }

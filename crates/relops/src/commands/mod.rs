@@ -20,9 +20,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Artifact(cmd) => artifact::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Token(TokenCmd::Create { roles, name }) => {
             let client = Client::new(&cli.global)?;
-            let created: TokenCreated = client
-                .post("/tokens", &CreateToken { name, roles })
-                .await?;
+            let created: TokenCreated =
+                client.post("/tokens", &CreateToken { name, roles }).await?;
             if json {
                 print_json(&created)
             } else {

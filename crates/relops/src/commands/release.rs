@@ -53,12 +53,22 @@ pub async fn run(client: &Client, cmd: ReleaseCmd, json: bool) -> anyhow::Result
                 })
                 .collect();
             print(&table(
-                &["VERSION", "KIND", "STATE", "FREEZE", "GO-LIVE", "ARTIFACTS", "PLATFORMS"],
+                &[
+                    "VERSION",
+                    "KIND",
+                    "STATE",
+                    "FREEZE",
+                    "GO-LIVE",
+                    "ARTIFACTS",
+                    "PLATFORMS",
+                ],
                 &rows,
             ))
         }
         ReleaseCmd::Show { version } => {
-            let r: Release = client.get(&format!("/releases/{}", segment(&version))).await?;
+            let r: Release = client
+                .get(&format!("/releases/{}", segment(&version)))
+                .await?;
             if json {
                 return print_json(&r);
             }

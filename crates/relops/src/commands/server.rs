@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context;
+use relops_server::AppState;
 use relops_server::config::{CONFIG_FILE, ServerConfig};
 use relops_server::init::InitReport;
-use relops_server::AppState;
 use serde_json::json;
 
 use crate::cli::ServerArgs;
@@ -31,14 +31,22 @@ fn describe(r: &InitReport) -> String {
     s += &format!(
         "config:   {} ({})\n",
         r.config_file.display(),
-        if r.config_created { "created" } else { "exists, kept" }
+        if r.config_created {
+            "created"
+        } else {
+            "exists, kept"
+        }
     );
     for k in &r.keys {
         s += &format!(
             "key:      {:<10} {} ({})\n",
             k.role,
             &k.keyid[..16],
-            if k.created { "created" } else { "exists, kept — not overwritten" }
+            if k.created {
+                "created"
+            } else {
+                "exists, kept — not overwritten"
+            }
         );
     }
     match &r.admin_token {
@@ -72,7 +80,12 @@ pub async fn serve(args: &ServerArgs, listen: Option<SocketAddr>) -> anyhow::Res
     let state = AppState::open(config.clone()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {}; pick another with --listen", config.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; pick another with --listen",
+                config.listen
+            )
+        })?;
     let addr = listener.local_addr()?;
     print(&format!(
         "relops listening on http://{addr}\n  export RELOPS_URL=http://{addr}\n"

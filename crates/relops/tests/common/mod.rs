@@ -1,0 +1,412 @@
+//! The end-to-end harness: a real `relops serve` child process on 127.0.0.1, driven by the
+//! real `relops` CLI binary and by plain HTTP.
+//!
+//! Every test runs once per backend: SQLite + local blobs (always) and PostgreSQL + S3
+//! (when `.ci/run` has started them and exported `RELOPS_TEST_PG_URL` and
+//! `RELOPS_TEST_S3_*`). Outside CI a missing service skips the PostgreSQL run with a
+//! message; under CI (`CI` set) it fails, so the scale-out path can never silently go
+//! untested.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use relops_store::{BlobConfig, BlobStore};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_relops");
+
+/// Which storage a test server uses.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    SqliteLocal,
+    PostgresS3 { pg_admin_url: String, s3: S3Env },
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Env {
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl Backend {
+    /// The PostgreSQL + S3 backend, if `.ci/run` provided it; `None` (with the reason on
+    /// stderr) outside CI; a panic under CI.
+    pub fn postgres_s3() -> Option<Backend> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let found = (|| {
+            Some(Backend::PostgresS3 {
+                pg_admin_url: var("RELOPS_TEST_PG_URL")?,
+                s3: S3Env {
+                    endpoint: var("RELOPS_TEST_S3_ENDPOINT")?,
+                    bucket: var("RELOPS_TEST_S3_BUCKET")?,
+                    access_key: var("RELOPS_TEST_S3_ACCESS_KEY")?,
+                    secret_key: var("RELOPS_TEST_S3_SECRET_KEY")?,
+                },
+            })
+        })();
+        if found.is_none() {
+            let why = "RELOPS_TEST_PG_URL / RELOPS_TEST_S3_* not set: run `.ci/run` to start PostgreSQL and the S3 server";
+            if std::env::var_os("CI").is_some() {
+                panic!("PostgreSQL/S3 backend required under CI: {why}");
+            }
+            eprintln!("skipped: PostgreSQL + S3 variant: {why}");
+        }
+        found
+    }
+}
+
+/// Generates one test per backend for each listed `async fn name(Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::SqliteLocal).await
+                }
+            )*
+        }
+        mod postgres_s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(b) = $crate::common::Backend::postgres_s3() {
+                        super::$name(b).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A data directory with a config for `backend`, initialised by `relops init`.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub backend: Backend,
+    pub admin_token: String,
+    pub database_url: String,
+    pub blob: BlobConfig,
+    pg_db: Option<(String, String)>,
+}
+
+impl TestEnv {
+    pub async fn new(backend: Backend) -> TestEnv {
+        Self::with_config(backend, "").await
+    }
+
+    /// `extra` is appended to the top level of `relops.toml` (e.g. `max_artifact_bytes = 10`).
+    pub async fn with_config(backend: Backend, extra: &str) -> TestEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let (database_url, blob, pg_db) = match &backend {
+            Backend::SqliteLocal => (
+                format!("sqlite://{}/relops.db", dir.path().display()),
+                BlobConfig::Local {
+                    path: dir.path().join("blobs"),
+                },
+                None,
+            ),
+            Backend::PostgresS3 { pg_admin_url, s3 } => {
+                let db = format!("relops_t_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = connect_pg(pg_admin_url).await;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                let base = pg_admin_url.rsplit_once('/').unwrap().0;
+                (
+                    format!("{base}/{db}"),
+                    BlobConfig::S3 {
+                        bucket: s3.bucket.clone(),
+                        endpoint: Some(s3.endpoint.clone()),
+                        region: "us-east-1".into(),
+                        access_key_id: s3.access_key.clone(),
+                        secret_access_key: s3.secret_key.clone(),
+                        prefix: Some(format!("t-{}", uuid::Uuid::new_v4().simple())),
+                        allow_http: true,
+                    },
+                    Some((pg_admin_url.clone(), db)),
+                )
+            }
+        };
+        let blob_toml = toml_section("blob", &blob);
+        std::fs::write(
+            dir.path().join("relops.toml"),
+            format!(
+                "listen = \"127.0.0.1:0\"\ndatabase_url = \"{database_url}\"\n{extra}\n{blob_toml}"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(BIN)
+            .args(["init", "--json", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let admin_token = v["admin_token"].as_str().unwrap().to_owned();
+        TestEnv {
+            dir,
+            backend,
+            admin_token,
+            database_url,
+            blob,
+            pg_db,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts `relops serve` on this data dir.
+    pub fn serve(&self) -> Server {
+        Server::start(self.path(), &self.admin_token)
+    }
+
+    /// The blob store the server uses, opened directly (to tamper or inspect).
+    pub fn blobs(&self) -> BlobStore {
+        BlobStore::open(&self.blob).unwrap()
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Some((admin, db)) = self.pg_db.take() {
+            // Best effort: the server child is gone by now (Server drops first).
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let mut c = connect_pg(&admin).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await;
+                });
+            })
+            .join();
+        }
+    }
+}
+
+async fn connect_pg(url: &str) -> sqlx::AnyConnection {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(url)
+        .await
+        .expect("connect to PostgreSQL")
+}
+
+fn toml_section(name: &str, blob: &BlobConfig) -> String {
+    let mut s = format!("[{name}]\n");
+    match blob {
+        BlobConfig::Local { path } => {
+            s += &format!("kind = \"local\"\npath = \"{}\"\n", path.display());
+        }
+        BlobConfig::S3 {
+            bucket,
+            endpoint,
+            region,
+            access_key_id,
+            secret_access_key,
+            prefix,
+            allow_http,
+        } => {
+            s += &format!(
+                "kind = \"s3\"\nbucket = \"{bucket}\"\nendpoint = \"{}\"\nregion = \"{region}\"\n\
+                 access_key_id = \"{access_key_id}\"\nsecret_access_key = \"{secret_access_key}\"\n\
+                 prefix = \"{}\"\nallow_http = {allow_http}\n",
+                endpoint.as_deref().unwrap_or(""),
+                prefix.as_deref().unwrap_or("")
+            );
+        }
+    }
+    s
+}
+
+/// A running `relops serve` child; killed (SIGKILL) on drop.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub token: String,
+    data_dir: PathBuf,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path, token: &str) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--data-dir"])
+            .arg(data_dir)
+            .env("RELOPS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("relops serve exited before it listened")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("relops listening on ") {
+                break rest.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = std::process::Command::new("curl")
+                .args(["-sf", &format!("{url}/healthz")])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "server did not become healthy");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            child,
+            url,
+            token: token.to_owned(),
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Runs the CLI against this server with the admin token.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_as(&self.token, args)
+    }
+
+    pub fn cli_as(&self, token: &str, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("RELOPS_URL", &self.url)
+            .env("RELOPS_TOKEN", token)
+            .env_remove("RELOPS_PRODUCT")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the CLI and parses its `--json` output; panics unless it succeeded.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let out = self.cli(&a);
+        assert!(
+            out.status.success(),
+            "relops {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Makes a token with `roles` through the CLI; returns the secret.
+    pub fn token_with(&self, roles: &[&str]) -> String {
+        let mut args = vec!["token", "create", "--name", "test"];
+        for r in roles {
+            args.extend(["--role", r]);
+        }
+        self.cli_json(&args)["token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn http(&self) -> Http {
+        Http {
+            client: reqwest::Client::new(),
+            base: self.url.clone(),
+            token: self.token.clone(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = &self.data_dir;
+    }
+}
+
+/// Plain HTTP against the server, for status codes and headers.
+pub struct Http {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Http {
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = token.to_owned();
+        self
+    }
+
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.req(reqwest::Method::GET, path).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.req(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put_bytes(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
+        self.req(reqwest::Method::PUT, path)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Asserts a CLI call failed with exit code `code` and stderr containing `needle`.
+pub fn assert_refused(out: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "expected {needle:?} in stderr: {stderr}"
+    );
+}
+
+/// Deterministic pseudo-random bytes for test files.
+pub fn test_bytes(len: usize, seed: u8) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9 ^ u32::from(seed);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x & 0xff) as u8
+        })
+        .collect()
+}
