@@ -352,3 +352,53 @@ fn init_twice_keeps_keys_and_says_so() {
     let v: serde_json::Value = serde_json::from_slice(&run(true).stdout).unwrap();
     assert!(v["admin_token"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_products_need_a_product_flag() {
+    let env =
+        TestEnv::with_config(Backend::SqliteLocal, "products = [\"wizard\", \"atlas\"]").await;
+    let s = env.serve();
+    assert_refused(
+        &s.cli(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]),
+        1,
+        "several products are configured (wizard, atlas)",
+    );
+    let w = s.cli_json(&[
+        "release",
+        "create",
+        "2.1.0",
+        "--go-live",
+        "2027-03-15",
+        "--product",
+        "wizard",
+    ]);
+    assert_eq!(w["product"], "wizard");
+    // The same version in another product is a different release, and kinds are per product.
+    let out = std::process::Command::new(common::BIN)
+        .args([
+            "release",
+            "create",
+            "2.1.0",
+            "--go-live",
+            "2027-03-15",
+            "--json",
+        ])
+        .env("RELOPS_URL", &s.url)
+        .env("RELOPS_TOKEN", &s.token)
+        .env("RELOPS_PRODUCT", "atlas")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = s.cli_json(&["release", "list", "--product", "atlas"]);
+    assert_eq!(listed["releases"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["releases"][0]["product"], "atlas");
+    assert_refused(
+        &s.cli(&["release", "list", "--product", "nope"]),
+        1,
+        "unknown product `nope`",
+    );
+}
