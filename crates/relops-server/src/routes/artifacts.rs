@@ -182,21 +182,39 @@ enum Receive {
     Store(relops_store::BlobError),
 }
 
-/// Streams the body into the staging blob, hashing as it goes. Returns size and digest.
+/// Streams the body into the staging blob and returns size and digest. SHA-256 runs on a
+/// blocking thread fed through a bounded channel, so hashing overlaps receiving and
+/// writing instead of adding to them (`Bytes` clones share the buffer, nothing is copied).
 async fn receive(upload: &mut BlobUpload, body: Body, max: u64) -> Result<(u64, String), Receive> {
-    let mut hasher = Sha256::new();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+    let hasher = tokio::task::spawn_blocking(move || {
+        let mut h = Sha256::new();
+        while let Some(chunk) = rx.blocking_recv() {
+            h.update(&chunk);
+        }
+        hex::encode(h.finalize())
+    });
     let mut size: u64 = 0;
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(Receive::Body)?;
-        size += chunk.len() as u64;
-        if size > max {
-            return Err(Receive::TooLarge);
+    let streamed = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(Receive::Body)?;
+            size += chunk.len() as u64;
+            if size > max {
+                return Err(Receive::TooLarge);
+            }
+            // The hashing thread only stops early if it panicked; `hasher.await` reports it.
+            let _ = tx.send(chunk.clone()).await;
+            upload.write(chunk).await.map_err(Receive::Store)?;
         }
-        hasher.update(&chunk);
-        upload.write(chunk).await.map_err(Receive::Store)?;
+        Ok(())
     }
-    Ok((size, hex::encode(hasher.finalize())))
+    .await;
+    drop(tx);
+    let digest = hasher
+        .await
+        .map_err(|e| Receive::Store(relops_store::BlobError::Io(std::io::Error::other(e))))?;
+    streamed.map(|()| (size, digest))
 }
 
 pub async fn list(

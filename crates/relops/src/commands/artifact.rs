@@ -9,15 +9,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use relops_api::{Artifact, ArtifactList, UploadParams, VerifyReport};
 use reqwest::Method;
 use tokio::io::AsyncWriteExt;
-use tokio_util::io::ReaderStream;
 
 use crate::cli::ArtifactCmd;
 use crate::client::{Client, segment};
 use crate::output::{failed, print, print_json, table, usage};
 
-/// Read size of the upload stream: big enough to keep syscalls few, small enough that
-/// memory stays constant.
-const READ_CHUNK: usize = 256 * 1024;
+/// Read size of the upload stream: big enough to keep syscalls and thread hand-offs few,
+/// small enough that memory stays constant (at most `READ_AHEAD` + 1 chunks in flight).
+const READ_CHUNK: usize = 1024 * 1024;
+const READ_AHEAD: usize = 4;
 
 pub async fn run(client: &Client, cmd: ArtifactCmd, json: bool) -> anyhow::Result<()> {
     match cmd {
@@ -152,6 +152,21 @@ pub async fn run(client: &Client, cmd: ArtifactCmd, json: bool) -> anyhow::Resul
     }
 }
 
+/// Reads until `buf` is full or the file ends.
+fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match f.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 async fn upload(
     client: &Client,
     version: &str,
@@ -160,10 +175,9 @@ async fn upload(
     params: &UploadParams,
     progress: bool,
 ) -> anyhow::Result<Artifact> {
-    let f = tokio::fs::File::open(file)
-        .await
+    let mut f = std::fs::File::open(file)
         .map_err(|e| usage(format!("cannot open {}: {e}", file.display())))?;
-    let len = f.metadata().await?.len();
+    let len = f.metadata()?.len();
     let bar = if progress && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(len);
         bar.set_style(
@@ -178,11 +192,30 @@ async fn upload(
     } else {
         ProgressBar::hidden()
     };
+    // A plain thread reads the file (tokio::fs would hop to a blocking thread and copy
+    // through its own buffer on every read); a bounded channel hands chunks to the body.
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(READ_AHEAD);
     let tick = bar.clone();
-    let stream = ReaderStream::with_capacity(f, READ_CHUNK).inspect(move |chunk| {
-        if let Ok(c) = chunk {
-            tick.inc(c.len() as u64);
+    std::thread::spawn(move || {
+        loop {
+            let mut buf = vec![0u8; READ_CHUNK];
+            let n = match read_full(&mut f, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    break;
+                }
+            };
+            buf.truncate(n);
+            tick.inc(n as u64);
+            if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
+                break;
+            }
         }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
     });
     let rb = client
         .request(
