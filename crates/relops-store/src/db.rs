@@ -318,12 +318,10 @@ impl Db {
     /// All releases of a product, newest version first, with artifact counts and platforms:
     /// two queries whatever the number of releases.
     pub async fn list_releases(&self, product: &str) -> Result<Vec<ReleaseSummary>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            release_columns!(),
-            " FROM releases WHERE product = $1 \
-             ORDER BY major DESC, minor DESC, patch DESC"
-        ))
+        let rows = sqlx::query(
+            "SELECT version, kind, state, go_live, freeze_date FROM releases \
+             WHERE product = $1 ORDER BY major DESC, minor DESC, patch DESC",
+        )
         .bind(product)
         .fetch_all(&self.pool)
         .await?;
@@ -343,18 +341,19 @@ impl Db {
         }
         rows.iter()
             .map(|row| {
-                let r = release_from_row(row)?;
-                let (artifact_count, mut platforms) = per_version
-                    .remove(&r.version.to_string())
-                    .unwrap_or_default();
+                let version: String = row.try_get("version")?;
+                let (artifact_count, mut platforms) =
+                    per_version.remove(&version).unwrap_or_default();
                 platforms.sort();
                 Ok(ReleaseSummary {
-                    product: r.product,
-                    version: r.version,
-                    kind: r.kind,
-                    state: r.state,
-                    go_live: r.go_live,
-                    freeze_date: r.freeze_date,
+                    product: product.to_owned(),
+                    version: version
+                        .parse()
+                        .map_err(|e| DbError::Corrupt(format!("version {version:?}: {e}")))?,
+                    kind: parse(row, "kind")?,
+                    state: parse(row, "state")?,
+                    go_live: parse(row, "go_live")?,
+                    freeze_date: parse(row, "freeze_date")?,
                     artifact_count,
                     platforms,
                 })

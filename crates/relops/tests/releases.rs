@@ -402,3 +402,42 @@ async fn several_products_need_a_product_flag() {
         "unknown product `nope`",
     );
 }
+
+/// `relops serve` with no data dir: initialises `./relops-data`, prints the admin token
+/// and the URL the first time, only the URL the second time.
+#[test]
+fn serve_without_flags_initialises_relops_data() {
+    use std::io::{BufRead, BufReader};
+    let cwd = tempfile::tempdir().unwrap();
+    let first_lines = |expect_token: bool| {
+        let mut child = std::process::Command::new(common::BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(cwd.path())
+            .env_remove("RELOPS_DATA_DIR")
+            .env_remove("RELOPS_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let done = line.starts_with("relops listening on http://127.0.0.1:");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let text = seen.join("\n");
+        assert!(text.contains("relops listening on http://127.0.0.1:"), "{text}");
+        assert_eq!(text.contains("export RELOPS_TOKEN=relops_"), expect_token, "{text}");
+    };
+    first_lines(true);
+    assert!(cwd.path().join("relops-data/relops.toml").exists());
+    assert!(cwd.path().join("relops-data/keys/release.json").exists());
+    assert!(cwd.path().join("relops-data/relops.db").exists());
+    first_lines(false);
+}

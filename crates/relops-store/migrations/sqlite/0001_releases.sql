@@ -40,6 +40,8 @@ CREATE TABLE artifacts (
     FOREIGN KEY (product, version) REFERENCES releases (product, version)
 );
 CREATE INDEX artifacts_blob_key ON artifacts (blob_key);
+-- Covers the per-release platform counts of the release list.
+CREATE INDEX artifacts_platforms ON artifacts (product, version, platform);
 
 -- Artifacts that a later upload of the same name replaced: kept for provenance and for
 -- retention to prune.
