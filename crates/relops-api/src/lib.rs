@@ -55,6 +55,8 @@ pub struct Release {
     pub created_by: String,
     pub frozen_at: Option<DateTime<Utc>>,
     pub frozen_by: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub approved_by: Option<String>,
     pub artifacts: Vec<Artifact>,
 }
 

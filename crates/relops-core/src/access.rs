@@ -78,16 +78,19 @@ pub enum Permission {
     ArtifactWrite,
     /// Add or replace an artifact after the freeze (critical fix, R-REL-4).
     ArtifactCriticalFix,
+    /// Approve a release for the update feed (go).
+    ReleaseApprove,
     /// Create API tokens.
     TokenManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 6] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
         Self::ArtifactCriticalFix,
+        Self::ReleaseApprove,
         Self::TokenManage,
     ];
 
@@ -97,6 +100,7 @@ impl Permission {
             Self::ReleaseWrite => "release.write",
             Self::ArtifactWrite => "artifact.write",
             Self::ArtifactCriticalFix => "artifact.critical_fix",
+            Self::ReleaseApprove => "release.approve",
             Self::TokenManage => "token.manage",
         }
     }
@@ -107,6 +111,8 @@ impl Permission {
         match self {
             Self::ReleaseRead => &Role::ALL,
             Self::ReleaseWrite | Self::ArtifactWrite => &[ReleaseManager, Admin],
+            // Until the governance issue moves go/no-go to the product owner.
+            Self::ReleaseApprove => &[ReleaseManager, Admin],
             // The playbook: only the release manager approves a critical fix after the
             // freeze. An admin who is also release manager holds both roles.
             Self::ArtifactCriticalFix => &[ReleaseManager],

@@ -88,6 +88,18 @@ impl ReleaseState {
         }
     }
 
+    /// Go: `draft | frozen | candidate → approved`. The release enters the update feed.
+    pub fn approve(self) -> Result<ReleaseState, TransitionError> {
+        match self {
+            Self::Draft | Self::Frozen | Self::Candidate => Ok(Self::Approved),
+            from => Err(TransitionError {
+                from,
+                action: "approve",
+                hint: "only a draft, frozen or candidate release can be approved",
+            }),
+        }
+    }
+
     pub fn artifact_policy(self) -> ArtifactPolicy {
         match self {
             Self::Draft => ArtifactPolicy::Open,
@@ -126,6 +138,17 @@ mod tests {
         {
             let err = s.freeze().unwrap_err();
             assert_eq!(err.from, s);
+        }
+    }
+
+    #[test]
+    fn approve_from_before_the_feed_only() {
+        for s in ReleaseState::ALL {
+            let ok = matches!(
+                s,
+                ReleaseState::Draft | ReleaseState::Frozen | ReleaseState::Candidate
+            );
+            assert_eq!(s.approve().is_ok(), ok, "{s}");
         }
     }
 

@@ -31,6 +31,42 @@ pub struct ServerConfig {
     pub keys_dir: PathBuf,
     pub blob: BlobConfig,
     pub calendar: CalendarConfig,
+    pub feed: FeedConfig,
+}
+
+/// The `[feed]` section: the signed update feed (TUF).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedConfig {
+    /// Update channels; every published release is in all of them until staged rollout
+    /// assigns channels per stage.
+    pub channels: Vec<String>,
+    /// Published versions kept in the feed per platform (rollback stock, R-RB-3).
+    pub keep_releases: usize,
+    /// Lifetime of `timestamp.json`; the server re-signs it when half has passed.
+    pub timestamp_expiry_hours: i64,
+    /// Lifetime of `snapshot.json`.
+    pub snapshot_expiry_days: i64,
+    /// Lifetime of `targets.json`.
+    pub targets_expiry_days: i64,
+    /// Lifetime of `root.json`.
+    pub root_expiry_days: i64,
+    /// How often the server checks for metadata to re-sign, in seconds.
+    pub refresh_interval_seconds: u64,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        Self {
+            channels: vec!["internal".into(), "stable".into()],
+            keep_releases: 3,
+            timestamp_expiry_hours: 24,
+            snapshot_expiry_days: 7,
+            targets_expiry_days: 90,
+            root_expiry_days: 365,
+            refresh_interval_seconds: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +105,7 @@ impl Default for ServerConfig {
                 path: PathBuf::from("blobs"),
             },
             calendar: CalendarConfig::default(),
+            feed: FeedConfig::default(),
         }
     }
 }
@@ -122,6 +159,22 @@ impl ServerConfig {
                     "product name `{p}` must be 1-64 characters of a-z, 0-9 and -"
                 )));
             }
+        }
+        let f = &self.feed;
+        if f.channels.is_empty() || f.keep_releases == 0 {
+            return Err(ConfigError::Invalid(
+                "[feed] needs at least one channel and keep_releases >= 1".into(),
+            ));
+        }
+        if f.timestamp_expiry_hours < 1
+            || f.snapshot_expiry_days < 1
+            || f.targets_expiry_days < 1
+            || f.root_expiry_days < 1
+            || f.refresh_interval_seconds == 0
+        {
+            return Err(ConfigError::Invalid(
+                "[feed] expiry times and refresh_interval_seconds must be at least 1".into(),
+            ));
         }
         if self.max_artifact_bytes == 0 {
             return Err(ConfigError::Invalid(
@@ -185,6 +238,17 @@ path = "blobs"
 holidays = "de"
 # Extra non-business days (company holidays, regional holidays).
 extra_holidays = []
+
+[feed]
+# The signed update feed (TUF), served at /tuf/PRODUCT/.
+channels = ["internal", "stable"]
+# Published versions kept per platform (rollback stock).
+keep_releases = 3
+timestamp_expiry_hours = 24
+snapshot_expiry_days = 7
+targets_expiry_days = 90
+root_expiry_days = 365
+refresh_interval_seconds = 60
 "#
         .to_owned()
     }

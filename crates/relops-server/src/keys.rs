@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The Ed25519 keys `relops init` makes.
 pub const ED25519_ROLES: [&str; 5] = ["root", "targets", "snapshot", "timestamp", "release"];
@@ -70,13 +69,17 @@ fn random_32() -> Result<[u8; 32], KeyError> {
     Ok(b)
 }
 
-/// TUF key id: hex SHA-256 of the canonical JSON of the public key. The object has only
-/// ASCII strings and its keys are written in sorted order, so this JSON is canonical.
+/// TUF key id: hex SHA-256 of the canonical JSON of the public key.
 pub fn key_id(keytype: &str, public_hex: &str) -> String {
-    let canonical = format!(
-        r#"{{"keytype":"{keytype}","keyval":{{"public":"{public_hex}"}},"scheme":"{keytype}"}}"#
-    );
-    hex::encode(Sha256::digest(canonical.as_bytes()))
+    relops_tuf::Key {
+        keytype: keytype.to_owned(),
+        scheme: keytype.to_owned(),
+        keyval: relops_tuf::KeyVal {
+            public: public_hex.to_owned(),
+        },
+        extra: Default::default(),
+    }
+    .key_id()
 }
 
 fn key_path(dir: &Path, role: &str) -> PathBuf {
@@ -184,33 +187,39 @@ pub struct ReleaseKey {
     key_id: String,
 }
 
+/// Loads the Ed25519 private key of `role` from `keys_dir`, checking that its halves match.
+pub fn load_signing_key(keys_dir: &Path, role: &str) -> Result<SigningKey, KeyError> {
+    let path = key_path(keys_dir, role);
+    let file = read_key_file(&path)?;
+    let invalid = |why: &str| KeyError::Invalid {
+        path: path.clone(),
+        expected: "ed25519",
+        why: why.to_owned(),
+    };
+    if file.keytype != "ed25519" {
+        return Err(invalid("keytype is not ed25519"));
+    }
+    let private = file
+        .keyval
+        .private
+        .as_deref()
+        .ok_or_else(|| invalid("no private part"))?;
+    let bytes: [u8; 32] = hex::decode(private)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| invalid("private part is not 32 bytes of hex"))?;
+    let signing = SigningKey::from_bytes(&bytes);
+    if hex::encode(signing.verifying_key().to_bytes()) != file.keyval.public {
+        return Err(invalid("public part does not match the private part"));
+    }
+    Ok(signing)
+}
+
 impl ReleaseKey {
     pub fn load(keys_dir: &Path) -> Result<Self, KeyError> {
-        let path = key_path(keys_dir, "release");
-        let file = read_key_file(&path)?;
-        let invalid = |why: &str| KeyError::Invalid {
-            path: path.clone(),
-            expected: "ed25519",
-            why: why.to_owned(),
-        };
-        if file.keytype != "ed25519" {
-            return Err(invalid("keytype is not ed25519"));
-        }
-        let private = file
-            .keyval
-            .private
-            .as_deref()
-            .ok_or_else(|| invalid("no private part"))?;
-        let bytes: [u8; 32] = hex::decode(private)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| invalid("private part is not 32 bytes of hex"))?;
-        let signing = SigningKey::from_bytes(&bytes);
-        if hex::encode(signing.verifying_key().to_bytes()) != file.keyval.public {
-            return Err(invalid("public part does not match the private part"));
-        }
+        let signing = load_signing_key(keys_dir, "release")?;
         Ok(Self {
-            key_id: key_id("ed25519", &file.keyval.public),
+            key_id: key_id("ed25519", &hex::encode(signing.verifying_key().to_bytes())),
             signing,
         })
     }

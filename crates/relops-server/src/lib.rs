@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod feed;
 pub mod init;
 pub mod keys;
 pub mod routes;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub calendar: Arc<BusinessCalendar>,
     pub release_key: Arc<ReleaseKey>,
+    pub feed: Arc<feed::Feed>,
 }
 
 impl AppState {
@@ -41,7 +43,13 @@ impl AppState {
         let blobs = BlobStore::open(&config.blob).context("cannot open the blob store")?;
         let release_key = ReleaseKey::load(&config.keys_dir)
             .context("cannot load the release signing key (run `relops init` first)")?;
+        let feed_keys = feed::FeedKeys::load(&config.keys_dir)
+            .context("cannot load the feed's signing keys (run `relops init` first)")?;
+        let feed = feed::Feed::open(&db, &config.products, feed_keys, config.feed.clone())
+            .await
+            .context("cannot open the update feed")?;
         let state = Self {
+            feed: Arc::new(feed),
             calendar: Arc::new(config.calendar.calendar()),
             config: Arc::new(config),
             db,
@@ -89,24 +97,44 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Serves [`router`] on `listener` until `shutdown` completes.
+/// Serves [`router`] on `listener` until `shutdown` completes, with the background job
+/// that keeps the feed's metadata signed and fresh.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let refresher = tokio::spawn(refresh_feed(state.clone()));
+    let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    refresher.abort();
+    result
+}
+
+/// Re-signs feed metadata before it expires (and picks up changes made elsewhere).
+async fn refresh_feed(state: AppState) {
+    let every = std::time::Duration::from_secs(state.config.feed.refresh_interval_seconds);
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        for product in state.config.products.iter() {
+            if let Err(e) = state.feed.publish(&state.db, product).await {
+                tracing::error!(product, error = ?e, "refreshing the feed failed; retrying next interval");
+            }
+        }
+    }
 }
 
 /// Every route of the server over `state`.
 pub fn router(state: AppState) -> Router {
-    use routes::{artifacts, health, releases, tokens};
+    use routes::{artifacts, health, releases, tokens, tuf};
     let v1 = Router::new()
         .route("/releases", post(releases::create).get(releases::list))
         .route("/releases/{version}", get(releases::show))
         .route("/releases/{version}/freeze", post(releases::freeze))
+        .route("/releases/{version}/approve", post(releases::approve))
         .route("/releases/{version}/artifacts", get(artifacts::list))
         .route(
             "/releases/{version}/artifacts/{name}",
@@ -120,6 +148,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/tuf/{product}/metadata/{file}", get(tuf::metadata))
+        .route("/tuf/{product}/targets/{file}", get(tuf::target))
         .nest("/v1", v1)
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(header.clone()))

@@ -42,7 +42,7 @@ pub enum DbError {
 }
 
 impl DbError {
-    fn from_insert(e: sqlx::Error, what: impl FnOnce() -> String) -> Self {
+    pub(crate) fn from_insert(e: sqlx::Error, what: impl FnOnce() -> String) -> Self {
         match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => Self::Conflict(what()),
             _ => Self::Sql(e),
@@ -50,12 +50,12 @@ impl DbError {
     }
 }
 
-pub type Result<T, E = DbError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = DbError> = std::result::Result<T, E>;
 
 /// The metadata database.
 #[derive(Debug, Clone)]
 pub struct Db {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
 }
 
@@ -93,11 +93,11 @@ pub struct AuditRecord {
     pub request_id: Option<String>,
 }
 
-fn ts(t: DateTime<Utc>) -> String {
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn parse<T: FromStr>(row: &AnyRow, col: &str) -> Result<T>
+pub(crate) fn parse<T: FromStr>(row: &AnyRow, col: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {
@@ -127,7 +127,7 @@ fn count(row: &AnyRow, col: &str) -> Result<u64> {
 macro_rules! release_columns {
     () => {
         "product, version, kind, state, go_live, freeze_date, branch, tag, commit_sha, \
-         created_at, created_by, frozen_at, frozen_by"
+         created_at, created_by, frozen_at, frozen_by, approved_at, approved_by"
     };
 }
 
@@ -153,11 +153,13 @@ fn release_from_row(row: &AnyRow) -> Result<Release> {
         created_by: row.try_get("created_by")?,
         frozen_at: parse_opt(row, "frozen_at")?,
         frozen_by: row.try_get("frozen_by")?,
+        approved_at: parse_opt(row, "approved_at")?,
+        approved_by: row.try_get("approved_by")?,
         artifacts: Vec::new(),
     })
 }
 
-fn artifact_from_row(row: &AnyRow) -> Result<StoredArtifact> {
+pub(crate) fn artifact_from_row(row: &AnyRow) -> Result<StoredArtifact> {
     let kind: String = row.try_get("kind")?;
     let replaces = count(row, "replaces")?;
     Ok(StoredArtifact {
@@ -241,7 +243,7 @@ impl Db {
         Ok(())
     }
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
@@ -265,7 +267,7 @@ impl Db {
             "INSERT INTO releases (",
             release_columns!(),
             ", major, minor, patch) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(&r.product)
         .bind(r.version.to_string())
@@ -280,6 +282,8 @@ impl Db {
         .bind(&r.created_by)
         .bind(r.frozen_at.map(ts))
         .bind(r.frozen_by.as_deref())
+        .bind(r.approved_at.map(ts))
+        .bind(r.approved_by.as_deref())
         .bind(r.version.major() as i64)
         .bind(r.version.minor() as i64)
         .bind(r.version.patch() as i64)
@@ -361,8 +365,9 @@ impl Db {
             .collect()
     }
 
-    /// Moves a release from `from` to `to` state, recording who froze it when `to` is
-    /// `frozen`. Returns false if the release was not in `from` (a concurrent change).
+    /// Moves a release from `from` to `to` state, recording who froze or approved it when
+    /// `to` is `frozen` or `approved`. Returns false if the release was not in `from` (a
+    /// concurrent change).
     pub async fn transition(
         &self,
         product: &str,
@@ -373,15 +378,21 @@ impl Db {
         audit: &AuditRecord,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let frozen = to == ReleaseState::Frozen;
+        let stamp = match to {
+            ReleaseState::Frozen => 1i64,
+            ReleaseState::Approved => 2,
+            _ => 0,
+        };
         let done = sqlx::query(
             "UPDATE releases SET state = $1, \
              frozen_at = CASE WHEN $2 = 1 THEN $3 ELSE frozen_at END, \
-             frozen_by = CASE WHEN $2 = 1 THEN $4 ELSE frozen_by END \
+             frozen_by = CASE WHEN $2 = 1 THEN $4 ELSE frozen_by END, \
+             approved_at = CASE WHEN $2 = 2 THEN $3 ELSE approved_at END, \
+             approved_by = CASE WHEN $2 = 2 THEN $4 ELSE approved_by END \
              WHERE product = $5 AND version = $6 AND state = $7",
         )
         .bind(to.as_str())
-        .bind(i64::from(frozen))
+        .bind(stamp)
         .bind(ts(at))
         .bind(&audit.actor)
         .bind(product)
@@ -617,7 +628,7 @@ impl Db {
     }
 }
 
-async fn append_audit(
+pub(crate) async fn append_audit(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     a: &AuditRecord,
 ) -> Result<()> {

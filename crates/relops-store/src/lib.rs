@@ -2,6 +2,8 @@
 
 mod blob;
 mod db;
+mod feed;
 
 pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload};
 pub use db::{AuditRecord, Backend, Db, DbError, NewArtifact, StoredArtifact, TokenRecord};
+pub use feed::{MetadataRow, PUBLISHED_STATES};

@@ -58,6 +58,8 @@ pub enum Command {
     /// Artifacts: upload, list, download, verify.
     #[command(subcommand)]
     Artifact(ArtifactCmd),
+    /// Go: approve a release; it enters the signed update feed (TUF) at once.
+    Approve { version: String },
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCmd),

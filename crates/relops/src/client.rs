@@ -34,6 +34,11 @@ impl Client {
         })
     }
 
+    /// The server URL, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// A request to `/v1{path}`, authenticated, with `?product=` when one was named.
     pub fn request(&self, method: Method, path: &str) -> anyhow::Result<RequestBuilder> {
         let token = self.token.as_deref().ok_or_else(|| {

@@ -432,8 +432,15 @@ fn serve_without_flags_initialises_relops_data() {
         child.kill().unwrap();
         child.wait().unwrap();
         let text = seen.join("\n");
-        assert!(text.contains("relops listening on http://127.0.0.1:"), "{text}");
-        assert_eq!(text.contains("export RELOPS_TOKEN=relops_"), expect_token, "{text}");
+        assert!(
+            text.contains("relops listening on http://127.0.0.1:"),
+            "{text}"
+        );
+        assert_eq!(
+            text.contains("export RELOPS_TOKEN=relops_"),
+            expect_token,
+            "{text}"
+        );
     };
     first_lines(true);
     assert!(cwd.path().join("relops-data/relops.toml").exists());

@@ -4,6 +4,7 @@ pub mod artifacts;
 pub mod health;
 pub mod releases;
 pub mod tokens;
+pub mod tuf;
 
 use relops_core::version::Version;
 use serde::Deserialize;

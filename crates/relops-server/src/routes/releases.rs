@@ -61,6 +61,8 @@ pub async fn create(
         created_by: who.actor(),
         frozen_at: None,
         frozen_by: None,
+        approved_at: None,
+        approved_by: None,
         artifacts: Vec::new(),
         version,
     };
@@ -148,5 +150,58 @@ pub async fn freeze(
             release.version, release.version
         )));
     }
+    Ok(Json(load(&state, &product, &v).await?))
+}
+
+/// Go: the release enters the signed update feed.
+pub async fn approve(
+    State(state): State<AppState>,
+    Path(v): Path<String>,
+    Query(q): Query<ProductQuery>,
+    who: Principal,
+) -> ApiResult<Json<Release>> {
+    who.require(Permission::ReleaseApprove)?;
+    let product = state.product(q.product.as_deref())?;
+    let release = load(&state, &product, &v).await?;
+    let to = release
+        .state
+        .approve()
+        .map_err(|e| ApiError::Conflict(format!("release {}: {e}", release.version)))?;
+    if release.artifacts.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "release {} has no artifacts: upload at least one (`relops artifact upload`) before approving it",
+            release.version
+        )));
+    }
+    let audit = AuditRecord {
+        actor: who.actor(),
+        action: "release.approve".into(),
+        target: format!("{product}/{}", release.version),
+        detail: json!({ "from": release.state, "to": to }),
+        request_id: who.request_id.clone(),
+    };
+    let done = state
+        .db
+        .transition(
+            &product,
+            &release.version,
+            release.state,
+            to,
+            Utc::now(),
+            &audit,
+        )
+        .await?;
+    if !done {
+        return Err(ApiError::Conflict(format!(
+            "release {} changed state while approving it; look again with `relops release show {}`",
+            release.version, release.version
+        )));
+    }
+    state.feed.publish(&state.db, &product).await.map_err(|e| {
+        ApiError::Internal(e.context(format!(
+            "release {} is approved, but publishing the feed failed; the server retries every {} s",
+            release.version, state.config.feed.refresh_interval_seconds
+        )))
+    })?;
     Ok(Json(load(&state, &product, &v).await?))
 }

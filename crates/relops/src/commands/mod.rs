@@ -35,6 +35,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ))
             }
         }
+        Command::Approve { version } => {
+            release::approve(&Client::new(&cli.global)?, &version, json).await
+        }
         Command::Whoami => {
             let me: WhoAmI = Client::new(&cli.global)?.get("/whoami").await?;
             if json {

@@ -89,6 +89,22 @@ pub async fn run(client: &Client, cmd: ReleaseCmd, json: bool) -> anyhow::Result
     }
 }
 
+pub async fn approve(client: &Client, version: &str, json: bool) -> anyhow::Result<()> {
+    let r: Release = client
+        .post(&format!("/releases/{}/approve", segment(version)), &())
+        .await?;
+    if json {
+        return print_json(&r);
+    }
+    print(&format!(
+        "{} {} approved; it is in the update feed at {}/tuf/{}/\n",
+        r.product,
+        r.version,
+        client.base(),
+        r.product
+    ))
+}
+
 fn show(r: &Release) -> String {
     let mut s = format!(
         "{} {}\n  kind:    {}\n  state:   {}\n  go-live: {}\n  freeze:  {}\n  branch:  {}\n  tag:     {}\n  commit:  {}\n  created: {} by {}\n",
@@ -106,6 +122,9 @@ fn show(r: &Release) -> String {
     );
     if let (Some(at), Some(by)) = (r.frozen_at, &r.frozen_by) {
         s += &format!("  frozen:  {} by {by}\n", at.format("%Y-%m-%d %H:%M UTC"));
+    }
+    if let (Some(at), Some(by)) = (r.approved_at, &r.approved_by) {
+        s += &format!("  approved: {} by {by}\n", at.format("%Y-%m-%d %H:%M UTC"));
     }
     s += "\n";
     s += &super::artifact::artifact_table(&r.artifacts);

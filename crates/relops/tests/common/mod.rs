@@ -410,3 +410,53 @@ pub fn test_bytes(len: usize, seed: u8) -> Vec<u8> {
         })
         .collect()
 }
+
+/// The Python interpreter with python-tuf installed (`.ci/run` makes the venv and sets
+/// `RELOPS_TEST_PYTHON`); `None` with the reason outside CI, a panic under CI.
+pub fn python_with_tuf() -> Option<PathBuf> {
+    let found = std::env::var_os("RELOPS_TEST_PYTHON")
+        .map(PathBuf::from)
+        .filter(|p| {
+            Command::new(p)
+                .args(["-c", "import tuf.ngclient"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    if found.is_none() {
+        let why = "RELOPS_TEST_PYTHON does not name a Python with `tuf` installed: run `.ci/run`, which makes the venv";
+        if std::env::var_os("CI").is_some() {
+            panic!("python-tuf required under CI: {why}");
+        }
+        eprintln!("skipped: python-tuf client test: {why}");
+    }
+    found
+}
+
+/// Runs python-tuf's ngclient against the server's feed for `product`, trusting `root`.
+/// Returns the client's report (targets downloaded and verified, metadata versions), or
+/// the client's error text.
+pub fn python_tuf_refresh(
+    python: &Path,
+    server_url: &str,
+    product: &str,
+    root: &[u8],
+    work: &Path,
+) -> Result<serde_json::Value, String> {
+    std::fs::create_dir_all(work).unwrap();
+    let root_file = work.join("trusted-root.json");
+    std::fs::write(&root_file, root).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tuf_client.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(format!("{server_url}/tuf/{product}/metadata/"))
+        .arg(format!("{server_url}/tuf/{product}/targets/"))
+        .arg(&root_file)
+        .arg(work)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}

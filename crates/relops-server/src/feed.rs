@@ -1,0 +1,503 @@
+//! The signed update feed: one TUF repository per product (DESIGN decision 3).
+//!
+//! [`Feed::publish`] rebuilds `targets.json` from the artifacts of published releases
+//! (approved and later; the newest `keep_releases` versions per platform), and when it
+//! differs from the current one — or when metadata nears its expiry — signs a new set
+//! (targets → snapshot → timestamp), stores the set in one database transaction, and only
+//! then swaps the in-memory copy that requests are served from. A client reading
+//! timestamp → snapshot → targets therefore always finds a consistent set: versioned files
+//! of earlier sets stay servable (`KEEP_VERSIONS`), and `timestamp.json` names a snapshot
+//! that is already stored.
+//!
+//! Each target's `custom` object carries product, version, platform, kind, channels, the
+//! artifact's own name and the release key's signature made at upload (never re-made).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use chrono::{DateTime, Duration, Utc};
+use ed25519_dalek::SigningKey;
+use relops_core::platform::Platform;
+use relops_core::version::Version;
+use relops_store::{Db, DbError, MetadataRow, StoredArtifact};
+use relops_tuf::{Key, Root, Signed, Snapshot, TargetFile, Targets, Timestamp, sign};
+use serde_json::json;
+
+use crate::config::FeedConfig;
+use crate::keys::load_signing_key;
+
+/// Versions of snapshot and targets kept servable after they are superseded, so that a
+/// client in the middle of an update still finds the files its timestamp named.
+pub const KEEP_VERSIONS: u64 = 10;
+
+/// The online and root keys the server signs with.
+#[derive(Debug)]
+pub struct FeedKeys {
+    root: SigningKey,
+    targets: SigningKey,
+    snapshot: SigningKey,
+    timestamp: SigningKey,
+}
+
+impl FeedKeys {
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        Ok(Self {
+            root: load_signing_key(dir, "root")?,
+            targets: load_signing_key(dir, "targets")?,
+            snapshot: load_signing_key(dir, "snapshot")?,
+            timestamp: load_signing_key(dir, "timestamp")?,
+        })
+    }
+}
+
+/// One product's feed as served: immutable; replaced whole on every change.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    pub roots: BTreeMap<u64, Bytes>,
+    pub snapshots: BTreeMap<u64, Bytes>,
+    pub targets: BTreeMap<u64, Bytes>,
+    pub timestamp: Bytes,
+    timestamp_meta: Option<Timestamp>,
+    snapshot_meta: Option<Snapshot>,
+    targets_meta: Option<Targets>,
+    /// `{sha256}.{name}` of every target in the kept targets versions.
+    files: HashSet<String>,
+}
+
+impl Published {
+    /// The bytes of a metadata file by its served name.
+    pub fn metadata(&self, file: &str) -> Option<Bytes> {
+        if file == "timestamp.json" {
+            return (!self.timestamp.is_empty()).then(|| self.timestamp.clone());
+        }
+        if file == "root.json" {
+            return self.roots.values().next_back().cloned();
+        }
+        let (n, role) = file.strip_suffix(".json")?.split_once('.')?;
+        let n: u64 = n.parse().ok()?;
+        match role {
+            "root" => self.roots.get(&n).cloned(),
+            "snapshot" => self.snapshots.get(&n).cloned(),
+            "targets" => self.targets.get(&n).cloned(),
+            _ => None,
+        }
+    }
+
+    /// The digest of a served target file `{sha256}.{name}`, if it is in the feed.
+    pub fn target_digest(&self, file: &str) -> Option<String> {
+        if !self.files.contains(file) {
+            return None;
+        }
+        file.split_once('.').map(|(sha, _)| sha.to_owned())
+    }
+
+    fn add(&mut self, role: &str, version: u64, body: Bytes) -> anyhow::Result<()> {
+        match role {
+            "root" => {
+                self.roots.insert(version, body);
+            }
+            "timestamp" => {
+                let t: Signed<Timestamp> = Signed::from_bytes(&body)?;
+                if self
+                    .timestamp_meta
+                    .as_ref()
+                    .is_none_or(|c| c.common.version < version)
+                {
+                    self.timestamp_meta = Some(t.signed);
+                    self.timestamp = body;
+                }
+            }
+            "snapshot" => {
+                let s: Signed<Snapshot> = Signed::from_bytes(&body)?;
+                if self
+                    .snapshot_meta
+                    .as_ref()
+                    .is_none_or(|c| c.common.version < version)
+                {
+                    self.snapshot_meta = Some(s.signed);
+                }
+                self.snapshots.insert(version, body);
+            }
+            "targets" => {
+                let t: Signed<Targets> = Signed::from_bytes(&body)?;
+                for (name, f) in &t.signed.targets {
+                    if let Some(sha) = f.hashes.get("sha256") {
+                        self.files.insert(format!("{sha}.{name}"));
+                    }
+                }
+                if self
+                    .targets_meta
+                    .as_ref()
+                    .is_none_or(|c| c.common.version < version)
+                {
+                    self.targets_meta = Some(t.signed);
+                }
+                self.targets.insert(version, body);
+            }
+            other => anyhow::bail!("unknown metadata role `{other}` in the database"),
+        }
+        Ok(())
+    }
+
+    fn prune(&mut self) {
+        for map in [&mut self.snapshots, &mut self.targets] {
+            while map.len() as u64 > KEEP_VERSIONS {
+                let first = *map.keys().next().expect("non-empty");
+                map.remove(&first);
+            }
+        }
+    }
+
+    fn versions(&self) -> (u64, u64, u64, u64) {
+        (
+            self.roots.keys().next_back().copied().unwrap_or(0),
+            self.targets_meta.as_ref().map_or(0, |t| t.common.version),
+            self.snapshot_meta.as_ref().map_or(0, |s| s.common.version),
+            self.timestamp_meta.as_ref().map_or(0, |t| t.common.version),
+        )
+    }
+}
+
+/// Every product's feed, and the means to change it.
+#[derive(Debug)]
+pub struct Feed {
+    keys: FeedKeys,
+    config: FeedConfig,
+    products: HashMap<String, ArcSwap<Published>>,
+    write: tokio::sync::Mutex<()>,
+}
+
+impl Feed {
+    /// Loads each product's feed from the database, creating the first set (root v1) where
+    /// none exists, and brings it up to date.
+    pub async fn open(
+        db: &Db,
+        products: &[String],
+        keys: FeedKeys,
+        config: FeedConfig,
+    ) -> anyhow::Result<Self> {
+        let feed = Self {
+            keys,
+            config,
+            products: products
+                .iter()
+                .map(|p| (p.clone(), ArcSwap::from_pointee(Published::default())))
+                .collect(),
+            write: tokio::sync::Mutex::new(()),
+        };
+        for p in products {
+            feed.reload(db, p).await?;
+            feed.publish(db, p).await?;
+        }
+        Ok(feed)
+    }
+
+    /// What is served for `product` now.
+    pub fn current(&self, product: &str) -> Option<Arc<Published>> {
+        self.products.get(product).map(|p| p.load_full())
+    }
+
+    async fn reload(&self, db: &Db, product: &str) -> anyhow::Result<()> {
+        let mut published = Published::default();
+        for row in db.feed_metadata(product, KEEP_VERSIONS).await? {
+            published.add(&row.role, row.version, Bytes::from(row.body))?;
+        }
+        self.slot(product)?.store(Arc::new(published));
+        Ok(())
+    }
+
+    fn slot(&self, product: &str) -> anyhow::Result<&ArcSwap<Published>> {
+        self.products
+            .get(product)
+            .with_context(|| format!("no feed for product `{product}`"))
+    }
+
+    /// Re-derives `targets.json` from the database and signs a new set if it changed or
+    /// if any metadata is past half its lifetime. Returns whether a new set was published.
+    pub async fn publish(&self, db: &Db, product: &str) -> anyhow::Result<bool> {
+        self.publish_at(db, product, Utc::now()).await
+    }
+
+    /// [`publish`](Self::publish) as if the clock read `now`.
+    pub async fn publish_at(
+        &self,
+        db: &Db,
+        product: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let _guard = self.write.lock().await;
+        let slot = self.slot(product)?;
+        let cur = slot.load_full();
+        let cfg = &self.config;
+        let wanted = build_targets(product, db.published_artifacts(product).await?, cfg);
+        let (root_v, targets_v, snapshot_v, timestamp_v) = cur.versions();
+        let half_gone = |expires: DateTime<Utc>, lifetime: Duration| expires - now < lifetime / 2;
+
+        let targets_life = Duration::days(cfg.targets_expiry_days);
+        let snapshot_life = Duration::days(cfg.snapshot_expiry_days);
+        let timestamp_life = Duration::hours(cfg.timestamp_expiry_hours);
+        let new_targets = match &cur.targets_meta {
+            None => true,
+            Some(t) => t.targets != wanted || half_gone(t.common.expires, targets_life),
+        };
+        let new_snapshot = new_targets
+            || cur
+                .snapshot_meta
+                .as_ref()
+                .is_none_or(|s| half_gone(s.common.expires, snapshot_life));
+        let new_timestamp = new_snapshot
+            || cur
+                .timestamp_meta
+                .as_ref()
+                .is_none_or(|t| half_gone(t.common.expires, timestamp_life));
+        if !new_timestamp {
+            return Ok(false);
+        }
+
+        let mut rows = Vec::new();
+        if root_v == 0 {
+            rows.push(self.root_row(1, now + Duration::days(cfg.root_expiry_days))?);
+        }
+        let targets_version = if new_targets {
+            let mut t = Targets::new(targets_v + 1, now + targets_life);
+            t.targets = wanted;
+            rows.push(row(
+                "targets",
+                targets_v + 1,
+                sign(t, &[&self.keys.targets])?.to_bytes()?,
+            ));
+            targets_v + 1
+        } else {
+            targets_v
+        };
+        let snapshot_version = if new_snapshot {
+            let s = Snapshot::new(snapshot_v + 1, now + snapshot_life, targets_version);
+            rows.push(row(
+                "snapshot",
+                snapshot_v + 1,
+                sign(s, &[&self.keys.snapshot])?.to_bytes()?,
+            ));
+            snapshot_v + 1
+        } else {
+            snapshot_v
+        };
+        let t = Timestamp::new(timestamp_v + 1, now + timestamp_life, snapshot_version);
+        rows.push(row(
+            "timestamp",
+            timestamp_v + 1,
+            sign(t, &[&self.keys.timestamp])?.to_bytes()?,
+        ));
+
+        match db.insert_feed_metadata(product, &rows).await {
+            Ok(()) => {}
+            Err(DbError::Conflict(what)) => {
+                // Another replica published first: serve what it stored.
+                tracing::info!(%what, "feed changed elsewhere; reloading");
+                drop(_guard);
+                self.reload(db, product).await?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut next = (*cur).clone();
+        for r in rows {
+            next.add(&r.role, r.version, Bytes::from(r.body))?;
+        }
+        next.prune();
+        slot.store(Arc::new(next));
+        tracing::info!(
+            product,
+            targets_version,
+            snapshot_version,
+            timestamp = timestamp_v + 1,
+            "feed published"
+        );
+        Ok(true)
+    }
+
+    fn root_row(&self, version: u64, expires: DateTime<Utc>) -> anyhow::Result<MetadataRow> {
+        let mut root = Root::new(version, expires);
+        for (role, key) in [
+            ("root", &self.keys.root),
+            ("targets", &self.keys.targets),
+            ("snapshot", &self.keys.snapshot),
+            ("timestamp", &self.keys.timestamp),
+        ] {
+            root.set_role(role, &[Key::ed25519(&key.verifying_key())], 1);
+        }
+        Ok(row(
+            "root",
+            version,
+            sign(root, &[&self.keys.root])?.to_bytes()?,
+        ))
+    }
+}
+
+fn row(role: &str, version: u64, body: Vec<u8>) -> MetadataRow {
+    MetadataRow {
+        role: role.to_owned(),
+        version,
+        body: String::from_utf8(body).expect("canonical JSON is UTF-8"),
+    }
+}
+
+/// The flat target name of an artifact: `{product}-{version}-{platform}.{kind}`, with
+/// `-2`, `-3`, … before the extension when a release has several artifacts of one kind
+/// for one platform.
+fn target_name(
+    product: &str,
+    version: &Version,
+    platform: Platform,
+    kind: &str,
+    nth: usize,
+) -> String {
+    if nth == 0 {
+        format!("{product}-{version}-{platform}.{kind}")
+    } else {
+        format!("{product}-{version}-{platform}-{}.{kind}", nth + 1)
+    }
+}
+
+/// The targets the feed should list now.
+fn build_targets(
+    product: &str,
+    mut artifacts: Vec<(Version, StoredArtifact)>,
+    cfg: &FeedConfig,
+) -> BTreeMap<String, TargetFile> {
+    // Newest versions first; within a release by artifact name, so numbering is stable.
+    artifacts.sort_by(|(va, a), (vb, b)| {
+        vb.cmp(va)
+            .then_with(|| a.artifact.name.cmp(&b.artifact.name))
+    });
+    let mut versions_per_platform: HashMap<Platform, Vec<Version>> = HashMap::new();
+    let mut seen: HashMap<(Version, Platform, &'static str), usize> = HashMap::new();
+    let mut out = BTreeMap::new();
+    for (version, stored) in &artifacts {
+        let a = &stored.artifact;
+        let kept = versions_per_platform.entry(a.platform).or_default();
+        if !kept.contains(version) {
+            if kept.len() >= cfg.keep_releases {
+                continue;
+            }
+            kept.push(version.clone());
+        }
+        let nth = seen
+            .entry((version.clone(), a.platform, a.kind.as_str()))
+            .or_insert(0);
+        let name = target_name(product, version, a.platform, a.kind.as_str(), *nth);
+        *nth += 1;
+        let mut hashes = BTreeMap::new();
+        hashes.insert("sha256".to_owned(), a.sha256.clone());
+        out.insert(
+            name,
+            TargetFile {
+                length: a.size,
+                hashes,
+                custom: Some(json!({
+                    "product": product,
+                    "version": version.to_string(),
+                    "platform": a.platform,
+                    "kind": a.kind,
+                    "channels": cfg.channels,
+                    "artifact": a.name,
+                    "release_signature": a.signature,
+                    "release_key_id": a.key_id,
+                })),
+            },
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn setup() -> (tempfile::TempDir, Db, Feed) {
+        let dir = tempfile::tempdir().unwrap();
+        crate::keys::ensure_keys(&dir.path().join("keys")).unwrap();
+        let db = Db::connect(&format!("sqlite://{}/relops.db", dir.path().display()))
+            .await
+            .unwrap();
+        let keys = FeedKeys::load(&dir.path().join("keys")).unwrap();
+        let feed = Feed::open(&db, &["wizard".to_owned()], keys, FeedConfig::default())
+            .await
+            .unwrap();
+        (dir, db, feed)
+    }
+
+    fn versions(feed: &Feed) -> (u64, u64, u64, u64) {
+        feed.current("wizard").unwrap().versions()
+    }
+
+    #[tokio::test]
+    async fn first_open_signs_root_and_an_empty_set_once() {
+        let (_dir, db, feed) = setup().await;
+        assert_eq!(versions(&feed), (1, 1, 1, 1));
+        // Nothing changed: nothing new is signed, now or on the next start.
+        assert!(!feed.publish(&db, "wizard").await.unwrap());
+        let keys = FeedKeys::load(&_dir.path().join("keys")).unwrap();
+        let again = Feed::open(&db, &["wizard".to_owned()], keys, FeedConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(versions(&again), (1, 1, 1, 1));
+        let p = again.current("wizard").unwrap();
+        assert_eq!(
+            p.metadata("timestamp.json"),
+            feed.current("wizard").unwrap().metadata("timestamp.json")
+        );
+        assert!(p.metadata("1.root.json").is_some());
+        assert!(p.metadata("root.json").is_some());
+        for bad in [
+            "2.root.json",
+            "x.targets.json",
+            "1.targets",
+            "../1.root.json",
+            "1.foo.json",
+        ] {
+            assert!(p.metadata(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn metadata_is_re_signed_before_it_expires() {
+        let (_dir, db, feed) = setup().await;
+        let now = Utc::now();
+        // 11 h in: the 24 h timestamp has more than half its life left.
+        assert!(
+            !feed
+                .publish_at(&db, "wizard", now + Duration::hours(11))
+                .await
+                .unwrap()
+        );
+        // 13 h in: a new timestamp, same snapshot and targets.
+        assert!(
+            feed.publish_at(&db, "wizard", now + Duration::hours(13))
+                .await
+                .unwrap()
+        );
+        assert_eq!(versions(&feed), (1, 1, 1, 2));
+        // 4 days in: the 7-day snapshot is past half its life too.
+        assert!(
+            feed.publish_at(&db, "wizard", now + Duration::days(4))
+                .await
+                .unwrap()
+        );
+        assert_eq!(versions(&feed), (1, 1, 2, 3));
+        // 46 days in: targets (90 days) as well.
+        assert!(
+            feed.publish_at(&db, "wizard", now + Duration::days(46))
+                .await
+                .unwrap()
+        );
+        assert_eq!(versions(&feed), (1, 2, 3, 4));
+        let ts: Signed<Timestamp> =
+            Signed::from_bytes(&feed.current("wizard").unwrap().timestamp).unwrap();
+        assert_eq!(ts.signed.snapshot_version(), Some(3));
+        assert!(ts.signed.common.expires > now + Duration::days(46));
+    }
+}

@@ -1,0 +1,69 @@
+//! The TUF repository over HTTP: `/tuf/{product}/metadata/{file}` and
+//! `/tuf/{product}/targets/{sha256}.{name}`. Public: the signatures, not the transport,
+//! make it trustworthy. Metadata is served from memory, never rebuilt per request.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+fn not_found(what: &str) -> ApiError {
+    ApiError::NotFound(format!("{what} is not in the feed"))
+}
+
+pub async fn metadata(
+    State(state): State<AppState>,
+    Path((product, file)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let feed = state
+        .feed
+        .current(&product)
+        .ok_or_else(|| not_found(&product))?;
+    let body = feed.metadata(&file).ok_or_else(|| not_found(&file))?;
+    // Versioned files never change; timestamp.json changes at any time.
+    let cache = if file == "timestamp.json" || file == "root.json" {
+        "no-cache"
+    } else {
+        "public, max-age=31536000, immutable"
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+pub async fn target(
+    State(state): State<AppState>,
+    Path((product, file)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let feed = state
+        .feed
+        .current(&product)
+        .ok_or_else(|| not_found(&product))?;
+    let sha = feed.target_digest(&file).ok_or_else(|| not_found(&file))?;
+    let key = relops_store::BlobStore::key_for(&sha);
+    let len = state.blobs.size(&key).await?;
+    let stream = state.blobs.get(&key, None).await?;
+    let mut resp = Response::new(Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    Ok(resp)
+}

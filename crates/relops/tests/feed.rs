@@ -1,0 +1,240 @@
+//! The signed update feed (TUF) end to end: approval publishes, python-tuf's ngclient
+//! refreshes the metadata and downloads and verifies every target.
+
+mod common;
+
+use common::{Backend, TestEnv, assert_refused, python_tuf_refresh, python_with_tuf, test_bytes};
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+
+backend_tests!(python_tuf_verifies_every_target, approval_rules);
+
+fn upload(
+    s: &common::Server,
+    work: &std::path::Path,
+    version: &str,
+    platform: &str,
+    name: &str,
+    seed: u8,
+) -> serde_json::Value {
+    let path = work.join(name);
+    std::fs::write(&path, test_bytes(50_000 + usize::from(seed), seed)).unwrap();
+    s.cli_json(&[
+        "artifact",
+        "upload",
+        version,
+        "--platform",
+        platform,
+        path.to_str().unwrap(),
+    ])
+}
+
+async fn python_tuf_verifies_every_target(b: Backend) {
+    let Some(python) = python_with_tuf() else {
+        return;
+    };
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let root = http
+        .get(format!("{}/tuf/wizard/metadata/1.root.json", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(root.status(), StatusCode::OK);
+    let root = root.bytes().await.unwrap().to_vec();
+
+    // An empty feed verifies too.
+    let empty =
+        python_tuf_refresh(&python, &s.url, "wizard", &root, &work.path().join("c0")).unwrap();
+    assert_eq!(empty["targets"], serde_json::json!({}));
+
+    s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-01-11"]);
+    let dmg = upload(
+        &s,
+        work.path(),
+        "2.0.0",
+        "macos-universal",
+        "WIZARD 2.0.0.dmg",
+        1,
+    );
+    let msi = upload(
+        &s,
+        work.path(),
+        "2.0.0",
+        "windows-x64",
+        "WIZARD 2.0.0.msi",
+        2,
+    );
+    s.cli_json(&["approve", "2.0.0"]);
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    upload(
+        &s,
+        work.path(),
+        "2.1.0",
+        "macos-universal",
+        "WIZARD 2.1.0.dmg",
+        3,
+    );
+    // Not approved: not in the feed.
+    let first =
+        python_tuf_refresh(&python, &s.url, "wizard", &root, &work.path().join("c1")).unwrap();
+    let names: Vec<&String> = first["targets"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        names,
+        [
+            "wizard-2.0.0-macos-universal.dmg",
+            "wizard-2.0.0-windows-x64.msi"
+        ]
+    );
+    let t = &first["targets"]["wizard-2.0.0-macos-universal.dmg"];
+    assert_eq!(t["sha256"], dmg["sha256"]);
+    assert_eq!(t["length"], dmg["size"]);
+    let custom = &t["custom"];
+    assert_eq!(custom["product"], "wizard");
+    assert_eq!(custom["version"], "2.0.0");
+    assert_eq!(custom["platform"], "macos-universal");
+    assert_eq!(custom["artifact"], "WIZARD 2.0.0.dmg");
+    assert_eq!(
+        custom["channels"],
+        serde_json::json!(["internal", "stable"])
+    );
+    assert_eq!(
+        custom["release_signature"], dmg["signature"],
+        "the upload signature, not a new one"
+    );
+    assert_eq!(
+        first["targets"]["wizard-2.0.0-windows-x64.msi"]["sha256"],
+        msi["sha256"]
+    );
+
+    // Three more releases: the feed keeps the newest three versions per platform.
+    s.cli_json(&["approve", "2.1.0"]);
+    for (v, seed) in [("2.2.0", 4u8), ("2.3.0", 5)] {
+        s.cli_json(&["release", "create", v, "--go-live", "2027-06-01"]);
+        upload(
+            &s,
+            work.path(),
+            v,
+            "macos-universal",
+            &format!("W {v}.dmg"),
+            seed,
+        );
+        s.cli_json(&["approve", v]);
+    }
+    // The same client, holding the older trusted metadata, updates to the new set.
+    let second =
+        python_tuf_refresh(&python, &s.url, "wizard", &root, &work.path().join("c1")).unwrap();
+    let names: Vec<&String> = second["targets"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        names,
+        [
+            "wizard-2.0.0-windows-x64.msi",
+            "wizard-2.1.0-macos-universal.dmg",
+            "wizard-2.2.0-macos-universal.dmg",
+            "wizard-2.3.0-macos-universal.dmg",
+        ]
+    );
+    assert!(second["versions"]["targets"].as_u64() > first["versions"]["targets"].as_u64());
+    for (name, t) in second["targets"].as_object().unwrap() {
+        let path = work.path().join("c1/downloads").join(name);
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            t["sha256"].as_str().unwrap(),
+            "{name}"
+        );
+    }
+
+    // Tampered bytes in the blob store: python-tuf refuses the download.
+    let key = format!(
+        "blobs/sha256/{}",
+        second["targets"]["wizard-2.3.0-macos-universal.dmg"]["sha256"]
+            .as_str()
+            .unwrap()
+    );
+    env.blobs()
+        .put_raw(&key, test_bytes(50_005, 99).into())
+        .await
+        .unwrap();
+    let err =
+        python_tuf_refresh(&python, &s.url, "wizard", &root, &work.path().join("c2")).unwrap_err();
+    assert!(
+        err.contains("hash") || err.contains("Length") || err.contains("length"),
+        "{err}"
+    );
+
+    // Served from what was stored: a restart serves the same metadata.
+    let ts1 = http
+        .get(format!("{}/tuf/wizard/metadata/timestamp.json", s.url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let data = env.path().to_path_buf();
+    s.kill();
+    let s = common::Server::start(&data, &env.admin_token);
+    let ts2 = http
+        .get(format!("{}/tuf/wizard/metadata/timestamp.json", s.url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(ts1, ts2);
+}
+
+async fn approval_rules(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    assert_refused(&s.cli(&["approve", "2.1.0"]), 1, "no artifacts");
+    let work = tempfile::tempdir().unwrap();
+    upload(&s, work.path(), "2.1.0", "macos-universal", "w.dmg", 1);
+    let qa = s.token_with(&["qa_lead"]);
+    assert_refused(&s.cli_as(&qa, &["approve", "2.1.0"]), 1, "release.approve");
+    let r = s.cli_json(&["approve", "2.1.0"]);
+    assert_eq!(r["state"], "approved");
+    assert!(r["approved_by"].as_str().unwrap().starts_with("admin"));
+    assert_refused(
+        &s.cli(&["approve", "2.1.0"]),
+        1,
+        "only a draft, frozen or candidate",
+    );
+    // Approved artifacts never change.
+    let f = work.path().join("w.dmg");
+    assert_refused(
+        &s.cli(&[
+            "artifact",
+            "upload",
+            "2.1.0",
+            "--platform",
+            "macos-universal",
+            f.to_str().unwrap(),
+        ]),
+        1,
+        "patch release",
+    );
+    let http = reqwest::Client::new();
+    for (path, status) in [
+        ("/tuf/wizard/metadata/timestamp.json", StatusCode::OK),
+        ("/tuf/wizard/metadata/1.root.json", StatusCode::OK),
+        ("/tuf/wizard/metadata/2.root.json", StatusCode::NOT_FOUND),
+        (
+            "/tuf/wizard/metadata/99.targets.json",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/tuf/nope/metadata/timestamp.json", StatusCode::NOT_FOUND),
+        (
+            "/tuf/wizard/targets/0000.wizard-2.1.0-macos-universal.dmg",
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let resp = http.get(format!("{}{path}", s.url)).send().await.unwrap();
+        assert_eq!(resp.status(), status, "{path}");
+    }
+}
