@@ -20,7 +20,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Server URL.
     #[arg(long, global = true, env = env::URL, default_value = "http://127.0.0.1:8080")]
@@ -60,6 +60,9 @@ pub enum Command {
     Artifact(ArtifactCmd),
     /// Go: approve a release; it enters the signed update feed (TUF) at once.
     Approve { version: String },
+    /// The signed update feed (TUF): export it as static files, verify it as a client would.
+    #[command(subcommand)]
+    Feed(FeedCmd),
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
@@ -151,6 +154,25 @@ pub enum ArtifactCmd {
     },
     /// Re-read every stored artifact, recompute SHA-256 and check the release signature.
     Verify { version: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedCmd {
+    /// Write the product's feed as static files (DIR/metadata, DIR/targets) that nginx or
+    /// a CDN serves unchanged. Re-exporting into the same DIR updates it; timestamp.json is
+    /// written last, so readers never see a half-written set.
+    Export { dir: PathBuf },
+    /// Refresh and verify a feed the way a TUF client does (with the `tough` client), and
+    /// download and check every target.
+    Verify {
+        /// The relops server URL (default: --url), a repository URL ending in
+        /// /tuf/PRODUCT, or an exported directory.
+        source: Option<String>,
+        /// Trusted root metadata to start from. Default: the source's 1.root.json, which
+        /// only checks consistency — pin the root your app ships with.
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

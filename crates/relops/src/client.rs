@@ -39,6 +39,37 @@ impl Client {
         &self.base
     }
 
+    /// The product named with --product / RELOPS_PRODUCT, if any.
+    pub fn product(&self) -> Option<&str> {
+        self.product.as_deref()
+    }
+
+    /// An unauthenticated GET of a public path (the feed), with the status checked.
+    pub async fn get_public(&self, path: &str) -> anyhow::Result<Response> {
+        let rb = self.http.get(format!("{}{path}", self.base));
+        self.send(rb).await
+    }
+
+    /// Like [`get_public`](Self::get_public), but a 404 is `None`.
+    pub async fn get_public_opt(&self, path: &str) -> anyhow::Result<Option<Response>> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| failed(format!("cannot reach relops at {}: {e}", self.base)))?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(failed(format!(
+                "GET {path}: {}",
+                status_words(resp.status())
+            )));
+        }
+        Ok(Some(resp))
+    }
+
     /// A request to `/v1{path}`, authenticated, with `?product=` when one was named.
     pub fn request(&self, method: Method, path: &str) -> anyhow::Result<RequestBuilder> {
         let token = self.token.as_deref().ok_or_else(|| {

@@ -7,7 +7,11 @@ use common::{Backend, TestEnv, assert_refused, python_tuf_refresh, python_with_t
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
-backend_tests!(python_tuf_verifies_every_target, approval_rules);
+backend_tests!(
+    python_tuf_verifies_every_target,
+    approval_rules,
+    export_and_verify
+);
 
 fn upload(
     s: &common::Server,
@@ -237,4 +241,133 @@ async fn approval_rules(b: Backend) {
         let resp = http.get(format!("{}{path}", s.url)).send().await.unwrap();
         assert_eq!(resp.status(), status, "{path}");
     }
+}
+
+async fn export_and_verify(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    let dmg = upload(&s, work.path(), "2.1.0", "macos-universal", "W.dmg", 1);
+    upload(&s, work.path(), "2.1.0", "windows-x64", "W.msix", 2);
+    s.cli_json(&["approve", "2.1.0"]);
+
+    // Against the live server (tough as the client), with and without a pinned root.
+    let v = s.cli_json(&["feed", "verify"]);
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["root_pinned"], false);
+    assert_eq!(v["targets"].as_array().unwrap().len(), 2);
+    let root = reqwest::get(format!("{}/tuf/wizard/metadata/1.root.json", s.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let root_file = work.path().join("root.json");
+    std::fs::write(&root_file, &root).unwrap();
+    let v = s.cli_json(&["feed", "verify", "--root", root_file.to_str().unwrap()]);
+    assert_eq!(v["root_pinned"], true);
+    // A root from another installation is not trusted.
+    let other = TestEnv::new(Backend::SqliteLocal).await;
+    let other_s = other.serve();
+    let other_root = reqwest::get(format!("{}/tuf/wizard/metadata/1.root.json", other_s.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let other_file = work.path().join("other-root.json");
+    std::fs::write(&other_file, &other_root).unwrap();
+    assert_refused(
+        &s.cli(&["feed", "verify", "--root", other_file.to_str().unwrap()]),
+        1,
+        "does not verify",
+    );
+
+    // Export to static files; they verify as a directory.
+    let out = work.path().join("export");
+    let e = s.cli_json(&["feed", "export", out.to_str().unwrap()]);
+    assert_eq!(e["target_files"], 2);
+    assert_eq!(e["target_files_written"], 2);
+    let sha = dmg["sha256"].as_str().unwrap();
+    let target = out.join(format!("targets/{sha}.wizard-2.1.0-macos-universal.dmg"));
+    assert_eq!(std::fs::read(&target).unwrap(), test_bytes(50_001, 1));
+    let v = s.cli_json(&[
+        "feed",
+        "verify",
+        out.to_str().unwrap(),
+        "--root",
+        root_file.to_str().unwrap(),
+    ]);
+    assert_eq!(v["ok"], true);
+    // Exporting again writes no target twice.
+    assert_eq!(
+        s.cli_json(&["feed", "export", out.to_str().unwrap()])["target_files_written"],
+        0
+    );
+
+    // Served unchanged by a plain static file server, python-tuf accepts it too.
+    if let Some(python) = python_with_tuf() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut http = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tuf_client.py");
+        let cwork = work.path().join("static-client");
+        std::fs::create_dir_all(&cwork).unwrap();
+        let r = std::process::Command::new(&python)
+            .arg(script)
+            .arg(format!("{base}/metadata/"))
+            .arg(format!("{base}/targets/"))
+            .arg(&root_file)
+            .arg(&cwork)
+            .output()
+            .unwrap();
+        let _ = http.kill();
+        let _ = http.wait();
+        assert!(
+            r.status.success(),
+            "python-tuf on the export: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        assert_eq!(report["targets"].as_object().unwrap().len(), 2);
+    }
+
+    // A changed file in the export is caught and named.
+    std::fs::write(&target, test_bytes(50_001, 7)).unwrap();
+    let out_cli = s.cli(&[
+        "feed",
+        "verify",
+        out.to_str().unwrap(),
+        "--root",
+        root_file.to_str().unwrap(),
+    ]);
+    assert_refused(&out_cli, 1, "1 target(s) failed verification");
+    assert!(
+        String::from_utf8_lossy(&out_cli.stdout).contains("BAD  wizard-2.1.0-macos-universal.dmg")
+    );
 }

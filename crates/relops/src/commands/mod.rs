@@ -2,6 +2,7 @@
 //! HTTP API through [`Client`](crate::client::Client).
 
 mod artifact;
+mod feed;
 mod release;
 mod server;
 
@@ -35,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ))
             }
         }
+        Command::Feed(cmd) => feed::run(&cli.global, cmd, json).await,
         Command::Approve { version } => {
             release::approve(&Client::new(&cli.global)?, &version, json).await
         }
