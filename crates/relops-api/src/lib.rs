@@ -164,3 +164,23 @@ pub struct WhoAmI {
     pub roles: Vec<Role>,
     pub products: Vec<String>,
 }
+
+/// `GET /v1/keys`: the keys of a product's feed and the release key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyList {
+    pub product: String,
+    pub keys: Vec<KeyInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// `root`, `targets`, `snapshot`, `timestamp` (TUF roles) or `release`.
+    pub role: String,
+    pub key_ids: Vec<String>,
+    /// Signatures required (TUF roles; 1 for the release key).
+    pub threshold: u32,
+    /// Expiry of the role's current metadata (none for the release key).
+    pub expires: Option<DateTime<Utc>>,
+    /// Version of the role's current metadata.
+    pub version: Option<u64>,
+}

@@ -95,6 +95,41 @@ impl Published {
         file.split_once('.').map(|(sha, _)| sha.to_owned())
     }
 
+    /// The keys of every role from the newest root, with each role's current version and
+    /// expiry.
+    pub fn key_info(&self) -> anyhow::Result<Vec<relops_api::KeyInfo>> {
+        let root_bytes = self
+            .roots
+            .values()
+            .next_back()
+            .context("the feed has no root yet")?;
+        let root: Signed<Root> = Signed::from_bytes(root_bytes)?;
+        let current = |role: &str| -> (Option<u64>, Option<DateTime<Utc>>) {
+            let c = match role {
+                "root" => Some(&root.signed.common),
+                "targets" => self.targets_meta.as_ref().map(|t| &t.common),
+                "snapshot" => self.snapshot_meta.as_ref().map(|t| &t.common),
+                "timestamp" => self.timestamp_meta.as_ref().map(|t| &t.common),
+                _ => None,
+            };
+            (c.map(|c| c.version), c.map(|c| c.expires))
+        };
+        Ok(["root", "targets", "snapshot", "timestamp"]
+            .into_iter()
+            .filter_map(|role| {
+                let keys = root.signed.roles.get(role)?;
+                let (version, expires) = current(role);
+                Some(relops_api::KeyInfo {
+                    role: role.to_owned(),
+                    key_ids: keys.keyids.clone(),
+                    threshold: keys.threshold,
+                    expires,
+                    version,
+                })
+            })
+            .collect())
+    }
+
     fn add(&mut self, role: &str, version: u64, body: Bytes) -> anyhow::Result<()> {
         match role {
             "root" => {

@@ -142,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/releases/{version}/SHA256SUMS", get(artifacts::sha256sums))
         .route("/releases/{version}/verify", post(artifacts::verify))
+        .route("/keys", get(tuf::keys))
         .route("/tokens", post(tokens::create))
         .route("/whoami", get(tokens::whoami));
     let header = axum::http::HeaderName::from_static(relops_api::REQUEST_ID_HEADER);

@@ -63,6 +63,9 @@ pub enum Command {
     /// The signed update feed (TUF): export it as static files, verify it as a client would.
     #[command(subcommand)]
     Feed(FeedCmd),
+    /// Signing keys: ids, roles, thresholds and expiry.
+    #[command(subcommand)]
+    Keys(KeysCmd),
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
@@ -173,6 +176,12 @@ pub enum FeedCmd {
         #[arg(long)]
         root: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// List the feed's TUF role keys and the release key.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 backend_tests!(
     python_tuf_verifies_every_target,
     approval_rules,
-    export_and_verify
+    export_and_verify,
+    concurrent_readers_see_consistent_sets
 );
 
 fn upload(
@@ -198,7 +199,33 @@ async fn approval_rules(b: Backend) {
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
     assert_refused(&s.cli(&["approve", "2.1.0"]), 1, "no artifacts");
     let work = tempfile::tempdir().unwrap();
-    upload(&s, work.path(), "2.1.0", "macos-universal", "w.dmg", 1);
+    let art = upload(&s, work.path(), "2.1.0", "macos-universal", "w.dmg", 1);
+
+    let keys = s.cli_json(&["keys", "list"]);
+    let roles: Vec<&str> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        ["root", "targets", "snapshot", "timestamp", "release"]
+    );
+    for k in keys["keys"].as_array().unwrap() {
+        assert_eq!(k["threshold"], 1);
+        assert_eq!(k["key_ids"].as_array().unwrap().len(), 1);
+    }
+    assert_eq!(keys["keys"][4]["key_ids"][0], art["key_id"]);
+    assert_eq!(keys["keys"][0]["version"], 1);
+    let root_expiry: chrono::DateTime<chrono::Utc> = keys["keys"][0]["expires"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(root_expiry > chrono::Utc::now() + chrono::Duration::days(360));
+    let human = String::from_utf8(s.cli(&["keys", "list"]).stdout).unwrap();
+    assert!(human.starts_with("ROLE"), "{human}");
     let qa = s.token_with(&["qa_lead"]);
     assert_refused(&s.cli_as(&qa, &["approve", "2.1.0"]), 1, "release.approve");
     let r = s.cli_json(&["approve", "2.1.0"]);
@@ -370,4 +397,102 @@ async fn export_and_verify(b: Backend) {
     assert!(
         String::from_utf8_lossy(&out_cli.stdout).contains("BAD  wizard-2.1.0-macos-universal.dmg")
     );
+}
+
+/// Readers walk timestamp → snapshot → targets without pause while releases are approved:
+/// every walk finds each file it was pointed to, with valid signatures, and the versions
+/// only ever grow.
+async fn concurrent_readers_see_consistent_sets(b: Backend) {
+    use relops_tuf::{Root, Signed, Snapshot, Timestamp, verify_role};
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let base = format!("{}/tuf/wizard/metadata", s.url);
+    let root_bytes = reqwest::get(format!("{base}/1.root.json"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let root: Signed<Root> = Signed::from_bytes(&root_bytes).unwrap();
+    let root = std::sync::Arc::new(root.signed);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let (base, root, stop) = (base.clone(), root.clone(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let get = |url: String| {
+                let http = http.clone();
+                async move {
+                    let r = http.get(&url).send().await.unwrap();
+                    assert_eq!(r.status(), StatusCode::OK, "{url}");
+                    r.bytes().await.unwrap()
+                }
+            };
+            let (mut walks, mut last_ts, mut last_targets) = (0u32, 0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let ts_bytes = get(format!("{base}/timestamp.json")).await;
+                let raw: serde_json::Value = serde_json::from_slice(&ts_bytes).unwrap();
+                verify_role(&raw, &root.keys, &root.roles["timestamp"]).unwrap();
+                let ts: Signed<Timestamp> = Signed::from_bytes(&ts_bytes).unwrap();
+                assert!(
+                    ts.signed.common.version >= last_ts,
+                    "timestamp went backwards"
+                );
+                last_ts = ts.signed.common.version;
+                let sv = ts.signed.snapshot_version().unwrap();
+                let snap_bytes = get(format!("{base}/{sv}.snapshot.json")).await;
+                let raw: serde_json::Value = serde_json::from_slice(&snap_bytes).unwrap();
+                verify_role(&raw, &root.keys, &root.roles["snapshot"]).unwrap();
+                let snap: Signed<Snapshot> = Signed::from_bytes(&snap_bytes).unwrap();
+                assert_eq!(snap.signed.common.version, sv);
+                let tv = snap.signed.meta["targets.json"].version;
+                let tgt_bytes = get(format!("{base}/{tv}.targets.json")).await;
+                let raw: serde_json::Value = serde_json::from_slice(&tgt_bytes).unwrap();
+                verify_role(&raw, &root.keys, &root.roles["targets"]).unwrap();
+                assert_eq!(raw["signed"]["version"], tv);
+                assert!(tv >= last_targets, "targets went backwards");
+                last_targets = tv;
+                walks += 1;
+            }
+            (walks, last_targets)
+        }));
+    }
+    let work = tempfile::tempdir().unwrap();
+    for (i, v) in ["2.0.0", "2.0.1", "2.0.2", "2.1.0", "2.1.1", "2.2.0"]
+        .iter()
+        .enumerate()
+    {
+        s.cli_json(&["release", "create", v, "--go-live", "2027-06-01"]);
+        upload(
+            &s,
+            work.path(),
+            v,
+            "macos-universal",
+            &format!("w{i}.dmg"),
+            i as u8,
+        );
+        s.cli_json(&["approve", v]);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for r in readers {
+        let (walks, last_targets) = r.await.unwrap();
+        assert!(walks > 0);
+        total += walks;
+        assert!(last_targets >= 1);
+    }
+    // The final set lists the newest three versions.
+    let last = reqwest::get(format!("{base}/timestamp.json"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let ts: Signed<Timestamp> = Signed::from_bytes(&last).unwrap();
+    assert!(
+        ts.signed.common.version >= 7,
+        "six approvals after the first set"
+    );
+    eprintln!("{total} consistent walks during six approvals");
 }

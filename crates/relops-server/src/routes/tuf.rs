@@ -67,3 +67,27 @@ pub async fn target(
     );
     Ok(resp)
 }
+
+/// `GET /v1/keys`: key ids, thresholds, versions and expiry of the feed's roles, and the
+/// release key.
+pub async fn keys(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<super::ProductQuery>,
+    who: crate::auth::Principal,
+) -> ApiResult<axum::Json<relops_api::KeyList>> {
+    who.require(relops_core::access::Permission::ReleaseRead)?;
+    let product = state.product(q.product.as_deref())?;
+    let feed = state
+        .feed
+        .current(&product)
+        .ok_or_else(|| not_found(&product))?;
+    let mut keys = feed.key_info()?;
+    keys.push(relops_api::KeyInfo {
+        role: "release".into(),
+        key_ids: vec![state.release_key.key_id().to_owned()],
+        threshold: 1,
+        expires: None,
+        version: None,
+    });
+    Ok(axum::Json(relops_api::KeyList { product, keys }))
+}

@@ -8,7 +8,7 @@ mod server;
 
 use relops_api::{CreateToken, TokenCreated, WhoAmI};
 
-use crate::cli::{Cli, Command, TokenCmd};
+use crate::cli::{Cli, Command, KeysCmd, TokenCmd};
 use crate::client::Client;
 use crate::output::{print, print_json};
 
@@ -35,6 +35,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     created.token
                 ))
             }
+        }
+        Command::Keys(KeysCmd::List) => {
+            let list: relops_api::KeyList = Client::new(&cli.global)?.get("/keys").await?;
+            if json {
+                return print_json(&list);
+            }
+            let rows: Vec<Vec<String>> = list
+                .keys
+                .iter()
+                .map(|k| {
+                    vec![
+                        k.role.clone(),
+                        k.key_ids
+                            .iter()
+                            .map(|id| id[..16].to_owned())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        format!("{}/{}", k.threshold, k.key_ids.len()),
+                        k.version
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        k.expires
+                            .map(|e| e.format("%Y-%m-%d %H:%M UTC").to_string())
+                            .unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect();
+            print(&crate::output::table(
+                &["ROLE", "KEY IDS", "THRESHOLD", "VERSION", "EXPIRES"],
+                &rows,
+            ))
         }
         Command::Feed(cmd) => feed::run(&cli.global, cmd, json).await,
         Command::Approve { version } => {

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Feed serving throughput: relops vs nginx serving the same files from disk.
+#
+#   bench/feed.sh [DURATION_S] [CONNECTIONS]      (defaults: 10, 32)
+#
+# Publishes one release (a 1 MiB artifact), exports the feed with `relops feed export`,
+# serves the export with nginx (sendfile on, access log off, one worker per core), and runs
+# the same load generator (wrk, 1 thread) against both, alternately, on loopback:
+#   - GET /tuf/wizard/metadata/timestamp.json
+#   - GET /tuf/wizard/targets/{sha256}.{name}   (1 MiB)
+# Prints requests/s, p99, and the ratio relops/nginx (target >= 1.0).
+# Needs: apt-get install nginx-light wrk. Uses the release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10}
+CONNS=${2:-32}
+command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk: apt-get install nginx-light wrk" >&2; exit 2; }
+cargo build --release -q -p relops
+BIN=${CARGO_TARGET_DIR:-target}/release/relops
+
+WORK=$(mktemp -d /tmp/relops-bench.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$WORK"' EXIT
+
+export RELOPS_TOKEN=$("$BIN" init --data-dir "$WORK/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
+RELOPS_LOG=warn "$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+PIDS+=($!)
+for _ in $(seq 1 100); do grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+export RELOPS_URL=$(sed -n 's/^relops listening on //p' "$WORK/serve.out")
+"$BIN" release create 2.1.0 --go-live 2027-03-15 >/dev/null
+head -c $((1024 * 1024)) /dev/urandom >"$WORK/W.dmg"
+"$BIN" artifact upload 2.1.0 --platform macos-universal "$WORK/W.dmg" >/dev/null
+"$BIN" approve 2.1.0 >/dev/null
+mkdir -p "$WORK/www/tuf"
+"$BIN" feed export "$WORK/www/tuf/wizard" >/dev/null
+TARGET=$(cd "$WORK/www/tuf/wizard/targets" && ls)
+
+NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$WORK/nginx.conf" <<CONF
+daemon off;
+worker_processes auto;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.err;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  types { application/json json; }
+  default_type application/octet-stream;
+  server { listen 127.0.0.1:$NGINX_PORT; root $WORK/www; }
+}
+CONF
+nginx -c "$WORK/nginx.conf" &
+PIDS+=($!)
+sleep 0.5
+NGINX="http://127.0.0.1:$NGINX_PORT"
+
+# run_wrk URL -> "requests_per_s p99_ms"
+run_wrk() {
+  wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$1" | awk '
+    /Requests\/sec/ {rps=$2}
+    /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p99=v}
+    END {printf "%.0f %.2f\n", rps, p99}'
+}
+
+report() {
+  local name=$1 path=$2
+  local r n
+  r=$(run_wrk "$RELOPS_URL$path"); n=$(run_wrk "$NGINX$path")
+  local r2 n2
+  n2=$(run_wrk "$NGINX$path"); r2=$(run_wrk "$RELOPS_URL$path")
+  local rr nr
+  rr=$(echo "$r $r2" | awk '{printf "%.0f %.2f", ($1+$3)/2, ($2+$4)/2}')
+  nr=$(echo "$n $n2" | awk '{printf "%.0f %.2f", ($1+$3)/2, ($2+$4)/2}')
+  echo "$name: relops $(echo "$rr" | awk '{print $1}') req/s (p99 $(echo "$rr" | awk '{print $2}') ms), nginx $(echo "$nr" | awk '{print $1}') req/s (p99 $(echo "$nr" | awk '{print $2}') ms), ratio $(echo "$rr $nr" | awk '{printf "%.2f", $1/$3}')"
+}
+
+echo "wrk -t1 -c$CONNS -d${DUR}s, each contender twice (alternating), means:"
+report "timestamp.json " "/tuf/wizard/metadata/timestamp.json"
+report "target (1 MiB) " "/tuf/wizard/targets/$TARGET"

@@ -1,0 +1,272 @@
+//! Attacks on the update feed that python-tuf's ngclient must refuse (issue 3). A hostile
+//! mirror is a static export of a genuine feed, altered, served by a plain HTTP server;
+//! altered metadata is signed with the installation's own key files where the attack needs
+//! a valid signature, so that only the property under attack is wrong.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use chrono::{Duration, Utc};
+use common::{Backend, TestEnv, python_with_tuf, test_bytes};
+use ed25519_dalek::SigningKey;
+use relops_tuf::{Key, Root, Signed, Targets, Timestamp, sign};
+
+fn key(env: &TestEnv, role: &str) -> SigningKey {
+    let v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.path().join(format!("keys/{role}.json"))).unwrap(),
+    )
+    .unwrap();
+    let b: [u8; 32] = hex::decode(v["keyval"]["private"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    SigningKey::from_bytes(&b)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// A static server for `dir`; killed on drop.
+struct Mirror {
+    child: Child,
+    base: String,
+}
+
+impl Mirror {
+    fn serve(python: &Path, dir: &Path) -> Mirror {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(python)
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Mirror {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Runs the python-tuf client against this mirror with the client state in `state`.
+    fn refresh(
+        &self,
+        python: &Path,
+        root: &Path,
+        state: &Path,
+    ) -> Result<serde_json::Value, String> {
+        std::fs::create_dir_all(state).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tuf_client.py");
+        let out = Command::new(python)
+            .arg(script)
+            .arg(format!("{}/metadata/", self.base))
+            .arg(format!("{}/targets/", self.base))
+            .arg(root)
+            .arg(state)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(serde_json::from_slice(&out.stdout).unwrap())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn latest(dir: &Path, role: &str) -> (u64, PathBuf) {
+    std::fs::read_dir(dir.join("metadata"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().unwrap();
+            let n: u64 = name.strip_suffix(&format!(".{role}.json"))?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .max()
+        .unwrap()
+}
+
+fn expect_refusal(result: Result<serde_json::Value, String>, error: &str) {
+    match result {
+        Ok(v) => panic!("python-tuf accepted the attack: {v}"),
+        Err(e) => assert!(e.contains(error), "expected {error}, got: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_tuf_refuses_attacks() {
+    let Some(python) = python_with_tuf() else {
+        return;
+    };
+    let env = TestEnv::new(Backend::SqliteLocal).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let publish = |v: &str, seed: u8| {
+        s.cli_json(&["release", "create", v, "--go-live", "2027-06-01"]);
+        let f = w.join(format!("{v}.dmg"));
+        std::fs::write(&f, test_bytes(40_000, seed)).unwrap();
+        s.cli_json(&[
+            "artifact",
+            "upload",
+            v,
+            "--platform",
+            "macos-universal",
+            f.to_str().unwrap(),
+        ]);
+        s.cli_json(&["approve", v]);
+    };
+    publish("2.0.0", 1);
+    publish("2.1.0", 2);
+    let good = w.join("good");
+    s.cli_json(&["feed", "export", good.to_str().unwrap()]);
+    let root = good.join("metadata/1.root.json");
+
+    // The genuine mirror works, and a client that trusted it keeps its state.
+    let trusted = w.join("client-trusted");
+    {
+        let m = Mirror::serve(&python, &good);
+        let ok = m.refresh(&python, &root, &trusted).unwrap();
+        assert_eq!(ok["targets"].as_object().unwrap().len(), 2);
+    }
+    publish("2.2.0", 3);
+    let newer = w.join("newer");
+    s.cli_json(&["feed", "export", newer.to_str().unwrap()]);
+    {
+        let m = Mirror::serve(&python, &newer);
+        m.refresh(&python, &root, &trusted).unwrap();
+    }
+
+    // 1. Rollback: the mirror replays the older timestamp to a client that saw the newer.
+    let replay = w.join("replay");
+    copy_dir(&newer, &replay);
+    std::fs::copy(
+        good.join("metadata/timestamp.json"),
+        replay.join("metadata/timestamp.json"),
+    )
+    .unwrap();
+    expect_refusal(
+        Mirror::serve(&python, &replay).refresh(&python, &root, &trusted),
+        "BadVersionNumberError",
+    );
+
+    // 2. Freeze: a validly signed but expired timestamp.
+    let frozen = w.join("frozen");
+    copy_dir(&good, &frozen);
+    let ts: Signed<Timestamp> =
+        Signed::from_bytes(&std::fs::read(good.join("metadata/timestamp.json")).unwrap()).unwrap();
+    let stale = Timestamp::new(
+        ts.signed.common.version + 1,
+        Utc::now() - Duration::hours(1),
+        ts.signed.snapshot_version().unwrap(),
+    );
+    let stale = sign(stale, &[&key(&env, "timestamp")])
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    std::fs::write(frozen.join("metadata/timestamp.json"), stale).unwrap();
+    expect_refusal(
+        Mirror::serve(&python, &frozen).refresh(&python, &root, &w.join("c2")),
+        "ExpiredMetadataError",
+    );
+
+    // 3. Mix and match: the newer snapshot with the older targets file in its place.
+    let mixed = w.join("mixed");
+    copy_dir(&newer, &mixed);
+    let (tv, tpath) = latest(&newer, "targets");
+    let (_, old_targets) = latest(&good, "targets");
+    assert!(tv > latest(&good, "targets").0);
+    std::fs::copy(
+        old_targets,
+        mixed.join("metadata").join(tpath.file_name().unwrap()),
+    )
+    .unwrap();
+    expect_refusal(
+        Mirror::serve(&python, &mixed).refresh(&python, &root, &w.join("c3")),
+        "BadVersionNumberError",
+    );
+
+    // 4. Endless data: a target file that goes on past its declared length.
+    let endless = w.join("endless");
+    copy_dir(&good, &endless);
+    let target = std::fs::read_dir(endless.join("targets"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&target).unwrap();
+    bytes.extend(test_bytes(4 * 1024 * 1024, 9));
+    std::fs::write(&target, bytes).unwrap();
+    expect_refusal(
+        Mirror::serve(&python, &endless).refresh(&python, &root, &w.join("c4")),
+        "DownloadLengthMismatchError",
+    );
+
+    // 5. Targets metadata signed by a key that root does not list.
+    let forged = w.join("forged");
+    copy_dir(&good, &forged);
+    let (_, tpath) = latest(&good, "targets");
+    let t: Signed<Targets> = Signed::from_bytes(&std::fs::read(&tpath).unwrap()).unwrap();
+    let mut evil = t.signed.clone();
+    evil.targets.values_mut().for_each(|f| f.length += 1);
+    let stranger = SigningKey::from_bytes(&[42u8; 32]);
+    let evil = sign(evil, &[&stranger]).unwrap().to_bytes().unwrap();
+    std::fs::write(
+        forged.join("metadata").join(tpath.file_name().unwrap()),
+        evil,
+    )
+    .unwrap();
+    expect_refusal(
+        Mirror::serve(&python, &forged).refresh(&python, &root, &w.join("c5")),
+        "UnsignedMetadataError",
+    );
+
+    // 6. A root "rotation" signed only by the new root key.
+    let rotated = w.join("rotated");
+    copy_dir(&good, &rotated);
+    let r1: Signed<Root> = Signed::from_bytes(&std::fs::read(&root).unwrap()).unwrap();
+    let mut r2 = r1.signed.clone();
+    r2.common.version = 2;
+    let new_root = SigningKey::from_bytes(&[43u8; 32]);
+    r2.set_role("root", &[Key::ed25519(&new_root.verifying_key())], 1);
+    let r2 = sign(r2, &[&new_root]).unwrap().to_bytes().unwrap();
+    std::fs::write(rotated.join("metadata/2.root.json"), r2).unwrap();
+    expect_refusal(
+        Mirror::serve(&python, &rotated).refresh(&python, &root, &w.join("c6")),
+        "UnsignedMetadataError",
+    );
+}
