@@ -177,6 +177,9 @@ pub struct KeyInfo {
     /// `root`, `targets`, `snapshot`, `timestamp` (TUF roles) or `release`.
     pub role: String,
     pub key_ids: Vec<String>,
+    /// Hex Ed25519 public keys, in the order of `key_ids` (the release key's is what the
+    /// SDK's `release_key` setting wants).
+    pub public_keys: Vec<String>,
     /// Signatures required (TUF roles; 1 for the release key).
     pub threshold: u32,
     /// Expiry of the role's current metadata (none for the release key).

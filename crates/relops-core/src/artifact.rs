@@ -183,6 +183,29 @@ impl fmt::Display for ArtifactKind {
     }
 }
 
+/// What the release key signs for each artifact (Ed25519, server-side, at upload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedFields<'a> {
+    pub product: &'a str,
+    pub version: &'a str,
+    pub platform: &'a str,
+    pub name: &'a str,
+    pub size: u64,
+    pub sha256: &'a str,
+}
+
+impl SignedFields<'_> {
+    /// The exact bytes signed (documented in `docs/releases.md`):
+    /// `relops-artifact-v1\n{product}\n{version}\n{platform}\n{name}\n{size}\n{sha256}\n`.
+    pub fn message(&self) -> Vec<u8> {
+        format!(
+            "relops-artifact-v1\n{}\n{}\n{}\n{}\n{}\n{}\n",
+            self.product, self.version, self.platform, self.name, self.size, self.sha256
+        )
+        .into_bytes()
+    }
+}
+
 /// The hex SHA-256 digest form relops uses everywhere: 64 lowercase hex characters.
 pub fn parse_sha256_hex(s: &str) -> Result<String, String> {
     let lower = s.trim().to_ascii_lowercase();
@@ -266,6 +289,22 @@ mod tests {
             assert!(ArtifactKind::Zip.check_platform(p).is_ok());
             assert!(ArtifactKind::TarGz.check_platform(p).is_ok());
         }
+    }
+
+    #[test]
+    fn signed_message_is_line_separated() {
+        let f = SignedFields {
+            product: "wizard",
+            version: "2.1.0",
+            platform: "macos-universal",
+            name: "W.dmg",
+            size: 12,
+            sha256: "ab",
+        };
+        assert_eq!(
+            f.message(),
+            b"relops-artifact-v1\nwizard\n2.1.0\nmacos-universal\nW.dmg\n12\nab\n"
+        );
     }
 
     #[test]

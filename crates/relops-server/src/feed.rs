@@ -121,6 +121,17 @@ impl Published {
                 let (version, expires) = current(role);
                 Some(relops_api::KeyInfo {
                     role: role.to_owned(),
+                    public_keys: keys
+                        .keyids
+                        .iter()
+                        .map(|id| {
+                            root.signed
+                                .keys
+                                .get(id)
+                                .map(|k| k.keyval.public.clone())
+                                .unwrap_or_default()
+                        })
+                        .collect(),
                     key_ids: keys.keyids.clone(),
                     threshold: keys.threshold,
                     expires,

@@ -243,28 +243,7 @@ impl ReleaseKey {
     }
 }
 
-/// What the release key signs for each artifact.
-#[derive(Debug, Clone, Copy)]
-pub struct SignedFields<'a> {
-    pub product: &'a str,
-    pub version: &'a str,
-    pub platform: &'a str,
-    pub name: &'a str,
-    pub size: u64,
-    pub sha256: &'a str,
-}
-
-impl SignedFields<'_> {
-    /// The exact bytes signed (documented in `docs/releases.md`):
-    /// `relops-artifact-v1\n{product}\n{version}\n{platform}\n{name}\n{size}\n{sha256}\n`.
-    pub fn message(&self) -> Vec<u8> {
-        format!(
-            "relops-artifact-v1\n{}\n{}\n{}\n{}\n{}\n{}\n",
-            self.product, self.version, self.platform, self.name, self.size, self.sha256
-        )
-        .into_bytes()
-    }
-}
+pub use relops_core::artifact::SignedFields;
 
 /// Verifies an artifact signature against a public key.
 pub fn verify_artifact(key: &VerifyingKey, a: &SignedFields<'_>, signature_hex: &str) -> bool {

@@ -269,12 +269,36 @@ pub async fn download(
                 "release {version} has no artifact `{name}`: `relops artifact list {version}` shows them"
             ))
         })?;
-    let len = stored.artifact.size;
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        name.as_str().replace('"', "_")
+    );
+    serve_blob(
+        &state,
+        &stored.blob_key,
+        stored.artifact.size,
+        &stored.artifact.sha256,
+        &headers,
+        Some(&disposition),
+    )
+    .await
+}
+
+/// Streams a stored blob with `Content-Length`, `ETag` and single-range support
+/// (`206`/`416`); several ranges get the whole file, which RFC 9110 allows. Shared by
+/// artifact downloads and the feed's targets.
+pub async fn serve_blob(
+    state: &AppState,
+    blob_key: &str,
+    len: u64,
+    sha256: &str,
+    headers: &HeaderMap,
+    disposition: Option<&str>,
+) -> ApiResult<Response> {
     let range = match headers.get(header::RANGE).and_then(|h| h.to_str().ok()) {
         None => None,
         Some(r) => match http_range_header::parse_range_header(r).and_then(|p| p.validate(len)) {
             Ok(ranges) if ranges.len() == 1 => Some(ranges[0].clone()),
-            // Several ranges: serve the whole file, which RFC 9110 allows.
             Ok(_) => None,
             Err(_) => {
                 return Ok((
@@ -287,10 +311,7 @@ pub async fn download(
     };
     let stream = state
         .blobs
-        .get(
-            &stored.blob_key,
-            range.clone().map(|r| *r.start()..*r.end() + 1),
-        )
+        .get(blob_key, range.clone().map(|r| *r.start()..*r.end() + 1))
         .await?;
     let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
@@ -299,13 +320,10 @@ pub async fn download(
         HeaderValue::from_static("application/octet-stream"),
     );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", stored.artifact.sha256)) {
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{sha256}\"")) {
         h.insert(header::ETAG, etag);
     }
-    if let Ok(cd) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{}\"",
-        name.as_str().replace('"', "_")
-    )) {
+    if let Some(cd) = disposition.and_then(|d| HeaderValue::from_str(d).ok()) {
         h.insert(header::CONTENT_DISPOSITION, cd);
     }
     match range {

@@ -2,7 +2,6 @@
 //! `/tuf/{product}/targets/{sha256}.{name}`. Public: the signatures, not the transport,
 //! make it trustworthy. Metadata is served from memory, never rebuilt per request.
 
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +44,7 @@ pub async fn metadata(
 pub async fn target(
     State(state): State<AppState>,
     Path((product, file)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let feed = state
         .feed
@@ -53,15 +53,8 @@ pub async fn target(
     let sha = feed.target_digest(&file).ok_or_else(|| not_found(&file))?;
     let key = relops_store::BlobStore::key_for(&sha);
     let len = state.blobs.size(&key).await?;
-    let stream = state.blobs.get(&key, None).await?;
-    let mut resp = Response::new(Body::from_stream(stream));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert(
+    let mut resp = super::artifacts::serve_blob(&state, &key, len, &sha, &headers, None).await?;
+    resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),
     );
@@ -85,6 +78,7 @@ pub async fn keys(
     keys.push(relops_api::KeyInfo {
         role: "release".into(),
         key_ids: vec![state.release_key.key_id().to_owned()],
+        public_keys: vec![state.release_key.public_hex()],
         threshold: 1,
         expires: None,
         version: None,

@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod updater;
+
+pub use error::Error;
+pub use updater::{Config, Update, Updater};

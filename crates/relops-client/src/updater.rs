@@ -1,0 +1,336 @@
+//! The updater: check the signed feed, download what it offers, verify, stage.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use futures::StreamExt;
+use relops_core::artifact::SignedFields;
+use relops_core::platform::Platform;
+use relops_core::version::Version;
+use sha2::{Digest, Sha256};
+use tough::RepositoryLoader;
+use url::Url;
+
+use crate::Error;
+
+/// What the app ships and knows about itself.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The product's feed, e.g. `https://updates.example.com/tuf/wizard/` (its `metadata/`
+    /// and `targets/` live below it). https, except for loopback or `allow_insecure_http`.
+    pub feed_url: String,
+    /// The trusted root metadata (`1.root.json`, or a newer root) shipped with the app.
+    pub trusted_root: Vec<u8>,
+    /// The release key's Ed25519 public key, hex (`relops keys list --json`). Every
+    /// download must carry its signature, on top of TUF.
+    pub release_key: String,
+    pub product: String,
+    pub platform: Platform,
+    /// `stable`, `internal`, …
+    pub channel: String,
+    /// The version running now; only newer releases are offered.
+    pub current_version: Version,
+    /// Where the updater keeps its install id, verified metadata and downloads.
+    pub data_dir: PathBuf,
+    /// Allow plain http to hosts other than loopback (tests, air-gapped mirrors).
+    pub allow_insecure_http: bool,
+}
+
+/// A release the feed offers this install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    pub version: Version,
+    /// The feed's target name, e.g. `wizard-2.1.0-macos-universal.dmg`.
+    pub target: String,
+    /// The artifact's own file name (what the release key signed).
+    pub artifact: String,
+    pub size: u64,
+    /// Lowercase hex SHA-256.
+    pub sha256: String,
+    /// Hex Ed25519 signature by the release key, made at upload.
+    pub release_signature: String,
+    /// Release notes, when the feed names them.
+    pub notes_url: Option<String>,
+}
+
+/// The updater of one installed app.
+#[derive(Debug, Clone)]
+pub struct Updater {
+    cfg: Config,
+    feed: Url,
+    release_key: VerifyingKey,
+    install_id: String,
+    http: reqwest::Client,
+}
+
+const INSTALL_ID_FILE: &str = "install-id";
+
+impl Updater {
+    /// Checks the configuration, creates the data directory and the install id (a random
+    /// UUID made once and kept in `data_dir/install-id`).
+    pub fn new(cfg: Config) -> Result<Self, Error> {
+        let mut feed = Url::parse(&cfg.feed_url)
+            .map_err(|e| Error::Config(format!("feed_url `{}`: {e}", cfg.feed_url)))?;
+        if !feed.path().ends_with('/') {
+            feed.set_path(&format!("{}/", feed.path()));
+        }
+        let loopback = matches!(feed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        match feed.scheme() {
+            "https" => {}
+            "http" if loopback || cfg.allow_insecure_http => {}
+            _ => return Err(Error::InsecureUrl(cfg.feed_url.clone())),
+        }
+        let key: [u8; 32] = hex::decode(cfg.release_key.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| {
+                Error::Config(
+                    "release_key must be 64 hex characters (an Ed25519 public key)".into(),
+                )
+            })?;
+        let release_key = VerifyingKey::from_bytes(&key)
+            .map_err(|_| Error::Config("release_key is not a valid Ed25519 public key".into()))?;
+        for sub in ["tuf", "downloads"] {
+            let d = cfg.data_dir.join(sub);
+            std::fs::create_dir_all(&d).map_err(Error::io(&d))?;
+        }
+        let install_id = install_id(&cfg.data_dir)?;
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .user_agent(concat!("relops-client/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| Error::Config(e.to_string()))?,
+            cfg,
+            feed,
+            release_key,
+            install_id,
+        })
+    }
+
+    /// This install's pseudonymous id.
+    pub fn install_id(&self) -> &str {
+        &self.install_id
+    }
+
+    fn url(&self, path: &str) -> Result<Url, Error> {
+        self.feed
+            .join(path)
+            .map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Refreshes and verifies the feed (TUF, via `tough`; the last verified metadata is
+    /// kept in `data_dir/tuf` against rollback) and returns the newest release for this
+    /// product, platform and channel above the current version, or `None`.
+    pub async fn check(&self) -> Result<Option<Update>, Error> {
+        let repo = RepositoryLoader::new(
+            &self.cfg.trusted_root,
+            self.url("metadata/")?,
+            self.url("targets/")?,
+        )
+        .datastore(self.cfg.data_dir.join("tuf"))
+        .load()
+        .await
+        .map_err(|e| classify(&e.to_string()))?;
+        let mut best: Option<Update> = None;
+        for (name, t) in repo.all_targets() {
+            let c = &t.custom;
+            let s = |k: &str| c.get(k).and_then(|v| v.as_str());
+            if s("product") != Some(self.cfg.product.as_str())
+                || s("platform") != Some(self.cfg.platform.as_str())
+            {
+                continue;
+            }
+            let in_channel = c
+                .get("channels")
+                .and_then(|v| v.as_array())
+                .is_some_and(|a| {
+                    a.iter()
+                        .any(|x| x.as_str() == Some(self.cfg.channel.as_str()))
+                });
+            let Some(version) = s("version").and_then(|v| v.parse::<Version>().ok()) else {
+                continue;
+            };
+            if !in_channel || version <= self.cfg.current_version {
+                continue;
+            }
+            if best.as_ref().is_some_and(|b| b.version >= version) {
+                continue;
+            }
+            let (Some(artifact), Some(sig)) = (s("artifact"), s("release_signature")) else {
+                continue;
+            };
+            best = Some(Update {
+                version,
+                target: name.raw().to_owned(),
+                artifact: artifact.to_owned(),
+                size: t.length,
+                sha256: hex::encode(&t.hashes.sha256),
+                release_signature: sig.to_owned(),
+                notes_url: s("notes_url").map(str::to_owned),
+            });
+        }
+        Ok(best)
+    }
+
+    /// Downloads `update` (resuming a previous partial download), verifies its length,
+    /// SHA-256 and release signature, and stages it atomically at the returned path. On any
+    /// failure the previously staged file of the same target is left as it was.
+    pub async fn download(&self, update: &Update) -> Result<PathBuf, Error> {
+        let dir = self.cfg.data_dir.join("downloads");
+        let part = dir.join(format!("{}.part", update.target));
+        let staged = dir.join(&update.target);
+        let result = self.fetch(update, &part).await;
+        match result {
+            Ok(()) => {}
+            Err(e) if e.is_transient() => return Err(e), // keep the part for a resume
+            Err(e) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.verify(update, &part) {
+            let _ = std::fs::remove_file(&part);
+            return Err(e);
+        }
+        std::fs::rename(&part, &staged).map_err(Error::io(&staged))?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(staged)
+    }
+
+    async fn fetch(&self, update: &Update, part: &Path) -> Result<(), Error> {
+        let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+        let have = if have > update.size { 0 } else { have };
+        if have == update.size && have > 0 {
+            return Ok(());
+        }
+        let url = self.url(&format!("targets/{}.{}", update.sha256, update.target))?;
+        let mut req = self.http.get(url);
+        if have > 0 {
+            req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Error::Network(e.to_string()))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(Error::Network(format!(
+                "the server answered {status} for {}",
+                update.target
+            )));
+        }
+        let resumed = have > 0 && status == reqwest::StatusCode::PARTIAL_CONTENT;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(resumed)
+            .truncate(!resumed)
+            .open(part)
+            .map_err(Error::io(part))?;
+        let mut written = if resumed { have } else { 0 };
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| Error::Network(e.to_string()))?;
+            written += chunk.len() as u64;
+            if written > update.size {
+                // Endless data: never keep more than the signed length.
+                return Err(Error::LengthMismatch {
+                    expected: update.size,
+                    got: written,
+                });
+            }
+            file.write_all(&chunk).map_err(Error::io(part))?;
+        }
+        file.sync_all().map_err(Error::io(part))?;
+        Ok(())
+    }
+
+    fn verify(&self, update: &Update, part: &Path) -> Result<(), Error> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(part).map_err(Error::io(part))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0u64;
+        loop {
+            let n = f.read(&mut buf).map_err(Error::io(part))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            got += n as u64;
+        }
+        if got != update.size {
+            return Err(Error::LengthMismatch {
+                expected: update.size,
+                got,
+            });
+        }
+        if hex::encode(hasher.finalize()) != update.sha256 {
+            return Err(Error::DigestMismatch);
+        }
+        let version = update.version.to_string();
+        let message = SignedFields {
+            product: &self.cfg.product,
+            version: &version,
+            platform: self.cfg.platform.as_str(),
+            name: &update.artifact,
+            size: update.size,
+            sha256: &update.sha256,
+        }
+        .message();
+        let sig: [u8; 64] = hex::decode(&update.release_signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(Error::BadReleaseSignature)?;
+        self.release_key
+            .verify(&message, &Signature::from_bytes(&sig))
+            .map_err(|_| Error::BadReleaseSignature)
+    }
+
+    /// [`check`](Self::check) for apps without an async runtime.
+    pub fn check_blocking(&self) -> Result<Option<Update>, Error> {
+        block_on(self.check())
+    }
+
+    /// [`download`](Self::download) for apps without an async runtime.
+    pub fn download_blocking(&self, update: &Update) -> Result<PathBuf, Error> {
+        block_on(self.download(update))
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start a runtime: {e}")))?
+        .block_on(f)
+}
+
+/// tough reports transport and verification failures through one error type; tell them
+/// apart so a UI can say "try later" or "do not trust this".
+fn classify(message: &str) -> Error {
+    let m = message.to_ascii_lowercase();
+    if m.contains("failed to fetch") || m.contains("transport") || m.contains("connect") {
+        Error::Network(message.to_owned())
+    } else {
+        Error::Feed(message.to_owned())
+    }
+}
+
+fn install_id(data_dir: &Path) -> Result<String, Error> {
+    let path = data_dir.join(INSTALL_ID_FILE);
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        let s = s.trim();
+        if uuid::Uuid::parse_str(s).is_ok() {
+            return Ok(s.to_owned());
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let tmp = data_dir.join(format!("{INSTALL_ID_FILE}.tmp"));
+    std::fs::write(&tmp, &id).map_err(Error::io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
+    Ok(id)
+}

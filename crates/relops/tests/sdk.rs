@@ -1,0 +1,247 @@
+//! The updater SDK (`relops-client`) against a real relops server: check, resumable
+//! download, verification and atomic staging, errors a UI can show.
+
+mod common;
+
+use common::{Backend, TestEnv, test_bytes};
+use relops_client::{Config, Error, Updater};
+use relops_core::platform::Platform;
+
+backend_tests!(check_download_resume_and_refusals);
+
+fn config(
+    s: &common::Server,
+    root: &[u8],
+    release_key: &str,
+    platform: Platform,
+    current: &str,
+    dir: &std::path::Path,
+) -> Config {
+    Config {
+        feed_url: format!("{}/tuf/wizard/", s.url),
+        trusted_root: root.to_vec(),
+        release_key: release_key.to_owned(),
+        product: "wizard".into(),
+        platform,
+        channel: "stable".into(),
+        current_version: current.parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        allow_insecure_http: false,
+    }
+}
+
+async fn check_download_resume_and_refusals(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let publish = |v: &str, platform: &str, name: &str, bytes: &[u8]| {
+        s.cli_json(&["release", "create", v, "--go-live", "2027-06-01"]);
+        let f = w.join(name);
+        std::fs::write(&f, bytes).unwrap();
+        let a = s.cli_json(&[
+            "artifact",
+            "upload",
+            v,
+            "--platform",
+            platform,
+            f.to_str().unwrap(),
+        ]);
+        s.cli_json(&["approve", v]);
+        a
+    };
+    let v20 = test_bytes(300_000, 1);
+    let v21 = test_bytes(700_000, 2);
+    publish("2.0.0", "macos-universal", "W-2.0.0.dmg", &v20);
+    let a21 = publish("2.1.0", "macos-universal", "W-2.1.0.dmg", &v21);
+    let keys = s.cli_json(&["keys", "list"]);
+    let release_key = keys["keys"][4]["public_keys"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let root = reqwest::get(format!("{}/tuf/wizard/metadata/1.root.json", s.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+
+    let app = w.join("app");
+    let up = Updater::new(config(
+        &s,
+        &root,
+        &release_key,
+        Platform::MacosUniversal,
+        "2.0.0",
+        &app,
+    ))
+    .unwrap();
+    let id = up.install_id().to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok());
+    assert_eq!(
+        Updater::new(config(
+            &s,
+            &root,
+            &release_key,
+            Platform::MacosUniversal,
+            "2.0.0",
+            &app
+        ))
+        .unwrap()
+        .install_id(),
+        id
+    );
+    let other = Updater::new(config(
+        &s,
+        &root,
+        &release_key,
+        Platform::MacosUniversal,
+        "2.0.0",
+        &w.join("app2"),
+    ))
+    .unwrap();
+    assert_ne!(other.install_id(), id);
+
+    let update = up.check().await.unwrap().expect("2.1.0 is offered");
+    assert_eq!(update.version.to_string(), "2.1.0");
+    assert_eq!(update.target, "wizard-2.1.0-macos-universal.dmg");
+    assert_eq!(update.artifact, "W-2.1.0.dmg");
+    assert_eq!(update.size, v21.len() as u64);
+    assert_eq!(update.sha256, a21["sha256"].as_str().unwrap());
+    // Nothing newer for 2.1.0, nothing at all for another platform.
+    let current = Updater::new(config(
+        &s,
+        &root,
+        &release_key,
+        Platform::MacosUniversal,
+        "2.1.0",
+        &w.join("app3"),
+    ))
+    .unwrap();
+    assert_eq!(current.check().await.unwrap(), None);
+    let win = Updater::new(config(
+        &s,
+        &root,
+        &release_key,
+        Platform::WindowsX64,
+        "1.0.0",
+        &w.join("app4"),
+    ))
+    .unwrap();
+    assert_eq!(win.check().await.unwrap(), None);
+
+    // Resume: a part file with the first 100,000 bytes is continued, not restarted. A
+    // part holding wrong bytes proves it: the result fails the digest and is discarded.
+    let downloads = app.join("downloads");
+    let part = downloads.join(format!("{}.part", update.target));
+    std::fs::write(&part, vec![0u8; 100_000]).unwrap();
+    let r = up.download(&update).await;
+    assert!(matches!(r, Err(Error::DigestMismatch)), "{r:?}");
+    assert!(!part.exists(), "a failed download leaves no part file");
+    std::fs::write(&part, &v21[..100_000]).unwrap();
+    let staged = up.download(&update).await.unwrap();
+    assert_eq!(staged, downloads.join(&update.target));
+    assert_eq!(std::fs::read(&staged).unwrap(), v21);
+
+    // Blocking entry points, from a thread with no runtime.
+    let up2 = up.clone();
+    let u2 = update.clone();
+    let path = std::thread::spawn(move || {
+        let u = up2.check_blocking().unwrap().unwrap();
+        assert_eq!(u, u2);
+        up2.download_blocking(&u).unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), v21);
+
+    // A release key the app does not trust: TUF is fine, the release signature is not.
+    let wrong_key = hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(&[5u8; 32])
+            .verifying_key()
+            .to_bytes(),
+    );
+    let suspicious = Updater::new(config(
+        &s,
+        &root,
+        &wrong_key,
+        Platform::MacosUniversal,
+        "2.0.0",
+        &w.join("app5"),
+    ))
+    .unwrap();
+    let u = suspicious.check().await.unwrap().unwrap();
+    let err = suspicious.download(&u).await.unwrap_err();
+    assert!(matches!(err, Error::BadReleaseSignature), "{err}");
+    assert!(err.to_string().contains("not signed by the release key"));
+
+    // Tampered bytes in the store, and a server that sends more than the signed length:
+    // both refused, and the file staged earlier stays as it was.
+    let key = format!("blobs/sha256/{}", update.sha256);
+    let mut tampered = v21.clone();
+    tampered[5] ^= 1;
+    env.blobs().put_raw(&key, tampered.into()).await.unwrap();
+    assert!(matches!(
+        up.download(&update).await,
+        Err(Error::DigestMismatch)
+    ));
+    assert_eq!(std::fs::read(&staged).unwrap(), v21);
+    let mut longer = v21.clone();
+    longer.extend(test_bytes(1_000_000, 3));
+    env.blobs().put_raw(&key, longer.into()).await.unwrap();
+    let err = up.download(&update).await.unwrap_err();
+    assert!(matches!(err, Error::LengthMismatch { .. }), "{err}");
+    assert_eq!(std::fs::read(&staged).unwrap(), v21);
+
+    // A metadata root from elsewhere: the feed does not verify.
+    let other_env = TestEnv::new(Backend::SqliteLocal).await;
+    let other_s = other_env.serve();
+    let foreign = reqwest::get(format!("{}/tuf/wizard/metadata/1.root.json", other_s.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let fooled = Updater::new(config(
+        &s,
+        &foreign,
+        &release_key,
+        Platform::MacosUniversal,
+        "2.0.0",
+        &w.join("app6"),
+    ))
+    .unwrap();
+    let err = fooled.check().await.unwrap_err();
+    assert!(matches!(err, Error::Feed(_)), "{err}");
+
+    // Plain http to a non-loopback host is refused up front; a bad key too.
+    let mut c = config(
+        &s,
+        &root,
+        &release_key,
+        Platform::MacosUniversal,
+        "2.0.0",
+        &w.join("app7"),
+    );
+    c.feed_url = "http://updates.example.com/tuf/wizard/".into();
+    assert!(matches!(
+        Updater::new(c.clone()),
+        Err(Error::InsecureUrl(_))
+    ));
+    c.allow_insecure_http = true;
+    assert!(Updater::new(c.clone()).is_ok());
+    c.release_key = "xyz".into();
+    assert!(matches!(Updater::new(c), Err(Error::Config(_))));
+    // A server that is down is a transient error.
+    let mut c = config(
+        &s,
+        &root,
+        &release_key,
+        Platform::MacosUniversal,
+        "2.0.0",
+        &w.join("app8"),
+    );
+    c.feed_url = "http://127.0.0.1:9/tuf/wizard/".into();
+    let err = Updater::new(c).unwrap().check().await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+}
