@@ -1,4 +1,5 @@
-//! Attacks on the update feed that python-tuf's ngclient must refuse (issue 3). A hostile
+//! Attacks on the update feed that python-tuf's ngclient and the relops SDK must both
+//! refuse (issue 3). A hostile
 //! mirror is a static export of a genuine feed, altered, served by a plain HTTP server;
 //! altered metadata is signed with the installation's own key files where the attack needs
 //! a valid signature, so that only the property under attack is wrong.
@@ -119,6 +120,29 @@ fn latest(dir: &Path, role: &str) -> (u64, PathBuf) {
         .unwrap()
 }
 
+/// The SDK's updater for a mirror, with its state in `state`.
+fn sdk(mirror: &Mirror, root: &[u8], release_key: &str, state: &Path) -> relops_client::Updater {
+    relops_client::Updater::new(relops_client::Config {
+        feed_url: format!("{}/", mirror.base),
+        trusted_root: root.to_vec(),
+        release_key: release_key.to_owned(),
+        product: "wizard".into(),
+        platform: relops_core::platform::Platform::MacosUniversal,
+        channel: "stable".into(),
+        current_version: "0.0.1".parse().unwrap(),
+        data_dir: state.to_path_buf(),
+        allow_insecure_http: false,
+    })
+    .unwrap()
+}
+
+fn expect_feed_refusal<T: std::fmt::Debug>(r: Result<T, relops_client::Error>) {
+    match r {
+        Err(relops_client::Error::Feed(_)) => {}
+        other => panic!("the SDK did not refuse the feed: {other:?}"),
+    }
+}
+
 fn expect_refusal(result: Result<serde_json::Value, String>, error: &str) {
     match result {
         Ok(v) => panic!("python-tuf accepted the attack: {v}"),
@@ -127,7 +151,7 @@ fn expect_refusal(result: Result<serde_json::Value, String>, error: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_tuf_refuses_attacks() {
+async fn python_tuf_and_the_sdk_refuse_attacks() {
     let Some(python) = python_with_tuf() else {
         return;
     };
@@ -154,6 +178,12 @@ async fn python_tuf_refuses_attacks() {
     let good = w.join("good");
     s.cli_json(&["feed", "export", good.to_str().unwrap()]);
     let root = good.join("metadata/1.root.json");
+    let root_bytes = std::fs::read(&root).unwrap();
+    let release_key = s.cli_json(&["keys", "list"])["keys"][4]["public_keys"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sdk_trusted = w.join("sdk-trusted");
 
     // The genuine mirror works, and a client that trusted it keeps its state.
     let trusted = w.join("client-trusted");
@@ -161,6 +191,11 @@ async fn python_tuf_refuses_attacks() {
         let m = Mirror::serve(&python, &good);
         let ok = m.refresh(&python, &root, &trusted).unwrap();
         assert_eq!(ok["targets"].as_object().unwrap().len(), 2);
+        let u = sdk(&m, &root_bytes, &release_key, &sdk_trusted)
+            .check()
+            .await
+            .unwrap();
+        assert_eq!(u.unwrap().version.to_string(), "2.1.0");
     }
     publish("2.2.0", 3);
     let newer = w.join("newer");
@@ -168,6 +203,11 @@ async fn python_tuf_refuses_attacks() {
     {
         let m = Mirror::serve(&python, &newer);
         m.refresh(&python, &root, &trusted).unwrap();
+        let u = sdk(&m, &root_bytes, &release_key, &sdk_trusted)
+            .check()
+            .await
+            .unwrap();
+        assert_eq!(u.unwrap().version.to_string(), "2.2.0");
     }
 
     // 1. Rollback: the mirror replays the older timestamp to a client that saw the newer.
@@ -178,9 +218,12 @@ async fn python_tuf_refuses_attacks() {
         replay.join("metadata/timestamp.json"),
     )
     .unwrap();
-    expect_refusal(
-        Mirror::serve(&python, &replay).refresh(&python, &root, &trusted),
-        "BadVersionNumberError",
+    let m = Mirror::serve(&python, &replay);
+    expect_refusal(m.refresh(&python, &root, &trusted), "BadVersionNumberError");
+    expect_feed_refusal(
+        sdk(&m, &root_bytes, &release_key, &sdk_trusted)
+            .check()
+            .await,
     );
 
     // 2. Freeze: a validly signed but expired timestamp.
@@ -198,9 +241,15 @@ async fn python_tuf_refuses_attacks() {
         .to_bytes()
         .unwrap();
     std::fs::write(frozen.join("metadata/timestamp.json"), stale).unwrap();
+    let m = Mirror::serve(&python, &frozen);
     expect_refusal(
-        Mirror::serve(&python, &frozen).refresh(&python, &root, &w.join("c2")),
+        m.refresh(&python, &root, &w.join("c2")),
         "ExpiredMetadataError",
+    );
+    expect_feed_refusal(
+        sdk(&m, &root_bytes, &release_key, &w.join("s2"))
+            .check()
+            .await,
     );
 
     // 3. Mix and match: the newer snapshot with the older targets file in its place.
@@ -214,9 +263,15 @@ async fn python_tuf_refuses_attacks() {
         mixed.join("metadata").join(tpath.file_name().unwrap()),
     )
     .unwrap();
+    let m = Mirror::serve(&python, &mixed);
     expect_refusal(
-        Mirror::serve(&python, &mixed).refresh(&python, &root, &w.join("c3")),
+        m.refresh(&python, &root, &w.join("c3")),
         "BadVersionNumberError",
+    );
+    expect_feed_refusal(
+        sdk(&m, &root_bytes, &release_key, &w.join("s3"))
+            .check()
+            .await,
     );
 
     // 4. Endless data: a target file that goes on past its declared length.
@@ -231,9 +286,17 @@ async fn python_tuf_refuses_attacks() {
     let mut bytes = std::fs::read(&target).unwrap();
     bytes.extend(test_bytes(4 * 1024 * 1024, 9));
     std::fs::write(&target, bytes).unwrap();
+    let m = Mirror::serve(&python, &endless);
     expect_refusal(
-        Mirror::serve(&python, &endless).refresh(&python, &root, &w.join("c4")),
+        m.refresh(&python, &root, &w.join("c4")),
         "DownloadLengthMismatchError",
+    );
+    let up = sdk(&m, &root_bytes, &release_key, &w.join("s4"));
+    let u = up.check().await.unwrap().unwrap();
+    let err = up.download(&u).await.unwrap_err();
+    assert!(
+        matches!(err, relops_client::Error::LengthMismatch { .. }),
+        "{err}"
     );
 
     // 5. Targets metadata signed by a key that root does not list.
@@ -250,9 +313,15 @@ async fn python_tuf_refuses_attacks() {
         evil,
     )
     .unwrap();
+    let m = Mirror::serve(&python, &forged);
     expect_refusal(
-        Mirror::serve(&python, &forged).refresh(&python, &root, &w.join("c5")),
+        m.refresh(&python, &root, &w.join("c5")),
         "UnsignedMetadataError",
+    );
+    expect_feed_refusal(
+        sdk(&m, &root_bytes, &release_key, &w.join("s5"))
+            .check()
+            .await,
     );
 
     // 6. A root "rotation" signed only by the new root key.
@@ -265,8 +334,14 @@ async fn python_tuf_refuses_attacks() {
     r2.set_role("root", &[Key::ed25519(&new_root.verifying_key())], 1);
     let r2 = sign(r2, &[&new_root]).unwrap().to_bytes().unwrap();
     std::fs::write(rotated.join("metadata/2.root.json"), r2).unwrap();
+    let m = Mirror::serve(&python, &rotated);
     expect_refusal(
-        Mirror::serve(&python, &rotated).refresh(&python, &root, &w.join("c6")),
+        m.refresh(&python, &root, &w.join("c6")),
         "UnsignedMetadataError",
+    );
+    expect_feed_refusal(
+        sdk(&m, &root_bytes, &release_key, &w.join("s6"))
+            .check()
+            .await,
     );
 }
