@@ -187,3 +187,19 @@ pub struct KeyInfo {
     /// Version of the role's current metadata.
     pub version: Option<u64>,
 }
+
+/// `POST /v1/keys/rotate`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RotateKey {
+    /// `root`, `targets`, `snapshot` or `timestamp`.
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyRotated {
+    pub role: String,
+    /// The new key id.
+    pub key_id: String,
+    /// The root version that lists it, per product.
+    pub root_versions: Vec<(String, u64)>,
+}

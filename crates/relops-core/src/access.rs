@@ -80,17 +80,20 @@ pub enum Permission {
     ArtifactCriticalFix,
     /// Approve a release for the update feed (go).
     ReleaseApprove,
+    /// Rotate signing keys.
+    KeyRotate,
     /// Create API tokens.
     TokenManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 7] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
         Self::ArtifactCriticalFix,
         Self::ReleaseApprove,
+        Self::KeyRotate,
         Self::TokenManage,
     ];
 
@@ -101,6 +104,7 @@ impl Permission {
             Self::ArtifactWrite => "artifact.write",
             Self::ArtifactCriticalFix => "artifact.critical_fix",
             Self::ReleaseApprove => "release.approve",
+            Self::KeyRotate => "key.rotate",
             Self::TokenManage => "token.manage",
         }
     }
@@ -116,6 +120,8 @@ impl Permission {
             // The playbook: only the release manager approves a critical fix after the
             // freeze. An admin who is also release manager holds both roles.
             Self::ArtifactCriticalFix => &[ReleaseManager],
+            // The playbook: certificates and keys belong to the security engineer.
+            Self::KeyRotate => &[SecurityEngineer],
             Self::TokenManage => &[Admin],
         }
     }

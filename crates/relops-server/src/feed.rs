@@ -211,10 +211,10 @@ impl Published {
 /// Every product's feed, and the means to change it.
 #[derive(Debug)]
 pub struct Feed {
-    keys: FeedKeys,
     config: FeedConfig,
     products: HashMap<String, ArcSwap<Published>>,
-    write: tokio::sync::Mutex<()>,
+    /// The signing keys; holding the lock is the right to change the feed.
+    write: tokio::sync::Mutex<FeedKeys>,
 }
 
 impl Feed {
@@ -223,23 +223,69 @@ impl Feed {
     pub async fn open(
         db: &Db,
         products: &[String],
-        keys: FeedKeys,
+        keys_dir: &Path,
         config: FeedConfig,
     ) -> anyhow::Result<Self> {
+        let keys = FeedKeys::load(keys_dir)?;
         let feed = Self {
-            keys,
             config,
             products: products
                 .iter()
                 .map(|p| (p.clone(), ArcSwap::from_pointee(Published::default())))
                 .collect(),
-            write: tokio::sync::Mutex::new(()),
+            write: tokio::sync::Mutex::new(keys),
         };
         for p in products {
             feed.reload(db, p).await?;
+        }
+        feed.finish_interrupted_rotation(keys_dir)?;
+        for p in products {
             feed.publish(db, p).await?;
         }
         Ok(feed)
+    }
+
+    /// A rotation stores the new roots, then renames `{role}.next.json` to `{role}.json`.
+    /// If the process died in between, the newest root lists the `.next` key: promote it.
+    /// If it died before the roots were stored, the `.next` key is unused: remove it.
+    fn finish_interrupted_rotation(&self, keys_dir: &Path) -> anyhow::Result<()> {
+        for role in ["root", "targets", "snapshot", "timestamp"] {
+            let Some(next) = crate::keys::next_key(keys_dir, role)? else {
+                continue;
+            };
+            let next_id = Key::ed25519(&next.verifying_key()).key_id();
+            let listed = self.products.values().any(|slot| {
+                slot.load()
+                    .roots
+                    .values()
+                    .next_back()
+                    .and_then(|b| Signed::<Root>::from_bytes(b).ok())
+                    .is_some_and(|r| {
+                        r.signed
+                            .roles
+                            .get(role)
+                            .is_some_and(|k| k.keyids.contains(&next_id))
+                    })
+            });
+            if listed {
+                crate::keys::promote_next_key(keys_dir, role)?;
+                let mut keys = self.write.try_lock().context("feed busy at start-up")?;
+                match role {
+                    "root" => keys.root = next,
+                    "targets" => keys.targets = next,
+                    "snapshot" => keys.snapshot = next,
+                    _ => keys.timestamp = next,
+                }
+                tracing::warn!(role, "finished a key rotation that was interrupted");
+            } else {
+                crate::keys::discard_next_key(keys_dir, role)?;
+                tracing::warn!(
+                    role,
+                    "discarded the new key of a rotation that never published"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// What is served for `product` now.
@@ -275,7 +321,21 @@ impl Feed {
         product: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let _guard = self.write.lock().await;
+        let keys = self.write.lock().await;
+        self.publish_locked(&keys, db, product, now, Vec::new())
+            .await
+    }
+
+    /// Signs and stores a new set if needed; `rows` (a new root) forces one.
+    async fn publish_locked(
+        &self,
+        keys: &FeedKeys,
+        db: &Db,
+        product: &str,
+        now: DateTime<Utc>,
+        mut rows: Vec<MetadataRow>,
+    ) -> anyhow::Result<bool> {
+        let force = !rows.is_empty();
         let slot = self.slot(product)?;
         let cur = slot.load_full();
         let cfg = &self.config;
@@ -287,6 +347,7 @@ impl Feed {
         let snapshot_life = Duration::days(cfg.snapshot_expiry_days);
         let timestamp_life = Duration::hours(cfg.timestamp_expiry_hours);
         let new_targets = match &cur.targets_meta {
+            _ if force => true,
             None => true,
             Some(t) => t.targets != wanted || half_gone(t.common.expires, targets_life),
         };
@@ -304,9 +365,9 @@ impl Feed {
             return Ok(false);
         }
 
-        let mut rows = Vec::new();
         if root_v == 0 {
-            rows.push(self.root_row(1, now + Duration::days(cfg.root_expiry_days))?);
+            let root = root_payload(keys, 1, now + Duration::days(cfg.root_expiry_days));
+            rows.push(row("root", 1, sign(root, &[&keys.root])?.to_bytes()?));
         }
         let targets_version = if new_targets {
             let mut t = Targets::new(targets_v + 1, now + targets_life);
@@ -314,7 +375,7 @@ impl Feed {
             rows.push(row(
                 "targets",
                 targets_v + 1,
-                sign(t, &[&self.keys.targets])?.to_bytes()?,
+                sign(t, &[&keys.targets])?.to_bytes()?,
             ));
             targets_v + 1
         } else {
@@ -325,7 +386,7 @@ impl Feed {
             rows.push(row(
                 "snapshot",
                 snapshot_v + 1,
-                sign(s, &[&self.keys.snapshot])?.to_bytes()?,
+                sign(s, &[&keys.snapshot])?.to_bytes()?,
             ));
             snapshot_v + 1
         } else {
@@ -335,7 +396,7 @@ impl Feed {
         rows.push(row(
             "timestamp",
             timestamp_v + 1,
-            sign(t, &[&self.keys.timestamp])?.to_bytes()?,
+            sign(t, &[&keys.timestamp])?.to_bytes()?,
         ));
 
         match db.insert_feed_metadata(product, &rows).await {
@@ -343,7 +404,6 @@ impl Feed {
             Err(DbError::Conflict(what)) => {
                 // Another replica published first: serve what it stored.
                 tracing::info!(%what, "feed changed elsewhere; reloading");
-                drop(_guard);
                 self.reload(db, product).await?;
                 return Ok(false);
             }
@@ -365,22 +425,75 @@ impl Feed {
         Ok(true)
     }
 
-    fn root_row(&self, version: u64, expires: DateTime<Utc>) -> anyhow::Result<MetadataRow> {
-        let mut root = Root::new(version, expires);
-        for (role, key) in [
-            ("root", &self.keys.root),
-            ("targets", &self.keys.targets),
-            ("snapshot", &self.keys.snapshot),
-            ("timestamp", &self.keys.timestamp),
-        ] {
-            root.set_role(role, &[Key::ed25519(&key.verifying_key())], 1);
+    /// Replaces the key of `role` (`root`, `targets`, `snapshot` or `timestamp`) in every
+    /// product's feed: a new root version lists the new key — signed by the old and the new
+    /// root key when `role` is root, so that clients trusting the old root follow — and a
+    /// new targets/snapshot/timestamp set is signed with the current keys.
+    ///
+    /// The new key is written to `{role}.next.json` first and becomes `{role}.json` only
+    /// after every product's new root is stored; [`Feed::open`] finishes or discards an
+    /// interrupted rotation.
+    pub async fn rotate(
+        &self,
+        db: &Db,
+        keys_dir: &Path,
+        role: &str,
+    ) -> anyhow::Result<Vec<(String, u64)>> {
+        let mut keys = self.write.lock().await;
+        let next = crate::keys::create_next_key(keys_dir, role)?;
+        let old_root = keys.root.clone();
+        let mut rotated = FeedKeys {
+            root: keys.root.clone(),
+            targets: keys.targets.clone(),
+            snapshot: keys.snapshot.clone(),
+            timestamp: keys.timestamp.clone(),
+        };
+        match role {
+            "root" => rotated.root = next,
+            "targets" => rotated.targets = next,
+            "snapshot" => rotated.snapshot = next,
+            "timestamp" => rotated.timestamp = next,
+            other => anyhow::bail!("unknown key role `{other}`"),
         }
-        Ok(row(
-            "root",
-            version,
-            sign(root, &[&self.keys.root])?.to_bytes()?,
-        ))
+        let now = Utc::now();
+        let mut versions = Vec::new();
+        let mut products: Vec<&String> = self.products.keys().collect();
+        products.sort();
+        for product in products {
+            let root_v = self.slot(product)?.load().versions().0 + 1;
+            let root = root_payload(
+                &rotated,
+                root_v,
+                now + Duration::days(self.config.root_expiry_days),
+            );
+            let signers: Vec<&SigningKey> = if role == "root" {
+                vec![&old_root, &rotated.root]
+            } else {
+                vec![&rotated.root]
+            };
+            let rows = vec![row("root", root_v, sign(root, &signers)?.to_bytes()?)];
+            self.publish_locked(&rotated, db, product, now, rows)
+                .await?;
+            versions.push((product.clone(), root_v));
+        }
+        crate::keys::promote_next_key(keys_dir, role)?;
+        *keys = rotated;
+        Ok(versions)
     }
+}
+
+/// The root payload listing the current key of each role (threshold 1).
+fn root_payload(keys: &FeedKeys, version: u64, expires: DateTime<Utc>) -> Root {
+    let mut root = Root::new(version, expires);
+    for (role, key) in [
+        ("root", &keys.root),
+        ("targets", &keys.targets),
+        ("snapshot", &keys.snapshot),
+        ("timestamp", &keys.timestamp),
+    ] {
+        root.set_role(role, &[Key::ed25519(&key.verifying_key())], 1);
+    }
+    root
 }
 
 fn row(role: &str, version: u64, body: Vec<u8>) -> MetadataRow {
@@ -469,10 +582,14 @@ mod tests {
         let db = Db::connect(&format!("sqlite://{}/relops.db", dir.path().display()))
             .await
             .unwrap();
-        let keys = FeedKeys::load(&dir.path().join("keys")).unwrap();
-        let feed = Feed::open(&db, &["wizard".to_owned()], keys, FeedConfig::default())
-            .await
-            .unwrap();
+        let feed = Feed::open(
+            &db,
+            &["wizard".to_owned()],
+            &dir.path().join("keys"),
+            FeedConfig::default(),
+        )
+        .await
+        .unwrap();
         (dir, db, feed)
     }
 
@@ -486,10 +603,14 @@ mod tests {
         assert_eq!(versions(&feed), (1, 1, 1, 1));
         // Nothing changed: nothing new is signed, now or on the next start.
         assert!(!feed.publish(&db, "wizard").await.unwrap());
-        let keys = FeedKeys::load(&_dir.path().join("keys")).unwrap();
-        let again = Feed::open(&db, &["wizard".to_owned()], keys, FeedConfig::default())
-            .await
-            .unwrap();
+        let again = Feed::open(
+            &db,
+            &["wizard".to_owned()],
+            &_dir.path().join("keys"),
+            FeedConfig::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(versions(&again), (1, 1, 1, 1));
         let p = again.current("wizard").unwrap();
         assert_eq!(
@@ -507,6 +628,52 @@ mod tests {
         ] {
             assert!(p.metadata(bad).is_none(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_rotation_is_finished_or_discarded_at_start() {
+        let (dir, db, feed) = setup().await;
+        let keys = dir.path().join("keys");
+        let products = ["wizard".to_owned()];
+        let open = || Feed::open(&db, &products, &keys, FeedConfig::default());
+        // Died before publishing: the pending key is unused and removed.
+        crate::keys::create_next_key(&keys, "timestamp").unwrap();
+        let again = open().await.unwrap();
+        assert!(!keys.join("timestamp.next.json").exists());
+        assert_eq!(versions(&again).0, 1);
+        drop(again);
+        // Died after publishing, before the rename: the stored root lists the pending key,
+        // so start-up makes it current, and metadata it signs verifies.
+        feed.rotate(&db, &keys, "snapshot").await.unwrap();
+        let current = std::fs::read(keys.join("snapshot.json")).unwrap();
+        let retired: Vec<_> = std::fs::read_dir(&keys)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("snapshot.retired-")
+            })
+            .collect();
+        assert_eq!(retired.len(), 1);
+        // Undo the rename as if the process had died just before it.
+        std::fs::rename(keys.join("snapshot.json"), keys.join("snapshot.next.json")).unwrap();
+        std::fs::rename(retired[0].path(), keys.join("snapshot.json")).unwrap();
+        let again = open().await.unwrap();
+        assert_eq!(std::fs::read(keys.join("snapshot.json")).unwrap(), current);
+        assert!(!keys.join("snapshot.next.json").exists());
+        // It signs with the promoted key: a forced re-sign verifies against the stored root.
+        assert!(
+            again
+                .publish_at(&db, "wizard", Utc::now() + Duration::days(4))
+                .await
+                .unwrap()
+        );
+        let p = again.current("wizard").unwrap();
+        let root: Signed<Root> = Signed::from_bytes(p.roots.values().next_back().unwrap()).unwrap();
+        let snap: serde_json::Value =
+            serde_json::from_slice(p.snapshots.values().next_back().unwrap()).unwrap();
+        relops_tuf::verify_role(&snap, &root.signed.keys, &root.signed.roles["snapshot"]).unwrap();
     }
 
     #[tokio::test]

@@ -168,6 +168,76 @@ pub fn ensure_keys(dir: &Path) -> Result<Vec<KeyReport>, KeyError> {
     Ok(out)
 }
 
+/// A fresh key of `keytype` (`ed25519` or `x25519`) in the key-file format.
+fn new_key_file(keytype: &str) -> Result<KeyFile, KeyError> {
+    let secret = random_32()?;
+    let public = if keytype == "x25519" {
+        let s = x25519_dalek::StaticSecret::from(secret);
+        x25519_dalek::PublicKey::from(&s).to_bytes()
+    } else {
+        SigningKey::from_bytes(&secret).verifying_key().to_bytes()
+    };
+    let public_hex = hex::encode(public);
+    Ok(KeyFile {
+        keytype: keytype.to_owned(),
+        scheme: keytype.to_owned(),
+        keyid: key_id(keytype, &public_hex),
+        keyval: KeyVal {
+            public: public_hex,
+            private: Some(hex::encode(secret)),
+        },
+    })
+}
+
+fn next_path(dir: &Path, role: &str) -> PathBuf {
+    dir.join(format!("{role}.next.json"))
+}
+
+/// Key rotation, step 1: a new Ed25519 key for `role` in `{role}.next.json` (0600).
+pub fn create_next_key(dir: &Path, role: &str) -> Result<SigningKey, KeyError> {
+    let path = next_path(dir, role);
+    let _ = std::fs::remove_file(&path);
+    write_private(&path, &new_key_file("ed25519")?)?;
+    load_signing_key_at(&path)
+}
+
+/// The pending key of an unfinished rotation, if any.
+pub fn next_key(dir: &Path, role: &str) -> Result<Option<SigningKey>, KeyError> {
+    let path = next_path(dir, role);
+    if !path.exists() {
+        return Ok(None);
+    }
+    load_signing_key_at(&path).map(Some)
+}
+
+/// Key rotation, step 2 (after the new root is stored): the old key file is kept as
+/// `{role}.retired-{unix time}.json`, the new one becomes `{role}.json`.
+pub fn promote_next_key(dir: &Path, role: &str) -> Result<(), KeyError> {
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| KeyError::Write { path, source }
+    };
+    let current = key_path(dir, role);
+    let retired = dir.join(format!(
+        "{role}.retired-{}.json",
+        chrono::Utc::now().timestamp()
+    ));
+    if current.exists() {
+        std::fs::rename(&current, &retired).map_err(err(&retired))?;
+    }
+    std::fs::rename(next_path(dir, role), &current).map_err(err(&current))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Drops the pending key of a rotation that never published.
+pub fn discard_next_key(dir: &Path, role: &str) -> Result<(), KeyError> {
+    let path = next_path(dir, role);
+    std::fs::remove_file(&path).map_err(|source| KeyError::Write { path, source })
+}
+
 fn read_key_file(path: &Path) -> Result<KeyFile, KeyError> {
     let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
         path: path.to_path_buf(),
@@ -189,7 +259,11 @@ pub struct ReleaseKey {
 
 /// Loads the Ed25519 private key of `role` from `keys_dir`, checking that its halves match.
 pub fn load_signing_key(keys_dir: &Path, role: &str) -> Result<SigningKey, KeyError> {
-    let path = key_path(keys_dir, role);
+    load_signing_key_at(&key_path(keys_dir, role))
+}
+
+fn load_signing_key_at(path: &Path) -> Result<SigningKey, KeyError> {
+    let path = path.to_path_buf();
     let file = read_key_file(&path)?;
     let invalid = |why: &str| KeyError::Invalid {
         path: path.clone(),

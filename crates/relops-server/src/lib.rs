@@ -43,11 +43,9 @@ impl AppState {
         let blobs = BlobStore::open(&config.blob).context("cannot open the blob store")?;
         let release_key = ReleaseKey::load(&config.keys_dir)
             .context("cannot load the release signing key (run `relops init` first)")?;
-        let feed_keys = feed::FeedKeys::load(&config.keys_dir)
-            .context("cannot load the feed's signing keys (run `relops init` first)")?;
-        let feed = feed::Feed::open(&db, &config.products, feed_keys, config.feed.clone())
+        let feed = feed::Feed::open(&db, &config.products, &config.keys_dir, config.feed.clone())
             .await
-            .context("cannot open the update feed")?;
+            .context("cannot open the update feed (its keys come from `relops init`)")?;
         let state = Self {
             feed: Arc::new(feed),
             calendar: Arc::new(config.calendar.calendar()),
@@ -143,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .route("/releases/{version}/SHA256SUMS", get(artifacts::sha256sums))
         .route("/releases/{version}/verify", post(artifacts::verify))
         .route("/keys", get(tuf::keys))
+        .route("/keys/rotate", post(tuf::rotate))
         .route("/tokens", post(tokens::create))
         .route("/whoami", get(tokens::whoami));
     let header = axum::http::HeaderName::from_static(relops_api::REQUEST_ID_HEADER);

@@ -623,6 +623,15 @@ impl Db {
             .collect()
     }
 
+    /// Appends an audit entry on its own (for actions whose state lives outside the
+    /// database, such as key files).
+    pub async fn append_audit_entry(&self, audit: &AuditRecord) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

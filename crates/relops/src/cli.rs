@@ -182,6 +182,13 @@ pub enum FeedCmd {
 pub enum KeysCmd {
     /// List the feed's TUF role keys and the release key.
     List,
+    /// Replace the key of a TUF role (security_engineer only). A new root version lists
+    /// the new key — signed by the old and the new root key when rotating root — and the
+    /// feed is re-signed. Installed apps follow on their next check.
+    Rotate {
+        /// root, targets, snapshot or timestamp.
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,7 +11,8 @@ backend_tests!(
     python_tuf_verifies_every_target,
     approval_rules,
     export_and_verify,
-    concurrent_readers_see_consistent_sets
+    concurrent_readers_see_consistent_sets,
+    key_rotation_is_followed_by_clients
 );
 
 fn upload(
@@ -495,4 +496,128 @@ async fn concurrent_readers_see_consistent_sets(b: Backend) {
         "six approvals after the first set"
     );
     eprintln!("{total} consistent walks during six approvals");
+}
+
+async fn key_rotation_is_followed_by_clients(b: Backend) {
+    let Some(python) = python_with_tuf() else {
+        return;
+    };
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    upload(&s, work.path(), "2.1.0", "macos-universal", "W.dmg", 1);
+    s.cli_json(&["approve", "2.1.0"]);
+    let root1 = reqwest::get(format!("{}/tuf/wizard/metadata/1.root.json", s.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let client = work.path().join("client");
+    let before = python_tuf_refresh(&python, &s.url, "wizard", &root1, &client).unwrap();
+    assert_eq!(before["versions"]["root"], 1);
+    let keys_before = s.cli_json(&["keys", "list"]);
+    let sdk = relops_client::Updater::new(relops_client::Config {
+        feed_url: format!("{}/tuf/wizard/", s.url),
+        trusted_root: root1.clone(),
+        release_key: keys_before["keys"][4]["public_keys"][0]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        product: "wizard".into(),
+        platform: relops_core::platform::Platform::MacosUniversal,
+        channel: "stable".into(),
+        current_version: "2.0.0".parse().unwrap(),
+        data_dir: work.path().join("sdk"),
+        allow_insecure_http: false,
+    })
+    .unwrap();
+    assert!(sdk.check().await.unwrap().is_some());
+
+    // Only the security engineer rotates keys.
+    assert_refused(&s.cli(&["keys", "rotate", "root"]), 1, "key.rotate");
+    let sec = s.token_with(&["security_engineer"]);
+    let out = s.cli_as(&sec, &["keys", "rotate", "release"]);
+    assert_refused(&out, 1, "cannot rotate `release`");
+    let out = s.cli_as(&sec, &["keys", "rotate", "root", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["root_versions"], serde_json::json!([["wizard", 2]]));
+    let keys_after = s.cli_json(&["keys", "list"]);
+    assert_eq!(keys_after["keys"][0]["version"], 2);
+    assert_ne!(
+        keys_after["keys"][0]["key_ids"],
+        keys_before["keys"][0]["key_ids"]
+    );
+    assert_eq!(keys_after["keys"][0]["key_ids"][0], r["key_id"]);
+    assert_eq!(
+        keys_after["keys"][1]["key_ids"], keys_before["keys"][1]["key_ids"],
+        "targets key unchanged"
+    );
+
+    // A client that trusted root 1 follows to root 2; so does a fresh one.
+    let after = python_tuf_refresh(&python, &s.url, "wizard", &root1, &client).unwrap();
+    assert_eq!(after["versions"]["root"], 2);
+    assert_eq!(after["targets"].as_object().unwrap().len(), 1);
+    let fresh = python_tuf_refresh(
+        &python,
+        &s.url,
+        "wizard",
+        &root1,
+        &work.path().join("fresh"),
+    )
+    .unwrap();
+    assert_eq!(fresh["versions"]["root"], 2);
+
+    // Rotating an online key re-signs what it covers; clients still verify.
+    let out = s.cli_as(&sec, &["keys", "rotate", "timestamp", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = python_tuf_refresh(&python, &s.url, "wizard", &root1, &client).unwrap();
+    assert_eq!(after["versions"]["root"], 3);
+    let v = s.cli_json(&["feed", "verify"]);
+    assert_eq!(v["ok"], true);
+    let u = sdk
+        .check()
+        .await
+        .unwrap()
+        .expect("the SDK follows both rotations");
+    assert_eq!(u.version.to_string(), "2.1.0");
+    sdk.download(&u).await.unwrap();
+
+    // The old key files are kept, the new ones are current, and a restart serves the same.
+    let keys_dir = env.path().join("keys");
+    let retired = std::fs::read_dir(&keys_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".retired-"))
+        .count();
+    assert_eq!(retired, 2);
+    assert!(!keys_dir.join("root.next.json").exists());
+    let ts1 = reqwest::get(format!("{}/tuf/wizard/metadata/timestamp.json", s.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let data = env.path().to_path_buf();
+    s.kill();
+    let s = common::Server::start(&data, &env.admin_token);
+    let ts2 = reqwest::get(format!("{}/tuf/wizard/metadata/timestamp.json", s.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(ts1, ts2, "a restart after rotation re-signs nothing");
+    python_tuf_refresh(&python, &s.url, "wizard", &root1, &client).unwrap();
 }

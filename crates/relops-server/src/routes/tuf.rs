@@ -85,3 +85,44 @@ pub async fn keys(
     });
     Ok(axum::Json(relops_api::KeyList { product, keys }))
 }
+
+/// `POST /v1/keys/rotate`: a new key for a TUF role, published in a new root version.
+pub async fn rotate(
+    State(state): State<AppState>,
+    who: crate::auth::Principal,
+    axum::Json(req): axum::Json<relops_api::RotateKey>,
+) -> ApiResult<axum::Json<relops_api::KeyRotated>> {
+    who.require(relops_core::access::Permission::KeyRotate)?;
+    let role = req.role.trim();
+    if !["root", "targets", "snapshot", "timestamp"].contains(&role) {
+        return Err(ApiError::BadRequest(format!(
+            "cannot rotate `{role}`: rotate one of root, targets, snapshot, timestamp (the release \
+             key is pinned by installed apps and is not rotated online)"
+        )));
+    }
+    let root_versions = state
+        .feed
+        .rotate(&state.db, &state.config.keys_dir, role)
+        .await
+        .map_err(|e| {
+            ApiError::Internal(e.context(format!(
+                "rotating the {role} key failed; nothing was published"
+            )))
+        })?;
+    let key = crate::keys::load_signing_key(&state.config.keys_dir, role)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let key_id = relops_tuf::Key::ed25519(&key.verifying_key()).key_id();
+    let audit = relops_store::AuditRecord {
+        actor: who.actor(),
+        action: "key.rotate".into(),
+        target: format!("key/{role}"),
+        detail: serde_json::json!({ "key_id": key_id, "root_versions": root_versions }),
+        request_id: who.request_id.clone(),
+    };
+    state.db.append_audit_entry(&audit).await?;
+    Ok(axum::Json(relops_api::KeyRotated {
+        role: role.to_owned(),
+        key_id,
+        root_versions,
+    }))
+}

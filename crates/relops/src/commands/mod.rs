@@ -67,6 +67,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &rows,
             ))
         }
+        Command::Keys(KeysCmd::Rotate { role }) => {
+            let r: relops_api::KeyRotated = Client::new(&cli.global)?
+                .post("/keys/rotate", &relops_api::RotateKey { role })
+                .await?;
+            if json {
+                return print_json(&r);
+            }
+            let roots: Vec<String> = r
+                .root_versions
+                .iter()
+                .map(|(p, v)| format!("{p}: {v}.root.json"))
+                .collect();
+            print(&format!(
+                "rotated the {} key; new key {}; published {}\n",
+                r.role,
+                &r.key_id[..16],
+                roots.join(", ")
+            ))
+        }
         Command::Feed(cmd) => feed::run(&cli.global, cmd, json).await,
         Command::Approve { version } => {
             release::approve(&Client::new(&cli.global)?, &version, json).await
