@@ -7,10 +7,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use chrono::{Duration, Utc};
-use common::{Backend, TestEnv, python_with_tuf, test_bytes};
+use common::{
+    Backend, StaticServer, TestEnv, python_with_tuf, release_public_key, sdk_config, test_bytes,
+};
 use ed25519_dalek::SigningKey;
 use relops_tuf::{Key, Root, Signed, Targets, Timestamp, sign};
 
@@ -36,77 +38,6 @@ fn copy_dir(from: &Path, to: &Path) {
     assert!(st.success());
 }
 
-/// A static server for `dir`; killed on drop.
-struct Mirror {
-    child: Child,
-    base: String,
-}
-
-impl Mirror {
-    fn serve(python: &Path, dir: &Path) -> Mirror {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(python)
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Mirror {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// Runs the python-tuf client against this mirror with the client state in `state`.
-    fn refresh(
-        &self,
-        python: &Path,
-        root: &Path,
-        state: &Path,
-    ) -> Result<serde_json::Value, String> {
-        std::fs::create_dir_all(state).unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tuf_client.py");
-        let out = Command::new(python)
-            .arg(script)
-            .arg(format!("{}/metadata/", self.base))
-            .arg(format!("{}/targets/", self.base))
-            .arg(root)
-            .arg(state)
-            .output()
-            .unwrap();
-        if out.status.success() {
-            Ok(serde_json::from_slice(&out.stdout).unwrap())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    }
-}
-
-impl Drop for Mirror {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn latest(dir: &Path, role: &str) -> (u64, PathBuf) {
     std::fs::read_dir(dir.join("metadata"))
         .unwrap()
@@ -121,18 +52,20 @@ fn latest(dir: &Path, role: &str) -> (u64, PathBuf) {
 }
 
 /// The SDK's updater for a mirror, with its state in `state`.
-fn sdk(mirror: &Mirror, root: &[u8], release_key: &str, state: &Path) -> relops_client::Updater {
-    relops_client::Updater::new(relops_client::Config {
-        feed_url: format!("{}/", mirror.base),
-        trusted_root: root.to_vec(),
-        release_key: release_key.to_owned(),
-        product: "wizard".into(),
-        platform: relops_core::platform::Platform::MacosUniversal,
-        channel: "stable".into(),
-        current_version: "0.0.1".parse().unwrap(),
-        data_dir: state.to_path_buf(),
-        allow_insecure_http: false,
-    })
+fn sdk(
+    mirror: &StaticServer,
+    root: &[u8],
+    release_key: &str,
+    state: &Path,
+) -> relops_client::Updater {
+    relops_client::Updater::new(sdk_config(
+        &format!("{}/", mirror.base),
+        root,
+        release_key,
+        relops_core::platform::Platform::MacosUniversal,
+        "0.0.1",
+        state,
+    ))
     .unwrap()
 }
 
@@ -179,17 +112,14 @@ async fn python_tuf_and_the_sdk_refuse_attacks() {
     s.cli_json(&["feed", "export", good.to_str().unwrap()]);
     let root = good.join("metadata/1.root.json");
     let root_bytes = std::fs::read(&root).unwrap();
-    let release_key = s.cli_json(&["keys", "list"])["keys"][4]["public_keys"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let release_key = release_public_key(&s);
     let sdk_trusted = w.join("sdk-trusted");
 
     // The genuine mirror works, and a client that trusted it keeps its state.
     let trusted = w.join("client-trusted");
     {
-        let m = Mirror::serve(&python, &good);
-        let ok = m.refresh(&python, &root, &trusted).unwrap();
+        let m = StaticServer::serve(&python, &good);
+        let ok = m.python_tuf(&python, &root, &trusted).unwrap();
         assert_eq!(ok["targets"].as_object().unwrap().len(), 2);
         let u = sdk(&m, &root_bytes, &release_key, &sdk_trusted)
             .check()
@@ -201,8 +131,8 @@ async fn python_tuf_and_the_sdk_refuse_attacks() {
     let newer = w.join("newer");
     s.cli_json(&["feed", "export", newer.to_str().unwrap()]);
     {
-        let m = Mirror::serve(&python, &newer);
-        m.refresh(&python, &root, &trusted).unwrap();
+        let m = StaticServer::serve(&python, &newer);
+        m.python_tuf(&python, &root, &trusted).unwrap();
         let u = sdk(&m, &root_bytes, &release_key, &sdk_trusted)
             .check()
             .await
@@ -218,8 +148,11 @@ async fn python_tuf_and_the_sdk_refuse_attacks() {
         replay.join("metadata/timestamp.json"),
     )
     .unwrap();
-    let m = Mirror::serve(&python, &replay);
-    expect_refusal(m.refresh(&python, &root, &trusted), "BadVersionNumberError");
+    let m = StaticServer::serve(&python, &replay);
+    expect_refusal(
+        m.python_tuf(&python, &root, &trusted),
+        "BadVersionNumberError",
+    );
     expect_feed_refusal(
         sdk(&m, &root_bytes, &release_key, &sdk_trusted)
             .check()
@@ -241,9 +174,9 @@ async fn python_tuf_and_the_sdk_refuse_attacks() {
         .to_bytes()
         .unwrap();
     std::fs::write(frozen.join("metadata/timestamp.json"), stale).unwrap();
-    let m = Mirror::serve(&python, &frozen);
+    let m = StaticServer::serve(&python, &frozen);
     expect_refusal(
-        m.refresh(&python, &root, &w.join("c2")),
+        m.python_tuf(&python, &root, &w.join("c2")),
         "ExpiredMetadataError",
     );
     expect_feed_refusal(
@@ -263,9 +196,9 @@ async fn python_tuf_and_the_sdk_refuse_attacks() {
         mixed.join("metadata").join(tpath.file_name().unwrap()),
     )
     .unwrap();
-    let m = Mirror::serve(&python, &mixed);
+    let m = StaticServer::serve(&python, &mixed);
     expect_refusal(
-        m.refresh(&python, &root, &w.join("c3")),
+        m.python_tuf(&python, &root, &w.join("c3")),
         "BadVersionNumberError",
     );
     expect_feed_refusal(
@@ -286,9 +219,9 @@ async fn python_tuf_and_the_sdk_refuse_attacks() {
     let mut bytes = std::fs::read(&target).unwrap();
     bytes.extend(test_bytes(4 * 1024 * 1024, 9));
     std::fs::write(&target, bytes).unwrap();
-    let m = Mirror::serve(&python, &endless);
+    let m = StaticServer::serve(&python, &endless);
     expect_refusal(
-        m.refresh(&python, &root, &w.join("c4")),
+        m.python_tuf(&python, &root, &w.join("c4")),
         "DownloadLengthMismatchError",
     );
     let up = sdk(&m, &root_bytes, &release_key, &w.join("s4"));
@@ -313,9 +246,9 @@ async fn python_tuf_and_the_sdk_refuse_attacks() {
         evil,
     )
     .unwrap();
-    let m = Mirror::serve(&python, &forged);
+    let m = StaticServer::serve(&python, &forged);
     expect_refusal(
-        m.refresh(&python, &root, &w.join("c5")),
+        m.python_tuf(&python, &root, &w.join("c5")),
         "UnsignedMetadataError",
     );
     expect_feed_refusal(
@@ -334,9 +267,9 @@ async fn python_tuf_and_the_sdk_refuse_attacks() {
     r2.set_role("root", &[Key::ed25519(&new_root.verifying_key())], 1);
     let r2 = sign(r2, &[&new_root]).unwrap().to_bytes().unwrap();
     std::fs::write(rotated.join("metadata/2.root.json"), r2).unwrap();
-    let m = Mirror::serve(&python, &rotated);
+    let m = StaticServer::serve(&python, &rotated);
     expect_refusal(
-        m.refresh(&python, &root, &w.join("c6")),
+        m.python_tuf(&python, &root, &w.join("c6")),
         "UnsignedMetadataError",
     );
     expect_feed_refusal(

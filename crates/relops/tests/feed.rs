@@ -336,52 +336,10 @@ async fn export_and_verify(b: Backend) {
 
     // Served unchanged by a plain static file server, python-tuf accepts it too.
     if let Some(python) = python_with_tuf() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut http = std::process::Command::new(&python)
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(&out)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tuf_client.py");
-        let cwork = work.path().join("static-client");
-        std::fs::create_dir_all(&cwork).unwrap();
-        let r = std::process::Command::new(&python)
-            .arg(script)
-            .arg(format!("{base}/metadata/"))
-            .arg(format!("{base}/targets/"))
-            .arg(&root_file)
-            .arg(&cwork)
-            .output()
-            .unwrap();
-        let _ = http.kill();
-        let _ = http.wait();
-        assert!(
-            r.status.success(),
-            "python-tuf on the export: {}",
-            String::from_utf8_lossy(&r.stderr)
-        );
-        let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        let nginx_like = common::StaticServer::serve(&python, &out);
+        let report = nginx_like
+            .python_tuf(&python, &root_file, &work.path().join("static-client"))
+            .unwrap_or_else(|e| panic!("python-tuf on the export: {e}"));
         assert_eq!(report["targets"].as_object().unwrap().len(), 2);
     }
 
@@ -519,20 +477,14 @@ async fn key_rotation_is_followed_by_clients(b: Backend) {
     let before = python_tuf_refresh(&python, &s.url, "wizard", &root1, &client).unwrap();
     assert_eq!(before["versions"]["root"], 1);
     let keys_before = s.cli_json(&["keys", "list"]);
-    let sdk = relops_client::Updater::new(relops_client::Config {
-        feed_url: format!("{}/tuf/wizard/", s.url),
-        trusted_root: root1.clone(),
-        release_key: keys_before["keys"][4]["public_keys"][0]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        product: "wizard".into(),
-        platform: relops_core::platform::Platform::MacosUniversal,
-        channel: "stable".into(),
-        current_version: "2.0.0".parse().unwrap(),
-        data_dir: work.path().join("sdk"),
-        allow_insecure_http: false,
-    })
+    let sdk = relops_client::Updater::new(common::sdk_config(
+        &format!("{}/tuf/wizard/", s.url),
+        &root1,
+        &common::release_public_key(&s),
+        relops_core::platform::Platform::MacosUniversal,
+        "2.0.0",
+        &work.path().join("sdk"),
+    ))
     .unwrap();
     assert!(sdk.check().await.unwrap().is_some());
 

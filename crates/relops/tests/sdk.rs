@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Backend, TestEnv, test_bytes};
-use relops_client::{Config, Error, Updater};
+use relops_client::{Error, Updater};
 use relops_core::platform::Platform;
 
 backend_tests!(check_download_resume_and_refusals);
@@ -16,18 +16,15 @@ fn config(
     platform: Platform,
     current: &str,
     dir: &std::path::Path,
-) -> Config {
-    Config {
-        feed_url: format!("{}/tuf/wizard/", s.url),
-        trusted_root: root.to_vec(),
-        release_key: release_key.to_owned(),
-        product: "wizard".into(),
+) -> relops_client::Config {
+    common::sdk_config(
+        &format!("{}/tuf/wizard/", s.url),
+        root,
+        release_key,
         platform,
-        channel: "stable".into(),
-        current_version: current.parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        allow_insecure_http: false,
-    }
+        current,
+        dir,
+    )
 }
 
 async fn check_download_resume_and_refusals(b: Backend) {
@@ -54,11 +51,7 @@ async fn check_download_resume_and_refusals(b: Backend) {
     let v21 = test_bytes(700_000, 2);
     publish("2.0.0", "macos-universal", "W-2.0.0.dmg", &v20);
     let a21 = publish("2.1.0", "macos-universal", "W-2.1.0.dmg", &v21);
-    let keys = s.cli_json(&["keys", "list"]);
-    let release_key = keys["keys"][4]["public_keys"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let release_key = common::release_public_key(&s);
     let root = reqwest::get(format!("{}/tuf/wizard/metadata/1.root.json", s.url))
         .await
         .unwrap()

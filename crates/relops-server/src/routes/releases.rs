@@ -126,9 +126,23 @@ pub async fn freeze(
         .state
         .freeze()
         .map_err(|e| ApiError::Conflict(format!("release {}: {e}", release.version)))?;
+    apply(&state, &who, &product, &release, to, "freeze").await?;
+    Ok(Json(load(&state, &product, &v).await?))
+}
+
+/// Records the transition of `release` to `to` (with its audit entry, in one transaction),
+/// refusing with 409 if the release changed state since it was loaded.
+async fn apply(
+    state: &AppState,
+    who: &Principal,
+    product: &str,
+    release: &Release,
+    to: ReleaseState,
+    verb: &str,
+) -> ApiResult<()> {
     let audit = AuditRecord {
         actor: who.actor(),
-        action: "release.freeze".into(),
+        action: format!("release.{verb}"),
         target: format!("{product}/{}", release.version),
         detail: json!({ "from": release.state, "to": to }),
         request_id: who.request_id.clone(),
@@ -136,7 +150,7 @@ pub async fn freeze(
     let done = state
         .db
         .transition(
-            &product,
+            product,
             &release.version,
             release.state,
             to,
@@ -144,13 +158,14 @@ pub async fn freeze(
             &audit,
         )
         .await?;
-    if !done {
-        return Err(ApiError::Conflict(format!(
-            "release {} changed state while freezing it; look again with `relops release show {}`",
+    if done {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(format!(
+            "release {} changed state while trying to {verb} it; look again with `relops release show {}`",
             release.version, release.version
-        )));
+        )))
     }
-    Ok(Json(load(&state, &product, &v).await?))
 }
 
 /// Go: the release enters the signed update feed.
@@ -173,30 +188,7 @@ pub async fn approve(
             release.version
         )));
     }
-    let audit = AuditRecord {
-        actor: who.actor(),
-        action: "release.approve".into(),
-        target: format!("{product}/{}", release.version),
-        detail: json!({ "from": release.state, "to": to }),
-        request_id: who.request_id.clone(),
-    };
-    let done = state
-        .db
-        .transition(
-            &product,
-            &release.version,
-            release.state,
-            to,
-            Utc::now(),
-            &audit,
-        )
-        .await?;
-    if !done {
-        return Err(ApiError::Conflict(format!(
-            "release {} changed state while approving it; look again with `relops release show {}`",
-            release.version, release.version
-        )));
-    }
+    apply(&state, &who, &product, &release, to, "approve").await?;
     state.feed.publish(&state.db, &product).await.map_err(|e| {
         ApiError::Internal(e.context(format!(
             "release {} is approved, but publishing the feed failed; the server retries every {} s",

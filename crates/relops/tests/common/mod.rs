@@ -445,12 +445,29 @@ pub fn python_tuf_refresh(
     std::fs::create_dir_all(work).unwrap();
     let root_file = work.join("trusted-root.json");
     std::fs::write(&root_file, root).unwrap();
+    python_tuf(
+        python,
+        &format!("{server_url}/tuf/{product}/metadata/"),
+        &format!("{server_url}/tuf/{product}/targets/"),
+        &root_file,
+        work,
+    )
+}
+
+/// Runs `tests/python/tuf_client.py` (python-tuf's ngclient) with its state in `work`.
+pub fn python_tuf(
+    python: &Path,
+    metadata_url: &str,
+    targets_url: &str,
+    root_file: &Path,
+    work: &Path,
+) -> Result<serde_json::Value, String> {
+    std::fs::create_dir_all(work).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tuf_client.py");
     let out = Command::new(python)
         .arg(script)
-        .arg(format!("{server_url}/tuf/{product}/metadata/"))
-        .arg(format!("{server_url}/tuf/{product}/targets/"))
-        .arg(&root_file)
+        .args([metadata_url, targets_url])
+        .arg(root_file)
         .arg(work)
         .output()
         .unwrap();
@@ -459,4 +476,105 @@ pub fn python_tuf_refresh(
     } else {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
+}
+
+/// A plain static HTTP server (`python -m http.server`) for a directory — an exported
+/// feed as nginx or a CDN would serve it, or a hostile mirror. Killed on drop.
+pub struct StaticServer {
+    child: Child,
+    pub base: String,
+}
+
+impl StaticServer {
+    pub fn serve(python: &Path, dir: &Path) -> StaticServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(python)
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        StaticServer {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// python-tuf against this directory (laid out as `metadata/` and `targets/`).
+    pub fn python_tuf(
+        &self,
+        python: &Path,
+        root_file: &Path,
+        work: &Path,
+    ) -> Result<serde_json::Value, String> {
+        python_tuf(
+            python,
+            &format!("{}/metadata/", self.base),
+            &format!("{}/targets/", self.base),
+            root_file,
+            work,
+        )
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The SDK's configuration for an app on `platform` running `current`, with its state in
+/// `data_dir`.
+pub fn sdk_config(
+    feed_url: &str,
+    root: &[u8],
+    release_key: &str,
+    platform: relops_core::platform::Platform,
+    current: &str,
+    data_dir: &Path,
+) -> relops_client::Config {
+    relops_client::Config {
+        feed_url: feed_url.to_owned(),
+        trusted_root: root.to_vec(),
+        release_key: release_key.to_owned(),
+        product: "wizard".into(),
+        platform,
+        channel: "stable".into(),
+        current_version: current.parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        allow_insecure_http: false,
+    }
+}
+
+/// The release key's public half, as `relops keys list` shows it.
+pub fn release_public_key(s: &Server) -> String {
+    let keys = s.cli_json(&["keys", "list"]);
+    keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["role"] == "release")
+        .unwrap()["public_keys"][0]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
