@@ -285,12 +285,7 @@ async fn export_and_verify(b: Backend) {
     assert_eq!(v["ok"], true);
     assert_eq!(v["root_pinned"], false);
     assert_eq!(v["targets"].as_array().unwrap().len(), 2);
-    let root = reqwest::get(format!("{}/tuf/wizard/metadata/1.root.json", s.url))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let root = s.trusted_root().await;
     let root_file = work.path().join("root.json");
     std::fs::write(&root_file, &root).unwrap();
     let v = s.cli_json(&["feed", "verify", "--root", root_file.to_str().unwrap()]);
@@ -298,12 +293,7 @@ async fn export_and_verify(b: Backend) {
     // A root from another installation is not trusted.
     let other = TestEnv::new(Backend::SqliteLocal).await;
     let other_s = other.serve();
-    let other_root = reqwest::get(format!("{}/tuf/wizard/metadata/1.root.json", other_s.url))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let other_root = other_s.trusted_root().await;
     let other_file = work.path().join("other-root.json");
     std::fs::write(&other_file, &other_root).unwrap();
     assert_refused(
@@ -466,13 +456,7 @@ async fn key_rotation_is_followed_by_clients(b: Backend) {
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
     upload(&s, work.path(), "2.1.0", "macos-universal", "W.dmg", 1);
     s.cli_json(&["approve", "2.1.0"]);
-    let root1 = reqwest::get(format!("{}/tuf/wizard/metadata/1.root.json", s.url))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
+    let root1 = s.trusted_root().await;
     let client = work.path().join("client");
     let before = python_tuf_refresh(&python, &s.url, "wizard", &root1, &client).unwrap();
     assert_eq!(before["versions"]["root"], 1);

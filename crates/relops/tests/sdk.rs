@@ -52,12 +52,7 @@ async fn check_download_resume_and_refusals(b: Backend) {
     publish("2.0.0", "macos-universal", "W-2.0.0.dmg", &v20);
     let a21 = publish("2.1.0", "macos-universal", "W-2.1.0.dmg", &v21);
     let release_key = common::release_public_key(&s);
-    let root = reqwest::get(format!("{}/tuf/wizard/metadata/1.root.json", s.url))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let root = s.trusted_root().await;
 
     let app = w.join("app");
     let up = Updater::new(config(
@@ -189,12 +184,7 @@ async fn check_download_resume_and_refusals(b: Backend) {
     // A metadata root from elsewhere: the feed does not verify.
     let other_env = TestEnv::new(Backend::SqliteLocal).await;
     let other_s = other_env.serve();
-    let foreign = reqwest::get(format!("{}/tuf/wizard/metadata/1.root.json", other_s.url))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let foreign = other_s.trusted_root().await;
     let fooled = Updater::new(config(
         &s,
         &foreign,

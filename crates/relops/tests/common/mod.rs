@@ -331,6 +331,15 @@ impl Server {
         self.cli_json(&args)["token"].as_str().unwrap().to_owned()
     }
 
+    /// The product's first root metadata, as an app would ship it.
+    pub async fn trusted_root(&self) -> Vec<u8> {
+        let resp = reqwest::get(format!("{}/tuf/wizard/metadata/1.root.json", self.url))
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+        resp.bytes().await.unwrap().to_vec()
+    }
+
     pub fn http(&self) -> Http {
         Http {
             client: reqwest::Client::new(),
