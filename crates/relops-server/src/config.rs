@@ -53,6 +53,10 @@ pub struct FeedConfig {
     pub root_expiry_days: i64,
     /// How often the server checks for metadata to re-sign, in seconds.
     pub refresh_interval_seconds: u64,
+    /// Root keys `relops init` makes (`keys/root.json`, `root-2.json`, …).
+    pub root_keys: usize,
+    /// Root signatures a client requires (k of `root_keys`).
+    pub root_threshold: u32,
 }
 
 impl Default for FeedConfig {
@@ -65,6 +69,8 @@ impl Default for FeedConfig {
             targets_expiry_days: 90,
             root_expiry_days: 365,
             refresh_interval_seconds: 60,
+            root_keys: 1,
+            root_threshold: 1,
         }
     }
 }
@@ -166,6 +172,12 @@ impl ServerConfig {
                 "[feed] needs at least one channel and keep_releases >= 1".into(),
             ));
         }
+        if f.root_threshold < 1 || f.root_threshold as usize > f.root_keys {
+            return Err(ConfigError::Invalid(format!(
+                "[feed] root_threshold = {} must be between 1 and root_keys = {}",
+                f.root_threshold, f.root_keys
+            )));
+        }
         if f.timestamp_expiry_hours < 1
             || f.snapshot_expiry_days < 1
             || f.targets_expiry_days < 1
@@ -249,6 +261,11 @@ snapshot_expiry_days = 7
 targets_expiry_days = 90
 root_expiry_days = 365
 refresh_interval_seconds = 60
+# Root keys made by `relops init`, and how many must sign a root (k of n). Root keys
+# can live offline once the feed exists; they are needed only to sign new root versions
+# (key rotation).
+root_keys = 1
+root_threshold = 1
 "#
         .to_owned()
     }

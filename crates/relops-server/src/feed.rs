@@ -35,9 +35,11 @@ use crate::keys::load_signing_key;
 pub const KEEP_VERSIONS: u64 = 10;
 
 /// The online and root keys the server signs with.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FeedKeys {
-    root: SigningKey,
+    /// The root keys on this server (`root.json` first); may be fewer than the root lists,
+    /// or none, when root keys are kept offline.
+    root: Vec<SigningKey>,
     targets: SigningKey,
     snapshot: SigningKey,
     timestamp: SigningKey,
@@ -46,13 +48,19 @@ pub struct FeedKeys {
 impl FeedKeys {
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
         Ok(Self {
-            root: load_signing_key(dir, "root")?,
+            root: crate::keys::load_root_keys(dir)?,
             targets: load_signing_key(dir, "targets")?,
             snapshot: load_signing_key(dir, "snapshot")?,
             timestamp: load_signing_key(dir, "timestamp")?,
         })
     }
 }
+
+/// A rotation was refused because root keys it needs are not on this server (they are
+/// kept offline). Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MissingRootKeys(pub String);
 
 /// One product's feed as served: immutable; replaced whole on every change.
 #[derive(Debug, Clone, Default)]
@@ -271,7 +279,8 @@ impl Feed {
                 crate::keys::promote_next_key(keys_dir, role)?;
                 let mut keys = self.write.try_lock().context("feed busy at start-up")?;
                 match role {
-                    "root" => keys.root = next,
+                    "root" if keys.root.is_empty() => keys.root.push(next),
+                    "root" => keys.root[0] = next,
                     "targets" => keys.targets = next,
                     "snapshot" => keys.snapshot = next,
                     _ => keys.timestamp = next,
@@ -366,8 +375,27 @@ impl Feed {
         }
 
         if root_v == 0 {
-            let root = root_payload(keys, 1, now + Duration::days(cfg.root_expiry_days));
-            rows.push(row("root", 1, sign(root, &[&keys.root])?.to_bytes()?));
+            if keys.root.len() < cfg.root_keys {
+                anyhow::bail!(
+                    "[feed] root_keys = {} but keys/ holds {} root key file(s): run `relops init` to make them",
+                    cfg.root_keys,
+                    keys.root.len()
+                );
+            }
+            let root_keys: Vec<Key> = keys
+                .root
+                .iter()
+                .map(|k| Key::ed25519(&k.verifying_key()))
+                .collect();
+            let root = root_payload(
+                &root_keys,
+                cfg.root_threshold,
+                keys,
+                1,
+                now + Duration::days(cfg.root_expiry_days),
+            );
+            let signers: Vec<&SigningKey> = keys.root.iter().collect();
+            rows.push(row("root", 1, sign(root, &signers)?.to_bytes()?));
         }
         let targets_version = if new_targets {
             let mut t = Targets::new(targets_v + 1, now + targets_life);
@@ -440,53 +468,148 @@ impl Feed {
         role: &str,
     ) -> anyhow::Result<Vec<(String, u64)>> {
         let mut keys = self.write.lock().await;
+        if !["root", "targets", "snapshot", "timestamp"].contains(&role) {
+            anyhow::bail!("unknown key role `{role}`");
+        }
+        if role == "root" && !keys_dir.join("root.json").exists() {
+            return Err(MissingRootKeys(
+                "rotating root replaces keys/root.json, which is not on this server: put it back first".into(),
+            )
+            .into());
+        }
+        // Check that enough root keys are here before making anything.
+        let mut products: Vec<&String> = self.products.keys().collect();
+        products.sort();
+        for product in &products {
+            signing_root_keys(&keys, &self.current_root(product)?)?;
+        }
         let next = crate::keys::create_next_key(keys_dir, role)?;
-        let old_root = keys.root.clone();
-        let mut rotated = FeedKeys {
-            root: keys.root.clone(),
-            targets: keys.targets.clone(),
-            snapshot: keys.snapshot.clone(),
-            timestamp: keys.timestamp.clone(),
-        };
+        let mut rotated = keys.clone();
         match role {
-            "root" => rotated.root = next,
-            "targets" => rotated.targets = next,
-            "snapshot" => rotated.snapshot = next,
-            "timestamp" => rotated.timestamp = next,
-            other => anyhow::bail!("unknown key role `{other}`"),
+            "root" => {
+                if rotated.root.is_empty() {
+                    rotated.root.push(next.clone());
+                } else {
+                    rotated.root[0] = next.clone();
+                }
+            }
+            "targets" => rotated.targets = next.clone(),
+            "snapshot" => rotated.snapshot = next.clone(),
+            _ => rotated.timestamp = next.clone(),
         }
         let now = Utc::now();
         let mut versions = Vec::new();
-        let mut products: Vec<&String> = self.products.keys().collect();
-        products.sort();
         for product in products {
-            let root_v = self.slot(product)?.load().versions().0 + 1;
+            let current = self.current_root(product)?;
+            let old_signers = signing_root_keys(&keys, &current)?;
+            let mut root_keys = listed_keys(&current, "root");
+            let mut signers = old_signers.clone();
+            if role == "root" {
+                let replaced = keys
+                    .root
+                    .first()
+                    .map(|k| Key::ed25519(&k.verifying_key()).key_id());
+                root_keys.retain(|k| Some(k.key_id()) != replaced);
+                root_keys.insert(0, Key::ed25519(&next.verifying_key()));
+                signers.push(next.clone());
+                let new_ids: Vec<String> = root_keys.iter().map(Key::key_id).collect();
+                let counted = signers
+                    .iter()
+                    .filter(|k| new_ids.contains(&Key::ed25519(&k.verifying_key()).key_id()))
+                    .count();
+                if counted < self.config.root_threshold as usize {
+                    let _ = crate::keys::discard_next_key(keys_dir, role);
+                    return Err(MissingRootKeys(format!(
+                        "the new root needs {} signatures from its own keys, {counted} are on this server: \
+                         put the offline root key files back in keys/ for the rotation",
+                        self.config.root_threshold
+                    ))
+                    .into());
+                }
+            }
+            let version = current.common.version + 1;
             let root = root_payload(
+                &root_keys,
+                self.config.root_threshold,
                 &rotated,
-                root_v,
+                version,
                 now + Duration::days(self.config.root_expiry_days),
             );
-            let signers: Vec<&SigningKey> = if role == "root" {
-                vec![&old_root, &rotated.root]
-            } else {
-                vec![&rotated.root]
-            };
-            let rows = vec![row("root", root_v, sign(root, &signers)?.to_bytes()?)];
+            let signer_refs: Vec<&SigningKey> = signers.iter().collect();
+            let rows = vec![row("root", version, sign(root, &signer_refs)?.to_bytes()?)];
             self.publish_locked(&rotated, db, product, now, rows)
                 .await?;
-            versions.push((product.clone(), root_v));
+            versions.push((product.clone(), version));
         }
         crate::keys::promote_next_key(keys_dir, role)?;
         *keys = rotated;
         Ok(versions)
     }
+
+    /// The newest root of `product`'s feed.
+    fn current_root(&self, product: &str) -> anyhow::Result<Root> {
+        let published = self.slot(product)?.load_full();
+        let bytes = published
+            .roots
+            .values()
+            .next_back()
+            .context("the feed has no root yet")?;
+        Ok(Signed::<Root>::from_bytes(bytes)?.signed)
+    }
 }
 
-/// The root payload listing the current key of each role (threshold 1).
-fn root_payload(keys: &FeedKeys, version: u64, expires: DateTime<Utc>) -> Root {
+/// The public keys `root` lists for `role`.
+fn listed_keys(root: &Root, role: &str) -> Vec<Key> {
+    root.roles
+        .get(role)
+        .map(|r| {
+            r.keyids
+                .iter()
+                .filter_map(|id| root.keys.get(id).cloned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The root keys on this server that `current` lists, if they reach its threshold.
+fn signing_root_keys(keys: &FeedKeys, current: &Root) -> anyhow::Result<Vec<SigningKey>> {
+    let role = current
+        .roles
+        .get("root")
+        .context("root metadata without a root role")?;
+    let here: Vec<SigningKey> = keys
+        .root
+        .iter()
+        .filter(|k| {
+            role.keyids
+                .contains(&Key::ed25519(&k.verifying_key()).key_id())
+        })
+        .cloned()
+        .collect();
+    if here.len() < role.threshold as usize {
+        return Err(MissingRootKeys(format!(
+            "signing a new root needs {} of its root keys, {} are on this server: put the offline \
+             root key files back in keys/ (root.json, root-2.json, …) for the rotation, then remove them",
+            role.threshold,
+            here.len()
+        ))
+        .into());
+    }
+    Ok(here)
+}
+
+/// The root payload: `root_keys` with `threshold` for root, the current online keys
+/// (threshold 1) for the other roles.
+fn root_payload(
+    root_keys: &[Key],
+    threshold: u32,
+    keys: &FeedKeys,
+    version: u64,
+    expires: DateTime<Utc>,
+) -> Root {
     let mut root = Root::new(version, expires);
+    root.set_role("root", root_keys, threshold);
     for (role, key) in [
-        ("root", &keys.root),
         ("targets", &keys.targets),
         ("snapshot", &keys.snapshot),
         ("timestamp", &keys.timestamp),
@@ -578,7 +701,7 @@ mod tests {
 
     async fn setup() -> (tempfile::TempDir, Db, Feed) {
         let dir = tempfile::tempdir().unwrap();
-        crate::keys::ensure_keys(&dir.path().join("keys")).unwrap();
+        crate::keys::ensure_keys(&dir.path().join("keys"), 1).unwrap();
         let db = Db::connect(&format!("sqlite://{}/relops.db", dir.path().display()))
             .await
             .unwrap();

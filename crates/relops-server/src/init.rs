@@ -40,7 +40,7 @@ pub async fn init(data_dir: &Path, config_file: Option<&Path>) -> anyhow::Result
         true
     };
     let config = ServerConfig::load(&data_dir, Some(&config_path))?;
-    let keys = ensure_keys(&config.keys_dir)?;
+    let keys = ensure_keys(&config.keys_dir, config.feed.root_keys)?;
     let db = Db::connect(&config.database_url).await.with_context(|| {
         format!(
             "cannot open the database {}",

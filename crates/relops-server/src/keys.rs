@@ -115,8 +115,44 @@ pub struct KeyReport {
     pub created: bool,
 }
 
-/// Creates every missing key in `dir`; existing keys are kept untouched.
-pub fn ensure_keys(dir: &Path) -> Result<Vec<KeyReport>, KeyError> {
+/// The file role name of root key `i` (0-based): `root`, `root-2`, `root-3`, …
+pub fn root_key_role(i: usize) -> String {
+    if i == 0 {
+        "root".to_owned()
+    } else {
+        format!("root-{}", i + 1)
+    }
+}
+
+/// Every root key file present in `dir` (`root.json`, `root-2.json`, …), in order. Root
+/// keys may be kept offline: the server needs them only to sign new root versions.
+pub fn load_root_keys(dir: &Path) -> Result<Vec<SigningKey>, KeyError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| KeyError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut found: Vec<(usize, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let n = match name.as_str() {
+                "root.json" => 1,
+                other => other
+                    .strip_prefix("root-")?
+                    .strip_suffix(".json")?
+                    .parse()
+                    .ok()?,
+            };
+            Some((n, e.path()))
+        })
+        .collect();
+    found.sort();
+    found.iter().map(|(_, p)| load_signing_key_at(p)).collect()
+}
+
+/// Creates every missing key in `dir` (with `root_keys` root keys); existing keys are kept
+/// untouched.
+pub fn ensure_keys(dir: &Path, root_keys: usize) -> Result<Vec<KeyReport>, KeyError> {
     std::fs::create_dir_all(dir).map_err(|source| KeyError::Write {
         path: dir.to_path_buf(),
         source,
@@ -127,7 +163,12 @@ pub fn ensure_keys(dir: &Path) -> Result<Vec<KeyReport>, KeyError> {
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }
     let mut out = Vec::new();
-    for role in ED25519_ROLES.iter().copied().chain([CRASH_ROLE]) {
+    let roles: Vec<String> = (0..root_keys.max(1))
+        .map(root_key_role)
+        .chain(ED25519_ROLES.iter().skip(1).map(|r| (*r).to_owned()))
+        .chain([CRASH_ROLE.to_owned()])
+        .collect();
+    for role in roles.iter().map(String::as_str) {
         let path = key_path(dir, role);
         if path.exists() {
             let existing = read_key_file(&path)?;
@@ -338,7 +379,7 @@ mod tests {
     #[test]
     fn ensure_keys_creates_once_with_0600() {
         let dir = tempfile::tempdir().unwrap();
-        let first = ensure_keys(dir.path()).unwrap();
+        let first = ensure_keys(dir.path(), 1).unwrap();
         assert_eq!(first.len(), 6);
         assert!(first.iter().all(|k| k.created));
         #[cfg(unix)]
@@ -351,7 +392,7 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600, "{role}");
         }
         let before = std::fs::read(dir.path().join("release.json")).unwrap();
-        let second = ensure_keys(dir.path()).unwrap();
+        let second = ensure_keys(dir.path(), 1).unwrap();
         assert!(second.iter().all(|k| !k.created));
         assert_eq!(
             std::fs::read(dir.path().join("release.json")).unwrap(),
@@ -365,7 +406,7 @@ mod tests {
     #[test]
     fn sign_and_verify() {
         let dir = tempfile::tempdir().unwrap();
-        ensure_keys(dir.path()).unwrap();
+        ensure_keys(dir.path(), 1).unwrap();
         let key = ReleaseKey::load(dir.path()).unwrap();
         let fields = SignedFields {
             product: "wizard",

@@ -557,3 +557,87 @@ async fn key_rotation_is_followed_by_clients(b: Backend) {
     assert_eq!(ts1, ts2, "a restart after rotation re-signs nothing");
     python_tuf_refresh(&python, &s.url, "wizard", &root1, &client).unwrap();
 }
+
+/// k-of-n root: three root keys, two required. Two of them go offline; the feed keeps
+/// working with its online keys, rotation waits until enough root keys are back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_threshold_and_offline_root_keys() {
+    let Some(python) = python_with_tuf() else {
+        return;
+    };
+    let env = TestEnv::with_config(
+        Backend::SqliteLocal,
+        "[feed]\nroot_keys = 3\nroot_threshold = 2\n",
+    )
+    .await;
+    let keys_dir = env.path().join("keys");
+    for f in ["root.json", "root-2.json", "root-3.json"] {
+        assert!(keys_dir.join(f).exists(), "{f}");
+    }
+    let s = env.serve();
+    let root1 = s.trusted_root().await;
+    let r: relops_tuf::Signed<relops_tuf::Root> = relops_tuf::Signed::from_bytes(&root1).unwrap();
+    assert_eq!(r.signed.roles["root"].keyids.len(), 3);
+    assert_eq!(r.signed.roles["root"].threshold, 2);
+    assert_eq!(r.signatures.len(), 3);
+    let work = tempfile::tempdir().unwrap();
+    let client = work.path().join("client");
+    python_tuf_refresh(&python, &s.url, "wizard", &root1, &client).unwrap();
+
+    // Two root keys offline: the server starts and publishes with its online keys.
+    let vault = work.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    for f in ["root-2.json", "root-3.json"] {
+        std::fs::rename(keys_dir.join(f), vault.join(f)).unwrap();
+    }
+    let data = env.path().to_path_buf();
+    s.kill();
+    let s = common::Server::start(&data, &env.admin_token);
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    upload(&s, work.path(), "2.1.0", "macos-universal", "W.dmg", 1);
+    s.cli_json(&["approve", "2.1.0"]);
+    let got = python_tuf_refresh(&python, &s.url, "wizard", &root1, &client).unwrap();
+    assert_eq!(got["targets"].as_object().unwrap().len(), 1);
+
+    // One of two required root keys present: rotation is refused, nothing changes.
+    let sec = s.token_with(&["security_engineer"]);
+    assert_refused(
+        &s.cli_as(&sec, &["keys", "rotate", "timestamp"]),
+        1,
+        "needs 2 of its root keys, 1 are on this server",
+    );
+    assert!(!keys_dir.join("timestamp.next.json").exists());
+    assert_eq!(s.cli_json(&["keys", "list"])["keys"][0]["version"], 1);
+
+    // Back to two: the online key rotates; then root itself (old and new sets both reach 2).
+    std::fs::rename(vault.join("root-2.json"), keys_dir.join("root-2.json")).unwrap();
+    let data = env.path().to_path_buf();
+    s.kill();
+    let s = common::Server::start(&data, &env.admin_token);
+    let out = s.cli_as(&sec, &["keys", "rotate", "timestamp", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = s.cli_as(&sec, &["keys", "rotate", "root", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = python_tuf_refresh(&python, &s.url, "wizard", &root1, &client).unwrap();
+    assert_eq!(got["versions"]["root"], 3);
+    let fresh = python_tuf_refresh(
+        &python,
+        &s.url,
+        "wizard",
+        &root1,
+        &work.path().join("fresh"),
+    )
+    .unwrap();
+    assert_eq!(fresh["versions"]["root"], 3);
+    let keys = s.cli_json(&["keys", "list"]);
+    assert_eq!(keys["keys"][0]["key_ids"].as_array().unwrap().len(), 3);
+    assert_eq!(keys["keys"][0]["threshold"], 2);
+}

@@ -104,10 +104,9 @@ pub async fn rotate(
         .feed
         .rotate(&state.db, &state.config.keys_dir, role)
         .await
-        .map_err(|e| {
-            ApiError::Internal(e.context(format!(
-                "rotating the {role} key failed; nothing was published"
-            )))
+        .map_err(|e| match e.downcast::<crate::feed::MissingRootKeys>() {
+            Ok(missing) => ApiError::Conflict(format!("cannot rotate the {role} key: {missing}")),
+            Err(e) => ApiError::Internal(e.context(format!("rotating the {role} key failed"))),
         })?;
     let key = crate::keys::load_signing_key(&state.config.keys_dir, role)
         .map_err(|e| ApiError::Internal(e.into()))?;
