@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+
+pub mod coverage;
+pub mod junit;
+
+/// Why a report could not be read. Each message says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    #[error("report is empty")]
+    Empty,
+    #[error("report is {0} bytes, over the {1}-byte limit for this kind of report")]
+    TooLarge(usize, usize),
+    #[error("not a {expected} report: {why}")]
+    Format { expected: &'static str, why: String },
+}
+
+pub(crate) fn check_size(bytes: &[u8], limit: usize) -> Result<(), ReportError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ReportError::Empty);
+    }
+    if bytes.len() > limit {
+        return Err(ReportError::TooLarge(bytes.len(), limit));
+    }
+    Ok(())
+}
