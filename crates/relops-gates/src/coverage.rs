@@ -331,7 +331,7 @@ mod tests {
         let truncated_lcov = {
             let l = String::from_utf8(fixture("coverage-high.lcov.info")).unwrap();
             let cut = l.rfind("end_of_record").unwrap();
-            l[..cut].as_bytes().to_vec()
+            l.as_bytes()[..cut].to_vec()
         };
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (b"".to_vec(), "empty"),
