@@ -2,6 +2,8 @@
 
 pub mod coverage;
 pub mod junit;
+pub mod sbom;
+pub mod scan;
 
 /// Why a report could not be read. Each message says what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
