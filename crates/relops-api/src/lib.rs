@@ -203,3 +203,32 @@ pub struct KeyRotated {
     /// The root version that lists it, per product.
     pub root_versions: Vec<(String, u64)>,
 }
+
+/// A release gate's verdict (`PUT /v1/releases/{version}/gates/{kind}`,
+/// `GET /v1/releases/{version}/gates`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Gate {
+    /// `coverage`, `tests`, `sbom`, `vulnerabilities` or `secrets`.
+    pub gate: String,
+    pub passed: bool,
+    /// The numbers behind the verdict, as the gate computed them.
+    pub summary: serde_json::Value,
+    pub evidence: Vec<Evidence>,
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: String,
+}
+
+/// An evidence file kept with a gate verdict.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Evidence {
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GateList {
+    pub gates: Vec<Gate>,
+    /// Gates the configuration requires that have no verdict yet.
+    pub missing: Vec<String>,
+}

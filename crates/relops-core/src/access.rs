@@ -80,6 +80,8 @@ pub enum Permission {
     ArtifactCriticalFix,
     /// Approve a release for the update feed (go).
     ReleaseApprove,
+    /// Submit evidence to a release gate (coverage, tests, SBOM, scans).
+    GateSubmit,
     /// Rotate signing keys.
     KeyRotate,
     /// Create API tokens.
@@ -87,12 +89,13 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 8] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
         Self::ArtifactCriticalFix,
         Self::ReleaseApprove,
+        Self::GateSubmit,
         Self::KeyRotate,
         Self::TokenManage,
     ];
@@ -104,6 +107,7 @@ impl Permission {
             Self::ArtifactWrite => "artifact.write",
             Self::ArtifactCriticalFix => "artifact.critical_fix",
             Self::ReleaseApprove => "release.approve",
+            Self::GateSubmit => "gate.submit",
             Self::KeyRotate => "key.rotate",
             Self::TokenManage => "token.manage",
         }
@@ -120,6 +124,8 @@ impl Permission {
             // The playbook: only the release manager approves a critical fix after the
             // freeze. An admin who is also release manager holds both roles.
             Self::ArtifactCriticalFix => &[ReleaseManager],
+            // The pipeline (release manager) and the areas' owners (QA, security).
+            Self::GateSubmit => &[ReleaseManager, QaLead, SecurityEngineer, Admin],
             // The playbook: certificates and keys belong to the security engineer.
             Self::KeyRotate => &[SecurityEngineer],
             Self::TokenManage => &[Admin],

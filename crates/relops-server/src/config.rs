@@ -32,7 +32,39 @@ pub struct ServerConfig {
     pub blob: BlobConfig,
     pub calendar: CalendarConfig,
     pub feed: FeedConfig,
+    pub gates: GatesConfig,
 }
+
+/// The `[gates]` section: release gates (R-REL-5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatesConfig {
+    /// Line coverage (percent) the coverage gate requires.
+    pub min_line_coverage: f64,
+    /// Lowest vulnerability severity that fails the scan gate: low, medium, high, critical.
+    pub fail_at_severity: relops_gates::scan::Severity,
+    /// Largest report accepted per file (413 above).
+    pub max_report_bytes: usize,
+    /// Gates that must have passed before approval; a recorded failing gate always blocks.
+    pub required: Vec<String>,
+    /// Licence policy of the SBOM gate.
+    pub licences: relops_gates::sbom::LicencePolicy,
+}
+
+impl Default for GatesConfig {
+    fn default() -> Self {
+        Self {
+            min_line_coverage: 70.0,
+            fail_at_severity: relops_gates::scan::Severity::High,
+            max_report_bytes: 16 * 1024 * 1024,
+            required: Vec::new(),
+            licences: relops_gates::sbom::LicencePolicy::default(),
+        }
+    }
+}
+
+/// The gates relops knows.
+pub const GATES: [&str; 5] = ["coverage", "tests", "sbom", "vulnerabilities", "secrets"];
 
 /// The `[feed]` section: the signed update feed (TUF).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +144,7 @@ impl Default for ServerConfig {
             },
             calendar: CalendarConfig::default(),
             feed: FeedConfig::default(),
+            gates: GatesConfig::default(),
         }
     }
 }
@@ -186,6 +219,22 @@ impl ServerConfig {
         {
             return Err(ConfigError::Invalid(
                 "[feed] expiry times and refresh_interval_seconds must be at least 1".into(),
+            ));
+        }
+        if let Some(g) = self
+            .gates
+            .required
+            .iter()
+            .find(|g| !GATES.contains(&g.as_str()))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "[gates] required names `{g}`: the gates are {}",
+                GATES.join(", ")
+            )));
+        }
+        if !(0.0..=100.0).contains(&self.gates.min_line_coverage) {
+            return Err(ConfigError::Invalid(
+                "[gates] min_line_coverage must be 0-100".into(),
             ));
         }
         if self.max_artifact_bytes == 0 {
@@ -266,6 +315,15 @@ refresh_interval_seconds = 60
 # (key rotation).
 root_keys = 1
 root_threshold = 1
+
+[gates]
+# Release gates: reports of real tools, verdicts computed by relops.
+min_line_coverage = 70.0
+fail_at_severity = "high"
+max_report_bytes = 16777216
+# Gates that must have passed before `relops approve` (a failing gate always blocks):
+# required = ["coverage", "tests", "sbom", "vulnerabilities", "secrets"]
+required = []
 "#
         .to_owned()
     }

@@ -127,7 +127,7 @@ async fn refresh_feed(state: AppState) {
 
 /// Every route of the server over `state`.
 pub fn router(state: AppState) -> Router {
-    use routes::{artifacts, health, releases, tokens, tuf};
+    use routes::{artifacts, gates, health, releases, tokens, tuf};
     let v1 = Router::new()
         .route("/releases", post(releases::create).get(releases::list))
         .route("/releases/{version}", get(releases::show))
@@ -140,6 +140,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/releases/{version}/SHA256SUMS", get(artifacts::sha256sums))
         .route("/releases/{version}/verify", post(artifacts::verify))
+        .route("/releases/{version}/gates", get(gates::list))
+        .route(
+            "/releases/{version}/gates/{kind}",
+            put(gates::submit).layer(axum::extract::DefaultBodyLimit::max(
+                // Several report files per request (JUnit), each up to the limit.
+                state.config.gates.max_report_bytes.saturating_mul(8),
+            )),
+        )
         .route("/keys", get(tuf::keys))
         .route("/keys/rotate", post(tuf::rotate))
         .route("/tokens", post(tokens::create))

@@ -50,7 +50,7 @@ impl DbError {
     }
 }
 
-pub(crate) type Result<T, E = DbError> = std::result::Result<T, E>;
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
 
 /// The metadata database.
 #[derive(Debug, Clone)]

@@ -3,7 +3,9 @@
 mod blob;
 mod db;
 mod feed;
+mod gates;
 
 pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload};
 pub use db::{AuditRecord, Backend, Db, DbError, NewArtifact, StoredArtifact, TokenRecord};
 pub use feed::{MetadataRow, PUBLISHED_STATES};
+pub use gates::GateRecord;

@@ -58,6 +58,9 @@ pub enum Command {
     /// Artifacts: upload, list, download, verify.
     #[command(subcommand)]
     Artifact(ArtifactCmd),
+    /// Release gates: submit the reports real tools write; relops computes the verdict.
+    #[command(subcommand)]
+    Gate(GateCmd),
     /// Go: approve a release; it enters the signed update feed (TUF) at once.
     Approve { version: String },
     /// The signed update feed (TUF): export it as static files, verify it as a client would.
@@ -157,6 +160,25 @@ pub enum ArtifactCmd {
     },
     /// Re-read every stored artifact, recompute SHA-256 and check the release signature.
     Verify { version: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GateCmd {
+    /// Line coverage from an lcov .info or Cobertura XML file; passes at >= 70 % (config).
+    Coverage { version: String, file: PathBuf },
+    /// JUnit XML from one or more test runs; passes when nothing failed or errored.
+    Tests {
+        version: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// CycloneDX JSON SBOM; every component's licence against the allow/deny policy.
+    Sbom { version: String, file: PathBuf },
+    /// cargo-audit JSON (fails at the configured severity) or a detect-secrets baseline
+    /// (fails on any secret).
+    Scan { version: String, file: PathBuf },
+    /// Show the gates of a release with their numbers and evidence.
+    List { version: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -188,6 +188,30 @@ pub async fn approve(
             release.version
         )));
     }
+    let gates = super::gates::gate_list(&state, &product, &release.version).await?;
+    let failed: Vec<&str> = gates
+        .gates
+        .iter()
+        .filter(|g| !g.passed)
+        .map(|g| g.gate.as_str())
+        .collect();
+    if !failed.is_empty() || !gates.missing.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "release {} is blocked by its gates: failing {}; missing {} — `relops gate list {}` shows the evidence",
+            release.version,
+            if failed.is_empty() {
+                "none".to_owned()
+            } else {
+                failed.join(", ")
+            },
+            if gates.missing.is_empty() {
+                "none".to_owned()
+            } else {
+                gates.missing.join(", ")
+            },
+            release.version
+        )));
+    }
     apply(&state, &who, &product, &release, to, "approve").await?;
     state.feed.publish(&state.db, &product).await.map_err(|e| {
         ApiError::Internal(e.context(format!(

@@ -3,6 +3,7 @@
 
 mod artifact;
 mod feed;
+mod gate;
 mod release;
 mod server;
 
@@ -86,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 roots.join(", ")
             ))
         }
+        Command::Gate(cmd) => gate::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Feed(cmd) => feed::run(&cli.global, cmd, json).await,
         Command::Approve { version } => {
             release::approve(&Client::new(&cli.global)?, &version, json).await

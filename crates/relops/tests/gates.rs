@@ -1,0 +1,284 @@
+//! Release gates end to end (R-REL-5): the real reports of coverage.py, pytest, nextest,
+//! cyclonedx-py, cargo-cyclonedx, cargo-audit and detect-secrets go through the CLI; the
+//! verdicts block or allow approval; bad reports change nothing.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{Backend, TestEnv, assert_refused, test_bytes};
+
+backend_tests!(gates_decide_approval, bad_reports_change_nothing);
+
+fn report(name: &str) -> String {
+    let p: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "relops-gates",
+        "tests",
+        "data",
+        "reports",
+        name,
+    ]
+    .iter()
+    .collect();
+    p.to_str().unwrap().to_owned()
+}
+
+fn prepare(s: &common::Server, work: &std::path::Path) {
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    let f = work.join("W.dmg");
+    std::fs::write(&f, test_bytes(10_000, 1)).unwrap();
+    s.cli_json(&[
+        "artifact",
+        "upload",
+        "2.1.0",
+        "--platform",
+        "macos-universal",
+        f.to_str().unwrap(),
+    ]);
+}
+
+async fn gates_decide_approval(b: Backend) {
+    let env = TestEnv::with_config(b, "").await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    prepare(&s, work.path());
+    let qa = s.token_with(&["qa_lead"]);
+    let sec = s.token_with(&["security_engineer"]);
+    let support = s.token_with(&["support_agent"]);
+
+    // Coverage 68.60 % < 70 %: the gate fails, the CLI exits 1, approval is blocked.
+    let out = s.cli_as(
+        &qa,
+        &[
+            "gate",
+            "coverage",
+            "2.1.0",
+            &report("coverage-low.lcov.info"),
+        ],
+    );
+    assert_refused(&out, 1, "the coverage gate of 2.1.0 failed");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("coverage gate: FAIL — 68.6% of 86 lines")
+    );
+    assert_refused(
+        &s.cli(&["approve", "2.1.0"]),
+        1,
+        "blocked by its gates: failing coverage",
+    );
+    assert_refused(
+        &s.cli_as(
+            &support,
+            &[
+                "gate",
+                "coverage",
+                "2.1.0",
+                &report("coverage-high.lcov.info"),
+            ],
+        ),
+        1,
+        "gate.submit",
+    );
+    let g = s.cli_json(&[
+        "gate",
+        "coverage",
+        "2.1.0",
+        &report("coverage-high.cobertura.xml"),
+    ]);
+    assert_eq!(g["passed"], true);
+    assert_eq!(g["summary"]["lines_valid"], 86);
+    assert_eq!(g["summary"]["lines_covered"], 84);
+    assert_eq!(g["evidence"][0]["name"], "coverage-high.cobertura.xml");
+
+    // Tests: several JUnit files make one verdict; a failing run blocks.
+    let out = s.cli_as(
+        &qa,
+        &[
+            "gate",
+            "tests",
+            "2.1.0",
+            &report("junit-pytest-pass.xml"),
+            &report("junit-nextest-fail.xml"),
+        ],
+    );
+    assert_refused(&out, 1, "the tests gate of 2.1.0 failed");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("failed: "),
+        "failing cases are named"
+    );
+    let t = s.cli_json(&[
+        "gate",
+        "tests",
+        "2.1.0",
+        &report("junit-pytest-pass.xml"),
+        &report("junit-nextest-pass.xml"),
+    ]);
+    assert_eq!(t["passed"], true);
+    assert_eq!(t["summary"]["tests"], 24);
+    assert_eq!(t["evidence"].as_array().unwrap().len(), 2);
+
+    // SBOM: a requirements-file SBOM has no licences (unknown: fails); the environment one passes.
+    assert_refused(
+        &s.cli_as(
+            &sec,
+            &[
+                "gate",
+                "sbom",
+                "2.1.0",
+                &report("sbom-python-requirements.cdx.json"),
+            ],
+        ),
+        1,
+        "sbom gate",
+    );
+    assert_eq!(
+        s.cli_json(&["gate", "sbom", "2.1.0", &report("sbom-python-env.cdx.json")])["passed"],
+        true
+    );
+
+    // Scans: a critical and a high vulnerability block; a secrets finding blocks.
+    let out = s.cli_as(
+        &sec,
+        &["gate", "scan", "2.1.0", &report("vulns-cargo-audit.json")],
+    );
+    assert_refused(&out, 1, "the vulnerabilities gate of 2.1.0 failed");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("RUSTSEC-2021-0003 smallvec 1.6.0: critical")
+    );
+    let out = s.cli_as(
+        &sec,
+        &[
+            "gate",
+            "scan",
+            "2.1.0",
+            &report("secrets-findings.baseline.json"),
+        ],
+    );
+    assert_refused(&out, 1, "the secrets gate of 2.1.0 failed");
+    assert_refused(
+        &s.cli(&["approve", "2.1.0"]),
+        1,
+        "failing secrets, vulnerabilities",
+    );
+    s.cli_json(&[
+        "gate",
+        "scan",
+        "2.1.0",
+        &report("vulns-cargo-audit-clean.json"),
+    ]);
+    s.cli_json(&[
+        "gate",
+        "scan",
+        "2.1.0",
+        &report("secrets-clean.baseline.json"),
+    ]);
+
+    let list = s.cli_json(&["gate", "list", "2.1.0"]);
+    let names: Vec<&str> = list["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["gate"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["coverage", "sbom", "secrets", "tests", "vulnerabilities"]
+    );
+    assert!(
+        list["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["passed"] == true)
+    );
+    let human = String::from_utf8(s.cli(&["gate", "list", "2.1.0"]).stdout).unwrap();
+    assert!(human.contains("97.67% of 86 lines"), "{human}");
+
+    // Evidence is kept in the blob store, by content.
+    let kept = env.blobs().keys("evidence").await.unwrap();
+    assert!(kept.len() >= 9, "{kept:?}");
+
+    assert_eq!(s.cli_json(&["approve", "2.1.0"])["state"], "approved");
+    assert_refused(
+        &s.cli(&[
+            "gate",
+            "coverage",
+            "2.1.0",
+            &report("coverage-high.lcov.info"),
+        ]),
+        1,
+        "gates are settled",
+    );
+}
+
+async fn bad_reports_change_nothing(b: Backend) {
+    let env = TestEnv::with_config(
+        b,
+        "[gates]\nrequired = [\"coverage\", \"tests\"]\nmax_report_bytes = 200000\n",
+    )
+    .await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    prepare(&s, work.path());
+    assert_refused(&s.cli(&["approve", "2.1.0"]), 1, "missing coverage, tests");
+    s.cli_json(&[
+        "gate",
+        "coverage",
+        "2.1.0",
+        &report("coverage-high.lcov.info"),
+    ]);
+    let before = s.cli_json(&["gate", "list", "2.1.0"]);
+
+    let truncated = work.path().join("truncated.xml");
+    let full = std::fs::read(report("coverage-high.cobertura.xml")).unwrap();
+    std::fs::write(&truncated, &full[..full.len() / 2]).unwrap();
+    let huge = work.path().join("huge.info");
+    std::fs::write(&huge, "SF:a.py\n".repeat(40_000)).unwrap(); // 320 KB: 10x a real one here
+    for (kind, file, needle) in [
+        (
+            "coverage",
+            truncated.to_str().unwrap().to_owned(),
+            "truncated",
+        ),
+        (
+            "coverage",
+            report("junit-pytest-pass.xml"),
+            "not <coverage>",
+        ),
+        (
+            "coverage",
+            huge.to_str().unwrap().to_owned(),
+            "max_report_bytes",
+        ),
+        (
+            "sbom",
+            report("coverage-high.cobertura.xml"),
+            "not a CycloneDX JSON report",
+        ),
+        (
+            "tests",
+            report("sbom-python-env.cdx.json"),
+            "not a JUnit XML report",
+        ),
+        (
+            "scan",
+            report("sbom-python-env.cdx.json"),
+            "neither a cargo-audit",
+        ),
+    ] {
+        assert_refused(&s.cli(&["gate", kind, "2.1.0", &file]), 1, needle);
+    }
+    assert_eq!(
+        s.cli_json(&["gate", "list", "2.1.0"]),
+        before,
+        "a refused report changed a gate"
+    );
+    assert_eq!(
+        s.cli(&["gate", "coverage", "2.1.0", "/nonexistent.info"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_refused(&s.cli(&["approve", "2.1.0"]), 1, "missing tests");
+}
