@@ -57,6 +57,8 @@ pub struct Release {
     pub frozen_by: Option<String>,
     pub approved_at: Option<DateTime<Utc>>,
     pub approved_by: Option<String>,
+    /// SHA-256 of the release notes (Markdown), once uploaded.
+    pub notes_sha256: Option<String>,
     pub artifacts: Vec<Artifact>,
 }
 

@@ -167,7 +167,9 @@ impl Updater {
                 size: t.length,
                 sha256: hex::encode(&t.hashes.sha256),
                 release_signature: sig.to_owned(),
-                notes_url: s("notes_url").map(str::to_owned),
+                notes_url: s("notes")
+                    .and_then(|n| self.feed.join(n).ok())
+                    .map(String::from),
             });
         }
         Ok(best)

@@ -80,6 +80,8 @@ pub enum Permission {
     ArtifactCriticalFix,
     /// Approve a release for the update feed (go).
     ReleaseApprove,
+    /// Upload release notes.
+    ReleaseNotes,
     /// Submit evidence to a release gate (coverage, tests, SBOM, scans).
     GateSubmit,
     /// Rotate signing keys.
@@ -89,12 +91,13 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
         Self::ArtifactCriticalFix,
         Self::ReleaseApprove,
+        Self::ReleaseNotes,
         Self::GateSubmit,
         Self::KeyRotate,
         Self::TokenManage,
@@ -107,6 +110,7 @@ impl Permission {
             Self::ArtifactWrite => "artifact.write",
             Self::ArtifactCriticalFix => "artifact.critical_fix",
             Self::ReleaseApprove => "release.approve",
+            Self::ReleaseNotes => "release.notes",
             Self::GateSubmit => "gate.submit",
             Self::KeyRotate => "key.rotate",
             Self::TokenManage => "token.manage",
@@ -124,6 +128,8 @@ impl Permission {
             // The playbook: only the release manager approves a critical fix after the
             // freeze. An admin who is also release manager holds both roles.
             Self::ArtifactCriticalFix => &[ReleaseManager],
+            // The playbook: release notes are final when the support lead says so.
+            Self::ReleaseNotes => &[ReleaseManager, SupportLead, Admin],
             // The pipeline (release manager) and the areas' owners (QA, security).
             Self::GateSubmit => &[ReleaseManager, QaLead, SecurityEngineer, Admin],
             // The playbook: certificates and keys belong to the security engineer.

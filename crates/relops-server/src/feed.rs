@@ -348,7 +348,12 @@ impl Feed {
         let slot = self.slot(product)?;
         let cur = slot.load_full();
         let cfg = &self.config;
-        let wanted = build_targets(product, db.published_artifacts(product).await?, cfg);
+        let wanted = build_targets(
+            product,
+            db.published_artifacts(product).await?,
+            &db.notes_of(product).await?,
+            cfg,
+        );
         let (root_v, targets_v, snapshot_v, timestamp_v) = cur.versions();
         let half_gone = |expires: DateTime<Utc>, lifetime: Duration| expires - now < lifetime / 2;
 
@@ -648,6 +653,7 @@ fn target_name(
 fn build_targets(
     product: &str,
     mut artifacts: Vec<(Version, StoredArtifact)>,
+    notes: &HashMap<String, String>,
     cfg: &FeedConfig,
 ) -> BTreeMap<String, TargetFile> {
     // Newest versions first; within a release by artifact name, so numbering is stable.
@@ -674,12 +680,7 @@ fn build_targets(
         *nth += 1;
         let mut hashes = BTreeMap::new();
         hashes.insert("sha256".to_owned(), a.sha256.clone());
-        out.insert(
-            name,
-            TargetFile {
-                length: a.size,
-                hashes,
-                custom: Some(json!({
+        let mut custom = json!({
                     "product": product,
                     "version": version.to_string(),
                     "platform": a.platform,
@@ -688,7 +689,18 @@ fn build_targets(
                     "artifact": a.name,
                     "release_signature": a.signature,
                     "release_key_id": a.key_id,
-                })),
+        });
+        if let Some(sha) = notes.get(&version.to_string()) {
+            // Relative to the feed's base URL; the digest lets a client check the text.
+            custom["notes"] = json!(format!("notes/{version}.md"));
+            custom["notes_sha256"] = json!(sha);
+        }
+        out.insert(
+            name,
+            TargetFile {
+                length: a.size,
+                hashes,
+                custom: Some(custom),
             },
         );
     }

@@ -133,6 +133,10 @@ pub fn router(state: AppState) -> Router {
         .route("/releases/{version}", get(releases::show))
         .route("/releases/{version}/freeze", post(releases::freeze))
         .route("/releases/{version}/approve", post(releases::approve))
+        .route(
+            "/releases/{version}/notes",
+            put(releases::put_notes).get(releases::get_notes),
+        )
         .route("/releases/{version}/artifacts", get(artifacts::list))
         .route(
             "/releases/{version}/artifacts/{name}",
@@ -158,6 +162,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/tuf/{product}/metadata/{file}", get(tuf::metadata))
         .route("/tuf/{product}/targets/{file}", get(tuf::target))
+        .route("/tuf/{product}/notes/{file}", get(tuf::notes))
         .nest("/v1", v1)
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(header.clone()))

@@ -127,7 +127,7 @@ fn count(row: &AnyRow, col: &str) -> Result<u64> {
 macro_rules! release_columns {
     () => {
         "product, version, kind, state, go_live, freeze_date, branch, tag, commit_sha, \
-         created_at, created_by, frozen_at, frozen_by, approved_at, approved_by"
+         created_at, created_by, frozen_at, frozen_by, approved_at, approved_by, notes_sha256"
     };
 }
 
@@ -155,6 +155,7 @@ fn release_from_row(row: &AnyRow) -> Result<Release> {
         frozen_by: row.try_get("frozen_by")?,
         approved_at: parse_opt(row, "approved_at")?,
         approved_by: row.try_get("approved_by")?,
+        notes_sha256: row.try_get("notes_sha256")?,
         artifacts: Vec::new(),
     })
 }
@@ -267,7 +268,7 @@ impl Db {
             "INSERT INTO releases (",
             release_columns!(),
             ", major, minor, patch) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         ))
         .bind(&r.product)
         .bind(r.version.to_string())
@@ -284,6 +285,7 @@ impl Db {
         .bind(r.frozen_by.as_deref())
         .bind(r.approved_at.map(ts))
         .bind(r.approved_by.as_deref())
+        .bind(r.notes_sha256.as_deref())
         .bind(r.version.major() as i64)
         .bind(r.version.minor() as i64)
         .bind(r.version.patch() as i64)
@@ -620,6 +622,47 @@ impl Db {
                         .map_err(|e| DbError::Corrupt(format!("audit detail: {e}")))?,
                 ))
             })
+            .collect()
+    }
+
+    /// Points a release at its release notes (stored in the blob store by `sha256`).
+    pub async fn set_notes(
+        &self,
+        product: &str,
+        version: &Version,
+        sha256: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE releases SET notes_sha256 = $1 WHERE product = $2 AND version = $3",
+        )
+        .bind(sha256)
+        .bind(product)
+        .bind(version.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            append_audit(&mut tx, audit).await?;
+            tx.commit().await?;
+        }
+        Ok(n == 1)
+    }
+
+    /// Release notes digests of the product's releases in `states` (for the feed).
+    pub async fn notes_of(
+        &self,
+        product: &str,
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let rows = sqlx::query(
+            "SELECT version, notes_sha256 FROM releases WHERE product = $1 AND notes_sha256 IS NOT NULL",
+        )
+        .bind(product)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("version")?, r.try_get("notes_sha256")?)))
             .collect()
     }
 

@@ -111,6 +111,12 @@ pub enum ReleaseCmd {
     Show { version: String },
     /// Feature freeze: from now on artifacts change only as critical fixes.
     Freeze { version: String },
+    /// Upload the release notes (Markdown), or print them when no FILE is given. Published
+    /// releases link to them from the update feed.
+    Notes {
+        version: String,
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

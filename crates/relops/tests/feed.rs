@@ -12,7 +12,8 @@ backend_tests!(
     approval_rules,
     export_and_verify,
     concurrent_readers_see_consistent_sets,
-    key_rotation_is_followed_by_clients
+    key_rotation_is_followed_by_clients,
+    release_notes_are_linked_from_the_feed
 );
 
 fn upload(
@@ -640,4 +641,84 @@ async fn root_threshold_and_offline_root_keys() {
     let keys = s.cli_json(&["keys", "list"]);
     assert_eq!(keys["keys"][0]["key_ids"].as_array().unwrap().len(), 3);
     assert_eq!(keys["keys"][0]["threshold"], 2);
+}
+
+async fn release_notes_are_linked_from_the_feed(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    upload(&s, work.path(), "2.1.0", "macos-universal", "W.dmg", 1);
+    let notes = work.path().join("notes.md");
+    let text = "# WIZARD 2.1.0\n\n- Projekte öffnen schneller\n- Fix: Absturz beim Export\n";
+    std::fs::write(&notes, text).unwrap();
+    let support = s.token_with(&["support_lead"]);
+    let qa = s.token_with(&["qa_lead"]);
+    assert_refused(
+        &s.cli_as(&qa, &["release", "notes", "2.1.0", notes.to_str().unwrap()]),
+        1,
+        "release.notes",
+    );
+    let empty = work.path().join("empty.md");
+    std::fs::write(&empty, "  \n").unwrap();
+    assert_refused(
+        &s.cli_as(
+            &support,
+            &["release", "notes", "2.1.0", empty.to_str().unwrap()],
+        ),
+        1,
+        "empty",
+    );
+    let binary = work.path().join("bin.md");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
+    assert_refused(
+        &s.cli_as(
+            &support,
+            &["release", "notes", "2.1.0", binary.to_str().unwrap()],
+        ),
+        1,
+        "UTF-8",
+    );
+    let out = s.cli_as(
+        &support,
+        &[
+            "release",
+            "notes",
+            "2.1.0",
+            notes.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = s.cli(&["release", "notes", "2.1.0"]);
+    assert_eq!(String::from_utf8(shown.stdout).unwrap(), text);
+
+    // Public only once the release is published.
+    let public = format!("{}/tuf/wizard/notes/2.1.0.md", s.url);
+    assert_eq!(
+        reqwest::get(&public).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    s.cli_json(&["approve", "2.1.0"]);
+    let resp = reqwest::get(&public).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.text().await.unwrap(), text);
+
+    // The feed links them, and the SDK resolves the link.
+    let root = s.trusted_root().await;
+    let up = relops_client::Updater::new(common::sdk_config(
+        &format!("{}/tuf/wizard/", s.url),
+        &root,
+        &common::release_public_key(&s),
+        relops_core::platform::Platform::MacosUniversal,
+        "2.0.0",
+        &work.path().join("sdk"),
+    ))
+    .unwrap();
+    let u = up.check().await.unwrap().unwrap();
+    assert_eq!(u.notes_url.as_deref(), Some(public.as_str()));
 }

@@ -63,6 +63,7 @@ pub async fn create(
         frozen_by: None,
         approved_at: None,
         approved_by: None,
+        notes_sha256: None,
         artifacts: Vec::new(),
         version,
     };
@@ -220,4 +221,96 @@ pub async fn approve(
         )))
     })?;
     Ok(Json(load(&state, &product, &v).await?))
+}
+
+/// Largest release notes accepted.
+const MAX_NOTES_BYTES: usize = 1024 * 1024;
+
+/// `PUT /v1/releases/{version}/notes`: the release notes (Markdown, UTF-8).
+pub async fn put_notes(
+    State(state): State<AppState>,
+    Path(v): Path<String>,
+    Query(q): Query<ProductQuery>,
+    who: Principal,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Release>> {
+    who.require(Permission::ReleaseNotes)?;
+    let product = state.product(q.product.as_deref())?;
+    let release = load(&state, &product, &v).await?;
+    if body.len() > MAX_NOTES_BYTES {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "release notes are {} bytes; at most {MAX_NOTES_BYTES} are accepted",
+            body.len()
+        )));
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::BadRequest("release notes must be UTF-8 Markdown text".into()))?;
+    if text.trim().is_empty() {
+        return Err(ApiError::BadRequest("the release notes are empty".into()));
+    }
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
+    state.blobs.put_raw(&notes_key(&sha), body.clone()).await?;
+    let audit = AuditRecord {
+        actor: who.actor(),
+        action: "release.notes".into(),
+        target: format!("{product}/{}", release.version),
+        detail: json!({ "sha256": sha, "bytes": body.len() }),
+        request_id: who.request_id.clone(),
+    };
+    state
+        .db
+        .set_notes(&product, &release.version, &sha, &audit)
+        .await?;
+    // Published releases carry a link to their notes in the feed.
+    state.feed.publish(&state.db, &product).await.map_err(|e| {
+        ApiError::Internal(
+            e.context("notes stored, but publishing the feed failed; the server retries"),
+        )
+    })?;
+    Ok(Json(load(&state, &product, &v).await?))
+}
+
+/// Blob key of release notes with this digest.
+pub fn notes_key(sha256: &str) -> String {
+    format!("notes/{sha256}")
+}
+
+/// `GET /v1/releases/{version}/notes`
+pub async fn get_notes(
+    State(state): State<AppState>,
+    Path(v): Path<String>,
+    Query(q): Query<ProductQuery>,
+    who: Principal,
+) -> ApiResult<axum::response::Response> {
+    who.require(Permission::ReleaseRead)?;
+    let product = state.product(q.product.as_deref())?;
+    let release = load(&state, &product, &v).await?;
+    notes_response(&state, &release).await
+}
+
+/// The notes of `release` as `text/markdown`, or 404.
+pub async fn notes_response(
+    state: &AppState,
+    release: &Release,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let sha = release.notes_sha256.as_deref().ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "release {} has no release notes yet: `relops release notes {} FILE.md`",
+            release.version, release.version
+        ))
+    })?;
+    let mut stream = state.blobs.get(&notes_key(sha), None).await?;
+    let mut body = Vec::new();
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        body.extend_from_slice(&chunk?);
+    }
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/markdown; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
 }

@@ -125,3 +125,18 @@ pub async fn rotate(
         root_versions,
     }))
 }
+
+/// `GET /tuf/{product}/notes/{version}.md`: release notes of a published release, public
+/// like the feed that links to them.
+pub async fn notes(
+    State(state): State<AppState>,
+    Path((product, file)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let version = file.strip_suffix(".md").ok_or_else(|| not_found(&file))?;
+    state.product(Some(&product))?;
+    let release = super::releases::load(&state, &product, version).await?;
+    if !relops_store::PUBLISHED_STATES.contains(&release.state) {
+        return Err(not_found(&file));
+    }
+    super::releases::notes_response(&state, &release).await
+}

@@ -74,6 +74,46 @@ pub async fn run(client: &Client, cmd: ReleaseCmd, json: bool) -> anyhow::Result
             }
             print(&show(&r))
         }
+        ReleaseCmd::Notes {
+            version,
+            file: None,
+        } => {
+            let path = format!("/releases/{}/notes", segment(&version));
+            let text = client
+                .send(client.request(reqwest::Method::GET, &path)?)
+                .await?
+                .text()
+                .await?;
+            print(&text)
+        }
+        ReleaseCmd::Notes {
+            version,
+            file: Some(file),
+        } => {
+            let body = tokio::fs::read(&file).await.map_err(|e| {
+                crate::output::usage(format!("cannot read {}: {e}", file.display()))
+            })?;
+            let rb = client
+                .request(
+                    reqwest::Method::PUT,
+                    &format!("/releases/{}/notes", segment(&version)),
+                )?
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "text/markdown; charset=utf-8",
+                )
+                .body(body);
+            let r: Release = client.send(rb).await?.json().await?;
+            if json {
+                return print_json(&r);
+            }
+            print(&format!(
+                "release notes of {} {} stored (sha256 {})\n",
+                r.product,
+                r.version,
+                r.notes_sha256.as_deref().unwrap_or("-")
+            ))
+        }
         ReleaseCmd::Freeze { version } => {
             let r: Release = client
                 .post(&format!("/releases/{}/freeze", segment(&version)), &())
