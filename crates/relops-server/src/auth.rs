@@ -69,9 +69,22 @@ impl Principal {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
+    /// The principal the route guard already authenticated, or authenticates now.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
+        authenticate(state, &parts.headers).await
+    }
+}
+
+/// Resolves the bearer token of a request to its principal.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<Principal, ApiError> {
+    {
+        let header = headers
             .get(axum::http::header::AUTHORIZATION)
             .ok_or_else(|| {
                 ApiError::Unauthorized(
@@ -97,8 +110,7 @@ impl FromRequestParts<AppState> for Principal {
                     "unknown or revoked API token: check RELOPS_TOKEN, or ask an admin for a new one (`relops token create`)".into(),
                 )
             })?;
-        let request_id = parts
-            .headers
+        let request_id = headers
             .get(relops_api::REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::routing::{get, post, put};
 use chrono::{Duration, Utc};
 use relops_core::calendar::BusinessCalendar;
 use relops_store::{BlobStore, Db};
@@ -125,45 +124,11 @@ async fn refresh_feed(state: AppState) {
     }
 }
 
-/// Every route of the server over `state`.
+/// Every route of the server over `state`: the route table (`routes::table`), each route
+/// behind its permission guard.
 pub fn router(state: AppState) -> Router {
-    use routes::{artifacts, gates, health, releases, tokens, tuf};
-    let v1 = Router::new()
-        .route("/releases", post(releases::create).get(releases::list))
-        .route("/releases/{version}", get(releases::show))
-        .route("/releases/{version}/freeze", post(releases::freeze))
-        .route("/releases/{version}/approve", post(releases::approve))
-        .route(
-            "/releases/{version}/notes",
-            put(releases::put_notes).get(releases::get_notes),
-        )
-        .route("/releases/{version}/artifacts", get(artifacts::list))
-        .route(
-            "/releases/{version}/artifacts/{name}",
-            put(artifacts::upload).get(artifacts::download),
-        )
-        .route("/releases/{version}/SHA256SUMS", get(artifacts::sha256sums))
-        .route("/releases/{version}/verify", post(artifacts::verify))
-        .route("/releases/{version}/gates", get(gates::list))
-        .route(
-            "/releases/{version}/gates/{kind}",
-            put(gates::submit).layer(axum::extract::DefaultBodyLimit::max(
-                // Several report files per request (JUnit), each up to the limit.
-                state.config.gates.max_report_bytes.saturating_mul(8),
-            )),
-        )
-        .route("/keys", get(tuf::keys))
-        .route("/keys/rotate", post(tuf::rotate))
-        .route("/tokens", post(tokens::create))
-        .route("/whoami", get(tokens::whoami));
     let header = axum::http::HeaderName::from_static(relops_api::REQUEST_ID_HEADER);
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/tuf/{product}/metadata/{file}", get(tuf::metadata))
-        .route("/tuf/{product}/targets/{file}", get(tuf::target))
-        .route("/tuf/{product}/notes/{file}", get(tuf::notes))
-        .nest("/v1", v1)
+    routes::table::build(&state)
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(header.clone()))
         .layer(TraceLayer::new_for_http())

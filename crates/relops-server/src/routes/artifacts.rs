@@ -40,7 +40,6 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Artifact>)> {
-    who.require(Permission::ArtifactWrite)?;
     let product = state.product(p.product.as_deref())?;
     let name = name(&raw_name)?;
     let platform: Platform = p
@@ -221,9 +220,7 @@ pub async fn list(
     State(state): State<AppState>,
     Path(v): Path<String>,
     Query(q): Query<ProductQuery>,
-    who: Principal,
 ) -> ApiResult<Json<ArtifactList>> {
-    who.require(Permission::ReleaseRead)?;
     let product = state.product(q.product.as_deref())?;
     let release = load(&state, &product, &v).await?;
     Ok(Json(ArtifactList {
@@ -236,9 +233,7 @@ pub async fn sha256sums(
     State(state): State<AppState>,
     Path(v): Path<String>,
     Query(q): Query<ProductQuery>,
-    who: Principal,
 ) -> ApiResult<Response> {
-    who.require(Permission::ReleaseRead)?;
     let product = state.product(q.product.as_deref())?;
     let release = load(&state, &product, &v).await?;
     let body: String = release
@@ -253,10 +248,8 @@ pub async fn download(
     State(state): State<AppState>,
     Path((v, raw_name)): Path<(String, String)>,
     Query(q): Query<ProductQuery>,
-    who: Principal,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    who.require(Permission::ReleaseRead)?;
     let product = state.product(q.product.as_deref())?;
     let name = name(&raw_name)?;
     let version = super::version(&v)?;
@@ -352,9 +345,7 @@ pub async fn verify(
     State(state): State<AppState>,
     Path(v): Path<String>,
     Query(q): Query<ProductQuery>,
-    who: Principal,
 ) -> ApiResult<Json<VerifyReport>> {
-    who.require(Permission::ReleaseRead)?;
     let product = state.product(q.product.as_deref())?;
     let version = super::version(&v)?;
     load(&state, &product, &v).await?;

