@@ -86,12 +86,14 @@ pub enum Permission {
     GateSubmit,
     /// Rotate signing keys.
     KeyRotate,
+    /// Verify and export the audit trail.
+    AuditRead,
     /// Create API tokens.
     TokenManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
@@ -100,6 +102,7 @@ impl Permission {
         Self::ReleaseNotes,
         Self::GateSubmit,
         Self::KeyRotate,
+        Self::AuditRead,
         Self::TokenManage,
     ];
 
@@ -113,6 +116,7 @@ impl Permission {
             Self::ReleaseNotes => "release.notes",
             Self::GateSubmit => "gate.submit",
             Self::KeyRotate => "key.rotate",
+            Self::AuditRead => "audit.read",
             Self::TokenManage => "token.manage",
         }
     }
@@ -134,6 +138,8 @@ impl Permission {
             Self::GateSubmit => &[ReleaseManager, QaLead, SecurityEngineer, Admin],
             // The playbook: certificates and keys belong to the security engineer.
             Self::KeyRotate => &[SecurityEngineer],
+            // The playbook: the security engineer controls the audit log.
+            Self::AuditRead => &[SecurityEngineer, Admin],
             Self::TokenManage => &[Admin],
         }
     }

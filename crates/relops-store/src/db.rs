@@ -19,6 +19,8 @@ use relops_core::version::Version;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+pub(crate) use crate::audit::append_audit;
+
 /// Which engine a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -606,25 +608,6 @@ impl Db {
         count(&row, "n")
     }
 
-    /// The audit entries, oldest first (for tests and, later, `relops audit export`).
-    pub async fn audit_entries(&self) -> Result<Vec<(String, String, String, serde_json::Value)>> {
-        let rows = sqlx::query("SELECT actor, action, target, detail FROM audit_log ORDER BY seq")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let detail: String = r.try_get("detail")?;
-                Ok((
-                    r.try_get("actor")?,
-                    r.try_get("action")?,
-                    r.try_get("target")?,
-                    serde_json::from_str(&detail)
-                        .map_err(|e| DbError::Corrupt(format!("audit detail: {e}")))?,
-                ))
-            })
-            .collect()
-    }
-
     /// Points a release at its release notes (stored in the blob store by `sha256`).
     pub async fn set_notes(
         &self,
@@ -678,23 +661,4 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-pub(crate) async fn append_audit(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    a: &AuditRecord,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, target, detail, request_id) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(ts(Utc::now()))
-    .bind(&a.actor)
-    .bind(&a.action)
-    .bind(&a.target)
-    .bind(a.detail.to_string())
-    .bind(a.request_id.as_deref())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+mod audit;
 mod blob;
 mod db;
 mod feed;
 mod gates;
 
+pub use audit::{AuditEntry, AuditVerdict, GENESIS};
 pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload};
 pub use db::{AuditRecord, Backend, Db, DbError, NewArtifact, StoredArtifact, TokenRecord};
 pub use feed::{MetadataRow, PUBLISHED_STATES};

@@ -66,6 +66,9 @@ pub enum Command {
     /// The signed update feed (TUF): export it as static files, verify it as a client would.
     #[command(subcommand)]
     Feed(FeedCmd),
+    /// The audit trail: verify the hash chain, export entries.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Signing keys: ids, roles, thresholds and expiry.
     #[command(subcommand)]
     Keys(KeysCmd),
@@ -203,6 +206,20 @@ pub enum FeedCmd {
         /// only checks consistency — pin the root your app ships with.
         #[arg(long)]
         root: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Recompute the hash chain; name the first edited, deleted or reordered entry (exit 1).
+    Verify,
+    /// Write the entries as JSON lines (to stdout, or -o FILE).
+    Export {
+        /// Only entries at or after this date (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP routes. Each handler names the permission it needs as its first act.
 
 pub mod artifacts;
+pub mod audit;
 pub mod gates;
 pub mod health;
 pub mod releases;

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post, put};
 use relops_core::access::{Permission, Role};
 
-use super::{artifacts, gates, health, releases, tokens, tuf};
+use super::{artifacts, audit, gates, health, releases, tokens, tuf};
 use crate::AppState;
 use crate::auth::authenticate;
 
@@ -206,6 +206,20 @@ fn entries() -> Vec<Entry> {
             P(KeyRotate),
             "rotate a TUF role key",
             post(tuf::rotate),
+        ),
+        e(
+            "GET",
+            "/v1/audit/verify",
+            P(AuditRead),
+            "verify the audit hash chain",
+            get(audit::verify),
+        ),
+        e(
+            "GET",
+            "/v1/audit/export",
+            P(AuditRead),
+            "audit entries as JSON lines",
+            get(audit::export),
         ),
         e(
             "POST",

@@ -9,7 +9,7 @@ mod server;
 
 use relops_api::{CreateToken, TokenCreated, WhoAmI};
 
-use crate::cli::{Cli, Command, KeysCmd, TokenCmd};
+use crate::cli::{AuditCmd, Cli, Command, KeysCmd, TokenCmd};
 use crate::client::Client;
 use crate::output::{print, print_json};
 
@@ -88,6 +88,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ))
         }
         Command::Gate(cmd) => gate::run(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Audit(AuditCmd::Verify) => {
+            let v: serde_json::Value = Client::new(&cli.global)?.get("/audit/verify").await?;
+            if json {
+                print_json(&v)?;
+            }
+            if v["ok"] == true {
+                if !json {
+                    print(&format!(
+                        "audit trail intact: {} entries, hash chain verified\n",
+                        v["entries"]
+                    ))?;
+                }
+                Ok(())
+            } else {
+                Err(crate::output::failed(format!(
+                    "audit trail broken at entry {}: {}",
+                    v["first_bad"][0],
+                    v["first_bad"][1].as_str().unwrap_or_default()
+                )))
+            }
+        }
+        Command::Audit(AuditCmd::Export { since, output }) => {
+            let client = Client::new(&cli.global)?;
+            let mut rb = client.request(reqwest::Method::GET, "/audit/export")?;
+            if let Some(s) = &since {
+                rb = rb.query(&[("since", s)]);
+            }
+            let text = client.send(rb).await?.text().await?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, &text)?;
+                    print(&format!(
+                        "wrote {} entries to {}\n",
+                        text.lines().count(),
+                        path.display()
+                    ))
+                }
+                None => print(&text),
+            }
+        }
         Command::Feed(cmd) => feed::run(&cli.global, cmd, json).await,
         Command::Approve { version } => {
             release::approve(&Client::new(&cli.global)?, &version, json).await

@@ -322,6 +322,19 @@ impl Server {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// [`cli_json`](Self::cli_json) with another token.
+    pub fn cli_json_as(&self, token: &str, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let out = self.cli_as(token, &a);
+        assert!(
+            out.status.success(),
+            "relops {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// Makes a token with `roles` through the CLI; returns the secret.
     pub fn token_with(&self, roles: &[&str]) -> String {
         let mut args = vec!["token", "create", "--name", "test"];

@@ -1,0 +1,134 @@
+//! The audit trail (R-CR-2): every state change appends a hash-chained entry; tampering
+//! with the database directly — edit, delete, reorder, truncate — is detected and the
+//! first bad entry named. On SQLite and PostgreSQL.
+
+mod common;
+
+use common::{Backend, TestEnv, assert_refused, test_bytes};
+use sqlx::Connection;
+
+backend_tests!(audit_chain_detects_tampering);
+
+/// A server with some history: 2 tokens, 2 releases, an upload, a freeze.
+async fn with_history(b: Backend) -> (TestEnv, common::Server, String) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let sec = s.token_with(&["security_engineer"]);
+    s.token_with(&["release_manager"]);
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    s.cli_json(&["release", "create", "2.2.0", "--go-live", "2027-06-01"]);
+    let work = tempfile::tempdir().unwrap();
+    let f = work.path().join("W.dmg");
+    std::fs::write(&f, test_bytes(1000, 1)).unwrap();
+    s.cli_json(&[
+        "artifact",
+        "upload",
+        "2.1.0",
+        "--platform",
+        "macos-universal",
+        f.to_str().unwrap(),
+    ]);
+    s.cli_json(&["release", "freeze", "2.1.0"]);
+    (env, s, sec)
+}
+
+async fn tamper(env: &TestEnv, sql: &[&str]) {
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(&env.database_url)
+        .await
+        .unwrap();
+    for q in sql {
+        sqlx::query(sqlx::AssertSqlSafe(q.to_string()))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    c.close().await.unwrap();
+}
+
+async fn audit_chain_detects_tampering(b: Backend) {
+    let (env, s, sec) = with_history(b.clone()).await;
+    // Intact: 1 (init token) + 2 tokens + 2 releases + upload + freeze = 7 entries.
+    let v = s.cli_json_as(&sec, &["audit", "verify"]);
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["entries"], 7);
+    let out = s.cli_as(&sec, &["audit", "export"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|l| l["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "token.create",
+            "token.create",
+            "token.create",
+            "release.create",
+            "release.create",
+            "artifact.upload",
+            "release.freeze"
+        ]
+    );
+    assert_eq!(lines[0]["prev_hash"], relops_store::GENESIS);
+    assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let none = s.cli_as(&sec, &["audit", "export", "--since", &tomorrow]);
+    assert!(none.status.success() && none.stdout.is_empty());
+    // Only the security engineer (and admin) read the trail.
+    let rm = s.token_with(&["release_manager"]);
+    assert_refused(&s.cli_as(&rm, &["audit", "verify"]), 1, "audit.read");
+
+    // Edited.
+    tamper(
+        &env,
+        &["UPDATE audit_log SET actor = 'mallory' WHERE seq = 4"],
+    )
+    .await;
+    assert_refused(
+        &s.cli_as(&sec, &["audit", "verify"]),
+        1,
+        "entry 4: content does not match its hash: edited",
+    );
+
+    // Deleted (a fresh installation for each kind of tampering).
+    let (env, s, sec) = with_history(b.clone()).await;
+    tamper(&env, &["DELETE FROM audit_log WHERE seq = 3"]).await;
+    assert_refused(
+        &s.cli_as(&sec, &["audit", "verify"]),
+        1,
+        "entry 3: entry 3 is missing",
+    );
+
+    // Reordered: entries 4 and 5 swap places.
+    let (env, s, sec) = with_history(b.clone()).await;
+    tamper(
+        &env,
+        &[
+            "UPDATE audit_log SET seq = 1000 WHERE seq = 4",
+            "UPDATE audit_log SET seq = 4 WHERE seq = 5",
+            "UPDATE audit_log SET seq = 5 WHERE seq = 1000",
+        ],
+    )
+    .await;
+    assert_refused(
+        &s.cli_as(&sec, &["audit", "verify"]),
+        1,
+        "entry 4: does not follow the entry before it",
+    );
+
+    // The newest entries removed: the head still knows how many were written.
+    let (env, s, sec) = with_history(b).await;
+    tamper(&env, &["DELETE FROM audit_log WHERE seq >= 6"]).await;
+    assert_refused(
+        &s.cli_as(&sec, &["audit", "verify"]),
+        1,
+        "newest entries deleted",
+    );
+}
