@@ -88,12 +88,14 @@ pub enum Permission {
     KeyRotate,
     /// Verify and export the audit trail.
     AuditRead,
+    /// Sign audit checkpoints and prune old entries.
+    AuditManage,
     /// Create API tokens.
     TokenManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
@@ -103,6 +105,7 @@ impl Permission {
         Self::GateSubmit,
         Self::KeyRotate,
         Self::AuditRead,
+        Self::AuditManage,
         Self::TokenManage,
     ];
 
@@ -117,6 +120,7 @@ impl Permission {
             Self::GateSubmit => "gate.submit",
             Self::KeyRotate => "key.rotate",
             Self::AuditRead => "audit.read",
+            Self::AuditManage => "audit.manage",
             Self::TokenManage => "token.manage",
         }
     }
@@ -140,6 +144,7 @@ impl Permission {
             Self::KeyRotate => &[SecurityEngineer],
             // The playbook: the security engineer controls the audit log.
             Self::AuditRead => &[SecurityEngineer, Admin],
+            Self::AuditManage => &[SecurityEngineer],
             Self::TokenManage => &[Admin],
         }
     }

@@ -33,6 +33,26 @@ pub struct ServerConfig {
     pub calendar: CalendarConfig,
     pub feed: FeedConfig,
     pub gates: GatesConfig,
+    pub audit: AuditConfig,
+}
+
+/// The `[audit]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Entries older than this are pruned by `relops audit prune` (R-CR-4: 180 days).
+    pub retention_days: i64,
+    /// How often the server signs a checkpoint of the chain head, in seconds.
+    pub checkpoint_interval_seconds: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 180,
+            checkpoint_interval_seconds: 3600,
+        }
+    }
 }
 
 /// The `[gates]` section: release gates (R-REL-5).
@@ -145,6 +165,7 @@ impl Default for ServerConfig {
             calendar: CalendarConfig::default(),
             feed: FeedConfig::default(),
             gates: GatesConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -237,6 +258,11 @@ impl ServerConfig {
                 "[gates] min_line_coverage must be 0-100".into(),
             ));
         }
+        if self.audit.retention_days < 1 || self.audit.checkpoint_interval_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "[audit] retention_days and checkpoint_interval_seconds must be at least 1".into(),
+            ));
+        }
         if self.max_artifact_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "`max_artifact_bytes` must be above 0".into(),
@@ -324,6 +350,11 @@ max_report_bytes = 16777216
 # Gates that must have passed before `relops approve` (a failing gate always blocks):
 # required = ["coverage", "tests", "sbom", "vulnerabilities", "secrets"]
 required = []
+
+[audit]
+# R-CR-4: the audit trail is kept 180 days; pruning keeps a signed checkpoint.
+retention_days = 180
+checkpoint_interval_seconds = 3600
 "#
         .to_owned()
     }

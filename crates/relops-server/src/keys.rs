@@ -10,6 +10,7 @@
 //! | `root.json` | TUF root (keep offline once the feed is set up) |
 //! | `targets.json`, `snapshot.json`, `timestamp.json` | TUF online roles |
 //! | `release.json` | signs every artifact's digest at upload (Ed25519) |
+//! | `audit.json` | signs checkpoints of the audit hash chain (Ed25519) |
 //! | `crash.json` | X25519: crash dumps are sealed to its public half (HPKE) |
 
 use std::io::Write;
@@ -19,7 +20,14 @@ use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 /// The Ed25519 keys `relops init` makes.
-pub const ED25519_ROLES: [&str; 5] = ["root", "targets", "snapshot", "timestamp", "release"];
+pub const ED25519_ROLES: [&str; 6] = [
+    "root",
+    "targets",
+    "snapshot",
+    "timestamp",
+    "release",
+    "audit",
+];
 /// The X25519 key for sealed crash dumps.
 pub const CRASH_ROLE: &str = "crash";
 
@@ -360,6 +368,50 @@ impl ReleaseKey {
 
 pub use relops_core::artifact::SignedFields;
 
+/// The audit key: signs checkpoints of the audit hash chain.
+#[derive(Debug, Clone)]
+pub struct AuditKey {
+    signing: SigningKey,
+    key_id: String,
+}
+
+impl AuditKey {
+    pub fn load(keys_dir: &Path) -> Result<Self, KeyError> {
+        let signing = load_signing_key(keys_dir, "audit")?;
+        Ok(Self {
+            key_id: key_id("ed25519", &hex::encode(signing.verifying_key().to_bytes())),
+            signing,
+        })
+    }
+
+    /// Key id and hex signature of `message`.
+    pub fn sign(&self, message: &[u8]) -> (String, String) {
+        (
+            self.key_id.clone(),
+            hex::encode(self.signing.sign(message).to_bytes()),
+        )
+    }
+
+    /// Whether a checkpoint carries this key's valid signature.
+    pub fn verifies(&self, cp: &relops_store::Checkpoint) -> bool {
+        let Some(sig) = hex::decode(&cp.signature)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        else {
+            return false;
+        };
+        cp.key_id == self.key_id
+            && self
+                .signing
+                .verifying_key()
+                .verify(
+                    &relops_store::Checkpoint::message(cp.seq, &cp.hash, &cp.at),
+                    &ed25519_dalek::Signature::from_bytes(&sig),
+                )
+                .is_ok()
+    }
+}
+
 /// Verifies an artifact signature against a public key.
 pub fn verify_artifact(key: &VerifyingKey, a: &SignedFields<'_>, signature_hex: &str) -> bool {
     let Some(sig) = hex::decode(signature_hex)
@@ -380,7 +432,7 @@ mod tests {
     fn ensure_keys_creates_once_with_0600() {
         let dir = tempfile::tempdir().unwrap();
         let first = ensure_keys(dir.path(), 1).unwrap();
-        assert_eq!(first.len(), 6);
+        assert_eq!(first.len(), 7);
         assert!(first.iter().all(|k| k.created));
         #[cfg(unix)]
         for role in ["root", "release", "crash"] {

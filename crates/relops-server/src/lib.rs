@@ -29,6 +29,7 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub calendar: Arc<BusinessCalendar>,
     pub release_key: Arc<ReleaseKey>,
+    pub audit_key: Arc<keys::AuditKey>,
     pub feed: Arc<feed::Feed>,
 }
 
@@ -45,7 +46,10 @@ impl AppState {
         let feed = feed::Feed::open(&db, &config.products, &config.keys_dir, config.feed.clone())
             .await
             .context("cannot open the update feed (its keys come from `relops init`)")?;
+        let audit_key = keys::AuditKey::load(&config.keys_dir)
+            .context("cannot load the audit key (run `relops init`, which adds missing keys)")?;
         let state = Self {
+            audit_key: Arc::new(audit_key),
             feed: Arc::new(feed),
             calendar: Arc::new(config.calendar.calendar()),
             config: Arc::new(config),
@@ -102,11 +106,26 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let refresher = tokio::spawn(refresh_feed(state.clone()));
+    let checkpointer = tokio::spawn(checkpoint_audit(state.clone()));
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;
     refresher.abort();
+    checkpointer.abort();
     result
+}
+
+/// Signs a checkpoint of the audit chain head periodically.
+async fn checkpoint_audit(state: AppState) {
+    let every = std::time::Duration::from_secs(state.config.audit.checkpoint_interval_seconds);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let key = state.audit_key.clone();
+        if let Err(e) = state.db.audit_checkpoint(|m| key.sign(m)).await {
+            tracing::error!(error = ?e, "signing an audit checkpoint failed; retrying next interval");
+        }
+    }
 }
 
 /// Re-signs feed metadata before it expires (and picks up changes made elsewhere).

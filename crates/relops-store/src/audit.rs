@@ -29,6 +29,25 @@ pub struct AuditEntry {
     pub hash: Option<String>,
 }
 
+/// A signed statement that entry `seq` of the chain has hash `hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Checkpoint {
+    pub seq: u64,
+    pub hash: String,
+    pub at: String,
+    pub key_id: String,
+    pub signature: String,
+    /// Entries up to `seq` were pruned when it was written.
+    pub pruned: bool,
+}
+
+impl Checkpoint {
+    /// The bytes the audit key signs.
+    pub fn message(seq: u64, hash: &str, at: &str) -> Vec<u8> {
+        format!("relops-audit-checkpoint-v1\n{seq}\n{hash}\n{at}\n").into_bytes()
+    }
+}
+
 /// What [`Db::audit_verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditVerdict {
@@ -164,22 +183,143 @@ impl Db {
             .collect()
     }
 
-    /// Recomputes the whole chain; names the first entry that does not fit.
-    pub async fn audit_verify(&self) -> Result<AuditVerdict> {
-        let entries = self.raw_audit(None).await?;
+    /// The newest entry's sequence number and hash (the chain head).
+    pub async fn audit_head(&self) -> Result<(u64, String)> {
         let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
-        let head_seq: i64 = head.try_get("seq")?;
-        let head_hash: String = head.try_get("hash")?;
+        let seq: i64 = head.try_get("seq")?;
+        Ok((seq as u64, head.try_get("hash")?))
+    }
+
+    /// Stores a signed checkpoint (`sign` gets the bytes and returns key id and signature).
+    pub async fn audit_checkpoint(
+        &self,
+        sign: impl Fn(&[u8]) -> (String, String),
+    ) -> Result<Option<Checkpoint>> {
+        let (seq, hash) = self.audit_head().await?;
+        if seq == 0 {
+            return Ok(None);
+        }
+        let at = ts(Utc::now());
+        let (key_id, signature) = sign(&Checkpoint::message(seq, &hash, &at));
+        let cp = Checkpoint {
+            seq,
+            hash,
+            at,
+            key_id,
+            signature,
+            pruned: false,
+        };
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM audit_checkpoints WHERE seq = $1 AND pruned = 0")
+            .bind(seq as i64)
+            .execute(&mut *tx)
+            .await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM audit_checkpoints WHERE seq = $1")
+                .bind(seq as i64)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            insert_checkpoint(&mut tx, &cp).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(cp))
+    }
+
+    /// Deletes the entries written before `before`, after storing a signed checkpoint of the
+    /// last one deleted; returns it (or `None` when nothing was old enough).
+    pub async fn audit_prune(
+        &self,
+        before: DateTime<Utc>,
+        sign: impl Fn(&[u8]) -> (String, String),
+        audit: &AuditRecord,
+    ) -> Result<Option<Checkpoint>> {
+        let mut tx = self.begin_write().await?;
+        let last = sqlx::query(
+            "SELECT seq, hash FROM audit_log WHERE at < $1 AND hash IS NOT NULL ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(ts(before))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(last) = last else { return Ok(None) };
+        let seq: i64 = last.try_get("seq")?;
+        let hash: String = last.try_get("hash")?;
+        let at = ts(Utc::now());
+        let (key_id, signature) = sign(&Checkpoint::message(seq as u64, &hash, &at));
+        let cp = Checkpoint {
+            seq: seq as u64,
+            hash,
+            at,
+            key_id,
+            signature,
+            pruned: true,
+        };
+        sqlx::query("DELETE FROM audit_checkpoints WHERE seq = $1")
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        insert_checkpoint(&mut tx, &cp).await?;
+        sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Some(cp))
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        let rows = sqlx::query(
+            "SELECT seq, hash, at, key_id, signature, pruned FROM audit_checkpoints ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let seq: i64 = r.try_get("seq")?;
+                let pruned: i64 = r.try_get("pruned")?;
+                Ok(Checkpoint {
+                    seq: seq as u64,
+                    hash: r.try_get("hash")?,
+                    at: r.try_get("at")?,
+                    key_id: r.try_get("key_id")?,
+                    signature: r.try_get("signature")?,
+                    pruned: pruned != 0,
+                })
+            })
+            .collect()
+    }
+
+    /// Recomputes the whole chain and checks it against the signed checkpoints (`valid`
+    /// checks a checkpoint's signature); names the first entry that does not fit.
+    pub async fn audit_verify(&self, valid: impl Fn(&Checkpoint) -> bool) -> Result<AuditVerdict> {
+        let entries = self.raw_audit(None).await?;
+        let checkpoints = self.checkpoints().await?;
+        let (head_seq, head_hash) = self.audit_head().await?;
+        let head_seq = head_seq as i64;
         let n = entries.len() as u64;
         let bad = |seq: u64, why: String| AuditVerdict {
             entries: n,
             ok: false,
             first_bad: Some((seq, why)),
         };
-        // Entries from before the chain existed (no hash) may only come first.
-        let mut prev: Option<(u64, String)> = None;
+        for cp in &checkpoints {
+            if !valid(cp) {
+                return Ok(bad(
+                    cp.seq,
+                    "its signed checkpoint does not verify with the audit key".into(),
+                ));
+            }
+        }
+        // Entries from before the chain existed (no hash) may only come first. After a
+        // prune the chain starts from the signed checkpoint of the last pruned entry.
+        let pruned_to = checkpoints
+            .iter()
+            .filter(|c| c.pruned)
+            .max_by_key(|c| c.seq);
+        let mut prev: Option<(u64, String)> = pruned_to.map(|c| (c.seq, c.hash.clone()));
         for e in &entries {
             let (Some(prev_hash), Some(hash)) = (&e.prev_hash, &e.hash) else {
                 if prev.is_some() {
@@ -200,10 +340,15 @@ impl Db {
                 ));
             }
             if prev_hash != expected_prev {
-                return Ok(bad(
-                    e.seq,
-                    "does not follow the entry before it: deleted, inserted or reordered".into(),
-                ));
+                let why = if prev.is_none() && e.seq > 1 {
+                    format!(
+                        "entries before {} were deleted without a signed checkpoint",
+                        e.seq
+                    )
+                } else {
+                    "does not follow the entry before it: deleted, inserted or reordered".to_owned()
+                };
+                return Ok(bad(e.seq, why));
             }
             let again = entry_hash(
                 e.seq,
@@ -217,6 +362,14 @@ impl Db {
             );
             if &again != hash {
                 return Ok(bad(e.seq, "content does not match its hash: edited".into()));
+            }
+            if let Some(cp) = checkpoints.iter().find(|c| c.seq == e.seq)
+                && &cp.hash != hash
+            {
+                return Ok(bad(
+                    e.seq,
+                    "differs from its signed checkpoint: the chain was rewritten".into(),
+                ));
             }
             prev = Some((e.seq, hash.clone()));
         }
@@ -237,4 +390,22 @@ impl Db {
             }),
         }
     }
+}
+
+async fn insert_checkpoint(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    cp: &Checkpoint,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature, pruned) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(cp.seq as i64)
+    .bind(&cp.hash)
+    .bind(&cp.at)
+    .bind(&cp.key_id)
+    .bind(&cp.signature)
+    .bind(i64::from(cp.pruned))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -6,7 +6,7 @@ mod db;
 mod feed;
 mod gates;
 
-pub use audit::{AuditEntry, AuditVerdict, GENESIS};
+pub use audit::{AuditEntry, AuditVerdict, Checkpoint, GENESIS};
 pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload};
 pub use db::{AuditRecord, Backend, Db, DbError, NewArtifact, StoredArtifact, TokenRecord};
 pub use feed::{MetadataRow, PUBLISHED_STATES};

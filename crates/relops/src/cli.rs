@@ -221,6 +221,14 @@ pub enum AuditCmd {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Sign a checkpoint of the chain head now (the server also does it periodically).
+    Checkpoint,
+    /// Delete entries older than the retention (180 days by default) or --before DATE,
+    /// keeping a signed checkpoint so that the rest still verifies (security_engineer).
+    Prune {
+        #[arg(long)]
+        before: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,7 @@ mod common;
 use common::{Backend, TestEnv, assert_refused, test_bytes};
 use sqlx::Connection;
 
-backend_tests!(audit_chain_detects_tampering);
+backend_tests!(audit_chain_detects_tampering, checkpoints_and_pruning);
 
 /// A server with some history: 2 tokens, 2 releases, an upload, a freeze.
 async fn with_history(b: Backend) -> (TestEnv, common::Server, String) {
@@ -130,5 +130,71 @@ async fn audit_chain_detects_tampering(b: Backend) {
         &s.cli_as(&sec, &["audit", "verify"]),
         1,
         "newest entries deleted",
+    );
+}
+
+async fn checkpoints_and_pruning(b: Backend) {
+    let (env, s, sec) = with_history(b.clone()).await;
+    let cp = s.cli_json_as(&sec, &["audit", "checkpoint"]);
+    assert_eq!(cp["seq"], 7);
+    assert_eq!(s.cli_json_as(&sec, &["audit", "verify"])["ok"], true);
+    let rm = s.token_with(&["release_manager"]);
+    assert_refused(&s.cli_as(&rm, &["audit", "prune"]), 1, "audit.manage");
+
+    // Prune everything before entry 4: a signed checkpoint of entry 3 is kept and the
+    // rest still verifies.
+    let export = String::from_utf8(s.cli_as(&sec, &["audit", "export"]).stdout).unwrap();
+    let entries: Vec<serde_json::Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let before = entries[3]["at"].as_str().unwrap().to_owned();
+    let pruned = s.cli_json_as(&sec, &["audit", "prune", "--before", &before]);
+    assert_eq!(pruned["seq"], 3);
+    assert_eq!(pruned["hash"], entries[2]["hash"]);
+    let v = s.cli_json_as(&sec, &["audit", "verify"]);
+    assert_eq!(v["ok"], true, "{v}");
+    let left = String::from_utf8(s.cli_as(&sec, &["audit", "export"]).stdout).unwrap();
+    let first: serde_json::Value = serde_json::from_str(left.lines().next().unwrap()).unwrap();
+    assert_eq!(first["seq"], 4);
+    assert_eq!(
+        left.lines().last().map(|l| l.contains("audit.prune")),
+        Some(true),
+        "the prune itself is audited"
+    );
+    // The default keeps 180 days: nothing is that old.
+    assert!(s.cli_json_as(&sec, &["audit", "prune"]).is_null());
+
+    // A forged checkpoint fails its signature; a removed one leaves the chain without a start.
+    tamper(
+        &env,
+        &["UPDATE audit_checkpoints SET hash = 'ff' WHERE seq = 7"],
+    )
+    .await;
+    assert_refused(
+        &s.cli_as(&sec, &["audit", "verify"]),
+        1,
+        "entry 7: its signed checkpoint does not verify",
+    );
+    let (env, s, sec) = with_history(b).await;
+    let export = String::from_utf8(s.cli_as(&sec, &["audit", "export"]).stdout).unwrap();
+    let entries: Vec<serde_json::Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    s.cli_json_as(
+        &sec,
+        &[
+            "audit",
+            "prune",
+            "--before",
+            entries[3]["at"].as_str().unwrap(),
+        ],
+    );
+    tamper(&env, &["DELETE FROM audit_checkpoints"]).await;
+    assert_refused(
+        &s.cli_as(&sec, &["audit", "verify"]),
+        1,
+        "entry 4: entries before 4 were deleted without a signed checkpoint",
     );
 }

@@ -313,6 +313,7 @@ fn init_twice_keeps_keys_and_says_so() {
         "timestamp",
         "release",
         "crash",
+        "audit",
     ]
     .iter()
     .map(|k| {
@@ -344,6 +345,7 @@ fn init_twice_keeps_keys_and_says_so() {
         "timestamp",
         "release",
         "crash",
+        "audit",
     ]
     .iter()
     .map(|k| std::fs::read(keys.join(format!("{k}.json"))).unwrap())

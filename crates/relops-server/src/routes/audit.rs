@@ -13,7 +13,49 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
 pub async fn verify(State(state): State<AppState>) -> ApiResult<Json<AuditVerdict>> {
-    Ok(Json(state.db.audit_verify().await?))
+    let key = state.audit_key.clone();
+    Ok(Json(state.db.audit_verify(|cp| key.verifies(cp)).await?))
+}
+
+/// `POST /v1/audit/checkpoint`: sign the chain head now.
+pub async fn checkpoint(
+    State(state): State<AppState>,
+) -> ApiResult<Json<Option<relops_store::Checkpoint>>> {
+    let key = state.audit_key.clone();
+    Ok(Json(state.db.audit_checkpoint(|m| key.sign(m)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PruneQuery {
+    /// Prune entries before this date (default: now − retention_days).
+    pub before: Option<String>,
+}
+
+/// `POST /v1/audit/prune`: delete old entries, keeping a signed checkpoint.
+pub async fn prune(
+    State(state): State<AppState>,
+    Query(q): Query<PruneQuery>,
+    who: crate::auth::Principal,
+) -> ApiResult<Json<Option<relops_store::Checkpoint>>> {
+    let retention = chrono::Duration::days(state.config.audit.retention_days);
+    let before = match q.before.as_deref() {
+        Some(s) => parse_since(s)?,
+        None => Utc::now() - retention,
+    };
+    let key = state.audit_key.clone();
+    let audit = relops_store::AuditRecord {
+        actor: who.actor(),
+        action: "audit.prune".into(),
+        target: "audit".into(),
+        detail: serde_json::json!({ "before": before }),
+        request_id: who.request_id.clone(),
+    };
+    Ok(Json(
+        state
+            .db
+            .audit_prune(before, |m| key.sign(m), &audit)
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]

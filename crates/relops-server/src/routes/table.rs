@@ -223,6 +223,20 @@ fn entries() -> Vec<Entry> {
         ),
         e(
             "POST",
+            "/v1/audit/checkpoint",
+            P(AuditManage),
+            "sign the audit chain head",
+            post(audit::checkpoint),
+        ),
+        e(
+            "POST",
+            "/v1/audit/prune",
+            P(AuditManage),
+            "prune old audit entries",
+            post(audit::prune),
+        ),
+        e(
+            "POST",
             "/v1/tokens",
             P(TokenManage),
             "create an API token",

@@ -128,6 +128,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => print(&text),
             }
         }
+        Command::Audit(AuditCmd::Checkpoint) => {
+            let cp: serde_json::Value = Client::new(&cli.global)?
+                .post("/audit/checkpoint", &())
+                .await?;
+            if json {
+                return print_json(&cp);
+            }
+            print(&format!(
+                "signed checkpoint at entry {} ({})\n",
+                cp["seq"],
+                cp["hash"].as_str().unwrap_or("-")
+            ))
+        }
+        Command::Audit(AuditCmd::Prune { before }) => {
+            let client = Client::new(&cli.global)?;
+            let mut rb = client.request(reqwest::Method::POST, "/audit/prune")?;
+            if let Some(b) = &before {
+                rb = rb.query(&[("before", b)]);
+            }
+            let cp: serde_json::Value = client.send(rb).await?.json().await?;
+            if json {
+                return print_json(&cp);
+            }
+            if cp.is_null() {
+                print("nothing old enough to prune\n")
+            } else {
+                print(&format!(
+                    "pruned entries up to {}; signed checkpoint kept\n",
+                    cp["seq"]
+                ))
+            }
+        }
         Command::Feed(cmd) => feed::run(&cli.global, cmd, json).await,
         Command::Approve { version } => {
             release::approve(&Client::new(&cli.global)?, &version, json).await
