@@ -252,14 +252,7 @@ fn parse_cobertura(bytes: &[u8]) -> Result<Coverage, ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/data/reports/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
+    use crate::fixture;
 
     #[test]
     fn real_reports_of_coverage_py() {

@@ -177,14 +177,7 @@ pub fn merge(parts: impl IntoIterator<Item = TestSummary>) -> TestSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/data/reports/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
+    use crate::fixture;
 
     #[test]
     fn real_reports_of_pytest_and_nextest() {

@@ -26,3 +26,13 @@ pub(crate) fn check_size(bytes: &[u8], limit: usize) -> Result<(), ReportError> 
     }
     Ok(())
 }
+
+/// A report from `tests/data/reports` (real tool output, unedited).
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/data/reports/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}

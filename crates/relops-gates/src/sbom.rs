@@ -198,14 +198,7 @@ fn judge(licenses: Option<&Value>, policy: &LicencePolicy) -> (String, LicenceVe
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/data/reports/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
+    use crate::fixture;
 
     #[test]
     fn real_sboms() {

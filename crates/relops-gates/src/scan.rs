@@ -196,14 +196,7 @@ fn detect_secrets(doc: &Value) -> Result<SecretsReport, ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/data/reports/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
+    use crate::fixture;
 
     #[test]
     fn cargo_audit_reports() {
