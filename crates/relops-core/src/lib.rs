@@ -5,4 +5,5 @@ pub mod artifact;
 pub mod calendar;
 pub mod platform;
 pub mod release;
+pub mod rollout;
 pub mod version;
