@@ -90,3 +90,41 @@ async fn every_route_with_every_role() {
     }
     assert!(checked >= 8 * 15, "{checked}");
 }
+
+/// `GET /v1/openapi.json` lists every route of the table and is a valid OpenAPI document
+/// for a third-party validator (openapi-spec-validator).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_lists_every_route_and_validates() {
+    let env = TestEnv::new(Backend::SqliteLocal).await;
+    let s = env.serve();
+    let doc: serde_json::Value = reqwest::get(format!("{}/v1/openapi.json", s.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for r in spec() {
+        let op = &doc["paths"][r.path][r.method.to_ascii_lowercase()];
+        assert!(op.is_object(), "{} {} missing", r.method, r.path);
+        if let Access::Permission(p) = r.access {
+            assert_eq!(op["x-relops-permission"], p.as_str());
+        }
+    }
+    let Some(python) = common::python_with("openapi_spec_validator") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let out = std::process::Command::new(python)
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

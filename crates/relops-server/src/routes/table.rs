@@ -249,6 +249,13 @@ fn entries() -> Vec<Entry> {
             "the caller's name and roles",
             get(tokens::whoami),
         ),
+        e(
+            "GET",
+            "/v1/openapi.json",
+            Public,
+            "this API's OpenAPI document",
+            get(openapi_route),
+        ),
     ];
     let mut gate = e(
         "PUT",
@@ -309,6 +316,68 @@ async fn guard(
     }
     req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+/// The OpenAPI 3.1 document of the API (`GET /v1/openapi.json`), generated from this
+/// table: every path and method with its summary, path parameters and what it needs
+/// (`x-relops-permission`); bodies are described in docs/ for now.
+pub fn openapi() -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    let mut paths: Map<String, Value> = Map::new();
+    for r in spec() {
+        let params: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        let mut op = json!({
+            "summary": r.summary,
+            "operationId": format!("{}{}", r.method.to_ascii_lowercase(), r.path.replace(['/', '{', '}'], "_")),
+            "parameters": params,
+            "responses": {
+                "200": { "description": "success" },
+                "400": { "description": "malformed input; the body says what to fix" },
+                "404": { "description": "not found" },
+            },
+        });
+        match r.access {
+            Access::Public => op["security"] = json!([]),
+            Access::Token => {
+                op["responses"]["401"] = json!({ "description": "no or unknown token" })
+            }
+            Access::Permission(p) => {
+                op["x-relops-permission"] = json!(p.as_str());
+                op["responses"]["401"] = json!({ "description": "no or unknown token" });
+                op["responses"]["403"] =
+                    json!({ "description": format!("the token's roles lack `{p}`") });
+            }
+        }
+        paths
+            .entry(r.path.to_owned())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("object")
+            .insert(r.method.to_ascii_lowercase(), op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "relops",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Release operations for desktop applications. Errors are {\"code\", \"error\"}.",
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+        },
+        "security": [ { "bearer": [] } ],
+        "paths": paths,
+    })
+}
+
+/// `GET /v1/openapi.json`
+pub async fn openapi_route() -> axum::Json<serde_json::Value> {
+    axum::Json(openapi())
 }
 
 /// `docs/permissions.md`, generated from this table and `relops_core::access`.

@@ -436,20 +436,28 @@ pub fn test_bytes(len: usize, seed: u8) -> Vec<u8> {
 /// The Python interpreter with python-tuf installed (`.ci/run` makes the venv and sets
 /// `RELOPS_TEST_PYTHON`); `None` with the reason outside CI, a panic under CI.
 pub fn python_with_tuf() -> Option<PathBuf> {
+    python_with("tuf.ngclient")
+}
+
+/// The venv's Python if it can import `module`; `None` with the reason outside CI, a
+/// panic under CI.
+pub fn python_with(module: &str) -> Option<PathBuf> {
     let found = std::env::var_os("RELOPS_TEST_PYTHON")
         .map(PathBuf::from)
         .filter(|p| {
             Command::new(p)
-                .args(["-c", "import tuf.ngclient"])
+                .args(["-c", &format!("import {module}")])
                 .output()
                 .is_ok_and(|o| o.status.success())
         });
     if found.is_none() {
-        let why = "RELOPS_TEST_PYTHON does not name a Python with `tuf` installed: run `.ci/run`, which makes the venv";
+        let why = format!(
+            "RELOPS_TEST_PYTHON does not name a Python with `{module}`: run `.ci/run`, which makes the venv"
+        );
         if std::env::var_os("CI").is_some() {
-            panic!("python-tuf required under CI: {why}");
+            panic!("{module} required under CI: {why}");
         }
-        eprintln!("skipped: python-tuf client test: {why}");
+        eprintln!("skipped: test with {module}: {why}");
     }
     found
 }
