@@ -202,39 +202,19 @@ async fn upload_download_checksums_and_signature(b: Backend) {
         dmg.len().to_string().as_str()
     );
     assert_eq!(full.headers()["accept-ranges"], "bytes");
-    let part = http
-        .req(reqwest::Method::GET, path)
-        .header("range", "bytes=10-19")
-        .send()
-        .await
-        .unwrap();
+    let part = http.get_range(path, "bytes=10-19").await;
     assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(
         part.headers()["content-range"],
         format!("bytes 10-19/{}", dmg.len()).as_str()
     );
     assert_eq!(part.bytes().await.unwrap().as_ref(), &dmg[10..20]);
-    let tail = http
-        .req(reqwest::Method::GET, path)
-        .header("range", "bytes=-5")
-        .send()
-        .await
-        .unwrap();
+    let tail = http.get_range(path, "bytes=-5").await;
     assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(tail.bytes().await.unwrap().as_ref(), &dmg[dmg.len() - 5..]);
-    let resume = http
-        .req(reqwest::Method::GET, path)
-        .header("range", "bytes=1000000-")
-        .send()
-        .await
-        .unwrap();
+    let resume = http.get_range(path, "bytes=1000000-").await;
     assert_eq!(resume.bytes().await.unwrap().as_ref(), &dmg[1_000_000..]);
-    let bad = http
-        .req(reqwest::Method::GET, path)
-        .header("range", "bytes=99999999-")
-        .send()
-        .await
-        .unwrap();
+    let bad = http.get_range(path, "bytes=99999999-").await;
     assert_eq!(bad.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(
         http.get("/v1/releases/2.1.0/artifacts/nope.dmg")

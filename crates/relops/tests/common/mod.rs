@@ -393,6 +393,15 @@ impl Http {
         self.req(reqwest::Method::GET, path).send().await.unwrap()
     }
 
+    /// GET with a `Range` header.
+    pub async fn get_range(&self, path: &str, range: &str) -> reqwest::Response {
+        self.req(reqwest::Method::GET, path)
+            .header("range", range)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
         self.req(reqwest::Method::POST, path)
             .json(&body)
