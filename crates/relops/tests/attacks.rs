@@ -94,16 +94,13 @@ async fn python_tuf_and_the_sdk_refuse_attacks() {
     let w = work.path();
     let publish = |v: &str, seed: u8| {
         s.cli_json(&["release", "create", v, "--go-live", "2027-06-01"]);
-        let f = w.join(format!("{v}.dmg"));
-        std::fs::write(&f, test_bytes(40_000, seed)).unwrap();
-        s.cli_json(&[
-            "artifact",
-            "upload",
+        s.upload(
+            w,
             v,
-            "--platform",
             "macos-universal",
-            f.to_str().unwrap(),
-        ]);
+            &format!("{v}.dmg"),
+            &test_bytes(40_000, seed),
+        );
         s.cli_json(&["approve", v]);
     };
     publish("2.0.0", 1);

@@ -18,16 +18,13 @@ async fn with_history(b: Backend) -> (TestEnv, common::Server, String) {
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
     s.cli_json(&["release", "create", "2.2.0", "--go-live", "2027-06-01"]);
     let work = tempfile::tempdir().unwrap();
-    let f = work.path().join("W.dmg");
-    std::fs::write(&f, test_bytes(1000, 1)).unwrap();
-    s.cli_json(&[
-        "artifact",
-        "upload",
+    s.upload(
+        work.path(),
         "2.1.0",
-        "--platform",
         "macos-universal",
-        f.to_str().unwrap(),
-    ]);
+        "W.dmg",
+        &test_bytes(1000, 1),
+    );
     s.cli_json(&["release", "freeze", "2.1.0"]);
     (env, s, sec)
 }

@@ -24,16 +24,13 @@ fn upload(
     name: &str,
     seed: u8,
 ) -> serde_json::Value {
-    let path = work.join(name);
-    std::fs::write(&path, test_bytes(50_000 + usize::from(seed), seed)).unwrap();
-    s.cli_json(&[
-        "artifact",
-        "upload",
+    s.upload(
+        work,
         version,
-        "--platform",
         platform,
-        path.to_str().unwrap(),
-    ])
+        name,
+        &test_bytes(50_000 + usize::from(seed), seed),
+    )
 }
 
 async fn python_tuf_verifies_every_target(b: Backend) {
@@ -462,15 +459,7 @@ async fn key_rotation_is_followed_by_clients(b: Backend) {
     let before = python_tuf_refresh(&python, &s.url, "wizard", &root1, &client).unwrap();
     assert_eq!(before["versions"]["root"], 1);
     let keys_before = s.cli_json(&["keys", "list"]);
-    let sdk = relops_client::Updater::new(common::sdk_config(
-        &format!("{}/tuf/wizard/", s.url),
-        &root1,
-        &common::release_public_key(&s),
-        relops_core::platform::Platform::MacosUniversal,
-        "2.0.0",
-        &work.path().join("sdk"),
-    ))
-    .unwrap();
+    let sdk = s.updater(&root1, "2.0.0", &work.path().join("sdk"));
     assert!(sdk.check().await.unwrap().is_some());
 
     // Only the security engineer rotates keys.
@@ -710,15 +699,7 @@ async fn release_notes_are_linked_from_the_feed(b: Backend) {
 
     // The feed links them, and the SDK resolves the link.
     let root = s.trusted_root().await;
-    let up = relops_client::Updater::new(common::sdk_config(
-        &format!("{}/tuf/wizard/", s.url),
-        &root,
-        &common::release_public_key(&s),
-        relops_core::platform::Platform::MacosUniversal,
-        "2.0.0",
-        &work.path().join("sdk"),
-    ))
-    .unwrap();
+    let up = s.updater(&root, "2.0.0", &work.path().join("sdk"));
     let u = up.check().await.unwrap().unwrap();
     assert_eq!(u.notes_url.as_deref(), Some(public.as_str()));
 }

@@ -27,16 +27,13 @@ fn report(name: &str) -> String {
 
 fn prepare(s: &common::Server, work: &std::path::Path) {
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
-    let f = work.join("W.dmg");
-    std::fs::write(&f, test_bytes(10_000, 1)).unwrap();
-    s.cli_json(&[
-        "artifact",
-        "upload",
+    s.upload(
+        work,
         "2.1.0",
-        "--platform",
         "macos-universal",
-        f.to_str().unwrap(),
-    ]);
+        "W.dmg",
+        &test_bytes(10_000, 1),
+    );
 }
 
 async fn gates_decide_approval(b: Backend) {

@@ -34,16 +34,7 @@ async fn check_download_resume_and_refusals(b: Backend) {
     let w = work.path();
     let publish = |v: &str, platform: &str, name: &str, bytes: &[u8]| {
         s.cli_json(&["release", "create", v, "--go-live", "2027-06-01"]);
-        let f = w.join(name);
-        std::fs::write(&f, bytes).unwrap();
-        let a = s.cli_json(&[
-            "artifact",
-            "upload",
-            v,
-            "--platform",
-            platform,
-            f.to_str().unwrap(),
-        ]);
+        let a = s.upload(w, v, platform, name, bytes);
         s.cli_json(&["approve", v]);
         a
     };

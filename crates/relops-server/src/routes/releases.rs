@@ -114,14 +114,24 @@ pub async fn freeze(
     Query(q): Query<ProductQuery>,
     who: Principal,
 ) -> ApiResult<Json<Release>> {
-    let product = state.product(q.product.as_deref())?;
-    let release = load(&state, &product, &v).await?;
-    let to = release
-        .state
-        .freeze()
-        .map_err(|e| ApiError::Conflict(format!("release {}: {e}", release.version)))?;
+    let (product, release, to) = prepare(&state, &q, &v, ReleaseState::freeze).await?;
     apply(&state, &who, &product, &release, to, "freeze").await?;
     Ok(Json(load(&state, &product, &v).await?))
+}
+
+/// The product, the release and the state `step` moves it to (409 if the state machine
+/// refuses).
+async fn prepare(
+    state: &AppState,
+    q: &ProductQuery,
+    v: &str,
+    step: fn(ReleaseState) -> Result<ReleaseState, relops_core::release::TransitionError>,
+) -> ApiResult<(String, Release, ReleaseState)> {
+    let product = state.product(q.product.as_deref())?;
+    let release = load(state, &product, v).await?;
+    let to = step(release.state)
+        .map_err(|e| ApiError::Conflict(format!("release {}: {e}", release.version)))?;
+    Ok((product, release, to))
 }
 
 /// Records the transition of `release` to `to` (with its audit entry, in one transaction),
@@ -169,12 +179,7 @@ pub async fn approve(
     Query(q): Query<ProductQuery>,
     who: Principal,
 ) -> ApiResult<Json<Release>> {
-    let product = state.product(q.product.as_deref())?;
-    let release = load(&state, &product, &v).await?;
-    let to = release
-        .state
-        .approve()
-        .map_err(|e| ApiError::Conflict(format!("release {}: {e}", release.version)))?;
+    let (product, release, to) = prepare(&state, &q, &v, ReleaseState::approve).await?;
     if release.artifacts.is_empty() {
         return Err(ApiError::Conflict(format!(
             "release {} has no artifacts: upload at least one (`relops artifact upload`) before approving it",

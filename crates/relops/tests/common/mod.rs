@@ -344,6 +344,41 @@ impl Server {
         self.cli_json(&args)["token"].as_str().unwrap().to_owned()
     }
 
+    /// Writes `bytes` to `dir/name` and uploads it as an artifact of `version`.
+    pub fn upload(
+        &self,
+        dir: &Path,
+        version: &str,
+        platform: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> serde_json::Value {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        self.cli_json(&[
+            "artifact",
+            "upload",
+            version,
+            "--platform",
+            platform,
+            path.to_str().unwrap(),
+        ])
+    }
+
+    /// An SDK updater of a macOS app running `current`, trusting `root`, with its state in
+    /// `data_dir`, against this server's feed.
+    pub fn updater(&self, root: &[u8], current: &str, data_dir: &Path) -> relops_client::Updater {
+        relops_client::Updater::new(sdk_config(
+            &format!("{}/tuf/wizard/", self.url),
+            root,
+            &release_public_key(self),
+            relops_core::platform::Platform::MacosUniversal,
+            current,
+            data_dir,
+        ))
+        .unwrap()
+    }
+
     /// The product's first root metadata, as an app would ship it.
     pub async fn trusted_root(&self) -> Vec<u8> {
         let resp = reqwest::get(format!("{}/tuf/wizard/metadata/1.root.json", self.url))
