@@ -52,6 +52,9 @@ pub struct Update {
     pub release_signature: String,
     /// Release notes, when the feed names them.
     pub notes_url: Option<String>,
+    /// The feed sends this install back to an older release (a rollback directive): the
+    /// app should install it although its version is lower.
+    pub downgrade: bool,
 }
 
 /// The updater of one installed app.
@@ -120,8 +123,10 @@ impl Updater {
     }
 
     /// Refreshes and verifies the feed (TUF, via `tough`; the last verified metadata is
-    /// kept in `data_dir/tuf` against rollback) and returns the newest release for this
-    /// product, platform and channel above the current version, or `None`.
+    /// kept in `data_dir/tuf` against rollback) and returns what it offers this install —
+    /// the decision of [`relops_core::offer::decide`] over the signed targets: the newest
+    /// release whose rollout includes this install, or the release a rollback directive
+    /// sends it back to (`downgrade`), or `None`.
     pub async fn check(&self) -> Result<Option<Update>, Error> {
         let repo = RepositoryLoader::new(
             &self.cfg.trusted_root,
@@ -132,47 +137,50 @@ impl Updater {
         .load()
         .await
         .map_err(|e| classify(&e.to_string()))?;
-        let mut best: Option<Update> = None;
-        for (name, t) in repo.all_targets() {
-            let c = &t.custom;
-            let s = |k: &str| c.get(k).and_then(|v| v.as_str());
-            if s("product") != Some(self.cfg.product.as_str())
-                || s("platform") != Some(self.cfg.platform.as_str())
-            {
-                continue;
-            }
-            let in_channel = c
-                .get("channels")
-                .and_then(|v| v.as_array())
-                .is_some_and(|a| {
-                    a.iter()
-                        .any(|x| x.as_str() == Some(self.cfg.channel.as_str()))
-                });
-            let Some(version) = s("version").and_then(|v| v.parse::<Version>().ok()) else {
-                continue;
-            };
-            if !in_channel || version <= self.cfg.current_version {
-                continue;
-            }
-            if best.as_ref().is_some_and(|b| b.version >= version) {
-                continue;
-            }
-            let (Some(artifact), Some(sig)) = (s("artifact"), s("release_signature")) else {
-                continue;
-            };
-            best = Some(Update {
-                version,
-                target: name.raw().to_owned(),
-                artifact: artifact.to_owned(),
-                size: t.length,
-                sha256: hex::encode(&t.hashes.sha256),
-                release_signature: sig.to_owned(),
-                notes_url: s("notes")
-                    .and_then(|n| self.feed.join(n).ok())
-                    .map(String::from),
-            });
-        }
-        Ok(best)
+        // Parse every target's signed `custom` object; targets this SDK cannot read are
+        // skipped, as the server's /v1/update skips them.
+        let targets: Vec<(String, u64, String, relops_core::offer::TargetCustom)> = repo
+            .all_targets()
+            .filter_map(|(name, t)| {
+                let custom = serde_json::to_value(&t.custom)
+                    .and_then(serde_json::from_value)
+                    .ok()?;
+                Some((
+                    name.raw().to_owned(),
+                    t.length,
+                    hex::encode(&t.hashes.sha256),
+                    custom,
+                ))
+            })
+            .collect();
+        let install = relops_core::offer::Install {
+            product: &self.cfg.product,
+            platform: self.cfg.platform,
+            channel: &self.cfg.channel,
+            version: &self.cfg.current_version,
+            install_id: &self.install_id,
+        };
+        let Some(offer) = relops_core::offer::decide(
+            &install,
+            targets.iter().enumerate().map(|(i, t)| ((&t.0, i), &t.3)),
+        ) else {
+            return Ok(None);
+        };
+        let (name, length, sha256, c) = &targets[offer.target.1];
+        Ok(Some(Update {
+            version: offer.version,
+            target: name.clone(),
+            artifact: c.artifact.clone(),
+            size: *length,
+            sha256: sha256.clone(),
+            release_signature: c.release_signature.clone(),
+            notes_url: c
+                .notes
+                .as_deref()
+                .and_then(|n| self.feed.join(n).ok())
+                .map(String::from),
+            downgrade: offer.downgrade,
+        }))
     }
 
     /// Downloads `update` (resuming a previous partial download), verifies its length,

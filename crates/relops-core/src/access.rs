@@ -92,10 +92,13 @@ pub enum Permission {
     AuditManage,
     /// Create API tokens.
     TokenManage,
+    RolloutManage,
+    RolloutHalt,
+    Rollback,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 14] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
@@ -107,6 +110,9 @@ impl Permission {
         Self::AuditRead,
         Self::AuditManage,
         Self::TokenManage,
+        Self::RolloutManage,
+        Self::RolloutHalt,
+        Self::Rollback,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -122,6 +128,9 @@ impl Permission {
             Self::AuditRead => "audit.read",
             Self::AuditManage => "audit.manage",
             Self::TokenManage => "token.manage",
+            Self::RolloutManage => "rollout.manage",
+            Self::RolloutHalt => "rollout.halt",
+            Self::Rollback => "rollout.rollback",
         }
     }
 
@@ -146,6 +155,12 @@ impl Permission {
             Self::AuditRead => &[SecurityEngineer, Admin],
             Self::AuditManage => &[SecurityEngineer],
             Self::TokenManage => &[Admin],
+            // Starting and moving a rollout is the release manager's job; stopping one is
+            // everyone's who may be woken up for it.
+            Self::RolloutManage => &[ReleaseManager, Admin],
+            Self::RolloutHalt | Self::Rollback => {
+                &[ReleaseManager, OncallDevops, ProductOwner, Admin]
+            }
         }
     }
 

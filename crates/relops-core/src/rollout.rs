@@ -122,6 +122,16 @@ impl Stage {
     }
 }
 
+impl std::str::FromStr for Stage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Stage::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown rollout stage `{s}`: expected pilot, 25, 50 or 100"))
+    }
+}
+
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -166,6 +176,42 @@ pub enum RolloutState {
     Halted,
     Completed,
     RolledBack,
+}
+
+impl RolloutState {
+    pub const ALL: [RolloutState; 5] = [
+        Self::Active,
+        Self::Paused,
+        Self::Halted,
+        Self::Completed,
+        Self::RolledBack,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Halted => "halted",
+            Self::Completed => "completed",
+            Self::RolledBack => "rolled_back",
+        }
+    }
+}
+
+impl std::str::FromStr for RolloutState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown rollout state `{s}`"))
+    }
+}
+
+impl fmt::Display for RolloutState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A rollout of one release.
@@ -313,12 +359,46 @@ impl Rollout {
         }
     }
 
-    /// Is this install offered the release now? A halted rollout keeps offering it to the
-    /// installs inside its frozen percentage (they already have it) and to no one else.
+    /// Is this install (on the production channel) offered the release now? A halted
+    /// rollout offers it to nobody new — the installs inside its frozen percentage already
+    /// have it and keep it — and a rolled-back one to nobody.
     pub fn offers(&self, salt: &[u8], install_id: &str) -> bool {
         match self.state {
-            RolloutState::RolledBack => false,
+            RolloutState::Halted | RolloutState::RolledBack => false,
             _ => in_rollout(salt, install_id, self.percent),
+        }
+    }
+
+    /// The state carried in the feed: the pilot channel is offered the release in full
+    /// from the first stage on; the production channel gets the stage's percentage (or the
+    /// one a halt froze).
+    pub fn feed_state(
+        &self,
+        salt_hex: &str,
+        pilot_channel: &str,
+        production_channel: &str,
+    ) -> crate::offer::FeedRollout {
+        let mut bps = std::collections::BTreeMap::new();
+        bps.insert(pilot_channel.to_owned(), Percent::ALL);
+        bps.insert(production_channel.to_owned(), self.percent);
+        crate::offer::FeedRollout {
+            state: self.state,
+            stage: self.stage,
+            since: self.since,
+            salt: salt_hex.to_owned(),
+            bps,
+        }
+    }
+
+    /// The release state this rollout puts its release in.
+    pub fn release_state(&self) -> crate::release::ReleaseState {
+        use crate::release::ReleaseState as R;
+        match (self.state, self.stage) {
+            (RolloutState::Halted, _) => R::Halted,
+            (RolloutState::RolledBack, _) => R::RolledBack,
+            (RolloutState::Completed, _) | (_, Stage::P100) => R::Released,
+            (_, Stage::Pilot) => R::Piloting,
+            _ => R::RollingOut,
         }
     }
 }
@@ -396,6 +476,7 @@ mod tests {
         assert!(halted.advance(&plan, t(100), true).is_err());
         let resumed = halted.resume().unwrap();
         assert_eq!(resumed.state, RolloutState::Active);
+        assert!(!halted.offers(b"s", "anyone-0") && !halted.offers(b"s", "anyone-1"));
         let back = resumed.roll_back().unwrap();
         assert!(!back.offers(b"s", "anyone"));
         assert!(back.roll_back().is_err());

@@ -34,6 +34,98 @@ pub struct ServerConfig {
     pub feed: FeedConfig,
     pub gates: GatesConfig,
     pub audit: AuditConfig,
+    pub rollout: RolloutConfig,
+    pub notify: NotifyConfig,
+}
+
+/// The `[rollout]` section: minimum soak per stage (R-REL-9). The channels are `[feed]
+/// channels`: the first is the pilot channel, the last the production channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RolloutConfig {
+    pub pilot_soak_hours: i64,
+    pub p25_soak_hours: i64,
+    pub p50_soak_hours: i64,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        Self {
+            pilot_soak_hours: 48,
+            p25_soak_hours: 24,
+            p50_soak_hours: 24,
+        }
+    }
+}
+
+impl RolloutConfig {
+    pub fn plan(&self) -> relops_core::rollout::Plan {
+        relops_core::rollout::Plan {
+            pilot_soak: chrono::Duration::hours(self.pilot_soak_hours),
+            p25_soak: chrono::Duration::hours(self.p25_soak_hours),
+            p50_soak: chrono::Duration::hours(self.p50_soak_hours),
+        }
+    }
+}
+
+/// The `[notify]` section: where rollout steps, halts and rollbacks are reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// First retry after a failed delivery, in seconds; doubled per attempt.
+    pub retry_initial_seconds: f64,
+    /// Longest wait between retries, in seconds.
+    pub retry_max_seconds: f64,
+    /// Time allowed for one delivery, in seconds.
+    pub timeout_seconds: f64,
+    pub webhooks: Vec<Webhook>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            retry_initial_seconds: 5.0,
+            retry_max_seconds: 900.0,
+            timeout_seconds: 10.0,
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+/// One `[[notify.webhooks]]` destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// A name for `relops notify list`.
+    pub name: String,
+    /// `slack` (incoming-webhook JSON), `pagerduty` (Events API v2) or `webhook` (relops'
+    /// own JSON).
+    pub kind: WebhookKind,
+    pub url: String,
+    /// Slack: the channel to post to, e.g. `#wizard-release`.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// PagerDuty: the integration's routing key.
+    #[serde(default)]
+    pub routing_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookKind {
+    Slack,
+    Pagerduty,
+    Webhook,
+}
+
+impl WebhookKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Slack => "slack",
+            Self::Pagerduty => "pagerduty",
+            Self::Webhook => "webhook",
+        }
+    }
 }
 
 /// The `[audit]` section.
@@ -90,8 +182,8 @@ pub const GATES: [&str; 5] = ["coverage", "tests", "sbom", "vulnerabilities", "s
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FeedConfig {
-    /// Update channels; every published release is in all of them until staged rollout
-    /// assigns channels per stage.
+    /// Update channels: the first is the pilot channel (offered a release in full from
+    /// the pilot stage on), the last the production channel (offered the stage's share).
     pub channels: Vec<String>,
     /// Published versions kept in the feed per platform (rollback stock, R-RB-3).
     pub keep_releases: usize,
@@ -166,6 +258,8 @@ impl Default for ServerConfig {
             feed: FeedConfig::default(),
             gates: GatesConfig::default(),
             audit: AuditConfig::default(),
+            rollout: RolloutConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -263,6 +357,35 @@ impl ServerConfig {
                 "[audit] retention_days and checkpoint_interval_seconds must be at least 1".into(),
             ));
         }
+        let r = &self.rollout;
+        if r.pilot_soak_hours < 0 || r.p25_soak_hours < 0 || r.p50_soak_hours < 0 {
+            return Err(ConfigError::Invalid(
+                "[rollout] soak hours must be 0 or more".into(),
+            ));
+        }
+        let n = &self.notify;
+        if !(n.retry_initial_seconds > 0.0
+            && n.retry_max_seconds >= n.retry_initial_seconds
+            && n.timeout_seconds > 0.0)
+        {
+            return Err(ConfigError::Invalid(
+                "[notify] needs retry_initial_seconds > 0, retry_max_seconds >= retry_initial_seconds and timeout_seconds > 0".into(),
+            ));
+        }
+        for w in &n.webhooks {
+            if !(w.url.starts_with("https://") || w.url.starts_with("http://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "[[notify.webhooks]] `{}`: url `{}` must start with https:// or http://",
+                    w.name, w.url
+                )));
+            }
+            if w.kind == WebhookKind::Pagerduty && w.routing_key.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "[[notify.webhooks]] `{}` is kind = \"pagerduty\": set routing_key to the integration key",
+                    w.name
+                )));
+            }
+        }
         if self.max_artifact_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "`max_artifact_bytes` must be above 0".into(),
@@ -291,7 +414,7 @@ impl ServerConfig {
 
     /// The config file that `relops init` writes: the defaults, commented.
     pub fn initial_file() -> String {
-        r#"# relops configuration. Relative paths are relative to this file's directory.
+        r##"# relops configuration. Relative paths are relative to this file's directory.
 # Every key can also be set by an environment variable: RELOPS_LISTEN,
 # RELOPS_DATABASE_URL, RELOPS_MAX_ARTIFACT_BYTES, RELOPS_BLOB__KIND, ...
 
@@ -328,6 +451,8 @@ extra_holidays = []
 
 [feed]
 # The signed update feed (TUF), served at /tuf/PRODUCT/.
+# Channels: the first is the pilot channel (opted-in installs get a release in full
+# from its pilot stage on), the last the production channel (gets the stage's share).
 channels = ["internal", "stable"]
 # Published versions kept per platform (rollback stock).
 keep_releases = 3
@@ -355,7 +480,34 @@ required = []
 # R-CR-4: the audit trail is kept 180 days; pruning keeps a signed checkpoint.
 retention_days = 180
 checkpoint_interval_seconds = 3600
-"#
+
+[rollout]
+# Minimum soak per stage before `relops rollout advance` (pilot 5 % -> 25 % -> 50 % -> 100 %).
+pilot_soak_hours = 48
+p25_soak_hours = 24
+p50_soak_hours = 24
+
+[notify]
+# Rollout steps, halts and rollbacks go to these webhooks through a durable outbox,
+# retried with doubling backoff until a 2xx.
+retry_initial_seconds = 5.0
+retry_max_seconds = 900.0
+timeout_seconds = 10.0
+# [[notify.webhooks]]
+# name = "release-channel"
+# kind = "slack"                 # Slack incoming webhook
+# url = "https://hooks.slack.com/services/..."
+# channel = "#wizard-release"
+# [[notify.webhooks]]
+# name = "on-call"
+# kind = "pagerduty"             # PagerDuty Events API v2: halt/rollback trigger, resume resolves
+# url = "https://events.pagerduty.com/v2/enqueue"
+# routing_key = "..."
+# [[notify.webhooks]]
+# name = "ops-bus"
+# kind = "webhook"               # relops' own JSON event
+# url = "https://ops.example/relops"
+"##
         .to_owned()
     }
 }

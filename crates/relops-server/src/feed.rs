@@ -9,8 +9,10 @@
 //! of earlier sets stay servable (`KEEP_VERSIONS`), and `timestamp.json` names a snapshot
 //! that is already stored.
 //!
-//! Each target's `custom` object carries product, version, platform, kind, channels, the
-//! artifact's own name and the release key's signature made at upload (never re-made).
+//! Each target's `custom` object is a [`TargetCustom`]: product, version, platform, kind,
+//! channels, the artifact's own name, the release key's signature made at upload (never
+//! re-made), the rollout state and any rollback directive. [`Published::decide`] answers
+//! `GET /v1/update` from the same parsed targets with the SDK's decision function.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -21,11 +23,11 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use ed25519_dalek::SigningKey;
+use relops_core::offer::{Install, Offer, RollbackDirective, TargetCustom, decide};
 use relops_core::platform::Platform;
 use relops_core::version::Version;
-use relops_store::{Db, DbError, MetadataRow, StoredArtifact};
+use relops_store::{Db, DbError, MetadataRow, RollbackRecord, RolloutRecord, StoredArtifact};
 use relops_tuf::{Key, Root, Signed, Snapshot, TargetFile, Targets, Timestamp, sign};
-use serde_json::json;
 
 use crate::config::FeedConfig;
 use crate::keys::load_signing_key;
@@ -74,6 +76,32 @@ pub struct Published {
     targets_meta: Option<Targets>,
     /// `{sha256}.{name}` of every target in the kept targets versions.
     files: HashSet<String>,
+    /// The newest targets, parsed for update checks (`GET /v1/update`).
+    pub offerable: Arc<Vec<OfferTarget>>,
+}
+
+/// A target of the current `targets.json` with its parsed `custom` object.
+#[derive(Debug, Clone)]
+pub struct OfferTarget {
+    pub name: String,
+    pub length: u64,
+    pub sha256: String,
+    pub custom: TargetCustom,
+}
+
+impl Published {
+    /// What the feed offers `install` now: the same decision as the SDK's
+    /// ([`relops_core::offer::decide`]), over the same signed targets.
+    pub fn decide(&self, install: &Install<'_>) -> Option<(&OfferTarget, Offer<usize>)> {
+        let offer = decide(
+            install,
+            self.offerable
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (i, &t.custom)),
+        )?;
+        Some((&self.offerable[offer.target], offer))
+    }
 }
 
 impl Published {
@@ -188,6 +216,23 @@ impl Published {
                     .as_ref()
                     .is_none_or(|c| c.common.version < version)
                 {
+                    // Targets the server signed are well-formed; one that is not (signed by
+                    // an older relops) is not offered by /v1/update, as the SDK skips it.
+                    let offerable = t
+                        .signed
+                        .targets
+                        .iter()
+                        .filter_map(|(name, f)| {
+                            let custom = serde_json::from_value(f.custom.clone()?).ok()?;
+                            Some(OfferTarget {
+                                name: name.clone(),
+                                length: f.length,
+                                sha256: f.hashes.get("sha256")?.clone(),
+                                custom,
+                            })
+                        })
+                        .collect();
+                    self.offerable = Arc::new(offerable);
                     self.targets_meta = Some(t.signed);
                 }
                 self.targets.insert(version, body);
@@ -351,7 +396,11 @@ impl Feed {
         let wanted = build_targets(
             product,
             db.published_artifacts(product).await?,
-            &db.notes_of(product).await?,
+            &FeedState {
+                notes: db.notes_of(product).await?,
+                rollouts: db.rollouts(product).await?,
+                rollbacks: db.rollbacks(product).await?,
+            },
             cfg,
         );
         let (root_v, targets_v, snapshot_v, timestamp_v) = cur.versions();
@@ -649,13 +698,50 @@ fn target_name(
     }
 }
 
-/// The targets the feed should list now.
+/// What, besides the artifacts, the targets carry.
+struct FeedState {
+    /// Version → SHA-256 of its release notes.
+    notes: HashMap<String, String>,
+    rollouts: Vec<RolloutRecord>,
+    rollbacks: Vec<RollbackRecord>,
+}
+
+/// The targets the feed should list now: the newest `keep_releases` versions per platform,
+/// plus every release a rollback directive points to; each with its rollout state.
 fn build_targets(
     product: &str,
     mut artifacts: Vec<(Version, StoredArtifact)>,
-    notes: &HashMap<String, String>,
+    state: &FeedState,
     cfg: &FeedConfig,
 ) -> BTreeMap<String, TargetFile> {
+    let pilot = cfg
+        .channels
+        .first()
+        .map(String::as_str)
+        .unwrap_or("internal");
+    let production = cfg.channels.last().map(String::as_str).unwrap_or("stable");
+    let rollouts: HashMap<&Version, &RolloutRecord> =
+        state.rollouts.iter().map(|r| (&r.version, r)).collect();
+    // Directives per target release: the union of what was withdrawn in its favour; the
+    // newest rollback names the reason and incident.
+    let mut directives: HashMap<&Version, RollbackDirective> = HashMap::new();
+    for rb in &state.rollbacks {
+        let d = directives
+            .entry(&rb.to)
+            .or_insert_with(|| RollbackDirective {
+                from: Vec::new(),
+                reason: String::new(),
+                incident: String::new(),
+            });
+        for v in &rb.from {
+            if !d.from.contains(v) {
+                d.from.push(v.clone());
+            }
+        }
+        d.from.sort();
+        d.reason.clone_from(&rb.reason);
+        d.incident.clone_from(&rb.incident);
+    }
     // Newest versions first; within a release by artifact name, so numbering is stable.
     artifacts.sort_by(|(va, a), (vb, b)| {
         vb.cmp(va)
@@ -668,7 +754,7 @@ fn build_targets(
         let a = &stored.artifact;
         let kept = versions_per_platform.entry(a.platform).or_default();
         if !kept.contains(version) {
-            if kept.len() >= cfg.keep_releases {
+            if kept.len() >= cfg.keep_releases && !directives.contains_key(version) {
                 continue;
             }
             kept.push(version.clone());
@@ -680,27 +766,34 @@ fn build_targets(
         *nth += 1;
         let mut hashes = BTreeMap::new();
         hashes.insert("sha256".to_owned(), a.sha256.clone());
-        let mut custom = json!({
-                    "product": product,
-                    "version": version.to_string(),
-                    "platform": a.platform,
-                    "kind": a.kind,
-                    "channels": cfg.channels,
-                    "artifact": a.name,
-                    "release_signature": a.signature,
-                    "release_key_id": a.key_id,
-        });
-        if let Some(sha) = notes.get(&version.to_string()) {
+        let rollout = rollouts
+            .get(version)
+            .map(|r| r.rollout.feed_state(&r.salt, pilot, production));
+        let notes_sha256 = state.notes.get(&version.to_string()).cloned();
+        let custom = TargetCustom {
+            product: product.to_owned(),
+            version: version.clone(),
+            platform: a.platform,
+            kind: a.kind.as_str().to_owned(),
+            channels: rollout
+                .as_ref()
+                .map(|r| r.bps.keys().cloned().collect())
+                .unwrap_or_default(),
+            artifact: a.name.clone(),
+            release_signature: a.signature.clone(),
+            release_key_id: a.key_id.clone(),
             // Relative to the feed's base URL; the digest lets a client check the text.
-            custom["notes"] = json!(format!("notes/{version}.md"));
-            custom["notes_sha256"] = json!(sha);
-        }
+            notes: notes_sha256.as_ref().map(|_| format!("notes/{version}.md")),
+            notes_sha256,
+            rollout,
+            rollback: directives.get(version).cloned(),
+        };
         out.insert(
             name,
             TargetFile {
                 length: a.size,
                 hashes,
-                custom: Some(custom),
+                custom: Some(serde_json::to_value(custom).expect("custom serialises")),
             },
         );
     }

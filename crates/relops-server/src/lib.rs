@@ -6,6 +6,7 @@ pub mod error;
 pub mod feed;
 pub mod init;
 pub mod keys;
+pub mod notify;
 pub mod routes;
 
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub release_key: Arc<ReleaseKey>,
     pub audit_key: Arc<keys::AuditKey>,
     pub feed: Arc<feed::Feed>,
+    /// Wakes the notification worker after a change wrote outbox rows.
+    pub outbox: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             db,
             blobs,
             release_key: Arc::new(release_key),
+            outbox: Arc::new(tokio::sync::Notify::new()),
         };
         state.sweep().await?;
         Ok(state)
@@ -98,8 +102,8 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Serves [`router`] on `listener` until `shutdown` completes, with the background job
-/// that keeps the feed's metadata signed and fresh.
+/// Serves [`router`] on `listener` until `shutdown` completes, with the background jobs:
+/// feed re-signing, audit checkpoints and notification delivery.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -107,11 +111,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let refresher = tokio::spawn(refresh_feed(state.clone()));
     let checkpointer = tokio::spawn(checkpoint_audit(state.clone()));
+    let notifier = tokio::spawn(notify::deliver(state.clone()));
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;
     refresher.abort();
     checkpointer.abort();
+    notifier.abort();
     result
 }
 

@@ -9,11 +9,13 @@ use sqlx::Row;
 use crate::db::{Db, Result, StoredArtifact, artifact_from_row, parse, ts};
 
 /// The release states whose artifacts the feed publishes.
-pub const PUBLISHED_STATES: [ReleaseState; 4] = [
+pub const PUBLISHED_STATES: [ReleaseState; 6] = [
     ReleaseState::Approved,
     ReleaseState::Piloting,
     ReleaseState::RollingOut,
     ReleaseState::Released,
+    ReleaseState::Halted,
+    ReleaseState::RolledBack,
 ];
 
 /// One stored metadata file.
@@ -36,13 +38,15 @@ impl Db {
             "a.uploaded_at, a.uploaded_by, a.notarization_id, a.authenticode_signer, ",
             "a.critical_fix_reason, a.replaces ",
             "FROM artifacts a JOIN releases r ON r.product = a.product AND r.version = a.version ",
-            "WHERE a.product = $1 AND r.state IN ($2, $3, $4, $5)"
+            "WHERE a.product = $1 AND r.state IN ($2, $3, $4, $5, $6, $7)"
         ))
         .bind(product)
         .bind(PUBLISHED_STATES[0].as_str())
         .bind(PUBLISHED_STATES[1].as_str())
         .bind(PUBLISHED_STATES[2].as_str())
         .bind(PUBLISHED_STATES[3].as_str())
+        .bind(PUBLISHED_STATES[4].as_str())
+        .bind(PUBLISHED_STATES[5].as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -5,9 +5,13 @@ mod blob;
 mod db;
 mod feed;
 mod gates;
+mod outbox;
+mod rollout;
 
 pub use audit::{AuditEntry, AuditVerdict, Checkpoint, GENESIS};
 pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload};
 pub use db::{AuditRecord, Backend, Db, DbError, NewArtifact, StoredArtifact, TokenRecord};
 pub use feed::{MetadataRow, PUBLISHED_STATES};
 pub use gates::GateRecord;
+pub use outbox::{NewNotification, Notification};
+pub use rollout::{IncidentRecord, RollbackPlan, RollbackRecord, RolloutRecord};

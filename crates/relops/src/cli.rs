@@ -63,6 +63,33 @@ pub enum Command {
     Gate(GateCmd),
     /// Go: approve a release; it enters the signed update feed (TUF) at once.
     Approve { version: String },
+    /// Staged rollout: pilot (internal channel + 5 % of stable, 48 h soak) -> 25 % -> 50 %
+    /// -> 100 %; pause, resume, halt. The state rides in the signed feed.
+    #[command(subcommand)]
+    Rollout(RolloutCmd),
+    /// Roll back: send installs of the withdrawn releases back to an earlier release (a
+    /// signed directive in the feed; nothing is re-signed), open an incident whose
+    /// post-mortem is due in 3 business days, and notify.
+    Rollback {
+        /// The release to go back to (default: the newest that reached 100 %).
+        #[arg(long)]
+        to: Option<String>,
+        /// Why (goes into the feed directive, the incident and the notifications).
+        #[arg(long)]
+        reason: String,
+        /// critical, high or low.
+        #[arg(long, default_value = "critical")]
+        severity: String,
+        /// When the fix is planned, YYYY-MM-DD (named in the notifications).
+        #[arg(long)]
+        next_fix: Option<String>,
+    },
+    /// Notifications: the outbox of messages to Slack, PagerDuty and webhooks.
+    #[command(subcommand)]
+    Notify(NotifyCmd),
+    /// Incidents opened by rollbacks (and, later, by alerts).
+    #[command(subcommand)]
+    Incident(IncidentCmd),
     /// The signed update feed (TUF): export it as static files, verify it as a client would.
     #[command(subcommand)]
     Feed(FeedCmd),
@@ -188,6 +215,51 @@ pub enum GateCmd {
     Scan { version: String, file: PathBuf },
     /// Show the gates of a release with their numbers and evidence.
     List { version: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutCmd {
+    /// Start the pilot stage of an approved release.
+    Start { version: String },
+    /// Go to the next stage; refused before the stage's soak is over unless --force.
+    Advance {
+        version: String,
+        /// Advance before the soak is over (needs --reason; audited).
+        #[arg(long, requires = "reason")]
+        force: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Stop moving through the stages; the current percentage stays offered.
+    Pause { version: String },
+    /// Continue a paused or halted rollout.
+    Resume { version: String },
+    /// Stop offering the release to new installs (those that have it keep it); pages.
+    Halt {
+        version: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show state, stage, percentage, since when, and when the next step is allowed.
+    Status { version: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCmd {
+    /// Messages with their destination and delivery state, newest first.
+    List {
+        /// How many (default 50).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCmd {
+    /// Incidents, newest first, with their post-mortem deadline.
+    List,
+    /// One incident with its detail.
+    Show { id: String },
 }
 
 #[derive(Debug, Subcommand)]

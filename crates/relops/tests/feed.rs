@@ -71,7 +71,7 @@ async fn python_tuf_verifies_every_target(b: Backend) {
         "WIZARD 2.0.0.msi",
         2,
     );
-    s.cli_json(&["approve", "2.0.0"]);
+    s.ship("2.0.0");
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
     upload(
         &s,
@@ -104,6 +104,14 @@ async fn python_tuf_verifies_every_target(b: Backend) {
         custom["channels"],
         serde_json::json!(["internal", "stable"])
     );
+    let rollout = &custom["rollout"];
+    assert_eq!(rollout["state"], "completed");
+    assert_eq!(rollout["stage"], "100");
+    assert_eq!(
+        rollout["bps"],
+        serde_json::json!({"internal": 10000, "stable": 10000})
+    );
+    assert_eq!(rollout["salt"].as_str().unwrap().len(), 64);
     assert_eq!(
         custom["release_signature"], dmg["signature"],
         "the upload signature, not a new one"
@@ -453,7 +461,7 @@ async fn key_rotation_is_followed_by_clients(b: Backend) {
     let work = tempfile::tempdir().unwrap();
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
     upload(&s, work.path(), "2.1.0", "macos-universal", "W.dmg", 1);
-    s.cli_json(&["approve", "2.1.0"]);
+    s.ship("2.1.0");
     let root1 = s.trusted_root().await;
     let client = work.path().join("client");
     let before = python_tuf_refresh(&python, &s.url, "wizard", &root1, &client).unwrap();
@@ -698,6 +706,7 @@ async fn release_notes_are_linked_from_the_feed(b: Backend) {
     assert_eq!(resp.text().await.unwrap(), text);
 
     // The feed links them, and the SDK resolves the link.
+    s.roll_out("2.1.0");
     let root = s.trusted_root().await;
     let up = s.updater(&root, "2.0.0", &work.path().join("sdk"));
     let u = up.check().await.unwrap().unwrap();

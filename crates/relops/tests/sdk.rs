@@ -35,7 +35,7 @@ async fn check_download_resume_and_refusals(b: Backend) {
     let publish = |v: &str, platform: &str, name: &str, bytes: &[u8]| {
         s.cli_json(&["release", "create", v, "--go-live", "2027-06-01"]);
         let a = s.upload(w, v, platform, name, bytes);
-        s.cli_json(&["approve", v]);
+        s.ship(v);
         a
     };
     let v20 = test_bytes(300_000, 1);

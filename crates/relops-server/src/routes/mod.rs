@@ -5,9 +5,11 @@ pub mod audit;
 pub mod gates;
 pub mod health;
 pub mod releases;
+pub mod rollouts;
 pub mod table;
 pub mod tokens;
 pub mod tuf;
+pub mod update;
 
 use relops_core::version::Version;
 use serde::Deserialize;

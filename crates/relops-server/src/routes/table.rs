@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post, put};
 use relops_core::access::{Permission, Role};
 
-use super::{artifacts, audit, gates, health, releases, tokens, tuf};
+use super::{artifacts, audit, gates, health, releases, rollouts, tokens, tuf, update};
 use crate::AppState;
 use crate::auth::authenticate;
 
@@ -192,6 +192,62 @@ fn entries() -> Vec<Entry> {
             P(ReleaseRead),
             "gate verdicts",
             get(gates::list),
+        ),
+        e(
+            "GET",
+            "/v1/releases/{version}/rollout",
+            P(ReleaseRead),
+            "rollout status",
+            get(rollouts::show),
+        ),
+        e(
+            "POST",
+            "/v1/releases/{version}/rollout/{action}",
+            P(RolloutManage),
+            "rollout step: start, advance, pause or resume",
+            post(rollouts::step),
+        ),
+        e(
+            "POST",
+            "/v1/releases/{version}/rollout/halt",
+            P(RolloutHalt),
+            "halt a rollout: no new installs get the release",
+            post(rollouts::halt),
+        ),
+        e(
+            "POST",
+            "/v1/rollback",
+            P(Rollback),
+            "roll back: withdraw releases, publish a rollback directive, open an incident",
+            post(rollouts::rollback),
+        ),
+        e(
+            "GET",
+            "/v1/incidents",
+            P(ReleaseRead),
+            "list incidents",
+            get(rollouts::incidents),
+        ),
+        e(
+            "GET",
+            "/v1/incidents/{id}",
+            P(ReleaseRead),
+            "show an incident",
+            get(rollouts::show_incident),
+        ),
+        e(
+            "GET",
+            "/v1/notifications",
+            P(ReleaseRead),
+            "the notification outbox and delivery state",
+            get(rollouts::notifications),
+        ),
+        e(
+            "GET",
+            "/v1/update",
+            Public,
+            "thin-client update check (204: nothing to do)",
+            get(update::check),
         ),
         e(
             "GET",

@@ -5,6 +5,7 @@ mod artifact;
 mod feed;
 mod gate;
 mod release;
+mod rollout;
 mod server;
 
 use relops_api::{CreateToken, TokenCreated, WhoAmI};
@@ -161,6 +162,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Feed(cmd) => feed::run(&cli.global, cmd, json).await,
+        Command::Rollout(cmd) => rollout::run(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Rollback {
+            to,
+            reason,
+            severity,
+            next_fix,
+        } => {
+            rollout::rollback(
+                &Client::new(&cli.global)?,
+                to,
+                reason,
+                severity,
+                next_fix,
+                json,
+            )
+            .await
+        }
+        Command::Notify(cmd) => rollout::notify(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Incident(cmd) => rollout::incident(&Client::new(&cli.global)?, cmd, json).await,
         Command::Approve { version } => {
             release::approve(&Client::new(&cli.global)?, &version, json).await
         }

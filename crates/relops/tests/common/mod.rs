@@ -344,6 +344,28 @@ impl Server {
         self.cli_json(&args)["token"].as_str().unwrap().to_owned()
     }
 
+    /// Approves `version` and rolls it out to 100 % at once (forced past every soak), so
+    /// that every install is offered it.
+    pub fn ship(&self, version: &str) {
+        self.cli_json(&["approve", version]);
+        self.roll_out(version);
+    }
+
+    /// Rolls an approved release out to 100 % at once (forced past every soak).
+    pub fn roll_out(&self, version: &str) {
+        self.cli_json(&["rollout", "start", version]);
+        for _ in 0..3 {
+            self.cli_json(&[
+                "rollout",
+                "advance",
+                version,
+                "--force",
+                "--reason",
+                "test: ship at once",
+            ]);
+        }
+    }
+
     /// Writes `bytes` to `dir/name` and uploads it as an artifact of `version`.
     pub fn upload(
         &self,

@@ -1,0 +1,220 @@
+//! `relops rollout …`, `relops rollback`, `relops notify list`, `relops incident …`
+
+use relops_api::{
+    Incident, IncidentList, NotificationList, RollbackDone, RollbackRequest, RolloutStatus,
+    RolloutStep,
+};
+
+use crate::cli::{IncidentCmd, NotifyCmd, RolloutCmd};
+use crate::client::{Client, segment};
+use crate::output::{print, print_json, table, usage};
+
+pub async fn run(client: &Client, cmd: RolloutCmd, json: bool) -> anyhow::Result<()> {
+    let (version, action, step) = match cmd {
+        RolloutCmd::Status { version } => {
+            let s: RolloutStatus = client
+                .get(&format!("/releases/{}/rollout", segment(&version)))
+                .await?;
+            return if json {
+                print_json(&s)
+            } else {
+                print(&describe(&s))
+            };
+        }
+        RolloutCmd::Start { version } => (version, "start", RolloutStep::default()),
+        RolloutCmd::Advance {
+            version,
+            force,
+            reason,
+        } => (version, "advance", RolloutStep { force, reason }),
+        RolloutCmd::Pause { version } => (version, "pause", RolloutStep::default()),
+        RolloutCmd::Resume { version } => (version, "resume", RolloutStep::default()),
+        RolloutCmd::Halt { version, reason } => (
+            version,
+            "halt",
+            RolloutStep {
+                force: false,
+                reason: Some(reason),
+            },
+        ),
+    };
+    let s: RolloutStatus = client
+        .post(
+            &format!("/releases/{}/rollout/{action}", segment(&version)),
+            &step,
+        )
+        .await?;
+    if json {
+        print_json(&s)
+    } else {
+        print(&describe(&s))
+    }
+}
+
+fn describe(s: &RolloutStatus) -> String {
+    let channels: Vec<String> = s
+        .channels
+        .iter()
+        .map(|(c, p)| format!("{c} {p} %"))
+        .collect();
+    let next = match s.next_step_allowed_at {
+        Some(t) if s.state == "active" => {
+            format!("next step allowed at {}", t.format("%Y-%m-%d %H:%M UTC"))
+        }
+        Some(_) => format!("{}: no next step until resumed", s.state),
+        None => "no further stage".into(),
+    };
+    format!(
+        "{} {}: rollout {} at stage {} ({}) since {} — {}; release is {}\n",
+        s.product,
+        s.version,
+        s.state,
+        s.stage,
+        channels.join(", "),
+        s.since.format("%Y-%m-%d %H:%M UTC"),
+        next,
+        s.release_state
+    )
+}
+
+pub async fn rollback(
+    client: &Client,
+    to: Option<String>,
+    reason: String,
+    severity: String,
+    next_fix: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let to = to
+        .map(|v| v.parse().map_err(|e| usage(format!("--to {v}: {e}"))))
+        .transpose()?;
+    let next_fix = next_fix
+        .map(|d| {
+            d.parse()
+                .map_err(|_| usage(format!("--next-fix {d}: expected YYYY-MM-DD")))
+        })
+        .transpose()?;
+    let done: RollbackDone = client
+        .post(
+            "/rollback",
+            &RollbackRequest {
+                to,
+                reason,
+                severity: Some(severity),
+                next_fix,
+            },
+        )
+        .await?;
+    if json {
+        return print_json(&done);
+    }
+    let withdrawn: Vec<String> = done.withdrawn.iter().map(|v| v.to_string()).collect();
+    print(&format!(
+        "{}: rolled back to {}; withdrawn {}. Incident {} opened, post-mortem due {}.\n",
+        done.product,
+        done.to,
+        withdrawn.join(", "),
+        done.incident,
+        done.postmortem_due
+    ))
+}
+
+pub async fn notify(client: &Client, cmd: NotifyCmd, json: bool) -> anyhow::Result<()> {
+    let NotifyCmd::List { limit } = cmd;
+    let list: NotificationList = client.get(&format!("/notifications?limit={limit}")).await?;
+    if json {
+        return print_json(&list);
+    }
+    let rows: Vec<Vec<String>> = list
+        .notifications
+        .iter()
+        .map(|n| {
+            let status = match (&n.delivered_at, &n.last_error) {
+                (Some(t), _) => format!("delivered {}", t.format("%Y-%m-%d %H:%M:%S")),
+                (None, Some(e)) => {
+                    format!("retry at {} ({e})", n.next_attempt_at.format("%H:%M:%S"))
+                }
+                (None, None) => "queued".into(),
+            };
+            vec![
+                n.id.to_string(),
+                n.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                n.event.clone(),
+                n.version.clone(),
+                format!("{} ({})", n.sink, n.kind),
+                n.attempts.to_string(),
+                status,
+            ]
+        })
+        .collect();
+    print(&table(
+        &[
+            "ID", "CREATED", "EVENT", "VERSION", "TO", "ATTEMPTS", "STATUS",
+        ],
+        &rows,
+    ))
+}
+
+pub async fn incident(client: &Client, cmd: IncidentCmd, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        IncidentCmd::List => {
+            let list: IncidentList = client.get("/incidents").await?;
+            if json {
+                return print_json(&list);
+            }
+            let today = chrono::Utc::now().date_naive();
+            let rows: Vec<Vec<String>> = list
+                .incidents
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.id.clone(),
+                        i.version.to_string(),
+                        i.severity.clone(),
+                        i.status.clone(),
+                        format!(
+                            "{}{}",
+                            i.postmortem_due,
+                            if i.postmortem_due < today {
+                                " OVERDUE"
+                            } else {
+                                ""
+                            }
+                        ),
+                        i.summary.clone(),
+                    ]
+                })
+                .collect();
+            print(&table(
+                &[
+                    "ID",
+                    "VERSION",
+                    "SEVERITY",
+                    "STATUS",
+                    "POST-MORTEM DUE",
+                    "SUMMARY",
+                ],
+                &rows,
+            ))
+        }
+        IncidentCmd::Show { id } => {
+            let i: Incident = client.get(&format!("/incidents/{}", segment(&id))).await?;
+            if json {
+                return print_json(&i);
+            }
+            print(&format!(
+                "{} ({}, {}) — {} {}\n  {}\n  opened {} by {}; post-mortem due {}\n  {}\n",
+                i.id,
+                i.severity,
+                i.status,
+                i.product,
+                i.version,
+                i.summary,
+                i.opened_at.format("%Y-%m-%d %H:%M UTC"),
+                i.opened_by,
+                i.postmortem_due,
+                serde_json::to_string(&i.detail)?
+            ))
+        }
+    }
+}
