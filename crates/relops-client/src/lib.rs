@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+mod transport;
 mod updater;
 
 pub use error::Error;

@@ -73,6 +73,24 @@ impl Updater {
     /// Checks the configuration, creates the data directory and the install id (a random
     /// UUID made once and kept in `data_dir/install-id`).
     pub fn new(cfg: Config) -> Result<Self, Error> {
+        Self::with_http_client(cfg, Self::http_client()?)
+    }
+
+    /// The HTTP client [`Updater::new`] makes: https with the system's roots, 10 s to
+    /// connect, 30 s without data before a read fails.
+    pub fn http_client() -> Result<reqwest::Client, Error> {
+        reqwest::Client::builder()
+            .user_agent(concat!("relops-client/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .read_timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// [`Updater::new`] with an HTTP client the caller already has (one client can serve
+    /// many updaters, e.g. a fleet simulator; building one loads the system's root
+    /// certificates, which costs milliseconds).
+    pub fn with_http_client(cfg: Config, http: reqwest::Client) -> Result<Self, Error> {
         let mut feed = Url::parse(&cfg.feed_url)
             .map_err(|e| Error::Config(format!("feed_url `{}`: {e}", cfg.feed_url)))?;
         if !feed.path().ends_with('/') {
@@ -100,10 +118,7 @@ impl Updater {
         }
         let install_id = install_id(&cfg.data_dir)?;
         Ok(Self {
-            http: reqwest::Client::builder()
-                .user_agent(concat!("relops-client/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| Error::Config(e.to_string()))?,
+            http,
             cfg,
             feed,
             release_key,
@@ -134,6 +149,7 @@ impl Updater {
             self.url("targets/")?,
         )
         .datastore(self.cfg.data_dir.join("tuf"))
+        .transport(crate::transport::SharedHttp(self.http.clone()))
         .load()
         .await
         .map_err(|e| classify(&e.to_string()))?;
