@@ -95,10 +95,11 @@ pub enum Permission {
     RolloutManage,
     RolloutHalt,
     Rollback,
+    ChecklistSign,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
@@ -113,6 +114,7 @@ impl Permission {
         Self::RolloutManage,
         Self::RolloutHalt,
         Self::Rollback,
+        Self::ChecklistSign,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -131,6 +133,7 @@ impl Permission {
             Self::RolloutManage => "rollout.manage",
             Self::RolloutHalt => "rollout.halt",
             Self::Rollback => "rollout.rollback",
+            Self::ChecklistSign => "checklist.sign",
         }
     }
 
@@ -141,7 +144,8 @@ impl Permission {
             Self::ReleaseRead => &Role::ALL,
             Self::ReleaseWrite | Self::ArtifactWrite => &[ReleaseManager, Admin],
             // Until the governance issue moves go/no-go to the product owner.
-            Self::ReleaseApprove => &[ReleaseManager, Admin],
+            // Go/no-go is the product owner's alone (playbook §1.3).
+            Self::ReleaseApprove => &[ProductOwner],
             // The playbook: only the release manager approves a critical fix after the
             // freeze. An admin who is also release manager holds both roles.
             Self::ArtifactCriticalFix => &[ReleaseManager],
@@ -158,6 +162,8 @@ impl Permission {
             // Starting and moving a rollout is the release manager's job; stopping one is
             // everyone's who may be woken up for it.
             Self::RolloutManage => &[ReleaseManager, Admin],
+            // Each item has one owner role; the handler checks it.
+            Self::ChecklistSign => &[QaLead, SecurityEngineer, OncallDevops, SupportLead],
             Self::RolloutHalt | Self::Rollback => {
                 &[ReleaseManager, OncallDevops, ProductOwner, Admin]
             }

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod artifact;
 pub mod calendar;
+pub mod checklist;
 pub mod offer;
 pub mod platform;
 pub mod release;

@@ -157,7 +157,8 @@ pub struct GatesConfig {
     pub fail_at_severity: relops_gates::scan::Severity,
     /// Largest report accepted per file (413 above).
     pub max_report_bytes: usize,
-    /// Gates that must have passed before approval; a recorded failing gate always blocks.
+    /// Gates that must have passed before approval (default: all); a recorded failing gate
+    /// always blocks.
     pub required: Vec<String>,
     /// Licence policy of the SBOM gate.
     pub licences: relops_gates::sbom::LicencePolicy,
@@ -169,7 +170,7 @@ impl Default for GatesConfig {
             min_line_coverage: 70.0,
             fail_at_severity: relops_gates::scan::Severity::High,
             max_report_bytes: 16 * 1024 * 1024,
-            required: Vec::new(),
+            required: GATES.iter().map(|g| (*g).to_owned()).collect(),
             licences: relops_gates::sbom::LicencePolicy::default(),
         }
     }
@@ -472,9 +473,9 @@ root_threshold = 1
 min_line_coverage = 70.0
 fail_at_severity = "high"
 max_report_bytes = 16777216
-# Gates that must have passed before `relops approve` (a failing gate always blocks):
-# required = ["coverage", "tests", "sbom", "vulnerabilities", "secrets"]
-required = []
+# Gates that must have passed before `relops approve` (a failing gate always blocks).
+# The checklist's QA and Security items need their gates in any case.
+required = ["coverage", "tests", "sbom", "vulnerabilities", "secrets"]
 
 [audit]
 # R-CR-4: the audit trail is kept 180 days; pruning keeps a signed checkpoint.

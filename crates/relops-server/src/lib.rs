@@ -22,9 +22,21 @@ use tower_http::trace::TraceLayer;
 pub use config::ServerConfig;
 use keys::ReleaseKey;
 
-/// Everything a handler needs, built once by [`AppState::open`].
+/// Everything a handler needs, built once by [`AppState::open`]; one `Arc`, so the clone
+/// every request makes (router, guard, handler) is one counter increment.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct AppStateInner {
     pub db: Db,
     pub blobs: BlobStore,
     pub config: Arc<ServerConfig>,
@@ -51,7 +63,7 @@ impl AppState {
             .context("cannot open the update feed (its keys come from `relops init`)")?;
         let audit_key = keys::AuditKey::load(&config.keys_dir)
             .context("cannot load the audit key (run `relops init`, which adds missing keys)")?;
-        let state = Self {
+        let state = Self(Arc::new(AppStateInner {
             audit_key: Arc::new(audit_key),
             feed: Arc::new(feed),
             calendar: Arc::new(config.calendar.calendar()),
@@ -60,7 +72,7 @@ impl AppState {
             blobs,
             release_key: Arc::new(release_key),
             outbox: Arc::new(tokio::sync::Notify::new()),
-        };
+        }));
         state.sweep().await?;
         Ok(state)
     }

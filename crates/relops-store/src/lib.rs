@@ -2,6 +2,7 @@
 
 mod audit;
 mod blob;
+mod checklist;
 mod db;
 mod feed;
 mod gates;
@@ -10,6 +11,7 @@ mod rollout;
 
 pub use audit::{AuditEntry, AuditVerdict, Checkpoint, GENESIS};
 pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload};
+pub use checklist::{Decision, Signoff};
 pub use db::{AuditRecord, Backend, Db, DbError, NewArtifact, StoredArtifact, TokenRecord};
 pub use feed::{MetadataRow, PUBLISHED_STATES};
 pub use gates::GateRecord;

@@ -61,8 +61,25 @@ pub enum Command {
     /// Release gates: submit the reports real tools write; relops computes the verdict.
     #[command(subcommand)]
     Gate(GateCmd),
-    /// Go: approve a release; it enters the signed update feed (TUF) at once.
-    Approve { version: String },
+    /// Go/no-go (product owner): approve a release once every checklist item is signed and
+    /// every gate passed; it enters the signed update feed (offered to installs once its
+    /// rollout starts). `--no-go --reason` records a no-go. Emergency path for a critical
+    /// hotfix (patch releases): `--waive ITEM… --reason`.
+    Approve {
+        version: String,
+        /// Record a no-go decision instead (needs --reason).
+        #[arg(long, requires = "reason", conflicts_with = "waive")]
+        no_go: bool,
+        /// Go although this checklist item is open (qa, security, ops, support); its gates
+        /// are waived with it. Repeatable. Needs --reason; patch releases only.
+        #[arg(long, requires = "reason")]
+        waive: Vec<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The readiness checklist: QA, Security, Ops, Support, Management, with owner roles.
+    #[command(subcommand)]
+    Checklist(ChecklistCmd),
     /// Staged rollout: pilot (internal channel + 5 % of stable, 48 h soak) -> 25 % -> 50 %
     /// -> 100 %; pause, resume, halt. The state rides in the signed feed.
     #[command(subcommand)]
@@ -215,6 +232,24 @@ pub enum GateCmd {
     Scan { version: String, file: PathBuf },
     /// Show the gates of a release with their numbers and evidence.
     List { version: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChecklistCmd {
+    /// Status, owner, feeding gates, evidence and sign-off of each item; what blocks go.
+    Show { version: String },
+    /// Sign an item (only its owner role: qa → qa_lead, security → security_engineer,
+    /// ops → oncall_devops, support → support_lead).
+    Sign {
+        version: String,
+        /// qa, security, ops or support.
+        item: String,
+        /// A file kept as evidence (e.g. the monitoring dashboard export).
+        #[arg(long)]
+        evidence: Option<PathBuf>,
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -122,7 +122,7 @@ async fn python_tuf_verifies_every_target(b: Backend) {
     );
 
     // Three more releases: the feed keeps the newest three versions per platform.
-    s.cli_json(&["approve", "2.1.0"]);
+    s.approve("2.1.0");
     for (v, seed) in [("2.2.0", 4u8), ("2.3.0", 5)] {
         s.cli_json(&["release", "create", v, "--go-live", "2027-06-01"]);
         upload(
@@ -133,7 +133,7 @@ async fn python_tuf_verifies_every_target(b: Backend) {
             &format!("W {v}.dmg"),
             seed,
         );
-        s.cli_json(&["approve", v]);
+        s.approve(v);
     }
     // The same client, holding the older trusted metadata, updates to the new set.
     let second =
@@ -204,7 +204,8 @@ async fn approval_rules(b: Backend) {
     let env = TestEnv::new(b).await;
     let s = env.serve();
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
-    assert_refused(&s.cli(&["approve", "2.1.0"]), 1, "no artifacts");
+    let po = s.as_role("product_owner");
+    assert_refused(&s.cli_as(&po, &["approve", "2.1.0"]), 1, "no artifacts");
     let work = tempfile::tempdir().unwrap();
     let art = upload(&s, work.path(), "2.1.0", "macos-universal", "w.dmg", 1);
 
@@ -235,11 +236,13 @@ async fn approval_rules(b: Backend) {
     assert!(human.starts_with("ROLE"), "{human}");
     let qa = s.token_with(&["qa_lead"]);
     assert_refused(&s.cli_as(&qa, &["approve", "2.1.0"]), 1, "release.approve");
-    let r = s.cli_json(&["approve", "2.1.0"]);
+    assert_refused(&s.cli(&["approve", "2.1.0"]), 1, "release.approve");
+    let r = s.approve("2.1.0");
     assert_eq!(r["state"], "approved");
-    assert!(r["approved_by"].as_str().unwrap().starts_with("admin"));
+    let shown = s.cli_json(&["release", "show", "2.1.0"]);
+    assert!(shown["approved_by"].as_str().unwrap().starts_with("test ("));
     assert_refused(
-        &s.cli(&["approve", "2.1.0"]),
+        &s.cli_as(&po, &["approve", "2.1.0"]),
         1,
         "only a draft, frozen or candidate",
     );
@@ -284,7 +287,7 @@ async fn export_and_verify(b: Backend) {
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
     let dmg = upload(&s, work.path(), "2.1.0", "macos-universal", "W.dmg", 1);
     upload(&s, work.path(), "2.1.0", "windows-x64", "W.msix", 2);
-    s.cli_json(&["approve", "2.1.0"]);
+    s.approve("2.1.0");
 
     // Against the live server (tough as the client), with and without a pinned root.
     let v = s.cli_json(&["feed", "verify"]);
@@ -427,7 +430,7 @@ async fn concurrent_readers_see_consistent_sets(b: Backend) {
             &format!("w{i}.dmg"),
             i as u8,
         );
-        s.cli_json(&["approve", v]);
+        s.approve(v);
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut total = 0;
@@ -593,7 +596,7 @@ async fn root_threshold_and_offline_root_keys() {
     let s = common::Server::start(&data, &env.admin_token);
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
     upload(&s, work.path(), "2.1.0", "macos-universal", "W.dmg", 1);
-    s.cli_json(&["approve", "2.1.0"]);
+    s.approve("2.1.0");
     let got = python_tuf_refresh(&python, &s.url, "wizard", &root1, &client).unwrap();
     assert_eq!(got["targets"].as_object().unwrap().len(), 1);
 
@@ -700,7 +703,7 @@ async fn release_notes_are_linked_from_the_feed(b: Backend) {
         reqwest::get(&public).await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
-    s.cli_json(&["approve", "2.1.0"]);
+    s.approve("2.1.0");
     let resp = reqwest::get(&public).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.text().await.unwrap(), text);

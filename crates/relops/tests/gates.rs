@@ -4,26 +4,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{Backend, TestEnv, assert_refused, test_bytes};
+use common::{Backend, TestEnv, assert_refused, report, test_bytes};
 
 backend_tests!(gates_decide_approval, bad_reports_change_nothing);
-
-fn report(name: &str) -> String {
-    let p: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "relops-gates",
-        "tests",
-        "data",
-        "reports",
-        name,
-    ]
-    .iter()
-    .collect();
-    p.to_str().unwrap().to_owned()
-}
 
 fn prepare(s: &common::Server, work: &std::path::Path) {
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
@@ -59,10 +42,11 @@ async fn gates_decide_approval(b: Backend) {
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("coverage gate: FAIL — 68.6% of 86 lines")
     );
+    let po = s.as_role("product_owner");
     assert_refused(
-        &s.cli(&["approve", "2.1.0"]),
+        &s.cli_as(&po, &["approve", "2.1.0"]),
         1,
-        "blocked by its gates: failing coverage",
+        "gate coverage failed",
     );
     assert_refused(
         &s.cli_as(
@@ -153,11 +137,9 @@ async fn gates_decide_approval(b: Backend) {
         ],
     );
     assert_refused(&out, 1, "the secrets gate of 2.1.0 failed");
-    assert_refused(
-        &s.cli(&["approve", "2.1.0"]),
-        1,
-        "failing secrets, vulnerabilities",
-    );
+    let out = s.cli_as(&po, &["approve", "2.1.0"]);
+    assert_refused(&out, 1, "gate secrets failed");
+    assert_refused(&out, 1, "gate vulnerabilities failed");
     s.cli_json(&[
         "gate",
         "scan",
@@ -196,7 +178,7 @@ async fn gates_decide_approval(b: Backend) {
     let kept = env.blobs().keys("evidence").await.unwrap();
     assert!(kept.len() >= 9, "{kept:?}");
 
-    assert_eq!(s.cli_json(&["approve", "2.1.0"])["state"], "approved");
+    assert_eq!(s.approve("2.1.0")["state"], "approved");
     assert_refused(
         &s.cli(&[
             "gate",
@@ -218,7 +200,9 @@ async fn bad_reports_change_nothing(b: Backend) {
     let s = env.serve();
     let work = tempfile::tempdir().unwrap();
     prepare(&s, work.path());
-    assert_refused(&s.cli(&["approve", "2.1.0"]), 1, "missing coverage, tests");
+    let po = s.as_role("product_owner");
+    let out = s.cli_as(&po, &["approve", "2.1.0"]);
+    assert_refused(&out, 1, "gate coverage missing; gate tests missing");
     s.cli_json(&[
         "gate",
         "coverage",
@@ -277,5 +261,9 @@ async fn bad_reports_change_nothing(b: Backend) {
             .code(),
         Some(2)
     );
-    assert_refused(&s.cli(&["approve", "2.1.0"]), 1, "missing tests");
+    assert_refused(
+        &s.cli_as(&po, &["approve", "2.1.0"]),
+        1,
+        "gate tests missing",
+    );
 }

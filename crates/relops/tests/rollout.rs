@@ -192,7 +192,7 @@ async fn a_fleet_through_pilot_stages_halt_and_rollback(b: Backend) {
     publish(&s, w, "2.0.0", 1);
     s.ship("2.0.0");
     publish(&s, w, "2.1.0", 2);
-    s.cli_json(&["approve", "2.1.0"]);
+    s.approve("2.1.0");
     let root = s.trusted_root().await;
     let mut fleet = Fleet::new(&s, root, 1000, &w.join("fleet"));
 
@@ -391,7 +391,7 @@ async fn steps_are_refused_with_reasons(b: Backend) {
         1,
         "relops rollout start 2.1.0",
     );
-    s.cli_json(&["approve", "2.1.0"]);
+    s.approve("2.1.0");
 
     let rm = s.token_with(&["release_manager"]);
     let oncall = s.token_with(&["oncall_devops"]);
@@ -652,7 +652,7 @@ url = "http://127.0.0.1:{port}/generic"
     publish(&s, w, "2.0.0", 1);
     s.ship("2.0.0");
     publish(&s, w, "2.1.0", 2);
-    s.cli_json(&["approve", "2.1.0"]);
+    s.approve("2.1.0");
     let start = s.cli_json(&["rollout", "start", "2.1.0"]);
     let actor = start["started_by"].as_str().unwrap().to_owned();
     // 2.0.0: start + 3 advances; 2.1.0: start. Slack and the webhook get every step;

@@ -2,6 +2,7 @@
 
 pub mod artifacts;
 pub mod audit;
+pub mod checklist;
 pub mod gates;
 pub mod health;
 pub mod releases;

@@ -172,54 +172,6 @@ async fn apply(
     }
 }
 
-/// Go: the release enters the signed update feed.
-pub async fn approve(
-    State(state): State<AppState>,
-    Path(v): Path<String>,
-    Query(q): Query<ProductQuery>,
-    who: Principal,
-) -> ApiResult<Json<Release>> {
-    let (product, release, to) = prepare(&state, &q, &v, ReleaseState::approve).await?;
-    if release.artifacts.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "release {} has no artifacts: upload at least one (`relops artifact upload`) before approving it",
-            release.version
-        )));
-    }
-    let gates = super::gates::gate_list(&state, &product, &release.version).await?;
-    let failed: Vec<&str> = gates
-        .gates
-        .iter()
-        .filter(|g| !g.passed)
-        .map(|g| g.gate.as_str())
-        .collect();
-    if !failed.is_empty() || !gates.missing.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "release {} is blocked by its gates: failing {}; missing {} — `relops gate list {}` shows the evidence",
-            release.version,
-            if failed.is_empty() {
-                "none".to_owned()
-            } else {
-                failed.join(", ")
-            },
-            if gates.missing.is_empty() {
-                "none".to_owned()
-            } else {
-                gates.missing.join(", ")
-            },
-            release.version
-        )));
-    }
-    apply(&state, &who, &product, &release, to, "approve").await?;
-    state.feed.publish(&state.db, &product).await.map_err(|e| {
-        ApiError::Internal(e.context(format!(
-            "release {} is approved, but publishing the feed failed; the server retries every {} s",
-            release.version, state.config.feed.refresh_interval_seconds
-        )))
-    })?;
-    Ok(Json(load(&state, &product, &v).await?))
-}
-
 /// Largest release notes accepted.
 const MAX_NOTES_BYTES: usize = 1024 * 1024;
 

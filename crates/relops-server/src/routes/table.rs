@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post, put};
 use relops_core::access::{Permission, Role};
 
-use super::{artifacts, audit, gates, health, releases, rollouts, tokens, tuf, update};
+use super::{artifacts, audit, checklist, gates, health, releases, rollouts, tokens, tuf, update};
 use crate::AppState;
 use crate::auth::authenticate;
 
@@ -134,8 +134,8 @@ fn entries() -> Vec<Entry> {
             "POST",
             "/v1/releases/{version}/approve",
             P(ReleaseApprove),
-            "go: publish in the feed",
-            post(releases::approve),
+            "go/no-go decision (go: publish in the feed)",
+            post(checklist::approve),
         ),
         e(
             "PUT",
@@ -192,6 +192,20 @@ fn entries() -> Vec<Entry> {
             P(ReleaseRead),
             "gate verdicts",
             get(gates::list),
+        ),
+        e(
+            "GET",
+            "/v1/releases/{version}/checklist",
+            P(ReleaseRead),
+            "readiness checklist",
+            get(checklist::show),
+        ),
+        e(
+            "PUT",
+            "/v1/releases/{version}/checklist/{item}",
+            P(ChecklistSign),
+            "sign a checklist item (its owner role only; body: optional evidence file)",
+            put(checklist::sign),
         ),
         e(
             "GET",

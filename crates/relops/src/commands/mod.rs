@@ -2,6 +2,7 @@
 //! HTTP API through [`Client`](crate::client::Client).
 
 mod artifact;
+mod checklist;
 mod feed;
 mod gate;
 mod release;
@@ -181,9 +182,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Notify(cmd) => rollout::notify(&Client::new(&cli.global)?, cmd, json).await,
         Command::Incident(cmd) => rollout::incident(&Client::new(&cli.global)?, cmd, json).await,
-        Command::Approve { version } => {
-            release::approve(&Client::new(&cli.global)?, &version, json).await
+        Command::Approve {
+            version,
+            no_go,
+            waive,
+            reason,
+        } => {
+            let req = relops_api::ApproveRequest {
+                no_go,
+                waive,
+                reason,
+            };
+            checklist::approve(&Client::new(&cli.global)?, &version, &req, json).await
         }
+        Command::Checklist(cmd) => checklist::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Whoami => {
             let me: WhoAmI = Client::new(&cli.global)?.get("/whoami").await?;
             if json {

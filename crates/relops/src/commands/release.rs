@@ -129,22 +129,6 @@ pub async fn run(client: &Client, cmd: ReleaseCmd, json: bool) -> anyhow::Result
     }
 }
 
-pub async fn approve(client: &Client, version: &str, json: bool) -> anyhow::Result<()> {
-    let r: Release = client
-        .post(&format!("/releases/{}/approve", segment(version)), &())
-        .await?;
-    if json {
-        return print_json(&r);
-    }
-    print(&format!(
-        "{} {} approved; it is in the update feed at {}/tuf/{}/\n",
-        r.product,
-        r.version,
-        client.base(),
-        r.product
-    ))
-}
-
 fn show(r: &Release) -> String {
     let mut s = format!(
         "{} {}\n  kind:    {}\n  state:   {}\n  go-live: {}\n  freeze:  {}\n  branch:  {}\n  tag:     {}\n  commit:  {}\n  created: {} by {}\n",

@@ -236,12 +236,22 @@ fn toml_section(name: &str, blob: &BlobConfig) -> String {
     s
 }
 
+/// A report fixture written by a real tool (`crates/relops-gates/tests/data/reports/`).
+pub fn report(name: &str) -> String {
+    format!(
+        "{}/../relops-gates/tests/data/reports/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
 /// A running `relops serve` child; killed (SIGKILL) on drop.
 pub struct Server {
     child: Child,
     pub url: String,
     pub token: String,
     data_dir: PathBuf,
+    /// Tokens made for roles, by role name.
+    role_tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Server {
@@ -285,6 +295,7 @@ impl Server {
             url,
             token: token.to_owned(),
             data_dir: data_dir.to_path_buf(),
+            role_tokens: Default::default(),
         }
     }
 
@@ -344,10 +355,55 @@ impl Server {
         self.cli_json(&args)["token"].as_str().unwrap().to_owned()
     }
 
+    /// A token holding `role` (made once per server).
+    pub fn as_role(&self, role: &str) -> String {
+        let mut m = self.role_tokens.lock().unwrap();
+        if let Some(t) = m.get(role) {
+            return t.clone();
+        }
+        let t = self.token_with(&[role]);
+        m.insert(role.to_owned(), t.clone());
+        t
+    }
+
+    /// Makes `version` ready for go: every gate fed with a passing report written by the
+    /// real tool, release notes uploaded, and each checklist item signed by its owner.
+    pub fn ready(&self, version: &str) {
+        let r = report;
+        self.cli_json(&["gate", "coverage", version, &r("coverage-high.lcov.info")]);
+        self.cli_json(&["gate", "tests", version, &r("junit-pytest-pass.xml")]);
+        self.cli_json(&["gate", "sbom", version, &r("sbom-python-env.cdx.json")]);
+        self.cli_json(&["gate", "scan", version, &r("vulns-cargo-audit-clean.json")]);
+        self.cli_json(&["gate", "scan", version, &r("secrets-clean.baseline.json")]);
+        if self.cli_json(&["release", "show", version])["notes_sha256"].is_null() {
+            let notes = self.data_dir.join(format!("notes-{version}.md"));
+            std::fs::write(
+                &notes,
+                format!("# WIZARD {version}\n\nFixes and improvements.\n"),
+            )
+            .unwrap();
+            self.cli_json(&["release", "notes", version, notes.to_str().unwrap()]);
+        }
+        for (item, role) in [
+            ("qa", "qa_lead"),
+            ("security", "security_engineer"),
+            ("ops", "oncall_devops"),
+            ("support", "support_lead"),
+        ] {
+            self.cli_json_as(&self.as_role(role), &["checklist", "sign", version, item]);
+        }
+    }
+
+    /// Go: [`ready`](Self::ready), then approved by the product owner.
+    pub fn approve(&self, version: &str) -> serde_json::Value {
+        self.ready(version);
+        self.cli_json_as(&self.as_role("product_owner"), &["approve", version])
+    }
+
     /// Approves `version` and rolls it out to 100 % at once (forced past every soak), so
     /// that every install is offered it.
     pub fn ship(&self, version: &str) {
-        self.cli_json(&["approve", version]);
+        self.approve(version);
         self.roll_out(version);
     }
 

@@ -1,0 +1,141 @@
+//! `relops checklist …` and `relops approve`
+
+use relops_api::{ApproveRequest, Checklist};
+
+use crate::cli::ChecklistCmd;
+use crate::client::{Client, segment};
+use crate::output::{failed, print, print_json, table};
+
+pub async fn run(client: &Client, cmd: ChecklistCmd, json: bool) -> anyhow::Result<()> {
+    let c: Checklist = match cmd {
+        ChecklistCmd::Show { version } => {
+            client
+                .get(&format!("/releases/{}/checklist", segment(&version)))
+                .await?
+        }
+        ChecklistCmd::Sign {
+            version,
+            item,
+            evidence,
+            note,
+        } => {
+            let body = match &evidence {
+                Some(p) => std::fs::read(p).map_err(|e| {
+                    crate::output::usage(format!("cannot read {}: {e}", p.display()))
+                })?,
+                None => Vec::new(),
+            };
+            let mut rb = client.request(
+                reqwest::Method::PUT,
+                &format!(
+                    "/releases/{}/checklist/{}",
+                    segment(&version),
+                    segment(&item)
+                ),
+            )?;
+            if let Some(n) = &note {
+                rb = rb.query(&[("note", n)]);
+            }
+            if let Some(p) = &evidence {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                rb = rb.query(&[("evidence_name", name)]);
+            }
+            client.send(rb.body(body)).await?.json().await?
+        }
+    };
+    if json {
+        print_json(&c)
+    } else {
+        print(&render(&c))
+    }
+}
+
+pub async fn approve(
+    client: &Client,
+    version: &str,
+    req: &ApproveRequest,
+    json: bool,
+) -> anyhow::Result<()> {
+    let c: Checklist = client
+        .post(&format!("/releases/{}/approve", segment(version)), req)
+        .await?;
+    if json {
+        return print_json(&c);
+    }
+    if req.no_go {
+        return print(&format!(
+            "no-go recorded for {} {}\n{}",
+            c.product,
+            c.version,
+            render(&c)
+        ));
+    }
+    if c.state.as_str() != "approved" {
+        return Err(failed(format!("{} is {}", c.version, c.state)));
+    }
+    print(&format!(
+        "{} {} approved: it is in the update feed at {}/tuf/{}/ — `relops rollout start {}` offers it to installs\n",
+        c.product,
+        c.version,
+        client.base(),
+        c.product,
+        c.version
+    ))
+}
+
+fn render(c: &Checklist) -> String {
+    let rows: Vec<Vec<String>> = c
+        .items
+        .iter()
+        .map(|i| {
+            let gates: Vec<String> = i.gates.iter().map(|(g, s)| format!("{g}:{s}")).collect();
+            vec![
+                i.item.clone(),
+                i.status.clone(),
+                i.owner.to_string(),
+                if gates.is_empty() {
+                    "-".into()
+                } else {
+                    gates.join(" ")
+                },
+                i.evidence
+                    .as_ref()
+                    .map(|e| format!("{} ({}…)", e.name, &e.sha256[..12.min(e.sha256.len())]))
+                    .unwrap_or_else(|| "-".into()),
+                match (&i.signed_by, i.signed_at) {
+                    (Some(by), Some(at)) => format!("{by}, {}", at.format("%Y-%m-%d %H:%M UTC")),
+                    _ => "-".into(),
+                },
+            ]
+        })
+        .collect();
+    let mut out = format!("{} {} — {}\n", c.product, c.version, c.state);
+    out += &table(
+        &["ITEM", "STATUS", "OWNER", "GATES", "EVIDENCE", "SIGNED"],
+        &rows,
+    );
+    if !c.blockers.is_empty() {
+        out += &format!("no go yet: {}\n", c.blockers.join("; "));
+    }
+    for d in &c.decisions {
+        out += &format!(
+            "{} by {} at {}{}{}\n",
+            d.decision,
+            d.decided_by,
+            d.decided_at.format("%Y-%m-%d %H:%M UTC"),
+            d.reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+            if d.waived.is_empty() {
+                String::new()
+            } else {
+                format!(" (waived: {})", d.waived.join(", "))
+            }
+        );
+    }
+    out
+}
