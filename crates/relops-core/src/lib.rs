@@ -4,6 +4,7 @@ pub mod access;
 pub mod artifact;
 pub mod calendar;
 pub mod checklist;
+pub mod health;
 pub mod offer;
 pub mod platform;
 pub mod release;

@@ -36,6 +36,27 @@ pub struct ServerConfig {
     pub audit: AuditConfig,
     pub rollout: RolloutConfig,
     pub notify: NotifyConfig,
+    pub ingest: IngestConfig,
+}
+
+/// The `[ingest]` section: crash and telemetry ingest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest request body after decompression (413 above).
+    pub max_body_bytes: usize,
+    /// The URL installs reach this server at, for the DSN (`relops ingest dsn`); default:
+    /// the Host the request came in on, over http.
+    pub public_url: Option<String>,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 20 * 1024 * 1024,
+            public_url: None,
+        }
+    }
 }
 
 /// The `[rollout]` section: minimum soak per stage (R-REL-9). The channels are `[feed]
@@ -261,6 +282,7 @@ impl Default for ServerConfig {
             audit: AuditConfig::default(),
             rollout: RolloutConfig::default(),
             notify: NotifyConfig::default(),
+            ingest: IngestConfig::default(),
         }
     }
 }
@@ -508,6 +530,12 @@ timeout_seconds = 10.0
 # name = "ops-bus"
 # kind = "webhook"               # relops' own JSON event
 # url = "https://ops.example/relops"
+
+[ingest]
+# Crash and telemetry ingest (Sentry-compatible). Largest body after decompression:
+max_body_bytes = 20971520
+# The URL installs reach this server at, used in the DSN (`relops ingest dsn`):
+# public_url = "https://relops.example"
 "##
         .to_owned()
     }

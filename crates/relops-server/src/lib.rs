@@ -46,6 +46,8 @@ pub struct AppStateInner {
     pub feed: Arc<feed::Feed>,
     /// Wakes the notification worker after a change wrote outbox rows.
     pub outbox: Arc<tokio::sync::Notify>,
+    /// Public ingest key → product.
+    pub ingest_keys: std::collections::HashMap<String, String>,
 }
 
 impl AppState {
@@ -63,7 +65,16 @@ impl AppState {
             .context("cannot open the update feed (its keys come from `relops init`)")?;
         let audit_key = keys::AuditKey::load(&config.keys_dir)
             .context("cannot load the audit key (run `relops init`, which adds missing keys)")?;
+        let mut ingest_keys = std::collections::HashMap::new();
+        for p in &config.products {
+            let key = db
+                .ingest_key(p, || uuid::Uuid::new_v4().simple().to_string())
+                .await
+                .context("cannot read or make the ingest key")?;
+            ingest_keys.insert(key, p.clone());
+        }
         let state = Self(Arc::new(AppStateInner {
+            ingest_keys,
             audit_key: Arc::new(audit_key),
             feed: Arc::new(feed),
             calendar: Arc::new(config.calendar.calendar()),

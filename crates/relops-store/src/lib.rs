@@ -6,6 +6,7 @@ mod checklist;
 mod db;
 mod feed;
 mod gates;
+mod ingest;
 mod outbox;
 mod rollout;
 
@@ -15,5 +16,6 @@ pub use checklist::{Decision, Signoff};
 pub use db::{AuditRecord, Backend, Db, DbError, NewArtifact, StoredArtifact, TokenRecord};
 pub use feed::{MetadataRow, PUBLISHED_STATES};
 pub use gates::GateRecord;
+pub use ingest::{HealthFigures, Record, Scope};
 pub use outbox::{NewNotification, Notification};
 pub use rollout::{IncidentRecord, RollbackPlan, RollbackRecord, RolloutRecord};

@@ -101,6 +101,12 @@ pub enum Command {
         #[arg(long)]
         next_fix: Option<String>,
     },
+    /// Crash and telemetry ingest: the DSN that apps report to.
+    #[command(subcommand)]
+    Ingest(IngestCmd),
+    /// Raw release health: active and crashed installs (24 h), crash rate with its Wilson
+    /// interval, sessions by status, error codes, memory warnings.
+    Health { version: String },
     /// Notifications: the outbox of messages to Slack, PagerDuty and webhooks.
     #[command(subcommand)]
     Notify(NotifyCmd),
@@ -277,6 +283,13 @@ pub enum RolloutCmd {
     },
     /// Show state, stage, percentage, since when, and when the next step is allowed.
     Status { version: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCmd {
+    /// Print the product's DSN: give it to the app's Sentry SDK (or the relops SDK). It is
+    /// public by design: it can only report, not read.
+    Dsn,
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,6 +15,10 @@ fn concrete(path: &str) -> String {
         .replace("{name}", "x.dmg")
         .replace("{kind}", "coverage")
         .replace("{file}", "timestamp.json")
+        .replace("{project_id}", "1")
+        .replace("{item}", "qa")
+        .replace("{action}", "start")
+        .replace("{id}", "INC-1")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,6 +51,34 @@ async fn every_route_with_every_role() {
                     r.path
                 );
                 assert_ne!(anonymous, StatusCode::FORBIDDEN, "{} {}", r.method, r.path);
+                continue;
+            }
+            Access::IngestKey => {
+                // Telemetry takes the product's ingest key, never an API token.
+                assert_eq!(
+                    anonymous,
+                    StatusCode::UNAUTHORIZED,
+                    "{} {}",
+                    r.method,
+                    r.path
+                );
+                for (role, token) in &tokens {
+                    let status = http
+                        .request(method(&r), &url)
+                        .bearer_auth(token)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status();
+                    assert_eq!(
+                        status,
+                        StatusCode::UNAUTHORIZED,
+                        "{} {} as {role}",
+                        r.method,
+                        r.path
+                    );
+                }
+                checked += 1;
                 continue;
             }
             _ => assert_eq!(

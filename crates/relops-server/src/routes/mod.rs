@@ -5,6 +5,7 @@ pub mod audit;
 pub mod checklist;
 pub mod gates;
 pub mod health;
+pub mod ingest;
 pub mod releases;
 pub mod rollouts;
 pub mod table;

@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post, put};
 use relops_core::access::{Permission, Role};
 
-use super::{artifacts, audit, checklist, gates, health, releases, rollouts, tokens, tuf, update};
+use super::{
+    artifacts, audit, checklist, gates, health, ingest, releases, rollouts, tokens, tuf, update,
+};
 use crate::AppState;
 use crate::auth::authenticate;
 
@@ -26,6 +28,8 @@ pub enum Access {
     Token,
     /// A token with a role that holds this permission.
     Permission(Permission),
+    /// A product's public ingest key (DSN), not a token: telemetry from installs.
+    IngestKey,
 }
 
 /// One route, as documented and tested.
@@ -37,6 +41,9 @@ pub struct RouteSpec {
     pub summary: &'static str,
     /// The route takes large bodies (report uploads), beyond the default JSON limit.
     pub large_body: bool,
+    /// Telemetry: compressed bodies (gzip, deflate, br, zstd) are decompressed, within
+    /// `[ingest] max_body_bytes` after decompression.
+    pub telemetry: bool,
 }
 
 struct Entry {
@@ -58,6 +65,7 @@ fn e(
             access,
             summary,
             large_body: false,
+            telemetry: false,
         },
         handler,
     }
@@ -265,6 +273,20 @@ fn entries() -> Vec<Entry> {
         ),
         e(
             "GET",
+            "/v1/ingest/dsn",
+            P(ReleaseRead),
+            "the product's ingest DSN (public, for the app's Sentry SDK or ours)",
+            get(ingest::dsn),
+        ),
+        e(
+            "GET",
+            "/v1/releases/{version}/health",
+            P(ReleaseRead),
+            "raw release health: active and crashed installs, sessions, errors",
+            get(ingest::health),
+        ),
+        e(
+            "GET",
             "/v1/keys",
             P(ReleaseRead),
             "feed and release keys",
@@ -336,6 +358,36 @@ fn entries() -> Vec<Entry> {
     );
     gate.spec.large_body = true;
     v.push(gate);
+    for (method, path, summary, handler) in [
+        (
+            "POST",
+            "/api/{project_id}/envelope/",
+            "Sentry envelope endpoint (events, sessions, aggregates; the DSN's key)",
+            post(ingest::envelope),
+        ),
+        (
+            "POST",
+            "/v1/ingest/sessions",
+            "session update from an install",
+            post(ingest::session),
+        ),
+        (
+            "POST",
+            "/v1/ingest/errors",
+            "error event with a code (e.g. TOB_PARSE_ERROR)",
+            post(ingest::error),
+        ),
+        (
+            "POST",
+            "/v1/ingest/memory",
+            "memory warning (host memory use in %)",
+            post(ingest::memory),
+        ),
+    ] {
+        let mut t = e(method, path, Access::IngestKey, summary, handler);
+        t.spec.telemetry = true;
+        v.push(t);
+    }
     v
 }
 
@@ -352,6 +404,25 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
             (state.clone(), spec.access),
             guard,
         ));
+        if spec.telemetry {
+            // The decompression service reports errors as `BoxError`; turn them into a 400
+            // (a body that fails to decompress while read is a 400 from the extractor).
+            let decompress = tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    |e: tower::BoxError| async move {
+                        (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            format!("cannot read the compressed body: {e}"),
+                        )
+                    },
+                ))
+                .layer(tower_http::decompression::RequestDecompressionLayer::new());
+            handler = handler
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    state.config.ingest.max_body_bytes,
+                ))
+                .layer(decompress);
+        }
         if spec.large_body {
             handler = handler.layer(axum::extract::DefaultBodyLimit::max(
                 // Several report files per request (JUnit), each up to the limit.
@@ -372,6 +443,15 @@ async fn guard(
 ) -> Response {
     let perm = match access {
         Access::Public => return next.run(req).await,
+        Access::IngestKey => {
+            return match super::ingest::authenticate(&state, &req) {
+                Ok(product) => {
+                    req.extensions_mut().insert(product);
+                    next.run(req).await
+                }
+                Err(e) => e.into_response(),
+            };
+        }
         Access::Token => None,
         Access::Permission(p) => Some(p),
     };
@@ -413,6 +493,12 @@ pub fn openapi() -> serde_json::Value {
         });
         match r.access {
             Access::Public => op["security"] = json!([]),
+            Access::IngestKey => {
+                op["x-relops-auth"] = json!(
+                    "ingest key (X-Sentry-Auth sentry_key, ?sentry_key= or X-Relops-Ingest-Key)"
+                );
+                op["responses"]["401"] = json!({ "description": "no or unknown ingest key" })
+            }
             Access::Token => {
                 op["responses"]["401"] = json!({ "description": "no or unknown token" })
             }
@@ -474,6 +560,7 @@ pub fn permissions_markdown() -> String {
     for r in spec() {
         let needs = match r.access {
             Access::Public => "public".to_owned(),
+            Access::IngestKey => "ingest key (DSN)".to_owned(),
             Access::Token => "any token".to_owned(),
             Access::Permission(p) => format!("`{p}`"),
         };

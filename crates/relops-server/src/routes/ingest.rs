@@ -1,0 +1,525 @@
+//! Crash and telemetry ingest (DESIGN decision 5): the Sentry envelope endpoint and the
+//! native `/v1/ingest/*` endpoints, authenticated by the product's public ingest key.
+//!
+//! Bodies may be gzip, deflate, br or zstd (decompressed by the route layer, within
+//! `[ingest] max_body_bytes`). Each request's records are written in one transaction
+//! before the answer (2xx = stored); retries are idempotent (event ids, session ends).
+//! Unknown item types are skipped; a release the registry does not know is counted under
+//! its name and listed by `relops health --unknown`, never dropped.
+
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use chrono::Utc;
+use relops_ingest::envelope;
+use relops_ingest::session::{self, ReleaseRef};
+use relops_store::{Record, Scope};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ProductQuery;
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+/// The product an ingest key belongs to (set by the route guard).
+#[derive(Debug, Clone)]
+pub struct IngestProduct(pub String);
+
+/// Finds the ingest key in `X-Sentry-Auth` / `Authorization: Sentry …` (`sentry_key=`), in
+/// `?sentry_key=`, or in `X-Relops-Ingest-Key`.
+pub fn authenticate(state: &AppState, req: &Request) -> Result<IngestProduct, ApiError> {
+    let h = req.headers();
+    let from_auth = ["x-sentry-auth", "authorization"]
+        .iter()
+        .filter_map(|n| h.get(*n)?.to_str().ok())
+        .find_map(|v| {
+            v.trim_start_matches("Sentry ")
+                .split(',')
+                .find_map(|kv| kv.trim().strip_prefix("sentry_key="))
+                .map(str::to_owned)
+        });
+    let from_query = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("sentry_key="))
+            .map(str::to_owned)
+    });
+    let native = h
+        .get("x-relops-ingest-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let key = native.or(from_auth).or(from_query).ok_or_else(|| {
+        ApiError::Unauthorized(
+            "no ingest key: send the DSN's key as X-Sentry-Auth sentry_key=…, ?sentry_key=… or X-Relops-Ingest-Key (`relops ingest dsn` prints it)".into(),
+        )
+    })?;
+    state
+        .ingest_keys
+        .get(key.trim())
+        .map(|p| IngestProduct(p.clone()))
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "unknown ingest key: `relops ingest dsn` prints the current one".into(),
+            )
+        })
+}
+
+/// The Sentry project id of a product: its position in `products`, from 1.
+fn project_id(state: &AppState, product: &str) -> usize {
+    state
+        .config
+        .products
+        .iter()
+        .position(|p| p == product)
+        .map_or(0, |i| i + 1)
+}
+
+/// Which channel an environment name means: a configured channel as is, Sentry's default
+/// `production` as the production channel, anything else kept as sent.
+fn channel_of(state: &AppState, env: Option<&str>) -> String {
+    let channels = &state.config.feed.channels;
+    match env {
+        Some(e) if channels.iter().any(|c| c == e) => e.to_owned(),
+        Some("production") | None => channels.last().cloned().unwrap_or_default(),
+        Some(e) => e.to_owned(),
+    }
+}
+
+/// The product and release a release string names, given the key's product.
+fn release_of(state: &AppState, product: &str, r: Option<ReleaseRef>) -> (String, String) {
+    match r {
+        Some(ReleaseRef {
+            product: Some(p),
+            version,
+        }) if state.config.products.contains(&p) => (p, version),
+        Some(ReleaseRef {
+            product: Some(p),
+            version,
+        }) => (product.to_owned(), format!("{p}@{version}")),
+        Some(ReleaseRef {
+            product: None,
+            version,
+        }) => (product.to_owned(), version),
+        None => (product.to_owned(), "unknown".to_owned()),
+    }
+}
+
+/// relops platform names from what an event's `contexts.os` says.
+fn platform_of(event: &Value) -> String {
+    if let Some(p) = event.pointer("/tags/platform").and_then(Value::as_str) {
+        return p.to_owned();
+    }
+    let os = event
+        .pointer("/contexts/os/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let arch = event
+        .pointer("/contexts/device/arch")
+        .and_then(Value::as_str)
+        .unwrap_or("x86_64");
+    let arm = arch.contains("arm") || arch.contains("aarch64");
+    if os.contains("mac") || os.contains("darwin") {
+        if arm { "macos-arm64" } else { "macos-x64" }.into()
+    } else if os.contains("windows") {
+        if arm { "windows-arm64" } else { "windows-x64" }.into()
+    } else if os.contains("linux") {
+        "linux-x64".into()
+    } else {
+        "unknown".into()
+    }
+}
+
+/// Records grouped by the product they belong to.
+#[derive(Default)]
+struct Batch(Vec<(String, Record)>);
+
+impl Batch {
+    async fn store(self, state: &AppState) -> ApiResult<()> {
+        let now = Utc::now();
+        let mut products: Vec<&String> = self.0.iter().map(|(p, _)| p).collect();
+        products.dedup();
+        products.sort();
+        products.dedup();
+        for p in products {
+            let records: Vec<Record> = self
+                .0
+                .iter()
+                .filter(|(q, _)| q == p)
+                .map(|(_, r)| r.clone())
+                .collect();
+            state.db.record_ingest(p, &records, now).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `POST /api/{project_id}/envelope/`
+pub async fn envelope(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    axum::Extension(IngestProduct(product)): axum::Extension<IngestProduct>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let expected = project_id(&state, &product);
+    if project.parse::<usize>().ok() != Some(expected) {
+        return Err(ApiError::BadRequest(format!(
+            "project {project} does not belong to this key: {product} is project {expected} (use the DSN from `relops ingest dsn`)"
+        )));
+    }
+    let env = envelope::parse(&body)
+        .map_err(|e| ApiError::BadRequest(format!("malformed Sentry envelope: {e}")))?;
+    let mut batch = Batch::default();
+    let envelope_id = env.event_id();
+    for item in &env.items {
+        match item.ty.as_str() {
+            "session" => {
+                let Some(u) = session::session_update(item.payload) else {
+                    return Err(ApiError::BadRequest(
+                        "a session item is not a JSON object with a `sid`".into(),
+                    ));
+                };
+                let (p, release) = release_of(&state, &product, u.release.clone());
+                let scope = Scope {
+                    release,
+                    channel: channel_of(&state, u.environment.as_deref()),
+                    platform: "unknown".into(),
+                };
+                batch.0.push((
+                    p,
+                    Record::Session {
+                        scope,
+                        session_id: u.session_id.clone(),
+                        install_id: u.install_id.clone(),
+                        crashed: u.status.is_crash(),
+                        status: status_name(&u.status),
+                    },
+                ));
+            }
+            "sessions" => {
+                let Some((release, buckets)) = session::aggregates(item.payload) else {
+                    return Err(ApiError::BadRequest(
+                        "a sessions item has no `aggregates` list".into(),
+                    ));
+                };
+                let env_name: Option<String> = serde_json::from_slice::<Value>(item.payload)
+                    .ok()
+                    .and_then(|v| {
+                        v.pointer("/attrs/environment")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    });
+                let (p, release) = release_of(&state, &product, release);
+                for b in buckets {
+                    batch.0.push((
+                        p.clone(),
+                        Record::Aggregate {
+                            scope: Scope {
+                                release: release.clone(),
+                                channel: channel_of(&state, env_name.as_deref()),
+                                platform: "unknown".into(),
+                            },
+                            install_id: b.install_id.clone(),
+                            crashed: b.crashed + b.abnormal > 0,
+                            counts: vec![
+                                ("exited".into(), b.exited),
+                                ("errored".into(), b.errored),
+                                ("abnormal".into(), b.abnormal),
+                                ("crashed".into(), b.crashed),
+                            ],
+                        },
+                    ));
+                }
+            }
+            "event" => {
+                let event: Value = serde_json::from_slice(item.payload)
+                    .map_err(|e| ApiError::BadRequest(format!("an event item is not JSON: {e}")))?;
+                let id = event
+                    .get("event_id")
+                    .and_then(Value::as_str)
+                    .and_then(envelope::normalize_uuid)
+                    .or_else(|| envelope_id.clone())
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(
+                            "an event without an event_id (32 hex digits, dashed or not)".into(),
+                        )
+                    })?;
+                let release = event
+                    .get("release")
+                    .and_then(Value::as_str)
+                    .map(session::release_ref);
+                let (p, release) = release_of(&state, &product, release);
+                let crash = event.get("level").and_then(Value::as_str) == Some("fatal")
+                    || event
+                        .pointer("/exception/values")
+                        .and_then(Value::as_array)
+                        .is_some_and(|vs| {
+                            vs.iter().any(|v| {
+                                v.pointer("/mechanism/handled").and_then(Value::as_bool)
+                                    == Some(false)
+                            })
+                        });
+                let code = ["/tags/code", "/tags/error_code"]
+                    .iter()
+                    .find_map(|p| event.pointer(p).and_then(Value::as_str))
+                    .map(str::to_owned);
+                let install = ["/user/id", "/tags/install_id"]
+                    .iter()
+                    .find_map(|p| event.pointer(p).and_then(Value::as_str))
+                    .map(str::to_owned);
+                batch.0.push((
+                    p,
+                    Record::Event {
+                        scope: Scope {
+                            release,
+                            channel: channel_of(
+                                &state,
+                                event.get("environment").and_then(Value::as_str),
+                            ),
+                            platform: platform_of(&event),
+                        },
+                        event_id: id,
+                        install_id: install,
+                        crash,
+                        code,
+                        payload: String::from_utf8_lossy(item.payload).into_owned(),
+                    },
+                ));
+            }
+            // Attachments (minidumps) are kept with sealed crash reports, a later slice;
+            // client reports and unknown types are skipped, as Relay does.
+            _ => {}
+        }
+    }
+    batch.store(&state).await?;
+    Ok(Json(json!({ "id": envelope_id })))
+}
+
+fn status_name(s: &session::Status) -> String {
+    match s {
+        session::Status::Unknown(u) => u.clone(),
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".into()),
+    }
+}
+
+/// What every native record names.
+#[derive(Debug, Deserialize)]
+pub struct Native {
+    pub install_id: String,
+    pub release: String,
+    pub platform: String,
+    pub channel: String,
+}
+
+impl Native {
+    fn check(&self) -> ApiResult<()> {
+        for (name, v) in [
+            ("install_id", &self.install_id),
+            ("release", &self.release),
+            ("platform", &self.platform),
+            ("channel", &self.channel),
+        ] {
+            if v.trim().is_empty() || v.len() > 128 {
+                return Err(ApiError::BadRequest(format!(
+                    "`{name}` must be 1-128 characters"
+                )));
+            }
+        }
+        self.platform
+            .parse::<relops_core::platform::Platform>()
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        Ok(())
+    }
+
+    fn scope(&self) -> Scope {
+        Scope {
+            release: self.release.clone(),
+            channel: self.channel.clone(),
+            platform: self.platform.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NativeSession {
+    #[serde(flatten)]
+    pub who: Native,
+    /// Client-chosen, so a retry is recognised.
+    pub session_id: String,
+    /// ok, exited, crashed, abnormal, errored (others are kept as sent).
+    pub status: String,
+    #[serde(default)]
+    pub duration_seconds: Option<f64>,
+}
+
+/// `POST /v1/ingest/sessions`
+pub async fn session(
+    State(state): State<AppState>,
+    axum::Extension(IngestProduct(product)): axum::Extension<IngestProduct>,
+    Json(s): Json<NativeSession>,
+) -> ApiResult<Json<Value>> {
+    s.who.check()?;
+    let status = session::Status::parse(&s.status);
+    let r = Record::Session {
+        scope: s.who.scope(),
+        session_id: s.session_id.clone(),
+        install_id: Some(s.who.install_id.clone()),
+        crashed: status.is_crash(),
+        status: status_name(&status),
+    };
+    state.db.record_ingest(&product, &[r], Utc::now()).await?;
+    Ok(Json(json!({ "id": s.session_id })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NativeError {
+    #[serde(flatten)]
+    pub who: Native,
+    /// Client-chosen (a UUID), so a retry is stored once.
+    pub event_id: String,
+    /// e.g. `TOB_PARSE_ERROR`.
+    pub code: String,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// `POST /v1/ingest/errors`
+pub async fn error(
+    State(state): State<AppState>,
+    axum::Extension(IngestProduct(product)): axum::Extension<IngestProduct>,
+    Json(e): Json<NativeError>,
+) -> ApiResult<Json<Value>> {
+    e.who.check()?;
+    let id = envelope::normalize_uuid(&e.event_id).ok_or_else(|| {
+        ApiError::BadRequest("`event_id` must be a UUID (32 hex digits, dashed or not)".into())
+    })?;
+    let code = e.code.trim();
+    if code.is_empty()
+        || code.len() > 64
+        || !code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+    {
+        return Err(ApiError::BadRequest(
+            "`code` must be 1-64 characters of A-Z, 0-9, _ . - (e.g. TOB_PARSE_ERROR)".into(),
+        ));
+    }
+    let r = Record::Event {
+        scope: e.who.scope(),
+        event_id: id.clone(),
+        install_id: Some(e.who.install_id.clone()),
+        crash: false,
+        code: Some(code.to_owned()),
+        payload: json!({"code": code, "message": e.message}).to_string(),
+    };
+    state.db.record_ingest(&product, &[r], Utc::now()).await?;
+    Ok(Json(json!({ "id": id })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NativeMemory {
+    #[serde(flatten)]
+    pub who: Native,
+    /// Host memory in use, percent.
+    pub host_memory_percent: u8,
+}
+
+/// `POST /v1/ingest/memory`
+pub async fn memory(
+    State(state): State<AppState>,
+    axum::Extension(IngestProduct(product)): axum::Extension<IngestProduct>,
+    Json(m): Json<NativeMemory>,
+) -> ApiResult<Json<Value>> {
+    m.who.check()?;
+    if m.host_memory_percent > 100 {
+        return Err(ApiError::BadRequest(
+            "`host_memory_percent` is 0-100".into(),
+        ));
+    }
+    let r = Record::Memory {
+        scope: m.who.scope(),
+        install_id: m.who.install_id.clone(),
+        host_percent: m.host_memory_percent,
+    };
+    state.db.record_ingest(&product, &[r], Utc::now()).await?;
+    Ok(Json(json!({ "stored": true })))
+}
+
+/// `GET /v1/ingest/dsn`
+pub async fn dsn(
+    State(state): State<AppState>,
+    Query(q): Query<ProductQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let product = state.product(q.product.as_deref())?;
+    let key = state
+        .ingest_keys
+        .iter()
+        .find(|(_, p)| **p == product)
+        .map(|(k, _)| k.clone())
+        .ok_or_else(|| ApiError::NotFound(format!("no ingest key for {product}")))?;
+    let base = match &state.config.ingest.public_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => format!(
+            "http://{}",
+            headers
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1:8080")
+        ),
+    };
+    let (scheme, rest) = base.split_once("://").unwrap_or(("http", &base));
+    Ok(Json(json!({
+        "dsn": format!("{scheme}://{key}@{rest}/{}", project_id(&state, &product)),
+        "product": product,
+        "public_key": key,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HealthQuery {
+    pub product: Option<String>,
+}
+
+/// `GET /v1/releases/{version}/health` — the raw figures; the decisions on them are the
+/// alert rules'.
+pub async fn health(
+    State(state): State<AppState>,
+    Path(v): Path<String>,
+    Query(q): Query<HealthQuery>,
+) -> ApiResult<Json<Value>> {
+    let product = state.product(q.product.as_deref())?;
+    let f = state.db.health(&product, v.trim(), Utc::now()).await?;
+    let ended: u64 = f.sessions.iter().map(|(_, n)| n).sum();
+    let crashed_sessions: u64 = f
+        .sessions
+        .iter()
+        .filter(|(s, _)| session::Status::parse(s).is_crash())
+        .map(|(_, n)| n)
+        .sum();
+    let rate = |k: u64, n: u64| (n > 0).then(|| k as f64 / n as f64);
+    let wilson = relops_core::health::wilson(f.crashed_installs, f.active_installs, 1.96);
+    let known = state
+        .db
+        .versions(&product)
+        .await?
+        .iter()
+        .any(|x| x.to_string() == v.trim());
+    Ok(Json(json!({
+        "product": product,
+        "release": v.trim(),
+        "known_release": known,
+        "active_installs": f.active_installs,
+        "crashed_installs": f.crashed_installs,
+        "crash_rate": rate(f.crashed_installs, f.active_installs),
+        "crash_rate_wilson_95": wilson.map(|(lo, hi)| json!([lo, hi])),
+        "sessions": f.sessions.iter().map(|(s, n)| (s.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "crash_free_sessions": rate(ended - crashed_sessions, ended),
+        "errors_24h": f.errors.iter().map(|(c, n)| (c.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "memory_warnings_24h": f.memory_warnings,
+        "unknown_releases": if known { json!(null) } else { json!(state.db.unknown_releases(&product).await?) },
+    })))
+}

@@ -1,0 +1,408 @@
+//! Ingested telemetry. One request's records are written in one transaction before the
+//! server answers 2xx (durable acknowledgement); every write is idempotent — an event id
+//! or a session's end counts once however often a client retries — and updates the
+//! per-release figures incrementally, so health is read without scanning history.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::Row;
+
+use crate::db::{Db, Result, ts};
+
+/// Where a record belongs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The release as sent (`2.1.0`); unknown ones are kept under their name.
+    pub release: String,
+    pub channel: String,
+    pub platform: String,
+}
+
+/// One thing to record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// A session's state now; `ended` statuses (anything but `ok`) count once.
+    Session {
+        scope: Scope,
+        session_id: String,
+        install_id: Option<String>,
+        status: String,
+        crashed: bool,
+    },
+    /// Pre-aggregated ended sessions (Sentry `sessions` items).
+    Aggregate {
+        scope: Scope,
+        install_id: Option<String>,
+        counts: Vec<(String, u64)>,
+        crashed: bool,
+    },
+    /// An error or crash event, stored once per id.
+    Event {
+        scope: Scope,
+        event_id: String,
+        install_id: Option<String>,
+        crash: bool,
+        code: Option<String>,
+        payload: String,
+    },
+    Memory {
+        scope: Scope,
+        install_id: String,
+        host_percent: u8,
+    },
+}
+
+/// The raw health figures of one release (all channels and platforms, or one of each).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HealthFigures {
+    pub active_installs: u64,
+    pub crashed_installs: u64,
+    /// Ended sessions by status.
+    pub sessions: Vec<(String, u64)>,
+    /// Error events per code in the last 24 h.
+    pub errors: Vec<(String, u64)>,
+    pub memory_warnings: u64,
+}
+
+async fn seen(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    product: &str,
+    s: &Scope,
+    install: &str,
+    now: DateTime<Utc>,
+    crashed: bool,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO release_installs (product, release, channel, platform, install_id, last_seen, crashed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (product, release, channel, platform, install_id) DO UPDATE SET \
+         last_seen = excluded.last_seen, \
+         crashed_at = COALESCE(excluded.crashed_at, release_installs.crashed_at)",
+    )
+    .bind(product)
+    .bind(&s.release)
+    .bind(&s.channel)
+    .bind(&s.platform)
+    .bind(install)
+    .bind(ts(now))
+    .bind(crashed.then(|| ts(now)))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn count_sessions(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    product: &str,
+    s: &Scope,
+    status: &str,
+    n: u64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO session_counts (product, release, channel, platform, status, sessions) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (product, release, channel, platform, status) DO UPDATE SET \
+         sessions = session_counts.sessions + excluded.sessions",
+    )
+    .bind(product)
+    .bind(&s.release)
+    .bind(&s.channel)
+    .bind(&s.platform)
+    .bind(status)
+    .bind(i64::try_from(n).unwrap_or(i64::MAX))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Db {
+    /// The product's public ingest key, made on first use.
+    pub async fn ingest_key(
+        &self,
+        product: &str,
+        fresh: impl FnOnce() -> String,
+    ) -> Result<String> {
+        if let Some(k) = self.ingest_key_of(product).await? {
+            return Ok(k);
+        }
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO ingest_keys (product, public_key, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (product) DO NOTHING",
+        )
+        .bind(product)
+        .bind(fresh())
+        .bind(ts(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(self
+            .ingest_key_of(product)
+            .await?
+            .expect("inserted or already there"))
+    }
+
+    async fn ingest_key_of(&self, product: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query("SELECT public_key FROM ingest_keys WHERE product = $1")
+                .bind(product)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get("public_key"))
+                .transpose()?,
+        )
+    }
+
+    /// Records one request's worth, in one transaction. Returns how many records were new
+    /// (a retried event or an already ended session is not).
+    pub async fn record_ingest(
+        &self,
+        product: &str,
+        records: &[Record],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let mut new = 0;
+        for r in records {
+            match r {
+                Record::Session {
+                    scope,
+                    session_id,
+                    install_id,
+                    status,
+                    crashed,
+                } => {
+                    let prev: Option<String> = sqlx::query(
+                        "SELECT status FROM ingest_sessions WHERE product = $1 AND session_id = $2",
+                    )
+                    .bind(product)
+                    .bind(session_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get("status"))
+                    .transpose()?;
+                    let ended = status != "ok";
+                    match prev.as_deref() {
+                        Some(p) if p != "ok" => {} // already ended: a retry or a late update
+                        Some(_) => {
+                            sqlx::query(
+                                "UPDATE ingest_sessions SET status = $1, updated_at = $2 \
+                                 WHERE product = $3 AND session_id = $4",
+                            )
+                            .bind(status)
+                            .bind(ts(now))
+                            .bind(product)
+                            .bind(session_id)
+                            .execute(&mut *tx)
+                            .await?;
+                            if ended {
+                                count_sessions(&mut tx, product, scope, status, 1).await?;
+                            }
+                            new += 1;
+                        }
+                        None => {
+                            sqlx::query(
+                                "INSERT INTO ingest_sessions (product, session_id, release, channel, \
+                                 platform, install_id, status, updated_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                            )
+                            .bind(product)
+                            .bind(session_id)
+                            .bind(&scope.release)
+                            .bind(&scope.channel)
+                            .bind(&scope.platform)
+                            .bind(install_id.as_deref())
+                            .bind(status)
+                            .bind(ts(now))
+                            .execute(&mut *tx)
+                            .await?;
+                            if ended {
+                                count_sessions(&mut tx, product, scope, status, 1).await?;
+                            }
+                            new += 1;
+                        }
+                    }
+                    if let Some(i) = install_id {
+                        seen(&mut tx, product, scope, i, now, *crashed).await?;
+                    }
+                }
+                Record::Aggregate {
+                    scope,
+                    install_id,
+                    counts,
+                    crashed,
+                } => {
+                    for (status, n) in counts.iter().filter(|(_, n)| *n > 0) {
+                        count_sessions(&mut tx, product, scope, status, *n).await?;
+                    }
+                    if let Some(i) = install_id {
+                        seen(&mut tx, product, scope, i, now, *crashed).await?;
+                    }
+                    new += 1;
+                }
+                Record::Event {
+                    scope,
+                    event_id,
+                    install_id,
+                    crash,
+                    code,
+                    payload,
+                } => {
+                    let inserted = sqlx::query(
+                        "INSERT INTO ingest_events (product, event_id, release, channel, platform, \
+                         install_id, kind, code, received_at, payload) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                         ON CONFLICT (product, event_id) DO NOTHING",
+                    )
+                    .bind(product)
+                    .bind(event_id)
+                    .bind(&scope.release)
+                    .bind(&scope.channel)
+                    .bind(&scope.platform)
+                    .bind(install_id.as_deref())
+                    .bind(if *crash { "crash" } else { "error" })
+                    .bind(code.as_deref())
+                    .bind(ts(now))
+                    .bind(payload)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if !inserted {
+                        continue;
+                    }
+                    new += 1;
+                    if let Some(c) = code {
+                        sqlx::query(
+                            "INSERT INTO error_counts (product, release, code, hour, events) \
+                             VALUES ($1, $2, $3, $4, 1) \
+                             ON CONFLICT (product, release, code, hour) DO UPDATE SET \
+                             events = error_counts.events + 1",
+                        )
+                        .bind(product)
+                        .bind(&scope.release)
+                        .bind(c)
+                        .bind(now.format("%Y-%m-%dT%H").to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    if let Some(i) = install_id {
+                        seen(&mut tx, product, scope, i, now, *crash).await?;
+                    }
+                }
+                Record::Memory {
+                    scope,
+                    install_id,
+                    host_percent,
+                } => {
+                    sqlx::query(
+                        "INSERT INTO memory_warnings (product, release, channel, platform, \
+                         install_id, host_percent, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(product)
+                    .bind(&scope.release)
+                    .bind(&scope.channel)
+                    .bind(&scope.platform)
+                    .bind(install_id)
+                    .bind(i64::from(*host_percent))
+                    .bind(ts(now))
+                    .execute(&mut *tx)
+                    .await?;
+                    seen(&mut tx, product, scope, install_id, now, false).await?;
+                    new += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// The raw figures of `release` as of `now` (last 24 h for installs, errors and memory
+    /// warnings; all ended sessions).
+    pub async fn health(
+        &self,
+        product: &str,
+        release: &str,
+        now: DateTime<Utc>,
+    ) -> Result<HealthFigures> {
+        let since = ts(now - Duration::hours(24));
+        let n = |r: &sqlx::any::AnyRow, c: &str| -> Result<u64> {
+            let v: i64 = r.try_get(c)?;
+            Ok(u64::try_from(v).unwrap_or(0))
+        };
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT install_id) AS active, \
+             COUNT(DISTINCT CASE WHEN crashed_at >= $3 THEN install_id END) AS crashed \
+             FROM release_installs WHERE product = $1 AND release = $2 AND last_seen >= $3",
+        )
+        .bind(product)
+        .bind(release)
+        .bind(&since)
+        .fetch_one(&self.pool)
+        .await?;
+        let (active_installs, crashed_installs) = (n(&row, "active")?, n(&row, "crashed")?);
+        let sessions = sqlx::query(
+            "SELECT status, CAST(SUM(sessions) AS BIGINT) AS n FROM session_counts \
+             WHERE product = $1 AND release = $2 GROUP BY status ORDER BY status",
+        )
+        .bind(product)
+        .bind(release)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get::<String, _>("status")?, n(r, "n")?)))
+        .collect::<Result<Vec<_>>>()?;
+        let errors = sqlx::query(
+            "SELECT code, CAST(SUM(events) AS BIGINT) AS n FROM error_counts \
+             WHERE product = $1 AND release = $2 AND hour >= $3 GROUP BY code ORDER BY code",
+        )
+        .bind(product)
+        .bind(release)
+        .bind(
+            (now - Duration::hours(24))
+                .format("%Y-%m-%dT%H")
+                .to_string(),
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get::<String, _>("code")?, n(r, "n")?)))
+        .collect::<Result<Vec<_>>>()?;
+        let mem = sqlx::query(
+            "SELECT COUNT(*) AS n FROM memory_warnings \
+             WHERE product = $1 AND release = $2 AND received_at >= $3",
+        )
+        .bind(product)
+        .bind(release)
+        .bind(&since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(HealthFigures {
+            active_installs,
+            crashed_installs,
+            sessions,
+            errors,
+            memory_warnings: n(&mem, "n")?,
+        })
+    }
+
+    /// Releases that telemetry named but the registry does not know, with their count of
+    /// ended sessions and events (flagged, never dropped).
+    pub async fn unknown_releases(&self, product: &str) -> Result<Vec<(String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT release, CAST(SUM(n) AS BIGINT) AS n FROM ( \
+               SELECT release, sessions AS n FROM session_counts WHERE product = $1 \
+               UNION ALL SELECT release, 1 AS n FROM ingest_events WHERE product = $1 \
+             ) t WHERE release NOT IN (SELECT version FROM releases WHERE product = $1) \
+             GROUP BY release ORDER BY release",
+        )
+        .bind(product)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let v: i64 = r.try_get("n")?;
+                Ok((r.try_get("release")?, u64::try_from(v).unwrap_or(0)))
+            })
+            .collect()
+    }
+}
