@@ -28,10 +28,11 @@ RELOPS_LOG=warn "$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 >"$WOR
 PIDS+=($!)
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
 export RELOPS_URL=$(sed -n 's/^relops listening on //p' "$WORK/serve.out")
+. bench/lib.sh
 "$BIN" release create 2.1.0 --go-live 2027-03-15 >/dev/null
 head -c $((1024 * 1024)) /dev/urandom >"$WORK/W.dmg"
 "$BIN" artifact upload 2.1.0 --platform macos-universal "$WORK/W.dmg" >/dev/null
-"$BIN" approve 2.1.0 >/dev/null
+bench_approve 2.1.0
 mkdir -p "$WORK/www/tuf"
 "$BIN" feed export "$WORK/www/tuf/wizard" >/dev/null
 TARGET=$(cd "$WORK/www/tuf/wizard/targets" && ls)

@@ -400,10 +400,16 @@ pub fn spec() -> Vec<RouteSpec> {
 pub fn build(state: &AppState) -> axum::Router<AppState> {
     let mut router = axum::Router::new();
     for Entry { spec, handler } in entries() {
-        let mut handler = handler.route_layer(axum::middleware::from_fn_with_state(
-            (state.clone(), spec.access),
-            guard,
-        ));
+        // Public routes (the feed, /v1/update, health checks) skip the guard entirely:
+        // they are the hot path and need nothing from it.
+        let mut handler = if spec.access == Access::Public {
+            handler
+        } else {
+            handler.route_layer(axum::middleware::from_fn_with_state(
+                (state.clone(), spec.access),
+                guard,
+            ))
+        };
         if spec.telemetry {
             // The decompression service reports errors as `BoxError`; turn them into a 400
             // (a body that fails to decompress while read is a 400 from the extractor).
