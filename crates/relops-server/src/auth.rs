@@ -38,12 +38,22 @@ pub struct Principal {
     pub roles: Vec<Role>,
     /// The request id (for the audit trail).
     pub request_id: Option<String>,
+    /// The caller's roles that hold the route's permission — the role(s) used, recorded
+    /// in the audit trail. Empty for routes that need only a token.
+    pub acting_as: Vec<Role>,
 }
 
 impl Principal {
-    /// Refuses with 403 unless one of the caller's roles holds `perm`.
-    pub fn require(&self, perm: Permission) -> Result<(), ApiError> {
+    /// Refuses with 403 unless one of the caller's roles holds `perm`; otherwise records
+    /// which roles grant it.
+    pub fn require(&mut self, perm: Permission) -> Result<(), ApiError> {
         if perm.allows(&self.roles) {
+            self.acting_as = self
+                .roles
+                .iter()
+                .copied()
+                .filter(|r| perm.roles().contains(r))
+                .collect();
             return Ok(());
         }
         let holders: Vec<&str> = perm.roles().iter().map(|r| r.as_str()).collect();
@@ -60,9 +70,14 @@ impl Principal {
         )))
     }
 
-    /// Actor string for audit entries: `name (token id)`.
+    /// Actor string for audit entries: `name (token id) as role` — the role(s) used.
     pub fn actor(&self) -> String {
-        format!("{} ({})", self.name, self.id)
+        if self.acting_as.is_empty() {
+            format!("{} ({})", self.name, self.id)
+        } else {
+            let roles: Vec<&str> = self.acting_as.iter().map(|r| r.as_str()).collect();
+            format!("{} ({}) as {}", self.name, self.id, roles.join("+"))
+        }
     }
 }
 
@@ -115,6 +130,7 @@ pub async fn authenticate(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         Ok(Principal {
+            acting_as: Vec::new(),
             id: record.id,
             name: record.name,
             roles: record.roles,

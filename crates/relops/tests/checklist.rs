@@ -272,6 +272,19 @@ async fn owners_sign_and_the_product_owner_decides(b: Backend) {
             "{action}"
         );
     }
+    // Each entry names the role that was used.
+    for role in [
+        "qa_lead",
+        "security_engineer",
+        "oncall_devops",
+        "support_lead",
+        "product_owner",
+    ] {
+        assert!(
+            audit.contains(&format!(" as {role}\"")),
+            "{role} not recorded: {audit}"
+        );
+    }
 }
 
 async fn a_hotfix_can_waive_items(b: Backend) {

@@ -36,7 +36,7 @@ pub async fn upload(
     State(state): State<AppState>,
     Path((v, raw_name)): Path<(String, String)>,
     Query(p): Query<UploadParams>,
-    who: Principal,
+    mut who: Principal,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Artifact>)> {

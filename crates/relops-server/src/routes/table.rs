@@ -461,7 +461,7 @@ async fn guard(
         Access::Token => None,
         Access::Permission(p) => Some(p),
     };
-    let principal = match authenticate(&state, req.headers()).await {
+    let mut principal = match authenticate(&state, req.headers()).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
