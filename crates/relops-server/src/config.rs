@@ -48,6 +48,12 @@ pub struct IngestConfig {
     /// The URL installs reach this server at, for the DSN (`relops ingest dsn`); default:
     /// the Host the request came in on, over http.
     pub public_url: Option<String>,
+    /// Requests per second one ingest key may send (sustained), and the burst above it.
+    pub key_rate_per_second: u32,
+    pub key_burst: u32,
+    /// Requests per minute one install may send (sustained), and the burst above it.
+    pub install_rate_per_minute: u32,
+    pub install_burst: u32,
 }
 
 impl Default for IngestConfig {
@@ -55,6 +61,10 @@ impl Default for IngestConfig {
         Self {
             max_body_bytes: 20 * 1024 * 1024,
             public_url: None,
+            key_rate_per_second: 5000,
+            key_burst: 10000,
+            install_rate_per_minute: 120,
+            install_burst: 60,
         }
     }
 }
@@ -536,6 +546,11 @@ timeout_seconds = 10.0
 max_body_bytes = 20971520
 # The URL installs reach this server at, used in the DSN (`relops ingest dsn`):
 # public_url = "https://relops.example"
+# Rate limits (429 with Retry-After and X-Sentry-Rate-Limits above them):
+key_rate_per_second = 5000
+key_burst = 10000
+install_rate_per_minute = 120
+install_burst = 60
 "##
         .to_owned()
     }

@@ -23,6 +23,12 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     Unavailable(String),
+    /// 429 with `Retry-After` and Sentry's `X-Sentry-Rate-Limits`.
+    #[error("{message}")]
+    RateLimited {
+        retry_after_secs: u64,
+        message: String,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -38,6 +44,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -52,6 +59,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::Unprocessable(_) => "unprocessable",
             Self::Unavailable(_) => "unavailable",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Internal(_) => "internal",
         }
     }
@@ -88,7 +96,19 @@ impl IntoResponse for ApiError {
             code: self.code().to_owned(),
             error: message,
         };
-        (status, axum::Json(body)).into_response()
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let Self::RateLimited {
+            retry_after_secs, ..
+        } = &self
+        {
+            let h = resp.headers_mut();
+            h.insert(axum::http::header::RETRY_AFTER, (*retry_after_secs).into());
+            // Sentry's format: retry_after:categories:scope — empty categories = all.
+            if let Ok(v) = format!("{retry_after_secs}::key").parse() {
+                h.insert("x-sentry-rate-limits", v);
+            }
+        }
+        resp
     }
 }
 

@@ -7,6 +7,7 @@ pub mod feed;
 pub mod init;
 pub mod keys;
 pub mod notify;
+pub mod ratelimit;
 pub mod routes;
 
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub struct AppStateInner {
     pub outbox: Arc<tokio::sync::Notify>,
     /// Public ingest key → product.
     pub ingest_keys: std::collections::HashMap<String, String>,
+    pub ingest_limits: ratelimit::IngestLimits,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ impl AppState {
             ingest_keys.insert(key, p.clone());
         }
         let state = Self(Arc::new(AppStateInner {
+            ingest_limits: ratelimit::IngestLimits::new(&config.ingest),
             ingest_keys,
             audit_key: Arc::new(audit_key),
             feed: Arc::new(feed),

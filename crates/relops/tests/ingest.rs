@@ -13,6 +13,7 @@ backend_tests!(
     the_sentry_python_sdk_is_counted_per_release,
     envelopes_in_every_encoding_are_stored_once,
     native_endpoints_and_refusals,
+    rate_limits_answer_429_with_retry_after,
 );
 
 const PY_SENDER: &str = r#"
@@ -458,4 +459,78 @@ async fn native_endpoints_and_refusals(b: Backend) {
         health(&s, "2.1.0")["sessions"],
         json!({"crashed": 1, "exited": 3})
     );
+}
+
+async fn rate_limits_answer_429_with_retry_after(b: Backend) {
+    let native = |s: &common::Server, key: &str, install: &str, sid: &str| {
+        reqwest::Client::new()
+            .post(format!("{}/v1/ingest/sessions", s.url))
+            .header("x-relops-ingest-key", key)
+            .json(
+                &json!({"install_id": install, "release": "2.1.0", "platform": "linux-x64",
+                          "channel": "stable", "session_id": sid, "status": "exited"}),
+            )
+            .send()
+    };
+    // Per install: a burst of 2, then one a minute.
+    let env = TestEnv::with_config(
+        b.clone(),
+        "[ingest]\ninstall_rate_per_minute = 1\ninstall_burst = 2\n",
+    )
+    .await;
+    let s = env.serve();
+    let key = s.cli_json(&["ingest", "dsn"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for sid in ["a", "b"] {
+        assert_eq!(native(&s, &key, "noisy", sid).await.unwrap().status(), 200);
+    }
+    let r = native(&s, &key, "noisy", "c").await.unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(
+        r.headers()["x-sentry-rate-limits"].to_str().unwrap(),
+        format!("{retry}::key")
+    );
+    assert!(r.text().await.unwrap().contains("install_rate_per_minute"));
+    // Another install is not affected; the envelope endpoint answers the same way.
+    assert_eq!(native(&s, &key, "quiet", "d").await.unwrap().status(), 200);
+    let body = envelope(
+        &format!("{:032x}", 9),
+        &[("session", session("e", "noisy", "exited"), true)],
+    );
+    let r = post(&s, "/api/1/envelope/", &key, "gzip", body).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("x-sentry-rate-limits"));
+    // What was refused was not stored.
+    assert_eq!(health(&s, "2.1.0")["sessions"], json!({"exited": 3}));
+    drop(s);
+
+    // Per key: a burst of 3, then one a second, whatever the install.
+    let env = TestEnv::with_config(b, "[ingest]\nkey_rate_per_second = 1\nkey_burst = 3\n").await;
+    let s = env.serve();
+    let key = s.cli_json(&["ingest", "dsn"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut codes = Vec::new();
+    let mut refusal = String::new();
+    for i in 0..5 {
+        let r = native(&s, &key, &format!("i-{i}"), &format!("s-{i}"))
+            .await
+            .unwrap();
+        codes.push(r.status().as_u16());
+        if r.status() == 429 {
+            refusal = r.text().await.unwrap();
+        }
+    }
+    assert_eq!(&codes[..3], [200, 200, 200]);
+    assert!(codes[3..].contains(&429), "{codes:?}");
+    assert!(refusal.contains("key_rate_per_second"), "{refusal}");
 }

@@ -135,6 +135,16 @@ fn platform_of(event: &Value) -> String {
 struct Batch(Vec<(String, Record)>);
 
 impl Batch {
+    /// The first install the batch names (the rate limit's key).
+    fn install(&self) -> Option<&str> {
+        self.0.iter().find_map(|(_, r)| match r {
+            Record::Session { install_id, .. }
+            | Record::Aggregate { install_id, .. }
+            | Record::Event { install_id, .. } => install_id.as_deref(),
+            Record::Memory { install_id, .. } => Some(install_id.as_str()),
+        })
+    }
+
     async fn store(self, state: &AppState) -> ApiResult<()> {
         let now = Utc::now();
         let mut products: Vec<&String> = self.0.iter().map(|(p, _)| p).collect();
@@ -291,6 +301,7 @@ pub async fn envelope(
             _ => {}
         }
     }
+    state.ingest_limits.check(&product, batch.install())?;
     batch.store(&state).await?;
     Ok(Json(json!({ "id": envelope_id })))
 }
@@ -362,6 +373,9 @@ pub async fn session(
     Json(s): Json<NativeSession>,
 ) -> ApiResult<Json<Value>> {
     s.who.check()?;
+    state
+        .ingest_limits
+        .check(&product, Some(&s.who.install_id))?;
     let status = session::Status::parse(&s.status);
     let r = Record::Session {
         scope: s.who.scope(),
@@ -393,6 +407,9 @@ pub async fn error(
     Json(e): Json<NativeError>,
 ) -> ApiResult<Json<Value>> {
     e.who.check()?;
+    state
+        .ingest_limits
+        .check(&product, Some(&e.who.install_id))?;
     let id = envelope::normalize_uuid(&e.event_id).ok_or_else(|| {
         ApiError::BadRequest("`event_id` must be a UUID (32 hex digits, dashed or not)".into())
     })?;
@@ -434,6 +451,9 @@ pub async fn memory(
     Json(m): Json<NativeMemory>,
 ) -> ApiResult<Json<Value>> {
     m.who.check()?;
+    state
+        .ingest_limits
+        .check(&product, Some(&m.who.install_id))?;
     if m.host_memory_percent > 100 {
         return Err(ApiError::BadRequest(
             "`host_memory_percent` is 0-100".into(),
