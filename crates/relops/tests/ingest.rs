@@ -14,6 +14,7 @@ backend_tests!(
     envelopes_in_every_encoding_are_stored_once,
     native_endpoints_and_refusals,
     rate_limits_answer_429_with_retry_after,
+    acknowledged_events_survive_kill_9,
 );
 
 const PY_SENDER: &str = r#"
@@ -533,4 +534,59 @@ async fn rate_limits_answer_429_with_retry_after(b: Backend) {
     assert_eq!(&codes[..3], [200, 200, 200]);
     assert!(codes[3..].contains(&429), "{codes:?}");
     assert!(refusal.contains("key_rate_per_second"), "{refusal}");
+}
+
+/// A sender keeps posting coded error events (one client-chosen id each) while the server
+/// is killed with SIGKILL; after a restart every acknowledged event is there, and resending
+/// every id — acknowledged or not — stores each exactly once.
+async fn acknowledged_events_survive_kill_9(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let key = s.cli_json(&["ingest", "dsn"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let send = |http: &reqwest::Client, url: &str, key: &str, n: u32| {
+        http.post(format!("{url}/v1/ingest/errors"))
+            .header("x-relops-ingest-key", key)
+            .json(&json!({"install_id": format!("i-{n}"), "release": "2.1.0",
+                          "platform": "windows-x64", "channel": "stable",
+                          "event_id": format!("{n:032x}"), "code": "TOB_PARSE_ERROR"}))
+            .send()
+    };
+    let (url, k) = (s.url.clone(), key.clone());
+    let sender = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let (mut sent, mut acked, mut failures) = (0u32, 0u32, 0);
+        while failures < 3 {
+            sent += 1;
+            match send(&http, &url, &k, sent).await {
+                Ok(r) if r.status() == 200 => acked += 1,
+                _ => failures += 1,
+            }
+        }
+        (sent, acked)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    s.kill();
+    let (sent, acked) = sender.await.unwrap();
+    assert!(acked > 10, "the sender got going: {acked}");
+    let s = common::Server::start(env.path(), &env.admin_token);
+    let stored = health(&s, "2.1.0")["errors_24h"]["TOB_PARSE_ERROR"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        u64::from(acked) <= stored && stored <= u64::from(sent),
+        "acknowledged {acked}, stored {stored}, sent {sent}"
+    );
+    // The clients retry everything they are unsure of — here, everything.
+    let http = reqwest::Client::new();
+    for n in 1..=sent {
+        assert_eq!(send(&http, &s.url, &key, n).await.unwrap().status(), 200);
+    }
+    assert_eq!(
+        health(&s, "2.1.0")["errors_24h"]["TOB_PARSE_ERROR"],
+        u64::from(sent),
+        "each event once"
+    );
 }
