@@ -721,7 +721,7 @@ url = "http://127.0.0.1:{port}/generic"
     let s = env.serve();
     let rx = Receiver::start(port, got.clone()).await;
     wait_for("the halt delivered after the restart", || {
-        rx.of("pagerduty").len() == 1 && rx.of("slack").len() == 6
+        rx.of("pagerduty").len() == 1 && rx.of("slack").len() == 6 && rx.of("generic").len() == 6
     })
     .await;
     assert_eq!(
@@ -764,7 +764,10 @@ url = "http://127.0.0.1:{port}/generic"
     assert_eq!(pd[2]["event_action"], "trigger");
     assert_eq!(pd[2]["payload"]["severity"], "critical");
     assert_eq!(pd[2]["payload"]["class"], "release.rolled_back");
-    wait_for("the rollback in Slack", || rx.of("slack").len() == 8).await;
+    wait_for("the rollback in Slack and the webhook", || {
+        rx.of("slack").len() == 8 && rx.of("generic").len() == 8
+    })
+    .await;
     let text = rx.of("slack")[7]["text"].as_str().unwrap().to_owned();
     let inc = s.cli_json(&["incident", "show", "INC-1"]);
     assert_eq!(
