@@ -61,6 +61,8 @@ pub struct HealthFigures {
     /// Error events per code in the last 24 h.
     pub errors: Vec<(String, u64)>,
     pub memory_warnings: u64,
+    /// Crash events (reports, minidumps) in the last 24 h.
+    pub crash_reports: u64,
 }
 
 async fn seen(
@@ -376,7 +378,17 @@ impl Db {
         .bind(&since)
         .fetch_one(&self.pool)
         .await?;
+        let crashes = sqlx::query(
+            "SELECT COUNT(*) AS n FROM ingest_events \
+             WHERE product = $1 AND release = $2 AND kind = 'crash' AND received_at >= $3",
+        )
+        .bind(product)
+        .bind(release)
+        .bind(&since)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(HealthFigures {
+            crash_reports: n(&crashes, "n")?,
             active_installs,
             crashed_installs,
             sessions,

@@ -15,6 +15,7 @@ backend_tests!(
     native_endpoints_and_refusals,
     rate_limits_answer_429_with_retry_after,
     acknowledged_events_survive_kill_9,
+    minidumps_as_crashpad_uploads_them,
 );
 
 const PY_SENDER: &str = r#"
@@ -589,4 +590,101 @@ async fn acknowledged_events_survive_kill_9(b: Backend) {
         u64::from(sent),
         "each event once"
     );
+}
+
+/// A multipart form as Crashpad builds it: annotations as fields, the dump as a file part.
+fn crashpad_form(boundary: &str, fields: &[(&str, &str)], dump: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for (k, v) in fields {
+        b.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    b.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"upload_file_minidump\"; \
+             filename=\"dump.dmp\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    b.extend_from_slice(dump);
+    b.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    b
+}
+
+/// The Linux minidumps minidump-writer wrote (`tests/data/`), uploaded as Crashpad does:
+/// plain and gzip'd, with `sentry[…]` annotations; a re-sent dump is stored once.
+async fn minidumps_as_crashpad_uploads_them(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    let key = s.cli_json(&["ingest", "dsn"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let data = format!("{}/tests/data", env!("CARGO_MANIFEST_DIR"));
+    let segv = std::fs::read(format!("{data}/minidump-segv.dmp")).unwrap();
+    let plain = std::fs::read(format!("{data}/minidump-plain.dmp")).unwrap();
+    let boundary = "---------------------------crashpad-boundary-7d3a";
+    let upload = |body: Vec<u8>, gzip: bool| {
+        let mut rb = reqwest::Client::new()
+            .post(format!("{}/api/1/minidump/?sentry_key={key}", s.url))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            );
+        let body = if gzip {
+            rb = rb.header("content-encoding", "gzip");
+            compress("gzip", &body)
+        } else {
+            body
+        };
+        rb.body(body).send()
+    };
+    let fields = [
+        ("sentry[release]", "wizard@2.1.0"),
+        ("sentry[environment]", "stable"),
+        ("sentry[user][id]", "install-crashy"),
+        ("sentry[tags][platform]", "linux-x64"),
+    ];
+    let r = upload(crashpad_form(boundary, &fields, &segv), true)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let id: Value = r.json().await.unwrap();
+    assert_eq!(id["id"].as_str().unwrap().len(), 32);
+    // Re-sent (a retry): stored once.
+    let r = upload(crashpad_form(boundary, &fields, &segv), false)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = upload(
+        crashpad_form(boundary, &[("sentry[release]", "2.1.0")], &plain),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let h = health(&s, "2.1.0");
+    assert_eq!(h["crash_reports_24h"], 2, "{h}");
+    assert_eq!(h["crashed_installs"], 1, "{h}");
+    // The dumps are kept byte for byte, by content.
+    let kept = env.blobs().keys("crashes").await.unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    // Refusals.
+    let r = upload(
+        crashpad_form(boundary, &fields, b"PK\x03\x04 not a dump"),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("MDMP"));
+    let no_file = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nb\r\n--{boundary}--\r\n"
+    );
+    let r = upload(no_file.into_bytes(), false).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("upload_file_minidump"));
 }

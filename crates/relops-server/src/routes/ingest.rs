@@ -306,6 +306,105 @@ pub async fn envelope(
     Ok(Json(json!({ "id": envelope_id })))
 }
 
+/// `POST /api/{project_id}/minidump/`: what Crashpad and sentry-native upload — a
+/// multipart form with the dump in `upload_file_minidump` and the event's attributes as
+/// `sentry` (JSON) or `sentry[release]`-style fields; the whole body may be gzip'd. The dump
+/// is kept in the blob store by content; a re-sent dump is stored once.
+pub async fn minidump(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    axum::Extension(IngestProduct(product)): axum::Extension<IngestProduct>,
+    mut form: axum::extract::Multipart,
+) -> ApiResult<Json<Value>> {
+    use sha2::{Digest, Sha256};
+    let expected = project_id(&state, &product);
+    if project.parse::<usize>().ok() != Some(expected) {
+        return Err(ApiError::BadRequest(format!(
+            "project {project} does not belong to this key: {product} is project {expected}"
+        )));
+    }
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!(
+                "the upload is larger than [ingest] max_body_bytes = {}",
+                state.config.ingest.max_body_bytes
+            ))
+        } else {
+            ApiError::BadRequest(format!("malformed multipart minidump upload: {e}"))
+        }
+    };
+    let mut dump: Option<Bytes> = None;
+    let mut event = serde_json::Map::new();
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let data = field.bytes().await.map_err(bad)?;
+        if name == "upload_file_minidump" {
+            dump = Some(data);
+        } else if name == "sentry" {
+            if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&data) {
+                event.extend(m);
+            }
+        } else if let Some(path) = name.strip_prefix("sentry[") {
+            // sentry[release], sentry[user][id], sentry[tags][code] …
+            let keys: Vec<&str> = path.trim_end_matches(']').split("][").collect();
+            let value = Value::String(String::from_utf8_lossy(&data).into_owned());
+            let mut at = &mut event;
+            for (i, k) in keys.iter().enumerate() {
+                if i + 1 == keys.len() {
+                    at.insert((*k).to_owned(), value.clone());
+                } else {
+                    let next = at
+                        .entry((*k).to_owned())
+                        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+                    let Value::Object(m) = next else { break };
+                    at = m;
+                }
+            }
+        }
+    }
+    let dump = dump
+        .ok_or_else(|| ApiError::BadRequest("no `upload_file_minidump` part in the form".into()))?;
+    if !dump.starts_with(b"MDMP") {
+        return Err(ApiError::BadRequest(
+            "`upload_file_minidump` is not a minidump (it does not start with MDMP)".into(),
+        ));
+    }
+    let event = Value::Object(event);
+    let sha = hex::encode(Sha256::digest(&dump));
+    let id = event
+        .get("event_id")
+        .and_then(Value::as_str)
+        .and_then(envelope::normalize_uuid)
+        .unwrap_or_else(|| sha[..32].to_owned());
+    let install = ["/user/id", "/tags/install_id"]
+        .iter()
+        .find_map(|p| event.pointer(p).and_then(Value::as_str))
+        .map(str::to_owned);
+    state.ingest_limits.check(&product, install.as_deref())?;
+    let key = format!("crashes/{sha}");
+    state.blobs.put_raw(&key, dump.clone()).await?;
+    let release = event
+        .get("release")
+        .and_then(Value::as_str)
+        .map(session::release_ref);
+    let (p, release) = release_of(&state, &product, release);
+    let r = Record::Event {
+        scope: Scope {
+            release,
+            channel: channel_of(&state, event.get("environment").and_then(Value::as_str)),
+            platform: platform_of(&event),
+        },
+        event_id: id.clone(),
+        install_id: install,
+        crash: true,
+        code: None,
+        payload: json!({"minidump": {"sha256": sha, "size": dump.len(), "blob_key": key}, "event": event})
+            .to_string(),
+    };
+    state.db.record_ingest(&p, &[r], Utc::now()).await?;
+    Ok(Json(json!({ "id": id })))
+}
+
 fn status_name(s: &session::Status) -> String {
     match s {
         session::Status::Unknown(u) => u.clone(),
@@ -540,6 +639,7 @@ pub async fn health(
         "crash_free_sessions": rate(ended - crashed_sessions, ended),
         "errors_24h": f.errors.iter().map(|(c, n)| (c.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "memory_warnings_24h": f.memory_warnings,
+        "crash_reports_24h": f.crash_reports,
         "unknown_releases": if known { json!(null) } else { json!(state.db.unknown_releases(&product).await?) },
     })))
 }

@@ -367,6 +367,12 @@ fn entries() -> Vec<Entry> {
         ),
         (
             "POST",
+            "/api/{project_id}/minidump/",
+            "Crashpad / sentry-native minidump upload (multipart upload_file_minidump)",
+            post(ingest::minidump),
+        ),
+        (
+            "POST",
             "/v1/ingest/sessions",
             "session update from an install",
             post(ingest::session),
