@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod feed;
+pub mod ingest_writer;
 pub mod init;
 pub mod keys;
 pub mod notify;
@@ -52,6 +53,8 @@ pub struct AppStateInner {
     /// Public ingest key → product.
     pub ingest_keys: std::collections::HashMap<String, String>,
     pub ingest_limits: ratelimit::IngestLimits,
+    /// Group commit of ingest records.
+    pub ingest_writer: ingest_writer::IngestWriter,
 }
 
 impl AppState {
@@ -79,6 +82,7 @@ impl AppState {
         }
         let state = Self(Arc::new(AppStateInner {
             ingest_limits: ratelimit::IngestLimits::new(&config.ingest),
+            ingest_writer: ingest_writer::IngestWriter::start(db.clone()),
             ingest_keys,
             audit_key: Arc::new(audit_key),
             feed: Arc::new(feed),

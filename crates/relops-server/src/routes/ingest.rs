@@ -146,9 +146,7 @@ impl Batch {
     }
 
     async fn store(self, state: &AppState) -> ApiResult<()> {
-        let now = Utc::now();
         let mut products: Vec<&String> = self.0.iter().map(|(p, _)| p).collect();
-        products.dedup();
         products.sort();
         products.dedup();
         for p in products {
@@ -158,7 +156,11 @@ impl Batch {
                 .filter(|(q, _)| q == p)
                 .map(|(_, r)| r.clone())
                 .collect();
-            state.db.record_ingest(p, &records, now).await?;
+            state
+                .ingest_writer
+                .write(p, records)
+                .await
+                .map_err(|e| ApiError::Unavailable(format!("{e}; retry")))?;
         }
         Ok(())
     }
@@ -401,7 +403,11 @@ pub async fn minidump(
         payload: json!({"minidump": {"sha256": sha, "size": dump.len(), "blob_key": key}, "event": event})
             .to_string(),
     };
-    state.db.record_ingest(&p, &[r], Utc::now()).await?;
+    state
+        .ingest_writer
+        .write(&p, vec![r])
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("{e}; retry")))?;
     Ok(Json(json!({ "id": id })))
 }
 
@@ -483,7 +489,11 @@ pub async fn session(
         crashed: status.is_crash(),
         status: status_name(&status),
     };
-    state.db.record_ingest(&product, &[r], Utc::now()).await?;
+    state
+        .ingest_writer
+        .write(&product, vec![r])
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("{e}; retry")))?;
     Ok(Json(json!({ "id": s.session_id })))
 }
 
@@ -531,7 +541,11 @@ pub async fn error(
         code: Some(code.to_owned()),
         payload: json!({"code": code, "message": e.message}).to_string(),
     };
-    state.db.record_ingest(&product, &[r], Utc::now()).await?;
+    state
+        .ingest_writer
+        .write(&product, vec![r])
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("{e}; retry")))?;
     Ok(Json(json!({ "id": id })))
 }
 
@@ -563,7 +577,11 @@ pub async fn memory(
         install_id: m.who.install_id.clone(),
         host_percent: m.host_memory_percent,
     };
-    state.db.record_ingest(&product, &[r], Utc::now()).await?;
+    state
+        .ingest_writer
+        .write(&product, vec![r])
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("{e}; retry")))?;
     Ok(Json(json!({ "stored": true })))
 }
 

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Ingest throughput: small gzip'd Sentry session envelopes into relops (SQLite, durable
+# acknowledgement) vs a bare axum handler that answers 200 without work
+# (crates/relops-server/examples/bare_axum.rs). Same generator (wrk, 1 thread, a Lua script
+# cycling through N pre-made envelopes, each ending a distinct session, so every request
+# is a real write until the cycle repeats), same run, alternating.
+#
+#   bench/ingest.sh [DURATION_S] [CONNECTIONS] [ENVELOPES]   (defaults: 10, 32, 50000)
+#
+# Needs: wrk. Uses the release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10}
+CONNS=${2:-32}
+N=${3:-50000}
+command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 2; }
+cargo build --release -q -p relops
+cargo build --release -q -p relops-server --example bare_axum
+T=${CARGO_TARGET_DIR:-target}/release
+WORK=$(mktemp -d /tmp/relops-bench.XXXXXX)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$WORK"' EXIT
+
+export RELOPS_TOKEN=$("$T/relops" init --data-dir "$WORK/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
+RELOPS_LOG=warn "$T/relops" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+PIDS+=($!)
+for _ in $(seq 1 100); do grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+export RELOPS_URL=$(sed -n 's/^relops listening on //p' "$WORK/serve.out")
+"$T/relops" release create 2.1.0 --go-live 2027-03-15 >/dev/null
+KEY=$("$T/relops" ingest dsn --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["public_key"])')
+# The per-install limit would refuse a load generator's traffic: raise it for the run.
+kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true; PIDS=()
+python3 - "$WORK/data/relops.toml" <<'PY'
+import re, sys
+p = sys.argv[1]; s = open(p).read()
+s = re.sub(r"key_rate_per_second = \d+", "key_rate_per_second = 1000000", s)
+s = re.sub(r"key_burst = \d+", "key_burst = 1000000", s)
+open(p, "w").write(s)
+PY
+RELOPS_LOG=warn "$T/relops" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+PIDS+=($!)
+for _ in $(seq 1 100); do grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+RELOPS_URL=$(sed -n 's/^relops listening on //p' "$WORK/serve.out")
+"$T/examples/bare_axum" 127.0.0.1:0 >"$WORK/bare.out" &
+PIDS+=($!)
+for _ in $(seq 1 100); do grep -q "listening on" "$WORK/bare.out" 2>/dev/null && break; sleep 0.1; done
+BARE="http://$(sed -n 's/^listening on //p' "$WORK/bare.out")"
+
+# N gzip'd envelopes, one ended session each (a distinct install), as one file of
+# length-prefixed bodies for the Lua script.
+python3 - "$WORK/bodies.bin" "$N" <<'PY'
+import gzip, json, struct, sys, uuid
+out, n = sys.argv[1], int(sys.argv[2])
+with open(out, "wb") as f:
+    for i in range(n):
+        sid = uuid.uuid4().hex
+        head = json.dumps({"sent_at": "2026-11-26T10:00:00Z"})
+        payload = json.dumps({"sid": sid, "did": f"install-{i}", "init": True, "status": "exited",
+                              "errors": 0, "started": "2026-11-26T10:00:00Z", "duration": 60.0,
+                              "attrs": {"release": "wizard@2.1.0", "environment": "stable"}})
+        body = f'{head}\n{json.dumps({"type": "session", "length": len(payload)})}\n{payload}\n'.encode()
+        z = gzip.compress(body)
+        f.write(struct.pack(">I", len(z)) + z)
+PY
+cat >"$WORK/post.lua" <<LUA
+local bodies = {}
+local f = io.open("$WORK/bodies.bin", "rb")
+local data = f:read("*a"); f:close()
+local pos = 1
+while pos <= #data do
+  local b1, b2, b3, b4 = data:byte(pos, pos + 3)
+  local len = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+  bodies[#bodies + 1] = data:sub(pos + 4, pos + 3 + len)
+  pos = pos + 4 + len
+end
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Encoding"] = "gzip"
+wrk.headers["Content-Type"] = "application/x-sentry-envelope"
+wrk.headers["X-Sentry-Auth"] = "Sentry sentry_key=$KEY, sentry_version=7, sentry_client=bench/1"
+request = function()
+  i = i % #bodies + 1
+  return wrk.format(nil, "/api/1/envelope/", nil, bodies[i])
+end
+LUA
+
+run_wrk() { # URL -> "rps p99_ms non2xx"
+  wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$WORK/post.lua" "$1" | awk '
+    /Requests\/sec/ {rps=$2}
+    /Non-2xx/ {bad=$NF}
+    /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p99=v}
+    END {printf "%.0f %.2f %d\n", rps, p99, bad}'
+}
+echo "wrk -t1 -c$CONNS -d${DUR}s, $N distinct gzip'd session envelopes, alternating:"
+b1=$(run_wrk "$BARE"); r1=$(run_wrk "$RELOPS_URL"); r2=$(run_wrk "$RELOPS_URL"); b2=$(run_wrk "$BARE")
+mean() { echo "$1 $2" | awk '{printf "%.0f %.2f %d", ($1+$4)/2, ($2+$5)/2, $3+$6}'; }
+b=$(mean "$b1" "$b2"); r=$(mean "$r1" "$r2")
+echo "bare axum:        $(echo "$b" | awk '{print $1 " req/s (p99 " $2 " ms)"}')"
+echo "relops ingest:    $(echo "$r" | awk '{print $1 " req/s (p99 " $2 " ms), non-2xx " $3}'), ratio $(echo "$r $b" | awk '{printf "%.3f", $1/$4}')"
+"$T/relops" health 2.1.0 --json | python3 -c 'import json,sys; h=json.load(sys.stdin); print("stored: sessions", h["sessions"], "active installs", h["active_installs"])'
