@@ -75,7 +75,7 @@ impl FeedRollout {
         let Some(percent) = self.bps.get(channel) else {
             return false;
         };
-        let Ok(salt) = decode_hex(&self.salt) else {
+        let Ok(salt) = hex::decode(&self.salt) else {
             return false;
         };
         live && in_rollout(&salt, install_id, *percent)
@@ -156,16 +156,6 @@ pub fn decide<'a, T: Ord + Clone>(
         }),
         (None, None) => None,
     }
-}
-
-fn decode_hex(s: &str) -> Result<Vec<u8>, ()> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return Err(());
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| ()))
-        .collect()
 }
 
 #[cfg(test)]

@@ -100,6 +100,14 @@ impl ReleaseState {
         }
     }
 
+    /// In the feed and not withdrawn: approved, in rollout, released or halted.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            Self::Approved | Self::Piloting | Self::RollingOut | Self::Released | Self::Halted
+        )
+    }
+
     pub fn artifact_policy(self) -> ArtifactPolicy {
         match self {
             Self::Draft => ArtifactPolicy::Open,

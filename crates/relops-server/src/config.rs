@@ -235,6 +235,27 @@ pub struct FeedConfig {
     pub root_threshold: u32,
 }
 
+impl FeedConfig {
+    /// The pilot channel: the first of `channels`.
+    pub fn pilot_channel(&self) -> &str {
+        self.channels.first().map_or("internal", String::as_str)
+    }
+
+    /// The production channel: the last of `channels`.
+    pub fn production_channel(&self) -> &str {
+        self.channels.last().map_or("stable", String::as_str)
+    }
+
+    /// The rollout state a release's targets carry in the feed.
+    pub fn rollout_state(
+        &self,
+        r: &relops_store::RolloutRecord,
+    ) -> relops_core::offer::FeedRollout {
+        r.rollout
+            .feed_state(&r.salt, self.pilot_channel(), self.production_channel())
+    }
+}
+
 impl Default for FeedConfig {
     fn default() -> Self {
         Self {

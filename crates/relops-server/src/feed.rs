@@ -714,12 +714,6 @@ fn build_targets(
     state: &FeedState,
     cfg: &FeedConfig,
 ) -> BTreeMap<String, TargetFile> {
-    let pilot = cfg
-        .channels
-        .first()
-        .map(String::as_str)
-        .unwrap_or("internal");
-    let production = cfg.channels.last().map(String::as_str).unwrap_or("stable");
     let rollouts: HashMap<&Version, &RolloutRecord> =
         state.rollouts.iter().map(|r| (&r.version, r)).collect();
     // Directives per target release: the union of what was withdrawn in its favour; the
@@ -766,9 +760,7 @@ fn build_targets(
         *nth += 1;
         let mut hashes = BTreeMap::new();
         hashes.insert("sha256".to_owned(), a.sha256.clone());
-        let rollout = rollouts
-            .get(version)
-            .map(|r| r.rollout.feed_state(&r.salt, pilot, production));
+        let rollout = rollouts.get(version).map(|r| cfg.rollout_state(r));
         let notes_sha256 = state.notes.get(&version.to_string()).cloned();
         let custom = TargetCustom {
             product: product.to_owned(),

@@ -77,12 +77,32 @@ fn project_id(state: &AppState, product: &str) -> usize {
 /// Which channel an environment name means: a configured channel as is, Sentry's default
 /// `production` as the production channel, anything else kept as sent.
 fn channel_of(state: &AppState, env: Option<&str>) -> String {
-    let channels = &state.config.feed.channels;
+    let feed = &state.config.feed;
     match env {
-        Some(e) if channels.iter().any(|c| c == e) => e.to_owned(),
-        Some("production") | None => channels.last().cloned().unwrap_or_default(),
+        Some(e) if feed.channels.iter().any(|c| c == e) => e.to_owned(),
+        Some("production") | None => feed.production_channel().to_owned(),
         Some(e) => e.to_owned(),
     }
+}
+
+/// Refuses a project id that is not the key's product's.
+fn check_project(state: &AppState, product: &str, project: &str) -> ApiResult<()> {
+    let expected = project_id(state, product);
+    if project.parse::<usize>().ok() == Some(expected) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "project {project} does not belong to this key: {product} is project {expected} (use the DSN from `relops ingest dsn`)"
+        )))
+    }
+}
+
+/// The install an event names: `user.id`, else `tags.install_id`.
+fn install_of(event: &Value) -> Option<String> {
+    ["/user/id", "/tags/install_id"]
+        .iter()
+        .find_map(|p| event.pointer(p).and_then(Value::as_str))
+        .map(str::to_owned)
 }
 
 /// The product and release a release string names, given the key's product.
@@ -173,12 +193,7 @@ pub async fn envelope(
     axum::Extension(IngestProduct(product)): axum::Extension<IngestProduct>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let expected = project_id(&state, &product);
-    if project.parse::<usize>().ok() != Some(expected) {
-        return Err(ApiError::BadRequest(format!(
-            "project {project} does not belong to this key: {product} is project {expected} (use the DSN from `relops ingest dsn`)"
-        )));
-    }
+    check_project(&state, &product, &project)?;
     let env = envelope::parse(&body)
         .map_err(|e| ApiError::BadRequest(format!("malformed Sentry envelope: {e}")))?;
     let mut batch = Batch::default();
@@ -275,10 +290,7 @@ pub async fn envelope(
                     .iter()
                     .find_map(|p| event.pointer(p).and_then(Value::as_str))
                     .map(str::to_owned);
-                let install = ["/user/id", "/tags/install_id"]
-                    .iter()
-                    .find_map(|p| event.pointer(p).and_then(Value::as_str))
-                    .map(str::to_owned);
+                let install = install_of(&event);
                 batch.0.push((
                     p,
                     Record::Event {
@@ -319,12 +331,7 @@ pub async fn minidump(
     mut form: axum::extract::Multipart,
 ) -> ApiResult<Json<Value>> {
     use sha2::{Digest, Sha256};
-    let expected = project_id(&state, &product);
-    if project.parse::<usize>().ok() != Some(expected) {
-        return Err(ApiError::BadRequest(format!(
-            "project {project} does not belong to this key: {product} is project {expected}"
-        )));
-    }
+    check_project(&state, &product, &project)?;
     let bad = |e: axum::extract::multipart::MultipartError| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge(format!(
@@ -378,10 +385,7 @@ pub async fn minidump(
         .and_then(Value::as_str)
         .and_then(envelope::normalize_uuid)
         .unwrap_or_else(|| sha[..32].to_owned());
-    let install = ["/user/id", "/tags/install_id"]
-        .iter()
-        .find_map(|p| event.pointer(p).and_then(Value::as_str))
-        .map(str::to_owned);
+    let install = install_of(&event);
     state.ingest_limits.check(&product, install.as_deref())?;
     let key = format!("crashes/{sha}");
     state.blobs.put_raw(&key, dump.clone()).await?;

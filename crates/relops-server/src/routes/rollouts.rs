@@ -32,8 +32,7 @@ use crate::notify::{Event, EventKind, RollbackFacts};
 pub const POSTMORTEM_BUSINESS_DAYS: u32 = 3;
 
 fn status(state: &AppState, product: &str, rec: &RolloutRecord) -> RolloutStatus {
-    let (pilot, production) = channels(state);
-    let feed = rec.rollout.feed_state(&rec.salt, pilot, production);
+    let feed = state.config.feed.rollout_state(rec);
     RolloutStatus {
         product: product.to_owned(),
         version: rec.version.clone(),
@@ -54,15 +53,6 @@ fn status(state: &AppState, product: &str, rec: &RolloutRecord) -> RolloutStatus
         started_by: rec.started_by.clone(),
         reason: rec.reason.clone(),
     }
-}
-
-/// The pilot and production channels (`[feed] channels`, first and last).
-pub fn channels(state: &AppState) -> (&str, &str) {
-    let c = &state.config.feed.channels;
-    (
-        c.first().map(String::as_str).unwrap_or("internal"),
-        c.last().map(String::as_str).unwrap_or("stable"),
-    )
 }
 
 async fn load_rollout(
@@ -103,7 +93,7 @@ pub async fn step(
     who: Principal,
     Json(req): Json<RolloutStep>,
 ) -> ApiResult<Json<RolloutStatus>> {
-    run_step(state, v, action, q, who, req, false).await
+    run_step(state, v, action, q, who, req).await
 }
 
 /// `POST /v1/releases/{version}/rollout/halt` (its own route: more roles may halt than
@@ -115,7 +105,7 @@ pub async fn halt(
     who: Principal,
     Json(req): Json<RolloutStep>,
 ) -> ApiResult<Json<RolloutStatus>> {
-    run_step(state, v, "halt".into(), q, who, req, true).await
+    run_step(state, v, "halt".into(), q, who, req).await
 }
 
 async fn run_step(
@@ -125,7 +115,6 @@ async fn run_step(
     q: ProductQuery,
     who: Principal,
     req: RolloutStep,
-    halting: bool,
 ) -> ApiResult<Json<RolloutStatus>> {
     let product = state.product(q.product.as_deref())?;
     let release = load(&state, &product, &v).await?;
@@ -175,11 +164,6 @@ async fn run_step(
                 reason: reason.clone(),
             };
             (None, rec, EventKind::Started)
-        }
-        "halt" if !halting => {
-            return Err(ApiError::NotFound(
-                "halt is POST /v1/releases/{version}/rollout/halt".into(),
-            ));
         }
         "advance" | "pause" | "resume" | "halt" => {
             let cur = load_rollout(&state, &product, &release).await?;
@@ -318,11 +302,7 @@ pub async fn rollback(
             let r = releases.iter().find(|r| &r.version == v).ok_or_else(|| {
                 ApiError::NotFound(format!("release {v} of {product} does not exist"))
             })?;
-            if !matches!(
-                r.state,
-                ReleaseState::Approved | ReleaseState::Released | ReleaseState::RollingOut
-                    | ReleaseState::Piloting | ReleaseState::Halted
-            ) {
+            if !r.state.is_live() {
                 return Err(ApiError::Conflict(format!(
                     "release {v} is {}: roll back only to a release that is in the feed and not itself withdrawn",
                     r.state
@@ -336,14 +316,7 @@ pub async fn rollback(
             .filter(|r| {
                 // Something above it must be out there to withdraw.
                 releases.iter().any(|o| {
-                    o.version > r.version
-                        && matches!(
-                            o.state,
-                            ReleaseState::Piloting
-                                | ReleaseState::RollingOut
-                                | ReleaseState::Released
-                                | ReleaseState::Halted
-                        )
+                    o.version > r.version && o.state.is_live() && o.state != ReleaseState::Approved
                 })
             })
             .map(|r| r.version.clone())
@@ -356,17 +329,7 @@ pub async fn rollback(
     };
     let withdrawn: Vec<(Version, ReleaseState)> = releases
         .iter()
-        .filter(|r| {
-            r.version > to
-                && matches!(
-                    r.state,
-                    ReleaseState::Approved
-                        | ReleaseState::Piloting
-                        | ReleaseState::RollingOut
-                        | ReleaseState::Released
-                        | ReleaseState::Halted
-                )
-        })
+        .filter(|r| r.version > to && r.state.is_live())
         .map(|r| (r.version.clone(), r.state))
         .collect();
     if withdrawn.is_empty() {
