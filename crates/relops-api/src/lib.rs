@@ -307,8 +307,79 @@ pub struct Incident {
     pub opened_at: DateTime<Utc>,
     pub opened_by: String,
     pub postmortem_due: NaiveDate,
+    /// `open` (decision pending), `decided`, `resolved` (post-mortem filed).
     pub status: String,
+    /// The evidence and what was done when it was opened.
     pub detail: serde_json::Value,
+    /// `{action, note, evidence, …}` once decided.
+    #[serde(default)]
+    pub decision: Option<serde_json::Value>,
+    #[serde(default)]
+    pub decided_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub decided_by: Option<String>,
+    /// The post-mortem (Markdown), once filed.
+    #[serde(default)]
+    pub postmortem: Option<String>,
+    #[serde(default)]
+    pub postmortem_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub postmortem_by: Option<String>,
+    /// No post-mortem and the due date has passed.
+    #[serde(default)]
+    pub overdue: bool,
+}
+
+/// `POST /v1/incidents/{id}/decision`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentDecision {
+    /// `rollback` (roll back now), `hotfix` (fix within 24 h), `next-patch`.
+    pub action: String,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// For `rollback`: the release to go back to (default: the newest that reached 100 %).
+    #[serde(default)]
+    pub to: Option<Version>,
+}
+
+/// An alert: one episode of a rule on a release (`relops alert list|show|ack`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: String,
+    pub product: String,
+    pub release: String,
+    /// `crash_rate`, `critical_failure`, `error_code`, `memory`.
+    pub rule: String,
+    /// The error code for `error_code`; else empty.
+    pub key: String,
+    pub severity: String,
+    pub summary: String,
+    /// The figures when it fired.
+    pub evidence: serde_json::Value,
+    /// What relops did: halted, rolled back, paged, notified, opened an incident.
+    pub actions: serde_json::Value,
+    /// A hotfix planning item or a known-issue draft.
+    pub follow_up: Option<serde_json::Value>,
+    pub incident: Option<String>,
+    /// `firing`, `acknowledged` or `resolved`.
+    pub status: String,
+    pub fired_at: DateTime<Utc>,
+    pub acked_at: Option<DateTime<Utc>>,
+    pub acked_by: Option<String>,
+    pub ack_note: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertList {
+    pub alerts: Vec<Alert>,
+}
+
+/// `POST /v1/alerts/{id}/ack`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertAck {
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

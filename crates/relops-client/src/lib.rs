@@ -5,4 +5,4 @@ mod transport;
 mod updater;
 
 pub use error::Error;
-pub use updater::{Config, Update, Updater};
+pub use updater::{Config, Feed, Update, Updater};

@@ -57,6 +57,60 @@ pub struct Update {
     pub downgrade: bool,
 }
 
+/// A verified snapshot of the feed's targets (from [`Updater::refresh`]).
+#[derive(Debug, Clone)]
+pub struct Feed {
+    product: String,
+    platform: Platform,
+    base: Url,
+    targets: Vec<FeedTarget>,
+}
+
+#[derive(Debug, Clone)]
+struct FeedTarget {
+    name: String,
+    length: u64,
+    sha256: String,
+    custom: relops_core::offer::TargetCustom,
+}
+
+impl Feed {
+    /// What the feed offers an install of this product and platform on `channel` running
+    /// `version` (see [`Updater::check`]).
+    pub fn offer(&self, channel: &str, version: &Version, install_id: &str) -> Option<Update> {
+        let install = relops_core::offer::Install {
+            product: &self.product,
+            platform: self.platform,
+            channel,
+            version,
+            install_id,
+        };
+        let offer = relops_core::offer::decide(
+            &install,
+            self.targets
+                .iter()
+                .enumerate()
+                .map(|(i, t)| ((&t.name, i), &t.custom)),
+        )?;
+        let t = &self.targets[offer.target.1];
+        Some(Update {
+            version: offer.version,
+            target: t.name.clone(),
+            artifact: t.custom.artifact.clone(),
+            size: t.length,
+            sha256: t.sha256.clone(),
+            release_signature: t.custom.release_signature.clone(),
+            notes_url: t
+                .custom
+                .notes
+                .as_deref()
+                .and_then(|n| self.base.join(n).ok())
+                .map(String::from),
+            downgrade: offer.downgrade,
+        })
+    }
+}
+
 /// The updater of one installed app.
 #[derive(Debug, Clone)]
 pub struct Updater {
@@ -143,6 +197,17 @@ impl Updater {
     /// release whose rollout includes this install, or the release a rollback directive
     /// sends it back to (`downgrade`), or `None`.
     pub async fn check(&self) -> Result<Option<Update>, Error> {
+        Ok(self.refresh().await?.offer(
+            &self.cfg.channel,
+            &self.cfg.current_version,
+            &self.install_id,
+        ))
+    }
+
+    /// Refreshes and verifies the feed and returns its signed targets, which can answer
+    /// [`Feed::offer`] for any install of this product and platform without another
+    /// download (a fleet simulator asks it for thousands of installs).
+    pub async fn refresh(&self) -> Result<Feed, Error> {
         let repo = RepositoryLoader::new(
             &self.cfg.trusted_root,
             self.url("metadata/")?,
@@ -155,48 +220,26 @@ impl Updater {
         .map_err(|e| classify(&e.to_string()))?;
         // Parse every target's signed `custom` object; targets this SDK cannot read are
         // skipped, as the server's /v1/update skips them.
-        let targets: Vec<(String, u64, String, relops_core::offer::TargetCustom)> = repo
+        let targets = repo
             .all_targets()
             .filter_map(|(name, t)| {
                 let custom = serde_json::to_value(&t.custom)
                     .and_then(serde_json::from_value)
                     .ok()?;
-                Some((
-                    name.raw().to_owned(),
-                    t.length,
-                    hex::encode(&t.hashes.sha256),
+                Some(FeedTarget {
+                    name: name.raw().to_owned(),
+                    length: t.length,
+                    sha256: hex::encode(&t.hashes.sha256),
                     custom,
-                ))
+                })
             })
             .collect();
-        let install = relops_core::offer::Install {
-            product: &self.cfg.product,
+        Ok(Feed {
+            product: self.cfg.product.clone(),
             platform: self.cfg.platform,
-            channel: &self.cfg.channel,
-            version: &self.cfg.current_version,
-            install_id: &self.install_id,
-        };
-        let Some(offer) = relops_core::offer::decide(
-            &install,
-            targets.iter().enumerate().map(|(i, t)| ((&t.0, i), &t.3)),
-        ) else {
-            return Ok(None);
-        };
-        let (name, length, sha256, c) = &targets[offer.target.1];
-        Ok(Some(Update {
-            version: offer.version,
-            target: name.clone(),
-            artifact: c.artifact.clone(),
-            size: *length,
-            sha256: sha256.clone(),
-            release_signature: c.release_signature.clone(),
-            notes_url: c
-                .notes
-                .as_deref()
-                .and_then(|n| self.feed.join(n).ok())
-                .map(String::from),
-            downgrade: offer.downgrade,
-        }))
+            base: self.feed.clone(),
+            targets,
+        })
     }
 
     /// Downloads `update` (resuming a previous partial download), verifies its length,

@@ -96,10 +96,16 @@ pub enum Permission {
     RolloutHalt,
     Rollback,
     ChecklistSign,
+    /// Acknowledge an alert.
+    AlertAck,
+    /// Decide an incident: rollback, hotfix or next patch.
+    IncidentDecide,
+    /// File an incident's post-mortem.
+    IncidentPostmortem,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 18] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
@@ -115,6 +121,9 @@ impl Permission {
         Self::RolloutHalt,
         Self::Rollback,
         Self::ChecklistSign,
+        Self::AlertAck,
+        Self::IncidentDecide,
+        Self::IncidentPostmortem,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -134,6 +143,9 @@ impl Permission {
             Self::RolloutHalt => "rollout.halt",
             Self::Rollback => "rollout.rollback",
             Self::ChecklistSign => "checklist.sign",
+            Self::AlertAck => "alert.ack",
+            Self::IncidentDecide => "incident.decide",
+            Self::IncidentPostmortem => "incident.postmortem",
         }
     }
 
@@ -143,7 +155,6 @@ impl Permission {
         match self {
             Self::ReleaseRead => &Role::ALL,
             Self::ReleaseWrite | Self::ArtifactWrite => &[ReleaseManager, Admin],
-            // Until the governance issue moves go/no-go to the product owner.
             // Go/no-go is the product owner's alone (playbook §1.3).
             Self::ReleaseApprove => &[ProductOwner],
             // The playbook: only the release manager approves a critical fix after the
@@ -167,6 +178,19 @@ impl Permission {
             Self::RolloutHalt | Self::Rollback => {
                 &[ReleaseManager, OncallDevops, ProductOwner, Admin]
             }
+            // Whoever an alert is for: on-call (crash rate, critical), QA (error codes),
+            // support (memory), and the people who run the release.
+            Self::AlertAck => &[
+                OncallDevops,
+                ReleaseManager,
+                QaLead,
+                SupportLead,
+                ProductOwner,
+                Admin,
+            ],
+            // The playbook's decision matrix: on-call DevOps and the Product Owner decide.
+            Self::IncidentDecide => &[OncallDevops, ProductOwner],
+            Self::IncidentPostmortem => &[ReleaseManager, OncallDevops, ProductOwner, Admin],
         }
     }
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod access;
+pub mod alert;
 pub mod artifact;
 pub mod calendar;
 pub mod checklist;

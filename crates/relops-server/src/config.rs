@@ -13,6 +13,10 @@ use relops_core::calendar::{BusinessCalendar, HolidayRules};
 use relops_store::BlobConfig;
 use serde::{Deserialize, Serialize};
 
+mod health;
+
+pub use health::{AlertsConfig, CriticalRule, HealthConfig};
+
 /// Name of the config file inside the data directory.
 pub const CONFIG_FILE: &str = "relops.toml";
 
@@ -37,6 +41,8 @@ pub struct ServerConfig {
     pub rollout: RolloutConfig,
     pub notify: NotifyConfig,
     pub ingest: IngestConfig,
+    pub health: HealthConfig,
+    pub alerts: AlertsConfig,
 }
 
 /// The `[ingest]` section: crash and telemetry ingest.
@@ -314,6 +320,8 @@ impl Default for ServerConfig {
             rollout: RolloutConfig::default(),
             notify: NotifyConfig::default(),
             ingest: IngestConfig::default(),
+            health: HealthConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -440,6 +448,9 @@ impl ServerConfig {
                 )));
             }
         }
+        self.alerts
+            .validate(&self.health)
+            .map_err(ConfigError::Invalid)?;
         if self.max_artifact_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "`max_artifact_bytes` must be above 0".into(),
@@ -572,6 +583,41 @@ key_rate_per_second = 5000
 key_burst = 10000
 install_rate_per_minute = 120
 install_burst = 60
+
+[health]
+# Release health (docs/health.md). Crash rate = crashed / active installs in 24 h, judged by
+# a sequential probability ratio test: H0 rate <= p0 against H1 rate = p1.
+p0 = 0.02
+p1 = 0.04
+alpha = 0.01      # chance of halting a release that is exactly at p0
+beta = 0.05       # chance of passing a release that is exactly at p1
+min_installs = 50 # below this the gate reads "unknown"
+# `relops rollout advance` needs a passing gate (or --force --reason, audited).
+gate_rollout = true
+
+[alerts]
+# What happens when a rule fires (each fires once per episode, not per event).
+auto_halt = true              # crash-rate test fails: halt, page, incident
+auto_rollback = true          # critical failures: roll back at once, page, incident
+critical_min_installs = 3     # distinct installs with a critical crash in 24 h
+memory_host_percent = 90      # memory warnings at or above this count
+memory_min_warnings = 1       # ... and this many in 24 h alert support
+[[alerts.error_codes]]
+code = "TOB_PARSE_ERROR"      # more than max_24h events in 24 h: QA alert, hotfix item
+max_24h = 10
+# Crash fingerprint rules: a crash event whose tag has one of the values is critical.
+[[alerts.critical]]
+name = "crash on start"
+tag = "phase"
+values = ["startup"]
+[[alerts.critical]]
+name = "crash on project open"
+tag = "phase"
+values = ["project_open"]
+[[alerts.critical]]
+name = "data loss"
+tag = "data_loss"
+values = ["true", "yes", "1"]
 "##
         .to_owned()
     }

@@ -1,11 +1,16 @@
 //! Group commit for ingest: requests hand their records to one writer task, which writes
 //! everything that queued up meanwhile in one transaction (one fsync) and then answers
 //! every request. A 2xx still means "stored durably"; under load the cost of a commit is
-//! shared by all the requests it carries. Records are idempotent, so when a batch fails
+//! shared by all the requests it carries. What was committed is then counted by the
+//! health engine, which judges the releases it touched. Records are idempotent, so when a batch fails
 //! every request in it gets the error and its client retries.
+
+use std::sync::Arc;
 
 use chrono::Utc;
 use relops_store::{Db, Record};
+
+use crate::health_engine::HealthEngine;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most records one transaction carries.
@@ -20,10 +25,11 @@ pub struct IngestWriter {
 }
 
 impl IngestWriter {
-    /// Starts the writer task on the current runtime.
-    pub fn start(db: Db) -> Self {
+    /// Starts the writer task on the current runtime; what it commits is counted by
+    /// `health`.
+    pub fn start(db: Db, health: Arc<HealthEngine>) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(8192);
-        tokio::spawn(run(db, rx));
+        tokio::spawn(run(db, health, rx));
         Self { tx }
     }
 
@@ -39,7 +45,7 @@ impl IngestWriter {
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
+async fn run(db: Db, health: Arc<HealthEngine>, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut n = jobs[0].1.len();
@@ -63,9 +69,13 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
                 .filter(|j| &j.0 == p)
                 .flat_map(|j| j.1.iter().cloned())
                 .collect();
-            if let Err(e) = db.record_ingest(p, &records, Utc::now()).await {
-                tracing::error!(error = ?e, product = %p, "storing an ingest batch failed");
-                failed = Some(format!("storing telemetry failed: {e}"));
+            let now = Utc::now();
+            match db.record_ingest(p, &records, now).await {
+                Ok(fresh) => health.observe(p, &records, &fresh, now),
+                Err(e) => {
+                    tracing::error!(error = ?e, product = %p, "storing an ingest batch failed");
+                    failed = Some(format!("storing telemetry failed: {e}"));
+                }
             }
         }
         for (_, _, done) in jobs {

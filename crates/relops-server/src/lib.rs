@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+pub mod alerting;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod feed;
+pub mod health_engine;
 pub mod ingest_writer;
 pub mod init;
 pub mod keys;
@@ -55,6 +57,11 @@ pub struct AppStateInner {
     pub ingest_limits: ratelimit::IngestLimits,
     /// Group commit of ingest records.
     pub ingest_writer: ingest_writer::IngestWriter,
+    /// Release health over the last 24 h, judged as data arrives.
+    pub health: Arc<health_engine::HealthEngine>,
+    /// The engine's changes, taken by the alert worker when the server starts.
+    alert_changes:
+        std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<health_engine::Change>>>,
 }
 
 impl AppState {
@@ -80,9 +87,22 @@ impl AppState {
                 .context("cannot read or make the ingest key")?;
             ingest_keys.insert(key, p.clone());
         }
+        let (health, changes) = health_engine::HealthEngine::new(
+            config.alerts.rules(&config.health),
+            config.alerts.memory_host_percent,
+        );
+        let health = Arc::new(health);
+        let replay = db
+            .health_replay(Utc::now() - Duration::hours(24))
+            .await
+            .context("cannot read the last 24 h of telemetry for the health engine")?;
+        let open = db.open_alerts().await.context("cannot read open alerts")?;
+        health.restore(&replay, &open);
         let state = Self(Arc::new(AppStateInner {
             ingest_limits: ratelimit::IngestLimits::new(&config.ingest),
-            ingest_writer: ingest_writer::IngestWriter::start(db.clone()),
+            ingest_writer: ingest_writer::IngestWriter::start(db.clone(), health.clone()),
+            health,
+            alert_changes: std::sync::Mutex::new(Some(changes)),
             ingest_keys,
             audit_key: Arc::new(audit_key),
             feed: Arc::new(feed),
@@ -135,7 +155,8 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, with the background jobs:
-/// feed re-signing, audit checkpoints and notification delivery.
+/// feed re-signing, audit checkpoints, notification delivery, the alert worker and the
+/// health maintenance loop.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -144,12 +165,25 @@ pub async fn serve(
     let refresher = tokio::spawn(refresh_feed(state.clone()));
     let checkpointer = tokio::spawn(checkpoint_audit(state.clone()));
     let notifier = tokio::spawn(notify::deliver(state.clone()));
+    let changes = state
+        .alert_changes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    let alerter = changes.map(|rx| tokio::spawn(alerting::run(state.clone(), rx)));
+    // What held when the server stopped and was not alerted yet is judged now.
+    state.health.judge_all(Utc::now());
+    let maintainer = tokio::spawn(alerting::maintain(state.clone()));
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;
     refresher.abort();
     checkpointer.abort();
     notifier.abort();
+    maintainer.abort();
+    if let Some(a) = alerter {
+        a.abort();
+    }
     result
 }
 

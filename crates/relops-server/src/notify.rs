@@ -8,6 +8,9 @@
 //!   `relops/{product}/{version}`), resume `resolve`; other steps are not paged;
 //! - `webhook`: relops' own JSON event for every step.
 //!
+//! Alerts, incident decisions and overdue post-mortems are [`Notice`]s: the same three
+//! kinds, PagerDuty only for the alerts that page (crash rate, critical failure).
+//!
 //! The worker POSTs due rows, marks a 2xx delivered, and otherwise retries with doubling
 //! backoff (`[notify] retry_initial_seconds` … `retry_max_seconds`) — forever: an
 //! undelivered page is visible in `relops notify list`, never dropped.
@@ -176,15 +179,7 @@ impl Event {
             }
             _ => return None,
         };
-        let mut summary = self.text();
-        if summary.len() > 1024 {
-            let mut cut = 1021;
-            while !summary.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            summary.truncate(cut);
-            summary.push_str("...");
-        }
+        let summary = truncate(&self.text(), 1024);
         Some(json!({
             "routing_key": routing_key,
             "event_action": "trigger",
@@ -231,6 +226,89 @@ impl Event {
             })
             .collect()
     }
+}
+
+/// A message that is not a rollout step: an alert fired, an incident decided, a
+/// post-mortem overdue. Slack gets `text`; the generic webhook gets `details` with `event`
+/// and `text`; PagerDuty is triggered only when `page` names a severity (dedup key
+/// `relops/{product}/{version}`, the same as the halt's, so one release makes one page).
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub event: String,
+    pub product: String,
+    pub version: String,
+    pub text: String,
+    /// PagerDuty severity (`critical`, `error`, `warning`) if this pages.
+    pub page: Option<&'static str>,
+    pub details: Value,
+    pub at: DateTime<Utc>,
+}
+
+impl Notice {
+    pub fn messages(&self, cfg: &NotifyConfig) -> Vec<NewNotification> {
+        let mut generic = json!({
+            "event": self.event,
+            "product": self.product,
+            "version": self.version,
+            "text": self.text,
+            "at": self.at,
+        });
+        if let (Some(g), Value::Object(d)) = (generic.as_object_mut(), &self.details) {
+            for (k, v) in d {
+                g.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        cfg.webhooks
+            .iter()
+            .filter_map(|w| {
+                let body = match w.kind {
+                    WebhookKind::Slack => json!({
+                        "channel": w.channel,
+                        "username": "relops",
+                        "text": self.text,
+                    }),
+                    WebhookKind::Pagerduty => json!({
+                        "routing_key": w.routing_key.as_deref().unwrap_or_default(),
+                        "event_action": "trigger",
+                        "dedup_key": format!("relops/{}/{}", self.product, self.version),
+                        "payload": {
+                            "summary": truncate(&self.text, 1024),
+                            "source": format!("relops/{}", self.product),
+                            "severity": self.page?,
+                            "timestamp": self.at,
+                            "component": format!("{} {}", self.product, self.version),
+                            "group": "release",
+                            "class": self.event,
+                            "custom_details": generic,
+                        },
+                    }),
+                    WebhookKind::Webhook => generic.clone(),
+                };
+                Some(NewNotification {
+                    event: self.event.clone(),
+                    product: self.product.clone(),
+                    version: self.version.clone(),
+                    sink: w.name.clone(),
+                    kind: w.kind.as_str().to_owned(),
+                    url: w.url.clone(),
+                    payload: body.to_string(),
+                    created_at: self.at,
+                })
+            })
+            .collect()
+    }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary, with `...` when cut.
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut cut = max - 3;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}...", &s[..cut])
 }
 
 /// Delivers the outbox until the server stops: due rows now, then whenever a change wakes

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
-use crate::db::{Db, Result, ts};
+use crate::db::{Db, DbError, Result, ts};
 
 /// Where a record belongs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,8 @@ pub enum Record {
         event_id: String,
         install_id: Option<String>,
         crash: bool,
+        /// The critical-failure rule that classed this crash, if one did.
+        critical: Option<String>,
         code: Option<String>,
         payload: String,
     },
@@ -116,7 +118,131 @@ async fn count_sessions(
     Ok(())
 }
 
+/// What the last 24 hours held, for the health engine to rebuild its view after a restart.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Replay {
+    /// An install of a release: last seen, and when it last crashed.
+    Install {
+        product: String,
+        scope: Scope,
+        install_id: String,
+        last_seen: DateTime<Utc>,
+        crashed_at: Option<DateTime<Utc>>,
+    },
+    /// A crash classed critical.
+    Critical {
+        product: String,
+        scope: Scope,
+        install_id: String,
+        at: DateTime<Utc>,
+    },
+    /// `events` error events of `code` in the hour starting at `hour`.
+    Errors {
+        product: String,
+        release: String,
+        code: String,
+        hour: DateTime<Utc>,
+        events: u64,
+    },
+    Memory {
+        product: String,
+        scope: Scope,
+        install_id: String,
+        host_percent: u8,
+        at: DateTime<Utc>,
+    },
+}
+
+fn scope_of(r: &sqlx::any::AnyRow) -> Result<Scope> {
+    Ok(Scope {
+        release: r.try_get("release")?,
+        channel: r.try_get("channel")?,
+        platform: r.try_get("platform")?,
+    })
+}
+
 impl Db {
+    /// Everything since `since` the health engine counts, oldest first within each kind.
+    pub async fn health_replay(&self, since: DateTime<Utc>) -> Result<Vec<Replay>> {
+        let s = ts(since);
+        let mut out = Vec::new();
+        for r in sqlx::query(
+            "SELECT product, release, channel, platform, install_id, last_seen, crashed_at \
+             FROM release_installs WHERE last_seen >= $1 ORDER BY last_seen",
+        )
+        .bind(&s)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let crashed: Option<String> = r.try_get("crashed_at")?;
+            out.push(Replay::Install {
+                product: r.try_get("product")?,
+                scope: scope_of(&r)?,
+                install_id: r.try_get("install_id")?,
+                last_seen: crate::db::parse(&r, "last_seen")?,
+                crashed_at: crashed
+                    .filter(|c| *c >= s)
+                    .map(|c| c.parse())
+                    .transpose()
+                    .map_err(|e| DbError::Corrupt(format!("release_installs.crashed_at: {e}")))?,
+            });
+        }
+        for r in sqlx::query(
+            "SELECT product, release, channel, platform, install_id, received_at FROM ingest_events \
+             WHERE critical IS NOT NULL AND install_id IS NOT NULL AND received_at >= $1 \
+             ORDER BY received_at",
+        )
+        .bind(&s)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            out.push(Replay::Critical {
+                product: r.try_get("product")?,
+                scope: scope_of(&r)?,
+                install_id: r.try_get("install_id")?,
+                at: crate::db::parse(&r, "received_at")?,
+            });
+        }
+        for r in sqlx::query(
+            "SELECT product, release, code, hour, events FROM error_counts WHERE hour >= $1 \
+             ORDER BY hour",
+        )
+        .bind(since.format("%Y-%m-%dT%H").to_string())
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let hour: String = r.try_get("hour")?;
+            let events: i64 = r.try_get("events")?;
+            out.push(Replay::Errors {
+                product: r.try_get("product")?,
+                release: r.try_get("release")?,
+                code: r.try_get("code")?,
+                hour: format!("{hour}:00:00Z")
+                    .parse()
+                    .map_err(|e| DbError::Corrupt(format!("error_counts.hour = {hour}: {e}")))?,
+                events: u64::try_from(events).unwrap_or(0),
+            });
+        }
+        for r in sqlx::query(
+            "SELECT product, release, channel, platform, install_id, host_percent, received_at \
+             FROM memory_warnings WHERE received_at >= $1 ORDER BY received_at",
+        )
+        .bind(&s)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let p: i64 = r.try_get("host_percent")?;
+            out.push(Replay::Memory {
+                product: r.try_get("product")?,
+                scope: scope_of(&r)?,
+                install_id: r.try_get("install_id")?,
+                host_percent: u8::try_from(p).unwrap_or(100),
+                at: crate::db::parse(&r, "received_at")?,
+            });
+        }
+        Ok(out)
+    }
+
     /// The product's public ingest key, made on first use.
     pub async fn ingest_key(
         &self,
@@ -154,17 +280,18 @@ impl Db {
         )
     }
 
-    /// Records one request's worth, in one transaction. Returns how many records were new
-    /// (a retried event or an already ended session is not).
+    /// Records one request's worth, in one transaction. Returns, per record, whether it was
+    /// new (a retried event or an already ended session is not).
     pub async fn record_ingest(
         &self,
         product: &str,
         records: &[Record],
         now: DateTime<Utc>,
-    ) -> Result<u64> {
+    ) -> Result<Vec<bool>> {
         let mut tx = self.begin_write().await?;
-        let mut new = 0;
+        let mut fresh = Vec::with_capacity(records.len());
         for r in records {
+            let mut new = 0;
             match r {
                 Record::Session {
                     scope,
@@ -246,13 +373,14 @@ impl Db {
                     event_id,
                     install_id,
                     crash,
+                    critical,
                     code,
                     payload,
                 } => {
                     let inserted = sqlx::query(
                         "INSERT INTO ingest_events (product, event_id, release, channel, platform, \
-                         install_id, kind, code, received_at, payload) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                         install_id, kind, code, received_at, payload, critical) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                          ON CONFLICT (product, event_id) DO NOTHING",
                     )
                     .bind(product)
@@ -265,11 +393,13 @@ impl Db {
                     .bind(code.as_deref())
                     .bind(ts(now))
                     .bind(payload)
+                    .bind(critical.as_deref())
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
                         == 1;
                     if !inserted {
+                        fresh.push(false);
                         continue;
                     }
                     new += 1;
@@ -313,9 +443,10 @@ impl Db {
                     new += 1;
                 }
             }
+            fresh.push(new > 0);
         }
         tx.commit().await?;
-        Ok(new)
+        Ok(fresh)
     }
 
     /// The raw figures of `release` as of `now` (last 24 h for installs, errors and memory

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod alerts;
 mod audit;
 mod blob;
 mod checklist;
@@ -10,12 +11,13 @@ mod ingest;
 mod outbox;
 mod rollout;
 
+pub use alerts::{AlertRecord, IncidentDecisionRecord, NewAlert, NewIncident};
 pub use audit::{AuditEntry, AuditVerdict, Checkpoint, GENESIS};
 pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload};
 pub use checklist::{Decision, Signoff};
 pub use db::{AuditRecord, Backend, Db, DbError, NewArtifact, StoredArtifact, TokenRecord};
 pub use feed::{MetadataRow, PUBLISHED_STATES};
 pub use gates::GateRecord;
-pub use ingest::{HealthFigures, Record, Scope};
+pub use ingest::{HealthFigures, Record, Replay, Scope};
 pub use outbox::{NewNotification, Notification};
 pub use rollout::{IncidentRecord, RollbackPlan, RollbackRecord, RolloutRecord};

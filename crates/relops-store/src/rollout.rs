@@ -51,8 +51,18 @@ pub struct IncidentRecord {
     pub opened_at: DateTime<Utc>,
     pub opened_by: String,
     pub postmortem_due: NaiveDate,
+    /// `open` (decision pending), `decided`, `resolved` (post-mortem filed).
     pub status: String,
     pub detail: serde_json::Value,
+    /// What was decided (`action`, `note`, the evidence shown), by whom and when.
+    pub decision: Option<serde_json::Value>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<String>,
+    /// The post-mortem (Markdown), by whom and when.
+    pub postmortem: Option<String>,
+    pub postmortem_at: Option<DateTime<Utc>>,
+    pub postmortem_by: Option<String>,
+    pub overdue_notified_at: Option<DateTime<Utc>>,
 }
 
 /// A rollback to record: the releases it withdraws (with the state each was in when the
@@ -66,6 +76,11 @@ pub struct RollbackPlan {
     pub next_fix: Option<NaiveDate>,
     pub postmortem_due: NaiveDate,
     pub at: DateTime<Utc>,
+    /// The incident this rollback was decided in (`relops incident decide`); `None` opens
+    /// a new one.
+    pub incident: Option<String>,
+    /// The evidence shown to whoever decided (kept with the decision).
+    pub evidence: Option<serde_json::Value>,
 }
 
 fn rollout_from_row(r: &AnyRow) -> Result<RolloutRecord> {
@@ -89,8 +104,27 @@ fn rollout_from_row(r: &AnyRow) -> Result<RolloutRecord> {
     })
 }
 
-fn incident_from_row(r: &AnyRow) -> Result<IncidentRecord> {
+macro_rules! incident_columns {
+    () => {
+        "id, product, version, severity, summary, opened_at, opened_by, postmortem_due, status, \
+         detail, decision, decided_at, decided_by, postmortem, postmortem_at, postmortem_by, \
+         overdue_notified_at"
+    };
+}
+pub(crate) use incident_columns;
+
+fn opt_time(r: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+    let s: Option<String> = r.try_get(col)?;
+    s.map(|s| {
+        s.parse()
+            .map_err(|e| DbError::Corrupt(format!("column {col} = {s:?}: {e}")))
+    })
+    .transpose()
+}
+
+pub(crate) fn incident_from_row(r: &AnyRow) -> Result<IncidentRecord> {
     let detail: String = r.try_get("detail")?;
+    let decision: Option<String> = r.try_get("decision")?;
     Ok(IncidentRecord {
         id: r.try_get("id")?,
         product: r.try_get("product")?,
@@ -103,7 +137,28 @@ fn incident_from_row(r: &AnyRow) -> Result<IncidentRecord> {
         status: r.try_get("status")?,
         detail: serde_json::from_str(&detail)
             .map_err(|e| DbError::Corrupt(format!("incidents.detail: {e}")))?,
+        decision: decision
+            .map(|d| serde_json::from_str(&d))
+            .transpose()
+            .map_err(|e| DbError::Corrupt(format!("incidents.decision: {e}")))?,
+        decided_at: opt_time(r, "decided_at")?,
+        decided_by: r.try_get("decided_by")?,
+        postmortem: r.try_get("postmortem")?,
+        postmortem_at: opt_time(r, "postmortem_at")?,
+        postmortem_by: r.try_get("postmortem_by")?,
+        overdue_notified_at: opt_time(r, "overdue_notified_at")?,
     })
+}
+
+/// The next incident id and its sequence number (inside a write transaction).
+pub(crate) async fn next_incident_id(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> Result<(String, i64)> {
+    let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM incidents")
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("n")?;
+    Ok((format!("INC-{seq}"), seq))
 }
 
 impl Db {
@@ -255,11 +310,6 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
-        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM incidents")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
-        let id = format!("INC-{seq}");
         let first = plan
             .withdrawn
             .iter()
@@ -268,29 +318,54 @@ impl Db {
             .cloned()
             .unwrap_or_else(|| plan.to.clone());
         let from: Vec<String> = plan.withdrawn.iter().map(|(v, _)| v.to_string()).collect();
-        let detail = serde_json::json!({
+        let rollback = serde_json::json!({
             "action": "rollback", "to": plan.to.to_string(), "withdrawn": from,
-            "next_fix": plan.next_fix,
+            "next_fix": plan.next_fix, "note": plan.reason, "evidence": plan.evidence,
         });
-        sqlx::query(
-            "INSERT INTO incidents (id, seq, product, version, severity, summary, opened_at, \
-             opened_by, postmortem_due, status, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&id)
-        .bind(seq)
-        .bind(product)
-        .bind(first.to_string())
-        .bind(&plan.severity)
-        .bind(&plan.reason)
-        .bind(ts(plan.at))
-        .bind(actor)
-        .bind(plan.postmortem_due.to_string())
-        .bind("open")
-        .bind(detail.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| DbError::from_insert(e, || format!("incident {id}")))?;
+        let id = match &plan.incident {
+            Some(id) => {
+                // Decided in an open incident: it records the rollback as its decision.
+                let decided = sqlx::query(
+                    "UPDATE incidents SET status = 'decided', decision = $1, decided_at = $2, \
+                     decided_by = $3, severity = $4 WHERE id = $5 AND status = 'open'",
+                )
+                .bind(rollback.to_string())
+                .bind(ts(plan.at))
+                .bind(actor)
+                .bind(&plan.severity)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !decided {
+                    return Ok(None);
+                }
+                id.clone()
+            }
+            None => {
+                let id = next_incident_id(&mut tx).await?;
+                sqlx::query(
+                    "INSERT INTO incidents (id, seq, product, version, severity, summary, opened_at, \
+                     opened_by, postmortem_due, status, detail, decision, decided_at, decided_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'decided', $10, $10, $7, $8)",
+                )
+                .bind(&id.0)
+                .bind(id.1)
+                .bind(product)
+                .bind(first.to_string())
+                .bind(&plan.severity)
+                .bind(&plan.reason)
+                .bind(ts(plan.at))
+                .bind(actor)
+                .bind(plan.postmortem_due.to_string())
+                .bind(rollback.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| DbError::from_insert(e, || format!("incident {}", id.0)))?;
+                id.0
+            }
+        };
         sqlx::query(
             "INSERT INTO rollbacks (incident_id, product, to_version, from_versions, reason, \
              severity, next_fix, created_at, created_by) \
@@ -346,10 +421,11 @@ impl Db {
 
     /// The incidents of a product, newest first.
     pub async fn incidents(&self, product: &str) -> Result<Vec<IncidentRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, product, version, severity, summary, opened_at, opened_by, \
-             postmortem_due, status, detail FROM incidents WHERE product = $1 ORDER BY seq DESC",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            incident_columns!(),
+            " FROM incidents WHERE product = $1 ORDER BY seq DESC"
+        ))
         .bind(product)
         .fetch_all(&self.pool)
         .await?;
@@ -357,10 +433,11 @@ impl Db {
     }
 
     pub async fn incident(&self, id: &str) -> Result<Option<IncidentRecord>> {
-        let row = sqlx::query(
-            "SELECT id, product, version, severity, summary, opened_at, opened_by, \
-             postmortem_due, status, detail FROM incidents WHERE id = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            incident_columns!(),
+            " FROM incidents WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;

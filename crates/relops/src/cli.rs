@@ -104,9 +104,21 @@ pub enum Command {
     /// Crash and telemetry ingest: the DSN that apps report to.
     #[command(subcommand)]
     Ingest(IngestCmd),
-    /// Raw release health: active and crashed installs (24 h), crash rate with its Wilson
-    /// interval, sessions by status, error codes, memory warnings.
+    /// Release health: the gate's verdict (sequential test on crashed ÷ active installs in
+    /// 24 h: unknown, undecided, passing, failing), the crash rate with its Wilson interval
+    /// per channel and platform, sessions by status, error codes, memory warnings.
     Health { version: String },
+    /// Alerts fired by the health rules (crash rate, critical failures, error codes,
+    /// memory): one per episode, with the evidence and what relops did.
+    #[command(subcommand)]
+    Alert(AlertCmd),
+    /// Drive a running server with a fleet of virtual installs: they check for updates
+    /// through the relops SDK (verifying the signed feed), report sessions and crashes
+    /// through the ingest API, and follow rollbacks; the simulator advances the rollout when
+    /// the health gate allows and, as on-call, decides rollback when a rollout is halted.
+    /// Needs a token with release_manager and oncall_devops (or product_owner) roles, an
+    /// approved RELEASE, and a released earlier version the fleet starts on.
+    Simulate(SimulateArgs),
     /// Notifications: the outbox of messages to Slack, PagerDuty and webhooks.
     #[command(subcommand)]
     Notify(NotifyCmd),
@@ -304,10 +316,81 @@ pub enum NotifyCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum IncidentCmd {
-    /// Incidents, newest first, with their post-mortem deadline.
+    /// Incidents, newest first, with status and post-mortem deadline (overdue flagged).
     List,
-    /// One incident with its detail.
+    /// One incident: evidence, decision, post-mortem.
     Show { id: String },
+    /// Decide an open incident (on-call DevOps or Product Owner): `rollback` rolls back now,
+    /// `hotfix` plans a fix within 24 h, `next-patch` defers it. Recorded with who, when
+    /// and the evidence shown.
+    Decide {
+        id: String,
+        #[arg(long, value_parser = ["rollback", "hotfix", "next-patch"])]
+        action: String,
+        /// Why; goes into the record and the notifications.
+        #[arg(long)]
+        note: Option<String>,
+        /// For --action rollback: the release to go back to.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// File the post-mortem (a Markdown file); it closes the incident. Due 3 business days
+    /// after the incident opened.
+    Postmortem { id: String, file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCmd {
+    /// Open alerts (firing or acknowledged), newest first.
+    List {
+        /// Include resolved alerts.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One alert with its evidence, actions and follow-up item.
+    Show { id: String },
+    /// Acknowledge a firing alert (the episode goes on until its condition clears).
+    Ack {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Virtual installs in the fleet.
+    #[arg(long, default_value_t = 10_000)]
+    pub installs: u32,
+    /// The release to roll out (approved; its rollout is started if it was not).
+    #[arg(long)]
+    pub release: String,
+    /// Fraction of installs that crash on RELEASE (0.05 = 5 %).
+    #[arg(long)]
+    pub crash_rate: f64,
+    /// Fraction of installs that crash on the releases before it.
+    #[arg(long, default_value_t = 0.005)]
+    pub baseline_crash_rate: f64,
+    /// Stop after this long (e.g. 90s, 10m) even if the rollout has not finished.
+    #[arg(long, default_value = "10m")]
+    pub duration: String,
+    /// Stop after this many rounds (each: every install checks, runs a session, reports).
+    #[arg(long, default_value_t = 50)]
+    pub rounds: u32,
+    /// Seed of the fleet's install ids and crash fates (same seed, same fleet).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// When the rollout is halted with an incident open: decide `rollback` (as on-call
+    /// would) or `none` (leave it halted).
+    #[arg(long, default_value = "rollback", value_parser = ["rollback", "none"])]
+    pub on_halt: String,
+    /// Pause between rounds, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub pause_ms: u64,
+    /// Trusted root metadata for the fleet's SDKs. Default: the server's 1.root.json
+    /// (trust on first use — fine for a simulation, not for an app).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

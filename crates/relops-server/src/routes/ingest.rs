@@ -12,6 +12,9 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use chrono::Utc;
+use relops_core::alert::Rules;
+use relops_core::health::Verdict;
+use relops_core::health::tracker::{Figures, Slice};
 use relops_ingest::envelope;
 use relops_ingest::session::{self, ReleaseRef};
 use relops_store::{Record, Scope};
@@ -291,6 +294,9 @@ pub async fn envelope(
                     .find_map(|p| event.pointer(p).and_then(Value::as_str))
                     .map(str::to_owned);
                 let install = install_of(&event);
+                let critical = crash
+                    .then(|| state.config.alerts.classify(&event).map(str::to_owned))
+                    .flatten();
                 batch.0.push((
                     p,
                     Record::Event {
@@ -305,6 +311,7 @@ pub async fn envelope(
                         event_id: id,
                         install_id: install,
                         crash,
+                        critical,
                         code,
                         payload: String::from_utf8_lossy(item.payload).into_owned(),
                     },
@@ -403,6 +410,7 @@ pub async fn minidump(
         event_id: id.clone(),
         install_id: install,
         crash: true,
+        critical: state.config.alerts.classify(&event).map(str::to_owned),
         code: None,
         payload: json!({"minidump": {"sha256": sha, "size": dump.len(), "blob_key": key}, "event": event})
             .to_string(),
@@ -475,30 +483,67 @@ pub struct NativeSession {
     pub duration_seconds: Option<f64>,
 }
 
-/// `POST /v1/ingest/sessions`
+/// One session update, or a batch of them (an app sending what it queued while offline).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SessionBody {
+    One(NativeSession),
+    Batch { sessions: Vec<NativeSession> },
+}
+
+/// Most sessions one request may carry.
+const MAX_SESSIONS_PER_REQUEST: usize = 1000;
+
+/// `POST /v1/ingest/sessions`: one session object, or `{"sessions": [...]}` (up to 1,000),
+/// stored all or nothing.
 pub async fn session(
     State(state): State<AppState>,
     axum::Extension(IngestProduct(product)): axum::Extension<IngestProduct>,
-    Json(s): Json<NativeSession>,
+    Json(body): Json<SessionBody>,
 ) -> ApiResult<Json<Value>> {
-    s.who.check()?;
-    state
-        .ingest_limits
-        .check(&product, Some(&s.who.install_id))?;
-    let status = session::Status::parse(&s.status);
-    let r = Record::Session {
-        scope: s.who.scope(),
-        session_id: s.session_id.clone(),
-        install_id: Some(s.who.install_id.clone()),
-        crashed: status.is_crash(),
-        status: status_name(&status),
+    let (sessions, one) = match body {
+        SessionBody::One(s) => (vec![s], true),
+        SessionBody::Batch { sessions } => (sessions, false),
     };
+    if sessions.is_empty() || sessions.len() > MAX_SESSIONS_PER_REQUEST {
+        return Err(ApiError::BadRequest(format!(
+            "`sessions` must hold 1 to {MAX_SESSIONS_PER_REQUEST} sessions (got {})",
+            sessions.len()
+        )));
+    }
+    let mut records = Vec::with_capacity(sessions.len());
+    for (i, s) in sessions.iter().enumerate() {
+        s.who.check().map_err(|e| match e {
+            ApiError::BadRequest(m) if !one => ApiError::BadRequest(format!("sessions[{i}]: {m}")),
+            other => other,
+        })?;
+        let status = session::Status::parse(&s.status);
+        records.push(Record::Session {
+            scope: s.who.scope(),
+            session_id: s.session_id.clone(),
+            install_id: Some(s.who.install_id.clone()),
+            crashed: status.is_crash(),
+            status: status_name(&status),
+        });
+    }
+    if one {
+        state
+            .ingest_limits
+            .check(&product, Some(&sessions[0].who.install_id))?;
+    } else {
+        // A batch counts once against the key; installs are many, not one flooding.
+        state.ingest_limits.check(&product, None)?;
+    }
     state
         .ingest_writer
-        .write(&product, vec![r])
+        .write(&product, records)
         .await
         .map_err(|e| ApiError::Unavailable(format!("{e}; retry")))?;
-    Ok(Json(json!({ "id": s.session_id })))
+    Ok(Json(if one {
+        json!({ "id": sessions[0].session_id })
+    } else {
+        json!({ "stored": sessions.len() })
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -542,6 +587,7 @@ pub async fn error(
         event_id: id.clone(),
         install_id: Some(e.who.install_id.clone()),
         crash: false,
+        critical: None,
         code: Some(code.to_owned()),
         payload: json!({"code": code, "message": e.message}).to_string(),
     };
@@ -625,15 +671,58 @@ pub struct HealthQuery {
     pub product: Option<String>,
 }
 
-/// `GET /v1/releases/{version}/health` — the raw figures; the decisions on them are the
-/// alert rules'.
+/// The windowed figures of a release as JSON.
+pub fn figures_json(f: &Figures) -> Value {
+    json!({
+        "active_installs": f.active_installs,
+        "crashed_installs": f.crashed_installs,
+        "critical_installs": f.critical_installs,
+        "memory_warnings": f.memory_warnings,
+        "errors": f.errors.iter().map(|(c, n)| (c.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+    })
+}
+
+/// The health gate of a release as JSON: rate, Wilson interval, the test's verdict and
+/// numbers, and the per-channel/platform slices.
+pub fn health_json(f: &Figures, slices: &[Slice], verdict: Verdict, rules: &Rules) -> Value {
+    let rate = |k: u64, n: u64| (n > 0).then(|| k as f64 / n as f64);
+    let wilson =
+        |k: u64, n: u64| relops_core::health::wilson(k, n, 1.96).map(|(lo, hi)| json!([lo, hi]));
+    let (lower, upper) = rules.sprt.bounds();
+    json!({
+        "window_hours": 24,
+        "active_installs": f.active_installs,
+        "crashed_installs": f.crashed_installs,
+        "crash_rate": rate(f.crashed_installs, f.active_installs),
+        "crash_rate_wilson_95": wilson(f.crashed_installs, f.active_installs),
+        "gate": verdict.as_str(),
+        "sprt": {
+            "llr": rules.sprt.llr(f.crashed_installs, f.active_installs),
+            "accept_h0_at": lower, "accept_h1_at": upper,
+            "p0": rules.sprt.p0, "p1": rules.sprt.p1, "alpha": rules.sprt.alpha,
+            "beta": rules.sprt.beta, "min_installs": rules.sprt.min_installs,
+        },
+        "critical_installs": f.critical_installs,
+        "slices": slices.iter().map(|s| json!({
+            "channel": s.channel, "platform": s.platform,
+            "active_installs": s.active_installs, "crashed_installs": s.crashed_installs,
+            "crash_rate": rate(s.crashed_installs, s.active_installs),
+            "crash_rate_wilson_95": wilson(s.crashed_installs, s.active_installs),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /v1/releases/{version}/health` — the health gate (the engine's 24-hour window and
+/// its verdict) and the stored figures beside it (sessions, errors, memory, crash reports).
 pub async fn health(
     State(state): State<AppState>,
     Path(v): Path<String>,
     Query(q): Query<HealthQuery>,
 ) -> ApiResult<Json<Value>> {
     let product = state.product(q.product.as_deref())?;
-    let f = state.db.health(&product, v.trim(), Utc::now()).await?;
+    let now = Utc::now();
+    let v = v.trim();
+    let f = state.db.health(&product, v, now).await?;
     let ended: u64 = f.sessions.iter().map(|(_, n)| n).sum();
     let crashed_sessions: u64 = f
         .sessions
@@ -641,27 +730,27 @@ pub async fn health(
         .filter(|(s, _)| session::Status::parse(s).is_crash())
         .map(|(_, n)| n)
         .sum();
-    let rate = |k: u64, n: u64| (n > 0).then(|| k as f64 / n as f64);
-    let wilson = relops_core::health::wilson(f.crashed_installs, f.active_installs, 1.96);
     let known = state
         .db
         .versions(&product)
         .await?
         .iter()
-        .any(|x| x.to_string() == v.trim());
-    Ok(Json(json!({
+        .any(|x| x.to_string() == v);
+    let (figures, slices, verdict) = state.health.assess(&product, v, now);
+    let mut out = health_json(&figures, &slices, verdict, state.health.rules());
+    let extra = json!({
         "product": product,
-        "release": v.trim(),
+        "release": v,
         "known_release": known,
-        "active_installs": f.active_installs,
-        "crashed_installs": f.crashed_installs,
-        "crash_rate": rate(f.crashed_installs, f.active_installs),
-        "crash_rate_wilson_95": wilson.map(|(lo, hi)| json!([lo, hi])),
         "sessions": f.sessions.iter().map(|(s, n)| (s.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
-        "crash_free_sessions": rate(ended - crashed_sessions, ended),
+        "crash_free_sessions": (ended > 0).then(|| (ended - crashed_sessions) as f64 / ended as f64),
         "errors_24h": f.errors.iter().map(|(c, n)| (c.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "memory_warnings_24h": f.memory_warnings,
         "crash_reports_24h": f.crash_reports,
         "unknown_releases": if known { json!(null) } else { json!(state.db.unknown_releases(&product).await?) },
-    })))
+    });
+    if let (Some(o), Value::Object(e)) = (out.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    Ok(Json(out))
 }

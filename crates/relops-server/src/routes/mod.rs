@@ -1,10 +1,12 @@
 //! The HTTP routes. Each handler names the permission it needs as its first act.
 
+pub mod alerts;
 pub mod artifacts;
 pub mod audit;
 pub mod checklist;
 pub mod gates;
 pub mod health;
+pub mod incidents;
 pub mod ingest;
 pub mod releases;
 pub mod rollouts;

@@ -11,13 +11,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use relops_api::{
-    Incident, IncidentList, NotificationInfo, NotificationList, Release, RollbackDone,
-    RollbackRequest, RolloutStatus, RolloutStep,
+    NotificationInfo, NotificationList, Release, RollbackDone, RollbackRequest, RolloutStatus,
+    RolloutStep,
 };
+use relops_core::alert::describe_rate;
+use relops_core::health::Verdict;
 use relops_core::release::ReleaseState;
 use relops_core::rollout::{Rollout, RolloutError, RolloutState, Stage};
 use relops_core::version::Version;
-use relops_store::{AuditRecord, IncidentRecord, RollbackPlan, RolloutRecord};
+use relops_store::{AuditRecord, RollbackPlan, RolloutRecord};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -108,7 +110,7 @@ pub async fn halt(
     run_step(state, v, "halt".into(), q, who, req).await
 }
 
-async fn run_step(
+pub(crate) async fn run_step(
     state: AppState,
     v: String,
     action: String,
@@ -172,14 +174,37 @@ async fn run_step(
                 "advance" => {
                     if req.force && reason.is_none() {
                         return Err(ApiError::BadRequest(
-                            "--force needs --reason: say why the soak is cut short (it is audited)"
+                            "--force needs --reason: say why the soak or the health gate is overridden (it is audited)"
                                 .into(),
                         ));
                     }
-                    (
-                        r.advance(&plan, now, req.force).map_err(refused)?,
-                        EventKind::Advanced,
-                    )
+                    let next = r.advance(&plan, now, req.force).map_err(refused)?;
+                    if state.config.health.gate_rollout && !req.force {
+                        let (f, _, verdict) =
+                            state
+                                .health
+                                .assess(&product, &release.version.to_string(), now);
+                        if verdict != Verdict::Passing {
+                            return Err(ApiError::Conflict(format!(
+                                "release {v}: the health gate is {verdict}: {rate}; {why} \
+                                 (`relops health {v}`; override with --force --reason, audited)",
+                                v = release.version,
+                                verdict = verdict.as_str(),
+                                rate = describe_rate(f.crashed_installs, f.active_installs),
+                                why = match verdict {
+                                    Verdict::Unknown => format!(
+                                        "fewer than {} active installs have reported",
+                                        state.config.health.min_installs
+                                    ),
+                                    Verdict::Undecided => {
+                                        "the sequential test needs more installs to decide".into()
+                                    }
+                                    _ => "the crash rate is above the threshold".into(),
+                                }
+                            )));
+                        }
+                    }
+                    (next, EventKind::Advanced)
                 }
                 "pause" => (r.pause().map_err(refused)?, EventKind::Paused),
                 "resume" => (r.resume().map_err(refused)?, EventKind::Resumed),
@@ -232,6 +257,11 @@ async fn run_step(
             "to": {"stage": next.rollout.stage, "state": next.rollout.state},
             "percent": next.rollout.percent.as_f64(),
             "forced": forced, "reason": reason,
+            "health": (kind == EventKind::Advanced).then(|| {
+                let (f, _, v) = state.health.assess(&product, &release.version.to_string(), now);
+                json!({"verdict": v.as_str(), "active_installs": f.active_installs,
+                       "crashed_installs": f.crashed_installs, "overridden": req.force && v != Verdict::Passing})
+            }),
         }),
         request_id: who.request_id.clone(),
     };
@@ -276,6 +306,19 @@ pub async fn rollback(
     Json(req): Json<RollbackRequest>,
 ) -> ApiResult<(StatusCode, Json<RollbackDone>)> {
     let product = state.product(q.product.as_deref())?;
+    let done = do_rollback(&state, product, &who, req, None).await?;
+    Ok((StatusCode::CREATED, Json(done)))
+}
+
+/// A rollback decided in `incident` (which then records it as its decision, with
+/// `evidence`), or in a new incident.
+pub(crate) async fn do_rollback(
+    state: &AppState,
+    product: String,
+    who: &Principal,
+    req: RollbackRequest,
+    incident: Option<(String, serde_json::Value)>,
+) -> ApiResult<RollbackDone> {
     let reason = req.reason.trim().to_owned();
     if reason.is_empty() {
         return Err(ApiError::BadRequest(
@@ -349,6 +392,8 @@ pub async fn rollback(
         next_fix: req.next_fix,
         postmortem_due,
         at: now,
+        incident: incident.as_ref().map(|(id, _)| id.clone()),
+        evidence: incident.map(|(_, e)| e),
     };
     let bad = withdrawn
         .iter()
@@ -406,60 +451,14 @@ pub async fn rollback(
             )
         })?;
     state.outbox.notify_one();
-    publish(&state, &product).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(RollbackDone {
-            product,
-            to,
-            withdrawn: withdrawn.into_iter().map(|(v, _)| v).collect(),
-            incident,
-            postmortem_due,
-        }),
-    ))
-}
-
-fn incident(r: IncidentRecord) -> Incident {
-    Incident {
-        id: r.id,
-        product: r.product,
-        version: r.version,
-        severity: r.severity,
-        summary: r.summary,
-        opened_at: r.opened_at,
-        opened_by: r.opened_by,
-        postmortem_due: r.postmortem_due,
-        status: r.status,
-        detail: r.detail,
-    }
-}
-
-/// `GET /v1/incidents`
-pub async fn incidents(
-    State(state): State<AppState>,
-    Query(q): Query<ProductQuery>,
-) -> ApiResult<Json<IncidentList>> {
-    let product = state.product(q.product.as_deref())?;
-    let list = state.db.incidents(&product).await?;
-    Ok(Json(IncidentList {
-        incidents: list.into_iter().map(incident).collect(),
-    }))
-}
-
-/// `GET /v1/incidents/{id}`
-pub async fn show_incident(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Incident>> {
-    let r = state.db.incident(&id).await?.ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "no incident `{id}`: `relops incident list` shows them"
-        ))
-    })?;
-    if !state.config.products.contains(&r.product) {
-        return Err(ApiError::NotFound(format!("no incident `{id}`")));
-    }
-    Ok(Json(incident(r)))
+    publish(state, &product).await?;
+    Ok(RollbackDone {
+        product,
+        to,
+        withdrawn: withdrawn.into_iter().map(|(v, _)| v).collect(),
+        incident,
+        postmortem_due,
+    })
 }
 
 #[derive(Debug, Deserialize)]

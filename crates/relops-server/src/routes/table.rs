@@ -14,7 +14,8 @@ use axum::routing::{MethodRouter, get, post, put};
 use relops_core::access::{Permission, Role};
 
 use super::{
-    artifacts, audit, checklist, gates, health, ingest, releases, rollouts, tokens, tuf, update,
+    alerts, artifacts, audit, checklist, gates, health, incidents, ingest, releases, rollouts,
+    tokens, tuf, update,
 };
 use crate::AppState;
 use crate::auth::authenticate;
@@ -248,14 +249,49 @@ fn entries() -> Vec<Entry> {
             "/v1/incidents",
             P(ReleaseRead),
             "list incidents",
-            get(rollouts::incidents),
+            get(incidents::list),
         ),
         e(
             "GET",
             "/v1/incidents/{id}",
             P(ReleaseRead),
-            "show an incident",
-            get(rollouts::show_incident),
+            "show an incident (evidence, decision, post-mortem)",
+            get(incidents::show),
+        ),
+        e(
+            "POST",
+            "/v1/incidents/{id}/decision",
+            P(IncidentDecide),
+            "decide an incident: rollback, hotfix or next-patch",
+            post(incidents::decide),
+        ),
+        e(
+            "PUT",
+            "/v1/incidents/{id}/postmortem",
+            P(IncidentPostmortem),
+            "file an incident's post-mortem (Markdown)",
+            put(incidents::postmortem),
+        ),
+        e(
+            "GET",
+            "/v1/alerts",
+            P(ReleaseRead),
+            "list alerts (open ones; ?all=true for resolved too)",
+            get(alerts::list),
+        ),
+        e(
+            "GET",
+            "/v1/alerts/{id}",
+            P(ReleaseRead),
+            "show an alert with its evidence and actions",
+            get(alerts::show),
+        ),
+        e(
+            "POST",
+            "/v1/alerts/{id}/ack",
+            P(AlertAck),
+            "acknowledge an alert",
+            post(alerts::ack),
         ),
         e(
             "GET",
@@ -282,7 +318,7 @@ fn entries() -> Vec<Entry> {
             "GET",
             "/v1/releases/{version}/health",
             P(ReleaseRead),
-            "raw release health: active and crashed installs, sessions, errors",
+            "release health: the gate's verdict, crash rate with its interval, sessions, errors",
             get(ingest::health),
         ),
         e(

@@ -5,9 +5,11 @@ mod artifact;
 mod checklist;
 mod feed;
 mod gate;
+mod health;
 mod release;
 mod rollout;
 mod server;
+mod simulate;
 
 use relops_api::{CreateToken, TokenCreated, WhoAmI};
 
@@ -189,43 +191,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Health { version } => {
-            let v: serde_json::Value = Client::new(&cli.global)?
-                .get(&format!(
-                    "/releases/{}/health",
-                    crate::client::segment(&version)
-                ))
-                .await?;
-            if json {
-                return print_json(&v);
-            }
-            let pct = |x: &serde_json::Value| {
-                x.as_f64()
-                    .map(|f| format!("{:.2} %", f * 100.0))
-                    .unwrap_or_else(|| "-".into())
-            };
-            let w = &v["crash_rate_wilson_95"];
-            print(&format!(
-                "{} {}{}\n  active installs (24 h): {}\n  crashed installs:       {}\n  crash rate:             {} (95 % interval {} – {})\n  crash-free sessions:    {}\n  sessions:               {}\n  errors (24 h):          {}\n  memory warnings (24 h): {}\n",
-                v["product"].as_str().unwrap_or_default(),
-                v["release"].as_str().unwrap_or_default(),
-                if v["known_release"] == false {
-                    " (not a registered release)"
-                } else {
-                    ""
-                },
-                v["active_installs"],
-                v["crashed_installs"],
-                pct(&v["crash_rate"]),
-                pct(&w[0]),
-                pct(&w[1]),
-                pct(&v["crash_free_sessions"]),
-                v["sessions"],
-                v["errors_24h"],
-                v["memory_warnings_24h"],
-            ))
+            health::health(&Client::new(&cli.global)?, &version, json).await
         }
+        Command::Alert(cmd) => health::alert(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Simulate(args) => simulate::run(&Client::new(&cli.global)?, args, json).await,
         Command::Notify(cmd) => rollout::notify(&Client::new(&cli.global)?, cmd, json).await,
-        Command::Incident(cmd) => rollout::incident(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Incident(cmd) => health::incident(&Client::new(&cli.global)?, cmd, json).await,
         Command::Approve {
             version,
             no_go,

@@ -1,11 +1,8 @@
 //! `relops rollout …`, `relops rollback`, `relops notify list`, `relops incident …`
 
-use relops_api::{
-    Incident, IncidentList, NotificationList, RollbackDone, RollbackRequest, RolloutStatus,
-    RolloutStep,
-};
+use relops_api::{NotificationList, RollbackDone, RollbackRequest, RolloutStatus, RolloutStep};
 
-use crate::cli::{IncidentCmd, NotifyCmd, RolloutCmd};
+use crate::cli::{NotifyCmd, RolloutCmd};
 use crate::client::{Client, segment};
 use crate::output::{print, print_json, table, usage};
 
@@ -153,68 +150,4 @@ pub async fn notify(client: &Client, cmd: NotifyCmd, json: bool) -> anyhow::Resu
         ],
         &rows,
     ))
-}
-
-pub async fn incident(client: &Client, cmd: IncidentCmd, json: bool) -> anyhow::Result<()> {
-    match cmd {
-        IncidentCmd::List => {
-            let list: IncidentList = client.get("/incidents").await?;
-            if json {
-                return print_json(&list);
-            }
-            let today = chrono::Utc::now().date_naive();
-            let rows: Vec<Vec<String>> = list
-                .incidents
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.id.clone(),
-                        i.version.to_string(),
-                        i.severity.clone(),
-                        i.status.clone(),
-                        format!(
-                            "{}{}",
-                            i.postmortem_due,
-                            if i.postmortem_due < today {
-                                " OVERDUE"
-                            } else {
-                                ""
-                            }
-                        ),
-                        i.summary.clone(),
-                    ]
-                })
-                .collect();
-            print(&table(
-                &[
-                    "ID",
-                    "VERSION",
-                    "SEVERITY",
-                    "STATUS",
-                    "POST-MORTEM DUE",
-                    "SUMMARY",
-                ],
-                &rows,
-            ))
-        }
-        IncidentCmd::Show { id } => {
-            let i: Incident = client.get(&format!("/incidents/{}", segment(&id))).await?;
-            if json {
-                return print_json(&i);
-            }
-            print(&format!(
-                "{} ({}, {}) — {} {}\n  {}\n  opened {} by {}; post-mortem due {}\n  {}\n",
-                i.id,
-                i.severity,
-                i.status,
-                i.product,
-                i.version,
-                i.summary,
-                i.opened_at.format("%Y-%m-%d %H:%M UTC"),
-                i.opened_by,
-                i.postmortem_due,
-                serde_json::to_string(&i.detail)?
-            ))
-        }
-    }
 }

@@ -1,0 +1,374 @@
+//! The health engine: every committed ingest batch is counted into the windowed
+//! [`Tracker`] (O(1) per record) and the releases it touched are judged by the alert rules
+//! at once — no cron scanning history. A rule that starts to hold opens an episode (sent
+//! to the alert worker, [`crate::alerting`]); one that stops holding ends it. The set of
+//! open episodes is kept here so that a flood of events makes one alert, not one per batch.
+//!
+//! After a restart the engine is rebuilt from the last 24 h in the database, and the open
+//! episodes from the alerts table. With several replicas (PostgreSQL), each replica judges
+//! the events it received; the database's unique open episode keeps alerts single.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use relops_core::alert::{Condition, RuleKind, Rules, holding};
+use relops_core::health::Verdict;
+use relops_core::health::tracker::{Figures, Kind, Observation, Slice, Tracker};
+use relops_store::{AlertRecord, Record, Replay, Scope};
+use tokio::sync::mpsc;
+
+/// A change of what holds for a release.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A condition started to hold: open an alert and act.
+    Fire {
+        product: String,
+        release: String,
+        condition: Condition,
+        figures: Figures,
+    },
+    /// A condition no longer holds: the episode ends.
+    End {
+        product: String,
+        release: String,
+        rule: RuleKind,
+        key: String,
+    },
+}
+
+type Episode = (String, String, RuleKind, String);
+
+struct Inner {
+    tracker: Tracker,
+    firing: HashSet<Episode>,
+}
+
+/// The engine (one per server).
+pub struct HealthEngine {
+    inner: Mutex<Inner>,
+    rules: Rules,
+    changes: mpsc::UnboundedSender<Change>,
+}
+
+impl std::fmt::Debug for HealthEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthEngine").finish_non_exhaustive()
+    }
+}
+
+fn observation<'a>(
+    product: &'a str,
+    s: &'a Scope,
+    install: Option<&'a str>,
+    kind: Kind<'a>,
+) -> Observation<'a> {
+    Observation {
+        product,
+        release: &s.release,
+        channel: &s.channel,
+        platform: &s.platform,
+        install,
+        kind,
+    }
+}
+
+impl HealthEngine {
+    /// The engine and the receiving end of its changes (for the alert worker).
+    pub fn new(rules: Rules, memory_percent: u8) -> (Self, mpsc::UnboundedReceiver<Change>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Self {
+                inner: Mutex::new(Inner {
+                    tracker: Tracker::new(memory_percent),
+                    firing: HashSet::new(),
+                }),
+                rules,
+                changes: tx,
+            },
+            rx,
+        )
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a committed batch (`fresh[i]`: record i was new — retried events are not
+    /// counted twice) and judges the releases it touched.
+    pub fn observe(&self, product: &str, records: &[Record], fresh: &[bool], now: DateTime<Utc>) {
+        let t = now.timestamp();
+        let mut touched: Vec<String> = Vec::new();
+        let mut inner = self.lock();
+        for (i, r) in records.iter().enumerate() {
+            let new = fresh.get(i).copied().unwrap_or(true);
+            let scope = match r {
+                Record::Session {
+                    scope,
+                    install_id,
+                    crashed,
+                    ..
+                }
+                | Record::Aggregate {
+                    scope,
+                    install_id,
+                    crashed,
+                    ..
+                } => {
+                    inner.tracker.observe(
+                        t,
+                        &observation(
+                            product,
+                            scope,
+                            install_id.as_deref(),
+                            Kind::Session { crashed: *crashed },
+                        ),
+                    );
+                    scope
+                }
+                Record::Event {
+                    scope,
+                    install_id,
+                    crash,
+                    critical,
+                    code,
+                    ..
+                } => {
+                    if !new {
+                        continue;
+                    }
+                    let install = install_id.as_deref();
+                    if *crash {
+                        inner.tracker.observe(
+                            t,
+                            &observation(
+                                product,
+                                scope,
+                                install,
+                                Kind::Crash {
+                                    critical: critical.is_some(),
+                                },
+                            ),
+                        );
+                    }
+                    if let Some(code) = code {
+                        inner.tracker.observe(
+                            t,
+                            &observation(product, scope, install, Kind::Error { code }),
+                        );
+                    }
+                    scope
+                }
+                Record::Memory {
+                    scope,
+                    install_id,
+                    host_percent,
+                } => {
+                    inner.tracker.observe(
+                        t,
+                        &observation(
+                            product,
+                            scope,
+                            Some(install_id),
+                            Kind::Memory {
+                                host_percent: *host_percent,
+                            },
+                        ),
+                    );
+                    scope
+                }
+            };
+            if !touched.contains(&scope.release) {
+                touched.push(scope.release.clone());
+            }
+        }
+        for release in touched {
+            self.judge(&mut inner, product, &release, t);
+        }
+    }
+
+    /// Compares what holds for a release with its open episodes and reports the changes.
+    fn judge(&self, inner: &mut Inner, product: &str, release: &str, t: i64) {
+        let Some(figures) = inner.tracker.figures(product, release, t) else {
+            return;
+        };
+        let now_holding = holding(&self.rules, &figures);
+        for c in &now_holding {
+            let ep = (
+                product.to_owned(),
+                release.to_owned(),
+                c.rule,
+                c.key.clone(),
+            );
+            if inner.firing.insert(ep) {
+                let _ = self.changes.send(Change::Fire {
+                    product: product.to_owned(),
+                    release: release.to_owned(),
+                    condition: c.clone(),
+                    figures: figures.clone(),
+                });
+            }
+        }
+        let ended: Vec<Episode> = inner
+            .firing
+            .iter()
+            .filter(|(p, r, rule, key)| {
+                p == product
+                    && r == release
+                    && !now_holding.iter().any(|c| c.rule == *rule && &c.key == key)
+            })
+            .cloned()
+            .collect();
+        for ep in ended {
+            inner.firing.remove(&ep);
+            let (product, release, rule, key) = ep;
+            let _ = self.changes.send(Change::End {
+                product,
+                release,
+                rule,
+                key,
+            });
+        }
+    }
+
+    /// Judges every release heard of (after a restart, and periodically, so that episodes
+    /// end when their window passes even without new events).
+    pub fn judge_all(&self, now: DateTime<Utc>) {
+        let mut inner = self.lock();
+        let releases: Vec<(String, String)> = inner
+            .tracker
+            .releases()
+            .map(|(p, r)| (p.to_owned(), r.to_owned()))
+            .collect();
+        for (p, r) in releases {
+            self.judge(&mut inner, &p, &r, now.timestamp());
+        }
+    }
+
+    /// The figures, per-slice figures and the gate's verdict of a release now.
+    pub fn assess(
+        &self,
+        product: &str,
+        release: &str,
+        now: DateTime<Utc>,
+    ) -> (Figures, Vec<Slice>, Verdict) {
+        let inner = self.lock();
+        let t = now.timestamp();
+        let f = inner
+            .tracker
+            .figures(product, release, t)
+            .unwrap_or_default();
+        let slices = inner.tracker.slices(product, release, t);
+        let v = self
+            .rules
+            .sprt
+            .verdict(f.crashed_installs, f.active_installs);
+        (f, slices, v)
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Rebuilds the window from the database and marks the open episodes as firing.
+    pub fn restore(&self, rows: &[Replay], open: &[AlertRecord]) {
+        let mut inner = self.lock();
+        for r in rows {
+            match r {
+                Replay::Install {
+                    product,
+                    scope,
+                    install_id,
+                    last_seen,
+                    crashed_at,
+                } => {
+                    if let Some(c) = crashed_at {
+                        inner.tracker.observe(
+                            c.timestamp(),
+                            &observation(
+                                product,
+                                scope,
+                                Some(install_id),
+                                Kind::Session { crashed: true },
+                            ),
+                        );
+                    }
+                    inner.tracker.observe(
+                        last_seen.timestamp(),
+                        &observation(
+                            product,
+                            scope,
+                            Some(install_id),
+                            Kind::Session { crashed: false },
+                        ),
+                    );
+                }
+                Replay::Critical {
+                    product,
+                    scope,
+                    install_id,
+                    at,
+                } => inner.tracker.observe(
+                    at.timestamp(),
+                    &observation(
+                        product,
+                        scope,
+                        Some(install_id),
+                        Kind::Crash { critical: true },
+                    ),
+                ),
+                Replay::Errors {
+                    product,
+                    release,
+                    code,
+                    hour,
+                    events,
+                } => {
+                    let scope = Scope {
+                        release: release.clone(),
+                        channel: String::new(),
+                        platform: String::new(),
+                    };
+                    for _ in 0..*events {
+                        inner.tracker.observe(
+                            hour.timestamp(),
+                            &observation(product, &scope, None, Kind::Error { code }),
+                        );
+                    }
+                }
+                Replay::Memory {
+                    product,
+                    scope,
+                    install_id,
+                    host_percent,
+                    at,
+                } => inner.tracker.observe(
+                    at.timestamp(),
+                    &observation(
+                        product,
+                        scope,
+                        Some(install_id),
+                        Kind::Memory {
+                            host_percent: *host_percent,
+                        },
+                    ),
+                ),
+            }
+        }
+        for a in open {
+            if let Ok(rule) = a.rule.parse::<RuleKind>() {
+                inner.firing.insert((
+                    a.product.clone(),
+                    a.release.clone(),
+                    rule,
+                    a.rule_key.clone(),
+                ));
+            }
+        }
+    }
+
+    /// Drops installs that left the window.
+    pub fn prune(&self, now: DateTime<Utc>) {
+        self.lock().tracker.prune(now.timestamp());
+    }
+}

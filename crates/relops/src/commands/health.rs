@@ -1,0 +1,328 @@
+//! `relops health VERSION`, `relops alert …`, `relops incident …`
+
+use relops_api::{Alert, AlertAck, AlertList, Incident, IncidentDecision, IncidentList};
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::cli::{AlertCmd, IncidentCmd};
+use crate::client::{Client, segment};
+use crate::output::{print, print_json, table, usage};
+
+fn pct(x: &Value) -> String {
+    x.as_f64()
+        .map(|f| format!("{:.2} %", f * 100.0))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn interval(w: &Value) -> String {
+    if w.is_null() {
+        "-".into()
+    } else {
+        format!("{} – {}", pct(&w[0]), pct(&w[1]))
+    }
+}
+
+pub async fn health(client: &Client, version: &str, json: bool) -> anyhow::Result<()> {
+    let v: Value = client
+        .get(&format!("/releases/{}/health", segment(version)))
+        .await?;
+    if json {
+        return print_json(&v);
+    }
+    let s = &v["sprt"];
+    let mut out = format!(
+        "{} {}{}\n  health gate:            {} (sequential test: log-likelihood ratio {:.2}; passing at <= {:.2}, failing at >= {:.2}; p0 {}, p1 {}, at least {} installs)\n  active installs (24 h): {}\n  crashed installs:       {}\n  crash rate:             {} (95 % interval {})\n  crash-free sessions:    {}\n  sessions:               {}\n  errors (24 h):          {}\n  memory warnings (24 h): {}\n",
+        v["product"].as_str().unwrap_or_default(),
+        v["release"].as_str().unwrap_or_default(),
+        if v["known_release"] == false {
+            " (not a registered release)"
+        } else {
+            ""
+        },
+        v["gate"].as_str().unwrap_or("-").to_uppercase(),
+        s["llr"].as_f64().unwrap_or(0.0),
+        s["accept_h0_at"].as_f64().unwrap_or(0.0),
+        s["accept_h1_at"].as_f64().unwrap_or(0.0),
+        pct(&s["p0"]),
+        pct(&s["p1"]),
+        s["min_installs"],
+        v["active_installs"],
+        v["crashed_installs"],
+        pct(&v["crash_rate"]),
+        interval(&v["crash_rate_wilson_95"]),
+        pct(&v["crash_free_sessions"]),
+        v["sessions"],
+        v["errors_24h"],
+        v["memory_warnings_24h"],
+    );
+    let rows: Vec<Vec<String>> = v["slices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            vec![
+                s["channel"].as_str().unwrap_or_default().to_owned(),
+                s["platform"].as_str().unwrap_or_default().to_owned(),
+                s["active_installs"].to_string(),
+                s["crashed_installs"].to_string(),
+                pct(&s["crash_rate"]),
+                interval(&s["crash_rate_wilson_95"]),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push('\n');
+        out.push_str(&table(
+            &[
+                "CHANNEL",
+                "PLATFORM",
+                "ACTIVE",
+                "CRASHED",
+                "RATE",
+                "95 % INTERVAL",
+            ],
+            &rows,
+        ));
+    }
+    print(&out)
+}
+
+fn alert_line(a: &Alert) -> Vec<String> {
+    vec![
+        a.id.clone(),
+        a.release.clone(),
+        if a.key.is_empty() {
+            a.rule.clone()
+        } else {
+            format!("{} {}", a.rule, a.key)
+        },
+        a.severity.clone(),
+        a.status.clone(),
+        a.fired_at.format("%Y-%m-%d %H:%M").to_string(),
+        a.incident.clone().unwrap_or_default(),
+        a.summary.clone(),
+    ]
+}
+
+pub async fn alert(client: &Client, cmd: AlertCmd, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        AlertCmd::List { all } => {
+            let list: AlertList = client
+                .get(if all { "/alerts?all=true" } else { "/alerts" })
+                .await?;
+            if json {
+                return print_json(&list);
+            }
+            if list.alerts.is_empty() {
+                return print(if all {
+                    "No alerts.\n"
+                } else {
+                    "No open alerts (--all shows resolved ones).\n"
+                });
+            }
+            let rows: Vec<Vec<String>> = list.alerts.iter().map(alert_line).collect();
+            print(&table(
+                &[
+                    "ID", "RELEASE", "RULE", "SEVERITY", "STATUS", "FIRED", "INCIDENT", "SUMMARY",
+                ],
+                &rows,
+            ))
+        }
+        AlertCmd::Show { id } => {
+            let a: Alert = client.get(&format!("/alerts/{}", segment(&id))).await?;
+            if json {
+                return print_json(&a);
+            }
+            print(&show_alert(&a)?)
+        }
+        AlertCmd::Ack { id, note } => {
+            let a: Alert = client
+                .post(&format!("/alerts/{}/ack", segment(&id)), &AlertAck { note })
+                .await?;
+            if json {
+                return print_json(&a);
+            }
+            print(&format!(
+                "{} acknowledged by {}.\n",
+                a.id,
+                a.acked_by.as_deref().unwrap_or("?")
+            ))
+        }
+    }
+}
+
+fn show_alert(a: &Alert) -> anyhow::Result<String> {
+    let mut s = format!(
+        "{} ({}, {}, {}) — {} {}\n  {}\n  fired {}",
+        a.id,
+        a.rule,
+        a.severity,
+        a.status,
+        a.product,
+        a.release,
+        a.summary,
+        a.fired_at.format("%Y-%m-%d %H:%M:%S UTC"),
+    );
+    if let (Some(at), Some(by)) = (a.acked_at, &a.acked_by) {
+        s.push_str(&format!(
+            "; acknowledged {} by {by}",
+            at.format("%Y-%m-%d %H:%M UTC")
+        ));
+    }
+    if let Some(at) = a.resolved_at {
+        s.push_str(&format!("; resolved {}", at.format("%Y-%m-%d %H:%M UTC")));
+    }
+    s.push('\n');
+    for act in a.actions.as_array().into_iter().flatten() {
+        s.push_str(&format!("  - {}\n", act.as_str().unwrap_or_default()));
+    }
+    if let Some(f) = &a.follow_up {
+        s.push_str(&format!(
+            "  follow-up ({}, for {}): {}\n",
+            f["kind"].as_str().unwrap_or_default(),
+            f["owner"].as_str().unwrap_or_default(),
+            f["title"].as_str().unwrap_or_default()
+        ));
+        if let Some(w) = f["workaround"].as_str() {
+            s.push_str(&format!("    workaround: {w}\n"));
+        }
+    }
+    s.push_str(&format!(
+        "  evidence: {}\n",
+        serde_json::to_string(&a.evidence)?
+    ));
+    Ok(s)
+}
+
+pub async fn incident(client: &Client, cmd: IncidentCmd, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        IncidentCmd::List => {
+            let list: IncidentList = client.get("/incidents").await?;
+            if json {
+                return print_json(&list);
+            }
+            let rows: Vec<Vec<String>> = list
+                .incidents
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.id.clone(),
+                        i.version.to_string(),
+                        i.severity.clone(),
+                        i.status.clone(),
+                        format!(
+                            "{}{}",
+                            i.postmortem_due,
+                            if i.overdue { " OVERDUE" } else { "" }
+                        ),
+                        i.summary.clone(),
+                    ]
+                })
+                .collect();
+            print(&table(
+                &[
+                    "ID",
+                    "VERSION",
+                    "SEVERITY",
+                    "STATUS",
+                    "POST-MORTEM DUE",
+                    "SUMMARY",
+                ],
+                &rows,
+            ))
+        }
+        IncidentCmd::Show { id } => {
+            let i: Incident = client.get(&format!("/incidents/{}", segment(&id))).await?;
+            if json {
+                return print_json(&i);
+            }
+            print(&show_incident(&i)?)
+        }
+        IncidentCmd::Decide {
+            id,
+            action,
+            note,
+            to,
+        } => {
+            let to = to
+                .map(|t| t.parse().map_err(|e| usage(format!("--to `{t}`: {e}"))))
+                .transpose()?;
+            let i: Incident = client
+                .post(
+                    &format!("/incidents/{}/decision", segment(&id)),
+                    &IncidentDecision { action, note, to },
+                )
+                .await?;
+            if json {
+                return print_json(&i);
+            }
+            print(&show_incident(&i)?)
+        }
+        IncidentCmd::Postmortem { id, file } => {
+            let text = std::fs::read(&file)
+                .map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
+            let rb = client
+                .request(
+                    Method::PUT,
+                    &format!("/incidents/{}/postmortem", segment(&id)),
+                )?
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "text/markdown; charset=utf-8",
+                )
+                .body(text);
+            let i: Incident = client.send(rb).await?.json().await?;
+            if json {
+                return print_json(&i);
+            }
+            print(&format!(
+                "{}: post-mortem filed by {}; the incident is {}.\n",
+                i.id,
+                i.postmortem_by.as_deref().unwrap_or("?"),
+                i.status
+            ))
+        }
+    }
+}
+
+fn show_incident(i: &Incident) -> anyhow::Result<String> {
+    let mut s = format!(
+        "{} ({}, {}) — {} {}\n  {}\n  opened {} by {}; post-mortem due {}{}\n",
+        i.id,
+        i.severity,
+        i.status,
+        i.product,
+        i.version,
+        i.summary,
+        i.opened_at.format("%Y-%m-%d %H:%M UTC"),
+        i.opened_by,
+        i.postmortem_due,
+        if i.overdue { " (OVERDUE)" } else { "" },
+    );
+    match (&i.decision, &i.decided_by, i.decided_at) {
+        (Some(d), Some(by), Some(at)) => s.push_str(&format!(
+            "  decided {} by {by}: {}{}\n",
+            at.format("%Y-%m-%d %H:%M UTC"),
+            d["action"].as_str().unwrap_or("?"),
+            d["note"]
+                .as_str()
+                .map(|n| format!(" — {n}"))
+                .unwrap_or_default()
+        )),
+        _ => s.push_str(&format!(
+            "  decision pending: `relops incident decide {} --action rollback|hotfix|next-patch`\n",
+            i.id
+        )),
+    }
+    if let (Some(by), Some(at)) = (&i.postmortem_by, i.postmortem_at) {
+        s.push_str(&format!(
+            "  post-mortem filed {} by {by}\n",
+            at.format("%Y-%m-%d %H:%M UTC")
+        ));
+    }
+    s.push_str(&format!(
+        "  detail: {}\n",
+        serde_json::to_string(&i.detail)?
+    ));
+    Ok(s)
+}
