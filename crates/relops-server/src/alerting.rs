@@ -349,19 +349,20 @@ async fn open_incident(
     Ok(id)
 }
 
-/// Every minute: re-judge every release, drop installs that left the window (hourly), and
-/// report post-mortems that are overdue.
+/// Every `[alerts] maintenance_interval_seconds`: re-judge every release, drop installs that
+/// left the window (about hourly), and report post-mortems that are overdue.
 pub async fn maintain(state: AppState) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-    let mut n: u64 = 0;
+    let every = state.config.alerts.maintenance_interval_seconds;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
+    let mut last_prune = Utc::now();
     loop {
         tick.tick().await;
         let now = Utc::now();
         state.health.judge_all(now);
-        if n.is_multiple_of(60) {
+        if now - last_prune > chrono::Duration::hours(1) {
             state.health.prune(now);
+            last_prune = now;
         }
-        n += 1;
         if let Err(e) = report_overdue(&state).await {
             tracing::error!(error = ?e, "checking overdue post-mortems failed");
         }

@@ -602,6 +602,7 @@ auto_rollback = true          # critical failures: roll back at once, page, inci
 critical_min_installs = 3     # distinct installs with a critical crash in 24 h
 memory_host_percent = 90      # memory warnings at or above this count
 memory_min_warnings = 1       # ... and this many in 24 h alert support
+maintenance_interval_seconds = 60  # re-judge releases, report overdue post-mortems
 [[alerts.error_codes]]
 code = "TOB_PARSE_ERROR"      # more than max_24h events in 24 h: QA alert, hotfix item
 max_24h = 10

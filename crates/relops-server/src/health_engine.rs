@@ -372,3 +372,104 @@ impl HealthEngine {
         self.lock().tracker.prune(now.timestamp());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relops_core::alert::Rules;
+
+    fn error(i: usize) -> Record {
+        Record::Event {
+            scope: Scope {
+                release: "2.1.0".into(),
+                channel: "stable".into(),
+                platform: "windows-x64".into(),
+            },
+            event_id: format!("{i:032x}"),
+            install_id: Some(format!("install-{i}")),
+            crash: false,
+            critical: None,
+            code: Some("TOB_PARSE_ERROR".into()),
+            payload: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn one_alert_per_episode_and_the_episode_ends() {
+        let (e, mut rx) = HealthEngine::new(Rules::default(), 90);
+        let t0 = "2027-03-01T10:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let batch: Vec<Record> = (0..10).map(error).collect();
+        e.observe("wizard", &batch, &[true; 10], t0);
+        assert!(rx.try_recv().is_err(), "10 is not more than 10");
+        // The 11th fires; 20 more in later batches do not fire again.
+        e.observe("wizard", &[error(10)], &[true], t0);
+        match rx.try_recv().unwrap() {
+            Change::Fire {
+                condition, figures, ..
+            } => {
+                assert_eq!(condition.rule, RuleKind::ErrorCode);
+                assert_eq!(condition.key, "TOB_PARSE_ERROR");
+                assert_eq!(figures.errors, vec![("TOB_PARSE_ERROR".into(), 11)]);
+            }
+            other => panic!("{other:?}"),
+        }
+        for i in 11..31 {
+            e.observe("wizard", &[error(i)], &[true], t0);
+        }
+        // A retried event (not fresh) is not counted.
+        e.observe("wizard", &[error(3)], &[false], t0);
+        assert!(rx.try_recv().is_err());
+        let (f, _, _) = e.assess("wizard", "2.1.0", t0);
+        assert_eq!(f.errors, vec![("TOB_PARSE_ERROR".into(), 31)]);
+        // A day later the window is empty: the episode ends, once.
+        e.judge_all(t0 + chrono::Duration::hours(25));
+        assert!(matches!(
+            rx.try_recv().unwrap(),
+            Change::End {
+                rule: RuleKind::ErrorCode,
+                ..
+            }
+        ));
+        e.judge_all(t0 + chrono::Duration::hours(26));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn restored_episodes_do_not_fire_again() {
+        let (e, mut rx) = HealthEngine::new(Rules::default(), 90);
+        let now = Utc::now();
+        let rows = vec![Replay::Errors {
+            product: "wizard".into(),
+            release: "2.1.0".into(),
+            code: "TOB_PARSE_ERROR".into(),
+            hour: now,
+            events: 12,
+        }];
+        let open = AlertRecord {
+            id: "ALR-1".into(),
+            product: "wizard".into(),
+            release: "2.1.0".into(),
+            rule: "error_code".into(),
+            rule_key: "TOB_PARSE_ERROR".into(),
+            severity: "low".into(),
+            summary: String::new(),
+            evidence: serde_json::Value::Null,
+            actions: serde_json::Value::Null,
+            follow_up: None,
+            incident: None,
+            status: "firing".into(),
+            fired_at: now,
+            acked_at: None,
+            acked_by: None,
+            ack_note: None,
+            resolved_at: None,
+        };
+        e.restore(&rows, std::slice::from_ref(&open));
+        e.judge_all(now);
+        assert!(rx.try_recv().is_err(), "already open before the restart");
+        let (e2, mut rx2) = HealthEngine::new(Rules::default(), 90);
+        e2.restore(&rows, &[]);
+        e2.judge_all(now);
+        assert!(matches!(rx2.try_recv().unwrap(), Change::Fire { .. }));
+    }
+}

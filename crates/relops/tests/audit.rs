@@ -5,7 +5,6 @@
 mod common;
 
 use common::{Backend, TestEnv, assert_refused, test_bytes};
-use sqlx::Connection;
 
 backend_tests!(audit_chain_detects_tampering, checkpoints_and_pruning);
 
@@ -27,20 +26,6 @@ async fn with_history(b: Backend) -> (TestEnv, common::Server, String) {
     );
     s.cli_json(&["release", "freeze", "2.1.0"]);
     (env, s, sec)
-}
-
-async fn tamper(env: &TestEnv, sql: &[&str]) {
-    sqlx::any::install_default_drivers();
-    let mut c = sqlx::AnyConnection::connect(&env.database_url)
-        .await
-        .unwrap();
-    for q in sql {
-        sqlx::query(sqlx::AssertSqlSafe(q.to_string()))
-            .execute(&mut c)
-            .await
-            .unwrap();
-    }
-    c.close().await.unwrap();
 }
 
 async fn audit_chain_detects_tampering(b: Backend) {
@@ -83,11 +68,8 @@ async fn audit_chain_detects_tampering(b: Backend) {
     assert_refused(&s.cli_as(&rm, &["audit", "verify"]), 1, "audit.read");
 
     // Edited.
-    tamper(
-        &env,
-        &["UPDATE audit_log SET actor = 'mallory' WHERE seq = 4"],
-    )
-    .await;
+    env.execute_sql(&["UPDATE audit_log SET actor = 'mallory' WHERE seq = 4"])
+        .await;
     assert_refused(
         &s.cli_as(&sec, &["audit", "verify"]),
         1,
@@ -96,7 +78,8 @@ async fn audit_chain_detects_tampering(b: Backend) {
 
     // Deleted (a fresh installation for each kind of tampering).
     let (env, s, sec) = with_history(b.clone()).await;
-    tamper(&env, &["DELETE FROM audit_log WHERE seq = 3"]).await;
+    env.execute_sql(&["DELETE FROM audit_log WHERE seq = 3"])
+        .await;
     assert_refused(
         &s.cli_as(&sec, &["audit", "verify"]),
         1,
@@ -105,14 +88,11 @@ async fn audit_chain_detects_tampering(b: Backend) {
 
     // Reordered: entries 4 and 5 swap places.
     let (env, s, sec) = with_history(b.clone()).await;
-    tamper(
-        &env,
-        &[
-            "UPDATE audit_log SET seq = 1000 WHERE seq = 4",
-            "UPDATE audit_log SET seq = 4 WHERE seq = 5",
-            "UPDATE audit_log SET seq = 5 WHERE seq = 1000",
-        ],
-    )
+    env.execute_sql(&[
+        "UPDATE audit_log SET seq = 1000 WHERE seq = 4",
+        "UPDATE audit_log SET seq = 4 WHERE seq = 5",
+        "UPDATE audit_log SET seq = 5 WHERE seq = 1000",
+    ])
     .await;
     assert_refused(
         &s.cli_as(&sec, &["audit", "verify"]),
@@ -122,7 +102,8 @@ async fn audit_chain_detects_tampering(b: Backend) {
 
     // The newest entries removed: the head still knows how many were written.
     let (env, s, sec) = with_history(b).await;
-    tamper(&env, &["DELETE FROM audit_log WHERE seq >= 6"]).await;
+    env.execute_sql(&["DELETE FROM audit_log WHERE seq >= 6"])
+        .await;
     assert_refused(
         &s.cli_as(&sec, &["audit", "verify"]),
         1,
@@ -163,11 +144,8 @@ async fn checkpoints_and_pruning(b: Backend) {
     assert!(s.cli_json_as(&sec, &["audit", "prune"]).is_null());
 
     // A forged checkpoint fails its signature; a removed one leaves the chain without a start.
-    tamper(
-        &env,
-        &["UPDATE audit_checkpoints SET hash = 'ff' WHERE seq = 7"],
-    )
-    .await;
+    env.execute_sql(&["UPDATE audit_checkpoints SET hash = 'ff' WHERE seq = 7"])
+        .await;
     assert_refused(
         &s.cli_as(&sec, &["audit", "verify"]),
         1,
@@ -188,7 +166,7 @@ async fn checkpoints_and_pruning(b: Backend) {
             entries[3]["at"].as_str().unwrap(),
         ],
     );
-    tamper(&env, &["DELETE FROM audit_checkpoints"]).await;
+    env.execute_sql(&["DELETE FROM audit_checkpoints"]).await;
     assert_refused(
         &s.cli_as(&sec, &["audit", "verify"]),
         1,

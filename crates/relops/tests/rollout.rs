@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use common::{Backend, Server, TestEnv, assert_refused, test_bytes};
+use common::{Backend, Receiver, Server, TestEnv, assert_refused, test_bytes, wait_for};
 use futures::StreamExt;
 use relops_core::platform::Platform;
 use serde_json::{Value, json};
@@ -545,78 +545,6 @@ async fn steps_are_refused_with_reasons(b: Backend) {
     .await
     .unwrap();
     assert_eq!(r.status(), 400);
-}
-
-/// A webhook receiver on 127.0.0.1 that records what it gets, answering `status`.
-struct Receiver {
-    port: u16,
-    got: Arc<Mutex<Vec<(String, Value)>>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Receiver {
-    async fn start(port: u16, got: Arc<Mutex<Vec<(String, Value)>>>) -> Receiver {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let sink = got.clone();
-        let app = axum::Router::new().route(
-            "/{hook}",
-            axum::routing::post(
-                move |axum::extract::Path(hook): axum::extract::Path<String>, body: String| {
-                    let sink = sink.clone();
-                    async move {
-                        let v: Value = serde_json::from_str(&body).unwrap();
-                        sink.lock().unwrap().push((hook, v));
-                        axum::http::StatusCode::ACCEPTED
-                    }
-                },
-            ),
-        );
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
-        Receiver {
-            port,
-            got,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        let _ = self.task.await;
-    }
-
-    fn of(&self, hook: &str) -> Vec<Value> {
-        self.got
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(h, _)| h == hook)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 async fn notifications_reach_slack_pagerduty_and_webhooks_after_outages(b: Backend) {

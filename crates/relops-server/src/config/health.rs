@@ -79,6 +79,9 @@ pub struct AlertsConfig {
     pub memory_host_percent: u8,
     /// Memory warnings at or above that in 24 h that alert support.
     pub memory_min_warnings: u64,
+    /// How often every release is re-judged (episodes end when their window passes) and
+    /// overdue post-mortems are reported, in seconds.
+    pub maintenance_interval_seconds: u64,
 }
 
 impl Default for AlertsConfig {
@@ -101,6 +104,7 @@ impl Default for AlertsConfig {
             error_codes: rules.error_codes,
             memory_host_percent: 90,
             memory_min_warnings: rules.memory_min_warnings,
+            maintenance_interval_seconds: 60,
         }
     }
 }
@@ -141,6 +145,9 @@ impl AlertsConfig {
             .sprt()
             .validate()
             .map_err(|e| format!("[health] {e}"))?;
+        if self.maintenance_interval_seconds == 0 {
+            return Err("[alerts] maintenance_interval_seconds must be at least 1".into());
+        }
         if self.memory_host_percent > 100 {
             return Err("[alerts] memory_host_percent is 0-100".into());
         }

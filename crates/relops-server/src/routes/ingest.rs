@@ -483,14 +483,6 @@ pub struct NativeSession {
     pub duration_seconds: Option<f64>,
 }
 
-/// One session update, or a batch of them (an app sending what it queued while offline).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum SessionBody {
-    One(NativeSession),
-    Batch { sessions: Vec<NativeSession> },
-}
-
 /// Most sessions one request may carry.
 const MAX_SESSIONS_PER_REQUEST: usize = 1000;
 
@@ -499,11 +491,28 @@ const MAX_SESSIONS_PER_REQUEST: usize = 1000;
 pub async fn session(
     State(state): State<AppState>,
     axum::Extension(IngestProduct(product)): axum::Extension<IngestProduct>,
-    Json(body): Json<SessionBody>,
+    Json(body): Json<Value>,
 ) -> ApiResult<Json<Value>> {
+    let parse = |v: Value, at: &str| {
+        serde_json::from_value::<NativeSession>(v)
+            .map_err(|e| ApiError::BadRequest(format!("{at}{e}")))
+    };
     let (sessions, one) = match body {
-        SessionBody::One(s) => (vec![s], true),
-        SessionBody::Batch { sessions } => (sessions, false),
+        Value::Object(mut o) if o.contains_key("sessions") => match o.remove("sessions") {
+            Some(Value::Array(list)) => (
+                list.into_iter()
+                    .enumerate()
+                    .map(|(i, v)| parse(v, &format!("sessions[{i}]: ")))
+                    .collect::<ApiResult<Vec<_>>>()?,
+                false,
+            ),
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "`sessions` must be a list of session objects".into(),
+                ));
+            }
+        },
+        v => (vec![parse(v, "")?], true),
     };
     if sessions.is_empty() || sessions.len() > MAX_SESSIONS_PER_REQUEST {
         return Err(ApiError::BadRequest(format!(

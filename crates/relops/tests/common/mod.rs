@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::{Arc, Mutex};
+
 use relops_store::{BlobConfig, BlobStore};
+use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_relops");
 
@@ -170,6 +173,22 @@ impl TestEnv {
     /// Starts `relops serve` on this data dir.
     pub fn serve(&self) -> Server {
         Server::start(self.path(), &self.admin_token)
+    }
+
+    /// Runs SQL on the server's database directly (to tamper, or to move a date).
+    pub async fn execute_sql(&self, sql: &[&str]) {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&self.database_url)
+            .await
+            .unwrap();
+        for q in sql {
+            sqlx::query(sqlx::AssertSqlSafe(q.to_string()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+        c.close().await.unwrap();
     }
 
     /// The blob store the server uses, opened directly (to tamper or inspect).
@@ -729,4 +748,77 @@ pub fn release_public_key(s: &Server) -> String {
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// A webhook receiver on 127.0.0.1 that records what it gets (by the URL's last segment),
+/// answering 202.
+pub struct Receiver {
+    pub port: u16,
+    pub got: Arc<Mutex<Vec<(String, Value)>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start(port: u16, got: Arc<Mutex<Vec<(String, Value)>>>) -> Receiver {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sink = got.clone();
+        let app = axum::Router::new().route(
+            "/{hook}",
+            axum::routing::post(
+                move |axum::extract::Path(hook): axum::extract::Path<String>, body: String| {
+                    let sink = sink.clone();
+                    async move {
+                        let v: Value = serde_json::from_str(&body).unwrap();
+                        sink.lock().unwrap().push((hook, v));
+                        axum::http::StatusCode::ACCEPTED
+                    }
+                },
+            ),
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        Receiver {
+            port,
+            got,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let _ = self.task.await;
+    }
+
+    pub fn of(&self, hook: &str) -> Vec<Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(h, _)| h == hook)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -1,0 +1,736 @@
+//! Release health, alert rules, automatic halt and rollback, incidents (issue 6) — driven
+//! end to end: the fleet simulator (real SDK feed checks, real ingest), Sentry envelopes,
+//! native telemetry, the CLI, and a webhook receiver standing in for PagerDuty and Slack.
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use common::{Backend, Receiver, Server, TestEnv, assert_refused, test_bytes, wait_for};
+use relops_core::health::Sprt;
+use serde_json::{Value, json};
+
+backend_tests!(
+    the_simulator_ships_a_good_release_and_stops_a_bad_one,
+    critical_crashes_roll_back_at_once,
+    error_codes_and_memory_alert_once_per_episode,
+    advance_waits_for_a_passing_health_gate,
+    incidents_are_decided_once_and_closed_by_a_post_mortem,
+);
+
+fn config(port: u16) -> String {
+    format!(
+        r##"
+[rollout]
+pilot_soak_hours = 0
+p25_soak_hours = 0
+p50_soak_hours = 0
+[alerts]
+maintenance_interval_seconds = 1
+[notify]
+retry_initial_seconds = 0.2
+retry_max_seconds = 1.0
+[[notify.webhooks]]
+name = "release-channel"
+kind = "slack"
+url = "http://127.0.0.1:{port}/slack"
+channel = "#wizard-release"
+[[notify.webhooks]]
+name = "on-call"
+kind = "pagerduty"
+url = "http://127.0.0.1:{port}/pagerduty"
+routing_key = "R0UT1NGKEY"
+"##
+    )
+}
+
+async fn setup(b: Backend) -> (TestEnv, Server, Receiver, tempfile::TempDir) {
+    let rx = Receiver::start(0, Arc::new(Mutex::new(Vec::new()))).await;
+    let env = TestEnv::with_config(b, &config(rx.port)).await;
+    let s = env.serve();
+    (env, s, rx, tempfile::tempdir().unwrap())
+}
+
+fn publish(s: &Server, w: &Path, v: &str, seed: u8) {
+    s.cli_json(&["release", "create", v, "--go-live", "2027-06-01"]);
+    s.upload(
+        w,
+        v,
+        "macos-universal",
+        &format!("WIZARD-{v}.dmg"),
+        &test_bytes(4000, seed),
+    );
+    s.upload(
+        w,
+        v,
+        "windows-x64",
+        &format!("WIZARD-{v}.msi"),
+        &test_bytes(5000, seed + 100),
+    );
+}
+
+fn ingest_key(s: &Server) -> String {
+    s.cli_json(&["ingest", "dsn"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Sessions of `installs` (name, crashed) on `release`, through the native batch API.
+async fn sessions(s: &Server, key: &str, release: &str, installs: &[(String, bool)]) {
+    for chunk in installs.chunks(1000) {
+        let body: Vec<Value> = chunk
+            .iter()
+            .map(|(id, crashed)| {
+                json!({
+                    "install_id": id, "release": release, "platform": "windows-x64",
+                    "channel": "stable", "session_id": format!("{id}-{release}"),
+                    "status": if *crashed { "crashed" } else { "exited" },
+                })
+            })
+            .collect();
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/ingest/sessions", s.url))
+            .header("X-Relops-Ingest-Key", key)
+            .json(&json!({ "sessions": body }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+}
+
+/// The audit trail as exported (one JSON object per line).
+fn audit(s: &Server) -> Vec<Value> {
+    String::from_utf8(s.cli(&["audit", "export"]).stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn fleet(prefix: &str, n: usize, crashed: usize) -> Vec<(String, bool)> {
+    (0..n)
+        .map(|i| (format!("{prefix}-{i}"), i < crashed))
+        .collect()
+}
+
+async fn alerts(s: &Server) -> Vec<Value> {
+    s.cli_json(&["alert", "list", "--all"])["alerts"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn wait_alert(s: &Server, rule: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let list = alerts(s).await;
+        if let Some(a) = list
+            .iter()
+            .find(|a| a["rule"] == rule && !a["actions"].as_array().unwrap().is_empty())
+        {
+            return a.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {rule} alert: {list:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn the_simulator_ships_a_good_release_and_stops_a_bad_one(b: Backend) {
+    let (_env, s, rx, work) = setup(b).await;
+    let w = work.path();
+    publish(&s, w, "2.0.0", 1);
+    s.ship("2.0.0");
+    publish(&s, w, "2.1.0", 2);
+    s.approve("2.1.0");
+    let sim = s.token_with(&["release_manager", "oncall_devops"]);
+
+    // A good release (0.5 %) goes pilot -> 25 -> 50 -> 100 on the health gate alone.
+    let good = s.cli_json_as(
+        &sim,
+        &[
+            "simulate",
+            "--installs",
+            "10000",
+            "--release",
+            "2.1.0",
+            "--crash-rate",
+            "0.005",
+            "--seed",
+            "1",
+        ],
+    );
+    assert_eq!(good["outcome"], "released", "{good:#}");
+    let stages: Vec<&str> = good["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[0].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["pilot", "25", "50", "100"]);
+    assert_eq!(good["ever_received"], 10000);
+    assert_eq!(good["running_at_end"], 10000);
+    assert_eq!(good["alerts"], json!([]), "no alert for a good release");
+    assert!(good["halted"].is_null());
+    let h = s.cli_json(&["health", "2.1.0"]);
+    assert_eq!(h["gate"], "passing");
+    assert_eq!(h["active_installs"], 10000);
+    let rate = h["crash_rate"].as_f64().unwrap();
+    assert!((0.002..0.009).contains(&rate), "{rate}");
+    assert_eq!(h["slices"].as_array().unwrap().len(), 2, "{h}");
+
+    // A bad one (5 %) is halted in the pilot or at 25 % and rolled back.
+    publish(&s, w, "2.2.0", 3);
+    s.approve("2.2.0");
+    let bad = s.cli_json_as(
+        &sim,
+        &[
+            "simulate",
+            "--installs",
+            "10000",
+            "--release",
+            "2.2.0",
+            "--crash-rate",
+            "0.05",
+            "--seed",
+            "2",
+        ],
+    );
+    assert_eq!(bad["outcome"], "rolled_back", "{bad:#}");
+    let halted_at = bad["halted"]["stage"].as_str().unwrap();
+    assert!(["pilot", "25"].contains(&halted_at), "{bad:#}");
+    let ever = bad["ever_received"].as_u64().unwrap();
+    assert!(ever > 0 && ever < 3000, "{bad:#}");
+    assert_eq!(bad["running_at_end"], 0, "every install went back");
+    // Detected within twice the test's expected sample size.
+    let asn = Sprt::default().expected(0.05).1;
+    let n = bad["detection"]["active_installs"].as_f64().unwrap();
+    assert!(
+        n <= 2.0 * asn,
+        "tripped on {n} installs; expected about {asn}"
+    );
+    let k = bad["detection"]["crashed_installs"].as_f64().unwrap();
+    assert!(k / n > 0.02, "{bad:#}");
+    let rules: Vec<&str> = bad["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a[1].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["crash_rate"]);
+
+    // The alert: paged, halted, incident with the rollback decided by the simulated on-call.
+    let a = wait_alert(&s, "crash_rate").await;
+    assert_eq!(a["release"], "2.2.0");
+    let actions: Vec<&str> = a["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"paged on-call"), "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .any(|x| x.starts_with("halted the rollout at")),
+        "{actions:?}"
+    );
+    let inc = a["incident"].as_str().unwrap();
+    assert_eq!(bad["incident"], inc);
+    let i = s.cli_json(&["incident", "show", inc]);
+    assert_eq!(i["status"], "decided");
+    assert_eq!(i["decision"]["action"], "rollback");
+    assert_eq!(i["decision"]["to"], "2.1.0");
+    assert!(
+        i["decided_by"]
+            .as_str()
+            .unwrap()
+            .contains("as oncall_devops"),
+        "{i}"
+    );
+    assert!(i["decision"]["evidence"]["opened_with"]["evidence"].is_object());
+    assert_eq!(
+        s.cli_json(&["release", "show", "2.2.0"])["state"],
+        "rolled_back"
+    );
+    let h = s.cli_json(&["health", "2.2.0"]);
+    assert_eq!(h["gate"], "failing");
+
+    // PagerDuty got the alert (Events API v2), deduplicated with the halt's page.
+    wait_for("the page", || {
+        rx.of("pagerduty")
+            .iter()
+            .any(|p| p["payload"]["class"] == "alert.crash_rate")
+    })
+    .await;
+    let page = rx
+        .of("pagerduty")
+        .into_iter()
+        .find(|p| p["payload"]["class"] == "alert.crash_rate")
+        .unwrap();
+    assert_eq!(page["routing_key"], "R0UT1NGKEY");
+    assert_eq!(page["event_action"], "trigger");
+    assert_eq!(page["dedup_key"], "relops/wizard/2.2.0");
+    assert_eq!(page["payload"]["severity"], "error");
+    assert_eq!(page["payload"]["source"], "relops/wizard");
+    assert_eq!(page["payload"]["component"], "wizard 2.2.0");
+    let summary = page["payload"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with(&format!(
+            "wizard 2.2.0: ALERT {} (crash_rate, high): crash rate ",
+            a["id"].as_str().unwrap()
+        )),
+        "{summary}"
+    );
+    assert_eq!(page["payload"]["custom_details"]["alert"], a["id"]);
+    let halt_page = rx
+        .of("pagerduty")
+        .into_iter()
+        .find(|p| p["payload"]["class"] == "rollout.halted")
+        .expect("the halt pages too");
+    assert_eq!(halt_page["dedup_key"], "relops/wizard/2.2.0");
+    assert!(
+        halt_page["payload"]["custom_details"]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("relops health engine"),
+        "{halt_page}"
+    );
+}
+
+/// A Sentry envelope with one fatal event tagged `phase`.
+fn crash_envelope(install: &str, release: &str, phase: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let event = json!({
+        "event_id": id, "level": "fatal", "release": format!("wizard@{release}"),
+        "platform": "native", "user": {"id": install}, "tags": {"phase": phase},
+        "contexts": {"os": {"name": "Windows"}},
+        "exception": {"values": [{"type": "EXCEPTION_ACCESS_VIOLATION", "mechanism": {"type": "minidump", "handled": false}}]},
+    });
+    format!("{{\"event_id\":\"{id}\"}}\n{{\"type\":\"event\"}}\n{event}\n")
+}
+
+async fn post_envelope(s: &Server, key: &str, body: String) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/1/envelope/", s.url))
+        .header(
+            "X-Sentry-Auth",
+            format!("Sentry sentry_key={key}, sentry_version=7"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+async fn critical_crashes_roll_back_at_once(b: Backend) {
+    let (_env, s, rx, work) = setup(b).await;
+    let w = work.path();
+    publish(&s, w, "2.0.0", 1);
+    s.ship("2.0.0");
+    publish(&s, w, "2.1.0", 2);
+    s.approve("2.1.0");
+    s.cli_json(&["rollout", "start", "2.1.0"]);
+    let key = ingest_key(&s);
+    // Crashes elsewhere than on start are not critical; two critical installs are not yet
+    // the three the rule wants.
+    post_envelope(&s, &key, crash_envelope("i-0", "2.1.0", "render")).await;
+    post_envelope(&s, &key, crash_envelope("i-1", "2.1.0", "startup")).await;
+    post_envelope(&s, &key, crash_envelope("i-1", "2.1.0", "startup")).await;
+    post_envelope(&s, &key, crash_envelope("i-2", "2.1.0", "startup")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(alerts(&s).await.is_empty());
+    assert_eq!(s.cli_json(&["health", "2.1.0"])["critical_installs"], 2);
+    post_envelope(&s, &key, crash_envelope("i-3", "2.1.0", "startup")).await;
+
+    let a = wait_alert(&s, "critical_failure").await;
+    assert_eq!(a["severity"], "critical");
+    let actions: Vec<&str> = a["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"rolled back to 2.0.0 (withdrew 2.1.0)"),
+        "{actions:?}"
+    );
+    let inc = a["incident"].as_str().unwrap();
+    let i = s.cli_json(&["incident", "show", inc]);
+    assert_eq!(
+        (&i["severity"], &i["status"]),
+        (&json!("critical"), &json!("decided"))
+    );
+    assert_eq!(i["decision"]["action"], "rollback");
+    assert_eq!(
+        s.cli_json(&["rollout", "status", "2.1.0"])["state"],
+        "rolled_back"
+    );
+    // An install on 2.1.0 is sent back by the signed feed.
+    let root = s.trusted_root().await;
+    let dir = tempfile::tempdir().unwrap();
+    let u = s
+        .updater(&root, "2.1.0", dir.path())
+        .check()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((u.version.to_string(), u.downgrade), ("2.0.0".into(), true));
+    wait_for("the critical page", || {
+        rx.of("pagerduty")
+            .iter()
+            .any(|p| p["payload"]["class"] == "alert.critical_failure")
+    })
+    .await;
+    let page = rx
+        .of("pagerduty")
+        .into_iter()
+        .find(|p| p["payload"]["class"] == "alert.critical_failure")
+        .unwrap();
+    assert_eq!(page["payload"]["severity"], "critical");
+    // The audit trail names the engine as the actor of the rollback.
+    let rb = audit(&s)
+        .into_iter()
+        .find(|e| e["action"] == "release.rollback")
+        .unwrap();
+    assert_eq!(rb["actor"], "relops health engine (system)");
+}
+
+async fn error_codes_and_memory_alert_once_per_episode(b: Backend) {
+    let (env, s, rx, _work) = setup(b).await;
+    let key = ingest_key(&s);
+    let http = reqwest::Client::new();
+    let post = |path: &'static str, body: Value| {
+        let http = http.clone();
+        let url = format!("{}/v1/ingest/{path}", s.url);
+        let key = key.clone();
+        async move {
+            let r = http
+                .post(url)
+                .header("X-Relops-Ingest-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        }
+    };
+    let who = |i: usize| {
+        json!({"install_id": format!("inst-{i}"), "release": "2.1.0",
+               "platform": "macos-universal", "channel": "stable"})
+    };
+    let error = |i: usize| {
+        let mut v = who(i);
+        v["event_id"] = json!(format!("{i:032x}"));
+        v["code"] = json!("TOB_PARSE_ERROR");
+        v
+    };
+    for i in 0..10 {
+        post("errors", error(i)).await;
+    }
+    // A retried event is stored once and counted once.
+    post("errors", error(3)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(alerts(&s).await.is_empty(), "10 is not more than 10");
+    for i in 10..25 {
+        post("errors", error(i)).await;
+    }
+    let a = wait_alert(&s, "error_code").await;
+    assert_eq!(a["key"], "TOB_PARSE_ERROR");
+    assert_eq!(a["severity"], "low");
+    assert_eq!(a["follow_up"]["kind"], "hotfix_planning");
+    assert_eq!(a["follow_up"]["owner"], "qa_lead");
+    assert_eq!(
+        a["follow_up"]["title"],
+        "Analyse TOB_PARSE_ERROR in wizard 2.1.0 and plan a hotfix"
+    );
+    assert_eq!(a["evidence"]["at_trigger"]["errors"]["TOB_PARSE_ERROR"], 11);
+
+    // Memory: 80 % is fine, 95 % alerts support with a known-issue draft.
+    let mut m = who(1);
+    m["host_memory_percent"] = json!(80);
+    post("memory", m.clone()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!alerts(&s).await.iter().any(|a| a["rule"] == "memory"));
+    m["host_memory_percent"] = json!(95);
+    post("memory", m.clone()).await;
+    post("memory", m).await;
+    let mem = wait_alert(&s, "memory").await;
+    assert_eq!(mem["follow_up"]["kind"], "known_issue_draft");
+    assert_eq!(mem["follow_up"]["owner"], "support_lead");
+    assert!(mem["follow_up"]["workaround"].as_str().unwrap().len() > 20);
+    // Neither pages; both reach the release channel, once.
+    wait_for("two Slack messages", || rx.of("slack").len() >= 2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let slack = rx.of("slack");
+    assert_eq!(slack.len(), 2, "{slack:?}");
+    assert!(rx.of("pagerduty").is_empty());
+    assert!(
+        slack[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("TOB_PARSE_ERROR 11 times in 24 h (more than 10)"),
+        "{slack:?}"
+    );
+    assert_eq!(alerts(&s).await.len(), 2, "one alert per episode");
+
+    // Acknowledging: the owners may, a support agent may not; twice is refused.
+    let id = a["id"].as_str().unwrap();
+    assert_refused(
+        &s.cli_as(&s.as_role("support_agent"), &["alert", "ack", id]),
+        1,
+        "alert.ack",
+    );
+    let acked = s.cli_json_as(
+        &s.as_role("qa_lead"),
+        &["alert", "ack", id, "--note", "looking"],
+    );
+    assert_eq!(acked["status"], "acknowledged");
+    assert_eq!(acked["ack_note"], "looking");
+    assert_refused(&s.cli(&["alert", "ack", id]), 1, "acknowledged");
+    assert_refused(&s.cli(&["alert", "show", "ALR-999"]), 1, "no alert");
+
+    // After a restart the open episodes are known: more errors make no second alert.
+    drop(s);
+    let s = env.serve();
+    for i in 30..40 {
+        post_to(&s, &key, "errors", error(i)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(alerts(&s).await.len(), 2);
+    assert_eq!(
+        s.cli_json(&["health", "2.1.0"])["errors_24h"]["TOB_PARSE_ERROR"],
+        35
+    );
+}
+
+async fn post_to(s: &Server, key: &str, path: &str, body: Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/ingest/{path}", s.url))
+        .header("X-Relops-Ingest-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+async fn advance_waits_for_a_passing_health_gate(b: Backend) {
+    let (_env, s, _rx, work) = setup(b).await;
+    let w = work.path();
+    publish(&s, w, "2.0.0", 1);
+    s.ship("2.0.0");
+    publish(&s, w, "2.1.0", 2);
+    s.approve("2.1.0");
+    s.cli_json(&["rollout", "start", "2.1.0"]);
+    let key = ingest_key(&s);
+    assert_refused(
+        &s.cli(&["rollout", "advance", "2.1.0"]),
+        1,
+        "the health gate is unknown",
+    );
+    // 60 installs without a crash: enough to judge, not enough to decide.
+    sessions(&s, &key, "2.1.0", &fleet("a", 60, 0)).await;
+    assert_refused(
+        &s.cli(&["rollout", "advance", "2.1.0"]),
+        1,
+        "the health gate is undecided",
+    );
+    assert_eq!(s.cli_json(&["health", "2.1.0"])["gate"], "undecided");
+    // 210 without a crash: the test accepts "at most 2 %".
+    sessions(&s, &key, "2.1.0", &fleet("b", 150, 0)).await;
+    let h = s.cli_json(&["health", "2.1.0"]);
+    assert_eq!(h["gate"], "passing", "{h}");
+    let st = s.cli_json(&["rollout", "advance", "2.1.0"]);
+    assert_eq!(st["stage"], "25");
+    // Forcing past an unknown gate is possible, with a reason, and audited as such.
+    publish(&s, w, "2.2.0", 3);
+    s.approve("2.2.0");
+    s.cli_json(&["rollout", "start", "2.2.0"]);
+    assert_refused(
+        &s.cli(&["rollout", "advance", "2.2.0", "--force"]),
+        2,
+        "--reason",
+    );
+    s.cli_json(&[
+        "rollout",
+        "advance",
+        "2.2.0",
+        "--force",
+        "--reason",
+        "customer escalation",
+    ]);
+    let forced = audit(&s)
+        .into_iter()
+        .rev()
+        .find(|e| e["action"] == "rollout.advance" && e["target"] == "wizard/2.2.0")
+        .unwrap();
+    assert_eq!(forced["detail"]["health"]["verdict"], "unknown");
+    assert_eq!(forced["detail"]["health"]["overridden"], true);
+    assert_eq!(forced["detail"]["reason"], "customer escalation");
+}
+
+async fn incidents_are_decided_once_and_closed_by_a_post_mortem(b: Backend) {
+    let (env, s, rx, work) = setup(b).await;
+    let w = work.path();
+    publish(&s, w, "2.0.0", 1);
+    s.ship("2.0.0");
+    publish(&s, w, "2.1.0", 2);
+    s.approve("2.1.0");
+    s.cli_json(&["rollout", "start", "2.1.0"]);
+    let key = ingest_key(&s);
+    // 20 of 100 crashed: halted at once, incident waiting for a decision.
+    sessions(&s, &key, "2.1.0", &fleet("x", 100, 20)).await;
+    let a = wait_alert(&s, "crash_rate").await;
+    let inc = a["incident"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.cli_json(&["rollout", "status", "2.1.0"])["state"],
+        "halted"
+    );
+    let i = s.cli_json(&["incident", "show", &inc]);
+    assert_eq!(
+        (&i["status"], &i["severity"]),
+        (&json!("open"), &json!("high"))
+    );
+    assert!(
+        i["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("rollback decision pending")
+    );
+    let text = String::from_utf8(s.cli(&["incident", "show", &inc]).stdout).unwrap();
+    assert!(
+        text.contains("decision pending: `relops incident decide"),
+        "{text}"
+    );
+
+    // Post-mortem before the decision: refused. Decide: on-call or product owner only.
+    let pm = w.join("pm.md");
+    std::fs::write(
+        &pm,
+        "# INC post-mortem\n\nCause: a null pointer in the TOB parser.\n",
+    )
+    .unwrap();
+    let po = s.as_role("product_owner");
+    assert_refused(
+        &s.cli_as(&po, &["incident", "postmortem", &inc, pm.to_str().unwrap()]),
+        1,
+        "awaiting its decision",
+    );
+    assert_refused(
+        &s.cli_as(
+            &s.as_role("release_manager"),
+            &["incident", "decide", &inc, "--action", "hotfix"],
+        ),
+        1,
+        "incident.decide",
+    );
+    assert_refused(
+        &s.cli_as(&po, &["incident", "decide", &inc, "--action", "reboot"]),
+        2,
+        "reboot",
+    );
+    let d = s.cli_json_as(
+        &po,
+        &[
+            "incident",
+            "decide",
+            &inc,
+            "--action",
+            "hotfix",
+            "--note",
+            "fix the parser today",
+        ],
+    );
+    assert_eq!(
+        (&d["status"], &d["severity"]),
+        (&json!("decided"), &json!("high"))
+    );
+    assert_eq!(d["decision"]["action"], "hotfix");
+    assert_eq!(d["decision"]["note"], "fix the parser today");
+    assert!(d["decision"]["hotfix_due"].is_string());
+    assert_eq!(d["decision"]["evidence"]["health_now"]["gate"], "failing");
+    assert!(
+        d["decided_by"]
+            .as_str()
+            .unwrap()
+            .ends_with("as product_owner")
+    );
+    assert_refused(
+        &s.cli_as(&po, &["incident", "decide", &inc, "--action", "rollback"]),
+        1,
+        "one decision per incident",
+    );
+    wait_for("the decision's message", || {
+        rx.of("slack").iter().any(|m| {
+            m["text"].as_str().unwrap().contains(&format!(
+                "{inc} decided: hotfix within 24 h — fix the parser today"
+            ))
+        })
+    })
+    .await;
+
+    // The post-mortem: only the roles that hold incident.postmortem; not empty; then
+    // the incident is resolved.
+    assert_refused(
+        &s.cli_as(
+            &s.as_role("support_agent"),
+            &["incident", "postmortem", &inc, pm.to_str().unwrap()],
+        ),
+        1,
+        "incident.postmortem",
+    );
+    let empty = w.join("empty.md");
+    std::fs::write(&empty, "  \n").unwrap();
+    assert_refused(
+        &s.cli_as(
+            &po,
+            &["incident", "postmortem", &inc, empty.to_str().unwrap()],
+        ),
+        1,
+        "empty",
+    );
+    let done = s.cli_json_as(&po, &["incident", "postmortem", &inc, pm.to_str().unwrap()]);
+    assert_eq!(done["status"], "resolved");
+    assert!(done["postmortem"].as_str().unwrap().contains("TOB parser"));
+    assert_eq!(done["overdue"], false);
+
+    // An incident whose post-mortem is past due is flagged and reported, once.
+    let rb = s.cli_json(&["rollback", "--to", "2.0.0", "--reason", "second incident"]);
+    let second = rb["incident"].as_str().unwrap().to_owned();
+    overdue(&env, &second).await;
+    wait_for("the overdue report", || {
+        rx.of("slack").iter().any(|m| {
+            m["text"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("the post-mortem of {second} was due"))
+        })
+    })
+    .await;
+    let i = s.cli_json(&["incident", "show", &second]);
+    assert_eq!(i["overdue"], true);
+    let list = String::from_utf8(s.cli(&["incident", "list"]).stdout).unwrap();
+    assert!(list.contains("OVERDUE"), "{list}");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let reports = rx
+        .of("slack")
+        .iter()
+        .filter(|m| m["text"].as_str().unwrap().contains("post-mortem of"))
+        .count();
+    assert_eq!(reports, 1, "reported once");
+}
+
+/// Moves an incident's post-mortem due date into the past, in the server's database.
+async fn overdue(env: &TestEnv, id: &str) {
+    env.execute_sql(&[&format!(
+        "UPDATE incidents SET postmortem_due = '2020-01-02' WHERE id = '{id}'"
+    )])
+    .await;
+}
