@@ -1,5 +1,6 @@
-# Shared by the benchmark scripts: take a release through its gates, checklist and go the
-# way a team would. Needs BIN, RELOPS_URL and RELOPS_TOKEN (admin) set, and WORK (a temp dir).
+# Shared by the benchmark scripts and examples/demo.sh: a server, releases taken through their
+# gates, checklist and go the way a team would.
+# Needs BIN, RELOPS_URL and RELOPS_TOKEN (admin) set, and WORK (a temp dir).
 REPORTS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/crates/relops-gates/tests/data/reports"
 declare -A BENCH_TOKENS
 bench_token() { # ROLE -> token (made once)
@@ -22,4 +23,29 @@ bench_approve() { # VERSION: gates fed with real reports, notes, checklist signe
     "$BIN" checklist sign "$1" "${item%%:*}" --token "$(bench_token "$role")" >/dev/null
   done
   "$BIN" approve "$1" --token "$(bench_token product_owner)" >/dev/null
+}
+bench_serve() { # DATA_DIR: starts `relops serve` on a free port; sets SERVE_PID, RELOPS_URL
+  RELOPS_LOG=${RELOPS_LOG:-warn} "$BIN" serve --data-dir "$1" --listen 127.0.0.1:0 >"$1/serve.out" 2>"$1/serve.err" &
+  SERVE_PID=$!
+  for _ in $(seq 1 100); do grep -q "listening on" "$1/serve.out" 2>/dev/null && break; sleep 0.1; done
+  RELOPS_URL=$(sed -n 's/^relops listening on //p' "$1/serve.out")
+  export RELOPS_URL
+}
+bench_publish() { # VERSION: created, a Windows and a macOS artifact, approved
+  "$BIN" release create "$1" --go-live 2027-03-15 >/dev/null
+  head -c 100000 /dev/urandom >"$WORK/WIZARD-$1.msi"
+  head -c 100000 /dev/urandom >"$WORK/WIZARD-$1.dmg"
+  "$BIN" artifact upload "$1" --platform windows-x64 "$WORK/WIZARD-$1.msi" >/dev/null
+  "$BIN" artifact upload "$1" --platform macos-universal "$WORK/WIZARD-$1.dmg" >/dev/null
+  bench_approve "$1"
+}
+bench_fleet_setup() { # a fresh server in $WORK with soaks of 0, 2.0.0 at 100 %, a simulator token in SIM
+  RELOPS_TOKEN=$("$BIN" init --data-dir "$WORK/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
+  export RELOPS_TOKEN
+  sed -i -E 's/^(pilot|p25|p50)_soak_hours = [0-9]+/\1_soak_hours = 0/' "$WORK/data/relops.toml"
+  bench_serve "$WORK/data"
+  bench_publish 2.0.0
+  "$BIN" rollout start 2.0.0 >/dev/null
+  for _ in 1 2 3; do "$BIN" rollout advance 2.0.0 --force --reason "baseline at 100 %" >/dev/null; done
+  SIM=$("$BIN" token create --role release_manager --role oncall_devops --name simulator --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 }
