@@ -375,6 +375,16 @@ pub struct AlertList {
     pub alerts: Vec<Alert>,
 }
 
+/// `POST /v1/releases/{version}/escalate`: a critical failure confirmed by support.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Escalation {
+    pub reason: String,
+    /// The support ticket it came from.
+    #[serde(default)]
+    pub ticket: Option<String>,
+}
+
 /// `POST /v1/alerts/{id}/ack`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlertAck {

@@ -102,10 +102,12 @@ pub enum Permission {
     IncidentDecide,
     /// File an incident's post-mortem.
     IncidentPostmortem,
+    /// Escalate a critical failure confirmed by support (rolls the release back).
+    IncidentEscalate,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
@@ -124,6 +126,7 @@ impl Permission {
         Self::AlertAck,
         Self::IncidentDecide,
         Self::IncidentPostmortem,
+        Self::IncidentEscalate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -146,6 +149,7 @@ impl Permission {
             Self::AlertAck => "alert.ack",
             Self::IncidentDecide => "incident.decide",
             Self::IncidentPostmortem => "incident.postmortem",
+            Self::IncidentEscalate => "incident.escalate",
         }
     }
 
@@ -191,6 +195,9 @@ impl Permission {
             // The playbook's decision matrix: on-call DevOps and the Product Owner decide.
             Self::IncidentDecide => &[OncallDevops, ProductOwner],
             Self::IncidentPostmortem => &[ReleaseManager, OncallDevops, ProductOwner, Admin],
+            // The playbook: support escalates to an incident through its lead; on-call and
+            // the Product Owner may raise one themselves.
+            Self::IncidentEscalate => &[SupportLead, OncallDevops, ProductOwner],
         }
     }
 

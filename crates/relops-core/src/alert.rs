@@ -100,6 +100,25 @@ pub struct Condition {
     pub summary: String,
 }
 
+/// The episode key of a critical failure raised by a person (a support escalation) rather
+/// than by the fingerprint rules; such an episode ends with its incident's post-mortem.
+pub const ESCALATION_KEY: &str = "support-escalation";
+
+impl Condition {
+    /// A critical failure escalated by support (R-RB-1: a confirmed critical failure rolls
+    /// back at once, however it was found).
+    pub fn escalation(reason: &str, ticket: Option<&str>) -> Self {
+        Self {
+            rule: RuleKind::CriticalFailure,
+            key: ESCALATION_KEY.to_owned(),
+            summary: format!(
+                "support escalation{}: {reason}",
+                ticket.map(|t| format!(" ({t})")).unwrap_or_default()
+            ),
+        }
+    }
+}
+
 fn pct(x: f64) -> String {
     format!("{:.2} %", x * 100.0)
 }

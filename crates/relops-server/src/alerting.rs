@@ -51,7 +51,7 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<Change>) {
                 condition,
                 figures,
             } => {
-                if let Err(e) = fire(&state, &product, &release, &condition, &figures).await {
+                if let Err(e) = fire(&state, &product, &release, &condition, &figures, None).await {
                     tracing::error!(error = ?e, %product, %release, rule = condition.rule.as_str(), "acting on an alert failed");
                 }
             }
@@ -102,13 +102,17 @@ fn follow_up(
     }
 }
 
-async fn fire(
+/// Opens the alert for `c` and acts on it. `by`: the person who raised it (a support
+/// escalation), else the engine. Returns the alert's id, or `None` when this episode was
+/// open already.
+pub(crate) async fn fire(
     state: &AppState,
     product: &str,
     release: &str,
     c: &Condition,
     f: &Figures,
-) -> anyhow::Result<()> {
+    by: Option<&Principal>,
+) -> anyhow::Result<Option<String>> {
     let now = Utc::now();
     let (fresh, slices, verdict) = state.health.assess(product, release, now);
     let evidence = json!({
@@ -128,6 +132,7 @@ async fn fire(
         RuleKind::Memory => "support: a known-issue draft with a workaround is ready for review",
     };
     let engine = engine_principal();
+    let raiser = by.map_or_else(|| engine.actor(), Principal::actor);
     let alert = NewAlert {
         product: product.to_owned(),
         release: release.to_owned(),
@@ -144,11 +149,11 @@ async fn fire(
         .open_alert(
             &alert,
             |id| AuditRecord {
-                actor: engine.actor(),
+                actor: raiser.clone(),
                 action: "alert.fired".into(),
                 target: format!("{product}/{release}"),
                 detail: json!({"alert": id, "rule": c.rule.as_str(), "key": c.key, "summary": c.summary}),
-                request_id: None,
+                request_id: by.and_then(|p| p.request_id.clone()),
             },
             |id| {
                 Notice {
@@ -172,7 +177,7 @@ async fn fire(
         )
         .await?
     else {
-        return Ok(()); // this episode is open already (another replica, or a restart)
+        return Ok(None); // this episode is open already (another replica, or a restart)
     };
     state.outbox.notify_one();
     tracing::warn!(id = %opened.id, %product, %release, rule = c.rule.as_str(), summary = %c.summary, "alert fired");
@@ -272,7 +277,7 @@ async fn fire(
         .db
         .set_alert_actions(&opened.id, &json!(actions), incident.as_deref())
         .await?;
-    Ok(())
+    Ok(Some(opened.id))
 }
 
 /// Halts the release's rollout if it is moving; says what happened.

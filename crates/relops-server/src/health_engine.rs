@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use relops_core::alert::{Condition, RuleKind, Rules, holding};
+use relops_core::alert::{Condition, ESCALATION_KEY, RuleKind, Rules, holding};
 use relops_core::health::Verdict;
 use relops_core::health::tracker::{Figures, Kind, Observation, Slice, Tracker};
 use relops_store::{AlertRecord, Record, Replay, Scope};
@@ -355,7 +355,8 @@ impl HealthEngine {
                 ),
             }
         }
-        for a in open {
+        // Escalations are raised by people, not judged from figures: not the engine's.
+        for a in open.iter().filter(|a| a.rule_key != ESCALATION_KEY) {
             if let Ok(rule) = a.rule.parse::<RuleKind>() {
                 inner.firing.insert((
                     a.product.clone(),

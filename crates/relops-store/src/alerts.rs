@@ -412,6 +412,16 @@ impl Db {
         if !done {
             return Ok(None);
         }
+        // Escalated critical failures are episodes that end with their incident.
+        sqlx::query(
+            "UPDATE alerts SET status = 'resolved', open_key = NULL, resolved_at = $1 \
+             WHERE incident_id = $2 AND rule_key = $3 AND open_key IS NOT NULL",
+        )
+        .bind(ts(at))
+        .bind(id)
+        .bind(relops_core::alert::ESCALATION_KEY)
+        .execute(&mut *tx)
+        .await?;
         append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         self.incident(id).await

@@ -58,6 +58,11 @@ pub type Result<T, E = DbError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct Db {
     pub(crate) pool: AnyPool,
+    /// Where write transactions run. SQLite: one connection, handed out first come, first
+    /// served — SQLite's own lock is not fair (a waiting writer sleeps and retries while a
+    /// busy one re-takes the lock at once), so a stream of ingest commits could starve an
+    /// automatic halt. PostgreSQL: the same pool as reads.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -227,13 +232,21 @@ impl Db {
                 url.to_owned()
             }
         };
-        let pool = opts.connect(&url).await?;
+        let pool = opts.clone().connect(&url).await?;
         let migrator = match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         migrator.run(&pool).await?;
-        Ok(Self { pool, backend })
+        let writer = match backend {
+            Backend::Sqlite => opts.max_connections(1).connect(&url).await?,
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -248,8 +261,8 @@ impl Db {
 
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         })
     }
 

@@ -355,6 +355,18 @@ pub enum AlertCmd {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Escalate a critical failure support confirmed (data loss, crash on start or on
+    /// project open): like the critical-failure rule, it rolls VERSION back at once, pages
+    /// on-call and opens an incident. Support lead, on-call DevOps, Product Owner.
+    Escalate {
+        version: String,
+        /// What happened to the customer.
+        #[arg(long)]
+        reason: String,
+        /// The support ticket.
+        #[arg(long)]
+        ticket: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]

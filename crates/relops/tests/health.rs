@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 backend_tests!(
     the_simulator_ships_a_good_release_and_stops_a_bad_one,
     critical_crashes_roll_back_at_once,
+    a_support_escalation_rolls_back_at_once,
     error_codes_and_memory_alert_once_per_episode,
     advance_waits_for_a_passing_health_gate,
     incidents_are_decided_once_and_closed_by_a_post_mortem,
@@ -400,6 +401,104 @@ async fn critical_crashes_roll_back_at_once(b: Backend) {
         .find(|e| e["action"] == "release.rollback")
         .unwrap();
     assert_eq!(rb["actor"], "relops health engine (system)");
+}
+
+async fn a_support_escalation_rolls_back_at_once(b: Backend) {
+    let (_env, s, rx, work) = setup(b).await;
+    let w = work.path();
+    publish(&s, w, "2.0.0", 1);
+    s.ship("2.0.0");
+    publish(&s, w, "2.1.0", 2);
+    s.approve("2.1.0");
+    s.cli_json(&["rollout", "start", "2.1.0"]);
+    let lead = s.as_role("support_lead");
+    assert_refused(
+        &s.cli_as(
+            &s.as_role("support_agent"),
+            &["alert", "escalate", "2.1.0", "--reason", "data loss"],
+        ),
+        1,
+        "incident.escalate",
+    );
+    assert_refused(
+        &s.cli_as(&lead, &["alert", "escalate", "2.1.0", "--reason", " "]),
+        1,
+        "--reason is required",
+    );
+    assert_refused(
+        &s.cli_as(&lead, &["alert", "escalate", "9.9.9", "--reason", "x"]),
+        1,
+        "9.9.9",
+    );
+    let a = s.cli_json_as(
+        &lead,
+        &[
+            "alert",
+            "escalate",
+            "2.1.0",
+            "--reason",
+            "projects lose their last save",
+            "--ticket",
+            "SUP-4711",
+        ],
+    );
+    assert_eq!(
+        (&a["rule"], &a["severity"]),
+        (&json!("critical_failure"), &json!("critical"))
+    );
+    assert_eq!(
+        a["summary"],
+        "support escalation (SUP-4711): projects lose their last save"
+    );
+    let actions: Vec<&str> = a["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"rolled back to 2.0.0 (withdrew 2.1.0)"),
+        "{actions:?}"
+    );
+    assert_eq!(
+        s.cli_json(&["release", "show", "2.1.0"])["state"],
+        "rolled_back"
+    );
+    // The page; the audit names the support lead for the alert, the engine for the rollback.
+    wait_for("the escalation's page", || {
+        rx.of("pagerduty").iter().any(|p| {
+            p["payload"]["class"] == "alert.critical_failure"
+                && p["payload"]["severity"] == "critical"
+        })
+    })
+    .await;
+    let trail = audit(&s);
+    let fired = trail.iter().find(|e| e["action"] == "alert.fired").unwrap();
+    assert!(
+        fired["actor"]
+            .as_str()
+            .unwrap()
+            .ends_with("as support_lead"),
+        "{fired}"
+    );
+    assert_refused(
+        &s.cli_as(&lead, &["alert", "escalate", "2.1.0", "--reason", "again"]),
+        1,
+        "open already",
+    );
+    // The episode ends with the incident's post-mortem.
+    let inc = a["incident"].as_str().unwrap();
+    let pm = w.join("pm.md");
+    std::fs::write(
+        &pm,
+        "# Post-mortem
+Saving dropped the last autosave.
+",
+    )
+    .unwrap();
+    s.cli_json(&["incident", "postmortem", inc, pm.to_str().unwrap()]);
+    let after = s.cli_json(&["alert", "show", a["id"].as_str().unwrap()]);
+    assert_eq!(after["status"], "resolved");
 }
 
 async fn error_codes_and_memory_alert_once_per_episode(b: Backend) {

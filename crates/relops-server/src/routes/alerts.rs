@@ -1,10 +1,13 @@
 //! Alerts: `GET /v1/alerts`, `GET /v1/alerts/{id}`, `POST /v1/alerts/{id}/ack`. Alerts are
-//! opened by the health engine ([`crate::alerting`]), never by hand.
+//! opened by the health engine ([`crate::alerting`]) — or, for a critical failure that
+//! support confirmed, by `POST /v1/releases/{version}/escalate`, which acts exactly as the
+//! critical-failure rule does (roll back at once, page, incident).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use chrono::Utc;
-use relops_api::{Alert, AlertAck, AlertList};
+use relops_api::{Alert, AlertAck, AlertList, Escalation};
+use relops_core::alert::{Condition, ESCALATION_KEY};
 use relops_store::{AlertRecord, AuditRecord};
 use serde::Deserialize;
 use serde_json::json;
@@ -108,4 +111,51 @@ pub async fn ack(
             ApiError::Conflict(format!("{id} changed meanwhile: `relops alert show {id}`"))
         })?;
     Ok(Json(alert(done)))
+}
+
+/// `POST /v1/releases/{version}/escalate`: support escalates a confirmed critical failure
+/// (crash on start or on project open, data loss).
+pub async fn escalate(
+    State(state): State<AppState>,
+    Path(v): Path<String>,
+    Query(q): Query<super::ProductQuery>,
+    who: Principal,
+    Json(req): Json<Escalation>,
+) -> ApiResult<(axum::http::StatusCode, Json<Alert>)> {
+    let product = state.product(q.product.as_deref())?;
+    let release = super::releases::load(&state, &product, &v).await?;
+    let reason = req.reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::BadRequest(
+            "--reason is required: what the customer lost or could not do (it goes to the pager and the incident)".into(),
+        ));
+    }
+    let ticket = req
+        .ticket
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let condition = Condition::escalation(reason, ticket);
+    let version = release.version.to_string();
+    let (figures, _, _) = state.health.assess(&product, &version, Utc::now());
+    let id = crate::alerting::fire(&state, &product, &version, &condition, &figures, Some(&who))
+        .await
+        .map_err(ApiError::Internal)?;
+    let Some(id) = id else {
+        let open = state
+            .db
+            .alerts(&product, true, 1000)
+            .await?
+            .into_iter()
+            .find(|a| a.release == version && a.rule_key == ESCALATION_KEY)
+            .map(|a| a.id)
+            .unwrap_or_default();
+        return Err(ApiError::Conflict(format!(
+            "an escalation of {version} is open already ({open}): `relops alert show {open}`"
+        )));
+    };
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(alert(load(&state, &id).await?)),
+    ))
 }

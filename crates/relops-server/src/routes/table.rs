@@ -288,6 +288,13 @@ fn entries() -> Vec<Entry> {
         ),
         e(
             "POST",
+            "/v1/releases/{version}/escalate",
+            P(IncidentEscalate),
+            "escalate a critical failure confirmed by support: roll back at once, page, incident",
+            post(alerts::escalate),
+        ),
+        e(
+            "POST",
             "/v1/alerts/{id}/ack",
             P(AlertAck),
             "acknowledge an alert",

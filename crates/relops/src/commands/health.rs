@@ -1,6 +1,8 @@
 //! `relops health VERSION`, `relops alert …`, `relops incident …`
 
-use relops_api::{Alert, AlertAck, AlertList, Incident, IncidentDecision, IncidentList};
+use relops_api::{
+    Alert, AlertAck, AlertList, Escalation, Incident, IncidentDecision, IncidentList,
+};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -147,6 +149,22 @@ pub async fn alert(client: &Client, cmd: AlertCmd, json: bool) -> anyhow::Result
                 a.id,
                 a.acked_by.as_deref().unwrap_or("?")
             ))
+        }
+        AlertCmd::Escalate {
+            version,
+            reason,
+            ticket,
+        } => {
+            let a: Alert = client
+                .post(
+                    &format!("/releases/{}/escalate", segment(&version)),
+                    &Escalation { reason, ticket },
+                )
+                .await?;
+            if json {
+                return print_json(&a);
+            }
+            print(&show_alert(&a)?)
         }
     }
 }

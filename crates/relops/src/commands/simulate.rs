@@ -287,28 +287,29 @@ pub async fn run(client: &Client, a: SimulateArgs, json: bool) -> anyhow::Result
                 "round": round, "seconds": since_start,
                 "stage": status.stage, "percent": status.percent,
             }));
-            if a.on_halt == "rollback" {
-                let incidents: IncidentList = client.get("/incidents").await?;
-                if let Some(i) = incidents
-                    .incidents
-                    .iter()
-                    .find(|i| i.version == v && i.status == "open")
-                {
-                    client
-                        .post::<_, Value>(
-                            &format!("/incidents/{}/decision", segment(&i.id)),
-                            &IncidentDecision {
-                                action: "rollback".into(),
-                                note: Some(format!(
-                                    "simulated on-call: roll back {v} after the automatic halt"
-                                )),
-                                to: None,
-                            },
-                        )
-                        .await?;
-                    report.incident = Some(i.id.clone());
-                    report.rolled_back_to = Some(baseline.to_string());
-                }
+        }
+        // On-call decides once the incident is there (the engine opens it after the halt).
+        if status.state == "halted" && report.rolled_back_to.is_none() && a.on_halt == "rollback" {
+            let incidents: IncidentList = client.get("/incidents").await?;
+            if let Some(i) = incidents
+                .incidents
+                .iter()
+                .find(|i| i.version == v && i.status == "open")
+            {
+                client
+                    .post::<_, Value>(
+                        &format!("/incidents/{}/decision", segment(&i.id)),
+                        &IncidentDecision {
+                            action: "rollback".into(),
+                            note: Some(format!(
+                                "simulated on-call: roll back {v} after the automatic halt"
+                            )),
+                            to: None,
+                        },
+                    )
+                    .await?;
+                report.incident = Some(i.id.clone());
+                report.rolled_back_to = Some(baseline.to_string());
             }
         }
         if status.state == "active"
