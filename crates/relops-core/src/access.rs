@@ -104,10 +104,12 @@ pub enum Permission {
     IncidentPostmortem,
     /// Escalate a critical failure confirmed by support (rolls the release back).
     IncidentEscalate,
+    /// Open and read crash dumps (sealed on the client).
+    CrashDump,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 20] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
@@ -127,6 +129,7 @@ impl Permission {
         Self::IncidentDecide,
         Self::IncidentPostmortem,
         Self::IncidentEscalate,
+        Self::CrashDump,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -150,6 +153,7 @@ impl Permission {
             Self::IncidentDecide => "incident.decide",
             Self::IncidentPostmortem => "incident.postmortem",
             Self::IncidentEscalate => "incident.escalate",
+            Self::CrashDump => "crash.dump",
         }
     }
 
@@ -198,6 +202,8 @@ impl Permission {
             // The playbook: support escalates to an incident through its lead; on-call and
             // the Product Owner may raise one themselves.
             Self::IncidentEscalate => &[SupportLead, OncallDevops, ProductOwner],
+            // Dumps hold users' memory: QA and support analyse crashes, security audits.
+            Self::CrashDump => &[QaLead, SupportLead, SupportAgent, SecurityEngineer],
         }
     }
 

@@ -368,6 +368,66 @@ impl ReleaseKey {
 
 pub use relops_core::artifact::SignedFields;
 
+/// The crash key: crash dumps are sealed to its public half on the client; the server opens
+/// them only for a role that may read dumps. Its private half never leaves this struct
+/// (no `Debug` of it).
+#[derive(Clone)]
+pub struct CrashKey {
+    private_hex: String,
+    public_hex: String,
+    key_id: String,
+}
+
+impl std::fmt::Debug for CrashKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrashKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CrashKey {
+    pub fn load(keys_dir: &Path) -> Result<Self, KeyError> {
+        let path = key_path(keys_dir, CRASH_ROLE);
+        let file = read_key_file(&path)?;
+        let invalid = |why: &str| KeyError::Invalid {
+            path: path.clone(),
+            expected: "x25519",
+            why: why.to_owned(),
+        };
+        if file.keytype != "x25519" {
+            return Err(invalid("keytype is not x25519"));
+        }
+        let private_hex = file
+            .keyval
+            .private
+            .ok_or_else(|| invalid("no private key"))?;
+        // The halves must match: a dump sealed to the public key must open.
+        let probe = relops_seal::seal(&file.keyval.public, "probe", b"probe")
+            .map_err(|e| invalid(&e.to_string()))?;
+        relops_seal::open(&private_hex, "probe", &probe)
+            .map_err(|_| invalid("the private key does not match the public key"))?;
+        Ok(Self {
+            key_id: file.keyid,
+            public_hex: file.keyval.public,
+            private_hex,
+        })
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    pub fn public_hex(&self) -> &str {
+        &self.public_hex
+    }
+
+    /// Opens a sealed dump of crash `id`.
+    pub fn open(&self, id: &str, sealed: &[u8]) -> Result<Vec<u8>, relops_seal::SealError> {
+        relops_seal::open(&self.private_hex, id, sealed)
+    }
+}
+
 /// The audit key: signs checkpoints of the audit hash chain.
 #[derive(Debug, Clone)]
 pub struct AuditKey {

@@ -49,6 +49,8 @@ pub struct AppStateInner {
     pub calendar: Arc<BusinessCalendar>,
     pub release_key: Arc<ReleaseKey>,
     pub audit_key: Arc<keys::AuditKey>,
+    /// Opens sealed crash dumps for the roles allowed to read them.
+    pub crash_key: Arc<keys::CrashKey>,
     pub feed: Arc<feed::Feed>,
     /// Wakes the notification worker after a change wrote outbox rows.
     pub outbox: Arc<tokio::sync::Notify>,
@@ -79,6 +81,8 @@ impl AppState {
             .context("cannot open the update feed (its keys come from `relops init`)")?;
         let audit_key = keys::AuditKey::load(&config.keys_dir)
             .context("cannot load the audit key (run `relops init`, which adds missing keys)")?;
+        let crash_key = keys::CrashKey::load(&config.keys_dir)
+            .context("cannot load the crash key (run `relops init`, which adds missing keys)")?;
         let mut ingest_keys = std::collections::HashMap::new();
         for p in &config.products {
             let key = db
@@ -105,6 +109,7 @@ impl AppState {
             alert_changes: std::sync::Mutex::new(Some(changes)),
             ingest_keys,
             audit_key: Arc::new(audit_key),
+            crash_key: Arc::new(crash_key),
             feed: Arc::new(feed),
             calendar: Arc::new(config.calendar.calendar()),
             config: Arc::new(config),

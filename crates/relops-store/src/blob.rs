@@ -277,6 +277,11 @@ impl BlobStore {
         self.store.put(&Path::from(key), bytes.into()).await?;
         Ok(())
     }
+
+    /// Reads a small blob (a crash dump) whole.
+    pub async fn get_raw(&self, key: &str) -> Result<Bytes> {
+        Ok(self.store.get(&Path::from(key)).await?.bytes().await?)
+    }
 }
 
 /// Read size of local downloads: object_store reads local files 8 KiB at a time, which

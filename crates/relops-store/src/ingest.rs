@@ -118,6 +118,34 @@ async fn count_sessions(
     Ok(())
 }
 
+/// A crash as stored (a crash event, a minidump or a sealed dump).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrashRecord {
+    pub id: String,
+    pub release: String,
+    pub channel: String,
+    pub platform: String,
+    pub install_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    /// The critical-failure rule that classed it.
+    pub critical: Option<String>,
+    /// The stored JSON: where the dump is, the client's metadata.
+    pub payload: String,
+}
+
+fn crash_from_row(r: &sqlx::any::AnyRow) -> Result<CrashRecord> {
+    Ok(CrashRecord {
+        id: r.try_get("event_id")?,
+        release: r.try_get("release")?,
+        channel: r.try_get("channel")?,
+        platform: r.try_get("platform")?,
+        install_id: r.try_get("install_id")?,
+        received_at: crate::db::parse(r, "received_at")?,
+        critical: r.try_get("critical")?,
+        payload: r.try_get("payload")?,
+    })
+}
+
 /// What the last 24 hours held, for the health engine to rebuild its view after a restart.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Replay {
@@ -162,6 +190,55 @@ fn scope_of(r: &sqlx::any::AnyRow) -> Result<Scope> {
 }
 
 impl Db {
+    /// Crashes of a product, newest first (of one release, if named).
+    pub async fn crashes(
+        &self,
+        product: &str,
+        release: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<CrashRecord>> {
+        let rows = match release {
+            Some(r) => {
+                sqlx::query(
+                    "SELECT event_id, release, channel, platform, install_id, received_at, \
+                     critical, payload FROM ingest_events WHERE product = $1 AND kind = 'crash' \
+                     AND release = $2 ORDER BY received_at DESC LIMIT $3",
+                )
+                .bind(product)
+                .bind(r)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT event_id, release, channel, platform, install_id, received_at, \
+                     critical, payload FROM ingest_events WHERE product = $1 AND kind = 'crash' \
+                     ORDER BY received_at DESC LIMIT $2",
+                )
+                .bind(product)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(crash_from_row).collect()
+    }
+
+    pub async fn crash(&self, product: &str, id: &str) -> Result<Option<CrashRecord>> {
+        sqlx::query(
+            "SELECT event_id, release, channel, platform, install_id, received_at, critical, payload \
+             FROM ingest_events WHERE product = $1 AND event_id = $2 AND kind = 'crash'",
+        )
+        .bind(product)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(crash_from_row)
+        .transpose()
+    }
+
     /// Everything since `since` the health engine counts, oldest first within each kind.
     pub async fn health_replay(&self, since: DateTime<Utc>) -> Result<Vec<Replay>> {
         let s = ts(since);

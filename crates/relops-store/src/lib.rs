@@ -18,6 +18,6 @@ pub use checklist::{Decision, Signoff};
 pub use db::{AuditRecord, Backend, Db, DbError, NewArtifact, StoredArtifact, TokenRecord};
 pub use feed::{MetadataRow, PUBLISHED_STATES};
 pub use gates::GateRecord;
-pub use ingest::{HealthFigures, Record, Replay, Scope};
+pub use ingest::{CrashRecord, HealthFigures, Record, Replay, Scope};
 pub use outbox::{NewNotification, Notification};
 pub use rollout::{IncidentRecord, RollbackPlan, RollbackRecord, RolloutRecord};

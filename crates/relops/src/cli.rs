@@ -108,6 +108,10 @@ pub enum Command {
     /// 24 h: unknown, undecided, passing, failing), the crash rate with its Wilson interval
     /// per channel and platform, sessions by status, error codes, memory warnings.
     Health { version: String },
+    /// Crash reports: list them, show one, open its dump (sealed on the client; only QA,
+    /// support and security roles may open dumps, and every opening is audited).
+    #[command(subcommand)]
+    Crash(CrashCmd),
     /// Alerts fired by the health rules (crash rate, critical failures, error codes,
     /// memory): one per episode, with the evidence and what relops did.
     #[command(subcommand)]
@@ -337,6 +341,28 @@ pub enum IncidentCmd {
     /// File the post-mortem (a Markdown file); it closes the incident. Due 3 business days
     /// after the incident opened.
     Postmortem { id: String, file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CrashCmd {
+    /// Crash reports, newest first.
+    List {
+        /// Only this release's.
+        #[arg(long)]
+        release: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One crash report; with --decrypt, its dump opened with the server's crash key.
+    Show {
+        id: String,
+        /// Fetch the dump, opened (needs a role that holds crash.dump; audited).
+        #[arg(long)]
+        decrypt: bool,
+        /// Where to write the dump (default: crash-ID.dmp in the current directory).
+        #[arg(long, requires = "decrypt")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

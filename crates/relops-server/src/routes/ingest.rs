@@ -443,7 +443,7 @@ pub struct Native {
 }
 
 impl Native {
-    fn check(&self) -> ApiResult<()> {
+    pub(crate) fn check(&self) -> ApiResult<()> {
         for (name, v) in [
             ("install_id", &self.install_id),
             ("release", &self.release),
@@ -462,7 +462,7 @@ impl Native {
         Ok(())
     }
 
-    fn scope(&self) -> Scope {
+    pub(crate) fn scope(&self) -> Scope {
         Scope {
             release: self.release.clone(),
             channel: self.channel.clone(),

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod artifacts;
 pub mod audit;
 pub mod checklist;
+pub mod crashes;
 pub mod gates;
 pub mod health;
 pub mod incidents;

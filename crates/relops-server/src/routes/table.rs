@@ -14,8 +14,8 @@ use axum::routing::{MethodRouter, get, post, put};
 use relops_core::access::{Permission, Role};
 
 use super::{
-    alerts, artifacts, audit, checklist, gates, health, incidents, ingest, releases, rollouts,
-    tokens, tuf, update,
+    alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, releases,
+    rollouts, tokens, tuf, update,
 };
 use crate::AppState;
 use crate::auth::authenticate;
@@ -274,6 +274,27 @@ fn entries() -> Vec<Entry> {
         ),
         e(
             "GET",
+            "/v1/crashes",
+            P(ReleaseRead),
+            "list crash reports (?release=)",
+            get(crashes::list),
+        ),
+        e(
+            "GET",
+            "/v1/crashes/{id}",
+            P(ReleaseRead),
+            "show a crash report's metadata",
+            get(crashes::show),
+        ),
+        e(
+            "GET",
+            "/v1/crashes/{id}/dump",
+            P(CrashDump),
+            "the crash dump, opened (sealed ones with the crash key); audited",
+            get(crashes::dump),
+        ),
+        e(
+            "GET",
             "/v1/alerts",
             P(ReleaseRead),
             "list alerts (open ones; ?all=true for resolved too)",
@@ -431,6 +452,12 @@ fn entries() -> Vec<Entry> {
             "/v1/ingest/memory",
             "memory warning (host memory use in %)",
             post(ingest::memory),
+        ),
+        (
+            "POST",
+            "/v1/ingest/crashes",
+            "crash report with a dump sealed on the client (HPKE to the crash key)",
+            post(crashes::ingest),
         ),
     ] {
         let mut t = e(method, path, Access::IngestKey, summary, handler);

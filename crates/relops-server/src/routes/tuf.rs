@@ -81,6 +81,14 @@ pub async fn keys(
         expires: None,
         version: None,
     });
+    keys.push(relops_api::KeyInfo {
+        role: "crash".into(),
+        key_ids: vec![state.crash_key.key_id().to_owned()],
+        public_keys: vec![state.crash_key.public_hex().to_owned()],
+        threshold: 1,
+        expires: None,
+        version: None,
+    });
     Ok(axum::Json(relops_api::KeyList { product, keys }))
 }
 

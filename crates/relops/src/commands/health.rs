@@ -1,4 +1,4 @@
-//! `relops health VERSION`, `relops alert …`, `relops incident …`
+//! `relops health VERSION`, `relops alert …`, `relops incident …`, `relops crash …`
 
 use relops_api::{
     Alert, AlertAck, AlertList, Escalation, Incident, IncidentDecision, IncidentList,
@@ -6,7 +6,7 @@ use relops_api::{
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::cli::{AlertCmd, IncidentCmd};
+use crate::cli::{AlertCmd, CrashCmd, IncidentCmd};
 use crate::client::{Client, segment};
 use crate::output::{print, print_json, table, usage};
 
@@ -343,4 +343,78 @@ fn show_incident(i: &Incident) -> anyhow::Result<String> {
         serde_json::to_string(&i.detail)?
     ));
     Ok(s)
+}
+
+pub async fn crash(client: &Client, cmd: CrashCmd, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        CrashCmd::List { release, limit } => {
+            let mut path = format!("/crashes?limit={limit}");
+            if let Some(r) = &release {
+                path.push_str(&format!("&release={}", segment(r)));
+            }
+            let v: Value = client.get(&path).await?;
+            if json {
+                return print_json(&v);
+            }
+            let rows: Vec<Vec<String>> = v["crashes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    let s = |k: &str| c[k].as_str().unwrap_or("-").to_owned();
+                    vec![
+                        s("id"),
+                        s("release"),
+                        s("platform"),
+                        s("kind"),
+                        match c["dump"]["sealed"].as_bool() {
+                            Some(true) => "sealed".into(),
+                            Some(false) => "plain".into(),
+                            None => "-".into(),
+                        },
+                        c["critical"].as_str().unwrap_or("").to_owned(),
+                        s("received_at"),
+                    ]
+                })
+                .collect();
+            print(&table(
+                &[
+                    "ID", "RELEASE", "PLATFORM", "KIND", "DUMP", "CRITICAL", "RECEIVED",
+                ],
+                &rows,
+            ))
+        }
+        CrashCmd::Show {
+            id,
+            decrypt,
+            output,
+        } => {
+            let v: Value = client.get(&format!("/crashes/{}", segment(&id))).await?;
+            if !decrypt {
+                return if json {
+                    print_json(&v)
+                } else {
+                    print(&format!("{}\n", serde_json::to_string_pretty(&v)?))
+                };
+            }
+            let rb = client.request(Method::GET, &format!("/crashes/{}/dump", segment(&id)))?;
+            let bytes = client.send(rb).await?.bytes().await?;
+            let out = output.unwrap_or_else(|| {
+                std::path::PathBuf::from(format!("crash-{}.dmp", v["id"].as_str().unwrap_or(&id)))
+            });
+            std::fs::write(&out, &bytes)
+                .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?;
+            if json {
+                return print_json(&serde_json::json!({
+                    "id": v["id"], "written": out, "bytes": bytes.len(),
+                }));
+            }
+            print(&format!(
+                "crash {}: dump opened, {} bytes written to {}\n",
+                v["id"].as_str().unwrap_or(&id),
+                bytes.len(),
+                out.display()
+            ))
+        }
+    }
 }

@@ -194,6 +194,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             health::health(&Client::new(&cli.global)?, &version, json).await
         }
         Command::Alert(cmd) => health::alert(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Crash(cmd) => health::crash(&Client::new(&cli.global)?, cmd, json).await,
         Command::Simulate(args) => simulate::run(&Client::new(&cli.global)?, args, json).await,
         Command::Notify(cmd) => rollout::notify(&Client::new(&cli.global)?, cmd, json).await,
         Command::Incident(cmd) => health::incident(&Client::new(&cli.global)?, cmd, json).await,

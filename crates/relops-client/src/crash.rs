@@ -1,0 +1,356 @@
+//! Crash reports (R-CR-3): every dump is sealed on this machine with HPKE to the server's
+//! crash key ([`relops_seal`]) and written to an on-disk queue *before* anything is sent,
+//! so a crash while offline, or a process that dies right after, loses nothing. The queue
+//! is uploaded asynchronously with retry and backoff; each report carries an id chosen
+//! here, so a retry after a lost answer is stored once. A full queue drops the oldest
+//! report and counts it; the count goes to the server with the next upload.
+//!
+//! Entry points: [`CrashReporter::install_panic_hook`] for Rust panics;
+//! [`CrashReporter::queue_file`] for native crash handlers — e.g. after Crashpad's handler
+//! wrote a minidump (on the next start, for each new file in its database's `completed`
+//! directory), or from an out-of-process handler; [`CrashReporter::queue`] for bytes the app
+//! already holds.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use relops_core::platform::Platform;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::Error;
+
+/// Where and as what this install reports crashes.
+#[derive(Debug, Clone)]
+pub struct CrashConfig {
+    /// The relops server, e.g. `https://relops.example` (https, except for loopback or
+    /// `allow_insecure_http`).
+    pub server_url: String,
+    /// The product's ingest key (the DSN's public key, `relops ingest dsn --json`).
+    pub ingest_key: String,
+    /// The server's crash key, hex X25519 (`relops keys list --json`, role `crash`).
+    pub crash_key: String,
+    pub release: String,
+    pub platform: Platform,
+    pub channel: String,
+    /// This install's id (e.g. [`crate::Updater::install_id`]).
+    pub install_id: String,
+    /// The queue; it should survive restarts (the app's data directory).
+    pub queue_dir: PathBuf,
+    /// Reports kept at most; a new one beyond drops the oldest (counted).
+    pub max_queued: usize,
+    pub allow_insecure_http: bool,
+}
+
+/// What one [`CrashReporter::upload_pending`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadReport {
+    /// Delivered (and removed from the queue).
+    pub sent: usize,
+    /// Still queued (the server could not be reached or asked to retry later).
+    pub pending: usize,
+    /// Refused for good (moved to `queue_dir/rejected/` for inspection).
+    pub rejected: usize,
+    /// Why the upload stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// The first line of a queued report; the sealed dump follows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Meta {
+    crash_id: String,
+    kind: String,
+    created_at: String,
+    release: String,
+    platform: String,
+    channel: String,
+    install_id: String,
+    tags: BTreeMap<String, String>,
+}
+
+/// Seals, queues and uploads this install's crash reports.
+#[derive(Debug)]
+pub struct CrashReporter {
+    cfg: CrashConfig,
+    url: Url,
+    http: reqwest::Client,
+    tags: Mutex<BTreeMap<String, String>>,
+    /// Serialises queue changes within the process.
+    queue_lock: Mutex<()>,
+}
+
+const SUFFIX: &str = ".crash";
+const DROPPED_FILE: &str = "dropped";
+
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
+    f.write_all(bytes).map_err(Error::io(&tmp))?;
+    f.sync_all().map_err(Error::io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+impl CrashReporter {
+    /// Checks the configuration (URL scheme, crash key) and creates the queue directory.
+    pub fn new(cfg: CrashConfig) -> Result<Self, Error> {
+        Self::with_http_client(cfg, crate::Updater::http_client()?)
+    }
+
+    /// [`CrashReporter::new`] with the app's HTTP client.
+    pub fn with_http_client(cfg: CrashConfig, http: reqwest::Client) -> Result<Self, Error> {
+        let base = Url::parse(&cfg.server_url)
+            .map_err(|e| Error::Config(format!("server_url `{}`: {e}", cfg.server_url)))?;
+        let loopback = matches!(base.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        match base.scheme() {
+            "https" => {}
+            "http" if loopback || cfg.allow_insecure_http => {}
+            _ => return Err(Error::InsecureUrl(cfg.server_url.clone())),
+        }
+        relops_seal::seal(&cfg.crash_key, "probe", b"")
+            .map_err(|e| Error::Config(format!("crash_key: {e}")))?;
+        if cfg.max_queued == 0 {
+            return Err(Error::Config("max_queued must be at least 1".into()));
+        }
+        let rejected = cfg.queue_dir.join("rejected");
+        std::fs::create_dir_all(&rejected).map_err(Error::io(&rejected))?;
+        let url = base
+            .join("v1/ingest/crashes")
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(Self {
+            cfg,
+            url,
+            http,
+            tags: Mutex::new(BTreeMap::new()),
+            queue_lock: Mutex::new(()),
+        })
+    }
+
+    /// A tag sent (unencrypted) with every report queued from now on — e.g. `phase` =
+    /// `startup` until the app is up, `project_open` while it opens a project: the
+    /// server's crash fingerprint rules class such crashes as critical.
+    pub fn set_tag(&self, key: &str, value: &str) {
+        self.tags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned(), value.to_owned());
+    }
+
+    /// Seals `dump` and writes it to the queue (durably) before returning its id. Safe to
+    /// call from a panic hook: no async runtime, no network.
+    pub fn queue(&self, kind: &str, dump: &[u8]) -> Result<String, Error> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let sealed = relops_seal::seal(&self.cfg.crash_key, &id, dump)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let meta = Meta {
+            crash_id: id.clone(),
+            kind: kind.to_owned(),
+            created_at: chrono_now(),
+            release: self.cfg.release.clone(),
+            platform: self.cfg.platform.as_str().to_owned(),
+            channel: self.cfg.channel.clone(),
+            install_id: self.cfg.install_id.clone(),
+            tags: self.tags.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        };
+        let mut file = serde_json::to_vec(&meta).map_err(|e| Error::Config(e.to_string()))?;
+        file.push(b'\n');
+        file.extend_from_slice(&sealed);
+        let _guard = self.queue_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = self.pending()?;
+        while pending.len() >= self.cfg.max_queued {
+            let oldest = pending.remove(0);
+            std::fs::remove_file(&oldest).map_err(Error::io(&oldest))?;
+            self.set_dropped(self.dropped() + 1)?;
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        write_atomic(
+            &self.cfg.queue_dir,
+            &format!("{nanos:024}-{id}{SUFFIX}"),
+            &file,
+        )?;
+        Ok(id)
+    }
+
+    /// Queues the dump a native crash handler wrote at `path` (the file is left in place).
+    pub fn queue_file(&self, kind: &str, path: &Path) -> Result<String, Error> {
+        let dump = std::fs::read(path).map_err(Error::io(path))?;
+        self.queue(kind, &dump)
+    }
+
+    /// Installs a panic hook that queues a `panic` report (message, location, thread,
+    /// backtrace) and then runs the hook that was installed before.
+    pub fn install_panic_hook(self: &Arc<Self>) {
+        let me = Arc::clone(self);
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let thread = std::thread::current();
+            let text = format!(
+                "panic in thread {}: {info}\n\n{}",
+                thread.name().unwrap_or("<unnamed>"),
+                std::backtrace::Backtrace::force_capture()
+            );
+            let _ = me.queue("panic", text.as_bytes());
+            previous(info);
+        }));
+    }
+
+    /// Queued reports, oldest first.
+    pub fn pending(&self) -> Result<Vec<PathBuf>, Error> {
+        let dir = &self.cfg.queue_dir;
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(Error::io(dir))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(SUFFIX) && !n.starts_with('.'))
+            })
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// Reports the full queue dropped that the server has not been told of yet.
+    pub fn dropped(&self) -> u64 {
+        std::fs::read_to_string(self.cfg.queue_dir.join(DROPPED_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn set_dropped(&self, n: u64) -> Result<(), Error> {
+        write_atomic(&self.cfg.queue_dir, DROPPED_FILE, n.to_string().as_bytes())
+    }
+
+    /// Uploads the queue, oldest first, until it is empty or the server cannot take more
+    /// now. A delivered report is removed; one the server refuses for good (400, 401, 413)
+    /// goes to `rejected/`; anything else stays for the next attempt.
+    pub async fn upload_pending(&self) -> Result<UploadReport, Error> {
+        let mut report = UploadReport::default();
+        let pending = self.pending()?;
+        report.pending = pending.len();
+        for path in pending {
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(_) => continue, // dropped meanwhile
+            };
+            let Some(nl) = bytes.iter().position(|b| *b == b'\n') else {
+                self.reject(&path)?;
+                report.rejected += 1;
+                report.pending -= 1;
+                continue;
+            };
+            let Ok(meta) = serde_json::from_slice::<Meta>(&bytes[..nl]) else {
+                self.reject(&path)?;
+                report.rejected += 1;
+                report.pending -= 1;
+                continue;
+            };
+            let dropped = self.dropped();
+            let body = serde_json::json!({
+                "crash_id": meta.crash_id,
+                "kind": meta.kind,
+                "created_at": meta.created_at,
+                "install_id": meta.install_id,
+                "release": meta.release,
+                "platform": meta.platform,
+                "channel": meta.channel,
+                "tags": meta.tags,
+                "dropped_before": dropped,
+                "sealed": base64::engine::general_purpose::STANDARD.encode(&bytes[nl + 1..]),
+            });
+            let sent = self
+                .http
+                .post(self.url.clone())
+                .header("X-Relops-Ingest-Key", &self.cfg.ingest_key)
+                .json(&body)
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => {
+                    let _guard = self.queue_lock.lock().unwrap_or_else(|p| p.into_inner());
+                    let _ = std::fs::remove_file(&path);
+                    if dropped > 0 {
+                        self.set_dropped(self.dropped().saturating_sub(dropped))?;
+                    }
+                    report.sent += 1;
+                    report.pending -= 1;
+                }
+                Ok(r) if matches!(r.status().as_u16(), 400 | 401 | 413 | 422) => {
+                    report.error = Some(format!(
+                        "the server refused a crash report ({}): {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    ));
+                    self.reject(&path)?;
+                    report.rejected += 1;
+                    report.pending -= 1;
+                }
+                Ok(r) => {
+                    report.error = Some(format!(
+                        "the server answered {}; retrying later",
+                        r.status()
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    report.error = Some(format!("the server could not be reached: {e}"));
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    fn reject(&self, path: &Path) -> Result<(), Error> {
+        let to = self
+            .cfg
+            .queue_dir
+            .join("rejected")
+            .join(path.file_name().unwrap_or_default());
+        std::fs::rename(path, &to).map_err(Error::io(&to))
+    }
+
+    /// Uploads in the background: now, then every `every`; after a failed attempt the wait
+    /// doubles up to ten times `every` (at most an hour).
+    pub fn spawn_uploader(self: Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let max = (every * 10).min(Duration::from_secs(3600));
+            let mut wait = every;
+            loop {
+                match self.upload_pending().await {
+                    Ok(r) if r.pending == 0 => wait = every,
+                    _ => wait = (wait * 2).min(max),
+                }
+                tokio::time::sleep(wait).await;
+            }
+        })
+    }
+}
+
+fn chrono_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = chrono_now();
+        assert!(t.parse::<chrono::DateTime<chrono::Utc>>().is_ok(), "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
+    }
+}
