@@ -46,5 +46,8 @@ fn a_panic_is_sealed_and_queued() {
     .unwrap();
     assert!(text.starts_with("panic in thread renderer:"), "{text}");
     assert!(text.contains("index 7 out of range in tob_parse"), "{text}");
-    assert!(!String::from_utf8_lossy(&bytes).contains("tob_parse"), "sealed on disk");
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains("tob_parse"),
+        "sealed on disk"
+    );
 }

@@ -25,6 +25,9 @@ pub const CONFIG_FILE: &str = "relops.toml";
 pub struct ServerConfig {
     /// Address to listen on. `127.0.0.1:0` picks a free port (printed at start).
     pub listen: SocketAddr,
+    /// Serve HTTPS: a PEM certificate chain and its PEM private key (both, or neither).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// `sqlite://PATH` (relative to the data dir) or `postgres://USER:PASS@HOST/DB`.
     pub database_url: String,
     /// Products served; the first is the default when a request names none.
@@ -306,6 +309,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
             database_url: "sqlite://relops.db".to_owned(),
             products: vec!["wizard".to_owned()],
             max_artifact_bytes: 4 * 1024 * 1024 * 1024,
@@ -464,6 +469,13 @@ impl ServerConfig {
             }
         };
         self.keys_dir = abs(&self.keys_dir);
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "set both tls_cert and tls_key (PEM files) to serve HTTPS, or neither".into(),
+            ));
+        }
+        self.tls_cert = self.tls_cert.as_deref().map(abs);
+        self.tls_key = self.tls_key.as_deref().map(abs);
         if let BlobConfig::Local { path } = &mut self.blob {
             *path = abs(path);
         }
@@ -484,6 +496,9 @@ impl ServerConfig {
 # RELOPS_DATABASE_URL, RELOPS_MAX_ARTIFACT_BYTES, RELOPS_BLOB__KIND, ...
 
 listen = "127.0.0.1:8080"
+# Serve HTTPS (PEM files; both or neither). Installs then report and update over https.
+# tls_cert = "tls/fullchain.pem"
+# tls_key = "tls/privkey.pem"
 
 # Embedded default: SQLite in WAL mode. For several replicas use PostgreSQL:
 # database_url = "postgres://relops:secret@db.example/relops"

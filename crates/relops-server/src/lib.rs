@@ -12,6 +12,7 @@ pub mod keys;
 pub mod notify;
 pub mod ratelimit;
 pub mod routes;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -162,11 +163,15 @@ pub fn redact(url: &str) -> String {
 /// Serves [`router`] on `listener` until `shutdown` completes, with the background jobs:
 /// feed re-signing, audit checkpoints, notification delivery, the alert worker and the
 /// health maintenance loop.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+pub async fn serve<L>(
+    listener: L,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let refresher = tokio::spawn(refresh_feed(state.clone()));
     let checkpointer = tokio::spawn(checkpoint_audit(state.clone()));
     let notifier = tokio::spawn(notify::deliver(state.clone()));

@@ -34,6 +34,9 @@ pub struct Global {
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Trust this PEM CA certificate too (a server with a certificate from an internal CA).
+    #[arg(long, global = true, env = env::CA_CERT)]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,6 +54,13 @@ pub enum Command {
         /// Address to listen on, e.g. 127.0.0.1:8080 (overrides `listen` in the config).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key; overrides
+        /// `tls_cert` in the config).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's PEM private key.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Releases: create, list, show, freeze.
     #[command(subcommand)]

@@ -24,14 +24,30 @@ impl Client {
                 g.url
             )));
         }
+        let mut http = reqwest::Client::builder()
+            .user_agent(concat!("relops-cli/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &g.ca_cert {
+            let pem =
+                std::fs::read(ca).map_err(|e| usage(format!("--ca-cert {}: {e}", ca.display())))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                usage(format!(
+                    "--ca-cert {}: not a PEM certificate: {e}",
+                    ca.display()
+                ))
+            })?;
+            http = http.add_root_certificate(cert);
+        }
         Ok(Self {
-            http: reqwest::Client::builder()
-                .user_agent(concat!("relops-cli/", env!("CARGO_PKG_VERSION")))
-                .build()?,
+            http: http.build()?,
             base,
             token: g.token.clone().filter(|t| !t.is_empty()),
             product: g.product.clone(),
         })
+    }
+
+    /// The HTTP client (with `--ca-cert` trusted), for other calls to the same server.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The server URL, without a trailing slash.

@@ -8,6 +8,9 @@ pub const URL: &str = "RELOPS_URL";
 pub const TOKEN: &str = "RELOPS_TOKEN";
 /// Product the CLI acts on when the server has several (`--product`).
 pub const PRODUCT: &str = "RELOPS_PRODUCT";
+/// A PEM CA certificate the CLI trusts besides the system's (`--ca-cert`): for a server
+/// whose HTTPS certificate comes from an internal CA.
+pub const CA_CERT: &str = "RELOPS_CA_CERT";
 /// Data directory of `relops serve` and `relops init` (`--data-dir`).
 pub const DATA_DIR: &str = "RELOPS_DATA_DIR";
 /// Config file of `relops serve` and `relops init` (`--config`).

@@ -21,7 +21,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.global.json;
     match cli.command {
         Command::Init(args) => server::init(&args, json).await,
-        Command::Serve { server, listen } => server::serve(&server, listen).await,
+        Command::Serve {
+            server,
+            listen,
+            tls_cert,
+            tls_key,
+        } => server::serve(&server, listen, tls_cert.zip(tls_key)).await,
         Command::Release(cmd) => release::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Artifact(cmd) => artifact::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Token(TokenCmd::Create { roles, name }) => {

@@ -1,7 +1,7 @@
 //! `relops init` and `relops serve`.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use relops_server::AppState;
@@ -60,7 +60,11 @@ fn describe(r: &InitReport) -> String {
     s
 }
 
-pub async fn serve(args: &ServerArgs, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+pub async fn serve(
+    args: &ServerArgs,
+    listen: Option<SocketAddr>,
+    tls: Option<(PathBuf, PathBuf)>,
+) -> anyhow::Result<()> {
     let config_path = args
         .config
         .clone()
@@ -77,6 +81,10 @@ pub async fn serve(args: &ServerArgs, listen: Option<SocketAddr>) -> anyhow::Res
     if let Some(l) = listen {
         config.listen = l;
     }
+    if let Some((cert, key)) = tls {
+        config.tls_cert = Some(cert);
+        config.tls_key = Some(key);
+    }
     let state = AppState::open(config.clone()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -87,11 +95,23 @@ pub async fn serve(args: &ServerArgs, listen: Option<SocketAddr>) -> anyhow::Res
             )
         })?;
     let addr = listener.local_addr()?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(relops_server::tls::load(cert, key)?),
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both tls_cert and tls_key (or --tls-cert and --tls-key)"),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     print(&format!(
-        "relops listening on http://{addr}\n  export RELOPS_URL=http://{addr}\n"
+        "relops listening on {scheme}://{addr}\n  export RELOPS_URL={scheme}://{addr}\n"
     ))?;
-    tracing::info!(%addr, database = %relops_server::redact(&config.database_url), "serving");
-    relops_server::serve(listener, state, shutdown()).await?;
+    tracing::info!(%addr, %scheme, database = %relops_server::redact(&config.database_url), "serving");
+    match tls {
+        Some(t) => {
+            let listener = relops_server::tls::TlsListener::new(listener, t)?;
+            relops_server::serve(listener, state, shutdown()).await?;
+        }
+        None => relops_server::serve(listener, state, shutdown()).await?,
+    }
     Ok(())
 }
 

@@ -161,7 +161,7 @@ pub async fn run(client: &Client, a: SimulateArgs, json: bool) -> anyhow::Result
 
     // One SDK updater per platform (each keeps its own verified metadata).
     let dir = tempfile::tempdir()?;
-    let http = Updater::http_client()?;
+    let http = client.http().clone();
     let mut updaters = Vec::new();
     for p in &platforms {
         updaters.push(Updater::with_http_client(
@@ -219,7 +219,7 @@ pub async fn run(client: &Client, a: SimulateArgs, json: bool) -> anyhow::Result
     };
     let mut verified: HashSet<String> = HashSet::new();
     let sessions_url = format!("{}/v1/ingest/sessions", client.base());
-    let http_ingest = reqwest::Client::new();
+    let http_ingest = client.http().clone();
 
     for round in 1..=a.rounds {
         if started.elapsed() > limit {

@@ -299,7 +299,7 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let ok = std::process::Command::new("curl")
-                .args(["-sf", &format!("{url}/healthz")])
+                .args(["-sfk", &format!("{url}/healthz")])
                 .output()
                 .map(|o| o.status.success())
                 .unwrap_or(false);
