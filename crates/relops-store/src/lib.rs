@@ -8,6 +8,7 @@ mod db;
 mod feed;
 mod gates;
 mod ingest;
+mod ingest_write;
 mod outbox;
 mod rollout;
 

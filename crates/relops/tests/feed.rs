@@ -218,7 +218,14 @@ async fn approval_rules(b: Backend) {
         .collect();
     assert_eq!(
         roles,
-        ["root", "targets", "snapshot", "timestamp", "release"]
+        [
+            "root",
+            "targets",
+            "snapshot",
+            "timestamp",
+            "release",
+            "crash"
+        ]
     );
     for k in keys["keys"].as_array().unwrap() {
         assert_eq!(k["threshold"], 1);
