@@ -30,6 +30,9 @@ use crate::health_engine::Change;
 use crate::notify::Notice;
 use crate::routes::ProductQuery;
 
+/// Longest one alert's actions may take before the worker moves on to the next change.
+const ACTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The principal automatic actions are taken as (and audited under).
 pub fn engine_principal() -> Principal {
     Principal {
@@ -51,8 +54,20 @@ pub async fn run(state: AppState, mut rx: mpsc::UnboundedReceiver<Change>) {
                 condition,
                 figures,
             } => {
-                if let Err(e) = fire(&state, &product, &release, &condition, &figures, None).await {
-                    tracing::error!(error = ?e, %product, %release, rule = condition.rule.as_str(), "acting on an alert failed");
+                tracing::warn!(%product, %release, rule = condition.rule.as_str(), "alert condition holds");
+                let acted = tokio::time::timeout(
+                    ACTION_TIMEOUT,
+                    fire(&state, &product, &release, &condition, &figures, None),
+                )
+                .await;
+                match acted {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = ?e, %product, %release, rule = condition.rule.as_str(), "acting on an alert failed");
+                    }
+                    Err(_) => {
+                        tracing::error!(%product, %release, rule = condition.rule.as_str(), "acting on an alert took longer than {} s; the next changes go on", ACTION_TIMEOUT.as_secs());
+                    }
                 }
             }
             Change::End {
