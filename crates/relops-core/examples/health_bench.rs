@@ -69,7 +69,7 @@ fn trial(rules: &Rules, installs: u64, p: f64, seed: u64) -> Option<u64> {
             },
         );
         let f = t.figures("wizard", "2.2.0", T0 + 3600).expect("observed");
-        if holding(rules, &f)
+        if holding(rules, &f, false)
             .iter()
             .any(|c| c.rule == RuleKind::CrashRate)
         {

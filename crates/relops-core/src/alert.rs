@@ -136,16 +136,27 @@ pub fn describe_rate(crashed: u64, active: u64) -> String {
     }
 }
 
-/// The conditions that hold for a release with figures `f`.
-pub fn holding(rules: &Rules, f: &Figures) -> Vec<Condition> {
+/// The conditions that hold for a release with figures `f`. `truncated`: the release's
+/// rollout stage has soaked, so an undecided crash-rate test is decided by Wald's
+/// truncation rule ([`crate::health::Sprt::truncated_verdict`]).
+pub fn holding(rules: &Rules, f: &Figures, truncated: bool) -> Vec<Condition> {
     let mut out = Vec::new();
-    if rules.sprt.verdict(f.crashed_installs, f.active_installs) == Verdict::Failing {
+    let (k, n) = (f.crashed_installs, f.active_installs);
+    let sequential = rules.sprt.verdict(k, n);
+    if sequential == Verdict::Failing
+        || (truncated && rules.sprt.truncated_verdict(k, n) == Verdict::Failing)
+    {
         out.push(Condition {
             rule: RuleKind::CrashRate,
             key: String::new(),
             summary: format!(
-                "{}: the sequential test says the rate is above {}",
-                describe_rate(f.crashed_installs, f.active_installs),
+                "{}: the {} test says the rate is above {}",
+                describe_rate(k, n),
+                if sequential == Verdict::Failing {
+                    "sequential"
+                } else {
+                    "sequential (truncated at the end of the soak)"
+                },
                 pct(rules.sprt.p0)
             ),
         });
@@ -203,15 +214,23 @@ mod tests {
     fn crash_rate_only_when_the_test_says_so() {
         let r = Rules::default();
         assert!(
-            holding(&r, &figures(40, 20)).is_empty(),
+            holding(&r, &figures(40, 20), false).is_empty(),
             "below the minimum"
         );
-        assert!(holding(&r, &figures(1000, 10)).is_empty(), "1 % is fine");
-        let c = holding(&r, &figures(500, 40));
+        assert!(
+            holding(&r, &figures(1000, 10), false).is_empty(),
+            "1 % is fine"
+        );
+        let c = holding(&r, &figures(500, 40), false);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].rule, RuleKind::CrashRate);
         assert!(c[0].summary.contains("40 of 500"), "{}", c[0].summary);
         assert!(c[0].summary.contains("8.00 %"), "{}", c[0].summary);
+        // 3.5 %: undecided, unless the stage has soaked.
+        assert!(holding(&r, &figures(519, 18), false).is_empty());
+        let t = holding(&r, &figures(519, 18), true);
+        assert_eq!(t[0].rule, RuleKind::CrashRate);
+        assert!(t[0].summary.contains("truncated"), "{}", t[0].summary);
     }
 
     #[test]
@@ -219,10 +238,10 @@ mod tests {
         let r = Rules::default();
         let mut f = figures(10, 0);
         f.errors = vec![("TOB_PARSE_ERROR".into(), 10), ("X".into(), 99)];
-        assert!(holding(&r, &f).is_empty(), "10 is not more than 10");
+        assert!(holding(&r, &f, false).is_empty(), "10 is not more than 10");
         f.errors[0].1 = 11;
         f.critical_installs = 2;
-        let c = holding(&r, &f);
+        let c = holding(&r, &f, false);
         assert_eq!(c.len(), 1);
         assert_eq!(
             (c[0].rule, c[0].key.as_str()),
@@ -230,7 +249,7 @@ mod tests {
         );
         f.critical_installs = 3;
         f.memory_warnings = 1;
-        let kinds: Vec<RuleKind> = holding(&r, &f).iter().map(|c| c.rule).collect();
+        let kinds: Vec<RuleKind> = holding(&r, &f, false).iter().map(|c| c.rule).collect();
         assert_eq!(
             kinds,
             vec![

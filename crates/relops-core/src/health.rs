@@ -147,6 +147,18 @@ impl Sprt {
         }
     }
 
+    /// The verdict once the sample can no longer grow — at the end of a rollout stage's
+    /// soak, when every install of the stage has reported: an undecided test is truncated
+    /// by Wald's rule, the side of the log-likelihood ratio (above 0: the rate is nearer
+    /// p1 than p0, failing; at or below: passing). `unknown` stays unknown.
+    pub fn truncated_verdict(&self, crashed: u64, active: u64) -> Verdict {
+        match self.verdict(crashed, active) {
+            Verdict::Undecided if self.llr(crashed, active) > 0.0 => Verdict::Failing,
+            Verdict::Undecided => Verdict::Passing,
+            v => v,
+        }
+    }
+
     /// Wald's operating characteristic: the probability that the test accepts H0 when the
     /// true rate is `p`, together with the test's average sample number (expected installs
     /// observed before it decides). Wald's approximations, ignoring overshoot; the minimum
@@ -231,6 +243,21 @@ mod tests {
                 assert!(t.llr(k + 1, n) > t.llr(k, n));
             }
         }
+    }
+
+    #[test]
+    fn truncation_decides_by_the_side_of_the_ratio() {
+        let t = Sprt::default();
+        // 18 of 519 (3.5 %): undecided while the sample may grow, failing once truncated.
+        assert_eq!(t.verdict(18, 519), Verdict::Undecided);
+        assert_eq!(t.truncated_verdict(18, 519), Verdict::Failing);
+        // 12 of 519 (2.3 %): below the midpoint rate (about 2.9 %): passing.
+        assert_eq!(t.verdict(12, 519), Verdict::Undecided);
+        assert_eq!(t.truncated_verdict(12, 519), Verdict::Passing);
+        // Decided and unknown verdicts are kept.
+        assert_eq!(t.truncated_verdict(0, 200), Verdict::Passing);
+        assert_eq!(t.truncated_verdict(10, 100), Verdict::Failing);
+        assert_eq!(t.truncated_verdict(5, 20), Verdict::Unknown);
     }
 
     #[test]

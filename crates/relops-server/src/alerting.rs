@@ -10,8 +10,9 @@
 //! The alert row, its audit entry and its notifications are one transaction; the actions
 //! that follow go through the same code as a person's halt or rollback (with the engine as
 //! the audited actor), and what they did is recorded on the alert. The maintenance loop
-//! re-judges every release each minute (episodes end when their window passes), drops
-//! installs that left the window, and reports overdue post-mortems once.
+//! re-judges every release each minute (episodes end when their window passes; a release
+//! whose rollout stage has soaked gets the truncated test), drops installs that left the
+//! window, and reports overdue post-mortems once.
 
 use chrono::Utc;
 use relops_api::{RollbackRequest, RolloutStep};
@@ -378,6 +379,10 @@ pub async fn maintain(state: AppState) {
     loop {
         tick.tick().await;
         let now = Utc::now();
+        match soaked(&state, now).await {
+            Ok(set) => state.health.set_soaked(set),
+            Err(e) => tracing::error!(error = ?e, "reading rollouts for the health gate failed"),
+        }
         state.health.judge_all(now);
         if now - last_prune > chrono::Duration::hours(1) {
             state.health.prune(now);
@@ -387,6 +392,26 @@ pub async fn maintain(state: AppState) {
             tracing::error!(error = ?e, "checking overdue post-mortems failed");
         }
     }
+}
+
+/// Releases whose rollout stage (moving or paused) has soaked: every install of the stage
+/// had its time to report, so the crash-rate test is truncated if still undecided.
+async fn soaked(
+    state: &AppState,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<std::collections::HashSet<(String, String)>> {
+    let plan = state.config.rollout.plan();
+    let mut out = std::collections::HashSet::new();
+    for product in &state.config.products {
+        for r in state.db.rollouts(product).await? {
+            if matches!(r.rollout.state, RolloutState::Active | RolloutState::Paused)
+                && now >= r.rollout.since + plan.soak(r.rollout.stage)
+            {
+                out.insert((product.clone(), r.version.to_string()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Notifies once for each incident whose post-mortem is past its due date.

@@ -42,6 +42,9 @@ type Episode = (String, String, RuleKind, String);
 struct Inner {
     tracker: Tracker,
     firing: HashSet<Episode>,
+    /// Releases whose rollout stage has soaked: their sample no longer grows, so an
+    /// undecided crash-rate test is truncated (set by the maintenance loop).
+    soaked: HashSet<(String, String)>,
 }
 
 /// The engine (one per server).
@@ -82,6 +85,7 @@ impl HealthEngine {
                 inner: Mutex::new(Inner {
                     tracker: Tracker::new(memory_percent),
                     firing: HashSet::new(),
+                    soaked: HashSet::new(),
                 }),
                 rules,
                 changes: tx,
@@ -192,7 +196,10 @@ impl HealthEngine {
         let Some(figures) = inner.tracker.figures(product, release, t) else {
             return;
         };
-        let now_holding = holding(&self.rules, &figures);
+        let truncated = inner
+            .soaked
+            .contains(&(product.to_owned(), release.to_owned()));
+        let now_holding = holding(&self.rules, &figures, truncated);
         for c in &now_holding {
             let ep = (
                 product.to_owned(),
@@ -245,7 +252,8 @@ impl HealthEngine {
         }
     }
 
-    /// The figures, per-slice figures and the gate's verdict of a release now.
+    /// The figures, per-slice figures and the gate's verdict of a release now (truncated
+    /// once its stage has soaked).
     pub fn assess(
         &self,
         product: &str,
@@ -259,11 +267,21 @@ impl HealthEngine {
             .figures(product, release, t)
             .unwrap_or_default();
         let slices = inner.tracker.slices(product, release, t);
-        let v = self
-            .rules
-            .sprt
-            .verdict(f.crashed_installs, f.active_installs);
+        let (k, n) = (f.crashed_installs, f.active_installs);
+        let v = if inner
+            .soaked
+            .contains(&(product.to_owned(), release.to_owned()))
+        {
+            self.rules.sprt.truncated_verdict(k, n)
+        } else {
+            self.rules.sprt.verdict(k, n)
+        };
         (f, slices, v)
+    }
+
+    /// Replaces the set of `(product, release)` whose rollout stage has soaked.
+    pub fn set_soaked(&self, soaked: HashSet<(String, String)>) {
+        self.lock().soaked = soaked;
     }
 
     pub fn rules(&self) -> &Rules {

@@ -180,10 +180,17 @@ pub(crate) async fn run_step(
                     }
                     let next = r.advance(&plan, now, req.force).map_err(refused)?;
                     if state.config.health.gate_rollout && !req.force {
-                        let (f, _, verdict) =
+                        // The soak is over: every install of the stage had its time to
+                        // report, so an undecided test is truncated (Wald's rule).
+                        let (f, _, _) =
                             state
                                 .health
                                 .assess(&product, &release.version.to_string(), now);
+                        let verdict = state
+                            .health
+                            .rules()
+                            .sprt
+                            .truncated_verdict(f.crashed_installs, f.active_installs);
                         if verdict != Verdict::Passing {
                             return Err(ApiError::Conflict(format!(
                                 "release {v}: the health gate is {verdict}: {rate}; {why} \
