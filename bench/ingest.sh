@@ -3,7 +3,9 @@
 # acknowledgement) vs a bare axum handler that answers 200 without work
 # (crates/relops-server/examples/bare_axum.rs). Same generator (wrk, 1 thread, a Lua script
 # cycling through N pre-made envelopes, each ending a distinct session, so every request
-# is a real write until the cycle repeats), same run, alternating.
+# is a real write until the cycle repeats), same run, alternating. Then the latency at 80 %
+# of relops' measured throughput: crates/relops-server/examples/paced_load.rs sends fresh
+# envelopes at that fixed rate (open loop, timed from when each was due) and prints p99.
 #
 #   bench/ingest.sh [DURATION_S] [CONNECTIONS] [ENVELOPES]   (defaults: 10, 32, 50000)
 #
@@ -15,7 +17,7 @@ CONNS=${2:-32}
 N=${3:-50000}
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 2; }
 cargo build --release -q -p relops
-cargo build --release -q -p relops-server --example bare_axum
+cargo build --release -q -p relops-server --example bare_axum --example paced_load
 T=${CARGO_TARGET_DIR:-target}/release
 WORK=$(mktemp -d /tmp/relops-bench.XXXXXX)
 PIDS=()
@@ -48,7 +50,8 @@ BARE="http://$(sed -n 's/^listening on //p' "$WORK/bare.out")"
 
 # N gzip'd envelopes, one ended session each (a distinct install), as one file of
 # length-prefixed bodies for the Lua script.
-python3 - "$WORK/bodies.bin" "$N" <<'PY'
+make_bodies() { # FILE N: N gzip'd envelopes, each ending a new session
+python3 - "$1" "$2" <<'PY'
 import gzip, json, struct, sys, uuid
 out, n = sys.argv[1], int(sys.argv[2])
 with open(out, "wb") as f:
@@ -62,6 +65,8 @@ with open(out, "wb") as f:
         z = gzip.compress(body)
         f.write(struct.pack(">I", len(z)) + z)
 PY
+}
+make_bodies "$WORK/bodies.bin" "$N"
 cat >"$WORK/post.lua" <<LUA
 local bodies = {}
 local f = io.open("$WORK/bodies.bin", "rb")
@@ -98,3 +103,8 @@ b=$(mean "$b1" "$b2"); r=$(mean "$r1" "$r2")
 echo "bare axum:        $(echo "$b" | awk '{print $1 " req/s (p99 " $2 " ms)"}')"
 echo "relops ingest:    $(echo "$r" | awk '{print $1 " req/s (p99 " $2 " ms), non-2xx " $3}'), ratio $(echo "$r $b" | awk '{printf "%.3f", $1/$4}')"
 "$T/relops" health 2.1.0 --json | python3 -c 'import json,sys; h=json.load(sys.stdin); print("stored: sessions", h["sessions"], "active installs", h["active_installs"])'
+# Latency at 80 % of the measured throughput, paced (open loop), fresh sessions.
+RATE=$(echo "$r" | awk '{printf "%d", $1 * 0.8}')
+make_bodies "$WORK/bodies2.bin" $((RATE * DUR + 1000))
+echo "paced at 80 % of relops' throughput ($RATE req/s, fresh sessions):"
+"$T/examples/paced_load" "$RELOPS_URL" "$WORK/bodies2.bin" "$KEY" "$RATE" "$DUR"
