@@ -394,8 +394,10 @@ pub async fn maintain(state: AppState) {
     }
 }
 
-/// Releases whose rollout stage (moving or paused) has soaked: every install of the stage
-/// had its time to report, so the crash-rate test is truncated if still undecided.
+/// Releases whose current rollout stage has soaked: every install of the stage had its
+/// time to report, so the crash-rate test is truncated if still undecided. A halted or
+/// rolled-back rollout keeps its stage, so its verdict does not flip back to "undecided"
+/// (and end the episode) when it stops moving.
 async fn soaked(
     state: &AppState,
     now: chrono::DateTime<Utc>,
@@ -404,9 +406,7 @@ async fn soaked(
     let mut out = std::collections::HashSet::new();
     for product in &state.config.products {
         for r in state.db.rollouts(product).await? {
-            if matches!(r.rollout.state, RolloutState::Active | RolloutState::Paused)
-                && now >= r.rollout.since + plan.soak(r.rollout.stage)
-            {
+            if now >= r.rollout.since + plan.soak(r.rollout.stage) {
                 out.insert((product.clone(), r.version.to_string()));
             }
         }

@@ -216,6 +216,15 @@ impl HealthEngine {
                 });
             }
         }
+        // A crash-rate episode ends only when the release is judged healthy (the untruncated
+        // test accepts H0) or nobody runs it any more — not when a truncated verdict wavers
+        // while the sample is still coming in.
+        let healthy = figures.active_installs == 0
+            || self
+                .rules
+                .sprt
+                .verdict(figures.crashed_installs, figures.active_installs)
+                == Verdict::Passing;
         let ended: Vec<Episode> = inner
             .firing
             .iter()
@@ -223,6 +232,7 @@ impl HealthEngine {
                 p == product
                     && r == release
                     && !now_holding.iter().any(|c| c.rule == *rule && &c.key == key)
+                    && (*rule != RuleKind::CrashRate || healthy)
             })
             .cloned()
             .collect();

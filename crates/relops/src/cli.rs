@@ -91,7 +91,8 @@ pub enum Command {
     #[command(subcommand)]
     Checklist(ChecklistCmd),
     /// Staged rollout: pilot (internal channel + 5 % of stable, 48 h soak) -> 25 % -> 50 %
-    /// -> 100 %; pause, resume, halt. The state rides in the signed feed.
+    /// -> 100 %; each step waits for the soak and a passing health gate; pause, resume,
+    /// halt. The state rides in the signed feed.
     #[command(subcommand)]
     Rollout(RolloutCmd),
     /// Roll back: send installs of the withdrawn releases back to an earlier release (a
@@ -136,7 +137,8 @@ pub enum Command {
     /// Notifications: the outbox of messages to Slack, PagerDuty and webhooks.
     #[command(subcommand)]
     Notify(NotifyCmd),
-    /// Incidents opened by rollbacks (and, later, by alerts).
+    /// Incidents opened by rollbacks and alerts: decide them (on-call DevOps or Product
+    /// Owner: rollback, hotfix, next patch) and file the post-mortem (due in 3 business days).
     #[command(subcommand)]
     Incident(IncidentCmd),
     /// The signed update feed (TUF): export it as static files, verify it as a client would.

@@ -679,8 +679,13 @@ async fn advance_waits_for_a_passing_health_gate(b: Backend) {
     sessions(&s, &key, "2.3.0", &fleet("c", 100, 3)).await;
     // Refused for the failing gate — or, if the engine was quicker, because it halted.
     let out = s.cli(&["rollout", "advance", "2.3.0"]);
-    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{err} {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(
         err.contains("the health gate is failing") || err.contains("halted"),
         "{err}"
