@@ -687,7 +687,7 @@ async fn advance_waits_for_a_passing_health_gate(b: Backend) {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(
-        err.contains("the health gate is failing") || err.contains("halted"),
+        err.contains("the health gate is failing") || err.to_lowercase().contains("halted"),
         "{err}"
     );
     let a = wait_alert(&s, "crash_rate").await;
