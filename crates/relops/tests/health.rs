@@ -71,6 +71,15 @@ fn publish(s: &Server, w: &Path, v: &str, seed: u8) {
     );
 }
 
+/// 2.0.0 released to everyone, 2.1.0 approved and in its pilot.
+fn piloting(s: &Server, w: &Path) {
+    publish(s, w, "2.0.0", 1);
+    s.ship("2.0.0");
+    publish(s, w, "2.1.0", 2);
+    s.approve("2.1.0");
+    s.cli_json(&["rollout", "start", "2.1.0"]);
+}
+
 fn ingest_key(s: &Server) -> String {
     s.cli_json(&["ingest", "dsn"])["public_key"]
         .as_str()
@@ -339,11 +348,7 @@ async fn post_envelope(s: &Server, key: &str, body: String) {
 async fn critical_crashes_roll_back_at_once(b: Backend) {
     let (_env, s, rx, work) = setup(b).await;
     let w = work.path();
-    publish(&s, w, "2.0.0", 1);
-    s.ship("2.0.0");
-    publish(&s, w, "2.1.0", 2);
-    s.approve("2.1.0");
-    s.cli_json(&["rollout", "start", "2.1.0"]);
+    piloting(&s, w);
     let key = ingest_key(&s);
     // Crashes elsewhere than on start are not critical; two critical installs are not yet
     // the three the rule wants.
@@ -412,11 +417,7 @@ async fn critical_crashes_roll_back_at_once(b: Backend) {
 async fn a_support_escalation_rolls_back_at_once(b: Backend) {
     let (_env, s, rx, work) = setup(b).await;
     let w = work.path();
-    publish(&s, w, "2.0.0", 1);
-    s.ship("2.0.0");
-    publish(&s, w, "2.1.0", 2);
-    s.approve("2.1.0");
-    s.cli_json(&["rollout", "start", "2.1.0"]);
+    piloting(&s, w);
     let lead = s.as_role("support_lead");
     assert_refused(
         &s.cli_as(
@@ -510,22 +511,6 @@ Saving dropped the last autosave.
 async fn error_codes_and_memory_alert_once_per_episode(b: Backend) {
     let (env, s, rx, _work) = setup(b).await;
     let key = ingest_key(&s);
-    let http = reqwest::Client::new();
-    let post = |path: &'static str, body: Value| {
-        let http = http.clone();
-        let url = format!("{}/v1/ingest/{path}", s.url);
-        let key = key.clone();
-        async move {
-            let r = http
-                .post(url)
-                .header("X-Relops-Ingest-Key", key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        }
-    };
     let who = |i: usize| {
         json!({"install_id": format!("inst-{i}"), "release": "2.1.0",
                "platform": "macos-universal", "channel": "stable"})
@@ -537,14 +522,14 @@ async fn error_codes_and_memory_alert_once_per_episode(b: Backend) {
         v
     };
     for i in 0..10 {
-        post("errors", error(i)).await;
+        post_to(&s, &key, "errors", error(i)).await;
     }
     // A retried event is stored once and counted once.
-    post("errors", error(3)).await;
+    post_to(&s, &key, "errors", error(3)).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(alerts(&s).await.is_empty(), "10 is not more than 10");
     for i in 10..25 {
-        post("errors", error(i)).await;
+        post_to(&s, &key, "errors", error(i)).await;
     }
     let a = wait_alert(&s, "error_code").await;
     assert_eq!(a["key"], "TOB_PARSE_ERROR");
@@ -560,12 +545,12 @@ async fn error_codes_and_memory_alert_once_per_episode(b: Backend) {
     // Memory: 80 % is fine, 95 % alerts support with a known-issue draft.
     let mut m = who(1);
     m["host_memory_percent"] = json!(80);
-    post("memory", m.clone()).await;
+    post_to(&s, &key, "memory", m.clone()).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!alerts(&s).await.iter().any(|a| a["rule"] == "memory"));
     m["host_memory_percent"] = json!(95);
-    post("memory", m.clone()).await;
-    post("memory", m).await;
+    post_to(&s, &key, "memory", m.clone()).await;
+    post_to(&s, &key, "memory", m).await;
     let mem = wait_alert(&s, "memory").await;
     assert_eq!(mem["follow_up"]["kind"], "known_issue_draft");
     assert_eq!(mem["follow_up"]["owner"], "support_lead");
@@ -629,11 +614,7 @@ async fn post_to(s: &Server, key: &str, path: &str, body: Value) {
 async fn advance_waits_for_a_passing_health_gate(b: Backend) {
     let (_env, s, _rx, work) = setup(b).await;
     let w = work.path();
-    publish(&s, w, "2.0.0", 1);
-    s.ship("2.0.0");
-    publish(&s, w, "2.1.0", 2);
-    s.approve("2.1.0");
-    s.cli_json(&["rollout", "start", "2.1.0"]);
+    piloting(&s, w);
     let key = ingest_key(&s);
     assert_refused(
         &s.cli(&["rollout", "advance", "2.1.0"]),
@@ -698,11 +679,7 @@ async fn advance_waits_for_a_passing_health_gate(b: Backend) {
 async fn incidents_are_decided_once_and_closed_by_a_post_mortem(b: Backend) {
     let (env, s, rx, work) = setup(b).await;
     let w = work.path();
-    publish(&s, w, "2.0.0", 1);
-    s.ship("2.0.0");
-    publish(&s, w, "2.1.0", 2);
-    s.approve("2.1.0");
-    s.cli_json(&["rollout", "start", "2.1.0"]);
+    piloting(&s, w);
     let key = ingest_key(&s);
     // 20 of 100 crashed: halted at once, incident waiting for a decision.
     sessions(&s, &key, "2.1.0", &fleet("x", 100, 20)).await;
