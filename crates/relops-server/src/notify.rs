@@ -160,72 +160,113 @@ impl Event {
         })
     }
 
-    /// The PagerDuty Events API v2 body, if this event pages.
-    fn pagerduty(&self, routing_key: &str) -> Option<Value> {
-        let dedup = format!("relops/{}/{}", self.product, self.version);
-        let severity = match (&self.kind, &self.rollback) {
-            (EventKind::Halted, _) => "error",
-            (EventKind::RolledBack, Some(rb)) => match rb.severity.as_str() {
+    /// What PagerDuty hears of this event: halt and rollback trigger, resume resolves.
+    fn page(&self) -> Page {
+        match (&self.kind, &self.rollback) {
+            (EventKind::Halted, _) => Page::Trigger("error"),
+            (EventKind::RolledBack, Some(rb)) => Page::Trigger(match rb.severity.as_str() {
                 "critical" => "critical",
                 "high" => "error",
                 _ => "warning",
-            },
-            (EventKind::Resumed, _) => {
-                return Some(json!({
-                    "routing_key": routing_key,
-                    "event_action": "resolve",
-                    "dedup_key": dedup,
-                }));
-            }
-            _ => return None,
-        };
-        let summary = truncate(&self.text(), 1024);
-        Some(json!({
-            "routing_key": routing_key,
-            "event_action": "trigger",
-            "dedup_key": dedup,
-            "payload": {
-                "summary": summary,
-                "source": format!("relops/{}", self.product),
-                "severity": severity,
-                "timestamp": self.at,
-                "component": format!("{} {}", self.product, self.version),
-                "group": "release",
-                "class": self.kind.name(),
-                "custom_details": self.generic(),
-            },
-        }))
+            }),
+            (EventKind::Resumed, _) => Page::Resolve,
+            _ => Page::No,
+        }
     }
 
     /// The outbox rows for every configured destination.
     pub fn messages(&self, cfg: &NotifyConfig) -> Vec<NewNotification> {
-        cfg.webhooks
-            .iter()
-            .filter_map(|w| {
-                let body = match w.kind {
-                    WebhookKind::Slack => json!({
-                        "channel": w.channel,
-                        "username": "relops",
-                        "text": self.text(),
-                    }),
-                    WebhookKind::Pagerduty => {
-                        self.pagerduty(w.routing_key.as_deref().unwrap_or_default())?
-                    }
-                    WebhookKind::Webhook => self.generic(),
-                };
-                Some(NewNotification {
-                    event: self.kind.name().to_owned(),
-                    product: self.product.clone(),
-                    version: self.version.clone(),
-                    sink: w.name.clone(),
-                    kind: w.kind.as_str().to_owned(),
-                    url: w.url.clone(),
-                    payload: body.to_string(),
-                    created_at: self.at,
-                })
-            })
-            .collect()
+        fan_out(
+            cfg,
+            &Outgoing {
+                event: self.kind.name(),
+                product: &self.product,
+                version: &self.version,
+                text: &self.text(),
+                page: self.page(),
+                generic: self.generic(),
+                at: self.at,
+            },
+        )
     }
+}
+
+/// Whether and how a message pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Page {
+    No,
+    /// An Events API v2 `trigger` with this severity.
+    Trigger(&'static str),
+    /// A `resolve` of the release's page.
+    Resolve,
+}
+
+/// One message, before it is shaped for each destination.
+struct Outgoing<'a> {
+    event: &'a str,
+    product: &'a str,
+    version: &'a str,
+    text: &'a str,
+    page: Page,
+    /// relops' own JSON (the `webhook` kind; PagerDuty's custom_details).
+    generic: Value,
+    at: DateTime<Utc>,
+}
+
+/// The outbox rows of `o` for every configured destination: Slack gets the text, the
+/// webhook the generic JSON, PagerDuty a trigger or resolve (dedup key
+/// `relops/{product}/{version}`, so one release makes one page) when the message pages.
+fn fan_out(cfg: &NotifyConfig, o: &Outgoing<'_>) -> Vec<NewNotification> {
+    let dedup = format!("relops/{}/{}", o.product, o.version);
+    cfg.webhooks
+        .iter()
+        .filter_map(|w| {
+            let body = match w.kind {
+                WebhookKind::Slack => json!({
+                    "channel": w.channel,
+                    "username": "relops",
+                    "text": o.text,
+                }),
+                WebhookKind::Pagerduty => {
+                    let routing_key = w.routing_key.as_deref().unwrap_or_default();
+                    match o.page {
+                        Page::No => return None,
+                        Page::Resolve => json!({
+                            "routing_key": routing_key,
+                            "event_action": "resolve",
+                            "dedup_key": dedup,
+                        }),
+                        Page::Trigger(severity) => json!({
+                            "routing_key": routing_key,
+                            "event_action": "trigger",
+                            "dedup_key": dedup,
+                            "payload": {
+                                "summary": truncate(o.text, 1024),
+                                "source": format!("relops/{}", o.product),
+                                "severity": severity,
+                                "timestamp": o.at,
+                                "component": format!("{} {}", o.product, o.version),
+                                "group": "release",
+                                "class": o.event,
+                                "custom_details": o.generic,
+                            },
+                        }),
+                    }
+                }
+                WebhookKind::Webhook => o.generic.clone(),
+            };
+            Some(NewNotification {
+                event: o.event.to_owned(),
+                product: o.product.to_owned(),
+                version: o.version.to_owned(),
+                sink: w.name.clone(),
+                kind: w.kind.as_str().to_owned(),
+                url: w.url.clone(),
+                payload: body.to_string(),
+                created_at: o.at,
+            })
+        })
+        .collect()
 }
 
 /// A message that is not a rollout step: an alert fired, an incident decided, a
@@ -258,44 +299,18 @@ impl Notice {
                 g.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
-        cfg.webhooks
-            .iter()
-            .filter_map(|w| {
-                let body = match w.kind {
-                    WebhookKind::Slack => json!({
-                        "channel": w.channel,
-                        "username": "relops",
-                        "text": self.text,
-                    }),
-                    WebhookKind::Pagerduty => json!({
-                        "routing_key": w.routing_key.as_deref().unwrap_or_default(),
-                        "event_action": "trigger",
-                        "dedup_key": format!("relops/{}/{}", self.product, self.version),
-                        "payload": {
-                            "summary": truncate(&self.text, 1024),
-                            "source": format!("relops/{}", self.product),
-                            "severity": self.page?,
-                            "timestamp": self.at,
-                            "component": format!("{} {}", self.product, self.version),
-                            "group": "release",
-                            "class": self.event,
-                            "custom_details": generic,
-                        },
-                    }),
-                    WebhookKind::Webhook => generic.clone(),
-                };
-                Some(NewNotification {
-                    event: self.event.clone(),
-                    product: self.product.clone(),
-                    version: self.version.clone(),
-                    sink: w.name.clone(),
-                    kind: w.kind.as_str().to_owned(),
-                    url: w.url.clone(),
-                    payload: body.to_string(),
-                    created_at: self.at,
-                })
-            })
-            .collect()
+        fan_out(
+            cfg,
+            &Outgoing {
+                event: &self.event,
+                product: &self.product,
+                version: &self.version,
+                text: &self.text,
+                page: self.page.map_or(Page::No, Page::Trigger),
+                generic,
+                at: self.at,
+            },
+        )
     }
 }
 
