@@ -261,8 +261,9 @@ pub enum GateCmd {
     },
     /// CycloneDX JSON SBOM; every component's licence against the allow/deny policy.
     Sbom { version: String, file: PathBuf },
-    /// cargo-audit JSON (fails at the configured severity) or a detect-secrets baseline
-    /// (fails on any secret).
+    /// A dependency scan — cargo-audit, OSV-Scanner or Grype JSON (fails at the configured
+    /// severity) — or a secrets scan — detect-secrets baseline or gitleaks JSON (fails on
+    /// any secret; a gitleaks report is kept redacted).
     Scan { version: String, file: PathBuf },
     /// Show the gates of a release with their numbers and evidence.
     List { version: String },

@@ -137,6 +137,44 @@ async fn gates_decide_approval(b: Backend) {
         ],
     );
     assert_refused(&out, 1, "the secrets gate of 2.1.0 failed");
+    // OSV-Scanner and Grype reports of the same project reach the same verdict; a gitleaks
+    // finding blocks too, and its evidence is kept without the secret.
+    for name in ["modelled/osv-scanner.json", "modelled/grype.json"] {
+        let out = s.cli_as(&sec, &["gate", "scan", "2.1.0", &report(name)]);
+        assert_refused(&out, 1, "the vulnerabilities gate of 2.1.0 failed");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("smallvec 1.6.0: critical"),
+            "{name}: {stdout}"
+        );
+        assert!(stdout.contains("regex 1.5.4: high"), "{name}: {stdout}");
+    }
+    let out = s.cli_as(
+        &sec,
+        &["gate", "scan", "2.1.0", &report("modelled/gitleaks.json")],
+    );
+    assert_refused(&out, 1, "the secrets gate of 2.1.0 failed");
+    let gate = s.cli_json(&["gate", "list", "2.1.0"])["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["gate"] == "secrets")
+        .cloned()
+        .unwrap();
+    assert_eq!(gate["summary"]["tool"], "gitleaks");
+    assert_eq!(gate["summary"]["secrets"].as_array().unwrap().len(), 2);
+    let sha = gate["evidence"][0]["sha256"].as_str().unwrap();
+    let kept = env
+        .blobs()
+        .get_raw(&format!("evidence/{sha}"))
+        .await
+        .unwrap();
+    let kept = String::from_utf8(kept.to_vec()).unwrap();
+    assert!(kept.contains("aws-access-token"), "{kept}");
+    assert!(
+        !kept.contains("AKIAIOSFODNN7EXAMPLE"),
+        "the secret was kept: {kept}"
+    );
     let out = s.cli_as(&po, &["approve", "2.1.0"]);
     assert_refused(&out, 1, "gate secrets failed");
     assert_refused(&out, 1, "gate vulnerabilities failed");
@@ -245,7 +283,7 @@ async fn bad_reports_change_nothing(b: Backend) {
         (
             "scan",
             report("sbom-python-env.cdx.json"),
-            "neither a cargo-audit",
+            "found none of the fields that identify one",
         ),
     ] {
         assert_refused(&s.cli(&["gate", kind, "2.1.0", &file]), 1, needle);

@@ -158,13 +158,23 @@ pub async fn submit(
     let files = read_parts(mp, state.config.gates.max_report_bytes).await?;
     let (gate, passed, summary) = judge(&state, &kind, &files)?;
     // Evidence first (content-addressed, idempotent), then the verdict that points to it.
+    // A report that holds secret values (gitleaks) is kept redacted.
     let mut evidence = Vec::new();
     for f in &files {
-        let sha = hex::encode(Sha256::digest(&f.bytes));
+        let redacted = (kind == "scan")
+            .then(|| scan::redacted(&f.bytes))
+            .flatten()
+            .map(Bytes::from);
+        let kept = redacted.clone().unwrap_or_else(|| f.bytes.clone());
+        let sha = hex::encode(Sha256::digest(&kept));
         let key = format!("evidence/{sha}");
-        state.blobs.put_raw(&key, f.bytes.clone()).await?;
-        evidence
-            .push(json!({ "name": f.name, "sha256": sha, "size": f.bytes.len(), "blob_key": key }));
+        let size = kept.len();
+        state.blobs.put_raw(&key, kept).await?;
+        let mut entry = json!({ "name": f.name, "sha256": sha, "size": size, "blob_key": key });
+        if redacted.is_some() {
+            entry["redacted"] = true.into();
+        }
+        evidence.push(entry);
     }
     let record = GateRecord {
         gate: gate.clone(),
