@@ -6,8 +6,9 @@
 # 1. GET /v1/update from a warm server vs nginx serving a static timestamp.json — same load
 #    generator (wrk, 1 thread), same run, alternating, on loopback. The relops requests
 #    carry a different install id each (a wrk Lua script), so every answer is a real
-#    bucketing decision over a feed with one release at 100 % and one at 25 %; a second
-#    line uses one fixed install id (no script) to show the generator's own cost.
+#    bucketing decision over a feed with one release at 100 % and one at 25 %, and nginx
+#    gets the same script (a counter in its query string) so that the generator costs the
+#    same on both sides; a second pair runs without a script (relops with one fixed id).
 # 2. Rollback latency: POST /v1/rollback until its answer (the new feed is signed, stored
 #    and swapped in before the server answers), and `relops rollback` as a whole CLI
 #    process, each without load and while wrk keeps /v1/update busy; afterwards an update
@@ -76,6 +77,15 @@ request = function()
 end
 LUA
 FIXED="/v1/update?platform=macos-universal&channel=stable&version=2.0.0&install_id=install-1"
+# nginx gets the same script shape (a counter in the query string, which it ignores), so
+# that the generator spends the same per request on both sides.
+cat >"$WORK/nginx-ids.lua" <<'LUA'
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/tuf/wizard/metadata/timestamp.json?install_id=install-" .. counter)
+end
+LUA
 
 # run_wrk URL [SCRIPT] -> "requests_per_s p99_ms"
 run_wrk() {
@@ -93,13 +103,18 @@ codes=$(for i in $(seq 1 200); do curl -s -o /dev/null -w '%{http_code}\n' "$REL
 echo "version=2.0.0, 200 installs: $codes(200 = 2.1.0 offered, 25 % expected; 204 = nothing)"
 
 echo "wrk -t1 -c$CONNS -d${DUR}s, each contender twice (alternating), means:"
-n1=$(run_wrk "$NGINX/tuf/wizard/metadata/timestamp.json"); r1=$(run_wrk "$RELOPS_URL/v1/update" "$WORK/ids.lua")
-r2=$(run_wrk "$RELOPS_URL/v1/update" "$WORK/ids.lua"); n2=$(run_wrk "$NGINX/tuf/wizard/metadata/timestamp.json")
-f1=$(run_wrk "$RELOPS_URL$FIXED"); f2=$(run_wrk "$RELOPS_URL$FIXED")
-n=$(mean "$n1" "$n2"); r=$(mean "$r1" "$r2"); f=$(mean "$f1" "$f2")
-echo "nginx timestamp.json:                 $(echo "$n" | awk '{print $1 " req/s (p99 " $2 " ms)"}')"
-echo "relops /v1/update, install id per req: $(echo "$r" | awk '{print $1 " req/s (p99 " $2 " ms)"}'), ratio $(echo "$r $n" | awk '{printf "%.2f", $1/$3}')"
-echo "relops /v1/update, one install id:     $(echo "$f" | awk '{print $1 " req/s (p99 " $2 " ms)"}'), ratio $(echo "$f $n" | awk '{printf "%.2f", $1/$3}')"
+n1=$(run_wrk "$NGINX/tuf/wizard/metadata/timestamp.json"); f1=$(run_wrk "$RELOPS_URL$FIXED")
+s1=$(run_wrk "$NGINX" "$WORK/nginx-ids.lua"); r1=$(run_wrk "$RELOPS_URL/v1/update" "$WORK/ids.lua")
+r2=$(run_wrk "$RELOPS_URL/v1/update" "$WORK/ids.lua"); s2=$(run_wrk "$NGINX" "$WORK/nginx-ids.lua")
+f2=$(run_wrk "$RELOPS_URL$FIXED"); n2=$(run_wrk "$NGINX/tuf/wizard/metadata/timestamp.json")
+n=$(mean "$n1" "$n2"); s=$(mean "$s1" "$s2"); r=$(mean "$r1" "$r2"); f=$(mean "$f1" "$f2")
+rate() { echo "$1" | awk '{print $1 " req/s (p99 " $2 " ms)"}'; }
+ratio() { echo "$1 $2" | awk '{printf "%.2f", $1/$3}'; }
+echo "no script — nginx timestamp.json:       $(rate "$n")"
+echo "            relops /v1/update, one id:  $(rate "$f"), ratio $(ratio "$f" "$n")"
+echo "Lua script with a counter in the query, both sides:"
+echo "            nginx timestamp.json:       $(rate "$s")"
+echo "            relops /v1/update, id each: $(rate "$r"), ratio $(ratio "$r" "$s")"
 
 # Rollback latency. A release to withdraw each time: roll 2.1.0 back to 2.0.0 (no load),
 # then ship 2.1.1, put 2.2.0 at 25 % and roll it back to 2.1.1 under load; the same again

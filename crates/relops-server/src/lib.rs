@@ -21,10 +21,7 @@ use axum::Router;
 use chrono::{Duration, Utc};
 use relops_core::calendar::BusinessCalendar;
 use relops_store::{BlobStore, Db};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::trace::TraceLayer;
+use tower_http::request_id::{MakeRequestId, RequestId};
 
 pub use config::ServerConfig;
 use keys::ReleaseKey;
@@ -226,27 +223,22 @@ async fn refresh_feed(state: AppState) {
 }
 
 /// Every route of the server over `state`: the route table (`routes::table`), each route
-/// behind its permission guard.
+/// behind its permission guard, request id and trace span.
 pub fn router(state: AppState) -> Router {
-    let header = axum::http::HeaderName::from_static(relops_api::REQUEST_ID_HEADER);
-    routes::table::build(&state)
-        .with_state(state)
-        .layer(PropagateRequestIdLayer::new(header.clone()))
-        .layer(TraceLayer::new_for_http())
-        .layer(SetRequestIdLayer::new(header, RequestIds::new()))
+    routes::table::build(&state).with_state(state)
 }
 
 /// Request ids: a random prefix per process and a counter (`3f9a0c1e-000000000042`) —
 /// unique across replicas and restarts, and free of a system call per request (a UUID v4
 /// per request cost measurable throughput on the update-check path).
 #[derive(Debug, Clone)]
-struct RequestIds {
+pub(crate) struct RequestIds {
     prefix: Arc<str>,
     next: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl RequestIds {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let uuid = uuid::Uuid::new_v4().simple().to_string();
         Self {
             prefix: Arc::from(&uuid[..8]),

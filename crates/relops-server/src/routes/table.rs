@@ -12,6 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post, put};
 use relops_core::access::{Permission, Role};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use super::{
     alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, releases,
@@ -475,6 +477,8 @@ pub fn spec() -> Vec<RouteSpec> {
 /// The router, every route behind its guard.
 pub fn build(state: &AppState) -> axum::Router<AppState> {
     let mut router = axum::Router::new();
+    let header = axum::http::HeaderName::from_static(relops_api::REQUEST_ID_HEADER);
+    let ids = crate::RequestIds::new();
     for Entry { spec, handler } in entries() {
         // Public routes (the feed, /v1/update, health checks) skip the guard entirely:
         // they are the hot path and need nothing from it.
@@ -486,6 +490,19 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
                 guard,
             ))
         };
+        // Operators' routes get a request id (recorded in the audit trail, echoed in the
+        // answer) and a trace span. The fleet's routes — public feed and update check,
+        // telemetry — audit nothing and log nothing per request, and are the hot paths:
+        // they skip both.
+        if !matches!(spec.access, Access::Public | Access::IngestKey) {
+            handler = handler
+                .layer::<_, std::convert::Infallible>(PropagateRequestIdLayer::new(header.clone()))
+                .layer::<_, std::convert::Infallible>(TraceLayer::new_for_http())
+                .layer::<_, std::convert::Infallible>(SetRequestIdLayer::new(
+                    header.clone(),
+                    ids.clone(),
+                ));
+        }
         if spec.telemetry {
             // The decompression service reports errors as `BoxError`; turn them into a 400
             // (a body that fails to decompress while read is a 400 from the extractor).
