@@ -242,6 +242,10 @@ pub struct FeedConfig {
     pub root_keys: usize,
     /// Root signatures a client requires (k of `root_keys`).
     pub root_threshold: u32,
+    /// Memory for update files served from RAM instead of the blob store (0: off).
+    pub target_cache_mib: u64,
+    /// Largest update file kept in that memory; larger ones stream from the store.
+    pub target_cache_max_file_mib: u64,
 }
 
 impl FeedConfig {
@@ -277,6 +281,8 @@ impl Default for FeedConfig {
             refresh_interval_seconds: 60,
             root_keys: 1,
             root_threshold: 1,
+            target_cache_mib: 256,
+            target_cache_max_file_mib: 64,
         }
     }
 }
@@ -546,6 +552,10 @@ refresh_interval_seconds = 60
 # (key rotation).
 root_keys = 1
 root_threshold = 1
+# Update files served from memory (MiB; 0 turns it off), and the largest file kept
+# there; larger files stream from the blob store.
+target_cache_mib = 256
+target_cache_max_file_mib = 64
 
 [gates]
 # Release gates: reports of real tools, verdicts computed by relops.

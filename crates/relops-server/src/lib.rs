@@ -12,6 +12,7 @@ pub mod keys;
 pub mod notify;
 pub mod ratelimit;
 pub mod routes;
+pub mod target_cache;
 pub mod tls;
 
 use std::sync::Arc;
@@ -50,6 +51,8 @@ pub struct AppStateInner {
     /// Opens sealed crash dumps for the roles allowed to read them.
     pub crash_key: Arc<keys::CrashKey>,
     pub feed: Arc<feed::Feed>,
+    /// Hot update files in memory.
+    pub targets: target_cache::TargetCache,
     /// Wakes the notification worker after a change wrote outbox rows.
     pub outbox: Arc<tokio::sync::Notify>,
     /// Public ingest key → product.
@@ -101,6 +104,10 @@ impl AppState {
         let open = db.open_alerts().await.context("cannot read open alerts")?;
         health.restore(&replay, &open);
         let state = Self(Arc::new(AppStateInner {
+            targets: target_cache::TargetCache::new(
+                config.feed.target_cache_mib,
+                config.feed.target_cache_max_file_mib,
+            ),
             ingest_limits: ratelimit::IngestLimits::new(&config.ingest),
             ingest_writer: ingest_writer::IngestWriter::start(db.clone(), health.clone()),
             health,

@@ -37,7 +37,9 @@ async fn python_tuf_verifies_every_target(b: Backend) {
     let Some(python) = python_with_tuf() else {
         return;
     };
-    let env = TestEnv::new(b).await;
+    // Without the target cache, so that a file tampered with in the store below reaches
+    // the client (with it, the server keeps serving the copy it read before).
+    let env = TestEnv::with_config(b, "[feed]\ntarget_cache_mib = 0\n").await;
     let s = env.serve();
     let work = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
@@ -326,6 +328,23 @@ async fn export_and_verify(b: Backend) {
     let sha = dmg["sha256"].as_str().unwrap();
     let target = out.join(format!("targets/{sha}.wizard-2.1.0-macos-universal.dmg"));
     assert_eq!(std::fs::read(&target).unwrap(), test_bytes(50_001, 1));
+    // The live target, whole and in ranges, the first time from the store and then from
+    // memory (the target cache): the same bytes either way.
+    let http = s.http();
+    let live = format!("/tuf/wizard/targets/{sha}.wizard-2.1.0-macos-universal.dmg");
+    let want = test_bytes(50_001, 1);
+    for _ in 0..2 {
+        let full = http.get(&live).await;
+        assert_eq!(full.status(), StatusCode::OK);
+        assert_eq!(full.headers()["content-length"], "50001");
+        assert_eq!(full.bytes().await.unwrap().as_ref(), &want[..]);
+        let part = http.get_range(&live, "bytes=10-19").await;
+        assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(part.headers()["content-range"], "bytes 10-19/50001");
+        assert_eq!(part.bytes().await.unwrap().as_ref(), &want[10..20]);
+        let resume = http.get_range(&live, "bytes=50000-").await;
+        assert_eq!(resume.bytes().await.unwrap().as_ref(), &want[50_000..]);
+    }
     let v = s.cli_json(&[
         "feed",
         "verify",

@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
 use relops_api::{Artifact, ArtifactList, UploadParams, VerifyReport, VerifyResult};
@@ -273,13 +274,15 @@ pub async fn download(
         &stored.artifact.sha256,
         &headers,
         Some(&disposition),
+        None,
     )
     .await
 }
 
 /// Streams a stored blob with `Content-Length`, `ETag` and single-range support
 /// (`206`/`416`); several ranges get the whole file, which RFC 9110 allows. Shared by
-/// artifact downloads and the feed's targets.
+/// artifact downloads and the feed's targets; `cached` holds the blob's bytes when they are
+/// in memory already (the target cache).
 pub async fn serve_blob(
     state: &AppState,
     blob_key: &str,
@@ -287,6 +290,7 @@ pub async fn serve_blob(
     sha256: &str,
     headers: &HeaderMap,
     disposition: Option<&str>,
+    cached: Option<Bytes>,
 ) -> ApiResult<Response> {
     let range = match headers.get(header::RANGE).and_then(|h| h.to_str().ok()) {
         None => None,
@@ -302,11 +306,15 @@ pub async fn serve_blob(
             }
         },
     };
-    let stream = state
-        .blobs
-        .get(blob_key, range.clone().map(|r| *r.start()..*r.end() + 1))
-        .await?;
-    let mut resp = Response::new(Body::from_stream(stream));
+    let wanted = range.clone().map(|r| *r.start()..*r.end() + 1);
+    let body = match cached {
+        Some(bytes) => Body::from(match wanted {
+            Some(w) => bytes.slice(w.start as usize..w.end as usize),
+            None => bytes,
+        }),
+        None => Body::from_stream(state.blobs.get(blob_key, wanted).await?),
+    };
+    let mut resp = Response::new(body);
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -53,7 +53,9 @@ pub async fn target(
     let sha = feed.target_digest(&file).ok_or_else(|| not_found(&file))?;
     let key = relops_store::BlobStore::key_for(&sha);
     let len = state.blobs.size(&key).await?;
-    let mut resp = super::artifacts::serve_blob(&state, &key, len, &sha, &headers, None).await?;
+    let cached = state.targets.get(&state.blobs, &key, len).await?;
+    let mut resp =
+        super::artifacts::serve_blob(&state, &key, len, &sha, &headers, None, cached).await?;
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),
