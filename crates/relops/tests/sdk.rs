@@ -28,7 +28,9 @@ fn config(
 }
 
 async fn check_download_resume_and_refusals(b: Backend) {
-    let env = TestEnv::new(b).await;
+    // Without the target cache, so that the bytes swapped in the store below are what the
+    // server sends (with it, it keeps serving the copy it read before).
+    let env = TestEnv::with_config(b, "[feed]\ntarget_cache_mib = 0\n").await;
     let s = env.serve();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
