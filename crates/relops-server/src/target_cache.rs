@@ -42,6 +42,11 @@ impl TargetCache {
         }
     }
 
+    /// The bytes of blob `key` if they are in memory now.
+    pub fn cached(&self, key: &str) -> Option<Bytes> {
+        self.cache.as_ref()?.get(key)
+    }
+
     /// The bytes of blob `key` (`len` long) from memory, read from `blobs` on first use;
     /// `None` when the cache is off or the file is larger than it keeps.
     pub async fn get(
@@ -87,8 +92,10 @@ mod tests {
             .await
             .unwrap();
         let cache = TargetCache::new(1, 1);
+        assert_eq!(cache.cached("a"), None);
         let got = cache.get(&blobs, "a", 1000).await.unwrap().unwrap();
         assert_eq!(got.len(), 1000);
+        assert_eq!(cache.cached("a"), Some(got.clone()));
         assert_eq!(cache.weight(), 1000);
         // Served from memory once cached: the stored file may go, the copy stays.
         std::fs::remove_dir_all(dir.path()).unwrap();

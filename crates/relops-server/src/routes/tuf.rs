@@ -52,8 +52,14 @@ pub async fn target(
         .ok_or_else(|| not_found(&product))?;
     let sha = feed.target_digest(&file).ok_or_else(|| not_found(&file))?;
     let key = relops_store::BlobStore::key_for(&sha);
-    let len = state.blobs.size(&key).await?;
-    let cached = state.targets.get(&state.blobs, &key, len).await?;
+    // A file in memory needs no look at the store (not even its size).
+    let (len, cached) = match state.targets.cached(&key) {
+        Some(bytes) => (bytes.len() as u64, Some(bytes)),
+        None => {
+            let len = state.blobs.size(&key).await?;
+            (len, state.targets.get(&state.blobs, &key, len).await?)
+        }
+    };
     let mut resp =
         super::artifacts::serve_blob(&state, &key, len, &sha, &headers, None, cached).await?;
     resp.headers_mut().insert(
