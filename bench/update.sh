@@ -69,23 +69,20 @@ PIDS+=($!)
 sleep 0.5
 NGINX="http://127.0.0.1:$NGINX_PORT"
 
-cat >"$WORK/ids.lua" <<'LUA'
+ids_script() { # FILE PATH: a wrk script requesting PATH with a counter appended to it
+  cat >"$1" <<LUA
 counter = 0
 request = function()
   counter = counter + 1
-  return wrk.format("GET", "/v1/update?platform=macos-universal&channel=stable&version=2.0.0&install_id=install-" .. counter)
+  return wrk.format("GET", "$2" .. counter)
 end
 LUA
+}
+ids_script "$WORK/ids.lua" "/v1/update?platform=macos-universal&channel=stable&version=2.0.0&install_id=install-"
 FIXED="/v1/update?platform=macos-universal&channel=stable&version=2.0.0&install_id=install-1"
 # nginx gets the same script shape (a counter in the query string, which it ignores), so
 # that the generator spends the same per request on both sides.
-cat >"$WORK/nginx-ids.lua" <<'LUA'
-counter = 0
-request = function()
-  counter = counter + 1
-  return wrk.format("GET", "/tuf/wizard/metadata/timestamp.json?install_id=install-" .. counter)
-end
-LUA
+ids_script "$WORK/nginx-ids.lua" "/tuf/wizard/metadata/timestamp.json?install_id=install-"
 
 # run_wrk URL [SCRIPT] -> "requests_per_s p99_ms"
 run_wrk() {

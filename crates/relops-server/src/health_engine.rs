@@ -47,6 +47,13 @@ struct Inner {
     soaked: HashSet<(String, String)>,
 }
 
+impl Inner {
+    fn is_soaked(&self, product: &str, release: &str) -> bool {
+        self.soaked
+            .contains(&(product.to_owned(), release.to_owned()))
+    }
+}
+
 /// The engine (one per server).
 pub struct HealthEngine {
     inner: Mutex<Inner>,
@@ -196,10 +203,7 @@ impl HealthEngine {
         let Some(figures) = inner.tracker.figures(product, release, t) else {
             return;
         };
-        let truncated = inner
-            .soaked
-            .contains(&(product.to_owned(), release.to_owned()));
-        let now_holding = holding(&self.rules, &figures, truncated);
+        let now_holding = holding(&self.rules, &figures, inner.is_soaked(product, release));
         for c in &now_holding {
             let ep = (
                 product.to_owned(),
@@ -278,10 +282,7 @@ impl HealthEngine {
             .unwrap_or_default();
         let slices = inner.tracker.slices(product, release, t);
         let (k, n) = (f.crashed_installs, f.active_installs);
-        let v = if inner
-            .soaked
-            .contains(&(product.to_owned(), release.to_owned()))
-        {
+        let v = if inner.is_soaked(product, release) {
             self.rules.sprt.truncated_verdict(k, n)
         } else {
             self.rules.sprt.verdict(k, n)

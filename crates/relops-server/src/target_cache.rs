@@ -80,13 +80,18 @@ impl TargetCache {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn keeps_small_files_and_streams_large_ones() {
+    fn local_store() -> (tempfile::TempDir, BlobStore) {
         let dir = tempfile::tempdir().unwrap();
         let blobs = BlobStore::open(&relops_store::BlobConfig::Local {
             path: dir.path().to_owned(),
         })
         .unwrap();
+        (dir, blobs)
+    }
+
+    #[tokio::test]
+    async fn keeps_small_files_and_streams_large_ones() {
+        let (dir, blobs) = local_store();
         blobs
             .put_raw("a", Bytes::from(vec![1u8; 1000]))
             .await
@@ -114,11 +119,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_blob_is_an_error_and_not_cached() {
-        let dir = tempfile::tempdir().unwrap();
-        let blobs = BlobStore::open(&relops_store::BlobConfig::Local {
-            path: dir.path().to_owned(),
-        })
-        .unwrap();
+        let (_dir, blobs) = local_store();
         let cache = TargetCache::new(1, 1);
         assert!(cache.get(&blobs, "nope", 10).await.is_err());
         assert_eq!(cache.weight(), 0);

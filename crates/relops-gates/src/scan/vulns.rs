@@ -113,22 +113,23 @@ pub(super) fn osv_scanner(doc: &Value, fail_at: Severity) -> Result<VulnReport, 
             let records = p["vulnerabilities"]
                 .as_array()
                 .map_or(&[][..], Vec::as_slice);
-            // Reports without `groups` (before osv-scanner 1.3): each record stands alone.
-            let groups: Vec<Vec<String>> = match p["groups"].as_array() {
+            // Each group's ids and highest CVSS score (empty when unknown). Reports without
+            // `groups` (before osv-scanner 1.3): each record stands alone, unscored.
+            let groups: Vec<(Vec<String>, Option<f64>)> = match p["groups"].as_array() {
                 Some(g) => g
                     .iter()
                     .map(|g| {
-                        g["ids"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(text)
-                            .collect()
+                        let ids = g["ids"].as_array().into_iter().flatten().map(text);
+                        let max = g["max_severity"].as_str().and_then(|s| s.parse().ok());
+                        (ids.collect(), max)
                     })
                     .collect(),
-                None => records.iter().map(|r| vec![text(&r["id"])]).collect(),
+                None => records
+                    .iter()
+                    .map(|r| (vec![text(&r["id"])], None))
+                    .collect(),
             };
-            for (gi, ids) in groups.iter().enumerate() {
+            for (ids, max) in groups {
                 if ids.is_empty() {
                     return Err(bad(format!(
                         "a group of `{}` has no ids",
@@ -140,12 +141,9 @@ pub(super) fn osv_scanner(doc: &Value, fail_at: Severity) -> Result<VulnReport, 
                     .filter(|r| ids.iter().any(|id| r["id"] == **id))
                     .collect();
                 if !members.is_empty() && members.iter().all(|r| informational(r)) {
-                    warnings.extend(ids.iter().cloned());
+                    warnings.extend(ids);
                     continue;
                 }
-                let max = p["groups"][gi]["max_severity"]
-                    .as_str()
-                    .and_then(|s| s.parse::<f64>().ok());
                 let (severity, score) = match max {
                     Some(score) => (Severity::of_score(score), Some(score)),
                     None => osv_rating(&members).unwrap_or((Severity::Unknown, None)),
@@ -181,6 +179,7 @@ pub(super) fn osv_scanner(doc: &Value, fail_at: Severity) -> Result<VulnReport, 
 /// are not counted.
 pub(super) fn grype(doc: &Value, fail_at: Severity) -> Result<VulnReport, ReportError> {
     let mut vulnerabilities: Vec<Vulnerability> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let matches = doc["matches"].as_array().expect("recognised by `matches`");
     for (i, m) in matches.iter().enumerate() {
         let v = &m["vulnerability"];
@@ -191,10 +190,7 @@ pub(super) fn grype(doc: &Value, fail_at: Severity) -> Result<VulnReport, Report
             text(&m["artifact"]["name"]),
             text(&m["artifact"]["version"]),
         );
-        if vulnerabilities
-            .iter()
-            .any(|x| x.id == id && x.package == package && x.version == version)
-        {
+        if !seen.insert((id, package.clone(), version.clone())) {
             continue; // the same package found in several places
         }
         let scores = |v: &Value| -> Option<f64> {
@@ -257,18 +253,21 @@ mod tests {
             .collect()
     }
 
+    /// (advisory id, severity) in report order.
+    fn ids(r: &VulnReport) -> Vec<(&str, Severity)> {
+        r.vulnerabilities
+            .iter()
+            .map(|v| (v.id.as_str(), v.severity))
+            .collect()
+    }
+
     #[test]
     fn cargo_audit_reports() {
         let r = vulns("vulns-cargo-audit.json", Severity::High);
         assert_eq!(r.tool, "cargo-audit");
         assert_eq!(r.dependencies, Some(13));
-        let ids: Vec<(&str, Severity)> = r
-            .vulnerabilities
-            .iter()
-            .map(|v| (v.id.as_str(), v.severity))
-            .collect();
         assert_eq!(
-            ids,
+            ids(&r),
             [
                 ("RUSTSEC-2022-0013", Severity::High),
                 ("RUSTSEC-2021-0003", Severity::Critical),
@@ -399,13 +398,8 @@ mod tests {
         let ScanReport::Vulnerabilities(r) = parse(doc, Severity::High).unwrap() else {
             panic!()
         };
-        let got: Vec<(&str, Severity)> = r
-            .vulnerabilities
-            .iter()
-            .map(|v| (v.id.as_str(), v.severity))
-            .collect();
         assert_eq!(
-            got,
+            ids(&r),
             [
                 ("CVE-1", Severity::Medium),
                 ("CVE-2", Severity::Unknown),

@@ -158,10 +158,10 @@ pub async fn submit(
     let files = read_parts(mp, state.config.gates.max_report_bytes).await?;
     let (gate, passed, summary) = judge(&state, &kind, &files)?;
     // Evidence first (content-addressed, idempotent), then the verdict that points to it.
-    // A report that holds secret values (gitleaks) is kept redacted.
+    // A secrets report that holds the secret values (gitleaks) is kept redacted.
     let mut evidence = Vec::new();
     for f in &files {
-        let redacted = (kind == "scan")
+        let redacted = (gate == "secrets")
             .then(|| scan::redacted(&f.bytes))
             .flatten()
             .map(Bytes::from);
