@@ -64,13 +64,13 @@ async fn run(db: Db, health: Arc<HealthEngine>, mut rx: mpsc::Receiver<Job>) {
         products.dedup();
         let mut failed: Option<String> = None;
         for p in &products {
-            let records: Vec<Record> = jobs
+            let records: Arc<[Record]> = jobs
                 .iter()
                 .filter(|j| &j.0 == p)
                 .flat_map(|j| j.1.iter().cloned())
                 .collect();
             let now = Utc::now();
-            match db.record_ingest(p, &records, now).await {
+            match db.record_ingest(p, records.clone(), now).await {
                 Ok(fresh) => health.observe(p, &records, &fresh, now),
                 Err(e) => {
                     tracing::error!(error = ?e, product = %p, "storing an ingest batch failed");

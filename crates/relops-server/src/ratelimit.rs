@@ -5,7 +5,7 @@
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::IngestConfig;
@@ -42,17 +42,17 @@ impl IngestLimits {
         if self.checks.fetch_add(1, Ordering::Relaxed) % 10_000 == 9_999 {
             self.per_install.retain_recent();
         }
-        let refuse = |wait: std::time::Duration, what: &str| {
+        let refuse = |e: governor::NotUntil<_>, what: &str| {
+            let wait = e.wait_time_from(self.per_key.clock().now());
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             ApiError::RateLimited {
                 retry_after_secs: secs.max(1),
                 message: format!("{what}: retry in {} s", secs.max(1)),
             }
         };
-        let now = DefaultClock::default().now();
         if let Err(e) = self.per_key.check_key(&product.to_owned()) {
             return Err(refuse(
-                e.wait_time_from(now),
+                e,
                 "this ingest key sends more than [ingest] key_rate_per_second allows",
             ));
         }
@@ -62,7 +62,7 @@ impl IngestLimits {
                 .check_key(&(product.to_owned(), i.to_owned()))
         {
             return Err(refuse(
-                e.wait_time_from(now),
+                e,
                 "this install sends more than [ingest] install_rate_per_minute allows",
             ));
         }

@@ -41,6 +41,10 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(String),
+    #[error("the ingest writer stopped: {0}")]
+    Writer(String),
 }
 
 impl DbError {
@@ -63,6 +67,8 @@ pub struct Db {
     /// busy one re-takes the lock at once), so a stream of ingest commits could starve an
     /// automatic halt. PostgreSQL: the same pool as reads.
     writer: AnyPool,
+    /// SQLite: the ingest writer's own connection (`ingest_write/sqlite.rs`).
+    ingest: Option<crate::ingest_write::IngestConnection>,
     backend: Backend,
 }
 
@@ -242,9 +248,16 @@ impl Db {
             Backend::Sqlite => opts.max_connections(1).connect(&url).await?,
             Backend::Postgres => pool.clone(),
         };
+        let ingest = match backend {
+            Backend::Sqlite => Some(crate::ingest_write::IngestConnection::open(
+                &crate::ingest_write::IngestConnection::file_of(&url)?,
+            )?),
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             writer,
+            ingest,
             backend,
         })
     }
@@ -257,6 +270,17 @@ impl Db {
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// The writer's turn, held while a batch is written through another connection: the
+    /// same first-come, first-served order as [`Db::begin_write`].
+    pub(crate) async fn writer_turn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.writer.acquire().await?)
+    }
+
+    /// The ingest writer's own connection, for an SQLite database file.
+    pub(crate) fn ingest_connection(&self) -> Option<crate::ingest_write::IngestConnection> {
+        self.ingest.clone()
     }
 
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {

@@ -1,0 +1,493 @@
+//! Writing ingested records: one transaction per batch. The batch is folded in memory
+//! first ([`Plan`]: the sessions' known states read in one pass, counts summed per key,
+//! installs merged per key), so each table gets one write per distinct key, with the same
+//! result as applying the records one by one. Two executors write a plan:
+//!
+//! - `sqlite.rs`, the embedded default: a plain SQLite connection of its own (`rusqlite`)
+//!   with prepared statements, run on a blocking thread while the batch holds the
+//!   database's writer turn — one hand-off per batch instead of one per statement;
+//! - `multirow.rs`, PostgreSQL: a few multi-row statements per batch through sqlx, where
+//!   a round trip per row would cost more than the rows.
+
+mod multirow;
+mod sqlite;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::db::{Db, DbError, Result, ts};
+use crate::ingest::{Record, Scope};
+
+pub(crate) use sqlite::IngestConnection;
+
+/// A record's release, channel and platform.
+type ScopeKey<'a> = (&'a str, &'a str, &'a str);
+
+fn key(s: &Scope) -> ScopeKey<'_> {
+    (&s.release, &s.channel, &s.platform)
+}
+
+/// What one batch writes, folded from its records.
+#[derive(Debug, Default)]
+struct Plan<'r> {
+    /// Per record: was it new (a retried event or an already ended session is not)?
+    fresh: Vec<bool>,
+    /// Session rows to write: each session's last state in the batch.
+    sessions: HashMap<&'r str, (&'r Scope, Option<&'r str>, &'r str)>,
+    /// Ended sessions to add, per scope and status.
+    counts: HashMap<(ScopeKey<'r>, &'r str), i64>,
+    /// Installs seen, per scope, and whether they crashed.
+    seen: HashMap<(ScopeKey<'r>, &'r str), bool>,
+    /// Events to insert: the first record of each event id in the batch.
+    events: Vec<usize>,
+    /// Memory warnings to insert.
+    memory: Vec<&'r Record>,
+    /// Error events to add, per release and code (known once the events are inserted).
+    errors: HashMap<(&'r str, &'r str), i64>,
+}
+
+/// The distinct session ids of a batch: their stored states are read before folding.
+fn session_ids(records: &[Record]) -> Vec<&str> {
+    let mut sids: Vec<&str> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Session { session_id, .. } => Some(session_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    sids.sort_unstable();
+    sids.dedup();
+    sids
+}
+
+impl<'r> Plan<'r> {
+    /// Folds `records`, given the stored `state` of their sessions (id → status).
+    fn fold(records: &'r [Record], mut state: HashMap<String, String>) -> Self {
+        let mut p = Plan {
+            fresh: vec![false; records.len()],
+            ..Plan::default()
+        };
+        let mut first_event: HashSet<&str> = HashSet::new();
+        for (i, r) in records.iter().enumerate() {
+            match r {
+                Record::Session {
+                    scope,
+                    session_id,
+                    install_id,
+                    status,
+                    crashed,
+                } => {
+                    let changes = match state.get(session_id.as_str()) {
+                        Some(prev) => prev == "ok", // an ended session stays as it ended
+                        None => true,
+                    };
+                    if changes {
+                        state.insert(session_id.clone(), status.clone());
+                        p.sessions
+                            .insert(session_id, (scope, install_id.as_deref(), status));
+                        if status != "ok" {
+                            *p.counts.entry((key(scope), status.as_str())).or_default() += 1;
+                        }
+                        p.fresh[i] = true;
+                    }
+                    if let Some(install) = install_id {
+                        *p.seen.entry((key(scope), install.as_str())).or_default() |= *crashed;
+                    }
+                }
+                Record::Aggregate {
+                    scope,
+                    install_id,
+                    counts,
+                    crashed,
+                } => {
+                    for (status, n) in counts.iter().filter(|(_, n)| *n > 0) {
+                        *p.counts.entry((key(scope), status.as_str())).or_default() +=
+                            i64::try_from(*n).unwrap_or(i64::MAX);
+                    }
+                    if let Some(install) = install_id {
+                        *p.seen.entry((key(scope), install.as_str())).or_default() |= *crashed;
+                    }
+                    p.fresh[i] = true;
+                }
+                Record::Event { event_id, .. } => {
+                    if first_event.insert(event_id) {
+                        p.events.push(i);
+                    }
+                }
+                Record::Memory {
+                    scope, install_id, ..
+                } => {
+                    p.memory.push(r);
+                    p.seen.entry((key(scope), install_id.as_str())).or_default();
+                    p.fresh[i] = true;
+                }
+            }
+        }
+        p
+    }
+
+    /// Counts the events that were new (`inserted`: their ids): error codes per hour and
+    /// the installs they came from.
+    fn count_events(&mut self, records: &'r [Record], inserted: &HashSet<String>) {
+        for &i in &self.events {
+            let Record::Event {
+                scope,
+                event_id,
+                install_id,
+                crash,
+                code,
+                ..
+            } = &records[i]
+            else {
+                continue;
+            };
+            if !inserted.contains(event_id.as_str()) {
+                continue;
+            }
+            self.fresh[i] = true;
+            if let Some(c) = code {
+                *self
+                    .errors
+                    .entry((scope.release.as_str(), c.as_str()))
+                    .or_default() += 1;
+            }
+            if let Some(install) = install_id {
+                *self.seen.entry((key(scope), install.as_str())).or_default() |= *crash;
+            }
+        }
+    }
+}
+
+/// One of the tables a batch writes: `{head} VALUES (…), (…) {tail}`.
+pub(super) struct Upsert {
+    head: &'static str,
+    tail: &'static str,
+    cols: usize,
+}
+
+const EVENTS: Upsert = Upsert {
+    head: "INSERT INTO ingest_events (product, event_id, release, channel, platform, \
+           install_id, kind, code, received_at, payload, critical)",
+    tail: "ON CONFLICT (product, event_id) DO NOTHING",
+    cols: 11,
+};
+const SESSIONS: Upsert = Upsert {
+    head: "INSERT INTO ingest_sessions (product, session_id, release, channel, platform, \
+           install_id, status, updated_at)",
+    tail: "ON CONFLICT (product, session_id) DO UPDATE SET status = excluded.status, \
+           updated_at = excluded.updated_at",
+    cols: 8,
+};
+const COUNTS: Upsert = Upsert {
+    head: "INSERT INTO session_counts (product, release, channel, platform, status, sessions)",
+    tail: "ON CONFLICT (product, release, channel, platform, status) DO UPDATE SET \
+           sessions = session_counts.sessions + excluded.sessions",
+    cols: 6,
+};
+const ERRORS: Upsert = Upsert {
+    head: "INSERT INTO error_counts (product, release, code, hour, events)",
+    tail: "ON CONFLICT (product, release, code, hour) DO UPDATE SET \
+           events = error_counts.events + excluded.events",
+    cols: 5,
+};
+const MEMORY: Upsert = Upsert {
+    head: "INSERT INTO memory_warnings (product, release, channel, platform, install_id, \
+           host_percent, received_at)",
+    tail: "",
+    cols: 7,
+};
+const INSTALLS: Upsert = Upsert {
+    head: "INSERT INTO release_installs (product, release, channel, platform, install_id, \
+           last_seen, crashed_at)",
+    tail: "ON CONFLICT (product, release, channel, platform, install_id) DO UPDATE SET \
+           last_seen = excluded.last_seen, \
+           crashed_at = COALESCE(excluded.crashed_at, release_installs.crashed_at)",
+    cols: 7,
+};
+
+/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `cols` values, numbered from `first`.
+fn placeholders(rows: usize, cols: usize, first: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(first + r * cols + c).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// One bound value.
+#[derive(Debug, Clone, Copy)]
+enum V<'a> {
+    S(&'a str),
+    O(Option<&'a str>),
+    I(i64),
+}
+
+type Rows<'a> = Vec<Vec<V<'a>>>;
+
+impl<'r> Plan<'r> {
+    /// The rows of [`EVENTS`]; `t` is the batch's time.
+    fn event_rows(&self, product: &'r str, records: &'r [Record], t: &'r str) -> Rows<'r> {
+        self.events
+            .iter()
+            .filter_map(|&i| match &records[i] {
+                Record::Event {
+                    scope,
+                    event_id,
+                    install_id,
+                    crash,
+                    critical,
+                    code,
+                    payload,
+                } => Some(vec![
+                    V::S(product),
+                    V::S(event_id),
+                    V::S(&scope.release),
+                    V::S(&scope.channel),
+                    V::S(&scope.platform),
+                    V::O(install_id.as_deref()),
+                    V::S(if *crash { "crash" } else { "error" }),
+                    V::O(code.as_deref()),
+                    V::S(t),
+                    V::S(payload),
+                    V::O(critical.as_deref()),
+                ]),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every other table's rows, in the order they are written.
+    fn table_rows(
+        &self,
+        product: &'r str,
+        t: &'r str,
+        hour: &'r str,
+    ) -> [(&'static Upsert, Rows<'r>); 5] {
+        let sessions = self
+            .sessions
+            .iter()
+            .map(|(sid, (scope, install, status))| {
+                vec![
+                    V::S(product),
+                    V::S(sid),
+                    V::S(&scope.release),
+                    V::S(&scope.channel),
+                    V::S(&scope.platform),
+                    V::O(*install),
+                    V::S(status),
+                    V::S(t),
+                ]
+            })
+            .collect();
+        let counts = self
+            .counts
+            .iter()
+            .map(|((k, status), n)| {
+                vec![
+                    V::S(product),
+                    V::S(k.0),
+                    V::S(k.1),
+                    V::S(k.2),
+                    V::S(status),
+                    V::I(*n),
+                ]
+            })
+            .collect();
+        let errors = self
+            .errors
+            .iter()
+            .map(|((release, code), n)| {
+                vec![
+                    V::S(product),
+                    V::S(release),
+                    V::S(code),
+                    V::S(hour),
+                    V::I(*n),
+                ]
+            })
+            .collect();
+        let memory = self
+            .memory
+            .iter()
+            .filter_map(|r| match r {
+                Record::Memory {
+                    scope,
+                    install_id,
+                    host_percent,
+                } => Some(vec![
+                    V::S(product),
+                    V::S(&scope.release),
+                    V::S(&scope.channel),
+                    V::S(&scope.platform),
+                    V::S(install_id),
+                    V::I(i64::from(*host_percent)),
+                    V::S(t),
+                ]),
+                _ => None,
+            })
+            .collect();
+        let installs = self
+            .seen
+            .iter()
+            .map(|((k, install), crashed)| {
+                vec![
+                    V::S(product),
+                    V::S(k.0),
+                    V::S(k.1),
+                    V::S(k.2),
+                    V::S(install),
+                    V::S(t),
+                    V::O(crashed.then_some(t)),
+                ]
+            })
+            .collect();
+        [
+            (&SESSIONS, sessions),
+            (&COUNTS, counts),
+            (&ERRORS, errors),
+            (&MEMORY, memory),
+            (&INSTALLS, installs),
+        ]
+    }
+}
+
+/// The batch's time as stored, and its hour (the key of the error counts).
+fn times(now: DateTime<Utc>) -> (String, String) {
+    (ts(now), now.format("%Y-%m-%dT%H").to_string())
+}
+
+impl Db {
+    /// Records one batch in one transaction. Returns, per record, whether it was new (a
+    /// retried event or an already ended session is not). Idempotent: a record applied
+    /// twice counts once.
+    pub async fn record_ingest(
+        &self,
+        product: &str,
+        records: Arc<[Record]>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        match self.ingest_connection() {
+            Some(conn) => {
+                // Wait for the writer's turn like every other write (first come, first
+                // served), then write on a blocking thread with the plain connection.
+                let turn = self.writer_turn().await?;
+                let product = product.to_owned();
+                let fresh =
+                    tokio::task::spawn_blocking(move || conn.record(&product, &records, now))
+                        .await
+                        .map_err(|e| DbError::Writer(e.to_string()))?;
+                drop(turn);
+                fresh
+            }
+            None => multirow::record(self, product, &records, now).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+    use crate::{Db, Record, Scope};
+    use chrono::Utc;
+    use std::sync::Arc;
+
+    fn scope() -> Scope {
+        Scope {
+            release: "2.1.0".into(),
+            channel: "stable".into(),
+            platform: "macos-universal".into(),
+        }
+    }
+
+    fn session(id: &str, install: &str, status: &str) -> Record {
+        Record::Session {
+            scope: scope(),
+            session_id: id.into(),
+            install_id: Some(install.into()),
+            status: status.into(),
+            crashed: status == "crashed",
+        }
+    }
+
+    fn event(id: &str, install: &str) -> Record {
+        Record::Event {
+            scope: scope(),
+            event_id: id.into(),
+            install_id: Some(install.into()),
+            crash: false,
+            critical: None,
+            code: Some("TOB_PARSE_ERROR".into()),
+            payload: "{}".into(),
+        }
+    }
+
+    /// The embedded default's executor: what is new, what counts once, what retries change.
+    #[tokio::test]
+    async fn a_batch_and_its_retry_count_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/relops.db", dir.path().display()))
+            .await
+            .unwrap();
+        assert!(db.ingest_connection().is_some());
+        let now = Utc::now();
+        let first: Arc<[Record]> = vec![
+            session("s1", "i1", "ok"),
+            session("s1", "i1", "exited"),
+            session("s2", "i2", "crashed"),
+            event("e1", "i3"),
+            event("e1", "i3"),
+            Record::Memory {
+                scope: scope(),
+                install_id: "i4".into(),
+                host_percent: 91,
+            },
+            Record::Aggregate {
+                scope: scope(),
+                install_id: None,
+                counts: vec![("exited".into(), 3), ("abnormal".into(), 0)],
+                crashed: false,
+            },
+        ]
+        .into();
+        let fresh = db.record_ingest("wizard", first, now).await.unwrap();
+        assert_eq!(fresh, [true, true, true, true, false, true, true]);
+        // A client retrying: the ended session and the event are not new; s3 is.
+        let retry: Arc<[Record]> = vec![
+            session("s1", "i1", "exited"),
+            event("e1", "i3"),
+            session("s3", "i5", "ok"),
+            session("s2", "i2", "exited"),
+        ]
+        .into();
+        let fresh = db.record_ingest("wizard", retry, now).await.unwrap();
+        assert_eq!(fresh, [false, false, true, false]);
+
+        let h = db.health("wizard", "2.1.0", now).await.unwrap();
+        assert_eq!(
+            h.sessions,
+            [("crashed".to_owned(), 1), ("exited".to_owned(), 4)]
+        );
+        assert_eq!(h.errors, [("TOB_PARSE_ERROR".to_owned(), 1)]);
+        assert_eq!((h.active_installs, h.crashed_installs), (5, 1));
+        assert_eq!(h.memory_warnings, 1);
+    }
+
+    #[test]
+    fn numbered_rows() {
+        assert_eq!(placeholders(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(1, 1, 5), "($5)");
+    }
+}

@@ -1,0 +1,91 @@
+//! The sqlx executor of a [`Plan`]: one multi-row statement per table and chunk of rows
+//! (PostgreSQL, where a round trip per row would dominate).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{EVENTS, Plan, Upsert, V, placeholders, session_ids, times};
+use crate::db::{Db, Result};
+use crate::ingest::Record;
+
+/// Rows per multi-row statement (well below SQLite's and PostgreSQL's parameter limits).
+const CHUNK: usize = 400;
+
+async fn execute(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    table: &Upsert,
+    returning: &str,
+    rows: &[Vec<V<'_>>],
+) -> Result<Vec<sqlx::any::AnyRow>> {
+    let mut out = Vec::new();
+    for chunk in rows.chunks(CHUNK) {
+        let sql = format!(
+            "{} VALUES {} {} {returning}",
+            table.head,
+            placeholders(chunk.len(), table.cols, 1),
+            table.tail
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            for v in row {
+                q = match v {
+                    V::S(s) => q.bind(*s),
+                    V::O(o) => q.bind(*o),
+                    V::I(i) => q.bind(*i),
+                };
+            }
+        }
+        out.extend(q.fetch_all(&mut **tx).await?);
+    }
+    Ok(out)
+}
+
+/// Records one batch in one transaction (see [`Db::record_ingest`]).
+pub(super) async fn record(
+    db: &Db,
+    product: &str,
+    records: &[Record],
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>> {
+    let (t, hour) = times(now);
+    let mut tx = db.begin_write().await?;
+
+    let mut state: HashMap<String, String> = HashMap::new();
+    for chunk in session_ids(records).chunks(CHUNK) {
+        let sql = format!(
+            "SELECT session_id, status FROM ingest_sessions WHERE product = $1 AND session_id IN ({})",
+            (2..chunk.len() + 2)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(product);
+        for s in chunk {
+            q = q.bind(*s);
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            state.insert(row.try_get("session_id")?, row.try_get("status")?);
+        }
+    }
+    let mut plan = Plan::fold(records, state);
+
+    // Events: stored once per id; RETURNING names the ones that were new.
+    let inserted: HashSet<String> = execute(
+        &mut tx,
+        &EVENTS,
+        "RETURNING event_id",
+        &plan.event_rows(product, records, &t),
+    )
+    .await?
+    .iter()
+    .map(|r| r.try_get::<String, _>("event_id"))
+    .collect::<std::result::Result<_, _>>()?;
+    plan.count_events(records, &inserted);
+    for (table, rows) in plan.table_rows(product, &t, &hour) {
+        execute(&mut tx, table, "", &rows).await?;
+    }
+    tx.commit().await?;
+    Ok(plan.fresh)
+}

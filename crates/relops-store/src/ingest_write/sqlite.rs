@@ -1,0 +1,168 @@
+//! The SQLite executor of a [`Plan`]: a plain connection of its own (`rusqlite`, the same
+//! SQLite library sqlx links) with cached prepared statements, one row per execution.
+//! Within one transaction a prepared SQLite statement costs microseconds, so the batch's
+//! cost is SQLite's own work instead of the per-statement hand-offs between the async
+//! runtime and sqlx's SQLite worker thread that bounded ingest before.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use super::{EVENTS, Plan, Upsert, V, placeholders, session_ids, times};
+use crate::db::{DbError, Result};
+use crate::ingest::Record;
+
+impl rusqlite::ToSql for V<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match *self {
+            V::S(s) | V::O(Some(s)) => ValueRef::Text(s.as_bytes()),
+            V::O(None) => ValueRef::Null,
+            V::I(i) => ValueRef::Integer(i),
+        }))
+    }
+}
+
+/// The ingest writer's own connection to an SQLite database file. Only used while the
+/// batch holds the database's writer turn, so it never waits on SQLite's lock.
+#[derive(Debug, Clone)]
+pub(crate) struct IngestConnection {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl IngestConnection {
+    /// The database file of an `sqlite://` URL, read the way sqlx reads it (percent-
+    /// decoded). An in-memory database is refused: each of relops' connections would get
+    /// a database of its own.
+    pub(crate) fn file_of(url: &str) -> Result<PathBuf> {
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+            return Err(DbError::UnsupportedUrl(url.to_owned()));
+        }
+        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+        Ok(opts.get_filename().to_path_buf())
+    }
+
+    /// Opens `path` (which the migrations have created) with the pragmas of the pool's
+    /// connections: WAL, and `synchronous = FULL` so that a commit is on disk.
+    pub(crate) fn open(path: &std::path::Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| DbError::Sqlite(format!("opening {}: {e}", path.display())))?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(sql)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(sql)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Records one batch in one transaction (see [`crate::Db::record_ingest`]). Blocking.
+    pub(crate) fn record(
+        &self,
+        product: &str,
+        records: &[Record],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| DbError::Writer("an earlier ingest batch panicked".to_owned()))?;
+        let (t, hour) = times(now);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+
+        let mut state: HashMap<String, String> = HashMap::new();
+        {
+            let mut q = tx
+                .prepare_cached(
+                    "SELECT status FROM ingest_sessions WHERE product = $1 AND session_id = $2",
+                )
+                .map_err(sql)?;
+            for sid in session_ids(records) {
+                if let Some(status) = q
+                    .query_row((product, sid), |r| r.get::<_, String>(0))
+                    .optional()
+                    .map_err(sql)?
+                {
+                    state.insert(sid.to_owned(), status);
+                }
+            }
+        }
+        let mut plan = Plan::fold(records, state);
+
+        // Events: stored once per id; a row that changed nothing was there already.
+        let mut inserted = HashSet::new();
+        {
+            let mut q = tx.prepare_cached(&single_row(&EVENTS)).map_err(sql)?;
+            let rows = plan.event_rows(product, records, &t);
+            for (&i, row) in plan.events.iter().zip(rows) {
+                if q.execute(rusqlite::params_from_iter(row)).map_err(sql)? == 1
+                    && let Record::Event { event_id, .. } = &records[i]
+                {
+                    inserted.insert(event_id.clone());
+                }
+            }
+        }
+        plan.count_events(records, &inserted);
+        for (table, rows) in plan.table_rows(product, &t, &hour) {
+            let mut q = tx.prepare_cached(&single_row(table)).map_err(sql)?;
+            for row in rows {
+                q.execute(rusqlite::params_from_iter(row)).map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)?;
+        Ok(plan.fresh)
+    }
+}
+
+/// `{head} VALUES ($1, …) {tail}`.
+fn single_row(table: &Upsert) -> String {
+    format!(
+        "{} VALUES {} {}",
+        table.head,
+        placeholders(1, table.cols, 1),
+        table.tail
+    )
+}
+
+fn sql(e: rusqlite::Error) -> DbError {
+    DbError::Sqlite(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IngestConnection;
+    use std::path::Path;
+
+    #[test]
+    fn database_file_of_a_url() {
+        let file = |u: &str| IngestConnection::file_of(u).expect("parses");
+        assert_eq!(
+            file("sqlite:///data/relops.db?mode=rwc"),
+            Path::new("/data/relops.db")
+        );
+        assert_eq!(
+            file("sqlite:///my%20data/relops.db"),
+            Path::new("/my data/relops.db")
+        );
+        for memory in ["sqlite::memory:", "sqlite://x.db?mode=memory"] {
+            let e = IngestConnection::file_of(memory).expect_err("in memory");
+            assert!(e.to_string().contains("expected sqlite://PATH"), "{e}");
+        }
+    }
+}
