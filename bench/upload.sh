@@ -36,7 +36,7 @@ now() { date +%s.%N; }
 mbps() { echo "$BYTES / $1 / 1000000" | bc -l; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# start_server DIR: a fresh data dir in DIR, its server, a release 2.1.0; sets RELOPS_URL/TOKEN.
+# start_server DIR: a fresh data dir in DIR and its server; sets RELOPS_URL/TOKEN.
 start_server() {
   local data="$1/data"
   export RELOPS_TOKEN=$("$BIN" init --data-dir "$data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
@@ -44,10 +44,15 @@ start_server() {
   SERVER_PID=$!
   for _ in $(seq 1 100); do grep -q "listening on" "$1/serve.out" 2>/dev/null && break; sleep 0.1; done
   export RELOPS_URL=$(sed -n 's/^relops listening on //p' "$1/serve.out")
-  "$BIN" release create 2.1.0 --go-live 2027-03-15 >/dev/null
 }
 
-upload() { "$BIN" artifact upload 2.1.0 --platform macos-universal "$FILE" --json >/dev/null; }
+# upload I: a new release 2.1.I and a file whose first byte is I, so that every run stores
+# a new blob (uploading the same bytes again would replace an identical blob instead).
+upload() {
+  printf "\\$(printf '%03o' "$1")" | dd of="$FILE" bs=1 seek=0 conv=notrunc status=none
+  "$BIN" release create "2.1.$1" --go-live 2027-03-15 >/dev/null
+  "$BIN" artifact upload "2.1.$1" --platform macos-universal "$FILE" --json >/dev/null
+}
 
 ssl=(); disk=(); durable=(); soft=()
 start_server "$WORK"
@@ -56,7 +61,7 @@ for i in $(seq 1 "$RUNS"); do
   cat "$FILE" >/dev/null
   t0=$(now); openssl dgst -sha256 "$FILE" >/dev/null; t1=$(now)
   cp "$FILE" "$WORK/copy" && sync "$WORK/copy"; t2=$(now); rm -f "$WORK/copy"
-  upload; t3=$(now)
+  upload "$i"; t3=$(now)
   ssl+=("$(echo "$t1 - $t0" | bc -l)"); disk+=("$(echo "$t2 - $t1" | bc -l)"); durable+=("$(echo "$t3 - $t2" | bc -l)")
   printf 'run %d: openssl %.0f MB/s, disk cp+sync %.0f MB/s, relops upload (durable) %.0f MB/s\n' \
     "$i" "$(mbps "${ssl[-1]}")" "$(mbps "${disk[-1]}")" "$(mbps "${durable[-1]}")"
@@ -67,7 +72,7 @@ stop
 start_server "$SHM"
 for i in $(seq 1 "$RUNS"); do
   cat "$FILE" >/dev/null
-  t0=$(now); upload; t1=$(now)
+  t0=$(now); upload "$((i + 100))"; t1=$(now)
   soft+=("$(echo "$t1 - $t0" | bc -l)")
   printf 'run %d: relops upload (tmpfs) %.0f MB/s\n' "$i" "$(mbps "${soft[-1]}")"
 done

@@ -1,10 +1,13 @@
-//! Artifact bytes in a local directory or an S3-compatible store, through `object_store`.
+//! Artifact bytes in a local directory or an S3-compatible store, through `object_store`
+//! (uploads to the local directory are written by `local_write.rs`).
 //!
 //! Layout inside the store:
 //! - `staging/{uuid}`: an upload in progress. Invisible to readers; swept at start-up.
 //! - `blobs/sha256/{hex}`: finished blobs, addressed by content. An upload is renamed here
 //!   only after its digest was computed and checked, then the database row that makes it
 //!   visible is written.
+
+mod local_write;
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -21,6 +24,8 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
 use serde::{Deserialize, Serialize};
+
+use local_write::LocalWrite;
 
 /// Where blobs live; the `[blob]` section of the config file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,9 +152,23 @@ impl BlobStore {
     /// Starts an upload into `staging/`.
     pub async fn begin_upload(&self) -> Result<BlobUpload> {
         let staging = Path::from(format!("{STAGING}/{}", uuid::Uuid::new_v4()));
-        let upload = self.store.put_multipart(&staging).await?;
+        let sink = match &self.local_root {
+            Some(root) => {
+                let path = root.join(staging.as_ref());
+                Sink::Local {
+                    write: tokio::task::spawn_blocking(move || LocalWrite::create(path))
+                        .await
+                        .map_err(std::io::Error::other)??,
+                    root: root.clone(),
+                }
+            }
+            None => Sink::Store(WriteMultipart::new_with_chunk_size(
+                self.store.put_multipart(&staging).await?,
+                PART_SIZE,
+            )),
+        };
         Ok(BlobUpload {
-            writer: Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)),
+            sink,
             staging,
             store: self.store.clone(),
         })
@@ -346,38 +365,57 @@ async fn local_stream(
 /// next start-up sweeps.
 #[derive(Debug)]
 pub struct BlobUpload {
-    writer: Option<WriteMultipart>,
+    sink: Sink,
     staging: Path,
     store: Arc<dyn ObjectStore>,
 }
 
+#[derive(Debug)]
+enum Sink {
+    /// S3: multipart upload.
+    Store(WriteMultipart),
+    /// The local directory `root`.
+    Local { write: LocalWrite, root: PathBuf },
+}
+
 impl BlobUpload {
-    /// Appends bytes; waits while too many parts are in flight, so memory stays bounded.
+    /// Appends bytes; waits while too much is in flight, so memory stays bounded.
     pub async fn write(&mut self, bytes: Bytes) -> Result<()> {
-        let w = self.writer.as_mut().expect("upload already finished");
-        w.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-        w.put(bytes);
-        Ok(())
+        match &mut self.sink {
+            Sink::Store(w) => {
+                w.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                w.put(bytes);
+                Ok(())
+            }
+            Sink::Local { write, .. } => write.write(bytes).await,
+        }
     }
 
-    /// Completes the upload and moves it to its content address; returns the key.
-    pub async fn commit(mut self, sha256_hex: &str) -> Result<String> {
-        let w = self.writer.take().expect("upload already finished");
-        w.finish().await?;
+    /// Completes the upload durably and moves it to its content address; returns the key.
+    pub async fn commit(self, sha256_hex: &str) -> Result<String> {
         let key = BlobStore::key_for(sha256_hex);
-        self.store
-            .rename(&self.staging, &Path::from(key.as_str()))
-            .await?;
+        match self.sink {
+            Sink::Store(w) => {
+                w.finish().await?;
+                self.store
+                    .rename(&self.staging, &Path::from(key.as_str()))
+                    .await?;
+            }
+            Sink::Local { write, root } => write.commit(&root.join(&key)).await?,
+        }
         Ok(key)
     }
 
     /// Abandons the upload and removes what was written.
-    pub async fn abort(mut self) {
-        if let Some(w) = self.writer.take()
-            && let Err(e) = w.abort().await
-        {
-            tracing::warn!(error = %e, "aborting a staged upload failed; start-up will sweep it");
+    pub async fn abort(self) {
+        match self.sink {
+            Sink::Store(w) => {
+                if let Err(e) = w.abort().await {
+                    tracing::warn!(error = %e, "aborting a staged upload failed; start-up will sweep it");
+                }
+                let _ = self.store.delete(&self.staging).await;
+            }
+            Sink::Local { write, .. } => write.abort().await,
         }
-        let _ = self.store.delete(&self.staging).await;
     }
 }
