@@ -1,5 +1,5 @@
 //! Uploads to the local backend, written by relops itself rather than through
-//! `object_store`: a writer thread appends the received chunks to `staging/{uuid}` while
+//! `object_store`: a writer thread appends what is received to `staging/{uuid}` while
 //! a second thread flushes what is written to disk every [`SYNC_EVERY`] bytes. The disk
 //! thus writes while the network still sends, and the final fsync before the rename only
 //! has the last few MiB left — instead of the whole file after the transfer, which made a
@@ -119,12 +119,12 @@ impl LocalWrite {
             return Ok(());
         }
         // The writer stopped on an error: report it.
-        self.finish_file().await?;
+        self.finish_file(false).await?;
         Err(std::io::Error::other("the upload writer stopped").into())
     }
 
-    /// Waits for the writer, syncs the rest of the file and returns it.
-    async fn finish_file(&mut self) -> Result<File> {
+    /// Waits for the writer and returns the file, synced to disk if `sync`.
+    async fn finish_file(&mut self, sync: bool) -> Result<File> {
         self.chunks = None;
         let Some(writer) = self.writer.take() else {
             return Err(std::io::Error::other("the upload already finished").into());
@@ -133,7 +133,9 @@ impl LocalWrite {
             let file = writer
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("the upload writer panicked")))?;
-            file.sync_all()?;
+            if sync {
+                file.sync_all()?;
+            }
             Ok::<_, std::io::Error>(file)
         })
         .await
@@ -146,7 +148,7 @@ impl LocalWrite {
         if !self.batch.is_empty() {
             self.send_batch().await?;
         }
-        drop(self.finish_file().await?);
+        drop(self.finish_file(true).await?);
         let (from, to) = (self.path.clone(), dest.to_owned());
         tokio::task::spawn_blocking(move || {
             let dir = to.parent().expect("blob paths have a directory");
@@ -161,7 +163,7 @@ impl LocalWrite {
 
     /// Stops writing and removes the file.
     pub(super) async fn abort(mut self) {
-        let _ = self.finish_file().await;
+        let _ = self.finish_file(false).await;
         let _ = tokio::fs::remove_file(&self.path).await;
     }
 }
