@@ -2,6 +2,12 @@
 //! route answers 200 without reading or storing anything.
 //!
 //! `cargo run --release -p relops-server --example bare_axum -- 127.0.0.1:PORT`
+//!
+//! It uses the same allocator as the `relops` binary, so that the comparison is of the
+//! work done, not of the allocators.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
