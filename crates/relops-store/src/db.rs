@@ -66,7 +66,7 @@ pub struct Db {
     /// served — SQLite's own lock is not fair (a waiting writer sleeps and retries while a
     /// busy one re-takes the lock at once), so a stream of ingest commits could starve an
     /// automatic halt. PostgreSQL: the same pool as reads.
-    writer: AnyPool,
+    pub(crate) writer: AnyPool,
     /// SQLite: the ingest writer's own connection (`ingest_write/sqlite.rs`).
     ingest: Option<crate::ingest_write::IngestConnection>,
     backend: Backend,

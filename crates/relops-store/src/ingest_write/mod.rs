@@ -434,14 +434,8 @@ mod tests {
         }
     }
 
-    /// The embedded default's executor: what is new, what counts once, what retries change.
-    #[tokio::test]
-    async fn a_batch_and_its_retry_count_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(&format!("sqlite://{}/relops.db", dir.path().display()))
-            .await
-            .unwrap();
-        assert!(db.ingest_connection().is_some());
+    /// What is new, what counts once, what a retry changes — on `db`'s executor.
+    async fn batch_and_retry(db: &Db) {
         let now = Utc::now();
         let first: Arc<[Record]> = vec![
             session("s1", "i1", "ok"),
@@ -483,6 +477,50 @@ mod tests {
         assert_eq!(h.errors, [("TOB_PARSE_ERROR".to_owned(), 1)]);
         assert_eq!((h.active_installs, h.crashed_installs), (5, 1));
         assert_eq!(h.memory_warnings, 1);
+    }
+
+    #[tokio::test]
+    async fn sqlite_executor_counts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/relops.db", dir.path().display()))
+            .await
+            .unwrap();
+        assert!(db.ingest_connection().is_some());
+        batch_and_retry(&db).await;
+    }
+
+    /// The multi-row executor, on the PostgreSQL server `.ci/run` starts
+    /// (`RELOPS_TEST_PG_URL`, an admin URL), in a database of its own.
+    #[tokio::test]
+    async fn postgres_executor_counts_once() {
+        use sqlx::Connection;
+        let Ok(admin_url) = std::env::var("RELOPS_TEST_PG_URL") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "RELOPS_TEST_PG_URL must be set under CI"
+            );
+            eprintln!("skipped: RELOPS_TEST_PG_URL not set (run `.ci/run` to start PostgreSQL)");
+            return;
+        };
+        sqlx::any::install_default_drivers();
+        let name = format!("relops_store_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let base = admin_url.rsplit_once('/').unwrap().0;
+        let db = Db::connect(&format!("{base}/{name}")).await.unwrap();
+        assert!(db.ingest_connection().is_none());
+        batch_and_retry(&db).await;
+        db.pool.close().await;
+        db.writer.close().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     }
 
     #[test]
