@@ -21,6 +21,16 @@ use sqlx::{AnyPool, Row};
 
 pub(crate) use crate::audit::append_audit;
 
+/// Set on every SQLite connection (the pool's and the ingest writer's). WAL: readers never
+/// block the writer; `synchronous = FULL`: a commit is on disk before it returns (DESIGN
+/// decision 8).
+pub(crate) const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA foreign_keys = ON",
+];
+
 /// Which engine a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -209,20 +219,19 @@ impl Db {
         } else {
             return Err(DbError::UnsupportedUrl(url.to_owned()));
         };
+        // SQLite: the ingest writer's own connection needs the database file (refuses an
+        // in-memory URL before anything connects).
+        let ingest_file = match backend {
+            Backend::Sqlite => Some(crate::ingest_write::IngestConnection::file_of(url)?),
+            Backend::Postgres => None,
+        };
         let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         let url = match backend {
             Backend::Sqlite => {
                 opts = opts.max_connections(8).after_connect(|conn, _| {
                     Box::pin(async move {
-                        // WAL: readers never block the writer; synchronous=FULL: a commit
-                        // is on disk before it returns (DESIGN decision 8).
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = FULL",
-                            "PRAGMA busy_timeout = 10000",
-                            "PRAGMA foreign_keys = ON",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        for pragma in SQLITE_PRAGMAS {
+                            sqlx::query(*pragma).execute(&mut *conn).await?;
                         }
                         Ok(())
                     })
@@ -248,12 +257,9 @@ impl Db {
             Backend::Sqlite => opts.max_connections(1).connect(&url).await?,
             Backend::Postgres => pool.clone(),
         };
-        let ingest = match backend {
-            Backend::Sqlite => Some(crate::ingest_write::IngestConnection::open(
-                &crate::ingest_write::IngestConnection::file_of(&url)?,
-            )?),
-            Backend::Postgres => None,
-        };
+        let ingest = ingest_file
+            .map(|path| crate::ingest_write::IngestConnection::open(&path))
+            .transpose()?;
         Ok(Self {
             pool,
             writer,

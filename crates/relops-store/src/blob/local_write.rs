@@ -123,24 +123,24 @@ impl LocalWrite {
         Err(std::io::Error::other("the upload writer stopped").into())
     }
 
-    /// Waits for the writer and returns the file, synced to disk if `sync`.
-    async fn finish_file(&mut self, sync: bool) -> Result<File> {
+    /// Waits for the writer; syncs the file to disk if `sync`.
+    async fn finish_file(&mut self, sync: bool) -> Result<()> {
         self.chunks = None;
         let Some(writer) = self.writer.take() else {
             return Err(std::io::Error::other("the upload already finished").into());
         };
-        let file = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let file = writer
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("the upload writer panicked")))?;
             if sync {
                 file.sync_all()?;
             }
-            Ok::<_, std::io::Error>(file)
+            Ok::<_, std::io::Error>(())
         })
         .await
         .map_err(std::io::Error::other)??;
-        Ok(file)
+        Ok(())
     }
 
     /// Makes the file durable and moves it to `dest` (durably: the directory is synced).
@@ -148,7 +148,7 @@ impl LocalWrite {
         if !self.batch.is_empty() {
             self.send_batch().await?;
         }
-        drop(self.finish_file(true).await?);
+        self.finish_file(true).await?;
         let (from, to) = (self.path.clone(), dest.to_owned());
         tokio::task::spawn_blocking(move || {
             let dir = to.parent().expect("blob paths have a directory");

@@ -8,14 +8,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::{EVENTS, Plan, Upsert, V, placeholders, session_ids, times};
-use crate::db::{DbError, Result};
+use crate::db::{DbError, Result, SQLITE_PRAGMAS};
 use crate::ingest::Record;
 
 impl rusqlite::ToSql for V<'_> {
@@ -53,18 +52,14 @@ impl IngestConnection {
     }
 
     /// Opens `path` (which the migrations have created) with the pragmas of the pool's
-    /// connections: WAL, and `synchronous = FULL` so that a commit is on disk.
+    /// connections ([`SQLITE_PRAGMAS`]: WAL, `synchronous = FULL`).
     pub(crate) fn open(path: &std::path::Path) -> Result<Self> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| DbError::Sqlite(format!("opening {}: {e}", path.display())))?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(sql)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-        )
-        .map_err(sql)?;
+        conn.execute_batch(&SQLITE_PRAGMAS.join(";")).map_err(sql)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
