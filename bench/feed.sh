@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Feed serving throughput: relops vs nginx serving the same files from disk.
 #
-#   bench/feed.sh [DURATION_S] [CONNECTIONS]      (defaults: 10, 32)
+#   [ROUNDS=3] bench/feed.sh [DURATION_S] [CONNECTIONS]      (defaults: 10, 32)
 #
 # Publishes one release (a 1 MiB artifact), exports the feed with `relops feed export`,
 # serves the export with nginx (sendfile on, access log off, one worker per core), and runs
 # the same load generator (wrk, 1 thread) against both, alternately, on loopback:
 #   - GET /tuf/wizard/metadata/timestamp.json
 #   - GET /tuf/wizard/targets/{sha256}.{name}   (1 MiB)
-# Prints requests/s, p99, and the ratio relops/nginx (target >= 1.0).
+# Prints the median requests/s and p99 of ROUNDS runs each, and the ratio relops/nginx
+# (target >= 1.0).
 # Needs: apt-get install nginx-light wrk. Uses the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
 CONNS=${2:-32}
+ROUNDS=${ROUNDS:-3}
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk: apt-get install nginx-light wrk" >&2; exit 2; }
 cargo build --release -q -p relops
 BIN=${CARGO_TARGET_DIR:-target}/release/relops
@@ -66,18 +68,23 @@ run_wrk() {
     END {printf "%.0f %.2f\n", rps, p99}'
 }
 
-report() {
-  local name=$1 path=$2
-  local r n
-  r=$(run_wrk "$RELOPS_URL$path"); n=$(run_wrk "$NGINX$path")
-  local r2 n2
-  n2=$(run_wrk "$NGINX$path"); r2=$(run_wrk "$RELOPS_URL$path")
+report() { # NAME PATH: ROUNDS rounds of relops and nginx, alternating who goes first; medians
+  local name=$1 path=$2 i
+  local rs=() ns=()
+  for i in $(seq 1 "$ROUNDS"); do
+    if [ $((i % 2)) = 1 ]; then
+      rs+=("$(run_wrk "$RELOPS_URL$path")"); ns+=("$(run_wrk "$NGINX$path")")
+    else
+      ns+=("$(run_wrk "$NGINX$path")"); rs+=("$(run_wrk "$RELOPS_URL$path")")
+    fi
+  done
+  median() { printf '%s\n' "$@" | sort -n -k1,1 | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
   local rr nr
-  rr=$(echo "$r $r2" | awk '{printf "%.0f %.2f", ($1+$3)/2, ($2+$4)/2}')
-  nr=$(echo "$n $n2" | awk '{printf "%.0f %.2f", ($1+$3)/2, ($2+$4)/2}')
+  rr=$(median "${rs[@]}"); nr=$(median "${ns[@]}")
   echo "$name: relops $(echo "$rr" | awk '{print $1}') req/s (p99 $(echo "$rr" | awk '{print $2}') ms), nginx $(echo "$nr" | awk '{print $1}') req/s (p99 $(echo "$nr" | awk '{print $2}') ms), ratio $(echo "$rr $nr" | awk '{printf "%.2f", $1/$3}')"
+  echo "  runs relops: $(printf '%s ' "${rs[@]}" | awk '{for(i=1;i<=NF;i+=2) printf "%s ", $i}')| nginx: $(printf '%s ' "${ns[@]}" | awk '{for(i=1;i<=NF;i+=2) printf "%s ", $i}')"
 }
 
-echo "wrk -t1 -c$CONNS -d${DUR}s, each contender twice (alternating), means:"
+echo "wrk -t1 -c$CONNS -d${DUR}s, $ROUNDS runs each (alternating who goes first), medians:"
 report "timestamp.json " "/tuf/wizard/metadata/timestamp.json"
 report "target (1 MiB) " "/tuf/wizard/targets/$TARGET"

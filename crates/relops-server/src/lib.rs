@@ -14,6 +14,8 @@ pub mod ratelimit;
 pub mod routes;
 pub mod target_cache;
 pub mod tls;
+#[cfg(target_os = "linux")]
+pub mod zero_copy;
 
 use std::sync::Arc;
 

@@ -6,25 +6,37 @@
 //! streamed from the store as before. Eviction is by recency and frequency (CLOCK-Pro, from
 //! `quick_cache`); concurrent first requests for one file load it once.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock, Weak};
+
 use bytes::Bytes;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use relops_store::{BlobError, BlobStore};
 
+/// A cached file: its bytes, and for the local blob store the open file they were read
+/// from (blobs never change in place, so the file holds the same bytes while it is open).
+#[derive(Debug)]
+struct Cached {
+    bytes: Bytes,
+    file: Option<Arc<std::fs::File>>,
+}
+
 #[derive(Debug, Clone)]
 struct Size;
 
-impl Weighter<String, Bytes> for Size {
-    fn weight(&self, _: &String, v: &Bytes) -> u64 {
-        v.len() as u64
+impl Weighter<String, Arc<Cached>> for Size {
+    fn weight(&self, _: &String, v: &Arc<Cached>) -> u64 {
+        v.bytes.len() as u64
     }
 }
 
 /// Hot targets by blob key.
 #[derive(Debug)]
 pub struct TargetCache {
-    cache: Option<Cache<String, Bytes, Size>>,
+    cache: Option<Cache<String, Arc<Cached>, Size>>,
     max_file: u64,
+    sources: Arc<FileSources>,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -39,12 +51,13 @@ impl TargetCache {
         Self {
             cache,
             max_file: max_file_mib.saturating_mul(MIB).min(budget),
+            sources: Arc::default(),
         }
     }
 
     /// The bytes of blob `key` if they are in memory now.
     pub fn cached(&self, key: &str) -> Option<Bytes> {
-        self.cache.as_ref()?.get(key)
+        Some(self.cache.as_ref()?.get(key)?.bytes.clone())
     }
 
     /// The bytes of blob `key` (`len` long) from memory, read from `blobs` on first use;
@@ -62,17 +75,78 @@ impl TargetCache {
             return Ok(None);
         }
         if let Some(hit) = cache.get(key) {
-            return Ok(Some(hit));
+            return Ok(Some(hit.bytes.clone()));
         }
-        cache
-            .get_or_insert_async(key, blobs.get_raw(key))
-            .await
-            .map(Some)
+        let load = async {
+            let (bytes, file) = blobs.read_whole(key).await?;
+            let cached = Arc::new(Cached {
+                bytes,
+                file: file.map(Arc::new),
+            });
+            self.sources.add(&cached);
+            Ok::<_, BlobError>(cached)
+        };
+        let hit = cache.get_or_insert_async(key, load).await?;
+        Ok(Some(hit.bytes.clone()))
     }
 
     /// Bytes held now (for tests and metrics).
     pub fn weight(&self) -> u64 {
         self.cache.as_ref().map_or(0, Cache::weight)
+    }
+
+    /// Where the cached bytes can be sent from without a copy, for
+    /// [`crate::zero_copy`].
+    pub fn file_sources(&self) -> Arc<FileSources> {
+        self.sources.clone()
+    }
+}
+
+/// The memory of each cached file read from a local blob, by address, with the file it
+/// was read from: a write of a slice that lies inside one of them can be sent from the
+/// file with `sendfile` (what nginx does), sparing the copy into the socket.
+///
+/// Entries are weak: once the cache drops a file its entry no longer matches, even if
+/// responses still hold its bytes (they are then written the ordinary way). While an
+/// entry's file is alive its memory is too, so no other allocation can lie at those
+/// addresses: a slice inside the range *is* a view of those bytes.
+#[derive(Debug, Default)]
+pub struct FileSources {
+    by_start: RwLock<BTreeMap<usize, Weak<Cached>>>,
+}
+
+/// The place in a file that holds the bytes of a written slice.
+#[derive(Debug)]
+pub struct FileRange {
+    pub file: Arc<std::fs::File>,
+    /// Offset of the slice in the file.
+    pub offset: u64,
+}
+
+impl FileSources {
+    fn add(&self, cached: &Arc<Cached>) {
+        if cached.file.is_none() || cached.bytes.is_empty() {
+            return;
+        }
+        let mut map = self.by_start.write().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, w| w.strong_count() > 0);
+        map.insert(cached.bytes.as_ptr() as usize, Arc::downgrade(cached));
+    }
+
+    /// The file range holding `buf`, if `buf` lies inside a cached file's bytes.
+    pub fn find(&self, buf: &[u8]) -> Option<FileRange> {
+        let start = buf.as_ptr() as usize;
+        let map = self.by_start.read().unwrap_or_else(|p| p.into_inner());
+        let (&base, weak) = map.range(..=start).next_back()?;
+        let cached = weak.upgrade()?;
+        let offset = start - base;
+        if offset + buf.len() > cached.bytes.len() {
+            return None;
+        }
+        Some(FileRange {
+            file: cached.file.clone()?,
+            offset: offset as u64,
+        })
     }
 }
 

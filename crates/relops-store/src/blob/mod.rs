@@ -301,6 +301,34 @@ impl BlobStore {
     pub async fn get_raw(&self, key: &str) -> Result<Bytes> {
         Ok(self.store.get(&Path::from(key)).await?.bytes().await?)
     }
+
+    /// Reads a blob whole. For the local backend also the open file the bytes were read
+    /// from: blobs are never changed in place (a new version is a new file renamed over
+    /// the old), so that file holds exactly these bytes for as long as it is open, which
+    /// lets the server hand them to the kernel (`sendfile`) instead of copying them.
+    pub async fn read_whole(&self, key: &str) -> Result<(Bytes, Option<std::fs::File>)> {
+        let Some(root) = &self.local_root else {
+            return Ok((self.get_raw(key).await?, None));
+        };
+        let path = root.join(key);
+        let owned = key.to_owned();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(BlobError::NotFound(owned));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let len = file.metadata()?.len();
+            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            file.read_to_end(&mut bytes)?;
+            Ok((Bytes::from(bytes), Some(file)))
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
 }
 
 /// Read size of local downloads: object_store reads local files 8 KiB at a time, which

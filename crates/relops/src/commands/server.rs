@@ -110,6 +110,13 @@ pub async fn serve(
             let listener = relops_server::tls::TlsListener::new(listener, t)?;
             relops_server::serve(listener, state, shutdown()).await?;
         }
+        #[cfg(target_os = "linux")]
+        None => {
+            let sources = state.targets.file_sources();
+            let listener = relops_server::zero_copy::ZeroCopyListener::new(listener, sources);
+            relops_server::serve(listener, state, shutdown()).await?;
+        }
+        #[cfg(not(target_os = "linux"))]
         None => relops_server::serve(listener, state, shutdown()).await?,
     }
     Ok(())
