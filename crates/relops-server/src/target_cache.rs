@@ -5,6 +5,11 @@
 //! `[feed] target_cache_mib` (0 turns it off); a file over `target_cache_max_file_mib` is
 //! streamed from the store as before. Eviction is by recency and frequency (CLOCK-Pro, from
 //! `quick_cache`); concurrent first requests for one file load it once.
+//!
+//! Files read from the local blob store stay open and are registered in [`FileSources`],
+//! so that plain-HTTP connections send them with `sendfile` ([`crate::zero_copy`]); at
+//! most [`MAX_OPEN_FILES`] at a time (file descriptors are finite), and only files of at
+//! least [`MIN_SENDFILE_FILE`] bytes (a small body gains nothing from it).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, Weak};
@@ -40,6 +45,11 @@ pub struct TargetCache {
 }
 
 const MIB: u64 = 1024 * 1024;
+
+/// Cached files kept open for `sendfile` at most; the others are written from memory.
+pub const MAX_OPEN_FILES: usize = 256;
+/// Smallest cached file kept open for `sendfile`.
+pub const MIN_SENDFILE_FILE: usize = 64 * 1024;
 
 impl TargetCache {
     /// A cache of up to `budget_mib` MiB holding files of up to `max_file_mib` MiB.
@@ -79,9 +89,10 @@ impl TargetCache {
         }
         let load = async {
             let (bytes, file) = blobs.read_whole(key).await?;
+            let keep = bytes.len() >= MIN_SENDFILE_FILE && self.sources.has_room();
             let cached = Arc::new(Cached {
                 bytes,
-                file: file.map(Arc::new),
+                file: file.filter(|_| keep).map(Arc::new),
             });
             self.sources.add(&cached);
             Ok::<_, BlobError>(cached)
@@ -131,6 +142,12 @@ impl FileSources {
         let mut map = self.by_start.write().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, w| w.strong_count() > 0);
         map.insert(cached.bytes.as_ptr() as usize, Arc::downgrade(cached));
+    }
+
+    /// Whether another file may be kept open ([`MAX_OPEN_FILES`]).
+    fn has_room(&self) -> bool {
+        let map = self.by_start.read().unwrap_or_else(|p| p.into_inner());
+        map.values().filter(|w| w.strong_count() > 0).count() < MAX_OPEN_FILES
     }
 
     /// The file range holding `buf`, if `buf` lies inside a cached file's bytes.

@@ -385,4 +385,42 @@ mod tests {
         assert_eq!(&got[head.len()..head.len() + body.len()], &body[..]);
         assert_eq!(&got[head.len() + body.len()..], b"tail");
     }
+
+    #[tokio::test]
+    async fn small_files_and_files_beyond_the_open_limit_are_written_from_memory() {
+        use crate::target_cache::{MAX_OPEN_FILES, MIN_SENDFILE_FILE};
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::open(&BlobConfig::Local {
+            path: dir.path().to_owned(),
+        })
+        .unwrap();
+        let cache = TargetCache::new(64, 1);
+        let sources = cache.file_sources();
+        let small = MIN_SENDFILE_FILE - 1;
+        blobs
+            .put_raw("small", Bytes::from(vec![1u8; small]))
+            .await
+            .unwrap();
+        let bytes = cache
+            .get(&blobs, "small", small as u64)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            sources.find(&bytes).is_none(),
+            "a small file is not kept open"
+        );
+
+        let mut held = Vec::new();
+        for i in 0..=MAX_OPEN_FILES {
+            let key = format!("f{i}");
+            let body = Bytes::from(vec![i as u8; MIN_SENDFILE_FILE]);
+            blobs.put_raw(&key, body).await.unwrap();
+            let got = cache.get(&blobs, &key, MIN_SENDFILE_FILE as u64).await;
+            held.push(got.unwrap().unwrap());
+        }
+        let open = held.iter().filter(|b| sources.find(b).is_some()).count();
+        assert_eq!(open, MAX_OPEN_FILES);
+        assert!(sources.find(&held[MAX_OPEN_FILES]).is_none());
+    }
 }
