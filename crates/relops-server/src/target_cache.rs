@@ -168,10 +168,11 @@ impl FileSources {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn local_store() -> (tempfile::TempDir, BlobStore) {
+    /// A local blob store in a fresh temporary directory.
+    pub(crate) fn local_store() -> (tempfile::TempDir, BlobStore) {
         let dir = tempfile::tempdir().unwrap();
         let blobs = BlobStore::open(&relops_store::BlobConfig::Local {
             path: dir.path().to_owned(),

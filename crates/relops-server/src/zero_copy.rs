@@ -179,14 +179,11 @@ impl AsyncRead for ZeroCopyStream {
 
 impl AsyncWrite for ZeroCopyStream {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.source_of(buf) {
-            Some(range) => self.poll_sendfile(cx, &range, buf.len()),
-            None => self.poll_plain(cx, &[IoSlice::new(buf)]),
-        }
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -227,8 +224,8 @@ impl AsyncWrite for ZeroCopyStream {
 mod tests {
     use super::*;
     use crate::target_cache::TargetCache;
+    use crate::target_cache::tests::local_store;
     use bytes::Bytes;
-    use relops_store::{BlobConfig, BlobStore};
 
     /// Serves `/big` (a cached 3 MiB file), `/part` (a range of it) and `/copy` (the same
     /// bytes, not from the cache) through a [`ZeroCopyListener`]; returns its URL.
@@ -256,11 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn cached_files_go_out_with_sendfile_byte_exact() {
-        let dir = tempfile::tempdir().unwrap();
-        let blobs = BlobStore::open(&BlobConfig::Local {
-            path: dir.path().to_owned(),
-        })
-        .unwrap();
+        let (_dir, blobs) = local_store();
         let content: Vec<u8> = (0..3 * 1024 * 1024u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
             .collect();
@@ -315,11 +308,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_slices_inside_a_cached_file_are_found() {
-        let dir = tempfile::tempdir().unwrap();
-        let blobs = BlobStore::open(&BlobConfig::Local {
-            path: dir.path().to_owned(),
-        })
-        .unwrap();
+        let (_dir, blobs) = local_store();
         blobs
             .put_raw("k", Bytes::from(vec![7u8; 100_000]))
             .await
@@ -340,11 +329,7 @@ mod tests {
     #[tokio::test]
     async fn headers_before_a_file_body_are_corked_until_the_body_is_sent() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let dir = tempfile::tempdir().unwrap();
-        let blobs = BlobStore::open(&BlobConfig::Local {
-            path: dir.path().to_owned(),
-        })
-        .unwrap();
+        let (_dir, blobs) = local_store();
         let body = vec![5u8; 1024 * 1024];
         blobs.put_raw("k", Bytes::from(body.clone())).await.unwrap();
         let cache = TargetCache::new(4, 4);
@@ -389,11 +374,7 @@ mod tests {
     #[tokio::test]
     async fn small_files_and_files_beyond_the_open_limit_are_written_from_memory() {
         use crate::target_cache::{MAX_OPEN_FILES, MIN_SENDFILE_FILE};
-        let dir = tempfile::tempdir().unwrap();
-        let blobs = BlobStore::open(&BlobConfig::Local {
-            path: dir.path().to_owned(),
-        })
-        .unwrap();
+        let (_dir, blobs) = local_store();
         let cache = TargetCache::new(64, 1);
         let sources = cache.file_sources();
         let small = MIN_SENDFILE_FILE - 1;

@@ -74,6 +74,14 @@ impl BlobError {
             e => Self::Store(e),
         }
     }
+
+    /// Opening the local file of blob `key` failed.
+    fn opening(key: &str, e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => Self::NotFound(key.to_owned()),
+            _ => Self::Io(e),
+        }
+    }
 }
 
 type Result<T, E = BlobError> = std::result::Result<T, E>;
@@ -314,15 +322,9 @@ impl BlobStore {
         let owned = key.to_owned();
         tokio::task::spawn_blocking(move || {
             use std::io::Read;
-            let mut file = match std::fs::File::open(&path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(BlobError::NotFound(owned));
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let len = file.metadata()?.len();
-            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            let mut file = std::fs::File::open(&path).map_err(|e| BlobError::opening(&owned, e))?;
+            // `read_to_end` sizes the buffer from the file's length.
+            let mut bytes = Vec::new();
             file.read_to_end(&mut bytes)?;
             Ok((Bytes::from(bytes), Some(file)))
         })
@@ -343,13 +345,11 @@ async fn local_stream(
     range: Option<Range<u64>>,
 ) -> Result<BoxStream<'static, Result<Bytes>>> {
     use std::io::{Read, Seek, SeekFrom};
-    let file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f.into_std().await,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(BlobError::NotFound(key.to_owned()));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| BlobError::opening(key, e))?
+        .into_std()
+        .await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(2);
     tokio::task::spawn_blocking(move || {
         let mut file = file;
