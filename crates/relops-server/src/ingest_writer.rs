@@ -1,20 +1,39 @@
-//! Group commit for ingest: requests hand their records to one writer task, which writes
-//! everything that queued up meanwhile in one transaction (one fsync) and then answers
-//! every request. A 2xx still means "stored durably"; under load the cost of a commit is
-//! shared by all the requests it carries. What was committed is then counted by the
-//! health engine, which judges the releases it touched. Records are idempotent, so when a batch fails
+//! Group commit for ingest: requests hand their records to one writer task, which makes
+//! everything that queued up meanwhile durable in one transaction (one fsync) and then
+//! answers every request. A 2xx means "stored durably"; under load the cost of a commit is
+//! shared by all the requests it carries. Records are idempotent, so when a batch fails
 //! every request in it gets the error and its client retries.
+//!
+//! Where a batch goes depends on the database:
+//! - SQLite (the default): the batch is appended to the ingest journal
+//!   ([`relops_store::IngestJournal`]; a few hundred sequential bytes per record) and the
+//!   request is answered. A fold task applies everything journalled since its last run to
+//!   the ingest tables in one transaction ([`Db::fold_journal`]) — right away when idle,
+//!   under load as often as it keeps up — and the health engine counts what each fold
+//!   found new. Reads of ingest data call [`IngestWriter::flush`] first, so an answered
+//!   record is always visible to the next read.
+//! - PostgreSQL: the batch is written to the tables directly and counted.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use chrono::Utc;
-use relops_store::{Db, Record};
+use relops_store::{Db, IngestJournal, Record};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::health_engine::HealthEngine;
-use tokio::sync::{mpsc, oneshot};
 
-/// Most records one transaction carries.
+/// Most records one writer transaction carries.
 const MAX_BATCH_RECORDS: usize = 2000;
+/// Most records one fold applies (a fold holds the database's writer turn).
+const MAX_FOLD_RECORDS: usize = 50_000;
+/// Under load, folds start at most this often, so each carries many batches (its cost
+/// is per page touched, not per record). A flush does not wait for it.
+const FOLD_SPACING: Duration = Duration::from_millis(1000);
+/// Journalled but unfolded records beyond which the writer waits for the fold (the
+/// journal is durable, but reads flush it and should not wait long).
+const MAX_BACKLOG_RECORDS: usize = 500_000;
 
 type Job = (String, Vec<Record>, oneshot::Sender<Result<(), String>>);
 
@@ -22,18 +41,64 @@ type Job = (String, Vec<Record>, oneshot::Sender<Result<(), String>>);
 #[derive(Debug, Clone)]
 pub struct IngestWriter {
     tx: mpsc::Sender<Job>,
+    journal: Option<Arc<Journalled>>,
+}
+
+/// Where the journal and its fold stand.
+#[derive(Debug)]
+struct Journalled {
+    journal: IngestJournal,
+    /// Last sequence appended (every answered request's batch is at or before it).
+    appended: AtomicI64,
+    /// Records appended but not folded yet.
+    backlog: AtomicUsize,
+    /// The fold's progress: last sequence folded, or the error of the last attempt.
+    folded: watch::Sender<FoldState>,
+    /// Wakes the fold task.
+    wake: Notify,
+    /// A reader waits: fold now rather than after [`FOLD_SPACING`].
+    urgent: AtomicBool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct FoldState {
+    seq: i64,
+    error: Option<String>,
 }
 
 impl IngestWriter {
-    /// Starts the writer task on the current runtime; what it commits is counted by
-    /// `health`.
-    pub fn start(db: Db, health: Arc<HealthEngine>) -> Self {
+    /// Starts the writer (and, on SQLite, the fold task, which first folds whatever an
+    /// earlier run journalled but did not fold) on the current runtime; what is stored is
+    /// counted by `health`.
+    pub async fn start(db: Db, health: Arc<HealthEngine>) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>(8192);
-        tokio::spawn(run(db, health, rx));
-        Self { tx }
+        let journal = match db.ingest_journal() {
+            Some(journal) => {
+                let folded = db.ingest_folded().await?;
+                let j = journal.clone();
+                let appended = tokio::task::spawn_blocking(move || j.last_seq()).await??;
+                let j = Arc::new(Journalled {
+                    journal,
+                    appended: AtomicI64::new(appended.max(folded)),
+                    // Unknown until the first fold; it only paces the writer.
+                    backlog: AtomicUsize::new(0),
+                    folded: watch::Sender::new(FoldState {
+                        seq: folded,
+                        error: None,
+                    }),
+                    wake: Notify::new(),
+                    urgent: AtomicBool::new(false),
+                });
+                tokio::spawn(fold_loop(db.clone(), health.clone(), j.clone()));
+                Some(j)
+            }
+            None => None,
+        };
+        tokio::spawn(run(db, health, journal.clone(), rx));
+        Ok(Self { tx, journal })
     }
 
-    /// Stores `records` of `product`; returns once they are committed.
+    /// Stores `records` of `product`; returns once they are durable.
     pub async fn write(&self, product: &str, records: Vec<Record>) -> Result<(), String> {
         let (done, wait) = oneshot::channel();
         self.tx
@@ -43,9 +108,40 @@ impl IngestWriter {
         wait.await
             .map_err(|_| "the ingest writer stopped".to_owned())?
     }
+
+    /// Returns once everything answered so far is in the ingest tables and counted by the
+    /// health engine (immediately on PostgreSQL, where that is so on answering).
+    pub async fn flush(&self) -> Result<(), String> {
+        let Some(j) = &self.journal else {
+            return Ok(());
+        };
+        let target = j.appended.load(Ordering::Acquire);
+        let mut rx = j.folded.subscribe();
+        loop {
+            {
+                let s = rx.borrow_and_update();
+                if s.seq >= target {
+                    return Ok(());
+                }
+                if let Some(e) = &s.error {
+                    return Err(e.clone());
+                }
+            }
+            j.urgent.store(true, Ordering::Release);
+            j.wake.notify_one();
+            rx.changed()
+                .await
+                .map_err(|_| "the ingest fold stopped".to_owned())?;
+        }
+    }
 }
 
-async fn run(db: Db, health: Arc<HealthEngine>, mut rx: mpsc::Receiver<Job>) {
+async fn run(
+    db: Db,
+    health: Arc<HealthEngine>,
+    journal: Option<Arc<Journalled>>,
+    mut rx: mpsc::Receiver<Job>,
+) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut n = jobs[0].1.len();
@@ -58,31 +154,253 @@ async fn run(db: Db, health: Arc<HealthEngine>, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        // One transaction per product in the batch (almost always one).
-        let mut products: Vec<String> = jobs.iter().map(|j| j.0.clone()).collect();
-        products.sort();
-        products.dedup();
-        let mut failed: Option<String> = None;
-        for p in &products {
-            let records: Arc<[Record]> = jobs
-                .iter()
-                .filter(|j| &j.0 == p)
-                .flat_map(|j| j.1.iter().cloned())
-                .collect();
-            let now = Utc::now();
-            match db.record_ingest(p, records.clone(), now).await {
-                Ok(fresh) => health.observe(p, &records, &fresh, now),
-                Err(e) => {
-                    tracing::error!(error = ?e, product = %p, "storing an ingest batch failed");
-                    failed = Some(format!("storing telemetry failed: {e}"));
-                }
+        let result = match &journal {
+            Some(j) => {
+                let batch = jobs
+                    .iter_mut()
+                    .map(|(p, r, _)| (p.as_str(), std::mem::take(r)));
+                append(j, batch, n).await
+            }
+            None => write_direct(&db, &health, &jobs).await,
+        };
+        for (_, _, done) in jobs {
+            let _ = done.send(result.clone());
+        }
+    }
+}
+
+/// Appends one batch to the journal (a row per product) and wakes the fold.
+async fn append<'a>(
+    j: &Arc<Journalled>,
+    jobs: impl Iterator<Item = (&'a str, Vec<Record>)>,
+    n: usize,
+) -> Result<(), String> {
+    // Far behind: let the fold catch up before journalling more.
+    let mut folded = j.folded.subscribe();
+    while j.backlog.load(Ordering::Acquire) > MAX_BACKLOG_RECORDS {
+        j.wake.notify_one();
+        if folded.changed().await.is_err() {
+            break;
+        }
+    }
+    let mut by_product: Vec<(String, Vec<Record>)> = Vec::new();
+    for (p, records) in jobs {
+        match by_product.iter_mut().find(|(q, _)| q == p) {
+            Some((_, all)) => all.extend(records),
+            None => by_product.push((p.to_owned(), records)),
+        }
+    }
+    let journal = j.journal.clone();
+    let seq = tokio::task::spawn_blocking(move || {
+        let batch: Vec<(&str, &[Record])> = by_product
+            .iter()
+            .map(|(p, r)| (p.as_str(), r.as_slice()))
+            .collect();
+        journal.append(&batch, Utc::now())
+    })
+    .await
+    .map_err(|e| format!("the ingest journal failed: {e}"))?
+    .map_err(|e| {
+        tracing::error!(error = ?e, "journalling an ingest batch failed");
+        format!("storing telemetry failed: {e}")
+    })?;
+    j.appended.fetch_max(seq, Ordering::AcqRel);
+    j.backlog.fetch_add(n, Ordering::AcqRel);
+    j.wake.notify_one();
+    Ok(())
+}
+
+/// PostgreSQL: one transaction per product in the batch (almost always one), counted.
+async fn write_direct(db: &Db, health: &HealthEngine, jobs: &[Job]) -> Result<(), String> {
+    let mut products: Vec<&String> = jobs.iter().map(|j| &j.0).collect();
+    products.sort();
+    products.dedup();
+    let mut failed = Ok(());
+    for p in products {
+        let records: Arc<[Record]> = jobs
+            .iter()
+            .filter(|j| &j.0 == p)
+            .flat_map(|j| j.1.iter().cloned())
+            .collect();
+        let now = Utc::now();
+        match db.record_ingest(p, records.clone(), now).await {
+            Ok(fresh) => health.observe(p, &records, &fresh, now),
+            Err(e) => {
+                tracing::error!(error = ?e, product = %p, "storing an ingest batch failed");
+                failed = Err(format!("storing telemetry failed: {e}"));
             }
         }
-        for (_, _, done) in jobs {
-            let _ = done.send(match &failed {
-                None => Ok(()),
-                Some(e) => Err(e.clone()),
-            });
+    }
+    failed
+}
+
+/// Folds the journal into the ingest tables for as long as the server runs.
+async fn fold_loop(db: Db, health: Arc<HealthEngine>, j: Arc<Journalled>) {
+    let mut last = tokio::time::Instant::now() - FOLD_SPACING;
+    loop {
+        if j.folded.borrow().seq >= j.appended.load(Ordering::Acquire) {
+            j.wake.notified().await;
         }
+        if !j.urgent.swap(false, Ordering::AcqRel) {
+            tokio::time::sleep_until(last + FOLD_SPACING).await;
+        }
+        last = tokio::time::Instant::now();
+        match fold_once(&db, &health, &j).await {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "folding the ingest journal failed; retrying in 1 s");
+                j.folded.send_modify(|s| s.error = Some(e));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Folds what the journal holds after the last fold (up to [`MAX_FOLD_RECORDS`]).
+async fn fold_once(db: &Db, health: &HealthEngine, j: &Journalled) -> Result<(), String> {
+    let after = j.folded.borrow().seq;
+    let journal = j.journal.clone();
+    let entries = tokio::task::spawn_blocking(move || journal.read_after(after, MAX_FOLD_RECORDS))
+        .await
+        .map_err(|e| format!("reading the ingest journal failed: {e}"))?
+        .map_err(|e| format!("reading the ingest journal failed: {e}"))?;
+    let Some(through) = entries.last().map(|e| e.seq) else {
+        // Nothing after `after`: what was appended is folded (an earlier run's fold
+        // committed before its journal rows were removed).
+        let appended = j.appended.load(Ordering::Acquire);
+        j.folded.send_modify(|s| {
+            s.seq = s.seq.max(appended);
+            s.error = None;
+        });
+        return Ok(());
+    };
+    let folded = db
+        .fold_journal(entries)
+        .await
+        .map_err(|e| format!("storing telemetry failed: {e}"))?;
+    let mut n = 0;
+    for f in &folded {
+        n += f.records.len();
+        health.observe(&f.product, &f.records, &f.fresh, f.at);
+    }
+    // Saturating: the backlog of an earlier run was not counted in.
+    let _ = j
+        .backlog
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+            Some(b.saturating_sub(n))
+        });
+    j.folded.send_modify(|s| {
+        s.seq = through;
+        s.error = None;
+    });
+    let journal = j.journal.clone();
+    match tokio::task::spawn_blocking(move || journal.forget_through(through)).await {
+        Ok(Ok(())) => {}
+        // Harmless: folded entries are skipped by sequence; the next fold removes them.
+        Ok(Err(e)) => tracing::warn!(error = ?e, "removing folded ingest journal entries failed"),
+        Err(e) => tracing::warn!(error = %e, "removing folded ingest journal entries failed"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IngestWriter;
+    use crate::health_engine::HealthEngine;
+    use chrono::Utc;
+    use relops_core::alert::Rules;
+    use relops_store::{Db, Record, Scope};
+    use std::sync::Arc;
+
+    fn ended(i: usize, status: &str) -> Record {
+        Record::Session {
+            scope: Scope {
+                release: "2.1.0".into(),
+                channel: "stable".into(),
+                platform: "windows-x64".into(),
+            },
+            session_id: format!("s{i}"),
+            install_id: Some(format!("i{i}")),
+            status: status.into(),
+            crashed: status == "crashed",
+        }
+    }
+
+    async fn db(dir: &std::path::Path) -> Db {
+        Db::connect(&format!("sqlite://{}/relops.db", dir.display()))
+            .await
+            .unwrap()
+    }
+
+    fn engine() -> Arc<HealthEngine> {
+        Arc::new(HealthEngine::new(Rules::default(), 90).0)
+    }
+
+    /// What was answered is in the tables and counted once a reader flushes; a retried
+    /// batch counts once.
+    #[tokio::test]
+    async fn answered_records_are_visible_after_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(dir.path()).await;
+        let health = engine();
+        let w = IngestWriter::start(db.clone(), health.clone())
+            .await
+            .unwrap();
+        let batch: Vec<Record> = (0..5).map(|i| ended(i, "exited")).collect();
+        let writes = (0..4).map(|_| w.write("wizard", batch.clone()));
+        for r in futures::future::join_all(writes).await {
+            r.unwrap();
+        }
+        w.write("wizard", vec![ended(9, "crashed")]).await.unwrap();
+        w.flush().await.unwrap();
+        let h = db.health("wizard", "2.1.0", Utc::now()).await.unwrap();
+        assert_eq!(
+            h.sessions,
+            [("crashed".to_owned(), 1), ("exited".to_owned(), 5)]
+        );
+        let (f, _, _) = health.assess("wizard", "2.1.0", Utc::now());
+        assert_eq!((f.active_installs, f.crashed_installs), (6, 1));
+        // Folded entries leave the journal.
+        let j = db.ingest_journal().unwrap();
+        for _ in 0..100 {
+            if j.read_after(0, 10).unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(j.read_after(0, 10).unwrap().is_empty());
+        assert_eq!(db.ingest_folded().await.unwrap(), j.last_seq().unwrap());
+    }
+
+    /// Batches an earlier run journalled (answered) but did not fold are folded when the
+    /// next run starts, and counted by its health engine once.
+    #[tokio::test]
+    async fn a_restart_folds_what_the_last_run_left() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = db(dir.path()).await;
+            let j = db.ingest_journal().unwrap();
+            let a: Vec<Record> = (0..3).map(|i| ended(i, "exited")).collect();
+            j.append(&[("wizard", &a)], Utc::now()).unwrap();
+            j.append(&[("wizard", &[ended(7, "crashed")])], Utc::now())
+                .unwrap();
+        }
+        let db = db(dir.path()).await;
+        let health = engine();
+        let w = IngestWriter::start(db.clone(), health.clone())
+            .await
+            .unwrap();
+        w.flush().await.unwrap();
+        let h = db.health("wizard", "2.1.0", Utc::now()).await.unwrap();
+        assert_eq!(
+            h.sessions,
+            [("crashed".to_owned(), 1), ("exited".to_owned(), 3)]
+        );
+        let (f, _, _) = health.assess("wizard", "2.1.0", Utc::now());
+        assert_eq!((f.active_installs, f.crashed_installs), (4, 1));
+        // Nothing new: a flush returns at once and counts nothing again.
+        w.flush().await.unwrap();
+        let (f, _, _) = health.assess("wizard", "2.1.0", Utc::now());
+        assert_eq!(f.active_installs, 4);
     }
 }

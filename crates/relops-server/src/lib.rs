@@ -105,13 +105,16 @@ impl AppState {
             .context("cannot read the last 24 h of telemetry for the health engine")?;
         let open = db.open_alerts().await.context("cannot read open alerts")?;
         health.restore(&replay, &open);
+        let ingest_writer = ingest_writer::IngestWriter::start(db.clone(), health.clone())
+            .await
+            .context("cannot open the ingest journal")?;
         let state = Self(Arc::new(AppStateInner {
             targets: target_cache::TargetCache::new(
                 config.feed.target_cache_mib,
                 config.feed.target_cache_max_file_mib,
             ),
             ingest_limits: ratelimit::IngestLimits::new(&config.ingest),
-            ingest_writer: ingest_writer::IngestWriter::start(db.clone(), health.clone()),
+            ingest_writer,
             health,
             alert_changes: std::sync::Mutex::new(Some(changes)),
             ingest_keys,

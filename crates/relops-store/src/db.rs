@@ -79,6 +79,8 @@ pub struct Db {
     pub(crate) writer: AnyPool,
     /// SQLite: the ingest writer's own connection (`ingest_write/sqlite.rs`).
     ingest: Option<crate::ingest_write::IngestConnection>,
+    /// SQLite: the ingest journal next to the database file (`ingest_write/journal.rs`).
+    pub(crate) journal: Option<crate::ingest_write::IngestJournal>,
     backend: Backend,
 }
 
@@ -257,6 +259,14 @@ impl Db {
             Backend::Sqlite => opts.max_connections(1).connect(&url).await?,
             Backend::Postgres => pool.clone(),
         };
+        let journal = ingest_file
+            .as_deref()
+            .map(|path| {
+                crate::ingest_write::IngestJournal::open(
+                    &crate::ingest_write::IngestJournal::path_for(path),
+                )
+            })
+            .transpose()?;
         let ingest = ingest_file
             .map(|path| crate::ingest_write::IngestConnection::open(&path))
             .transpose()?;
@@ -264,6 +274,7 @@ impl Db {
             pool,
             writer,
             ingest,
+            journal,
             backend,
         })
     }

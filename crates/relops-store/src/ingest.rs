@@ -1,5 +1,6 @@
-//! Ingested telemetry. A batch of records is written in one transaction (`ingest_write.rs`) before the
-//! server answers 2xx (durable acknowledgement); every write is idempotent — an event id
+//! Ingested telemetry. A batch of records is made durable before the server answers 2xx
+//! (on SQLite in the ingest journal, folded into these tables shortly after; on
+//! PostgreSQL written directly — `ingest_write/`); every write is idempotent — an event id
 //! or a session's end counts once however often a client retries — and updates the
 //! per-release figures incrementally, so health is read without scanning history.
 
@@ -9,7 +10,7 @@ use sqlx::Row;
 use crate::db::{Db, DbError, Result, ts};
 
 /// Where a record belongs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Scope {
     /// The release as sent (`2.1.0`); unknown ones are kept under their name.
     pub release: String,
@@ -17,8 +18,8 @@ pub struct Scope {
     pub platform: String,
 }
 
-/// One thing to record.
-#[derive(Debug, Clone, PartialEq)]
+/// One thing to record (serialised as JSON in the ingest journal).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Record {
     /// A session's state now; `ended` statuses (anything but `ok`) count once.
     Session {

@@ -55,6 +55,9 @@ pub async fn list(
 ) -> ApiResult<Json<AlertList>> {
     let product = state.product(q.product.as_deref())?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    // Let the health engine see what was answered so far (alerts then fire from the alert
+    // worker); best effort — alerts must list even while the telemetry store fails.
+    let _ = state.telemetry_visible().await;
     let list = state.db.alerts(&product, !q.all, limit).await?;
     Ok(Json(AlertList {
         alerts: list.into_iter().map(alert).collect(),
@@ -137,6 +140,7 @@ pub async fn escalate(
         .filter(|t| !t.is_empty());
     let condition = Condition::escalation(reason, ticket);
     let version = release.version.to_string();
+    state.telemetry_visible().await?;
     let (figures, _, _) = state.health.assess(&product, &version, Utc::now());
     let id = crate::alerting::fire(&state, &product, &version, &condition, &figures, Some(&who))
         .await

@@ -140,6 +140,7 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let product = state.product(q.product.as_deref())?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    state.telemetry_visible().await?;
     let list = state
         .db
         .crashes(&product, q.release.as_deref(), limit)
@@ -151,6 +152,7 @@ pub async fn list(
 
 async fn load(state: &AppState, product: &str, id: &str) -> ApiResult<relops_store::CrashRecord> {
     let norm = envelope::normalize_uuid(id).unwrap_or_else(|| id.to_owned());
+    state.telemetry_visible().await?;
     state.db.crash(product, &norm).await?.ok_or_else(|| {
         ApiError::NotFound(format!("no crash `{id}`: `relops crash list` shows them"))
     })

@@ -110,6 +110,9 @@ pub async fn decide(
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
+    // Best effort: a decision (often a rollback) must not wait on a failing telemetry
+    // store; the evidence is then what the health engine has counted so far.
+    let _ = state.telemetry_visible().await;
     let shown = evidence(&state, &r);
     let now = Utc::now();
     let (severity, due) = match req.action.as_str() {

@@ -169,19 +169,18 @@ impl Batch {
     }
 
     async fn store(self, state: &AppState) -> ApiResult<()> {
-        let mut products: Vec<&String> = self.0.iter().map(|(p, _)| p).collect();
-        products.sort();
-        products.dedup();
-        for p in products {
-            let records: Vec<Record> = self
-                .0
-                .iter()
-                .filter(|(q, _)| q == p)
-                .map(|(_, r)| r.clone())
-                .collect();
+        // Records by product, in order (almost always one product).
+        let mut by_product: Vec<(String, Vec<Record>)> = Vec::new();
+        for (p, r) in self.0 {
+            match by_product.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, rs)) => rs.push(r),
+                None => by_product.push((p, vec![r])),
+            }
+        }
+        for (p, records) in by_product {
             state
                 .ingest_writer
-                .write(p, records)
+                .write(&p, records)
                 .await
                 .map_err(|e| ApiError::Unavailable(format!("{e}; retry")))?;
         }
@@ -729,6 +728,7 @@ pub async fn health(
     Query(q): Query<HealthQuery>,
 ) -> ApiResult<Json<Value>> {
     let product = state.product(q.product.as_deref())?;
+    state.telemetry_visible().await?;
     let now = Utc::now();
     let v = v.trim();
     let f = state.db.health(&product, v, now).await?;

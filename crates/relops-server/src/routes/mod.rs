@@ -45,6 +45,16 @@ impl AppState {
             ))),
         }
     }
+
+    /// Waits until every telemetry record answered so far is in the ingest tables and in
+    /// the health engine (see [`crate::ingest_writer`]): reads of ingest data and health
+    /// decisions call this first.
+    pub async fn telemetry_visible(&self) -> Result<(), ApiError> {
+        self.ingest_writer
+            .flush()
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("{e}; retry")))
+    }
 }
 
 /// Parses a version from a path segment.

@@ -180,6 +180,7 @@ pub(crate) async fn run_step(
                     }
                     let next = r.advance(&plan, now, req.force).map_err(refused)?;
                     if state.config.health.gate_rollout && !req.force {
+                        state.telemetry_visible().await?;
                         // The soak is over: every install of the stage had its time to
                         // report, so an undecided test is truncated (Wald's rule).
                         let (f, _, _) =

@@ -5,12 +5,17 @@
 //!
 //! - `sqlite.rs`, the embedded default: a plain SQLite connection of its own (`rusqlite`)
 //!   with prepared statements, run on a blocking thread while the batch holds the
-//!   database's writer turn — one hand-off per batch instead of one per statement;
+//!   database's writer turn — one hand-off per batch instead of one per statement. The
+//!   server does not write request batches here directly: it appends them to the
+//!   journal (`journal.rs`) and folds many of them at a time ([`Db::fold_journal`]);
 //! - `multirow.rs`, PostgreSQL: a few multi-row statements per batch through sqlx, where
 //!   a round trip per row would cost more than the rows.
 
+mod journal;
 mod multirow;
 mod sqlite;
+
+pub use journal::{IngestJournal, JournalEntry};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -395,6 +400,81 @@ impl Db {
             None => multirow::record(self, product, &records, now).await,
         }
     }
+}
+
+impl Db {
+    /// The ingest journal (SQLite only): batches are made durable there, then folded.
+    pub fn ingest_journal(&self) -> Option<IngestJournal> {
+        self.journal.clone()
+    }
+
+    /// The last journal sequence folded into the ingest tables (0 before the first fold,
+    /// and always on PostgreSQL, which has no journal).
+    pub async fn ingest_folded(&self) -> Result<i64> {
+        match self.ingest_connection() {
+            Some(conn) => tokio::task::spawn_blocking(move || conn.folded())
+                .await
+                .map_err(|e| DbError::Writer(e.to_string()))?,
+            None => Ok(0),
+        }
+    }
+
+    /// Applies journal `entries` (in order, all after [`Db::ingest_folded`]) to the ingest
+    /// tables in one transaction and notes the last one as folded. Each product's records
+    /// are applied as one batch at the time of its newest entry. Returns, per product in
+    /// order of first appearance, the records and which of them were new.
+    pub async fn fold_journal(&self, entries: Vec<JournalEntry>) -> Result<Vec<Folded>> {
+        let Some(conn) = self.ingest_connection() else {
+            return Err(DbError::Writer(
+                "the ingest journal exists only on SQLite".to_owned(),
+            ));
+        };
+        let Some(through) = entries.last().map(|e| e.seq) else {
+            return Ok(Vec::new());
+        };
+        let mut groups: Vec<Folded> = Vec::new();
+        for e in entries {
+            match groups.iter_mut().find(|g| g.product == e.product) {
+                Some(g) => {
+                    g.records.extend(e.records);
+                    g.at = g.at.max(e.at);
+                }
+                None => groups.push(Folded {
+                    product: e.product,
+                    at: e.at,
+                    records: e.records,
+                    fresh: Vec::new(),
+                }),
+            }
+        }
+        let turn = self.writer_turn().await?;
+        let groups = tokio::task::spawn_blocking(move || {
+            let args: Vec<(&str, &[Record], DateTime<Utc>)> = groups
+                .iter()
+                .map(|g| (g.product.as_str(), g.records.as_slice(), g.at))
+                .collect();
+            let fresh = conn.fold(&args, through)?;
+            for (g, f) in groups.iter_mut().zip(fresh) {
+                g.fresh = f;
+            }
+            Ok::<_, DbError>(groups)
+        })
+        .await
+        .map_err(|e| DbError::Writer(e.to_string()))??;
+        drop(turn);
+        Ok(groups)
+    }
+}
+
+/// One product's share of a fold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Folded {
+    pub product: String,
+    /// The time the records were stored under (the newest entry's).
+    pub at: DateTime<Utc>,
+    pub records: Vec<Record>,
+    /// Per record: was it new?
+    pub fresh: Vec<bool>,
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ impl IngestConnection {
     }
 
     /// Opens `path` (which the migrations have created) with the pragmas of the pool's
-    /// connections ([`SQLITE_PRAGMAS`]: WAL, `synchronous = FULL`).
+    /// connections ([`SQLITE_PRAGMAS`]: WAL, `synchronous = FULL`) and a large page cache.
     pub(crate) fn open(path: &std::path::Path) -> Result<Self> {
         let conn = Connection::open_with_flags(
             path,
@@ -60,9 +60,19 @@ impl IngestConnection {
         )
         .map_err(|e| DbError::Sqlite(format!("opening {}: {e}", path.display())))?;
         conn.execute_batch(&SQLITE_PRAGMAS.join(";")).map_err(sql)?;
+        // A fold touches pages all over the ingest tables' indexes: keep them in memory
+        // (up to 128 MiB; SQLite grows the cache as it is used).
+        conn.execute_batch("PRAGMA cache_size = -131072")
+            .map_err(sql)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
+        self.conn
+            .lock()
+            .map_err(|_| DbError::Writer("an earlier ingest batch panicked".to_owned()))
     }
 
     /// Records one batch in one transaction (see [`crate::Db::record_ingest`]). Blocking.
@@ -72,57 +82,103 @@ impl IngestConnection {
         records: &[Record],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
-        let mut conn = self
-            .conn
-            .lock()
-            .map_err(|_| DbError::Writer("an earlier ingest batch panicked".to_owned()))?;
-        let (t, hour) = times(now);
+        let mut conn = self.lock()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
-
-        let mut state: HashMap<String, String> = HashMap::new();
-        {
-            let mut q = tx
-                .prepare_cached(
-                    "SELECT status FROM ingest_sessions WHERE product = $1 AND session_id = $2",
-                )
-                .map_err(sql)?;
-            for sid in session_ids(records) {
-                if let Some(status) = q
-                    .query_row((product, sid), |r| r.get::<_, String>(0))
-                    .optional()
-                    .map_err(sql)?
-                {
-                    state.insert(sid.to_owned(), status);
-                }
-            }
-        }
-        let mut plan = Plan::fold(records, state);
-
-        // Events: stored once per id; a row that changed nothing was there already.
-        let mut inserted = HashSet::new();
-        {
-            let mut q = tx.prepare_cached(&single_row(&EVENTS)).map_err(sql)?;
-            let rows = plan.event_rows(product, records, &t);
-            for (&i, row) in plan.events.iter().zip(rows) {
-                if q.execute(rusqlite::params_from_iter(row)).map_err(sql)? == 1
-                    && let Record::Event { event_id, .. } = &records[i]
-                {
-                    inserted.insert(event_id.clone());
-                }
-            }
-        }
-        plan.count_events(records, &inserted);
-        for (table, rows) in plan.table_rows(product, &t, &hour) {
-            let mut q = tx.prepare_cached(&single_row(table)).map_err(sql)?;
-            for row in rows {
-                q.execute(rusqlite::params_from_iter(row)).map_err(sql)?;
-            }
-        }
+        let fresh = record_in(&tx, product, records, now)?;
         tx.commit().map_err(sql)?;
-        Ok(plan.fresh)
+        Ok(fresh)
     }
+
+    /// Folds journalled batches in one transaction: each group (product, records, time) is
+    /// recorded in order, and `through` — the last journal sequence they came from — is
+    /// noted with them, so that no batch is folded twice. Returns each group's fresh
+    /// flags. Blocking.
+    pub(crate) fn fold(
+        &self,
+        groups: &[(&str, &[Record], DateTime<Utc>)],
+        through: i64,
+    ) -> Result<Vec<Vec<bool>>> {
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let mut out = Vec::with_capacity(groups.len());
+        for (product, records, at) in groups {
+            out.push(record_in(&tx, product, records, *at)?);
+        }
+        tx.execute(
+            "INSERT INTO ingest_folded (id, seq) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq",
+            [through],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(out)
+    }
+
+    /// The last journal sequence folded (0 before the first fold). Blocking.
+    pub(crate) fn folded(&self) -> Result<i64> {
+        let conn = self.lock()?;
+        Ok(conn
+            .query_row("SELECT seq FROM ingest_folded WHERE id = 1", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .map_err(sql)?
+            .unwrap_or(0))
+    }
+}
+
+/// Writes one product's records inside `tx`; returns, per record, whether it was new.
+fn record_in(
+    tx: &rusqlite::Transaction<'_>,
+    product: &str,
+    records: &[Record],
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>> {
+    let (t, hour) = times(now);
+    let mut state: HashMap<String, String> = HashMap::new();
+    {
+        let mut q = tx
+            .prepare_cached(
+                "SELECT status FROM ingest_sessions WHERE product = $1 AND session_id = $2",
+            )
+            .map_err(sql)?;
+        for sid in session_ids(records) {
+            if let Some(status) = q
+                .query_row((product, sid), |r| r.get::<_, String>(0))
+                .optional()
+                .map_err(sql)?
+            {
+                state.insert(sid.to_owned(), status);
+            }
+        }
+    }
+    let mut plan = Plan::fold(records, state);
+
+    // Events: stored once per id; a row that changed nothing was there already.
+    let mut inserted = HashSet::new();
+    {
+        let mut q = tx.prepare_cached(&single_row(&EVENTS)).map_err(sql)?;
+        let rows = plan.event_rows(product, records, &t);
+        for (&i, row) in plan.events.iter().zip(rows) {
+            if q.execute(rusqlite::params_from_iter(row)).map_err(sql)? == 1
+                && let Record::Event { event_id, .. } = &records[i]
+            {
+                inserted.insert(event_id.clone());
+            }
+        }
+    }
+    plan.count_events(records, &inserted);
+    for (table, rows) in plan.table_rows(product, &t, &hour) {
+        let mut q = tx.prepare_cached(&single_row(table)).map_err(sql)?;
+        for row in rows {
+            q.execute(rusqlite::params_from_iter(row)).map_err(sql)?;
+        }
+    }
+    Ok(plan.fresh)
 }
 
 /// `{head} VALUES ($1, …) {tail}`.

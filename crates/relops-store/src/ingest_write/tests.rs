@@ -2,7 +2,7 @@
 
 use super::placeholders;
 use crate::{Db, Record, Scope};
-use chrono::Utc;
+use chrono::{DateTime, SubsecRound, Utc};
 use std::sync::Arc;
 
 fn scope() -> Scope {
@@ -113,6 +113,11 @@ async fn postgres_executor_counts_once() {
     let base = admin_url.rsplit_once('/').unwrap().0;
     let db = Db::connect(&format!("{base}/{name}")).await.unwrap();
     assert!(db.ingest_connection().is_none());
+    assert!(
+        db.ingest_journal().is_none(),
+        "PostgreSQL is written directly"
+    );
+    assert_eq!(db.ingest_folded().await.unwrap(), 0);
     batch_and_retry(&db).await;
     db.pool.close().await;
     db.writer.close().await;
@@ -128,4 +133,148 @@ async fn postgres_executor_counts_once() {
 fn numbered_rows() {
     assert_eq!(placeholders(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
     assert_eq!(placeholders(1, 1, 5), "($5)");
+}
+
+async fn sqlite_db(dir: &std::path::Path) -> Db {
+    Db::connect(&format!("sqlite://{}/relops.db", dir.display()))
+        .await
+        .unwrap()
+}
+
+/// The journal keeps batches in order, across a reopen, and never reuses a sequence
+/// number — not even after every entry was removed (a reused number would be taken as
+/// folded already).
+#[tokio::test]
+async fn journal_appends_reads_and_forgets() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_db(dir.path()).await;
+    let j = db.ingest_journal().expect("SQLite has a journal");
+    assert_eq!(j.path(), dir.path().join("relops.ingest-journal.db"));
+    assert_eq!(j.last_seq().unwrap(), 0);
+    let t = Utc::now();
+    let a = [session("s1", "i1", "ok")];
+    let b = [session("s1", "i1", "exited"), event("e1", "i2")];
+    let one = j.append(&[("wizard", &a), ("other", &b)], t).unwrap();
+    let two = j.append(&[("wizard", &b)], t).unwrap();
+    assert!(two > one);
+    let all = j.read_after(0, 1000).unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(
+        (
+            all[0].product.as_str(),
+            all[0].records.as_slice(),
+            all[0].at
+        ),
+        ("wizard", a.as_slice(), t.trunc_subsecs(6))
+    );
+    assert_eq!(
+        (all[1].product.as_str(), all[1].records.as_slice()),
+        ("other", b.as_slice())
+    );
+    assert_eq!(all[2].seq, two);
+    // At least one entry, then only as many as fit the record limit.
+    assert_eq!(j.read_after(0, 1).unwrap().len(), 1);
+    assert_eq!(j.read_after(0, 3).unwrap().len(), 2);
+    assert_eq!(j.read_after(one, 1000).unwrap().len(), 1);
+
+    j.forget_through(two).unwrap();
+    assert!(j.read_after(0, 1000).unwrap().is_empty());
+    drop((j, db));
+    let db = sqlite_db(dir.path()).await;
+    let j = db.ingest_journal().unwrap();
+    assert_eq!(j.last_seq().unwrap(), two);
+    let three = j.append(&[("wizard", &a)], t).unwrap();
+    assert!(three > two, "{three} after {two}");
+}
+
+/// A fold applies journalled batches once, notes how far it got in the same transaction,
+/// and a restart continues after that point; what a fold reports as new is what the
+/// health engine counts.
+#[tokio::test]
+async fn journal_folds_once_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_db(dir.path()).await;
+    let j = db.ingest_journal().unwrap();
+    let t = Utc::now();
+    let first = [
+        session("s1", "i1", "ok"),
+        session("s1", "i1", "exited"),
+        event("e1", "i2"),
+    ];
+    let retry = [session("s1", "i1", "exited"), event("e1", "i2")];
+    let crash = [session("s2", "i3", "crashed")];
+    j.append(&[("wizard", &first)], t).unwrap();
+    let upto = j.append(&[("wizard", &retry)], t).unwrap();
+    j.append(&[("wizard", &crash)], t).unwrap();
+    assert_eq!(db.ingest_folded().await.unwrap(), 0);
+
+    let folded = db.fold_journal(j.read_after(0, 5).unwrap()).await.unwrap();
+    assert_eq!(folded.len(), 1, "one product: one group");
+    assert_eq!(folded[0].fresh, [true, true, true, false, false]);
+    assert_eq!(db.ingest_folded().await.unwrap(), upto);
+    let h = db.health("wizard", "2.1.0", t).await.unwrap();
+    assert_eq!(h.sessions, [("exited".to_owned(), 1)]);
+    assert_eq!(h.errors, [("TOB_PARSE_ERROR".to_owned(), 1)]);
+
+    // The server died before removing the folded entries: a restart reads on from the
+    // folded point, so nothing counts twice.
+    drop((j, db));
+    let db = sqlite_db(dir.path()).await;
+    let j = db.ingest_journal().unwrap();
+    let after = db.ingest_folded().await.unwrap();
+    assert_eq!(after, upto);
+    let rest = j.read_after(after, 1000).unwrap();
+    assert_eq!(rest.len(), 1);
+    let folded = db.fold_journal(rest).await.unwrap();
+    assert_eq!(folded[0].fresh, [true]);
+    let h = db.health("wizard", "2.1.0", t).await.unwrap();
+    assert_eq!(
+        h.sessions,
+        [("crashed".to_owned(), 1), ("exited".to_owned(), 1)]
+    );
+    assert_eq!((h.active_installs, h.crashed_installs), (3, 1));
+    assert!(db.fold_journal(Vec::new()).await.unwrap().is_empty());
+}
+
+/// Batches of several products fold into one transaction, each product's records as one
+/// batch stored at the time of its newest entry.
+#[tokio::test]
+async fn journal_folds_products_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_db(dir.path()).await;
+    let j = db.ingest_journal().unwrap();
+    let early = Utc::now() - chrono::Duration::minutes(5);
+    let late = Utc::now();
+    j.append(&[("wizard", &[session("s1", "i1", "exited")])], early)
+        .unwrap();
+    j.append(&[("other", &[session("s1", "i1", "exited")])], early)
+        .unwrap();
+    j.append(&[("wizard", &[session("s2", "i2", "exited")])], late)
+        .unwrap();
+    let folded = db
+        .fold_journal(j.read_after(0, 100).unwrap())
+        .await
+        .unwrap();
+    let groups: Vec<(&str, usize, DateTime<Utc>)> = folded
+        .iter()
+        .map(|f| (f.product.as_str(), f.records.len(), f.at))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("wizard", 2, late.trunc_subsecs(6)),
+            ("other", 1, early.trunc_subsecs(6))
+        ]
+    );
+    // The same session id under another product is another session.
+    assert!(folded.iter().all(|f| f.fresh.iter().all(|n| *n)));
+}
+
+/// The journal lives next to the database file.
+#[test]
+fn journal_file_name() {
+    assert_eq!(
+        super::IngestJournal::path_for(std::path::Path::new("/data/relops.db")),
+        std::path::Path::new("/data/relops.ingest-journal.db")
+    );
 }

@@ -1,0 +1,53 @@
+//! Store-level cost of ingest writes: N fresh ended sessions (each a new install) written
+//! in batches of B through `Db::record_ingest` on a fresh SQLite database; prints µs per
+//! record for each tenth of the run.
+//!
+//! `cargo run --release -p relops-store --example ingest_batches -- [N] [B]`
+
+use std::sync::Arc;
+
+use relops_store::{Db, Record, Scope};
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(160_000);
+    let b: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::connect(&format!("sqlite://{}/relops.db", dir.path().display()))
+        .await
+        .expect("database");
+    let tenth = (n / 10).max(b);
+    let mut t0 = std::time::Instant::now();
+    let mut done = 0;
+    let mut since = 0;
+    while done < n {
+        let records: Arc<[Record]> = (done..(done + b).min(n))
+            .map(|i| Record::Session {
+                scope: Scope {
+                    release: "2.1.0".into(),
+                    channel: "stable".into(),
+                    platform: "unknown".into(),
+                },
+                session_id: uuid::Uuid::new_v4().simple().to_string(),
+                install_id: Some(format!("install-{i}")),
+                status: "exited".into(),
+                crashed: false,
+            })
+            .collect();
+        let k = records.len();
+        db.record_ingest("wizard", records, chrono::Utc::now())
+            .await
+            .expect("write");
+        done += k;
+        since += k;
+        if since >= tenth || done == n {
+            let us = t0.elapsed().as_secs_f64() * 1e6 / since as f64;
+            println!("{done:>8} records: {us:6.1} µs/record (batches of {b})");
+            let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+            println!("  {}", io.replace('\n', " "));
+            t0 = std::time::Instant::now();
+            since = 0;
+        }
+    }
+}
