@@ -1,9 +1,9 @@
 //! Crash and telemetry ingest (DESIGN decision 5): the Sentry envelope endpoint and the
 //! native `/v1/ingest/*` endpoints, authenticated by the product's public ingest key.
 //!
-//! Bodies may be gzip, deflate, br or zstd (decompressed by the route layer, within
-//! `[ingest] max_body_bytes`). Each request's records are written in one transaction
-//! before the answer (2xx = stored); retries are idempotent (event ids, session ends).
+//! Bodies may be gzip, deflate, br or zstd (decompressed within `[ingest] max_body_bytes`:
+//! by the route layer, or for envelopes by the handler, `body.rs`). Each request's records are made durable before the
+//! answer (2xx = stored; `ingest_writer.rs`); retries are idempotent (event ids, session ends).
 //! Unknown item types are skipped; a release the registry does not know is counted under
 //! its name and listed by `relops health --unknown`, never dropped.
 
@@ -193,9 +193,11 @@ pub async fn envelope(
     State(state): State<AppState>,
     Path(project): Path<String>,
     axum::Extension(IngestProduct(product)): axum::Extension<IngestProduct>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     check_project(&state, &product, &project)?;
+    let body = super::body::decode(&headers, body, state.config.ingest.max_body_bytes)?;
     let env = envelope::parse(&body)
         .map_err(|e| ApiError::BadRequest(format!("malformed Sentry envelope: {e}")))?;
     let mut batch = Batch::default();

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod artifacts;
 pub mod audit;
+mod body;
 pub mod checklist;
 pub mod crashes;
 pub mod gates;

@@ -47,6 +47,9 @@ pub struct RouteSpec {
     /// Telemetry: compressed bodies (gzip, deflate, br, zstd) are decompressed, within
     /// `[ingest] max_body_bytes` after decompression.
     pub telemetry: bool,
+    /// Telemetry whose handler decodes the whole body itself (`routes/body.rs`, the hot
+    /// path) instead of the streaming decompression layer.
+    pub decodes_body: bool,
 }
 
 struct Entry {
@@ -69,6 +72,7 @@ fn e(
             summary,
             large_body: false,
             telemetry: false,
+            decodes_body: false,
         },
         handler,
     }
@@ -464,6 +468,7 @@ fn entries() -> Vec<Entry> {
     ] {
         let mut t = e(method, path, Access::IngestKey, summary, handler);
         t.spec.telemetry = true;
+        t.spec.decodes_body = path == "/api/{project_id}/envelope/";
         v.push(t);
     }
     v
@@ -503,7 +508,12 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
                     ids.clone(),
                 ));
         }
-        if spec.telemetry {
+        if spec.decodes_body {
+            // The limit applies to the body as sent; the handler applies it again decoded.
+            handler = handler.layer(axum::extract::DefaultBodyLimit::max(
+                state.config.ingest.max_body_bytes,
+            ));
+        } else if spec.telemetry {
             // The decompression service reports errors as `BoxError`; turn them into a 400
             // (a body that fails to decompress while read is a 400 from the extractor).
             let decompress = tower::ServiceBuilder::new()
