@@ -178,6 +178,10 @@ async fn append<'a>(
     // Far behind: let the fold catch up before journalling more.
     let mut folded = j.folded.subscribe();
     while j.backlog.load(Ordering::Acquire) > MAX_BACKLOG_RECORDS {
+        if let Some(e) = &folded.borrow_and_update().error {
+            // The fold is failing: refuse rather than let clients wait without end.
+            return Err(e.clone());
+        }
         j.wake.notify_one();
         if folded.changed().await.is_err() {
             break;
@@ -259,15 +263,16 @@ async fn fold_loop(db: Db, health: Arc<HealthEngine>, j: Arc<Journalled>) {
 /// Folds what the journal holds after the last fold (up to [`MAX_FOLD_RECORDS`]).
 async fn fold_once(db: &Db, health: &HealthEngine, j: &Journalled) -> Result<(), String> {
     let after = j.folded.borrow().seq;
+    // Read before the journal: every entry up to here was committed before it was counted.
+    let appended = j.appended.load(Ordering::Acquire);
     let journal = j.journal.clone();
     let entries = tokio::task::spawn_blocking(move || journal.read_after(after, MAX_FOLD_RECORDS))
         .await
         .map_err(|e| format!("reading the ingest journal failed: {e}"))?
         .map_err(|e| format!("reading the ingest journal failed: {e}"))?;
     let Some(through) = entries.last().map(|e| e.seq) else {
-        // Nothing after `after`: what was appended is folded (an earlier run's fold
-        // committed before its journal rows were removed).
-        let appended = j.appended.load(Ordering::Acquire);
+        // Nothing after `after`: everything appended before the read is folded (entries
+        // appended since have higher numbers and are read next time).
         j.folded.send_modify(|s| {
             s.seq = s.seq.max(appended);
             s.error = None;
@@ -370,6 +375,36 @@ mod tests {
         }
         assert!(j.read_after(0, 10).unwrap().is_empty());
         assert_eq!(db.ingest_folded().await.unwrap(), j.last_seq().unwrap());
+    }
+
+    /// Writers and readers at once: every answered record is folded once, none is skipped
+    /// by a fold that found the journal empty while a batch was being appended.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_and_flushes_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(dir.path()).await;
+        let w = IngestWriter::start(db.clone(), engine()).await.unwrap();
+        let mut tasks = Vec::new();
+        for t in 0..8 {
+            let w = w.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..25 {
+                    w.write("wizard", vec![ended(t * 100 + i, "exited")])
+                        .await
+                        .unwrap();
+                    if i % 5 == 0 {
+                        w.flush().await.unwrap();
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        w.flush().await.unwrap();
+        let h = db.health("wizard", "2.1.0", Utc::now()).await.unwrap();
+        assert_eq!(h.sessions, [("exited".to_owned(), 200)]);
+        assert_eq!(h.active_installs, 200);
     }
 
     /// Batches an earlier run journalled (answered) but did not fold are folded when the

@@ -1,6 +1,7 @@
 //! Store-level cost of ingest writes: N fresh ended sessions (each a new install) written
 //! in batches of B through `Db::record_ingest` on a fresh SQLite database; prints µs per
-//! record for each tenth of the run.
+//! record for each tenth of the run, and what the process has read and written so far
+//! (`/proc/self/io`: the WAL and checkpoint traffic per record).
 //!
 //! `cargo run --release -p relops-store --example ingest_batches -- [N] [B]`
 
