@@ -13,12 +13,12 @@
 //! the server dies between folding and [`IngestJournal::forget_through`].
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{OpenFlags, OptionalExtension, TransactionBehavior};
 
-use crate::db::{DbError, Result, SQLITE_PRAGMAS};
+use super::{Shared, lock, open_shared, sql};
+use crate::db::{DbError, Result};
 use crate::ingest::Record;
 
 /// One journalled batch of one product.
@@ -34,7 +34,7 @@ pub struct JournalEntry {
 /// The journal file (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct IngestJournal {
-    conn: Arc<Mutex<Connection>>,
+    conn: Shared,
     path: PathBuf,
 }
 
@@ -57,22 +57,14 @@ impl IngestJournal {
     /// Opens (or creates) the journal at `path`, durable like the database (WAL,
     /// `synchronous = FULL`).
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open_with_flags(
+        let conn = open_shared(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| {
-            DbError::Sqlite(format!(
-                "opening the ingest journal {}: {e}",
-                path.display()
-            ))
-        })?;
-        conn.execute_batch(&SQLITE_PRAGMAS.join(";")).map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            "the ingest journal",
+        )?;
+        lock(&conn)?.execute_batch(SCHEMA).map_err(sql)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            conn,
             path: path.to_owned(),
         })
     }
@@ -82,16 +74,10 @@ impl IngestJournal {
         &self.path
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
-        self.conn
-            .lock()
-            .map_err(|_| DbError::Writer("an earlier journal write panicked".to_owned()))
-    }
-
     /// Appends one batch (a row per product) in one transaction and returns the last
     /// sequence number written. When this returns, the batch is on disk. Blocking.
     pub fn append(&self, batch: &[(&str, &[Record])], at: DateTime<Utc>) -> Result<i64> {
-        let mut conn = self.lock()?;
+        let mut conn = lock(&self.conn)?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
@@ -117,7 +103,7 @@ impl IngestJournal {
     /// The oldest entries after `after`, at least one and otherwise as many as keep the
     /// records under `max_records`. Blocking.
     pub fn read_after(&self, after: i64, max_records: usize) -> Result<Vec<JournalEntry>> {
-        let conn = self.lock()?;
+        let conn = lock(&self.conn)?;
         let mut q = conn
             .prepare_cached(
                 "SELECT seq, product, at, records FROM ingest_journal WHERE seq > $1 ORDER BY seq",
@@ -151,7 +137,7 @@ impl IngestJournal {
 
     /// The last sequence number ever appended (0 for a new journal). Blocking.
     pub fn last_seq(&self) -> Result<i64> {
-        let conn = self.lock()?;
+        let conn = lock(&self.conn)?;
         Ok(conn
             .query_row(
                 "SELECT seq FROM sqlite_sequence WHERE name = 'ingest_journal'",
@@ -165,13 +151,9 @@ impl IngestJournal {
 
     /// Removes the entries up to `seq`, once they are folded. Blocking.
     pub fn forget_through(&self, seq: i64) -> Result<()> {
-        let conn = self.lock()?;
+        let conn = lock(&self.conn)?;
         conn.execute("DELETE FROM ingest_journal WHERE seq <= $1", [seq])
             .map_err(sql)?;
         Ok(())
     }
-}
-
-fn sql(e: rusqlite::Error) -> DbError {
-    DbError::Sqlite(e.to_string())
 }

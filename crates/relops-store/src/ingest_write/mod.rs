@@ -17,6 +17,33 @@ mod sqlite;
 
 pub use journal::{IngestJournal, JournalEntry};
 
+/// A plain SQLite connection of the ingest writer's (the table connection or the
+/// journal), used from blocking tasks one at a time.
+type Shared = std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>;
+
+/// Opens `path` with `flags` and the pragmas of the pool's connections
+/// ([`crate::db::SQLITE_PRAGMAS`]: WAL, `synchronous = FULL`); `what` names it in errors.
+fn open_shared(path: &std::path::Path, flags: rusqlite::OpenFlags, what: &str) -> Result<Shared> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        flags | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| DbError::Sqlite(format!("opening {what} {}: {e}", path.display())))?;
+    conn.execute_batch(&crate::db::SQLITE_PRAGMAS.join(";"))
+        .map_err(sql)?;
+    Ok(std::sync::Arc::new(std::sync::Mutex::new(conn)))
+}
+
+/// The connection, or an error if a task panicked while holding it.
+fn lock(conn: &Shared) -> Result<std::sync::MutexGuard<'_, rusqlite::Connection>> {
+    conn.lock()
+        .map_err(|_| DbError::Writer("an earlier ingest write panicked".to_owned()))
+}
+
+fn sql(e: rusqlite::Error) -> DbError {
+    DbError::Sqlite(e.to_string())
+}
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 

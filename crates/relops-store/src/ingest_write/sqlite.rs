@@ -7,14 +7,15 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{OpenFlags, OptionalExtension, TransactionBehavior};
 
-use super::{EVENTS, Plan, Upsert, V, placeholders, session_ids, times};
-use crate::db::{DbError, Result, SQLITE_PRAGMAS};
+use super::{
+    EVENTS, Plan, Shared, Upsert, V, lock, open_shared, placeholders, session_ids, sql, times,
+};
+use crate::db::{DbError, Result};
 use crate::ingest::Record;
 
 impl rusqlite::ToSql for V<'_> {
@@ -31,7 +32,7 @@ impl rusqlite::ToSql for V<'_> {
 /// batch holds the database's writer turn, so it never waits on SQLite's lock.
 #[derive(Debug, Clone)]
 pub(crate) struct IngestConnection {
-    conn: Arc<Mutex<Connection>>,
+    conn: Shared,
 }
 
 impl IngestConnection {
@@ -52,27 +53,15 @@ impl IngestConnection {
     }
 
     /// Opens `path` (which the migrations have created) with the pragmas of the pool's
-    /// connections ([`SQLITE_PRAGMAS`]: WAL, `synchronous = FULL`) and a large page cache.
+    /// connections ([`crate::db::SQLITE_PRAGMAS`]: WAL, `synchronous = FULL`) and a large page cache.
     pub(crate) fn open(path: &std::path::Path) -> Result<Self> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| DbError::Sqlite(format!("opening {}: {e}", path.display())))?;
-        conn.execute_batch(&SQLITE_PRAGMAS.join(";")).map_err(sql)?;
+        let conn = open_shared(path, OpenFlags::SQLITE_OPEN_READ_WRITE, "the database")?;
         // A fold touches pages all over the ingest tables' indexes: keep them in memory
         // (up to 128 MiB; SQLite grows the cache as it is used).
-        conn.execute_batch("PRAGMA cache_size = -131072")
+        lock(&conn)?
+            .execute_batch("PRAGMA cache_size = -131072")
             .map_err(sql)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-        })
-    }
-
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
-        self.conn
-            .lock()
-            .map_err(|_| DbError::Writer("an earlier ingest batch panicked".to_owned()))
+        Ok(Self { conn })
     }
 
     /// Records one batch in one transaction (see [`crate::Db::record_ingest`]). Blocking.
@@ -82,7 +71,7 @@ impl IngestConnection {
         records: &[Record],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
-        let mut conn = self.lock()?;
+        let mut conn = lock(&self.conn)?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
@@ -100,7 +89,7 @@ impl IngestConnection {
         groups: &[(&str, &[Record], DateTime<Utc>)],
         through: i64,
     ) -> Result<Vec<Vec<bool>>> {
-        let mut conn = self.lock()?;
+        let mut conn = lock(&self.conn)?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
@@ -120,7 +109,7 @@ impl IngestConnection {
 
     /// The last journal sequence folded (0 before the first fold). Blocking.
     pub(crate) fn folded(&self) -> Result<i64> {
-        let conn = self.lock()?;
+        let conn = lock(&self.conn)?;
         Ok(conn
             .query_row("SELECT seq FROM ingest_folded WHERE id = 1", [], |r| {
                 r.get::<_, i64>(0)
@@ -189,10 +178,6 @@ fn single_row(table: &Upsert) -> String {
         placeholders(1, table.cols, 1),
         table.tail
     )
-}
-
-fn sql(e: rusqlite::Error) -> DbError {
-    DbError::Sqlite(e.to_string())
 }
 
 #[cfg(test)]

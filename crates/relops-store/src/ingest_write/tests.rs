@@ -83,9 +83,7 @@ async fn batch_and_retry(db: &Db) {
 #[tokio::test]
 async fn sqlite_executor_counts_once() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::connect(&format!("sqlite://{}/relops.db", dir.path().display()))
-        .await
-        .unwrap();
+    let db = sqlite_db(dir.path()).await;
     assert!(db.ingest_connection().is_some());
     batch_and_retry(&db).await;
 }
