@@ -1,7 +1,8 @@
 //! Sentry envelopes: a JSON header line, then items, each a JSON header line and a payload
 //! of `length` bytes (or, without `length`, up to the next newline).
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 
 /// Why an envelope was refused; the message says where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,29 +22,28 @@ pub enum EnvelopeError {
     },
 }
 
-/// One item: its type, its header and its payload bytes.
+/// One item: its type, its attachment type (for `attachment` items) and its payload bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item<'a> {
     /// `event`, `session`, `sessions`, `attachment`, `client_report`, … (any string).
     pub ty: String,
-    pub header: Map<String, Value>,
+    /// `event.minidump`, `event.attachment`, … when the item header says.
+    pub attachment_type: Option<String>,
     pub payload: &'a [u8],
 }
 
 /// A parsed envelope, borrowing the payloads from the input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope<'a> {
-    pub header: Map<String, Value>,
+    /// The header's `event_id`, as sent.
+    event_id: Option<String>,
     pub items: Vec<Item<'a>>,
 }
 
 impl Envelope<'_> {
     /// The envelope's `event_id`, with or without dashes, as 32 lowercase hex digits.
     pub fn event_id(&self) -> Option<String> {
-        self.header
-            .get("event_id")
-            .and_then(Value::as_str)
-            .and_then(normalize_uuid)
+        self.event_id.as_deref().and_then(normalize_uuid)
     }
 }
 
@@ -64,15 +64,34 @@ fn line(input: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-fn object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
-    let trimmed = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    if trimmed.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
+/// The header fields relops reads; every other field is skipped unread. Each is taken as
+/// any JSON value, so that one of an unexpected type is ignored as before (a header used
+/// to be read whole into a map — one allocation per field, on the ingest hot path).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Header {
+    event_id: Option<Value>,
+    #[serde(rename = "type")]
+    ty: Option<Value>,
+    length: Option<Value>,
+    attachment_type: Option<Value>,
+}
+
+fn text(v: Option<Value>) -> Option<String> {
+    match v {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
     }
-    match serde_json::from_slice::<Value>(trimmed) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err("not an object".into()),
-        Err(e) => Err(e.to_string()),
+}
+
+/// A header line; an empty one is an empty object.
+fn header(bytes: &[u8]) -> Result<Header, String> {
+    let trimmed = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    match trimmed.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => Ok(Header::default()),
+        // A struct would also accept a JSON array of its fields.
+        Some(b'{') => serde_json::from_slice(trimmed).map_err(|e| e.to_string()),
+        Some(_) => Err("not an object".into()),
     }
 }
 
@@ -82,7 +101,7 @@ pub fn parse(input: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
         return Err(EnvelopeError::Empty);
     }
     let (head, mut rest) = line(input);
-    let header = object(head).map_err(EnvelopeError::Header)?;
+    let head = header(head).map_err(EnvelopeError::Header)?;
     let mut items = Vec::new();
     while !rest.is_empty() {
         let (item_head, after) = line(rest);
@@ -91,8 +110,8 @@ pub fn parse(input: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
             continue;
         }
         let index = items.len();
-        let header = object(item_head).map_err(|why| EnvelopeError::ItemHeader { index, why })?;
-        let (payload, next) = match header.get("length").and_then(Value::as_u64) {
+        let h = header(item_head).map_err(|why| EnvelopeError::ItemHeader { index, why })?;
+        let (payload, next) = match h.length.as_ref().and_then(Value::as_u64) {
             Some(len) => {
                 let n = usize::try_from(len).unwrap_or(usize::MAX);
                 if after.len() < n {
@@ -107,19 +126,17 @@ pub fn parse(input: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
             }
             None => line(after),
         };
-        let ty = header
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
         items.push(Item {
-            ty,
-            header,
+            ty: text(h.ty).unwrap_or_default(),
+            attachment_type: text(h.attachment_type),
             payload,
         });
         rest = next;
     }
-    Ok(Envelope { header, items })
+    Ok(Envelope {
+        event_id: text(head.event_id),
+        items,
+    })
 }
 
 #[cfg(test)]
@@ -144,7 +161,10 @@ mod tests {
         assert_eq!(env.items[1].payload, b"{\"level\":\"error\"}");
         // Binary payloads may contain newlines: `length` decides.
         assert_eq!(env.items[2].payload, b"MD\nP");
-        assert_eq!(env.items[2].header["attachment_type"], "event.minidump");
+        assert_eq!(
+            env.items[2].attachment_type.as_deref(),
+            Some("event.minidump")
+        );
     }
 
     #[test]
@@ -184,5 +204,20 @@ mod tests {
             })
         );
         assert_eq!(normalize_uuid("xyz"), None);
+        // Header fields of unexpected types are ignored, as if absent; others are skipped.
+        let odd = parse(
+            b"{\"event_id\":5,\"sdk\":{\"name\":\"x\"}}\n{\"type\":\"session\",\"length\":\"2\",\"attachment_type\":[]}\n{}\n{\"type\":7}\nx",
+        )
+        .unwrap();
+        assert_eq!(odd.event_id(), None);
+        assert_eq!(odd.items.len(), 2);
+        assert_eq!(odd.items[0].ty, "session");
+        assert_eq!(odd.items[0].attachment_type, None);
+        assert_eq!(odd.items[0].payload, b"{}");
+        assert_eq!(
+            (odd.items[1].ty.as_str(), odd.items[1].payload),
+            ("", &b"x"[..])
+        );
+        assert!(matches!(parse(b"[]\n"), Err(EnvelopeError::Header(_))));
     }
 }

@@ -30,6 +30,19 @@ impl Status {
         }
     }
 
+    /// The status as sent (`exited`, …; an unknown one as it was).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Status::Ok => "ok",
+            Status::Exited => "exited",
+            Status::Crashed => "crashed",
+            Status::Abnormal => "abnormal",
+            Status::Errored => "errored",
+            Status::Unhandled => "unhandled",
+            Status::Unknown(s) => s,
+        }
+    }
+
     /// Does this status end a session in a crash (for the crash rate)? Abnormal exits
     /// (killed, hung) count, as Sentry's crash-free rate counts them.
     pub fn is_crash(&self) -> bool {
@@ -88,8 +101,49 @@ fn str_of<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
     v.get(k).and_then(Value::as_str)
 }
 
+/// The fields of a `session` payload relops reads, typed as SDKs send them; every other
+/// field is skipped unread. The hot path of ingest: no map is built.
+#[derive(Debug, serde::Deserialize)]
+struct TypedSession {
+    sid: String,
+    did: Option<String>,
+    status: Option<String>,
+    init: Option<bool>,
+    errors: Option<u64>,
+    duration: Option<f64>,
+    #[serde(default)]
+    attrs: TypedAttrs,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct TypedAttrs {
+    release: Option<String>,
+    environment: Option<String>,
+}
+
 /// Reads a `session` item payload; `None` if it is not a JSON object with a `sid`.
 pub fn session_update(payload: &[u8]) -> Option<SessionUpdate> {
+    // A struct would also accept a JSON array of its fields: only objects take the typed
+    // path. One with a field of an unexpected type takes the lenient one.
+    let object = payload.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    match serde_json::from_slice::<TypedSession>(payload) {
+        Ok(v) if object => Some(SessionUpdate {
+            session_id: v.sid,
+            install_id: v.did,
+            status: Status::parse(v.status.as_deref().unwrap_or("ok")),
+            init: v.init.unwrap_or(false),
+            errors: v.errors.unwrap_or(0),
+            duration_seconds: v.duration,
+            release: v.attrs.release.as_deref().map(release_ref),
+            environment: v.attrs.environment,
+        }),
+        _ => session_update_lenient(payload),
+    }
+}
+
+/// [`session_update`] for payloads the typed reading refuses: a field of an unexpected
+/// type counts as absent (only a missing or non-string `sid` refuses the item).
+fn session_update_lenient(payload: &[u8]) -> Option<SessionUpdate> {
     let v: Value = serde_json::from_slice(payload).ok()?;
     let attrs = v.get("attrs").unwrap_or(&Value::Null);
     Some(SessionUpdate {
@@ -143,6 +197,7 @@ mod tests {
             ("something-new", false),
         ] {
             assert_eq!(Status::parse(s).is_crash(), crash, "{s}");
+            assert_eq!(Status::parse(s).as_str(), s);
         }
         assert_eq!(Status::parse("weird"), Status::Unknown("weird".into()));
     }
@@ -186,6 +241,38 @@ mod tests {
         assert_eq!(s.duration_seconds, Some(12.5));
         assert!(session_update(b"{\"status\":\"ok\"}").is_none(), "no sid");
         assert!(session_update(b"[]").is_none());
+        assert!(
+            session_update(br#"["x", "y"]"#).is_none(),
+            "an array is not a session"
+        );
+        assert!(
+            session_update(br#"{"sid": 5}"#).is_none(),
+            "a sid must be a string"
+        );
+
+        // Fields of unexpected types count as absent; nulls too; the rest is read.
+        let odd = session_update(
+            br#"{"sid":"s1","did":7,"status":"exited","init":"yes","errors":-1,"duration":"long",
+                 "attrs":"none","extra":{"nested":[1,2]}}"#,
+        )
+        .unwrap();
+        assert_eq!(odd.session_id, "s1");
+        assert_eq!(odd.install_id, None);
+        assert_eq!(odd.status, Status::Exited);
+        assert!(!odd.init);
+        assert_eq!((odd.errors, odd.duration_seconds), (0, None));
+        assert_eq!((odd.release, odd.environment), (None, None));
+        let nulls = session_update(
+            br#"{"sid":"s2","did":null,"status":null,"attrs":{"release":null,"environment":"beta"}}"#,
+        )
+        .unwrap();
+        assert_eq!(nulls.status, Status::Ok);
+        assert_eq!(nulls.environment.as_deref(), Some("beta"));
+        // The typed and the lenient reading agree on what SDKs send.
+        let sent = br#"{"sid":"s3","did":"d","init":true,"status":"crashed","errors":2,"duration":3,
+                        "started":"2027-03-16T10:00:00Z","attrs":{"release":"2.1.0","environment":"production","user_agent":"x"}}"#;
+        assert_eq!(session_update(sent), session_update_lenient(sent));
+        assert_eq!(session_update(sent).unwrap().duration_seconds, Some(3.0));
 
         let (release, buckets) = aggregates(
             br#"{"aggregates":[{"started":"2027-03-16T10:00:00Z","exited":5,"crashed":1},{"started":"2027-03-16T10:01:00Z","did":"x","errored":2}],

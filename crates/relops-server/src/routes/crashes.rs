@@ -45,7 +45,7 @@ pub struct NativeCrash {
 /// `POST /v1/ingest/crashes`
 pub async fn ingest(
     State(state): State<AppState>,
-    axum::Extension(IngestProduct(product)): axum::Extension<IngestProduct>,
+    IngestProduct(product): IngestProduct,
     Json(c): Json<NativeCrash>,
 ) -> ApiResult<Json<Value>> {
     c.who.check()?;
