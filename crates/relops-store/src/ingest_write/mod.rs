@@ -308,9 +308,13 @@ impl<'r> Plan<'r> {
         t: &'r str,
         hour: &'r str,
     ) -> [(&'static Upsert, Rows<'r>); 5] {
-        let sessions = self
-            .sessions
-            .iter()
+        // Rows of the two tables keyed by random ids (sessions, installs) are written in
+        // key order: consecutive upserts then land in the same or the next index page,
+        // still in the CPU's cache, instead of anywhere in the index.
+        let mut sessions: Vec<_> = self.sessions.iter().collect();
+        sessions.sort_unstable_by_key(|(sid, _)| **sid);
+        let sessions = sessions
+            .into_iter()
             .map(|(sid, (scope, install, status))| {
                 vec![
                     V::S(product),
@@ -371,9 +375,10 @@ impl<'r> Plan<'r> {
                 _ => None,
             })
             .collect();
-        let installs = self
-            .seen
-            .iter()
+        let mut installs: Vec<_> = self.seen.iter().collect();
+        installs.sort_unstable_by_key(|(key, _)| **key);
+        let installs = installs
+            .into_iter()
             .map(|((k, install), crashed)| {
                 vec![
                     V::S(product),
