@@ -102,7 +102,11 @@ mean() { echo "$1 $2" | awk '{printf "%.0f %.2f %d", ($1+$4)/2, ($2+$5)/2, $3+$6
 b=$(mean "$b1" "$b2"); r=$(mean "$r1" "$r2")
 echo "bare axum:        $(echo "$b" | awk '{print $1 " req/s (p99 " $2 " ms)"}')"
 echo "relops ingest:    $(echo "$r" | awk '{print $1 " req/s (p99 " $2 " ms), non-2xx " $3}'), ratio $(echo "$r $b" | awk '{printf "%.3f", $1/$4}')"
-"$T/relops" health 2.1.0 --json | python3 -c 'import json,sys; h=json.load(sys.stdin); print("stored: sessions", h["sessions"], "active installs", h["active_installs"])'
+# `relops health` waits for the fold of everything answered (SQLite folds the journal
+# into the ingest tables in the background, at a lower priority): how far behind it was.
+t0=$(date +%s.%N)
+"$T/relops" health 2.1.0 --json | python3 -c 'import json,sys; h=json.load(sys.stdin); print("stored: sessions", h["sessions"], "active installs", h["active_installs"], end="")'
+echo ", folded $(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1-$2}') s after the last run"
 # Latency at 80 % of the measured throughput, paced (open loop), fresh sessions.
 RATE=$(echo "$r" | awk '{printf "%d", $1 * 0.8}')
 make_bodies "$WORK/bodies2.bin" $((RATE * DUR + 1000))

@@ -91,11 +91,23 @@ fn main() {
             });
         }
         drop(done_tx);
+        // Released in ticks of a millisecond (a timer per request cost the generator more
+        // than the requests), each timed from its own due moment.
         let start = Instant::now();
-        for i in 0..total {
-            let due = start + interval.mul_f64(i as f64);
-            tokio::time::sleep_until(due.into()).await;
-            let _ = due_tx.send((due, bodies[i % bodies.len()].clone()));
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut i = 0;
+        while i < total {
+            tick.tick().await;
+            let now = Instant::now();
+            while i < total {
+                let due = start + interval.mul_f64(i as f64);
+                if due > now {
+                    break;
+                }
+                let _ = due_tx.send((due, bodies[i % bodies.len()].clone()));
+                i += 1;
+            }
         }
         drop(due_tx);
         let mut lat = Vec::with_capacity(total);
