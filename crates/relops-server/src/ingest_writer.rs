@@ -26,9 +26,10 @@ use crate::health_engine::HealthEngine;
 
 /// Most records one writer transaction carries.
 const MAX_BATCH_RECORDS: usize = 2000;
-/// Under load, a batch waits up to this long after its first request for others, up to
-/// [`COMMIT_GATHER`] records: fewer, larger commits (each syncs the disk, ~100 µs of CPU
-/// here) for at most this much latency. PostgreSQL's `commit_delay`, for the same reason.
+/// Under load, a batch waits up to this long after its first request for others, until it
+/// has as many records as the last batch (at most [`COMMIT_GATHER`]): fewer, larger
+/// commits (each syncs the disk, ~100 µs of CPU here) for at most this much latency.
+/// PostgreSQL's `commit_delay`, for the same reason.
 const COMMIT_DELAY: Duration = Duration::from_millis(2);
 const COMMIT_GATHER: usize = 64;
 /// Most records one fold applies (a fold holds the database's writer turn).
@@ -164,8 +165,8 @@ async fn run(
     journal: Option<Arc<Journalled>>,
     mut rx: mpsc::Receiver<Job>,
 ) {
-    // Did the last batch carry several requests? Then others are likely on their way.
-    let mut busy = false;
+    // Records the last batch carried: about as many are likely on their way now.
+    let mut last = 0;
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut n = jobs[0].1.len();
@@ -173,9 +174,10 @@ async fn run(
         while n < MAX_BATCH_RECORDS {
             let next = match rx.try_recv() {
                 Ok(j) => Some(j),
-                // Under load, wait a moment for more: each commit costs a sync of the
-                // disk, whatever it carries. A lone request is written at once.
-                Err(_) if busy && n < COMMIT_GATHER => {
+                // Under load, wait a moment for about as many as the last batch had: each
+                // commit costs a sync of the disk, whatever it carries. A lone request is
+                // written at once.
+                Err(_) if n < last.min(COMMIT_GATHER) => {
                     tokio::time::timeout_at(gather_until, rx.recv())
                         .await
                         .ok()
@@ -191,7 +193,7 @@ async fn run(
                 None => break,
             }
         }
-        busy = jobs.len() > 1;
+        last = n;
         let result = match &journal {
             Some(j) => {
                 let batch = jobs
