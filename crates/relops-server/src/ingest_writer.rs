@@ -7,8 +7,8 @@
 //! Where a batch goes depends on the database:
 //! - SQLite (the default): the batch is appended to the ingest journal
 //!   ([`relops_store::IngestJournal`]; a few hundred sequential bytes per record) and the
-//!   request is answered. A fold task applies everything journalled since its last run to
-//!   the ingest tables in one transaction ([`Db::fold_journal`]) — right away when idle,
+//!   request is answered. A fold thread applies everything journalled since its last run
+//!   to the ingest tables in one transaction ([`Db::fold_journal`]) — right away when idle,
 //!   under load as often as it keeps up — and the health engine counts what each fold
 //!   found new. Reads of ingest data call [`IngestWriter::flush`] first, so an answered
 //!   record is always visible to the next read.
@@ -64,7 +64,7 @@ struct Journalled {
     backlog: AtomicUsize,
     /// The fold's progress: last sequence folded, or the error of the last attempt.
     folded: watch::Sender<FoldState>,
-    /// Wakes the fold task.
+    /// Wakes the fold thread.
     wake: Notify,
     /// A reader waits: fold now rather than after [`FOLD_SPACING`].
     urgent: AtomicBool,
@@ -95,7 +95,7 @@ struct FoldState {
 }
 
 impl IngestWriter {
-    /// Starts the writer (and, on SQLite, the fold task, which first folds whatever an
+    /// Starts the writer (and, on SQLite, the fold thread, which first folds whatever an
     /// earlier run journalled but did not fold) on the current runtime; what is stored is
     /// counted by `health`.
     pub async fn start(db: Db, health: Arc<HealthEngine>) -> anyhow::Result<Self> {
@@ -429,6 +429,24 @@ mod tests {
         Arc::new(HealthEngine::new(Rules::default(), 90).0)
     }
 
+    /// What the tables hold for 2.1.0 (ended sessions by status) and what the health
+    /// engine counted (active and crashed installs).
+    async fn assert_counted(
+        db: &Db,
+        health: &HealthEngine,
+        sessions: &[(&str, u64)],
+        installs: (u64, u64),
+    ) {
+        let h = db.health("wizard", "2.1.0", Utc::now()).await.unwrap();
+        let expected: Vec<(String, u64)> = sessions
+            .iter()
+            .map(|(s, n)| ((*s).to_owned(), *n))
+            .collect();
+        assert_eq!(h.sessions, expected);
+        let (f, _, _) = health.assess("wizard", "2.1.0", Utc::now());
+        assert_eq!((f.active_installs, f.crashed_installs), installs);
+    }
+
     /// What was answered is in the tables and counted once a reader flushes; a retried
     /// batch counts once.
     #[tokio::test]
@@ -446,13 +464,7 @@ mod tests {
         }
         w.write("wizard", vec![ended(9, "crashed")]).await.unwrap();
         w.flush().await.unwrap();
-        let h = db.health("wizard", "2.1.0", Utc::now()).await.unwrap();
-        assert_eq!(
-            h.sessions,
-            [("crashed".to_owned(), 1), ("exited".to_owned(), 5)]
-        );
-        let (f, _, _) = health.assess("wizard", "2.1.0", Utc::now());
-        assert_eq!((f.active_installs, f.crashed_installs), (6, 1));
+        assert_counted(&db, &health, &[("crashed", 1), ("exited", 5)], (6, 1)).await;
         // Folded entries leave the journal.
         let j = db.ingest_journal().unwrap();
         for _ in 0..100 {
@@ -552,16 +564,9 @@ mod tests {
             .await
             .unwrap();
         w.flush().await.unwrap();
-        let h = db.health("wizard", "2.1.0", Utc::now()).await.unwrap();
-        assert_eq!(
-            h.sessions,
-            [("crashed".to_owned(), 1), ("exited".to_owned(), 3)]
-        );
-        let (f, _, _) = health.assess("wizard", "2.1.0", Utc::now());
-        assert_eq!((f.active_installs, f.crashed_installs), (4, 1));
+        assert_counted(&db, &health, &[("crashed", 1), ("exited", 3)], (4, 1)).await;
         // Nothing new: a flush returns at once and counts nothing again.
         w.flush().await.unwrap();
-        let (f, _, _) = health.assess("wizard", "2.1.0", Utc::now());
-        assert_eq!(f.active_installs, 4);
+        assert_counted(&db, &health, &[("crashed", 1), ("exited", 3)], (4, 1)).await;
     }
 }

@@ -492,13 +492,13 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
         // extractors (a middleware per request cost ~5 µs of ingest's ~80: boxing and
         // cloning the inner service); `tests/permissions.rs` checks every one answers 401
         // without a key.
-        let mut handler = if matches!(spec.access, Access::Public | Access::IngestKey) {
-            handler
-        } else {
-            handler.route_layer(axum::middleware::from_fn_with_state(
-                (state.clone(), spec.access),
-                guard,
-            ))
+        let token_guard = |perm: Option<Permission>| {
+            axum::middleware::from_fn_with_state((state.clone(), perm), guard)
+        };
+        let mut handler = match spec.access {
+            Access::Public | Access::IngestKey => handler,
+            Access::Token => handler.route_layer(token_guard(None)),
+            Access::Permission(p) => handler.route_layer(token_guard(Some(p))),
         };
         // Operators' routes get a request id (recorded in the audit trail, echoed in the
         // answer) and a trace span. The fleet's routes — public feed and update check,
@@ -548,19 +548,13 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
     router
 }
 
-/// Authenticates and authorises before anything else of the route runs, and hands the
-/// principal to the handler.
+/// Authenticates the token and checks `perm` (any valid token when `None`) before
+/// anything else of the route runs, and hands the principal to the handler.
 async fn guard(
-    State((state, access)): State<(AppState, Access)>,
+    State((state, perm)): State<(AppState, Option<Permission>)>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let perm = match access {
-        // Not reached: neither route kind is behind this guard (see `build`).
-        Access::Public | Access::IngestKey => return next.run(req).await,
-        Access::Token => None,
-        Access::Permission(p) => Some(p),
-    };
     let mut principal = match authenticate(&state, req.headers()).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
