@@ -1,7 +1,9 @@
-//! Writing ingested records: one transaction per batch. The batch is folded in memory
-//! first ([`Plan`]: the sessions' known states read in one pass, counts summed per key,
-//! installs merged per key), so each table gets one write per distinct key, with the same
-//! result as applying the records one by one. Two executors write a plan:
+//! Writing ingested records: one transaction per batch. Each session's state after the
+//! batch is written first, by an upsert that leaves a session which had already ended as
+//! it was ([`session_rows`], [`SESSIONS`]); the sessions it left name the records that are
+//! not new. The batch is then folded in memory ([`Plan`]: counts summed per key, installs
+//! merged per key), so each table gets one write per distinct key, with the same result as
+//! applying the records one by one. Two executors write a plan:
 //!
 //! - `sqlite.rs`, the embedded default: a plain SQLite connection of its own (`rusqlite`)
 //!   with prepared statements, run on a blocking thread while the batch holds the
@@ -44,8 +46,11 @@ fn sql(e: rusqlite::Error) -> DbError {
     DbError::Sqlite(e.to_string())
 }
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
+
+// Keys are client-chosen ids: a seeded hasher (foldhash), several times cheaper than SipHash.
+use foldhash::{HashMap, HashSet as FastSet};
 
 use chrono::{DateTime, Utc};
 
@@ -61,13 +66,11 @@ fn key(s: &Scope) -> ScopeKey<'_> {
     (&s.release, &s.channel, &s.platform)
 }
 
-/// What one batch writes, folded from its records.
+/// What one batch writes besides the sessions, folded from its records.
 #[derive(Debug, Default)]
 struct Plan<'r> {
     /// Per record: was it new (a retried event or an already ended session is not)?
     fresh: Vec<bool>,
-    /// Session rows to write: each session's last state in the batch.
-    sessions: HashMap<&'r str, (&'r Scope, Option<&'r str>, &'r str)>,
     /// Ended sessions to add, per scope and status.
     counts: HashMap<(ScopeKey<'r>, &'r str), i64>,
     /// Installs seen, per scope, and whether they crashed.
@@ -80,28 +83,68 @@ struct Plan<'r> {
     errors: HashMap<(&'r str, &'r str), i64>,
 }
 
-/// The distinct session ids of a batch: their stored states are read before folding.
-fn session_ids(records: &[Record]) -> Vec<&str> {
-    let mut sids: Vec<&str> = records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Session { session_id, .. } => Some(session_id.as_str()),
-            _ => None,
+/// A session's state after a batch: the scope, install and status of the update that
+/// set it.
+type SessionState<'r> = (&'r Scope, Option<&'r str>, &'r str);
+
+/// The rows of [`SESSIONS`]: each session's state after the batch if it had not ended
+/// before (an update applies while the session is `ok`; the first other status ends it),
+/// and their ids, in id order — consecutive upserts then land in the same or the next
+/// index page, still in the CPU's cache, instead of anywhere in the index. The upsert
+/// leaves a session that had already ended as it was.
+fn session_rows<'r>(
+    product: &'r str,
+    records: &'r [Record],
+    t: &'r str,
+) -> (Vec<&'r str>, Rows<'r>) {
+    let mut last: HashMap<&str, SessionState<'r>> = HashMap::default();
+    for r in records {
+        if let Record::Session {
+            scope,
+            session_id,
+            install_id,
+            status,
+            ..
+        } = r
+        {
+            let now = (scope, install_id.as_deref(), status.as_str());
+            let state = last.entry(session_id.as_str()).or_insert(now);
+            if state.2 == "ok" {
+                *state = now;
+            }
+        }
+    }
+    let mut rows: Vec<_> = last.into_iter().collect();
+    rows.sort_unstable_by_key(|(sid, _)| *sid);
+    let ids = rows.iter().map(|(sid, _)| *sid).collect();
+    let rows = rows
+        .into_iter()
+        .map(|(sid, (scope, install, status))| {
+            vec![
+                V::S(product),
+                V::S(sid),
+                V::S(&scope.release),
+                V::S(&scope.channel),
+                V::S(&scope.platform),
+                V::O(install),
+                V::S(status),
+                V::S(t),
+            ]
         })
         .collect();
-    sids.sort_unstable();
-    sids.dedup();
-    sids
+    (ids, rows)
 }
 
 impl<'r> Plan<'r> {
-    /// Folds `records`, given the stored `state` of their sessions (id → status).
-    fn fold(records: &'r [Record], mut state: HashMap<String, String>) -> Self {
+    /// Folds `records`, given the sessions whose stored state had already ended before
+    /// the batch (the ones the [`session_rows`] upsert left as they were).
+    fn fold(records: &'r [Record], ended_before: &HashSet<&str>) -> Self {
         let mut p = Plan {
             fresh: vec![false; records.len()],
             ..Plan::default()
         };
-        let mut first_event: HashSet<&str> = HashSet::new();
+        let mut ended: FastSet<&str> = ended_before.iter().copied().collect();
+        let mut first_event: FastSet<&str> = FastSet::default();
         for (i, r) in records.iter().enumerate() {
             match r {
                 Record::Session {
@@ -111,15 +154,10 @@ impl<'r> Plan<'r> {
                     status,
                     crashed,
                 } => {
-                    let changes = match state.get(session_id.as_str()) {
-                        Some(prev) => prev == "ok", // an ended session stays as it ended
-                        None => true,
-                    };
-                    if changes {
-                        state.insert(session_id.clone(), status.clone());
-                        p.sessions
-                            .insert(session_id, (scope, install_id.as_deref(), status));
+                    // An ended session stays as it ended.
+                    if !ended.contains(session_id.as_str()) {
                         if status != "ok" {
+                            ended.insert(session_id);
                             *p.counts.entry((key(scope), status.as_str())).or_default() += 1;
                         }
                         p.fresh[i] = true;
@@ -208,8 +246,9 @@ const EVENTS: Upsert = Upsert {
 const SESSIONS: Upsert = Upsert {
     head: "INSERT INTO ingest_sessions (product, session_id, release, channel, platform, \
            install_id, status, updated_at)",
+    // A session that has ended stays as it ended: the upsert then changes no row.
     tail: "ON CONFLICT (product, session_id) DO UPDATE SET status = excluded.status, \
-           updated_at = excluded.updated_at",
+           updated_at = excluded.updated_at WHERE ingest_sessions.status = 'ok'",
     cols: 8,
 };
 const COUNTS: Upsert = Upsert {
@@ -301,33 +340,14 @@ impl<'r> Plan<'r> {
             .collect()
     }
 
-    /// Every other table's rows, in the order they are written.
+    /// The other tables' rows (all but the sessions' and events'), in the order they are
+    /// written. Installs are in key order, as the sessions ([`session_rows`]).
     fn table_rows(
         &self,
         product: &'r str,
         t: &'r str,
         hour: &'r str,
-    ) -> [(&'static Upsert, Rows<'r>); 5] {
-        // Rows of the two tables keyed by random ids (sessions, installs) are written in
-        // key order: consecutive upserts then land in the same or the next index page,
-        // still in the CPU's cache, instead of anywhere in the index.
-        let mut sessions: Vec<_> = self.sessions.iter().collect();
-        sessions.sort_unstable_by_key(|(sid, _)| **sid);
-        let sessions = sessions
-            .into_iter()
-            .map(|(sid, (scope, install, status))| {
-                vec![
-                    V::S(product),
-                    V::S(sid),
-                    V::S(&scope.release),
-                    V::S(&scope.channel),
-                    V::S(&scope.platform),
-                    V::O(*install),
-                    V::S(status),
-                    V::S(t),
-                ]
-            })
-            .collect();
+    ) -> [(&'static Upsert, Rows<'r>); 4] {
         let counts = self
             .counts
             .iter()
@@ -392,7 +412,6 @@ impl<'r> Plan<'r> {
             })
             .collect();
         [
-            (&SESSIONS, sessions),
             (&COUNTS, counts),
             (&ERRORS, errors),
             (&MEMORY, memory),

@@ -1,12 +1,12 @@
 //! The sqlx executor of a [`Plan`]: one multi-row statement per table and chunk of rows
 //! (PostgreSQL, where a round trip per row would dominate).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{EVENTS, Plan, Upsert, V, placeholders, session_ids, times};
+use super::{EVENTS, Plan, SESSIONS, Upsert, V, placeholders, session_rows, times};
 use crate::db::{Db, Result};
 use crate::ingest::Record;
 
@@ -52,24 +52,19 @@ pub(super) async fn record(
     let (t, hour) = times(now);
     let mut tx = db.begin_write().await?;
 
-    let mut state: HashMap<String, String> = HashMap::new();
-    for chunk in session_ids(records).chunks(CHUNK) {
-        let sql = format!(
-            "SELECT session_id, status FROM ingest_sessions WHERE product = $1 AND session_id IN ({})",
-            (2..chunk.len() + 2)
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(product);
-        for s in chunk {
-            q = q.bind(*s);
-        }
-        for row in q.fetch_all(&mut *tx).await? {
-            state.insert(row.try_get("session_id")?, row.try_get("status")?);
-        }
-    }
-    let mut plan = Plan::fold(records, state);
+    // Sessions first: RETURNING names the ones the upsert wrote; it leaves a session that
+    // had ended as it was.
+    let (ids, rows) = session_rows(product, records, &t);
+    let written: HashSet<String> = execute(&mut tx, &SESSIONS, "RETURNING session_id", &rows)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>("session_id"))
+        .collect::<std::result::Result<_, _>>()?;
+    let ended: HashSet<&str> = ids
+        .into_iter()
+        .filter(|sid| !written.contains(*sid))
+        .collect();
+    let mut plan = Plan::fold(records, &ended);
 
     // Events: stored once per id; RETURNING names the ones that were new.
     let inserted: HashSet<String> = execute(

@@ -4,7 +4,7 @@
 //! cost is SQLite's own work instead of the per-statement hand-offs between the async
 //! runtime and sqlx's SQLite worker thread that bounded ingest before.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -13,7 +13,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::{
-    EVENTS, Plan, Shared, Upsert, V, lock, open_shared, placeholders, session_ids, sql, times,
+    EVENTS, Plan, SESSIONS, Shared, Upsert, V, lock, open_shared, placeholders, session_rows, sql,
+    times,
 };
 use crate::db::{DbError, Result};
 use crate::ingest::Record;
@@ -128,24 +129,18 @@ fn record_in(
     now: DateTime<Utc>,
 ) -> Result<Vec<bool>> {
     let (t, hour) = times(now);
-    let mut state: HashMap<String, String> = HashMap::new();
+    // Sessions first: an upsert that changed no row met a session that had ended.
+    let mut ended = HashSet::new();
     {
-        let mut q = tx
-            .prepare_cached(
-                "SELECT status FROM ingest_sessions WHERE product = $1 AND session_id = $2",
-            )
-            .map_err(sql)?;
-        for sid in session_ids(records) {
-            if let Some(status) = q
-                .query_row((product, sid), |r| r.get::<_, String>(0))
-                .optional()
-                .map_err(sql)?
-            {
-                state.insert(sid.to_owned(), status);
+        let mut q = tx.prepare_cached(&single_row(&SESSIONS)).map_err(sql)?;
+        let (ids, rows) = session_rows(product, records, &t);
+        for (sid, row) in ids.into_iter().zip(rows) {
+            if q.execute(rusqlite::params_from_iter(row)).map_err(sql)? == 0 {
+                ended.insert(sid);
             }
         }
     }
-    let mut plan = Plan::fold(records, state);
+    let mut plan = Plan::fold(records, &ended);
 
     // Events: stored once per id; a row that changed nothing was there already.
     let mut inserted = HashSet::new();

@@ -69,11 +69,26 @@ async fn batch_and_retry(db: &Db) {
     .into();
     let fresh = db.record_ingest("wizard", retry, now).await.unwrap();
     assert_eq!(fresh, [false, false, true, false]);
+    // A session stored as `ok` counts when it ends; an ended one stays as it ended, also
+    // when the same batch updates it twice.
+    let later: Arc<[Record]> = vec![
+        session("s2", "i2", "ok"),
+        session("s3", "i5", "ok"),
+        session("s3", "i5", "abnormal"),
+        session("s3", "i5", "exited"),
+    ]
+    .into();
+    let fresh = db.record_ingest("wizard", later, now).await.unwrap();
+    assert_eq!(fresh, [false, true, true, false]);
 
     let h = db.health("wizard", "2.1.0", now).await.unwrap();
     assert_eq!(
         h.sessions,
-        [("crashed".to_owned(), 1), ("exited".to_owned(), 4)]
+        [
+            ("abnormal".to_owned(), 1),
+            ("crashed".to_owned(), 1),
+            ("exited".to_owned(), 4)
+        ]
     );
     assert_eq!(h.errors, [("TOB_PARSE_ERROR".to_owned(), 1)]);
     assert_eq!((h.active_installs, h.crashed_installs), (5, 1));
