@@ -54,14 +54,17 @@ impl IngestConnection {
     }
 
     /// Opens `path` (which the migrations have created) with the pragmas of the pool's
-    /// connections ([`crate::db::SQLITE_PRAGMAS`]: WAL, `synchronous = FULL`) and a large page cache.
+    /// connections ([`crate::db::SQLITE_PRAGMAS`]: WAL, `synchronous = FULL`;
+    /// [`crate::db::SQLITE_DB_PRAGMAS`]: the checkpoint mark) and a large page cache.
     pub(crate) fn open(path: &std::path::Path) -> Result<Self> {
         let conn = open_shared(path, OpenFlags::SQLITE_OPEN_READ_WRITE, "the database")?;
         // A fold touches pages all over the ingest tables' indexes: keep them in memory
         // (up to 128 MiB; SQLite grows the cache as it is used).
-        lock(&conn)?
-            .execute_batch("PRAGMA cache_size = -131072")
-            .map_err(sql)?;
+        let pragmas = format!(
+            "PRAGMA cache_size = -131072; {}",
+            crate::db::SQLITE_DB_PRAGMAS.join("; ")
+        );
+        lock(&conn)?.execute_batch(&pragmas).map_err(sql)?;
         Ok(Self { conn })
     }
 
@@ -177,8 +180,27 @@ fn single_row(table: &Upsert) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::IngestConnection;
+    use super::{IngestConnection, lock};
     use std::path::Path;
+
+    /// The pool's connections and the ingest writer's copy the WAL back at the same mark.
+    #[tokio::test]
+    async fn checkpoint_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::Db::connect(&format!("sqlite://{}/relops.db", dir.path().display()))
+            .await
+            .unwrap();
+        let pool: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        let conn = db.ingest_connection().unwrap();
+        let ingest: i64 = lock(&conn.conn)
+            .unwrap()
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!((pool, ingest), (16384, 16384));
+    }
 
     #[test]
     fn database_file_of_a_url() {
