@@ -50,7 +50,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 // Keys are client-chosen ids: a seeded hasher (foldhash), several times cheaper than SipHash.
-use foldhash::{HashMap, HashSet as FastSet};
+pub(super) use foldhash::{HashMap, HashSet as FastSet};
 
 use chrono::{DateTime, Utc};
 
@@ -138,12 +138,11 @@ fn session_rows<'r>(
 impl<'r> Plan<'r> {
     /// Folds `records`, given the sessions whose stored state had already ended before
     /// the batch (the ones the [`session_rows`] upsert left as they were).
-    fn fold(records: &'r [Record], ended_before: &HashSet<&str>) -> Self {
+    fn fold(records: &'r [Record], mut ended: FastSet<&'r str>) -> Self {
         let mut p = Plan {
             fresh: vec![false; records.len()],
             ..Plan::default()
         };
-        let mut ended: FastSet<&str> = ended_before.iter().copied().collect();
         let mut first_event: FastSet<&str> = FastSet::default();
         for (i, r) in records.iter().enumerate() {
             match r {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{EVENTS, Plan, SESSIONS, Upsert, V, placeholders, session_rows, times};
+use super::{EVENTS, FastSet, Plan, SESSIONS, Upsert, V, placeholders, session_rows, times};
 use crate::db::{Db, Result};
 use crate::ingest::Record;
 
@@ -60,11 +60,11 @@ pub(super) async fn record(
         .iter()
         .map(|r| r.try_get::<String, _>("session_id"))
         .collect::<std::result::Result<_, _>>()?;
-    let ended: HashSet<&str> = ids
+    let ended: FastSet<&str> = ids
         .into_iter()
         .filter(|sid| !written.contains(*sid))
         .collect();
-    let mut plan = Plan::fold(records, &ended);
+    let mut plan = Plan::fold(records, ended);
 
     // Events: stored once per id; RETURNING names the ones that were new.
     let inserted: HashSet<String> = execute(

@@ -13,8 +13,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::{
-    EVENTS, Plan, SESSIONS, Shared, Upsert, V, lock, open_shared, placeholders, session_rows, sql,
-    times,
+    EVENTS, FastSet, Plan, SESSIONS, Shared, Upsert, V, lock, open_shared, placeholders,
+    session_rows, sql, times,
 };
 use crate::db::{DbError, Result};
 use crate::ingest::Record;
@@ -133,7 +133,7 @@ fn record_in(
 ) -> Result<Vec<bool>> {
     let (t, hour) = times(now);
     // Sessions first: an upsert that changed no row met a session that had ended.
-    let mut ended = HashSet::new();
+    let mut ended = FastSet::default();
     {
         let mut q = tx.prepare_cached(&single_row(&SESSIONS)).map_err(sql)?;
         let (ids, rows) = session_rows(product, records, &t);
@@ -143,7 +143,7 @@ fn record_in(
             }
         }
     }
-    let mut plan = Plan::fold(records, &ended);
+    let mut plan = Plan::fold(records, ended);
 
     // Events: stored once per id; a row that changed nothing was there already.
     let mut inserted = HashSet::new();
