@@ -37,8 +37,8 @@ const COMMIT_DELAY: Duration = Duration::from_millis(2);
 /// the next convoy is parsed. Batches of about this many overlap one's sync with the
 /// next one's requests. Measured at 32 closed-loop connections (alternating runs, see
 /// bench/RESULTS.md, session 10): 64 left a quarter of the CPU idle, 8 a seventh, for
-/// 10–50 % more requests answered; at 256 connections batches are larger anyway and
-/// nothing changed.
+/// 9–58 % more requests answered (the machine's speed varied); at 256 connections
+/// batches are larger anyway and nothing changed.
 const COMMIT_GATHER: usize = 8;
 /// Most records one fold applies (a fold holds the database's writer turn).
 const MAX_FOLD_RECORDS: usize = 50_000;
