@@ -1,7 +1,8 @@
 //! The ingest journal of the SQLite backend: where a batch of telemetry becomes durable
 //! before the server answers 2xx. It is a second SQLite file next to the database
 //! (`relops.db` → `relops.ingest-journal.db`), append-only: one row per batch and product,
-//! the records as JSON, numbered by a sequence that never repeats (`AUTOINCREMENT`).
+//! the records encoded by [`encode`], numbered by a sequence that never repeats
+//! (`AUTOINCREMENT`).
 //!
 //! Why a journal: the tables ingest feeds are keyed by random ids (sessions, installs), so
 //! every record dirties pages all over their indexes, and a commit per request batch wrote
@@ -20,6 +21,32 @@ use rusqlite::{OpenFlags, OptionalExtension, TransactionBehavior};
 use super::{Shared, lock, open_shared, sql};
 use crate::db::{DbError, Result};
 use crate::ingest::Record;
+
+/// The first byte of an entry's records in the binary encoding: a JSON array (how entries
+/// were written before) starts with `[`, so both are told apart and a journal left by an
+/// older relops is still folded.
+const POSTCARD: u8 = 1;
+
+/// A batch's records as journalled: [`POSTCARD`], then the records in postcard's encoding
+/// (no field names: about half the bytes of JSON, several times cheaper to write and read
+/// — the journal is written and read once per record on the ingest path).
+fn encode(records: &[Record]) -> Result<Vec<u8>> {
+    postcard::to_extend(records, vec![POSTCARD])
+        .map_err(|e| DbError::Writer(format!("encoding ingest records: {e}")))
+}
+
+/// The records of an entry written by [`encode`], or as JSON by an older relops.
+fn decode(bytes: &[u8]) -> std::result::Result<Vec<Record>, String> {
+    match bytes.split_first() {
+        Some((&POSTCARD, rest)) => match postcard::take_from_bytes::<Vec<Record>>(rest) {
+            Ok((records, [])) => Ok(records),
+            Ok((_, extra)) => Err(format!("{} bytes after the records", extra.len())),
+            Err(e) => Err(e.to_string()),
+        },
+        Some((b'[', _)) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        _ => Err("neither the binary nor the JSON encoding".to_owned()),
+    }
+}
 
 /// One journalled batch of one product.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,9 +117,7 @@ impl IngestJournal {
                 )
                 .map_err(sql)?;
             for (product, records) in batch {
-                let json = serde_json::to_vec(records)
-                    .map_err(|e| DbError::Writer(format!("encoding ingest records: {e}")))?;
-                q.execute((product, &at, json)).map_err(sql)?;
+                q.execute((product, &at, encode(records)?)).map_err(sql)?;
                 last = tx.last_insert_rowid();
             }
         }
@@ -115,10 +140,15 @@ impl IngestJournal {
         while let Some(r) = rows.next().map_err(sql)? {
             let seq: i64 = r.get(0).map_err(sql)?;
             let at: String = r.get(2).map_err(sql)?;
-            let json: Vec<u8> = r.get(3).map_err(sql)?;
-            let records: Vec<Record> = serde_json::from_slice(&json).map_err(|e| {
-                DbError::Corrupt(format!("ingest journal entry {seq} is not readable: {e}"))
-            })?;
+            let records = r
+                .get_ref(3)
+                .map_err(sql)?
+                .as_blob()
+                .map_err(|e| e.to_string())
+                .and_then(decode)
+                .map_err(|e| {
+                    DbError::Corrupt(format!("ingest journal entry {seq} is not readable: {e}"))
+                })?;
             if !out.is_empty() && n + records.len() > max_records {
                 break;
             }

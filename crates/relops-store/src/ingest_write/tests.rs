@@ -200,6 +200,70 @@ async fn journal_appends_reads_and_forgets() {
     assert!(three > two, "{three} after {two}");
 }
 
+/// Every kind of record survives the journal; an entry an older relops wrote as JSON is
+/// still read, and an entry in neither encoding is reported as such with its number.
+#[tokio::test]
+async fn journal_encodings() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_db(dir.path()).await;
+    let j = db.ingest_journal().unwrap();
+    let all = [
+        session("s1", "i1", "crashed"),
+        Record::Session {
+            scope: scope(),
+            session_id: "s2".into(),
+            install_id: None,
+            status: "ok".into(),
+            crashed: false,
+        },
+        Record::Aggregate {
+            scope: scope(),
+            install_id: Some("i2".into()),
+            counts: vec![("exited".into(), 7), ("crashed".into(), u64::MAX)],
+            crashed: true,
+        },
+        Record::Event {
+            scope: scope(),
+            event_id: "e1".into(),
+            install_id: None,
+            crash: true,
+            critical: Some("startup".into()),
+            code: None,
+            payload: "{\"level\":\"fatal\"}".into(),
+        },
+        Record::Memory {
+            scope: scope(),
+            install_id: "i4".into(),
+            host_percent: 93,
+        },
+    ];
+    let t = Utc::now();
+    let binary = j.append(&[("wizard", &all)], t).unwrap();
+    // As relops wrote entries before the binary encoding.
+    let raw = rusqlite::Connection::open(j.path()).unwrap();
+    raw.execute(
+        "INSERT INTO ingest_journal (product, at, records) VALUES ('wizard', $1, $2)",
+        (crate::db::ts(t), serde_json::to_vec(&all).unwrap()),
+    )
+    .unwrap();
+    let read = j.read_after(0, 1000).unwrap();
+    assert_eq!(read.len(), 2);
+    assert_eq!(read[0].seq, binary);
+    assert_eq!(read[0].records, all);
+    assert_eq!(read[1].records, all);
+
+    raw.execute(
+        "INSERT INTO ingest_journal (product, at, records) VALUES ('wizard', $1, x'02ff')",
+        [crate::db::ts(t)],
+    )
+    .unwrap();
+    let err = j.read_after(0, 1000).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("entry {}", binary + 2)) && err.contains("neither"),
+        "{err}"
+    );
+}
+
 /// A fold applies journalled batches once, notes how far it got in the same transaction,
 /// and a restart continues after that point; what a fold reports as new is what the
 /// health engine counts.
