@@ -76,6 +76,11 @@ struct Journalled {
     wake: Notify,
     /// A reader waits: fold now rather than after [`FOLD_SPACING`].
     urgent: AtomicBool,
+    /// The server's runtime, whose blocking threads run at normal priority: removing
+    /// folded entries holds the journal's writer connection, which every request's append
+    /// needs — on the fold's low-priority threads, a busy CPU would leave the requests
+    /// waiting for it (the fold's own reads use a connection of their own).
+    main: tokio::runtime::Handle,
 }
 
 impl Journalled {
@@ -92,6 +97,7 @@ impl Journalled {
             }),
             wake: Notify::new(),
             urgent: AtomicBool::new(false),
+            main: tokio::runtime::Handle::current(),
         }
     }
 }
@@ -395,7 +401,11 @@ async fn fold_once(db: &Db, health: &HealthEngine, j: &Journalled) -> Result<(),
         s.error = None;
     });
     let journal = j.journal.clone();
-    match tokio::task::spawn_blocking(move || journal.forget_through(through)).await {
+    match j
+        .main
+        .spawn_blocking(move || journal.forget_through(through))
+        .await
+    {
         Ok(Ok(())) => {}
         // Harmless: folded entries are skipped by sequence; the next fold removes them.
         Ok(Err(e)) => tracing::warn!(error = ?e, "removing folded ingest journal entries failed"),

@@ -61,7 +61,13 @@ pub struct JournalEntry {
 /// The journal file (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct IngestJournal {
+    /// Appends and removals.
     conn: Shared,
+    /// Reads ([`IngestJournal::read_after`]) on a connection of their own: in WAL mode
+    /// they never wait for an append, and an append never waits for a read — the fold
+    /// reads at a low CPU priority, and holding the writer's connection while it decoded
+    /// would hold up every request behind it.
+    reader: Shared,
     path: PathBuf,
 }
 
@@ -90,8 +96,14 @@ impl IngestJournal {
             "the ingest journal",
         )?;
         lock(&conn)?.execute_batch(SCHEMA).map_err(sql)?;
+        let reader = open_shared(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+            "the ingest journal",
+        )?;
         Ok(Self {
             conn,
+            reader,
             path: path.to_owned(),
         })
     }
@@ -128,7 +140,7 @@ impl IngestJournal {
     /// The oldest entries after `after`, at least one and otherwise as many as keep the
     /// records under `max_records`. Blocking.
     pub fn read_after(&self, after: i64, max_records: usize) -> Result<Vec<JournalEntry>> {
-        let conn = lock(&self.conn)?;
+        let conn = lock(&self.reader)?;
         let mut q = conn
             .prepare_cached(
                 "SELECT seq, product, at, records FROM ingest_journal WHERE seq > $1 ORDER BY seq",
