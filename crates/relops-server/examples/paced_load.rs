@@ -6,11 +6,14 @@
 //! `paced_load URL BODIES_FILE INGEST_KEY RATE SECONDS [CONNECTIONS]` — BODIES_FILE holds
 //! gzip'd Sentry envelopes, each prefixed with its length as a big-endian u32;
 //! CONNECTIONS (default 256) keep-alive HTTP/1 connections share the due requests.
+//! With `PACED_TRACE=FILE` it also writes, per 100 ms of due time, the requests due then
+//! and their slowest latency — where in the run the tail came from.
 //!
-//! It is lean on purpose (hyper's HTTP/1 client on one thread, no connection pool): on a
-//! two-core machine the generator shares the CPU with the server, and an earlier version
-//! built on reqwest took 0.6–0.7 of a core at 8,000 requests/s — enough to make the
-//! server's queue grow by itself.
+//! It is lean on purpose: on a two-core machine the generator shares the CPU with the
+//! server, and an earlier version built on reqwest took 0.6–0.7 of a core at 8,000
+//! requests/s — enough to make the server's queue grow by itself. Like wrk, it writes
+//! whole requests made up front and reads the answers with `httparse` (hyper's client
+//! cost about twice wrk's CPU per request).
 
 // The allocator of the `relops` binary and of the bare handler (the system allocator took
 // ~6 % of the generator's CPU).
@@ -21,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Mutex, mpsc};
 
 fn main() {
@@ -38,13 +41,21 @@ fn main() {
     let rate: f64 = a[4].parse().expect("RATE: requests per second");
     let secs: f64 = a[5].parse().expect("SECONDS");
     let conns: usize = a.get(6).map_or(256, |c| c.parse().expect("CONNECTIONS"));
-    let auth = format!("Sentry sentry_key={}, sentry_version=7", a[3]);
     let data = std::fs::read(&a[2]).expect("the bodies file");
+    // Whole requests, made before the run.
     let mut bodies = Vec::new();
     let mut pos = 0;
     while pos + 4 <= data.len() {
         let len = u32::from_be_bytes(data[pos..pos + 4].try_into().expect("4 bytes")) as usize;
-        bodies.push(Bytes::copy_from_slice(&data[pos + 4..pos + 4 + len]));
+        let mut req = format!(
+            "POST /api/1/envelope/ HTTP/1.1\r\nHost: relops\r\nContent-Encoding: gzip\r\n\
+             Content-Type: application/x-sentry-envelope\r\n\
+             X-Sentry-Auth: Sentry sentry_key={}, sentry_version=7\r\nContent-Length: {len}\r\n\r\n",
+            a[3]
+        )
+        .into_bytes();
+        req.extend_from_slice(&data[pos + 4..pos + 4 + len]);
+        bodies.push(Bytes::from(req));
         pos += 4 + len;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -58,37 +69,21 @@ fn main() {
         // they were due.
         let (due_tx, due_rx) = mpsc::unbounded_channel::<(Instant, Bytes)>();
         let due_rx = Arc::new(Mutex::new(due_rx));
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Duration, bool)>();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Instant, Duration, bool)>();
         for _ in 0..conns {
-            let stream = tokio::net::TcpStream::connect(&addr)
+            let mut stream = tokio::net::TcpStream::connect(&addr)
                 .await
                 .expect("connect to the server");
             stream.set_nodelay(true).expect("TCP_NODELAY");
-            let (mut send, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .expect("an HTTP/1 connection");
-            tokio::spawn(conn);
-            let (due_rx, done_tx, auth) = (due_rx.clone(), done_tx.clone(), auth.clone());
+            let (due_rx, done_tx) = (due_rx.clone(), done_tx.clone());
             tokio::spawn(async move {
+                let mut buf = Vec::with_capacity(4096);
                 loop {
                     let next = due_rx.lock().await.recv().await;
-                    let Some((due, body)) = next else { break };
-                    let req = hyper::Request::post("/api/1/envelope/")
-                        .header("host", "relops")
-                        .header("content-encoding", "gzip")
-                        .header("content-type", "application/x-sentry-envelope")
-                        .header("x-sentry-auth", &auth)
-                        .body(Full::new(body))
-                        .expect("a request");
-                    let ok = match send.send_request(req).await {
-                        Ok(r) => {
-                            let ok = r.status().is_success();
-                            ok && r.into_body().collect().await.is_ok()
-                        }
-                        Err(_) => false,
-                    };
-                    let _ = done_tx.send((due.elapsed(), ok));
+                    let Some((due, req)) = next else { break };
+                    let ok = stream.write_all(&req).await.is_ok()
+                        && read_answer(&mut stream, &mut buf).await == Some(true);
+                    let _ = done_tx.send((due, due.elapsed(), ok));
                     if !ok {
                         break;
                     }
@@ -117,11 +112,25 @@ fn main() {
         drop(due_tx);
         let mut lat = Vec::with_capacity(total);
         let mut failed = 0usize;
-        while let Some((d, ok)) = done_rx.recv().await {
+        // Per 100 ms of due time: requests, slowest.
+        let mut windows = vec![(0usize, Duration::ZERO); (secs * 10.0) as usize + 1];
+        while let Some((due, d, ok)) = done_rx.recv().await {
             lat.push(d);
+            let w = &mut windows[((due - start).as_millis() / 100) as usize];
+            w.0 += 1;
+            w.1 = w.1.max(d);
             if !ok {
                 failed += 1;
             }
+        }
+        if let Ok(path) = std::env::var("PACED_TRACE") {
+            let trace: String = windows
+                .iter()
+                .enumerate()
+                .map(|(i, (n, max))| format!("{} {n} {:.1}\n", i * 100, max.as_secs_f64() * 1e3))
+                .collect();
+            std::fs::write(&path, format!("due_ms requests max_ms\n{trace}"))
+                .expect("writing PACED_TRACE");
         }
         failed += total - lat.len();
         let took = start.elapsed().as_secs_f64();
@@ -136,4 +145,32 @@ fn main() {
             lat[lat.len() - 1].as_secs_f64() * 1000.0,
         );
     });
+}
+
+/// Reads one HTTP/1.1 answer (`Content-Length` framed, as relops and axum send them) off
+/// `stream`, keeping any bytes after it in `buf`. `Some(true)` for a 2xx, `Some(false)` for
+/// another status, `None` when the connection broke or the answer was not understood.
+async fn read_answer(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<bool> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut answer = httparse::Response::new(&mut headers);
+        if let httparse::Status::Complete(head) = answer.parse(buf).ok()? {
+            let length: usize = answer
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())?;
+            let ok = (200..300).contains(&answer.code?);
+            while buf.len() < head + length {
+                if stream.read_buf(buf).await.ok()? == 0 {
+                    return None;
+                }
+            }
+            buf.drain(..head + length);
+            return Some(ok);
+        }
+        if stream.read_buf(buf).await.ok()? == 0 {
+            return None;
+        }
+    }
 }
