@@ -157,6 +157,9 @@ pub struct Tracker {
     scopes: Vec<Scope>,
     scope_ids: HashMap<(u32, String, String), u32>,
     installs: HashMap<(u32, u128), Mark>,
+    /// The release and scope of the last observation: a fold observes runs of records
+    /// of one release and scope, found again without building the maps' owned keys.
+    last: Option<(u32, u32)>,
 }
 
 impl std::fmt::Debug for Tracker {
@@ -168,12 +171,24 @@ impl std::fmt::Debug for Tracker {
     }
 }
 
-/// A 128-bit key for an install id: the UUID itself when it is one, else a digest.
+/// A 128-bit key for an install id: the UUID itself when it is one (32 hex digits, dashes
+/// anywhere), else a digest.
 fn install_key(id: &str) -> u128 {
-    let hex: String = id.chars().filter(|c| *c != '-').collect();
-    if hex.len() == 32
-        && let Ok(v) = u128::from_str_radix(&hex, 16)
-    {
+    let mut v: u128 = 0;
+    let mut digits = 0;
+    for c in id.chars().filter(|c| *c != '-') {
+        match c.to_digit(16) {
+            Some(d) if digits < 32 => {
+                v = v << 4 | u128::from(d);
+                digits += 1;
+            }
+            _ => {
+                digits = 0;
+                break;
+            }
+        }
+    }
+    if digits == 32 {
         return v;
     }
     let d = Sha256::digest(id.as_bytes());
@@ -190,6 +205,7 @@ impl Tracker {
             scopes: Vec::new(),
             scope_ids: HashMap::new(),
             installs: HashMap::new(),
+            last: None,
         }
     }
 
@@ -237,8 +253,21 @@ impl Tracker {
     /// received; observations arrive in time order).
     pub fn observe(&mut self, unix_seconds: i64, o: &Observation<'_>) {
         let b = bucket_of(unix_seconds);
-        let rid = self.release_id(o.product, o.release);
-        let sid = self.scope_id(rid, o.channel, o.platform);
+        let (rid, sid) = match self.last {
+            Some((rid, sid))
+                if self.releases[rid as usize].release == o.release
+                    && self.releases[rid as usize].product == o.product
+                    && self.scopes[sid as usize].channel == o.channel
+                    && self.scopes[sid as usize].platform == o.platform =>
+            {
+                (rid, sid)
+            }
+            _ => {
+                let rid = self.release_id(o.product, o.release);
+                (rid, self.scope_id(rid, o.channel, o.platform))
+            }
+        };
+        self.last = Some((rid, sid));
         match o.kind {
             Kind::Error { code } => {
                 let rel = &mut self.releases[rid as usize];
@@ -504,5 +533,56 @@ mod tests {
         let dashed = "67e55044-10b1-426f-9247-bb680e5fe0c8";
         assert_eq!(install_key(dashed), install_key(&dashed.replace('-', "")));
         assert_ne!(install_key("device-a"), install_key("device-b"));
+        assert_eq!(
+            install_key(dashed),
+            0x67e5_5044_10b1_426f_9247_bb68_0e5f_e0c8,
+            "a UUID is its own key"
+        );
+        assert_eq!(install_key(dashed), install_key(&dashed.to_uppercase()));
+        // 33 digits, or 31 and a letter that is not hex: not a UUID, digested.
+        let long = format!("{dashed}0");
+        assert_ne!(install_key(&long), install_key(dashed));
+        assert_ne!(install_key(&long), install_key(&format!("{dashed}1")));
+        let not_hex = dashed.replace('c', "g");
+        assert_ne!(
+            install_key(&not_hex),
+            install_key(&dashed.replace('c', "0"))
+        );
+    }
+
+    /// Observations of different releases and scopes in turn land in their own figures
+    /// (the tracker remembers the last release and scope it saw).
+    #[test]
+    fn alternating_releases_and_scopes() {
+        let mut t = Tracker::new(90);
+        let now = 1_800_000_000;
+        let turns = [("2.1.0", "stable"), ("2.0.0", "stable"), ("2.1.0", "beta")];
+        for i in 0..9 {
+            let (release, channel) = turns[i % 3];
+            let install = format!("i{i}");
+            let o = Observation {
+                product: "wizard",
+                release,
+                channel,
+                platform: "macos",
+                install: Some(&install),
+                kind: Kind::Session { crashed: false },
+            };
+            t.observe(now, &o);
+        }
+        assert_eq!(
+            t.figures("wizard", "2.1.0", now).unwrap().active_installs,
+            6
+        );
+        assert_eq!(
+            t.figures("wizard", "2.0.0", now).unwrap().active_installs,
+            3
+        );
+        let slices: Vec<_> = t
+            .slices("wizard", "2.1.0", now)
+            .into_iter()
+            .map(|s| (s.channel, s.active_installs))
+            .collect();
+        assert_eq!(slices, [("beta".to_owned(), 3), ("stable".to_owned(), 3)]);
     }
 }
