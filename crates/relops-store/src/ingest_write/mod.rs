@@ -298,7 +298,7 @@ fn placeholders(rows: usize, cols: usize, first: usize) -> String {
 }
 
 /// One bound value.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum V<'a> {
     S(&'a str),
     O(Option<&'a str>),

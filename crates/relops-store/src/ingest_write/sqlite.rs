@@ -136,9 +136,10 @@ fn record_in(
     let mut ended = FastSet::default();
     {
         let mut q = tx.prepare_cached(&single_row(&SESSIONS)).map_err(sql)?;
+        let mut bound = Vec::new();
         let (ids, rows) = session_rows(product, records, &t);
         for (sid, row) in ids.into_iter().zip(rows) {
-            if q.execute(rusqlite::params_from_iter(row)).map_err(sql)? == 0 {
+            if execute(&mut q, &mut bound, row)? == 0 {
                 ended.insert(sid);
             }
         }
@@ -161,11 +162,31 @@ fn record_in(
     plan.count_events(records, &inserted);
     for (table, rows) in plan.table_rows(product, &t, &hour) {
         let mut q = tx.prepare_cached(&single_row(table)).map_err(sql)?;
+        let mut bound = Vec::new();
         for row in rows {
-            q.execute(rusqlite::params_from_iter(row)).map_err(sql)?;
+            execute(&mut q, &mut bound, row)?;
         }
     }
     Ok(plan.fresh)
+}
+
+/// Executes `q` with `row`, binding only the values that differ from `bound` (the row
+/// executed before; empty for the first). SQLite keeps a statement's bindings from one
+/// execution to the next and copies every text bound, and a batch's rows share most of
+/// their values (product, release, channel, platform, time): binding every value of
+/// every row took a tenth of the fold. Returns the rows changed.
+fn execute<'v>(
+    q: &mut rusqlite::Statement<'_>,
+    bound: &mut Vec<V<'v>>,
+    row: Vec<V<'v>>,
+) -> Result<usize> {
+    for (i, v) in row.iter().enumerate() {
+        if bound.get(i) != Some(v) {
+            q.raw_bind_parameter(i + 1, v).map_err(sql)?;
+        }
+    }
+    *bound = row;
+    q.raw_execute().map_err(sql)
 }
 
 /// `{head} VALUES ($1, …) {tail}`.

@@ -95,6 +95,69 @@ async fn batch_and_retry(db: &Db) {
     assert_eq!(h.memory_warnings, 1);
 }
 
+/// Consecutive rows that differ in one value each (release, channel, a missing install):
+/// every row is stored with its own values (the SQLite executor binds only what changed
+/// from the row before).
+#[tokio::test]
+async fn rows_differing_in_one_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_db(dir.path()).await;
+    let at = |release: &str, channel: &str| Scope {
+        release: release.into(),
+        channel: channel.into(),
+        platform: "windows-x64".into(),
+    };
+    let s = |id: &str, scope: Scope, install: Option<&str>, status: &str| Record::Session {
+        scope,
+        session_id: id.into(),
+        install_id: install.map(Into::into),
+        status: status.into(),
+        crashed: status == "crashed",
+    };
+    let batch: Arc<[Record]> = vec![
+        s("a1", at("2.1.0", "stable"), Some("i1"), "exited"),
+        s("a2", at("2.0.0", "stable"), Some("i1"), "crashed"),
+        s("a3", at("2.1.0", "stable"), None, "exited"),
+        s("a4", at("2.1.0", "beta"), Some("i2"), "exited"),
+        s("a5", at("2.1.0", "beta"), Some("i3"), "exited"),
+    ]
+    .into();
+    let now = Utc::now();
+    db.record_ingest("wizard", batch, now).await.unwrap();
+    let new = db.health("wizard", "2.1.0", now).await.unwrap();
+    assert_eq!(new.sessions, [("exited".to_owned(), 4)]);
+    assert_eq!((new.active_installs, new.crashed_installs), (3, 0));
+    let old = db.health("wizard", "2.0.0", now).await.unwrap();
+    assert_eq!(old.sessions, [("crashed".to_owned(), 1)]);
+    assert_eq!((old.active_installs, old.crashed_installs), (1, 1));
+    let stored: Vec<(String, String, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT session_id, release, channel, install_id, status FROM ingest_sessions \
+         ORDER BY session_id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let row = |id: &str, release: &str, channel: &str, install: Option<&str>, status: &str| {
+        (
+            id.to_owned(),
+            release.to_owned(),
+            channel.to_owned(),
+            install.map(str::to_owned),
+            status.to_owned(),
+        )
+    };
+    assert_eq!(
+        stored,
+        [
+            row("a1", "2.1.0", "stable", Some("i1"), "exited"),
+            row("a2", "2.0.0", "stable", Some("i1"), "crashed"),
+            row("a3", "2.1.0", "stable", None, "exited"),
+            row("a4", "2.1.0", "beta", Some("i2"), "exited"),
+            row("a5", "2.1.0", "beta", Some("i3"), "exited"),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn sqlite_executor_counts_once() {
     let dir = tempfile::tempdir().unwrap();
