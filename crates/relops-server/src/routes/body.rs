@@ -36,14 +36,21 @@ thread_local! {
         std::cell::RefCell::new(libdeflater::Decompressor::new());
 }
 
+/// Largest decoded size taken in one call: the buffer is allocated from the trailer's
+/// claim before anything is decoded, so a small body claiming a large size must not get a
+/// large buffer (the streaming decoder grows its buffer only as data decodes).
+const WHOLE_GZIP_MAX: usize = 64 * 1024;
+
 /// A gzip body in one call, when its trailer's size (the last four bytes) is within
-/// `limit` and is what it decodes to — every SDK's body: one gzip member. `None` for
-/// anything else (several members, a corrupt body, a larger size), which the streaming
-/// decoder then reads or explains. Like the streaming decoder, it reads the first member:
-/// bytes after it are ignored.
+/// `limit` and [`WHOLE_GZIP_MAX`] and is what it decodes to — every SDK's small
+/// envelope: one gzip member. `None` for anything else (several members, a corrupt body,
+/// a larger size), which the streaming decoder then reads or explains. Like the streaming
+/// decoder, it reads the first member: bytes after it are ignored.
 fn gunzip_whole(body: &[u8], limit: usize) -> Option<Vec<u8>> {
     let size = u32::from_le_bytes(body.get(body.len().checked_sub(4)?..)?.try_into().ok()?);
-    let size = usize::try_from(size).ok().filter(|s| *s <= limit)?;
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|s| *s <= limit.min(WHOLE_GZIP_MAX))?;
     let mut out = vec![0; size];
     let n = GUNZIP
         .with_borrow_mut(|d| d.gzip_decompress(body, &mut out))
@@ -171,6 +178,11 @@ mod tests {
             decode(&headers("gzip"), Bytes::from(same), 1 << 20).unwrap(),
             a
         );
+
+        // Larger than one call takes: streamed, same result.
+        let big = b"0123456789abcdef".repeat(10_000);
+        let sent = Bytes::from(encoded("gzip", &big));
+        assert_eq!(decode(&headers("gzip"), sent, 1 << 20).unwrap(), big);
 
         let mut lying = encoded("gzip", &a);
         let n = lying.len();
