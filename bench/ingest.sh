@@ -10,6 +10,10 @@
 #
 #   bench/ingest.sh [DURATION_S] [CONNECTIONS] [ENVELOPES]   (defaults: 10, 32, 700000)
 #
+# PACED_TRACE=FILE makes the paced runs write, per 100 ms of the run, the requests due and
+# their slowest latency (the bare handler's run overwrites relops'; run paced_load by hand
+# to keep both): a ramp after every second was the fold competing with the requests.
+#
 # Needs: wrk. Uses the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
