@@ -170,8 +170,8 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, with the background jobs:
-/// feed re-signing, audit checkpoints, notification delivery, the alert worker and the
-/// health maintenance loop.
+/// feed re-signing, audit checkpoints, notification delivery, the alert worker, the
+/// health maintenance loop and forgetting idle installs' rate-limit buckets.
 pub async fn serve<L>(
     listener: L,
     state: AppState,
@@ -193,6 +193,7 @@ where
     // What held when the server stopped and was not alerted yet is judged now.
     state.health.judge_all(Utc::now());
     let maintainer = tokio::spawn(alerting::maintain(state.clone()));
+    let forgetter = tokio::spawn(ratelimit::forget_idle_periodically(state.clone()));
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;
@@ -200,6 +201,7 @@ where
     checkpointer.abort();
     notifier.abort();
     maintainer.abort();
+    forgetter.abort();
     if let Some(a) = alerter {
         a.abort();
     }

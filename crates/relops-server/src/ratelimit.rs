@@ -2,8 +2,8 @@
 //! (`governor`), kept in memory per server process. A refused request is answered 429
 //! with `Retry-After` and Sentry's `X-Sentry-Rate-Limits`, which Sentry SDKs obey.
 
+use std::hash::{BuildHasher, RandomState};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -11,11 +11,16 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use crate::config::IngestConfig;
 use crate::error::ApiError;
 
+/// The limiters are keyed by a 64-bit hash of the product (and install) under a key chosen
+/// at random when the server starts: a check allocates nothing, an entry is a few words
+/// whatever the length of an install id, and nobody outside can aim two installs at one
+/// bucket (two installs sharing one by chance — for a million installs, odds of about 3 in
+/// 10^8 — would only share their limit).
 #[derive(Debug)]
 pub struct IngestLimits {
-    per_key: DefaultKeyedRateLimiter<String>,
-    per_install: DefaultKeyedRateLimiter<(String, String)>,
-    checks: AtomicU64,
+    per_key: DefaultKeyedRateLimiter<u64>,
+    per_install: DefaultKeyedRateLimiter<u64>,
+    hasher: RandomState,
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -32,16 +37,29 @@ impl IngestLimits {
                 Quota::per_minute(nz(cfg.install_rate_per_minute))
                     .allow_burst(nz(cfg.install_burst)),
             ),
-            checks: AtomicU64::new(0),
+            hasher: RandomState::new(),
         }
+    }
+
+    /// Forgets the keys and installs whose bucket has refilled (they would start afresh
+    /// anyway), so the tables stay as large as the fleet that is active now. It walks
+    /// every entry, so it runs in the background ([`forget_idle_periodically`]), never on
+    /// a request: on a busy server the walk over hundreds of thousands of installs held
+    /// up the request that happened to trigger it, and every request waiting behind it.
+    pub fn forget_idle(&self) {
+        self.per_key.retain_recent();
+        self.per_install.retain_recent();
+        self.per_key.shrink_to_fit();
+        self.per_install.shrink_to_fit();
+    }
+
+    /// Installs currently tracked.
+    pub fn installs_tracked(&self) -> usize {
+        self.per_install.len()
     }
 
     /// One request of `product`'s key, from `install` when known.
     pub fn check(&self, product: &str, install: Option<&str>) -> Result<(), ApiError> {
-        // Forget idle installs now and then, so the table stays as large as the active fleet.
-        if self.checks.fetch_add(1, Ordering::Relaxed) % 10_000 == 9_999 {
-            self.per_install.retain_recent();
-        }
         let refuse = |e: governor::NotUntil<_>, what: &str| {
             let wait = e.wait_time_from(self.per_key.clock().now());
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -50,16 +68,14 @@ impl IngestLimits {
                 message: format!("{what}: retry in {} s", secs.max(1)),
             }
         };
-        if let Err(e) = self.per_key.check_key(&product.to_owned()) {
+        if let Err(e) = self.per_key.check_key(&self.hasher.hash_one(product)) {
             return Err(refuse(
                 e,
                 "this ingest key sends more than [ingest] key_rate_per_second allows",
             ));
         }
         if let Some(i) = install
-            && let Err(e) = self
-                .per_install
-                .check_key(&(product.to_owned(), i.to_owned()))
+            && let Err(e) = self.per_install.check_key(&self.hasher.hash_one((product, i)))
         {
             return Err(refuse(
                 e,
@@ -67,5 +83,71 @@ impl IngestLimits {
             ));
         }
         Ok(())
+    }
+}
+
+/// How often [`forget_idle_periodically`] walks the tables: an install's bucket refills
+/// within minutes at the default limits.
+const FORGET_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs [`IngestLimits::forget_idle`] every [`FORGET_EVERY`] on a blocking thread.
+pub async fn forget_idle_periodically(state: crate::AppState) {
+    let mut tick = tokio::time::interval(FORGET_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let s = state.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || s.ingest_limits.forget_idle()).await {
+            tracing::error!(error = ?e, "forgetting idle rate-limit entries failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(install_burst: u32) -> IngestLimits {
+        IngestLimits::new(&IngestConfig {
+            install_rate_per_minute: 1,
+            install_burst,
+            ..IngestConfig::default()
+        })
+    }
+
+    #[test]
+    fn installs_and_products_have_buckets_of_their_own() {
+        let l = limits(2);
+        for _ in 0..2 {
+            l.check("wizard", Some("a")).unwrap();
+        }
+        assert!(l.check("wizard", Some("a")).is_err(), "a third request within the burst");
+        // Another install, the same install id under another product, no install: allowed.
+        l.check("wizard", Some("b")).unwrap();
+        l.check("other", Some("a")).unwrap();
+        l.check("wizard", None).unwrap();
+        assert_eq!(l.installs_tracked(), 3);
+    }
+
+    #[test]
+    fn forgetting_keeps_the_installs_still_limited() {
+        let l = limits(2);
+        l.check("wizard", Some("busy")).unwrap();
+        l.check("wizard", Some("busy")).unwrap();
+        l.forget_idle();
+        assert!(l.check("wizard", Some("busy")).is_err(), "forgotten while limited");
+        assert_eq!(l.installs_tracked(), 1);
+
+        // 6,000 a minute: a bucket of one refills in 10 ms, and is forgotten then.
+        let quick = IngestLimits::new(&IngestConfig {
+            install_rate_per_minute: 6000,
+            install_burst: 1,
+            ..IngestConfig::default()
+        });
+        quick.check("wizard", Some("idle")).unwrap();
+        assert_eq!(quick.installs_tracked(), 1);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        quick.forget_idle();
+        assert_eq!(quick.installs_tracked(), 0);
     }
 }
