@@ -14,7 +14,9 @@
 # their slowest latency (the bare handler's run overwrites relops'; run paced_load by hand
 # to keep both): a ramp after every second was the fold competing with the requests.
 #
-# Needs: wrk. Uses the release build.
+# Needs: wrk. Uses the release build (RELOPS_BIN=FILE: another relops binary, for an A/B
+# against a build kept from before a change — run both back to back, alternating, since
+# this machine's speed drifts by tens of percent within the hour).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
@@ -24,17 +26,19 @@ command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 2
 cargo build --release -q -p relops
 cargo build --release -q -p relops-server --example bare_axum --example paced_load
 T=${CARGO_TARGET_DIR:-target}/release
+# RELOPS_BIN=FILE benchmarks another relops binary (an earlier build kept for an A/B).
+RELOPS=${RELOPS_BIN:-$T/relops}
 WORK=$(mktemp -d /tmp/relops-bench.XXXXXX)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$WORK"' EXIT
 
-export RELOPS_TOKEN=$("$T/relops" init --data-dir "$WORK/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
-RELOPS_LOG=warn "$T/relops" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+export RELOPS_TOKEN=$("$RELOPS" init --data-dir "$WORK/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
+RELOPS_LOG=warn "$RELOPS" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
 PIDS+=($!)
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
 export RELOPS_URL=$(sed -n 's/^relops listening on //p' "$WORK/serve.out")
-"$T/relops" release create 2.1.0 --go-live 2027-03-15 >/dev/null
-KEY=$("$T/relops" ingest dsn --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["public_key"])')
+"$RELOPS" release create 2.1.0 --go-live 2027-03-15 >/dev/null
+KEY=$("$RELOPS" ingest dsn --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["public_key"])')
 # The per-install limit would refuse a load generator's traffic: raise it for the run.
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true; PIDS=()
 python3 - "$WORK/data/relops.toml" <<'PY'
@@ -44,7 +48,7 @@ s = re.sub(r"key_rate_per_second = \d+", "key_rate_per_second = 1000000", s)
 s = re.sub(r"key_burst = \d+", "key_burst = 1000000", s)
 open(p, "w").write(s)
 PY
-RELOPS_LOG=warn "$T/relops" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+RELOPS_LOG=warn "$RELOPS" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
 PIDS+=($!)
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
 RELOPS_URL=$(sed -n 's/^relops listening on //p' "$WORK/serve.out")
@@ -115,7 +119,7 @@ echo "relops ingest:    $(echo "$r" | awk '{print $1 " req/s (p99 " $2 " ms), no
 # `relops health` waits for the fold of everything answered (SQLite folds the journal
 # into the ingest tables in the background, at a lower priority): how far behind it was.
 t0=$(date +%s.%N)
-"$T/relops" health 2.1.0 --json | python3 -c 'import json,sys; h=json.load(sys.stdin); print("stored: sessions", h["sessions"], "active installs", h["active_installs"], end="")'
+"$RELOPS" health 2.1.0 --json | python3 -c 'import json,sys; h=json.load(sys.stdin); print("stored: sessions", h["sessions"], "active installs", h["active_installs"], end="")'
 echo ", folded $(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1-$2}') s after the last run"
 # Latency at 80 % of the measured throughput, paced (open loop), fresh sessions.
 RATE=$(echo "$r" | awk '{printf "%d", $1 * 0.8}')

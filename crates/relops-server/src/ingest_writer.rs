@@ -31,15 +31,16 @@ const MAX_BATCH_RECORDS: usize = 2000;
 /// commits (each syncs the disk, ~100 µs of CPU here) for at most this much latency.
 /// PostgreSQL's `commit_delay`, for the same reason.
 const COMMIT_DELAY: Duration = Duration::from_millis(2);
-/// Small on purpose: clients that wait for their answer before sending again (an SDK's
-/// queue, a load generator's connections) would otherwise travel as one convoy — every
-/// request in one batch, the CPU idle while that batch's sync runs, the disk idle while
-/// the next convoy is parsed. Batches of about this many overlap one's sync with the
-/// next one's requests. Measured at 32 closed-loop connections (alternating runs, see
-/// bench/RESULTS.md, session 10): 64 left a quarter of the CPU idle, 8 a seventh, for
-/// 9–58 % more requests answered (the machine's speed varied); at 256 connections
-/// batches are larger anyway and nothing changed.
-const COMMIT_GATHER: usize = 8;
+/// Not larger: clients that wait for their answer before sending again (an SDK's queue, a
+/// load generator's connections) would otherwise travel as one convoy — every request in
+/// one batch, the CPU idle while that batch's sync runs, the disk idle while the next
+/// convoy is parsed. Session 10 (bench/RESULTS.md) measured 64 against 8 at 32
+/// closed-loop connections: 64 left a quarter of the CPU idle. Session 12 measured 32
+/// against 8: at a steady 15,000 requests/s the request threads spent 44 µs per request
+/// instead of 48–52 (a commit costs ~60 µs of CPU, however little it carries), and
+/// closed-loop throughput at 32 and 256 connections did not change beyond the machine's
+/// run-to-run noise.
+const COMMIT_GATHER: usize = 32;
 /// Most records one fold applies (a fold holds the database's writer turn).
 const MAX_FOLD_RECORDS: usize = 50_000;
 /// Under load, folds start at most this often, so each carries many batches (its cost

@@ -75,7 +75,9 @@ impl IngestLimits {
             ));
         }
         if let Some(i) = install
-            && let Err(e) = self.per_install.check_key(&self.hasher.hash_one((product, i)))
+            && let Err(e) = self
+                .per_install
+                .check_key(&self.hasher.hash_one((product, i)))
         {
             return Err(refuse(
                 e,
@@ -121,7 +123,10 @@ mod tests {
         for _ in 0..2 {
             l.check("wizard", Some("a")).unwrap();
         }
-        assert!(l.check("wizard", Some("a")).is_err(), "a third request within the burst");
+        assert!(
+            l.check("wizard", Some("a")).is_err(),
+            "a third request within the burst"
+        );
         // Another install, the same install id under another product, no install: allowed.
         l.check("wizard", Some("b")).unwrap();
         l.check("other", Some("a")).unwrap();
@@ -135,7 +140,10 @@ mod tests {
         l.check("wizard", Some("busy")).unwrap();
         l.check("wizard", Some("busy")).unwrap();
         l.forget_idle();
-        assert!(l.check("wizard", Some("busy")).is_err(), "forgotten while limited");
+        assert!(
+            l.check("wizard", Some("busy")).is_err(),
+            "forgotten while limited"
+        );
         assert_eq!(l.installs_tracked(), 1);
 
         // 6,000 a minute: a bucket of one refills in 10 ms, and is forgotten then.
