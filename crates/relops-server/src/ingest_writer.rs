@@ -121,7 +121,22 @@ impl IngestWriter {
             Some(journal) => {
                 let folded = db.ingest_folded().await?;
                 let j = journal.clone();
-                let appended = tokio::task::spawn_blocking(move || j.last_seq()).await??;
+                let appended = tokio::task::spawn_blocking(move || {
+                    let last = j.last_seq()?;
+                    if last < folded {
+                        // The journal's file was lost or replaced: its numbers would restart
+                        // below the fold mark, and what it takes now would never be folded.
+                        tracing::warn!(
+                            journal = %j.path().display(),
+                            last,
+                            folded,
+                            "the ingest journal numbers behind what was folded; continuing after it"
+                        );
+                        j.continue_after(folded)?;
+                    }
+                    Ok::<_, relops_store::DbError>(last.max(folded))
+                })
+                .await??;
                 let j = Arc::new(Journalled::new(journal, folded, appended));
                 // Detached: it ends when the last handle drops `stop`.
                 start_fold_thread(db.clone(), health.clone(), j.clone(), stop.subscribe()).await?;
@@ -611,5 +626,42 @@ mod tests {
         // Nothing new: a flush returns at once and counts nothing again.
         w.flush().await.unwrap();
         assert_counted(&db, &health, &[("crashed", 1), ("exited", 3)], (4, 1)).await;
+    }
+    /// The journal's file lost while the database kept its fold mark: what is answered
+    /// next is still folded (a journal numbering from 1 again would have its entries taken
+    /// as folded already, and they would never reach the tables).
+    #[tokio::test]
+    async fn a_lost_journal_file_loses_nothing_written_after() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = db(dir.path()).await;
+            let health = engine();
+            let w = IngestWriter::start(db.clone(), health.clone())
+                .await
+                .unwrap();
+            for i in 0..3 {
+                w.write("wizard", vec![ended(i, "exited")]).await.unwrap();
+            }
+            w.flush().await.unwrap();
+            assert_eq!(db.ingest_folded().await.unwrap(), 3);
+            db.close().await;
+        }
+        let journal = dir.path().join("relops.ingest-journal.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", journal.display()));
+        }
+        let db = db(dir.path()).await;
+        let health = engine();
+        let w = IngestWriter::start(db.clone(), health.clone())
+            .await
+            .unwrap();
+        w.write("wizard", vec![ended(7, "crashed")]).await.unwrap();
+        w.flush().await.unwrap();
+        let h = db.health("wizard", "2.1.0", Utc::now()).await.unwrap();
+        assert_eq!(
+            h.sessions,
+            [("crashed".to_owned(), 1), ("exited".to_owned(), 3)]
+        );
+        assert_eq!(db.ingest_folded().await.unwrap(), 4);
     }
 }

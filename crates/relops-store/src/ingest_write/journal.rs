@@ -191,6 +191,32 @@ impl IngestJournal {
             .unwrap_or(0))
     }
 
+    /// Makes the next entry's number at least `seq + 1`. For a journal that numbers below
+    /// what the database has folded already — its file was lost or replaced while the
+    /// database kept its fold mark — whose new entries would otherwise be taken as folded
+    /// and never applied. Blocking.
+    pub fn continue_after(&self, seq: i64) -> Result<()> {
+        let mut conn = lock(&self.conn)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        // `sqlite_sequence` has the table's row once anything was ever appended.
+        let changed = tx
+            .execute(
+                "UPDATE sqlite_sequence SET seq = max(seq, $1) WHERE name = 'ingest_journal'",
+                [seq],
+            )
+            .map_err(sql)?;
+        if changed == 0 {
+            tx.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('ingest_journal', $1)",
+                [seq],
+            )
+            .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)
+    }
+
     /// Removes the entries up to `seq`, once they are folded. Blocking.
     pub fn forget_through(&self, seq: i64) -> Result<()> {
         let conn = lock(&self.conn)?;

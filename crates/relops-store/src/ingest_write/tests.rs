@@ -261,6 +261,24 @@ async fn journal_appends_reads_and_forgets() {
     assert_eq!(j.last_seq().unwrap(), two);
     let three = j.append(&[("wizard", &a)], t).unwrap();
     assert!(three > two, "{three} after {two}");
+
+    // A journal numbering behind the fold mark (its file lost) is moved past it, never back.
+    j.continue_after(three + 100).unwrap();
+    j.continue_after(three).unwrap();
+    assert_eq!(j.last_seq().unwrap(), three + 100);
+    assert_eq!(j.append(&[("wizard", &a)], t).unwrap(), three + 101);
+}
+
+/// A new journal file (nothing ever appended) continues after a given number too.
+#[tokio::test]
+async fn fresh_journal_continues_after_the_fold_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_db(dir.path()).await;
+    let j = db.ingest_journal().unwrap();
+    j.continue_after(41).unwrap();
+    assert_eq!(j.last_seq().unwrap(), 41);
+    let seq = j.append(&[("wizard", &[session("s1", "i1", "ok")])], Utc::now());
+    assert_eq!(seq.unwrap(), 42);
 }
 
 /// Every kind of record survives the journal; an entry an older relops wrote as JSON is
