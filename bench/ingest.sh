@@ -26,7 +26,6 @@ command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 2
 cargo build --release -q -p relops
 cargo build --release -q -p relops-server --example bare_axum --example paced_load
 T=${CARGO_TARGET_DIR:-target}/release
-# RELOPS_BIN=FILE benchmarks another relops binary (an earlier build kept for an A/B).
 RELOPS=${RELOPS_BIN:-$T/relops}
 WORK=$(mktemp -d /tmp/relops-bench.XXXXXX)
 PIDS=()

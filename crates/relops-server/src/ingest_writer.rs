@@ -134,7 +134,7 @@ impl IngestWriter {
                         );
                         j.continue_after(folded)?;
                     }
-                    Ok::<_, relops_store::DbError>(last.max(folded))
+                    Ok::<_, relops_store::DbError>(last)
                 })
                 .await??;
                 let j = Arc::new(Journalled::new(journal, folded, appended));
@@ -484,6 +484,16 @@ mod tests {
         Arc::new(HealthEngine::new(Rules::default(), 90).0)
     }
 
+    /// The database in `dir`, a health engine, and a writer started over both.
+    async fn started(dir: &std::path::Path) -> (Db, Arc<HealthEngine>, IngestWriter) {
+        let db = db(dir).await;
+        let health = engine();
+        let w = IngestWriter::start(db.clone(), health.clone())
+            .await
+            .unwrap();
+        (db, health, w)
+    }
+
     /// What the tables hold for 2.1.0 (ended sessions by status) and what the health
     /// engine counted (active and crashed installs).
     async fn assert_counted(
@@ -507,11 +517,7 @@ mod tests {
     #[tokio::test]
     async fn answered_records_are_visible_after_a_flush() {
         let dir = tempfile::tempdir().unwrap();
-        let db = db(dir.path()).await;
-        let health = engine();
-        let w = IngestWriter::start(db.clone(), health.clone())
-            .await
-            .unwrap();
+        let (db, health, w) = started(dir.path()).await;
         let batch: Vec<Record> = (0..5).map(|i| ended(i, "exited")).collect();
         let writes = (0..4).map(|_| w.write("wizard", batch.clone()));
         for r in futures::future::join_all(writes).await {
@@ -616,17 +622,14 @@ mod tests {
             j.append(&[("wizard", &[ended(7, "crashed")])], Utc::now())
                 .unwrap();
         }
-        let db = db(dir.path()).await;
-        let health = engine();
-        let w = IngestWriter::start(db.clone(), health.clone())
-            .await
-            .unwrap();
+        let (db, health, w) = started(dir.path()).await;
         w.flush().await.unwrap();
         assert_counted(&db, &health, &[("crashed", 1), ("exited", 3)], (4, 1)).await;
         // Nothing new: a flush returns at once and counts nothing again.
         w.flush().await.unwrap();
         assert_counted(&db, &health, &[("crashed", 1), ("exited", 3)], (4, 1)).await;
     }
+
     /// The journal's file lost while the database kept its fold mark: what is answered
     /// next is still folded (a journal numbering from 1 again would have its entries taken
     /// as folded already, and they would never reach the tables).
@@ -634,11 +637,7 @@ mod tests {
     async fn a_lost_journal_file_loses_nothing_written_after() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = db(dir.path()).await;
-            let health = engine();
-            let w = IngestWriter::start(db.clone(), health.clone())
-                .await
-                .unwrap();
+            let (db, _, w) = started(dir.path()).await;
             for i in 0..3 {
                 w.write("wizard", vec![ended(i, "exited")]).await.unwrap();
             }
@@ -650,11 +649,7 @@ mod tests {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", journal.display()));
         }
-        let db = db(dir.path()).await;
-        let health = engine();
-        let w = IngestWriter::start(db.clone(), health.clone())
-            .await
-            .unwrap();
+        let (db, _, w) = started(dir.path()).await;
         w.write("wizard", vec![ended(7, "crashed")]).await.unwrap();
         w.flush().await.unwrap();
         let h = db.health("wizard", "2.1.0", Utc::now()).await.unwrap();
