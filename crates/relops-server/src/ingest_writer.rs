@@ -8,9 +8,9 @@
 //! - SQLite (the default): the batch is appended to the ingest journal
 //!   ([`relops_store::IngestJournal`]; a few hundred sequential bytes per record) and the
 //!   request is answered. A fold thread applies everything journalled since its last run
-//!   to the ingest tables in one transaction ([`Db::fold_journal`]) — once appends pause, and
-//!   under load in runs of many batches ([`fold_loop`]) — and the health engine counts what each fold
-//!   found new. Reads of ingest data call [`IngestWriter::flush`] first, so an answered
+//!   to the ingest tables in one transaction ([`Db::fold_journal`]) — once appends pause,
+//!   and under load in runs of many batches ([`fold_loop`]) — and the health engine
+//!   counts what each fold found new. Reads of ingest data call [`IngestWriter::flush`] first, so an answered
 //!   record is always visible to the next read.
 //! - PostgreSQL: the batch is written to the tables directly and counted.
 
@@ -417,7 +417,9 @@ async fn fold_loop(
     } = j.pacing;
     // When the oldest record not folded yet may have been appended: the last fold read
     // the journal up to its start.
-    let mut since = tokio::time::Instant::now() - lag;
+    // What an earlier run left is folded at once.
+    let now = tokio::time::Instant::now();
+    let mut since = now.checked_sub(lag).unwrap_or(now);
     loop {
         if j.folded.borrow().seq >= j.appended.load(Ordering::Acquire) {
             tokio::select! {
