@@ -10,8 +10,8 @@
 //!   request is answered. A fold thread applies everything journalled since its last run
 //!   to the ingest tables in one transaction ([`Db::fold_journal`]) — once appends pause,
 //!   and under load in runs of many batches ([`fold_loop`]) — and the health engine
-//!   counts what each fold found new. Reads of ingest data call [`IngestWriter::flush`] first, so an answered
-//!   record is always visible to the next read.
+//!   counts what each fold found new. Reads of ingest data call [`IngestWriter::flush`]
+//!   first, so an answered record is always visible to the next read.
 //! - PostgreSQL: the batch is written to the tables directly and counted.
 
 use std::sync::Arc;
@@ -415,9 +415,9 @@ async fn fold_loop(
         lag,
         quiet,
     } = j.pacing;
-    // When the oldest record not folded yet may have been appended: the last fold read
-    // the journal up to its start.
-    // What an earlier run left is folded at once.
+    // When the oldest record not folded yet may have been appended (a fold reads the
+    // journal up to its start); `lag` ago at first, so what an earlier run left is folded
+    // at once.
     let now = tokio::time::Instant::now();
     let mut since = now.checked_sub(lag).unwrap_or(now);
     loop {

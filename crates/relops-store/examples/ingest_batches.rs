@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use relops_store::{Db, Record, Scope};
+use relops_store::{Db, Record};
+
+mod support;
 
 #[tokio::main]
 async fn main() {
@@ -24,17 +26,7 @@ async fn main() {
     let mut since = 0;
     while done < n {
         let records: Arc<[Record]> = (done..(done + b).min(n))
-            .map(|i| Record::Session {
-                scope: Scope {
-                    release: "2.1.0".into(),
-                    channel: "stable".into(),
-                    platform: "unknown".into(),
-                },
-                session_id: uuid::Uuid::new_v4().simple().to_string(),
-                install_id: Some(format!("install-{i}")),
-                status: "exited".into(),
-                crashed: false,
-            })
+            .map(support::ended_session)
             .collect();
         let k = records.len();
         db.record_ingest("wizard", records, chrono::Utc::now())

@@ -5,7 +5,9 @@
 //!
 //! `cargo run --release -p relops-store --example journal_appends -- [K] [B] [F]`
 
-use relops_store::{Db, Record, Scope};
+use relops_store::{Db, Record};
+
+mod support;
 
 /// User + system CPU of this process so far, in seconds.
 fn cpu_seconds() -> f64 {
@@ -38,21 +40,7 @@ async fn main() {
         .expect("database");
     let journal = db.ingest_journal().expect("SQLite has a journal");
     let batches: Vec<Vec<Record>> = (0..k)
-        .map(|n| {
-            (0..b)
-                .map(|i| Record::Session {
-                    scope: Scope {
-                        release: "2.1.0".into(),
-                        channel: "stable".into(),
-                        platform: "unknown".into(),
-                    },
-                    session_id: uuid::Uuid::new_v4().simple().to_string(),
-                    install_id: Some(format!("install-{}", n * b + i)),
-                    status: "exited".into(),
-                    crashed: false,
-                })
-                .collect()
-        })
+        .map(|n| (0..b).map(|i| support::ended_session(n * b + i)).collect())
         .collect();
     let (t0, c0) = (std::time::Instant::now(), cpu_seconds());
     for (n, batch) in batches.iter().enumerate() {

@@ -1,0 +1,19 @@
+//! What the store examples share.
+
+use relops_store::{Record, Scope};
+
+/// A session of release 2.1.0 that starts and ends in one update (a fresh random id),
+/// from install `install-{i}` — what the ingest benchmark sends.
+pub fn ended_session(i: usize) -> Record {
+    Record::Session {
+        scope: Scope {
+            release: "2.1.0".into(),
+            channel: "stable".into(),
+            platform: "unknown".into(),
+        },
+        session_id: uuid::Uuid::new_v4().simple().to_string(),
+        install_id: Some(format!("install-{i}")),
+        status: "exited".into(),
+        crashed: false,
+    }
+}
