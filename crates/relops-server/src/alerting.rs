@@ -371,7 +371,8 @@ async fn open_incident(
 }
 
 /// Every `[alerts] maintenance_interval_seconds`: re-judge every release, drop installs that
-/// left the window (about hourly), and report post-mortems that are overdue.
+/// left the window and prune the ingest's install marks and ended sessions (about hourly),
+/// and report post-mortems that are overdue.
 pub async fn maintain(state: AppState) {
     let every = state.config.alerts.maintenance_interval_seconds;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
@@ -386,6 +387,9 @@ pub async fn maintain(state: AppState) {
         state.health.judge_all(now);
         if now - last_prune > chrono::Duration::hours(1) {
             state.health.prune(now);
+            if let Err(e) = state.db.prune_ingest(now).await {
+                tracing::error!(error = ?e, "pruning old install marks and ended sessions failed");
+            }
             last_prune = now;
         }
         if let Err(e) = report_overdue(&state).await {

@@ -194,8 +194,10 @@ impl Db {
         let s = ts(since);
         let mut out = Vec::new();
         for r in sqlx::query(
-            "SELECT product, release, channel, platform, install_id, last_seen, crashed_at \
-             FROM release_installs WHERE last_seen >= $1 ORDER BY last_seen",
+            "SELECT product, release, channel, platform, install_id, MAX(seen_at) AS last_seen, \
+             MAX(CASE WHEN crashed = 1 THEN seen_at END) AS crashed_at \
+             FROM install_marks WHERE seen_at >= $1 \
+             GROUP BY product, release, channel, platform, install_id ORDER BY last_seen",
         )
         .bind(&s)
         .fetch_all(&self.pool)
@@ -208,10 +210,9 @@ impl Db {
                 install_id: r.try_get("install_id")?,
                 last_seen: crate::db::parse(&r, "last_seen")?,
                 crashed_at: crashed
-                    .filter(|c| *c >= s)
                     .map(|c| c.parse())
                     .transpose()
-                    .map_err(|e| DbError::Corrupt(format!("release_installs.crashed_at: {e}")))?,
+                    .map_err(|e| DbError::Corrupt(format!("install_marks.seen_at: {e}")))?,
             });
         }
         for r in sqlx::query(
@@ -322,8 +323,8 @@ impl Db {
         };
         let row = sqlx::query(
             "SELECT COUNT(DISTINCT install_id) AS active, \
-             COUNT(DISTINCT CASE WHEN crashed_at >= $3 THEN install_id END) AS crashed \
-             FROM release_installs WHERE product = $1 AND release = $2 AND last_seen >= $3",
+             COUNT(DISTINCT CASE WHEN crashed = 1 THEN install_id END) AS crashed \
+             FROM install_marks WHERE seen_at >= $3 AND product = $1 AND release = $2",
         )
         .bind(product)
         .bind(release)

@@ -20,6 +20,6 @@ pub use db::{AuditRecord, Backend, Db, DbError, NewArtifact, StoredArtifact, Tok
 pub use feed::{MetadataRow, PUBLISHED_STATES};
 pub use gates::GateRecord;
 pub use ingest::{CrashRecord, HealthFigures, Record, Replay, Scope};
-pub use ingest_write::{Folded, IngestJournal, JournalEntry};
+pub use ingest_write::{ENDED_DAYS, Folded, IngestJournal, JournalEntry};
 pub use outbox::{NewNotification, Notification};
 pub use rollout::{IncidentRecord, RollbackPlan, RollbackRecord, RolloutRecord};

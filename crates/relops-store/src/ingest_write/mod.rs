@@ -1,22 +1,30 @@
-//! Writing ingested records: one transaction per batch. Each session's state after the
-//! batch is written first, by an upsert that leaves a session which had already ended as
-//! it was ([`session_rows`], [`SESSIONS`]); the sessions it left name the records that are
-//! not new. The batch is then folded in memory ([`Plan`]: counts summed per key, installs
-//! merged per key), so each table gets one write per distinct key, with the same result as
-//! applying the records one by one. Two executors write a plan:
+//! Writing ingested records: one transaction per batch. First the sessions that had
+//! already ended before the batch are found — their records are not new, and a session's
+//! status counts once, when it first ends. The batch is then folded in memory ([`Plan`]:
+//! counts summed per key, installs merged per key), so each table gets one write per
+//! distinct key, with the same result as applying the records one by one. Installs seen
+//! are appended as marks (`install_marks`, in time order), not upserted under their ids.
+//! Two executors write a plan:
 //!
 //! - `sqlite.rs`, the embedded default: a plain SQLite connection of its own (`rusqlite`)
 //!   with prepared statements, run on a blocking thread while the batch holds the
-//!   database's writer turn — one hand-off per batch instead of one per statement. The
-//!   server does not write request batches here directly: it appends them to the
-//!   journal (`journal.rs`) and folds many of them at a time ([`Db::fold_journal`]);
-//! - `multirow.rs`, PostgreSQL: a few multi-row statements per batch through sqlx, where
-//!   a round trip per row would cost more than the rows.
+//!   database's writer turn — one hand-off per batch instead of one per statement. Ended
+//!   sessions are remembered in memory for the retry window (`ended.rs`), each appended
+//!   to `ended_sessions` as it ends. The server does not write request batches here
+//!   directly: it appends them to the journal (`journal.rs`) and folds many of them at a
+//!   time ([`Db::fold_journal`]);
+//! - `multirow.rs`, PostgreSQL (which several servers may share): each session's state is
+//!   upserted into `ingest_sessions` ([`session_rows`], [`SESSIONS`]) by an upsert that
+//!   leaves an ended session as it was, which names the sessions that had ended; a few
+//!   multi-row statements per batch through sqlx, where a round trip per row would cost
+//!   more than the rows.
 
+mod ended;
 mod journal;
 mod multirow;
 mod sqlite;
 
+pub use ended::ENDED_DAYS;
 pub use journal::{IngestJournal, JournalEntry};
 
 /// A plain SQLite connection of the ingest writer's (the table connection or the
@@ -71,6 +79,8 @@ fn key(s: &Scope) -> ScopeKey<'_> {
 struct Plan<'r> {
     /// Per record: was it new (a retried event or an already ended session is not)?
     fresh: Vec<bool>,
+    /// The sessions that end in this batch (first ends only).
+    ended_now: Vec<&'r str>,
     /// Ended sessions to add, per scope and status.
     counts: HashMap<(ScopeKey<'r>, &'r str), i64>,
     /// Installs seen, per scope, and whether they crashed.
@@ -136,8 +146,7 @@ fn session_rows<'r>(
 }
 
 impl<'r> Plan<'r> {
-    /// Folds `records`, given the sessions whose stored state had already ended before
-    /// the batch (the ones the [`session_rows`] upsert left as they were).
+    /// Folds `records`, given the sessions that had already ended before the batch.
     fn fold(records: &'r [Record], mut ended: FastSet<&'r str>) -> Self {
         let mut p = Plan {
             fresh: vec![false; records.len()],
@@ -157,6 +166,7 @@ impl<'r> Plan<'r> {
                     if !ended.contains(session_id.as_str()) {
                         if status != "ok" {
                             ended.insert(session_id);
+                            p.ended_now.push(session_id);
                             *p.counts.entry((key(scope), status.as_str())).or_default() += 1;
                         }
                         p.fresh[i] = true;
@@ -268,12 +278,12 @@ const MEMORY: Upsert = Upsert {
     tail: "",
     cols: 7,
 };
-const INSTALLS: Upsert = Upsert {
-    head: "INSERT INTO release_installs (product, release, channel, platform, install_id, \
-           last_seen, crashed_at)",
-    tail: "ON CONFLICT (product, release, channel, platform, install_id) DO UPDATE SET \
-           last_seen = excluded.last_seen, \
-           crashed_at = COALESCE(excluded.crashed_at, release_installs.crashed_at)",
+/// Appended, not upserted: one mark per install and scope a batch saw, at the end of the
+/// table (see `migrations/sqlite/0012_ingest_marks.sql`).
+const MARKS: Upsert = Upsert {
+    head: "INSERT INTO install_marks (product, release, channel, platform, install_id, \
+           seen_at, crashed)",
+    tail: "",
     cols: 7,
 };
 
@@ -340,7 +350,7 @@ impl<'r> Plan<'r> {
     }
 
     /// The other tables' rows (all but the sessions' and events'), in the order they are
-    /// written. Installs are in key order, as the sessions ([`session_rows`]).
+    /// written.
     fn table_rows(
         &self,
         product: &'r str,
@@ -394,10 +404,9 @@ impl<'r> Plan<'r> {
                 _ => None,
             })
             .collect();
-        let mut installs: Vec<_> = self.seen.iter().collect();
-        installs.sort_unstable_by_key(|(key, _)| **key);
-        let installs = installs
-            .into_iter()
+        let marks = self
+            .seen
+            .iter()
             .map(|((k, install), crashed)| {
                 vec![
                     V::S(product),
@@ -406,7 +415,7 @@ impl<'r> Plan<'r> {
                     V::S(k.2),
                     V::S(install),
                     V::S(t),
-                    V::O(crashed.then_some(t)),
+                    V::I(i64::from(*crashed)),
                 ]
             })
             .collect();
@@ -414,7 +423,7 @@ impl<'r> Plan<'r> {
             (&COUNTS, counts),
             (&ERRORS, errors),
             (&MEMORY, memory),
-            (&INSTALLS, installs),
+            (&MARKS, marks),
         ]
     }
 }
@@ -453,6 +462,45 @@ impl Db {
 }
 
 impl Db {
+    /// Deletes what the ingest no longer needs as of `now`: install marks older than the
+    /// 24 h the health figures read, and the record of sessions that ended before the
+    /// retry window ([`ENDED_DAYS`]; a retried end older than that counts again). The
+    /// server runs it hourly.
+    pub async fn prune_ingest(&self, now: DateTime<Utc>) -> Result<()> {
+        match self.ingest_connection() {
+            Some(conn) => {
+                let turn = self.writer_turn().await?;
+                tokio::task::spawn_blocking(move || conn.prune(now))
+                    .await
+                    .map_err(|e| DbError::Writer(e.to_string()))??;
+                drop(turn);
+            }
+            None => {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM install_marks WHERE seen_at < $1")
+                    .bind(ts(now - chrono::Duration::hours(sqlite::MARKS_HOURS)))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM ingest_sessions WHERE updated_at < $1")
+                    .bind(ts(now - chrono::Duration::days(ENDED_DAYS)))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many ended sessions the SQLite ingest writer remembers (0 on PostgreSQL).
+    pub async fn ingest_ended_sessions(&self) -> Result<usize> {
+        match self.ingest_connection() {
+            Some(conn) => tokio::task::spawn_blocking(move || conn.ended_len())
+                .await
+                .map_err(|e| DbError::Writer(e.to_string()))?,
+            None => Ok(0),
+        }
+    }
+
     /// The ingest journal (SQLite only): batches are made durable there, then folded.
     pub fn ingest_journal(&self) -> Option<IngestJournal> {
         self.journal.clone()

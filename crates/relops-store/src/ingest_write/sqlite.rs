@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{OpenFlags, OptionalExtension, TransactionBehavior};
 
+use super::ended::{EndedSessions, day_of};
 use super::{
-    EVENTS, FastSet, Plan, SESSIONS, Shared, Upsert, V, lock, open_shared, placeholders,
-    session_rows, sql, times,
+    EVENTS, FastSet, Plan, Shared, Upsert, V, lock, open_shared, placeholders, sql, times,
 };
 use crate::db::{DbError, Result};
 use crate::ingest::Record;
@@ -29,12 +29,27 @@ impl rusqlite::ToSql for V<'_> {
     }
 }
 
-/// The ingest writer's own connection to an SQLite database file. Only used while the
-/// batch holds the database's writer turn, so it never waits on SQLite's lock.
+/// The ingest writer's own connection to an SQLite database file, and the sessions ended
+/// in the last days ([`EndedSessions`]). Only used while the batch holds the database's
+/// writer turn, so it never waits on SQLite's lock.
 #[derive(Debug, Clone)]
 pub(crate) struct IngestConnection {
     conn: Shared,
+    /// Locked after `conn`, and only while holding it.
+    ended: std::sync::Arc<std::sync::Mutex<EndedSessions>>,
 }
+
+/// The sessions a transaction ended, added to [`EndedSessions`] once it has committed.
+#[derive(Debug, Default)]
+struct Ended {
+    keys: Vec<u64>,
+    day: i64,
+    through: i64,
+}
+
+/// How long install marks are kept: the health figures and the health engine's replay
+/// read the last 24 h.
+pub(super) const MARKS_HOURS: i64 = 25;
 
 impl IngestConnection {
     /// The database file of an `sqlite://` URL, read the way sqlx reads it (percent-
@@ -64,8 +79,42 @@ impl IngestConnection {
             "PRAGMA cache_size = -131072; {}",
             crate::db::SQLITE_DB_PRAGMAS.join("; ")
         );
-        lock(&conn)?.execute_batch(&pragmas).map_err(sql)?;
-        Ok(Self { conn })
+        let ended = {
+            let c = lock(&conn)?;
+            c.execute_batch(&pragmas).map_err(sql)?;
+            EndedSessions::load(&c, day_of(Utc::now()))?
+        };
+        Ok(Self {
+            conn,
+            ended: std::sync::Arc::new(std::sync::Mutex::new(ended)),
+        })
+    }
+
+    fn ended(&self) -> Result<std::sync::MutexGuard<'_, EndedSessions>> {
+        self.ended
+            .lock()
+            .map_err(|_| DbError::Writer("an earlier ingest write panicked".to_owned()))
+    }
+
+    /// Deletes install marks older than the health figures read and forgets the sessions
+    /// that ended before the retry window ([`super::ENDED_DAYS`]). Blocking.
+    pub(crate) fn prune(&self, now: DateTime<Utc>) -> Result<()> {
+        let conn = lock(&self.conn)?;
+        let mut ended = self.ended()?;
+        let cutoff = crate::db::ts(now - chrono::Duration::hours(MARKS_HOURS));
+        conn.execute("DELETE FROM install_marks WHERE seen_at < $1", [cutoff])
+            .map_err(sql)?;
+        if let Some(through) = ended.expire(day_of(now)) {
+            conn.execute("DELETE FROM ended_sessions WHERE rowid <= $1", [through])
+                .map_err(sql)?;
+        }
+        Ok(())
+    }
+
+    /// How many ended sessions are remembered (for tests and the debug log).
+    pub(crate) fn ended_len(&self) -> Result<usize> {
+        let _conn = lock(&self.conn)?;
+        Ok(self.ended()?.len())
     }
 
     /// Records one batch in one transaction (see [`crate::Db::record_ingest`]). Blocking.
@@ -76,11 +125,14 @@ impl IngestConnection {
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
         let mut conn = lock(&self.conn)?;
+        let mut memory = self.ended()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
-        let fresh = record_in(&tx, product, records, now)?;
+        let mut ended = Ended::default();
+        let fresh = record_in(&tx, &memory, &mut ended, product, records, now)?;
         tx.commit().map_err(sql)?;
+        memory.add(ended.day, ended.through, ended.keys);
         Ok(fresh)
     }
 
@@ -94,12 +146,14 @@ impl IngestConnection {
         through: i64,
     ) -> Result<Vec<Vec<bool>>> {
         let mut conn = lock(&self.conn)?;
+        let mut memory = self.ended()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
         let mut out = Vec::with_capacity(groups.len());
+        let mut ended = Ended::default();
         for (product, records, at) in groups {
-            out.push(record_in(&tx, product, records, *at)?);
+            out.push(record_in(&tx, &memory, &mut ended, product, records, *at)?);
         }
         tx.execute(
             "INSERT INTO ingest_folded (id, seq) VALUES (1, $1) \
@@ -108,6 +162,7 @@ impl IngestConnection {
         )
         .map_err(sql)?;
         tx.commit().map_err(sql)?;
+        memory.add(ended.day, ended.through, ended.keys);
         Ok(out)
     }
 
@@ -125,26 +180,40 @@ impl IngestConnection {
 }
 
 /// Writes one product's records inside `tx`; returns, per record, whether it was new.
-fn record_in(
+/// `memory` names the sessions that had ended before; those this batch ends are
+/// appended to `ended_sessions` and noted in `ended`.
+fn record_in<'r>(
     tx: &rusqlite::Transaction<'_>,
+    memory: &EndedSessions,
+    ended: &mut Ended,
     product: &str,
-    records: &[Record],
+    records: &'r [Record],
     now: DateTime<Utc>,
 ) -> Result<Vec<bool>> {
     let (t, hour) = times(now);
-    // Sessions first: an upsert that changed no row met a session that had ended.
-    let mut ended = FastSet::default();
-    {
-        let mut q = tx.prepare_cached(&single_row(&SESSIONS)).map_err(sql)?;
-        let mut bound = Vec::new();
-        let (ids, rows) = session_rows(product, records, &t);
-        for (sid, row) in ids.into_iter().zip(rows) {
-            if execute(&mut q, &mut bound, row)? == 0 {
-                ended.insert(sid);
-            }
+    let mut before: FastSet<&'r str> = FastSet::default();
+    for r in records {
+        if let Record::Session { session_id, .. } = r
+            && memory.contains(memory.key(product, session_id))
+        {
+            before.insert(session_id);
         }
     }
-    let mut plan = Plan::fold(records, ended);
+    let mut plan = Plan::fold(records, before);
+    if !plan.ended_now.is_empty() {
+        let mut q = tx
+            .prepare_cached(
+                "INSERT INTO ended_sessions (product, session_id, ended_at) VALUES ($1, $2, $3)",
+            )
+            .map_err(sql)?;
+        let mut bound = Vec::new();
+        for sid in &plan.ended_now {
+            execute(&mut q, &mut bound, vec![V::S(product), V::S(sid), V::S(&t)])?;
+            ended.keys.push(memory.key(product, sid));
+        }
+        ended.day = ended.day.max(day_of(now));
+        ended.through = tx.last_insert_rowid();
+    }
 
     // Events: stored once per id; a row that changed nothing was there already.
     let mut inserted = HashSet::new();

@@ -130,32 +130,105 @@ async fn rows_differing_in_one_value() {
     let old = db.health("wizard", "2.0.0", now).await.unwrap();
     assert_eq!(old.sessions, [("crashed".to_owned(), 1)]);
     assert_eq!((old.active_installs, old.crashed_installs), (1, 1));
-    let stored: Vec<(String, String, String, Option<String>, String)> = sqlx::query_as(
-        "SELECT session_id, release, channel, install_id, status FROM ingest_sessions \
-         ORDER BY session_id",
+    let marks: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT release, channel, install_id, crashed FROM install_marks \
+         ORDER BY release, channel, install_id",
     )
     .fetch_all(&db.pool)
     .await
     .unwrap();
-    let row = |id: &str, release: &str, channel: &str, install: Option<&str>, status: &str| {
-        (
-            id.to_owned(),
-            release.to_owned(),
-            channel.to_owned(),
-            install.map(str::to_owned),
-            status.to_owned(),
-        )
+    let mark = |release: &str, channel: &str, install: &str, crashed: i64| {
+        (release.into(), channel.into(), install.into(), crashed)
     };
     assert_eq!(
-        stored,
+        marks,
         [
-            row("a1", "2.1.0", "stable", Some("i1"), "exited"),
-            row("a2", "2.0.0", "stable", Some("i1"), "crashed"),
-            row("a3", "2.1.0", "stable", None, "exited"),
-            row("a4", "2.1.0", "beta", Some("i2"), "exited"),
-            row("a5", "2.1.0", "beta", Some("i3"), "exited"),
+            mark("2.0.0", "stable", "i1", 1),
+            mark("2.1.0", "beta", "i2", 0),
+            mark("2.1.0", "beta", "i3", 0),
+            mark("2.1.0", "stable", "i1", 0),
         ]
     );
+    let ended: Vec<(String, String)> =
+        sqlx::query_as("SELECT product, session_id FROM ended_sessions ORDER BY rowid")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let ids: Vec<&str> = ended.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(ids, ["a1", "a2", "a3", "a4", "a5"]);
+    assert!(ended.iter().all(|(p, _)| p == "wizard"));
+}
+
+/// Pruning forgets install marks older than 24 h and ends older than the retry window;
+/// after a restart a retried end still counts once (the ended sessions are loaded back).
+async fn restart_and_prune(db: Db, reopen: impl AsyncFnOnce(Db) -> Db) {
+    let now = Utc::now();
+    let long_ago = now - chrono::Duration::days(crate::ENDED_DAYS + 1);
+    let batch = |r: &[Record]| -> Arc<[Record]> { r.to_vec().into() };
+    let marks = async |db: &Db| -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM install_marks")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    };
+
+    // An end long ago (a queue days behind) is remembered until pruned.
+    let old = batch(&[session("old", "i9", "exited")]);
+    assert_eq!(
+        db.record_ingest("wizard", old.clone(), long_ago)
+            .await
+            .unwrap(),
+        [true]
+    );
+    let first = batch(&[session("s1", "i1", "exited"), session("s2", "i2", "ok")]);
+    assert_eq!(
+        db.record_ingest("wizard", first, now).await.unwrap(),
+        [true, true]
+    );
+    assert_eq!(
+        db.record_ingest("wizard", old.clone(), now).await.unwrap(),
+        [false]
+    );
+    assert_eq!(marks(&db).await, 4, "a retry marks its install seen too");
+    db.prune_ingest(now).await.unwrap();
+    assert_eq!(marks(&db).await, 3, "the mark of {long_ago} is pruned");
+    // Past the retry window the old end is forgotten: sent again, it counts again.
+    assert_eq!(db.record_ingest("wizard", old, now).await.unwrap(), [true]);
+
+    let db = reopen(db).await;
+    // A retried end after the restart counts once; a session open before it ends now;
+    // another product's session of the same id is another session.
+    let retry = batch(&[session("s1", "i1", "exited"), session("s2", "i2", "exited")]);
+    assert_eq!(
+        db.record_ingest("wizard", retry, now).await.unwrap(),
+        [false, true]
+    );
+    let other = batch(&[session("s1", "i1", "exited")]);
+    assert_eq!(db.record_ingest("other", other, now).await.unwrap(), [true]);
+    let h = db.health("wizard", "2.1.0", now).await.unwrap();
+    assert_eq!(h.sessions, [("exited".to_owned(), 4)]);
+    assert_eq!((h.active_installs, h.crashed_installs), (3, 0));
+}
+
+#[tokio::test]
+async fn sqlite_restart_and_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let db = sqlite_db(dir.path()).await;
+    restart_and_prune(db, async move |db: Db| {
+        assert_eq!(db.ingest_ended_sessions().await.unwrap(), 2);
+        drop(db);
+        let db = sqlite_db(&path).await;
+        assert_eq!(db.ingest_ended_sessions().await.unwrap(), 2, "loaded back");
+        db
+    })
+    .await;
+    let db = sqlite_db(dir.path()).await;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ended_sessions")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 4, "s1, old again, s2 of wizard; s1 of other");
 }
 
 #[tokio::test]
@@ -166,10 +239,10 @@ async fn sqlite_executor_counts_once() {
     batch_and_retry(&db).await;
 }
 
-/// The multi-row executor, on the PostgreSQL server `.ci/run` starts
-/// (`RELOPS_TEST_PG_URL`, an admin URL), in a database of its own.
-#[tokio::test]
-async fn postgres_executor_counts_once() {
+/// A database of its own on the PostgreSQL server `.ci/run` starts (`RELOPS_TEST_PG_URL`,
+/// an admin URL): its URL, and the admin connection that drops it ([`drop_pg`]); `None`
+/// (the test skipped) outside CI when no server was started.
+async fn pg_database() -> Option<(String, String, sqlx::AnyConnection)> {
     use sqlx::Connection;
     let Ok(admin_url) = std::env::var("RELOPS_TEST_PG_URL") else {
         assert!(
@@ -177,7 +250,7 @@ async fn postgres_executor_counts_once() {
             "RELOPS_TEST_PG_URL must be set under CI"
         );
         eprintln!("skipped: RELOPS_TEST_PG_URL not set (run `.ci/run` to start PostgreSQL)");
-        return;
+        return None;
     };
     sqlx::any::install_default_drivers();
     let name = format!("relops_store_{}", uuid::Uuid::new_v4().simple());
@@ -187,14 +260,10 @@ async fn postgres_executor_counts_once() {
         .await
         .unwrap();
     let base = admin_url.rsplit_once('/').unwrap().0;
-    let db = Db::connect(&format!("{base}/{name}")).await.unwrap();
-    assert!(db.ingest_connection().is_none());
-    assert!(
-        db.ingest_journal().is_none(),
-        "PostgreSQL is written directly"
-    );
-    assert_eq!(db.ingest_folded().await.unwrap(), 0);
-    batch_and_retry(&db).await;
+    Some((format!("{base}/{name}"), name, admin))
+}
+
+async fn drop_pg(db: Db, name: &str, mut admin: sqlx::AnyConnection) {
     db.pool.close().await;
     db.writer.close().await;
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -203,6 +272,122 @@ async fn postgres_executor_counts_once() {
     .execute(&mut admin)
     .await
     .unwrap();
+}
+
+/// The multi-row executor, on PostgreSQL.
+#[tokio::test]
+async fn postgres_executor_counts_once() {
+    let Some((url, name, admin)) = pg_database().await else {
+        return;
+    };
+    let db = Db::connect(&url).await.unwrap();
+    assert!(db.ingest_connection().is_none());
+    assert!(
+        db.ingest_journal().is_none(),
+        "PostgreSQL is written directly"
+    );
+    assert_eq!(db.ingest_folded().await.unwrap(), 0);
+    batch_and_retry(&db).await;
+    drop_pg(db, &name, admin).await;
+}
+
+#[tokio::test]
+async fn postgres_restart_and_prune() {
+    let Some((url, name, admin)) = pg_database().await else {
+        return;
+    };
+    let db = Db::connect(&url).await.unwrap();
+    let db = {
+        let url = url.clone();
+        let mut kept = None;
+        restart_and_prune(db, async |db: Db| {
+            db.pool.close().await;
+            db.writer.close().await;
+            let again = Db::connect(&url).await.unwrap();
+            kept = Some(again.clone());
+            again
+        })
+        .await;
+        kept.expect("reopened")
+    };
+    drop_pg(db, &name, admin).await;
+}
+
+/// A database written before install marks and the ended-session log (SQLite migration
+/// 11, PostgreSQL 10) keeps its figures and its dedupe across the upgrade.
+async fn upgraded(url: &str, migrator: sqlx::migrate::Migrator, before: i64) {
+    sqlx::any::install_default_drivers();
+    let now = Utc::now();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap();
+    migrator.run_to(before, &pool).await.unwrap();
+    let ago = |h: i64| crate::db::ts(now - chrono::Duration::hours(h));
+    for (install, seen, crashed) in [("iA", ago(1), Some(ago(2))), ("iB", ago(30), None)] {
+        sqlx::query(
+            "INSERT INTO release_installs VALUES ('wizard', '2.1.0', 'stable', 'macos', $1, $2, $3)",
+        )
+        .bind(install)
+        .bind(seen)
+        .bind(crashed)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    for (id, status) in [("ended", "exited"), ("open", "ok")] {
+        sqlx::query(
+            "INSERT INTO ingest_sessions VALUES ('wizard', $1, '2.1.0', 'stable', 'macos', 'iA', $2, $3)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(ago(1))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let db = Db::connect(url).await.unwrap();
+    let h = db.health("wizard", "2.1.0", now).await.unwrap();
+    assert_eq!((h.active_installs, h.crashed_installs), (1, 1));
+    let replay = db
+        .health_replay(now - chrono::Duration::hours(24))
+        .await
+        .unwrap();
+    assert_eq!(replay.len(), 1, "{replay:?}");
+    assert!(
+        matches!(&replay[0], crate::Replay::Install { install_id, crashed_at: Some(_), .. } if install_id == "iA"),
+        "{replay:?}"
+    );
+    let ends: Arc<[Record]> = vec![
+        session("ended", "iA", "exited"),
+        session("open", "iA", "exited"),
+    ]
+    .into();
+    assert_eq!(
+        db.record_ingest("wizard", ends, now).await.unwrap(),
+        [false, true]
+    );
+    db.pool.close().await;
+    db.writer.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_upgrade_keeps_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/relops.db?mode=rwc", dir.path().display());
+    upgraded(&url, sqlx::migrate!("./migrations/sqlite"), 11).await;
+}
+
+#[tokio::test]
+async fn postgres_upgrade_keeps_figures() {
+    let Some((url, name, admin)) = pg_database().await else {
+        return;
+    };
+    upgraded(&url, sqlx::migrate!("./migrations/postgres"), 10).await;
+    let db = Db::connect(&url).await.unwrap();
+    drop_pg(db, &name, admin).await;
 }
 
 #[test]
