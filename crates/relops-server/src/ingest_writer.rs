@@ -43,19 +43,21 @@ const COMMIT_DELAY: Duration = Duration::from_millis(2);
 const COMMIT_GATHER: usize = 32;
 /// Most records one fold applies (a fold holds the database's writer turn; the rest
 /// waits for the next, which starts at once).
-const MAX_FOLD_RECORDS: usize = 250_000;
+const MAX_FOLD_RECORDS: usize = 100_000;
 /// While requests keep arriving, the fold waits until this many records are journalled
-/// (or [`FOLD_LAG`] has passed): a fold's cost is mostly the index pages it dirties and
-/// writes back, and with random keys (session and install ids) a run of 30,000 records
-/// dirties about as many pages as one of 300,000. Measured with
-/// `examples/ingest_batches` on this machine, 600,000 sessions into a fresh database:
-/// 31 µs per record in runs of 2,000 by the end, 17–21 in runs of 20,000, 13–14 in runs
-/// of 100,000, 11–12 in runs of 300,000 — and every µs of it is CPU and disk the requests
-/// do not get.
-const FOLD_RUN_RECORDS: usize = 200_000;
+/// (or [`FOLD_LAG`] has passed). Since the fold appends install marks and ended sessions
+/// instead of upserting rows under random ids, its cost per record hardly depends on the
+/// run: `examples/ingest_batches` measured 4–5 µs per record in runs of 200 as of
+/// 200,000 (it was 31 µs in runs of 2,000 and 10–12 in runs of 200,000 with the upserts,
+/// when the fold waited for 200,000 records or 10 s). Runs of about a second's load keep
+/// the health figures fresh, the fold's memory small and its disk writes in small
+/// bursts; at a steady 41,000 requests/s over 20 s they gave a p99 of 48–121 ms (median
+/// 77, five runs) against 61–1,101 ms (median 105) for runs of 200,000 (bench/RESULTS.md,
+/// session 14).
+const FOLD_RUN_RECORDS: usize = 40_000;
 /// The longest an answered record waits to be folded while requests keep arriving (so
 /// the longest the health engine's figures lag behind under load; reads fold first).
-const FOLD_LAG: Duration = Duration::from_secs(10);
+const FOLD_LAG: Duration = Duration::from_secs(1);
 /// No append for this long: the load has eased (or was a trickle), fold what there is.
 const FOLD_QUIET: Duration = Duration::from_millis(100);
 /// When a fold starts under load (see [`fold_loop`]); the server's are the constants
@@ -403,7 +405,7 @@ fn lower_priority() {
 /// Folds the journal into the ingest tables until `stop`'s sender is dropped. A fold
 /// starts when a reader waits for it, when appends pause for [`FOLD_QUIET`], when
 /// [`FOLD_RUN_RECORDS`] wait, or [`FOLD_LAG`] after the oldest unfolded append —
-/// whichever comes first: at once when idle, in few large runs under load.
+/// whichever comes first: at once when idle, about once a second under load.
 async fn fold_loop(
     db: Db,
     health: Arc<HealthEngine>,
