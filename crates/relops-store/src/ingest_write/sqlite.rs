@@ -17,7 +17,7 @@ use super::{
     EVENTS, FastSet, Plan, Shared, Upsert, V, lock, open_shared, placeholders, sql, times,
 };
 use crate::db::{DbError, Result};
-use crate::ingest::Record;
+use crate::ingest::{Record, Replay, Scope};
 
 impl rusqlite::ToSql for V<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -109,6 +109,34 @@ impl IngestConnection {
                 .map_err(sql)?;
         }
         Ok(())
+    }
+
+    /// The install marks `query` selects (product, release, channel, platform,
+    /// install_id, seen_at, crashed; `$1` = `since`), as the health engine replays them.
+    /// Blocking.
+    pub(crate) fn replay_marks(&self, query: &str, since: &str) -> Result<Vec<Replay>> {
+        let conn = lock(&self.conn)?;
+        let mut q = conn.prepare(query).map_err(sql)?;
+        let mut rows = q.query([since]).map_err(sql)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(sql)? {
+            let at: String = r.get(5).map_err(sql)?;
+            let seen: DateTime<Utc> = at
+                .parse()
+                .map_err(|e| DbError::Corrupt(format!("install_marks.seen_at = {at}: {e}")))?;
+            out.push(Replay::Install {
+                product: r.get(0).map_err(sql)?,
+                scope: Scope {
+                    release: r.get(1).map_err(sql)?,
+                    channel: r.get(2).map_err(sql)?,
+                    platform: r.get(3).map_err(sql)?,
+                },
+                install_id: r.get(4).map_err(sql)?,
+                last_seen: seen,
+                crashed_at: (r.get::<_, i64>(6).map_err(sql)? == 1).then_some(seen),
+            });
+        }
+        Ok(out)
     }
 
     /// How many ended sessions are remembered (for tests and the debug log).
