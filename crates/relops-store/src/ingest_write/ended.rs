@@ -10,6 +10,9 @@
 //! with a probability near 3 · 10⁻⁶, and then one end goes uncounted). Memory: a slot of
 //! the hash set (9 bytes, the set at most 7/8 full and grown by doubling) and an entry of
 //! its day's list (8 bytes) per session ended in the window — 20–40 bytes.
+//!
+//! The window is whole UTC days: a day's sessions are forgotten together once the day is
+//! more than [`ENDED_DAYS`] behind, and their rows deleted up to the day's last row id.
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -19,8 +22,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::FastSet;
 use crate::db::{DbError, Result};
 
-/// How long an ended session is remembered: a retried end that arrives later than this
-/// counts again. Sentry's own server refuses session updates more than 5 days old.
+/// How long an ended session is remembered at least (whole UTC days after the day it
+/// ended, so 7–8 days): a retried end that arrives later than that counts again. Sentry's
+/// own server refuses session updates more than 5 days old.
 pub const ENDED_DAYS: i64 = 7;
 
 /// The sessions ended in the window, by UTC day.
@@ -82,14 +86,14 @@ impl EndedSessions {
         }
     }
 
-    /// Forgets the days before the window that ends on `today`; returns the last
+    /// Forgets the days more than [`ENDED_DAYS`] before `today`; returns the last
     /// `ended_sessions` row of those, which may then be deleted.
     pub(crate) fn expire(&mut self, today: i64) -> Option<i64> {
         let mut through = None;
         while self
             .days
             .front()
-            .is_some_and(|d| d.day <= today - ENDED_DAYS)
+            .is_some_and(|d| d.day < today - ENDED_DAYS)
         {
             let d = self.days.pop_front().expect("checked");
             for k in &d.keys {
@@ -158,16 +162,16 @@ mod tests {
         e.add(101, 2, [b]);
         assert!(e.contains(a) && e.contains(b) && !e.contains(c));
         assert_eq!(
-            e.expire(100 + ENDED_DAYS - 1),
+            e.expire(100 + ENDED_DAYS),
             None,
             "day 100 is still in the window"
         );
-        assert_eq!(e.expire(100 + ENDED_DAYS), Some(1));
+        assert_eq!(e.expire(101 + ENDED_DAYS), Some(1));
         assert!(!e.contains(a) && e.contains(b));
         assert_eq!(e.len(), 1);
         // A clock set back: filed under the newest day, expired with it.
         e.add(99, 3, [c]);
-        assert_eq!(e.expire(101 + ENDED_DAYS), Some(3));
+        assert_eq!(e.expire(102 + ENDED_DAYS), Some(3));
         assert_eq!(e.len(), 0);
     }
 }

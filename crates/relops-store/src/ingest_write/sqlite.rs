@@ -160,7 +160,9 @@ impl IngestConnection {
         let mut ended = Ended::default();
         let fresh = record_in(&tx, &memory, &mut ended, product, records, now)?;
         tx.commit().map_err(sql)?;
-        memory.add(ended.day, ended.through, ended.keys);
+        if !ended.keys.is_empty() {
+            memory.add(ended.day, ended.through, ended.keys);
+        }
         Ok(fresh)
     }
 
@@ -190,7 +192,9 @@ impl IngestConnection {
         )
         .map_err(sql)?;
         tx.commit().map_err(sql)?;
-        memory.add(ended.day, ended.through, ended.keys);
+        if !ended.keys.is_empty() {
+            memory.add(ended.day, ended.through, ended.keys);
+        }
         Ok(out)
     }
 
