@@ -33,13 +33,13 @@ pub(crate) const SQLITE_PRAGMAS: &[&str] = &[
 
 /// Set on the database's connections (the pool's and the ingest writer's, not the ingest
 /// journal's): the WAL is copied back into the database file once it holds 16,384 pages
-/// (64 MiB) instead of SQLite's default 1,000. The ingest fold rewrites index pages all
-/// over the ingest tables; a page rewritten by several folds between two checkpoints is
-/// copied back once, so the disk writes less, and the ingest journal's syncs, which
-/// acknowledgements wait for, queue behind less (paced p99 lower in each of three
-/// alternating pairs; bench/RESULTS.md, session 9). The commit that crosses the mark does
-/// the copy; under load nearly all commits are the fold's. The WAL file keeps its
-/// largest size.
+/// (64 MiB) instead of SQLite's default 1,000. Ingest folds rewrite the same pages (the
+/// counts, the events' index, the ends of the appended tables); a page rewritten by several
+/// folds between two checkpoints is copied back once, so the disk writes less, and the
+/// ingest journal's syncs, which acknowledgements wait for, queue behind less (paced p99
+/// lower in each of three alternating pairs; bench/RESULTS.md, session 9). The commit that
+/// crosses the mark does the copy; under load nearly all commits are the fold's. The WAL
+/// file keeps its largest size.
 pub(crate) const SQLITE_DB_PRAGMAS: &[&str] = &["PRAGMA wal_autocheckpoint = 16384"];
 
 /// Which engine a [`Db`] talks to.

@@ -4,10 +4,10 @@
 //! the records encoded by [`encode`], numbered by a sequence that never repeats
 //! (`AUTOINCREMENT`).
 //!
-//! Why a journal: the tables ingest feeds are keyed by random ids (sessions, installs), so
-//! every record dirties pages all over their indexes, and a commit per request batch wrote
-//! several KiB per record to the WAL — the disk, not the CPU, bounded ingest. Appending
-//! to the journal writes a few hundred bytes per record, sequentially; the fold
+//! Why a journal: a commit to the ingest tables writes whole pages for a few records (and
+//! wrote several KiB per record to the WAL while sessions and installs were rows keyed by
+//! their random ids — the disk, not the CPU, bounded ingest). Appending to the journal
+//! writes a few hundred bytes per record, sequentially; the fold
 //! ([`crate::Db::fold_journal`]) applies many batches to the tables in one transaction, where
 //! each dirtied page carries many records. The fold records the last sequence it applied
 //! in the same transaction (`ingest_folded`), so a batch is applied exactly once even when
