@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use relops_store::{Db, Record};
+use relops_store::Record;
 
 mod support;
 
@@ -16,10 +16,7 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(160_000);
     let b: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = Db::connect(&format!("sqlite://{}/relops.db", dir.path().display()))
-        .await
-        .expect("database");
+    let (_dir, db) = support::fresh_db().await;
     let tenth = (n / 10).max(b);
     let mut t0 = std::time::Instant::now();
     let mut done = 0;

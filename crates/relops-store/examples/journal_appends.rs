@@ -5,7 +5,7 @@
 //!
 //! `cargo run --release -p relops-store --example journal_appends -- [K] [B] [F]`
 
-use relops_store::{Db, Record};
+use relops_store::Record;
 
 mod support;
 
@@ -34,10 +34,7 @@ async fn main() {
     let k: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let b: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
     let f: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(6_000);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = Db::connect(&format!("sqlite://{}/relops.db", dir.path().display()))
-        .await
-        .expect("database");
+    let (_dir, db) = support::fresh_db().await;
     let journal = db.ingest_journal().expect("SQLite has a journal");
     let batches: Vec<Vec<Record>> = (0..k)
         .map(|n| (0..b).map(|i| support::ended_session(n * b + i)).collect())

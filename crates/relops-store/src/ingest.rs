@@ -204,9 +204,7 @@ impl Db {
                              crashed FROM install_marks WHERE seen_at >= $1 ORDER BY seen_at";
         if let Some(conn) = self.ingest_connection() {
             let since = s.clone();
-            out = tokio::task::spawn_blocking(move || conn.replay_marks(MARKS, &since))
-                .await
-                .map_err(|e| DbError::Writer(e.to_string()))??;
+            out = crate::ingest_write::blocking(move || conn.replay_marks(MARKS, &since)).await?;
         } else {
             let mut marks = sqlx::query(MARKS).bind(&s).fetch(&self.pool);
             while let Some(r) = marks.try_next().await? {

@@ -1,6 +1,6 @@
 //! What the store examples share.
 
-use relops_store::{Record, Scope};
+use relops_store::{Db, Record, Scope};
 
 /// A session of release 2.1.0 that starts and ends in one update (a fresh random id),
 /// from install `install-{i}` — what the ingest benchmark sends.
@@ -16,4 +16,13 @@ pub fn ended_session(i: usize) -> Record {
         status: "exited".into(),
         crashed: false,
     }
+}
+
+/// A fresh SQLite database in a temporary directory (removed when the directory drops).
+pub async fn fresh_db() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::connect(&format!("sqlite://{}/relops.db", dir.path().display()))
+        .await
+        .expect("database");
+    (dir, db)
 }

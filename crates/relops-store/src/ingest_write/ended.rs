@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::FastSet;
 use crate::db::{DbError, Result};
@@ -66,8 +66,12 @@ impl EndedSessions {
         self.all.contains(&key)
     }
 
-    /// Notes sessions that ended on `day`, the last of them stored as row `through`.
-    pub(crate) fn add(&mut self, day: i64, through: i64, keys: impl IntoIterator<Item = u64>) {
+    /// Notes sessions that ended on `day`, the last of them stored as row `through`
+    /// (nothing if `keys` is empty).
+    pub(crate) fn add(&mut self, day: i64, through: i64, keys: Vec<u64>) {
+        if keys.is_empty() {
+            return;
+        }
         // A clock set back files them under the newest day: days stay in order.
         let fresh = self.days.back().is_none_or(|d| d.day < day);
         if fresh {
@@ -108,6 +112,7 @@ impl EndedSessions {
     }
 
     /// How many sessions are remembered.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.all.len()
     }
@@ -125,15 +130,13 @@ impl EndedSessions {
         while let Some(r) = rows.next().map_err(sql)? {
             let rowid: i64 = r.get(0).map_err(sql)?;
             let at: String = r.get(3).map_err(sql)?;
-            let day = at
-                .get(..10)
-                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                .map(|d| day_of(d.and_time(chrono::NaiveTime::MIN).and_utc()))
-                .ok_or_else(|| DbError::Corrupt(format!("ended_sessions.ended_at = {at}")))?;
+            let ended: DateTime<Utc> = at
+                .parse()
+                .map_err(|e| DbError::Corrupt(format!("ended_sessions.ended_at = {at}: {e}")))?;
             let product: String = r.get(1).map_err(sql)?;
             let id: String = r.get(2).map_err(sql)?;
             let key = me.key(&product, &id);
-            me.add(day, rowid, [key]);
+            me.add(day_of(ended), rowid, vec![key]);
         }
         drop(rows);
         drop(q);
@@ -158,8 +161,8 @@ mod tests {
             e.key("other", "a"),
         );
         assert_ne!(a, c, "the product is part of the key");
-        e.add(100, 1, [a]);
-        e.add(101, 2, [b]);
+        e.add(100, 1, vec![a]);
+        e.add(101, 2, vec![b]);
         assert!(e.contains(a) && e.contains(b) && !e.contains(c));
         assert_eq!(
             e.expire(100 + ENDED_DAYS),
@@ -170,8 +173,12 @@ mod tests {
         assert!(!e.contains(a) && e.contains(b));
         assert_eq!(e.len(), 1);
         // A clock set back: filed under the newest day, expired with it.
-        e.add(99, 3, [c]);
+        e.add(99, 3, vec![c]);
         assert_eq!(e.expire(102 + ENDED_DAYS), Some(3));
         assert_eq!(e.len(), 0);
+        // A batch that ended nothing notes no day (and no row to delete).
+        let mut none = EndedSessions::new();
+        none.add(100, 0, Vec::new());
+        assert_eq!(none.expire(200), None);
     }
 }

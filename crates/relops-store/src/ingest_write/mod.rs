@@ -54,6 +54,20 @@ fn sql(e: rusqlite::Error) -> DbError {
     DbError::Sqlite(e.to_string())
 }
 
+/// Runs `f` — work on one of the ingest writer's plain SQLite connections — on a
+/// blocking thread.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| DbError::Writer(e.to_string()))?
+}
+
+/// How long install marks are kept: the health figures and the health engine's replay
+/// read the last 24 h.
+const MARKS_HOURS: i64 = 25;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -449,10 +463,7 @@ impl Db {
                 // served), then write on a blocking thread with the plain connection.
                 let turn = self.writer_turn().await?;
                 let product = product.to_owned();
-                let fresh =
-                    tokio::task::spawn_blocking(move || conn.record(&product, &records, now))
-                        .await
-                        .map_err(|e| DbError::Writer(e.to_string()))?;
+                let fresh = blocking(move || conn.record(&product, &records, now)).await;
                 drop(turn);
                 fresh
             }
@@ -470,15 +481,13 @@ impl Db {
         match self.ingest_connection() {
             Some(conn) => {
                 let turn = self.writer_turn().await?;
-                tokio::task::spawn_blocking(move || conn.prune(now))
-                    .await
-                    .map_err(|e| DbError::Writer(e.to_string()))??;
+                blocking(move || conn.prune(now, MARKS_HOURS)).await?;
                 drop(turn);
             }
             None => {
                 let mut tx = self.begin_write().await?;
                 sqlx::query("DELETE FROM install_marks WHERE seen_at < $1")
-                    .bind(ts(now - chrono::Duration::hours(sqlite::MARKS_HOURS)))
+                    .bind(ts(now - chrono::Duration::hours(MARKS_HOURS)))
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query("DELETE FROM ingest_sessions WHERE updated_at < $1")
@@ -492,11 +501,10 @@ impl Db {
     }
 
     /// How many ended sessions the SQLite ingest writer remembers (0 on PostgreSQL).
-    pub async fn ingest_ended_sessions(&self) -> Result<usize> {
+    #[cfg(test)]
+    pub(crate) async fn ingest_ended_sessions(&self) -> Result<usize> {
         match self.ingest_connection() {
-            Some(conn) => tokio::task::spawn_blocking(move || conn.ended_len())
-                .await
-                .map_err(|e| DbError::Writer(e.to_string()))?,
+            Some(conn) => blocking(move || conn.ended_len()).await,
             None => Ok(0),
         }
     }
@@ -510,9 +518,7 @@ impl Db {
     /// and always on PostgreSQL, which has no journal).
     pub async fn ingest_folded(&self) -> Result<i64> {
         match self.ingest_connection() {
-            Some(conn) => tokio::task::spawn_blocking(move || conn.folded())
-                .await
-                .map_err(|e| DbError::Writer(e.to_string()))?,
+            Some(conn) => blocking(move || conn.folded()).await,
             None => Ok(0),
         }
     }
@@ -546,7 +552,7 @@ impl Db {
             }
         }
         let turn = self.writer_turn().await?;
-        let groups = tokio::task::spawn_blocking(move || {
+        let groups = blocking(move || {
             let args: Vec<(&str, &[Record], DateTime<Utc>)> = groups
                 .iter()
                 .map(|g| (g.product.as_str(), g.records.as_slice(), g.at))
@@ -555,10 +561,9 @@ impl Db {
             for (g, f) in groups.iter_mut().zip(fresh) {
                 g.fresh = f;
             }
-            Ok::<_, DbError>(groups)
+            Ok(groups)
         })
-        .await
-        .map_err(|e| DbError::Writer(e.to_string()))??;
+        .await?;
         drop(turn);
         Ok(groups)
     }

@@ -47,10 +47,6 @@ struct Ended {
     through: i64,
 }
 
-/// How long install marks are kept: the health figures and the health engine's replay
-/// read the last 24 h.
-pub(super) const MARKS_HOURS: i64 = 25;
-
 impl IngestConnection {
     /// The database file of an `sqlite://` URL, read the way sqlx reads it (percent-
     /// decoded). An in-memory database is refused: each of relops' connections would get
@@ -96,12 +92,12 @@ impl IngestConnection {
             .map_err(|_| DbError::Writer("an earlier ingest write panicked".to_owned()))
     }
 
-    /// Deletes install marks older than the health figures read and forgets the sessions
-    /// that ended before the retry window ([`super::ENDED_DAYS`]). Blocking.
-    pub(crate) fn prune(&self, now: DateTime<Utc>) -> Result<()> {
+    /// Deletes install marks older than `marks_hours` and forgets the sessions that ended
+    /// before the retry window ([`super::ENDED_DAYS`]). Blocking.
+    pub(crate) fn prune(&self, now: DateTime<Utc>, marks_hours: i64) -> Result<()> {
         let conn = lock(&self.conn)?;
         let mut ended = self.ended()?;
-        let cutoff = crate::db::ts(now - chrono::Duration::hours(MARKS_HOURS));
+        let cutoff = crate::db::ts(now - chrono::Duration::hours(marks_hours));
         conn.execute("DELETE FROM install_marks WHERE seen_at < $1", [cutoff])
             .map_err(sql)?;
         if let Some(through) = ended.expire(day_of(now)) {
@@ -139,10 +135,29 @@ impl IngestConnection {
         Ok(out)
     }
 
-    /// How many ended sessions are remembered (for tests and the debug log).
+    /// How many ended sessions are remembered.
+    #[cfg(test)]
     pub(crate) fn ended_len(&self) -> Result<usize> {
         let _conn = lock(&self.conn)?;
         Ok(self.ended()?.len())
+    }
+
+    /// Runs `write` in one immediate transaction, with the sessions ended before it; the
+    /// sessions it ends are remembered once it has committed.
+    fn transaction<T>(
+        &self,
+        write: impl FnOnce(&rusqlite::Transaction<'_>, &EndedSessions, &mut Ended) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = lock(&self.conn)?;
+        let mut memory = self.ended()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let mut ended = Ended::default();
+        let out = write(&tx, &memory, &mut ended)?;
+        tx.commit().map_err(sql)?;
+        memory.add(ended.day, ended.through, ended.keys);
+        Ok(out)
     }
 
     /// Records one batch in one transaction (see [`crate::Db::record_ingest`]). Blocking.
@@ -152,18 +167,7 @@ impl IngestConnection {
         records: &[Record],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
-        let mut conn = lock(&self.conn)?;
-        let mut memory = self.ended()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
-        let mut ended = Ended::default();
-        let fresh = record_in(&tx, &memory, &mut ended, product, records, now)?;
-        tx.commit().map_err(sql)?;
-        if !ended.keys.is_empty() {
-            memory.add(ended.day, ended.through, ended.keys);
-        }
-        Ok(fresh)
+        self.transaction(|tx, memory, ended| record_in(tx, memory, ended, product, records, now))
     }
 
     /// Folds journalled batches in one transaction: each group (product, records, time) is
@@ -175,27 +179,19 @@ impl IngestConnection {
         groups: &[(&str, &[Record], DateTime<Utc>)],
         through: i64,
     ) -> Result<Vec<Vec<bool>>> {
-        let mut conn = lock(&self.conn)?;
-        let mut memory = self.ended()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        self.transaction(|tx, memory, ended| {
+            let mut out = Vec::with_capacity(groups.len());
+            for (product, records, at) in groups {
+                out.push(record_in(tx, memory, ended, product, records, *at)?);
+            }
+            tx.execute(
+                "INSERT INTO ingest_folded (id, seq) VALUES (1, $1) \
+                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq",
+                [through],
+            )
             .map_err(sql)?;
-        let mut out = Vec::with_capacity(groups.len());
-        let mut ended = Ended::default();
-        for (product, records, at) in groups {
-            out.push(record_in(&tx, &memory, &mut ended, product, records, *at)?);
-        }
-        tx.execute(
-            "INSERT INTO ingest_folded (id, seq) VALUES (1, $1) \
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq",
-            [through],
-        )
-        .map_err(sql)?;
-        tx.commit().map_err(sql)?;
-        if !ended.keys.is_empty() {
-            memory.add(ended.day, ended.through, ended.keys);
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// The last journal sequence folded (0 before the first fold). Blocking.
