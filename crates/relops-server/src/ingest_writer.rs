@@ -109,6 +109,8 @@ struct Journalled {
     wake: Notify,
     /// A reader waits: fold now rather than at the next run (see [`fold_loop`]).
     urgent: AtomicBool,
+    /// An earlier run left entries unfolded: the first fold starts at once.
+    left_over: bool,
     pacing: Pacing,
     /// Folds that applied something, since the start.
     folds: AtomicUsize,
@@ -133,6 +135,7 @@ impl Journalled {
             }),
             wake: Notify::new(),
             urgent: AtomicBool::new(false),
+            left_over: appended > folded,
             pacing,
             folds: AtomicUsize::new(0),
             main: tokio::runtime::Handle::current(),
@@ -418,10 +421,15 @@ async fn fold_loop(
         quiet,
     } = j.pacing;
     // When the oldest record not folded yet may have been appended (a fold reads the
-    // journal up to its start); `lag` ago at first, so what an earlier run left is folded
-    // at once.
+    // journal up to its start); `lag` ago if an earlier run left some, so they are folded
+    // at once. (Not taken from the first wait below: a request may append before the
+    // fold thread first gets there.)
     let now = tokio::time::Instant::now();
-    let mut since = now.checked_sub(lag).unwrap_or(now);
+    let mut since = if j.left_over {
+        now.checked_sub(lag).unwrap_or(now)
+    } else {
+        now
+    };
     loop {
         if j.folded.borrow().seq >= j.appended.load(Ordering::Acquire) {
             tokio::select! {
