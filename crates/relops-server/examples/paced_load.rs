@@ -7,7 +7,8 @@
 //! gzip'd Sentry envelopes, each prefixed with its length as a big-endian u32;
 //! CONNECTIONS (default 256) keep-alive HTTP/1 connections share the due requests.
 //! With `PACED_TRACE=FILE` it also writes, per 100 ms of due time, the requests due then
-//! and their slowest latency — where in the run the tail came from.
+//! and their slowest latency — where in the run the tail came from (its first line gives
+//! the run's start as Unix time, to line up with the server's log).
 //!
 //! It is lean on purpose: on a two-core machine the generator shares the CPU with the
 //! server, and an earlier version built on reqwest took 0.6–0.7 of a core at 8,000
@@ -94,6 +95,9 @@ fn main() {
         // Released in ticks of a millisecond (a timer per request cost the generator more
         // than the requests), each timed from its own due moment.
         let start = Instant::now();
+        let start_wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         let mut tick = tokio::time::interval(Duration::from_millis(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut i = 0;
@@ -129,7 +133,8 @@ fn main() {
                 .enumerate()
                 .map(|(i, (n, max))| format!("{} {n} {:.1}\n", i * 100, max.as_secs_f64() * 1e3))
                 .collect();
-            std::fs::write(&path, format!("due_ms requests max_ms\n{trace}"))
+            let at = start_wall.as_secs_f64();
+            std::fs::write(&path, format!("# started at {at:.3} (Unix time)\ndue_ms requests max_ms\n{trace}"))
                 .expect("writing PACED_TRACE");
         }
         failed += total - lat.len();
