@@ -195,17 +195,17 @@ impl Db {
     pub async fn health_replay(&self, since: DateTime<Utc>) -> Result<Vec<Replay>> {
         let s = ts(since);
         let mut out = Vec::new();
-        // Every mark, in the order the health engine saw them (the index's order, nothing
-        // to sort), streamed: a grouped or fully fetched result of millions of marks took
-        // seconds and hundreds of MB on start. On SQLite through the ingest writer's own
-        // connection: sqlx hands each row over from its worker thread, which made a replay
-        // of 1.8 million marks take 18 s.
-        const MARKS: &str = "SELECT product, release, channel, platform, install_id, seen_at, \
-                             crashed FROM install_marks WHERE seen_at >= $1 ORDER BY seen_at";
+        // Every mark, in the order the health engine saw them, streamed: a grouped or
+        // fully fetched result of millions of marks took seconds and hundreds of MB on
+        // start. On SQLite through the ingest writer's own connection (sqlx hands each row
+        // over from its worker thread, which made a replay of 1.8 million marks take 18 s).
         if let Some(conn) = self.ingest_connection() {
             let since = s.clone();
-            out = crate::ingest_write::blocking(move || conn.replay_marks(MARKS, &since)).await?;
+            out = crate::ingest_write::blocking(move || conn.replay_marks(&since)).await?;
         } else {
+            // PostgreSQL: the index's order, nothing to sort.
+            const MARKS: &str = "SELECT product, release, channel, platform, install_id, \
+                seen_at, crashed FROM install_marks WHERE seen_at >= $1 ORDER BY seen_at";
             let mut marks = sqlx::query(MARKS).bind(&s).fetch(&self.pool);
             while let Some(r) = marks.try_next().await? {
                 let seen: DateTime<Utc> = crate::db::parse(&r, "seen_at")?;

@@ -98,8 +98,17 @@ impl IngestConnection {
         let conn = lock(&self.conn)?;
         let mut ended = self.ended()?;
         let cutoff = crate::db::ts(now - chrono::Duration::hours(marks_hours));
-        conn.execute("DELETE FROM install_marks WHERE seen_at < $1", [cutoff])
-            .map_err(sql)?;
+        // Marks are in time order: the old ones are the rows before the first recent one
+        // (all of them when none is recent). Read up to there, not the whole table. After a
+        // clock set back, an old mark behind a newer one waits for a later prune (counts
+        // and replays select by time, so it is never counted).
+        conn.execute(
+            "DELETE FROM install_marks WHERE rowid < coalesce(\
+             (SELECT rowid FROM install_marks WHERE seen_at >= $1 ORDER BY rowid LIMIT 1), \
+             (SELECT max(rowid) + 1 FROM install_marks))",
+            [cutoff],
+        )
+        .map_err(sql)?;
         if let Some(through) = ended.expire(day_of(now)) {
             conn.execute("DELETE FROM ended_sessions WHERE rowid <= $1", [through])
                 .map_err(sql)?;
@@ -107,12 +116,17 @@ impl IngestConnection {
         Ok(())
     }
 
-    /// The install marks `query` selects (product, release, channel, platform,
-    /// install_id, seen_at, crashed; `$1` = `since`), as the health engine replays them.
+    /// The install marks seen since `since`, as the health engine replays them: in row
+    /// order, which is the order they were folded in (SQLite keeps no index on them).
     /// Blocking.
-    pub(crate) fn replay_marks(&self, query: &str, since: &str) -> Result<Vec<Replay>> {
+    pub(crate) fn replay_marks(&self, since: &str) -> Result<Vec<Replay>> {
         let conn = lock(&self.conn)?;
-        let mut q = conn.prepare(query).map_err(sql)?;
+        let mut q = conn
+            .prepare(
+                "SELECT product, release, channel, platform, install_id, seen_at, crashed \
+                 FROM install_marks WHERE seen_at >= $1 ORDER BY rowid",
+            )
+            .map_err(sql)?;
         let mut rows = q.query([since]).map_err(sql)?;
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(sql)? {
@@ -230,16 +244,16 @@ fn record_in<'r>(
     let mut plan = Plan::fold(records, before);
     if !plan.ended_now.is_empty() {
         let mut q = tx
-            .prepare_cached(
-                "INSERT INTO ended_sessions (product, session_id, ended_at) VALUES ($1, $2, $3)",
-            )
+            .prepare_cached("INSERT INTO ended_sessions (key, day) VALUES ($1, $2)")
             .map_err(sql)?;
         let mut bound = Vec::new();
+        let day = day_of(now);
         for sid in &plan.ended_now {
-            execute(&mut q, &mut bound, vec![V::S(product), V::S(sid), V::S(&t)])?;
-            ended.keys.push(memory.key(product, sid));
+            let key = memory.key(product, sid);
+            execute(&mut q, &mut bound, vec![V::I(key.cast_signed()), V::I(day)])?;
+            ended.keys.push(key);
         }
-        ended.day = ended.day.max(day_of(now));
+        ended.day = ended.day.max(day);
         ended.through = tx.last_insert_rowid();
     }
 

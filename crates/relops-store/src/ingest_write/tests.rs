@@ -149,14 +149,25 @@ async fn rows_differing_in_one_value() {
             mark("2.1.0", "stable", "i1", 0),
         ]
     );
-    let ended: Vec<(String, String)> =
-        sqlx::query_as("SELECT product, session_id FROM ended_sessions ORDER BY rowid")
+    // Each end as its key under the database's hash key, on the day it ended.
+    let (k0, k1): (i64, i64) = sqlx::query_as("SELECT k0, k1 FROM ingest_hash_key")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let keys = super::ended::EndedSessions::new((k0.cast_unsigned(), k1.cast_unsigned()));
+    let ended: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT key, day FROM ended_sessions ORDER BY rowid")
             .fetch_all(&db.pool)
             .await
             .unwrap();
-    let ids: Vec<&str> = ended.iter().map(|(_, id)| id.as_str()).collect();
-    assert_eq!(ids, ["a1", "a2", "a3", "a4", "a5"]);
-    assert!(ended.iter().all(|(p, _)| p == "wizard"));
+    let expected: Vec<(i64, i64)> = ["a1", "a2", "a3", "a4", "a5"]
+        .iter()
+        .map(|id| {
+            let key = keys.key("wizard", id).cast_signed();
+            (key, super::ended::day_of(now))
+        })
+        .collect();
+    assert_eq!(ended, expected);
 }
 
 /// Pruning forgets install marks older than 24 h and ends older than the retry window;
