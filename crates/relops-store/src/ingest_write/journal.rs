@@ -71,6 +71,14 @@ pub struct IngestJournal {
     path: PathBuf,
 }
 
+/// The journal's page size. SQLite writes every page a commit touches to the WAL whole,
+/// and an append touches about five whatever their size (the new leaf, its parent, the
+/// database header's page, `sqlite_sequence`, the overflow pages of a batch's records): an
+/// append of 2.6 KB of records wrote 23 KiB to the WAL with 4 KiB pages and 10 KiB with 1
+/// KiB pages (bench/RESULTS.md, session 15). The journal holds a few unfolded batches,
+/// read in order, so small pages cost its reads nothing that matters.
+const PAGE_SIZE: u32 = 1024;
+
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ingest_journal (
     seq      INTEGER PRIMARY KEY AUTOINCREMENT,
     product  TEXT NOT NULL,
@@ -88,18 +96,40 @@ impl IngestJournal {
     }
 
     /// Opens (or creates) the journal at `path`, durable like the database (WAL,
-    /// `synchronous = FULL`).
+    /// `synchronous = FULL`), with pages of [`PAGE_SIZE`] (a journal an older relops made
+    /// with larger pages is rewritten once).
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let conn = open_shared(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
             "the ingest journal",
+            Some(PAGE_SIZE),
         )?;
-        lock(&conn)?.execute_batch(SCHEMA).map_err(sql)?;
+        {
+            let c = lock(&conn)?;
+            c.execute_batch(SCHEMA).map_err(sql)?;
+            let size: u32 = c
+                .pragma_query_value(None, "page_size", |r| r.get(0))
+                .map_err(sql)?;
+            if size != PAGE_SIZE {
+                // A WAL database keeps its page size: leave WAL mode to rebuild it.
+                c.execute_batch(&format!(
+                    "PRAGMA journal_mode = DELETE; PRAGMA page_size = {PAGE_SIZE}; VACUUM; \
+                     PRAGMA journal_mode = WAL"
+                ))
+                .map_err(|e| {
+                    DbError::Sqlite(format!(
+                        "rewriting the ingest journal {} with {PAGE_SIZE}-byte pages: {e}",
+                        path.display()
+                    ))
+                })?;
+            }
+        }
         let reader = open_shared(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE,
             "the ingest journal",
+            None,
         )?;
         Ok(Self {
             conn,

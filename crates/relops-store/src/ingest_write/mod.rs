@@ -33,12 +33,21 @@ type Shared = std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>;
 
 /// Opens `path` with `flags` and the pragmas of the pool's connections
 /// ([`crate::db::SQLITE_PRAGMAS`]: WAL, `synchronous = FULL`); `what` names it in errors.
-fn open_shared(path: &std::path::Path, flags: rusqlite::OpenFlags, what: &str) -> Result<Shared> {
+fn open_shared(
+    path: &std::path::Path,
+    flags: rusqlite::OpenFlags,
+    what: &str,
+    page_size: Option<u32>,
+) -> Result<Shared> {
     let conn = rusqlite::Connection::open_with_flags(
         path,
         flags | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| DbError::Sqlite(format!("opening {what} {}: {e}", path.display())))?;
+    if let Some(size) = page_size {
+        // Before the WAL pragma, which writes a new file's first page.
+        conn.pragma_update(None, "page_size", size).map_err(sql)?;
+    }
     conn.execute_batch(&crate::db::SQLITE_PRAGMAS.join(";"))
         .map_err(sql)?;
     Ok(std::sync::Arc::new(std::sync::Mutex::new(conn)))

@@ -68,7 +68,12 @@ impl IngestConnection {
     /// connections ([`crate::db::SQLITE_PRAGMAS`]: WAL, `synchronous = FULL`;
     /// [`crate::db::SQLITE_DB_PRAGMAS`]: the checkpoint mark) and a large page cache.
     pub(crate) fn open(path: &std::path::Path) -> Result<Self> {
-        let conn = open_shared(path, OpenFlags::SQLITE_OPEN_READ_WRITE, "the database")?;
+        let conn = open_shared(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+            "the database",
+            None,
+        )?;
         // A fold touches pages all over the ingest tables' indexes: keep them in memory
         // (up to 128 MiB; SQLite grows the cache as it is used).
         let pragmas = format!(

@@ -473,6 +473,47 @@ async fn journal_appends_reads_and_forgets() {
     assert_eq!(j.append(&[("wizard", &a)], t).unwrap(), three + 101);
 }
 
+/// A journal an older relops made with 4 KiB pages is rewritten with small pages on open,
+/// keeping its entries and its numbering; a new one has small pages from the start.
+#[tokio::test]
+async fn journal_with_large_pages_is_rewritten() {
+    let page_size = |path: &std::path::Path| -> u32 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relops.ingest-journal.db");
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(
+            "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; \
+             CREATE TABLE ingest_journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, \
+             product TEXT NOT NULL, at TEXT NOT NULL, records BLOB NOT NULL); \
+             INSERT INTO ingest_journal (seq, product, at, records) \
+             VALUES (7, 'wizard', '2026-11-28T07:00:00.000000Z', X'5B5D'), \
+             (9, 'wizard', '2026-11-28T07:00:01.000000Z', X'5B5D'); \
+             DELETE FROM ingest_journal WHERE seq = 9",
+        )
+        .unwrap();
+    }
+    assert_eq!(page_size(&path), 4096);
+    let db = sqlite_db(dir.path()).await;
+    let j = db.ingest_journal().unwrap();
+    assert_eq!(page_size(&path), 1024);
+    let kept = j.read_after(0, 1000).unwrap();
+    assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), [7]);
+    assert_eq!(j.last_seq().unwrap(), 9, "numbering kept");
+    let next = j.append(&[("wizard", &[session("s1", "i1", "ok")])], Utc::now());
+    assert_eq!(next.unwrap(), 10);
+
+    let fresh = tempfile::tempdir().unwrap();
+    let db = sqlite_db(fresh.path()).await;
+    let j = db.ingest_journal().unwrap();
+    assert_eq!(page_size(j.path()), 1024);
+}
+
 /// A new journal file (nothing ever appended) continues after a given number too.
 #[tokio::test]
 async fn fresh_journal_continues_after_the_fold_mark() {
