@@ -645,7 +645,11 @@ mod tests {
         w.flush().await.unwrap();
         let h = db.health("wizard", "2.1.0", Utc::now()).await.unwrap();
         assert_eq!(h.sessions, [("exited".to_owned(), 200)]);
-        assert_eq!(h.active_installs, 200);
+        let (active, _) = db
+            .installs_24h("wizard", "2.1.0", Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(active, 200);
     }
 
     /// The fold runs on a thread of its own at a lower CPU priority (answers first), and

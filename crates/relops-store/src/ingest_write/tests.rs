@@ -91,7 +91,10 @@ async fn batch_and_retry(db: &Db) {
         ]
     );
     assert_eq!(h.errors, [("TOB_PARSE_ERROR".to_owned(), 1)]);
-    assert_eq!((h.active_installs, h.crashed_installs), (5, 1));
+    assert_eq!(
+        db.installs_24h("wizard", "2.1.0", now).await.unwrap(),
+        (5, 1)
+    );
     assert_eq!(h.memory_warnings, 1);
 }
 
@@ -126,10 +129,16 @@ async fn rows_differing_in_one_value() {
     db.record_ingest("wizard", batch, now).await.unwrap();
     let new = db.health("wizard", "2.1.0", now).await.unwrap();
     assert_eq!(new.sessions, [("exited".to_owned(), 4)]);
-    assert_eq!((new.active_installs, new.crashed_installs), (3, 0));
+    assert_eq!(
+        db.installs_24h("wizard", "2.1.0", now).await.unwrap(),
+        (3, 0)
+    );
     let old = db.health("wizard", "2.0.0", now).await.unwrap();
     assert_eq!(old.sessions, [("crashed".to_owned(), 1)]);
-    assert_eq!((old.active_installs, old.crashed_installs), (1, 1));
+    assert_eq!(
+        db.installs_24h("wizard", "2.0.0", now).await.unwrap(),
+        (1, 1)
+    );
     let marks: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT release, channel, install_id, crashed FROM install_marks \
          ORDER BY release, channel, install_id",
@@ -218,7 +227,10 @@ async fn restart_and_prune(db: Db, reopen: impl AsyncFnOnce(Db) -> Db) {
     assert_eq!(db.record_ingest("other", other, now).await.unwrap(), [true]);
     let h = db.health("wizard", "2.1.0", now).await.unwrap();
     assert_eq!(h.sessions, [("exited".to_owned(), 4)]);
-    assert_eq!((h.active_installs, h.crashed_installs), (3, 0));
+    assert_eq!(
+        db.installs_24h("wizard", "2.1.0", now).await.unwrap(),
+        (3, 0)
+    );
 }
 
 #[tokio::test]
@@ -360,8 +372,10 @@ async fn upgraded(url: &str, migrator: sqlx::migrate::Migrator, before: i64) {
     }
     pool.close().await;
     let db = Db::connect(url).await.unwrap();
-    let h = db.health("wizard", "2.1.0", now).await.unwrap();
-    assert_eq!((h.active_installs, h.crashed_installs), (1, 1));
+    assert_eq!(
+        db.installs_24h("wizard", "2.1.0", now).await.unwrap(),
+        (1, 1)
+    );
     // iA's marks in time order (its crash, then last seen); iB's is older than 24 h.
     let replay = db
         .health_replay(now - chrono::Duration::hours(24))
@@ -635,7 +649,7 @@ async fn journal_folds_once_across_a_restart() {
         h.sessions,
         [("crashed".to_owned(), 1), ("exited".to_owned(), 1)]
     );
-    assert_eq!((h.active_installs, h.crashed_installs), (3, 1));
+    assert_eq!(db.installs_24h("wizard", "2.1.0", t).await.unwrap(), (3, 1));
     assert!(db.fold_journal(Vec::new()).await.unwrap().is_empty());
 }
 
