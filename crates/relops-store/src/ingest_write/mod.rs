@@ -33,6 +33,7 @@ type Shared = std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>;
 
 /// Opens `path` with `flags` and the pragmas of the pool's connections
 /// ([`crate::db::SQLITE_PRAGMAS`]: WAL, `synchronous = FULL`); `what` names it in errors.
+/// `page_size` applies to a file this creates (an existing WAL file keeps its own).
 fn open_shared(
     path: &std::path::Path,
     flags: rusqlite::OpenFlags,
