@@ -258,18 +258,24 @@ impl CrashReporter {
                 continue;
             };
             let dropped = self.dropped();
-            let body = serde_json::json!({
-                "crash_id": meta.crash_id,
-                "kind": meta.kind,
-                "created_at": meta.created_at,
-                "install_id": meta.install_id,
-                "release": meta.release,
-                "platform": meta.platform,
-                "channel": meta.channel,
-                "tags": meta.tags,
-                "dropped_before": dropped,
-                "sealed": base64::engine::general_purpose::STANDARD.encode(&bytes[nl + 1..]),
-            });
+            let body = relops_api::CrashUpload {
+                who: relops_api::InstallScope {
+                    install_id: meta.install_id,
+                    release: meta.release,
+                    platform: meta.platform,
+                    channel: meta.channel,
+                },
+                crash_id: meta.crash_id,
+                kind: meta.kind,
+                created_at: meta.created_at.parse().ok(),
+                dropped_before: dropped,
+                tags: meta
+                    .tags
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect(),
+                sealed: base64::engine::general_purpose::STANDARD.encode(&bytes[nl + 1..]),
+            };
             let sent = self
                 .http
                 .post(self.url.clone())

@@ -210,6 +210,12 @@ impl Permission {
     pub fn allows(self, roles: &[Role]) -> bool {
         roles.iter().any(|r| self.roles().contains(r))
     }
+
+    /// What the health engine may do on its own (`[alerts] auto_halt`, `auto_rollback`):
+    /// read, halt a rollout and roll back. It approves, signs, waives and erases nothing.
+    pub fn engine_may(self) -> bool {
+        matches!(self, Self::ReleaseRead | Self::RolloutHalt | Self::Rollback)
+    }
 }
 
 impl fmt::Display for Permission {

@@ -5,8 +5,8 @@ use serde_json::Value;
 
 /// A session's status, as Relay accepts them: the four classic ones, `errored` and
 /// `unhandled` from newer SDKs, and anything else kept as unknown (never an error).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(from = "String", into = "String")]
 pub enum Status {
     Ok,
     Exited,
@@ -47,6 +47,30 @@ impl Status {
     /// (killed, hung) count, as Sentry's crash-free rate counts them.
     pub fn is_crash(&self) -> bool {
         matches!(self, Status::Crashed | Status::Abnormal)
+    }
+}
+
+impl From<String> for Status {
+    fn from(s: String) -> Self {
+        match Status::parse(&s) {
+            Status::Unknown(_) => Status::Unknown(s),
+            known => known,
+        }
+    }
+}
+
+impl From<&str> for Status {
+    fn from(s: &str) -> Self {
+        Status::parse(s)
+    }
+}
+
+impl From<Status> for String {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Unknown(s) => s,
+            known => known.as_str().to_owned(),
+        }
     }
 }
 

@@ -1,9 +1,12 @@
 //! `ApiError`: every refusal the API makes, mapped to a status code and a JSON body that
 //! says what was wrong and how to fix it. Internal errors are logged, not leaked.
+//! Operations refuse with [`OpError`]; each of its kinds has its status here.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use relops_api::ErrorBody;
+use relops_core::access::Permission;
+use relops_ops::OpError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -11,8 +14,11 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
-    #[error("{0}")]
-    Forbidden(String),
+    #[error("{message}")]
+    Forbidden {
+        message: String,
+        permission: Option<Permission>,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -35,12 +41,47 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::Invalid(m) => Self::BadRequest(m),
+            OpError::NotFound(m) => Self::NotFound(m),
+            OpError::Refused(m) | OpError::Conflict(m) => Self::Conflict(m),
+            OpError::Forbidden {
+                permission,
+                message,
+            } => Self::Forbidden {
+                message,
+                permission,
+            },
+            OpError::TooLarge(m) => Self::PayloadTooLarge(m),
+            OpError::Unreadable(m) => Self::Unprocessable(m),
+            OpError::Unavailable(m) => Self::Unavailable(m),
+            OpError::RateLimited {
+                retry_after_secs,
+                message,
+            } => Self::RateLimited {
+                retry_after_secs,
+                message,
+            },
+            OpError::Internal(e) => Self::Internal(e),
+            other => Self::Internal(anyhow::anyhow!("{other}")),
+        }
+    }
+}
+
+impl From<relops_store::BlobError> for ApiError {
+    fn from(e: relops_store::BlobError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -56,7 +97,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized(_) => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
+            Self::Forbidden { .. } => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
@@ -66,23 +107,6 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Internal(_) => "internal",
         }
-    }
-}
-
-impl From<relops_store::DbError> for ApiError {
-    fn from(e: relops_store::DbError) -> Self {
-        match e {
-            relops_store::DbError::Conflict(what) => {
-                Self::Conflict(format!("{what} already exists"))
-            }
-            e => Self::Internal(e.into()),
-        }
-    }
-}
-
-impl From<relops_store::BlobError> for ApiError {
-    fn from(e: relops_store::BlobError) -> Self {
-        Self::Internal(e.into())
     }
 }
 
@@ -96,9 +120,17 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        let permission = match &self {
+            Self::Forbidden {
+                permission: Some(p),
+                ..
+            } => Some(p.as_str().to_owned()),
+            _ => None,
+        };
         let body = ErrorBody {
             code: self.code().to_owned(),
             error: message,
+            permission,
         };
         let mut resp = (status, axum::Json(body)).into_response();
         if let Self::RateLimited {

@@ -7,7 +7,7 @@
 //! `quick_cache`); concurrent first requests for one file load it once.
 //!
 //! Files read from the local blob store stay open and are registered in [`FileSources`],
-//! so that plain-HTTP connections send them with `sendfile` ([`crate::zero_copy`]); at
+//! so that plain-HTTP connections send them with `sendfile` ([`crate::sendfile`]); at
 //! most [`MAX_OPEN_FILES`] at a time (file descriptors are finite), and only files of at
 //! least [`MIN_SENDFILE_FILE`] bytes (a small body gains nothing from it).
 
@@ -107,7 +107,7 @@ impl TargetCache {
     }
 
     /// Where the cached bytes can be sent from without a copy, for
-    /// [`crate::zero_copy`].
+    /// [`crate::sendfile`].
     pub fn file_sources(&self) -> Arc<FileSources> {
         self.sources.clone()
     }

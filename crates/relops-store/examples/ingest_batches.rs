@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use relops_store::Record;
+use relops_ingest::Record;
 
 mod support;
 

@@ -5,7 +5,7 @@
 //!
 //! `cargo run --release -p relops-store --example journal_appends -- [K] [B] [F]`
 
-use relops_store::Record;
+use relops_ingest::Record;
 
 mod support;
 

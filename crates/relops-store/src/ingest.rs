@@ -8,52 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use futures::TryStreamExt;
 use sqlx::Row;
 
+use relops_ingest::Scope;
+
 use crate::db::{Db, DbError, Result, ts};
-
-/// Where a record belongs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Scope {
-    /// The release as sent (`2.1.0`); unknown ones are kept under their name.
-    pub release: String,
-    pub channel: String,
-    pub platform: String,
-}
-
-/// One thing to record (serialised as JSON in the ingest journal).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum Record {
-    /// A session's state now; `ended` statuses (anything but `ok`) count once.
-    Session {
-        scope: Scope,
-        session_id: String,
-        install_id: Option<String>,
-        status: String,
-        crashed: bool,
-    },
-    /// Pre-aggregated ended sessions (Sentry `sessions` items).
-    Aggregate {
-        scope: Scope,
-        install_id: Option<String>,
-        counts: Vec<(String, u64)>,
-        crashed: bool,
-    },
-    /// An error or crash event, stored once per id.
-    Event {
-        scope: Scope,
-        event_id: String,
-        install_id: Option<String>,
-        crash: bool,
-        /// The critical-failure rule that classed this crash, if one did.
-        critical: Option<String>,
-        code: Option<String>,
-        payload: String,
-    },
-    Memory {
-        scope: Scope,
-        install_id: String,
-        host_percent: u8,
-    },
-}
 
 /// The raw health figures of one release (all channels and platforms, or one of each)
 /// beside its installs ([`Db::installs_24h`]).
@@ -136,7 +93,7 @@ fn scope_of(r: &sqlx::any::AnyRow) -> Result<Scope> {
     Ok(Scope {
         release: r.try_get("release")?,
         channel: r.try_get("channel")?,
-        platform: r.try_get("platform")?,
+        platform: relops_ingest::record::platform_named(r.try_get::<&str, _>("platform")?),
     })
 }
 

@@ -19,7 +19,7 @@ pub use checklist::{Decision, Signoff};
 pub use db::{AuditRecord, Backend, Db, DbError, NewArtifact, StoredArtifact, TokenRecord};
 pub use feed::{MetadataRow, PUBLISHED_STATES};
 pub use gates::GateRecord;
-pub use ingest::{CrashRecord, HealthFigures, Record, Replay, Scope};
+pub use ingest::{CrashRecord, HealthFigures, Replay};
 pub use ingest_write::{ENDED_DAYS, Folded, IngestJournal, JournalEntry};
 pub use outbox::{NewNotification, Notification};
 pub use rollout::{IncidentRecord, RollbackPlan, RollbackRecord, RolloutRecord};

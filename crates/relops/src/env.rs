@@ -19,4 +19,4 @@ pub const CONFIG: &str = "RELOPS_CONFIG";
 /// `warn` for the client).
 pub const LOG: &str = "RELOPS_LOG";
 // The server also reads RELOPS_LISTEN, RELOPS_DATABASE_URL, RELOPS_MAX_ARTIFACT_BYTES and
-// RELOPS_BLOB__* (see `relops_server::config`).
+// RELOPS_BLOB__* (see `relops_ops::config`).

@@ -32,6 +32,18 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The band's name (`none`, `low`, `medium`, `high`, `critical`, `unknown`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+            Self::Unknown => "unknown",
+        }
+    }
+
     /// The CVSS qualitative band of a base score (0.0 none, < 4 low, < 7 medium, < 9 high).
     pub fn of_score(score: f64) -> Self {
         match score {

@@ -1,200 +1,33 @@
-//! The readiness checklist and the go/no-go decision (R-REL-8, playbook §1.3).
-//!
-//! `GET /v1/releases/{version}/checklist` renders the five items with their status, owner,
-//! feeding gates, evidence and sign-off. `PUT …/checklist/{item}` signs an item — only by
-//! its owner role, only once the gates that feed it passed (body: an optional evidence
-//! file; `?note=`, `?evidence_name=`). `POST …/approve` is the decision: go only when
-//! every item is signed and every gate passed, a no-go with its reason, or the emergency
-//! go of a patch release with items waived. Rules: [`relops_core::checklist`].
+//! The readiness checklist and the go/no-go decision (`relops_ops::checklist`):
+//! `GET /v1/releases/{version}/checklist`, `PUT …/checklist/{item}` (body: an optional
+//! evidence file; `?note=`, `?evidence_name=`), `POST …/approve`.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use bytes::Bytes;
-use chrono::Utc;
-use relops_api::{ApproveRequest, Checklist, ChecklistItem, Evidence, GoDecision, Release};
-use relops_core::checklist::{GateState, Item, go_blockers, sign_refusal};
-use relops_core::release::ReleaseState;
-use relops_core::version::ReleaseKind;
-use relops_store::{AuditRecord, Decision, Signoff};
+use relops_api::{ApproveRequest, Checklist};
+use relops_ops::checklist::SignOff;
 use serde::Deserialize;
-use serde_json::json;
-use sha2::{Digest, Sha256};
 
-use super::ProductQuery;
-use super::releases::load;
+use super::{Product, version};
 use crate::AppState;
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-
-/// Largest evidence file a sign-off takes.
-const MAX_EVIDENCE_BYTES: usize = 16 * 1024 * 1024;
-
-/// Everything the rules need about one release.
-struct Facts {
-    release: Release,
-    gates: Vec<(String, bool)>,
-    signoffs: Vec<Signoff>,
-    decisions: Vec<relops_store::Decision>,
-}
-
-impl Facts {
-    async fn load(state: &AppState, product: &str, v: &str) -> ApiResult<Facts> {
-        let release = load(state, product, v).await?;
-        let gates = state
-            .db
-            .gates(product, &release.version)
-            .await?
-            .into_iter()
-            .map(|g| (g.gate, g.passed))
-            .collect();
-        let signoffs = state.db.signoffs(product, &release.version).await?;
-        let decisions = state.db.decisions(product, &release.version).await?;
-        Ok(Facts {
-            release,
-            gates,
-            signoffs,
-            decisions,
-        })
-    }
-
-    fn gate(&self, g: &str) -> GateState {
-        match self.gates.iter().find(|(n, _)| n == g) {
-            Some((_, true)) => GateState::Passed,
-            Some((_, false)) => GateState::Failed,
-            None => GateState::Missing,
-        }
-    }
-
-    fn signed(&self, item: Item) -> Option<&Signoff> {
-        self.signoffs.iter().find(|s| s.item == item.as_str())
-    }
-
-    fn blockers(&self, state: &AppState, waived: &[Item]) -> Vec<String> {
-        let required: Vec<&str> = state
-            .config
-            .gates
-            .required
-            .iter()
-            .map(String::as_str)
-            .collect();
-        let recorded: Vec<&str> = self.gates.iter().map(|(g, _)| g.as_str()).collect();
-        let mut b = go_blockers(
-            |i| self.signed(i).is_some(),
-            waived,
-            &required,
-            |g| self.gate(g),
-            &recorded,
-        );
-        if self.release.artifacts.is_empty() {
-            b.insert(
-                0,
-                "no artifacts: upload at least one (`relops artifact upload`)".into(),
-            );
-        }
-        b
-    }
-
-    fn waived(&self) -> Vec<String> {
-        self.decisions
-            .iter()
-            .rev()
-            .find(|d| d.go)
-            .map(|d| d.waived.clone())
-            .unwrap_or_default()
-    }
-
-    fn render(&self, state: &AppState, product: &str) -> Checklist {
-        let waived = self.waived();
-        let approved = !matches!(
-            self.release.state,
-            ReleaseState::Draft | ReleaseState::Frozen | ReleaseState::Candidate
-        );
-        let items = Item::ALL
-            .into_iter()
-            .map(|item| {
-                let s = self.signed(item);
-                let is_waived = waived.iter().any(|w| w == item.as_str());
-                let status = match item {
-                    Item::Management if approved => "done",
-                    _ if s.is_some() => "done",
-                    _ if is_waived => "waived",
-                    _ => "open",
-                };
-                let (signed_by, signed_at) = match (item, s) {
-                    (Item::Management, _) => {
-                        (self.release.approved_by.clone(), self.release.approved_at)
-                    }
-                    (_, Some(s)) => (Some(s.signed_by.clone()), Some(s.signed_at)),
-                    _ => (None, None),
-                };
-                ChecklistItem {
-                    item: item.as_str().into(),
-                    title: item.title().into(),
-                    owner: item.owner(),
-                    status: status.into(),
-                    gates: item
-                        .gates()
-                        .iter()
-                        .map(|g| {
-                            let st = match self.gate(g) {
-                                GateState::Passed => "passed",
-                                GateState::Failed => "failed",
-                                GateState::Missing => "missing",
-                            };
-                            ((*g).to_owned(), st.to_owned())
-                        })
-                        .collect(),
-                    signed_by,
-                    signed_at,
-                    note: s.and_then(|s| s.note.clone()),
-                    evidence: s.and_then(|s| s.evidence.as_ref()).map(|e| Evidence {
-                        name: e["name"].as_str().unwrap_or_default().into(),
-                        sha256: e["sha256"].as_str().unwrap_or_default().into(),
-                        size: e["size"].as_u64().unwrap_or(0),
-                    }),
-                }
-            })
-            .collect();
-        Checklist {
-            product: product.to_owned(),
-            version: self.release.version.clone(),
-            state: self.release.state,
-            items,
-            blockers: if approved {
-                Vec::new()
-            } else {
-                self.blockers(state, &[])
-            },
-            decisions: self
-                .decisions
-                .iter()
-                .map(|d| GoDecision {
-                    decision: if d.go { "go" } else { "no_go" }.into(),
-                    decided_by: d.decided_by.clone(),
-                    decided_at: d.decided_at,
-                    reason: d.reason.clone(),
-                    waived: d.waived.clone(),
-                    blockers: d.blockers.clone(),
-                })
-                .collect(),
-        }
-    }
-}
+use crate::auth::Caller;
+use crate::error::ApiResult;
 
 /// `GET /v1/releases/{version}/checklist`
 pub async fn show(
     State(state): State<AppState>,
     Path(v): Path<String>,
-    Query(q): Query<ProductQuery>,
+    Product(product): Product,
+    Caller(who): Caller,
 ) -> ApiResult<Json<Checklist>> {
-    let product = state.product(q.product.as_deref())?;
-    let facts = Facts::load(&state, &product, &v).await?;
-    Ok(Json(facts.render(&state, &product)))
+    Ok(Json(
+        state.ops.checklist(&who, &product, &version(&v)?).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct SignQuery {
-    pub product: Option<String>,
     pub note: Option<String>,
     pub evidence_name: Option<String>,
 }
@@ -203,202 +36,36 @@ pub struct SignQuery {
 pub async fn sign(
     State(state): State<AppState>,
     Path((v, item)): Path<(String, String)>,
+    Product(product): Product,
     Query(q): Query<SignQuery>,
-    who: Principal,
+    Caller(who): Caller,
     body: Bytes,
 ) -> ApiResult<Json<Checklist>> {
-    let product = state.product(q.product.as_deref())?;
-    let facts = Facts::load(&state, &product, &v).await?;
-    let item: Item = item.parse().map_err(ApiError::NotFound)?;
-    if !who.roles.contains(&item.owner()) {
-        return Err(ApiError::Forbidden(format!(
-            "checklist item {item} is signed by the {} role; you have {}",
-            item.owner(),
-            who.roles
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    if !matches!(
-        facts.release.state,
-        ReleaseState::Draft | ReleaseState::Frozen | ReleaseState::Candidate
-    ) {
-        return Err(ApiError::Conflict(format!(
-            "release {} is {}: the checklist closed with the go decision",
-            facts.release.version, facts.release.state
-        )));
-    }
-    if let Some(why) = sign_refusal(
-        item,
-        |g| facts.gate(g),
-        facts.release.notes_sha256.is_some(),
-    ) {
-        return Err(ApiError::Conflict(format!(
-            "cannot sign {item} of {}: {why}",
-            facts.release.version
-        )));
-    }
-    if body.len() > MAX_EVIDENCE_BYTES {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "evidence is {} bytes; at most {MAX_EVIDENCE_BYTES} are accepted",
-            body.len()
-        )));
-    }
-    let evidence = if body.is_empty() {
-        None
-    } else {
-        let sha = hex::encode(Sha256::digest(&body));
-        let key = format!("evidence/{sha}");
-        state.blobs.put_raw(&key, body.clone()).await?;
-        Some(json!({
-            "name": q.evidence_name.clone().unwrap_or_else(|| "evidence".into()),
-            "sha256": sha, "size": body.len(), "blob_key": key,
-        }))
+    let s = SignOff {
+        note: q.note,
+        evidence: body,
+        evidence_name: q.evidence_name,
     };
-    let note = q
-        .note
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    let signoff = Signoff {
-        item: item.as_str().into(),
-        signed_by: who.actor(),
-        role: item.owner().as_str().into(),
-        signed_at: Utc::now(),
-        note: note.clone(),
-        evidence: evidence.clone(),
-    };
-    let audit = AuditRecord {
-        actor: who.actor(),
-        action: "checklist.sign".into(),
-        target: format!("{product}/{}/{item}", facts.release.version),
-        detail: json!({"role": item.owner(), "note": note, "evidence": evidence}),
-        request_id: who.request_id.clone(),
-    };
-    state
-        .db
-        .put_signoff(&product, &facts.release.version, &signoff, &audit)
-        .await?;
-    let facts = Facts::load(&state, &product, &v).await?;
-    Ok(Json(facts.render(&state, &product)))
+    Ok(Json(
+        state
+            .ops
+            .sign_checklist(&who, &product, &version(&v)?, &item, s)
+            .await?,
+    ))
 }
 
 /// `POST /v1/releases/{version}/approve`: go, no-go, or the emergency go with waivers.
 pub async fn approve(
     State(state): State<AppState>,
     Path(v): Path<String>,
-    Query(q): Query<ProductQuery>,
-    who: Principal,
+    Product(product): Product,
+    Caller(who): Caller,
     Json(req): Json<ApproveRequest>,
 ) -> ApiResult<Json<Checklist>> {
-    let product = state.product(q.product.as_deref())?;
-    let facts = Facts::load(&state, &product, &v).await?;
-    let release = &facts.release;
-    let reason = req
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(str::to_owned);
-    let now = Utc::now();
-    if req.no_go {
-        if reason.is_none() || !req.waive.is_empty() {
-            return Err(ApiError::BadRequest(
-                "a no-go needs --reason (and takes no --waive)".into(),
-            ));
-        }
-        let d = Decision {
-            go: false,
-            decided_by: who.actor(),
-            decided_at: now,
-            reason: reason.clone(),
-            waived: Vec::new(),
-            blockers: facts.blockers(&state, &[]),
-        };
-        let audit = AuditRecord {
-            actor: who.actor(),
-            action: "release.no_go".into(),
-            target: format!("{product}/{}", release.version),
-            detail: json!({"reason": reason, "open": d.blockers}),
-            request_id: who.request_id.clone(),
-        };
+    Ok(Json(
         state
-            .db
-            .record_decision(&product, &release.version, release.state, &d, &audit)
-            .await?;
-        let facts = Facts::load(&state, &product, &v).await?;
-        return Ok(Json(facts.render(&state, &product)));
-    }
-    let to = release
-        .state
-        .approve()
-        .map_err(|e| ApiError::Conflict(format!("release {}: {e}", release.version)))?;
-    debug_assert_eq!(to, ReleaseState::Approved);
-    let mut waived = Vec::new();
-    for w in &req.waive {
-        let item: Item = w.parse().map_err(ApiError::BadRequest)?;
-        if item == Item::Management {
-            return Err(ApiError::BadRequest(
-                "management cannot be waived: it is this decision".into(),
-            ));
-        }
-        waived.push(item);
-    }
-    if !waived.is_empty() {
-        if reason.is_none() {
-            return Err(ApiError::BadRequest(
-                "--waive needs --reason: say why the hotfix cannot wait (it is audited and shown on the checklist)".into(),
-            ));
-        }
-        if release.kind != ReleaseKind::Patch {
-            return Err(ApiError::Conflict(format!(
-                "release {} is a {} release: waivers are the emergency path for critical hotfixes (patch releases) only",
-                release.version, release.kind
-            )));
-        }
-    }
-    let blockers = facts.blockers(&state, &waived);
-    if !blockers.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "no go for {}: {} — `relops checklist show {}`",
-            release.version,
-            blockers.join("; "),
-            release.version
-        )));
-    }
-    let waived_names: Vec<String> = waived.iter().map(|i| i.as_str().to_owned()).collect();
-    let d = Decision {
-        go: true,
-        decided_by: who.actor(),
-        decided_at: now,
-        reason: reason.clone(),
-        waived: waived_names.clone(),
-        blockers: Vec::new(),
-    };
-    let audit = AuditRecord {
-        actor: who.actor(),
-        action: "release.approve".into(),
-        target: format!("{product}/{}", release.version),
-        detail: json!({"from": release.state, "to": to, "waived": waived_names, "reason": reason}),
-        request_id: who.request_id.clone(),
-    };
-    let done = state
-        .db
-        .record_decision(&product, &release.version, release.state, &d, &audit)
-        .await?;
-    if !done {
-        return Err(ApiError::Conflict(format!(
-            "release {} changed state while approving it; look again with `relops release show {}`",
-            release.version, release.version
-        )));
-    }
-    state.feed.publish(&state.db, &product).await.map_err(|e| {
-        ApiError::Internal(e.context(format!(
-            "release {} is approved, but publishing the feed failed; the server retries every {} s",
-            release.version, state.config.feed.refresh_interval_seconds
-        )))
-    })?;
-    let facts = Facts::load(&state, &product, &v).await?;
-    Ok(Json(facts.render(&state, &product)))
+            .ops
+            .decide_go(&who, &product, &version(&v)?, req)
+            .await?,
+    ))
 }

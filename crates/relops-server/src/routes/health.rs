@@ -1,26 +1,23 @@
-//! `/healthz` (the process is up) and `/readyz` (it can reach its database and blob store).
+//! `GET /v1/releases/{version}/health`: release health (`relops_ops::health`) — the gate's
+//! verdict, the crash rate with its interval, sessions, errors.
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::Json;
+use axum::extract::{Path, State};
+use relops_api::HealthReport;
 
+use super::Product;
 use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiResult;
 
-pub async fn healthz() -> &'static str {
-    "ok\n"
-}
-
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
-    if let Err(e) = state.db.ping().await {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("database unreachable: {e}\n"),
-        );
-    }
-    if let Err(e) = state.blobs.ping().await {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("blob store unreachable: {e}\n"),
-        );
-    }
-    (StatusCode::OK, "ready\n".to_owned())
+/// The release is named as the fleet reports it: registered or not.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(release): Path<String>,
+    Product(product): Product,
+    Caller(who): Caller,
+) -> ApiResult<Json<HealthReport>> {
+    Ok(Json(
+        state.ops.release_health(&who, &product, &release).await?,
+    ))
 }

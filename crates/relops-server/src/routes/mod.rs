@@ -1,15 +1,18 @@
-//! The HTTP routes. Each handler names the permission it needs as its first act.
+//! The HTTP routes, one file per area, each handler thin: extract the path, query and
+//! body, call one operation of `relops-ops` as the [`Caller`](crate::auth::Caller), and
+//! answer with its `relops-api` type. What a route needs is said once, in [`table`].
 
 pub mod alerts;
 pub mod artifacts;
 pub mod audit;
-mod body;
+mod body_decoding;
 pub mod checklist;
 pub mod crashes;
 pub mod gates;
 pub mod health;
 pub mod incidents;
 pub mod ingest;
+pub mod probes;
 pub mod releases;
 pub mod rollouts;
 pub mod table;
@@ -17,7 +20,8 @@ pub mod tokens;
 pub mod tuf;
 pub mod update;
 
-use relops_core::version::Version;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -29,37 +33,22 @@ pub struct ProductQuery {
     pub product: Option<String>,
 }
 
-impl AppState {
-    /// The product a request is about.
-    pub fn product(&self, asked: Option<&str>) -> Result<String, ApiError> {
-        let products = &self.config.products;
-        match asked {
-            Some(p) if products.iter().any(|x| x == p) => Ok(p.to_owned()),
-            Some(p) => Err(ApiError::NotFound(format!(
-                "unknown product `{p}`: this server has {}",
-                products.join(", ")
-            ))),
-            None if products.len() == 1 => Ok(products[0].clone()),
-            None => Err(ApiError::BadRequest(format!(
-                "several products are configured ({}): name one with --product (or ?product=)",
-                products.join(", ")
-            ))),
-        }
-    }
+/// The product a `/v1` request is about: `?product=`, or the only one configured.
+#[derive(Debug, Clone)]
+pub struct Product(pub String);
 
-    /// Waits until every telemetry record answered so far is in the ingest tables and in
-    /// the health engine (see [`crate::ingest_writer`]): reads of ingest data and health
-    /// decisions call this first.
-    pub async fn telemetry_visible(&self) -> Result<(), ApiError> {
-        self.ingest_writer
-            .flush()
-            .await
-            .map_err(|e| ApiError::Unavailable(format!("{e}; retry")))
+impl FromRequestParts<AppState> for Product {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let q: ProductQuery = axum::extract::Query::try_from_uri(&parts.uri)
+            .map(|q| q.0)
+            .unwrap_or_default();
+        Ok(Product(state.ops.product(q.product.as_deref())?))
     }
 }
 
-/// Parses a version from a path segment.
-pub fn version(s: &str) -> Result<Version, ApiError> {
-    s.parse()
-        .map_err(|e: relops_core::version::VersionError| ApiError::BadRequest(e.to_string()))
+/// A version from a path segment.
+pub fn version(s: &str) -> Result<relops_core::version::Version, ApiError> {
+    Ok(relops_ops::version(s)?)
 }

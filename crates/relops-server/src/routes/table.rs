@@ -17,8 +17,8 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use super::{
-    alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, releases,
-    rollouts, tokens, tuf, update,
+    alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, probes,
+    releases, rollouts, tokens, tuf, update,
 };
 use crate::AppState;
 use crate::auth::authenticate;
@@ -88,14 +88,14 @@ fn entries() -> Vec<Entry> {
             "/healthz",
             Public,
             "the process is up",
-            get(health::healthz),
+            get(probes::healthz),
         ),
         e(
             "GET",
             "/readyz",
             Public,
             "database and blob store reachable",
-            get(health::readyz),
+            get(probes::readyz),
         ),
         e(
             "GET",
@@ -354,7 +354,7 @@ fn entries() -> Vec<Entry> {
             "/v1/releases/{version}/health",
             P(ReleaseRead),
             "release health: the gate's verdict, crash rate with its interval, sessions, errors",
-            get(ingest::health),
+            get(health::show),
         ),
         e(
             "GET",
@@ -516,7 +516,7 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
         if spec.decodes_body {
             // The limit applies to the body as sent; the handler applies it again decoded.
             handler = handler.layer(axum::extract::DefaultBodyLimit::max(
-                state.config.ingest.max_body_bytes,
+                state.ops.config().ingest.max_body_bytes,
             ));
         } else if spec.telemetry {
             // The decompression service reports errors as `BoxError`; turn them into a 400
@@ -533,14 +533,14 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
                 .layer(tower_http::decompression::RequestDecompressionLayer::new());
             handler = handler
                 .layer(axum::extract::DefaultBodyLimit::max(
-                    state.config.ingest.max_body_bytes,
+                    state.ops.config().ingest.max_body_bytes,
                 ))
                 .layer(decompress);
         }
         if spec.large_body {
             handler = handler.layer(axum::extract::DefaultBodyLimit::max(
                 // Several report files per request (JUnit), each up to the limit.
-                state.config.gates.max_report_bytes.saturating_mul(8),
+                state.ops.config().gates.max_report_bytes.saturating_mul(8),
             ));
         }
         router = router.route(spec.path, handler);
@@ -555,14 +555,14 @@ async fn guard(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let mut principal = match authenticate(&state, req.headers()).await {
+    let principal = match authenticate(&state, req.headers()).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
     if let Some(p) = perm
-        && let Err(e) = principal.require(p)
+        && let Err(e) = principal.authorize(p)
     {
-        return e.into_response();
+        return crate::error::ApiError::from(e).into_response();
     }
     req.extensions_mut().insert(principal);
     next.run(req).await

@@ -1,14 +1,11 @@
-//! `GET /v1/update`: the thin-client update check. Public, like the feed it reads: it
-//! answers from the in-memory signed targets with [`relops_core::offer::decide`], the
-//! function the SDK runs on the same targets after verifying them.
+//! `GET /v1/update`: the thin-client update check (`relops_ops::update`). Public, like the
+//! feed it reads.
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use relops_api::UpdateOffer;
-use relops_core::offer::Install;
-use relops_core::platform::Platform;
+use relops_ops::update::UpdateQuestion;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -39,45 +36,19 @@ pub async fn check(
     State(state): State<AppState>,
     Query(q): Query<UpdateQuery>,
 ) -> ApiResult<Response> {
-    let product = state.product(q.product.as_deref())?;
-    let platform: Platform = need(&q.platform, "platform", "windows-x64")?
-        .parse()
-        .map_err(|e: relops_core::platform::UnknownPlatform| ApiError::BadRequest(e.to_string()))?;
-    let channel = need(&q.channel, "channel", "stable")?;
-    let version = super::version(need(&q.version, "version", "2.0.3")?)?;
-    let install_id = need(
-        &q.install_id,
-        "install_id",
-        "a random UUID made once per install",
-    )?;
-    if install_id.len() > 128 {
-        return Err(ApiError::BadRequest(
-            "install_id is longer than 128 characters: send the install's UUID".into(),
-        ));
-    }
-    let feed = state.feed.current(&product).ok_or_else(|| {
-        ApiError::Unavailable(format!("the feed of {product} is not loaded yet; retry"))
-    })?;
-    let install = Install {
-        product: &product,
-        platform,
-        channel,
-        version: &version,
-        install_id,
+    let product = state.ops.product(q.product.as_deref())?;
+    let question = UpdateQuestion {
+        platform: need(&q.platform, "platform", "windows-x64")?,
+        channel: need(&q.channel, "channel", "stable")?,
+        version: need(&q.version, "version", "2.0.3")?,
+        install_id: need(
+            &q.install_id,
+            "install_id",
+            "a random UUID made once per install",
+        )?,
     };
-    let Some((t, offer)) = feed.decide(&install) else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    };
-    Ok(Json(UpdateOffer {
-        version: offer.version,
-        url: format!("/tuf/{product}/targets/{}.{}", t.sha256, t.name),
-        target: t.name.clone(),
-        size: t.length,
-        sha256: t.sha256.clone(),
-        artifact: t.custom.artifact.clone(),
-        signature: t.custom.release_signature.clone(),
-        release_key_id: t.custom.release_key_id.clone(),
-        downgrade: offer.downgrade,
+    Ok(match state.ops.update_offer(&product, question)? {
+        Some(offer) => Json(offer).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
     })
-    .into_response())
 }

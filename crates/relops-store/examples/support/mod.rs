@@ -1,6 +1,7 @@
 //! What the store examples share.
 
-use relops_store::{Db, Record, Scope};
+use relops_ingest::{Record, Scope};
+use relops_store::Db;
 
 /// A session of release 2.1.0 that starts and ends in one update (a fresh random id),
 /// from install `install-{i}` — what the ingest benchmark sends.
@@ -9,7 +10,7 @@ pub fn ended_session(i: usize) -> Record {
         scope: Scope {
             release: "2.1.0".into(),
             channel: "stable".into(),
-            platform: "unknown".into(),
+            platform: None,
         },
         session_id: uuid::Uuid::new_v4().simple().to_string(),
         install_id: Some(format!("install-{i}")),

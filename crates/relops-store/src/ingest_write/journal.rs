@@ -20,7 +20,7 @@ use rusqlite::{OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::{Shared, lock, open_shared, sql};
 use crate::db::{DbError, Result};
-use crate::ingest::Record;
+use relops_ingest::Record;
 
 /// The first byte of an entry's records in the binary encoding: a JSON array (how entries
 /// were written before) starts with `[`, so both are told apart and a journal left by an

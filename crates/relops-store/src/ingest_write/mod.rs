@@ -87,7 +87,8 @@ pub(super) use foldhash::{HashMap, HashSet as FastSet};
 use chrono::{DateTime, Utc};
 
 use crate::db::{Db, DbError, Result, ts};
-use crate::ingest::{Record, Scope};
+use relops_ingest::session::Status;
+use relops_ingest::{Record, Scope};
 
 pub(crate) use sqlite::IngestConnection;
 
@@ -95,7 +96,7 @@ pub(crate) use sqlite::IngestConnection;
 type ScopeKey<'a> = (&'a str, &'a str, &'a str);
 
 fn key(s: &Scope) -> ScopeKey<'_> {
-    (&s.release, &s.channel, &s.platform)
+    (&s.release, &s.channel, s.platform_name())
 }
 
 /// What one batch writes besides the sessions, folded from its records.
@@ -159,7 +160,7 @@ fn session_rows<'r>(
                 V::S(sid),
                 V::S(&scope.release),
                 V::S(&scope.channel),
-                V::S(&scope.platform),
+                V::S(scope.platform_name()),
                 V::O(install),
                 V::S(status),
                 V::S(t),
@@ -188,7 +189,7 @@ impl<'r> Plan<'r> {
                 } => {
                     // An ended session stays as it ended.
                     if !ended.contains(session_id.as_str()) {
-                        if status != "ok" {
+                        if *status != Status::Ok {
                             ended.insert(session_id);
                             p.ended_now.push(session_id);
                             *p.counts.entry((key(scope), status.as_str())).or_default() += 1;
@@ -360,7 +361,7 @@ impl<'r> Plan<'r> {
                     V::S(event_id),
                     V::S(&scope.release),
                     V::S(&scope.channel),
-                    V::S(&scope.platform),
+                    V::S(scope.platform_name()),
                     V::O(install_id.as_deref()),
                     V::S(if *crash { "crash" } else { "error" }),
                     V::O(code.as_deref()),
@@ -420,7 +421,7 @@ impl<'r> Plan<'r> {
                     V::S(product),
                     V::S(&scope.release),
                     V::S(&scope.channel),
-                    V::S(&scope.platform),
+                    V::S(scope.platform_name()),
                     V::S(install_id),
                     V::I(i64::from(*host_percent)),
                     V::S(t),

@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::{EVENTS, FastSet, Plan, SESSIONS, Upsert, V, placeholders, session_rows, times};
 use crate::db::{Db, Result};
-use crate::ingest::Record;
+use relops_ingest::Record;
 
 /// Rows per multi-row statement (well below SQLite's and PostgreSQL's parameter limits).
 const CHUNK: usize = 400;

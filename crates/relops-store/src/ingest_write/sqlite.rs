@@ -17,7 +17,8 @@ use super::{
     EVENTS, FastSet, Plan, Shared, Upsert, V, lock, open_shared, placeholders, sql, times,
 };
 use crate::db::{DbError, Result};
-use crate::ingest::{Record, Replay, Scope};
+use crate::ingest::Replay;
+use relops_ingest::{Record, Scope};
 
 impl rusqlite::ToSql for V<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -144,7 +145,11 @@ impl IngestConnection {
                 scope: Scope {
                     release: r.get(1).map_err(sql)?,
                     channel: r.get(2).map_err(sql)?,
-                    platform: r.get(3).map_err(sql)?,
+                    platform: relops_ingest::record::platform_named(
+                        r.get_ref(3).map_err(sql)?.as_str().map_err(|e| {
+                            DbError::Corrupt(format!("install_marks.platform: {e}"))
+                        })?,
+                    ),
                 },
                 install_id: r.get(4).map_err(sql)?,
                 last_seen: seen,

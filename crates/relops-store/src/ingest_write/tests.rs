@@ -1,15 +1,16 @@
 //! The ingest writer's executors on the same batches: what is new, what counts once.
 
 use super::placeholders;
-use crate::{Db, Record, Scope};
+use crate::Db;
 use chrono::{DateTime, SubsecRound, Utc};
+use relops_ingest::{Record, Scope};
 use std::sync::Arc;
 
 fn scope() -> Scope {
     Scope {
         release: "2.1.0".into(),
         channel: "stable".into(),
-        platform: "macos-universal".into(),
+        platform: Some(relops_core::platform::Platform::MacosUniversal),
     }
 }
 
@@ -108,7 +109,7 @@ async fn rows_differing_in_one_value() {
     let at = |release: &str, channel: &str| Scope {
         release: release.into(),
         channel: channel.into(),
-        platform: "windows-x64".into(),
+        platform: Some(relops_core::platform::Platform::WindowsX64),
     };
     let s = |id: &str, scope: Scope, install: Option<&str>, status: &str| Record::Session {
         scope,

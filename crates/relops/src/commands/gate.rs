@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use relops_api::{Gate, GateList};
+use relops_api::{Gate, GateFindings, GateList};
 use reqwest::Method;
 
 use crate::cli::GateCmd;
@@ -29,7 +29,7 @@ pub async fn run(client: &Client, cmd: GateCmd, json: bool) -> anyhow::Result<()
     } else {
         Err(failed(format!(
             "the {} gate of {version} failed: the release cannot be approved until a passing report is submitted",
-            gate.gate
+            gate.findings.gate()
         )))
     }
 }
@@ -66,86 +66,73 @@ async fn submit(
 
 /// One line of numbers per gate.
 fn numbers(g: &Gate) -> String {
-    let s = &g.summary;
-    match g.gate.as_str() {
-        "coverage" => format!(
+    match &g.findings {
+        GateFindings::Coverage(c) => format!(
             "{}% of {} lines (needs {}%)",
-            s["line_percent"], s["lines_valid"], s["min_line_coverage"]
+            c.line_percent, c.lines_valid, c.min_line_coverage
         ),
-        "tests" => format!(
+        GateFindings::Tests(t) => format!(
             "{} tests: {} passed, {} failed, {} errors, {} skipped{}",
-            s["tests"],
-            s["passed"],
-            s["failures"],
-            s["errors"],
-            s["skipped"],
-            if s["ui_smoke"] == true {
-                "; UI smoke ran"
-            } else {
-                ""
-            }
+            t.tests,
+            t.passed,
+            t.failures,
+            t.errors,
+            t.skipped,
+            if t.ui_smoke { "; UI smoke ran" } else { "" }
         ),
-        "sbom" => format!(
+        GateFindings::Sbom(s) => format!(
             "{} components: {} allowed, {} denied, {} unknown licence",
-            s["components"].as_array().map_or(0, Vec::len),
-            s["allowed"],
-            s["denied"],
-            s["unknown"]
+            s.components.len(),
+            s.allowed,
+            s.denied,
+            s.unknown
         ),
-        "vulnerabilities" => format!(
+        GateFindings::Vulnerabilities(v) => format!(
             "{} vulnerabilities, {} at or above the blocking severity",
-            s["vulnerabilities"].as_array().map_or(0, Vec::len),
-            s["blocking"]
+            v.vulnerabilities.len(),
+            v.blocking
         ),
-        "secrets" => format!(
-            "{} secrets found",
-            s["secrets"].as_array().map_or(0, Vec::len)
-        ),
-        _ => s.to_string(),
+        GateFindings::Secrets(s) => format!("{} secrets found", s.secrets.len()),
     }
 }
 
 fn describe(g: &Gate) -> String {
     let mut out = format!(
         "{} gate: {} — {}\n",
-        g.gate,
+        g.findings.gate(),
         if g.passed { "PASS" } else { "FAIL" },
         numbers(g)
     );
-    for f in g.summary["failed"].as_array().into_iter().flatten() {
-        out += &format!("  failed: {}\n", f.as_str().unwrap_or_default());
-    }
-    for c in g.summary["components"].as_array().into_iter().flatten() {
-        if c["verdict"] != "allowed" {
-            out += &format!(
-                "  {}: {} ({})\n",
-                c["name"].as_str().unwrap_or_default(),
-                c["verdict"],
-                c["declared"]
-            );
+    match &g.findings {
+        GateFindings::Tests(t) => {
+            for f in &t.failed {
+                out += &format!("  failed: {f}\n");
+            }
         }
-    }
-    for v in g.summary["vulnerabilities"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        out += &format!(
-            "  {} {} {}: {} ({})\n",
-            v["id"].as_str().unwrap_or_default(),
-            v["package"].as_str().unwrap_or_default(),
-            v["version"].as_str().unwrap_or_default(),
-            v["severity"].as_str().unwrap_or_default(),
-            v["title"].as_str().unwrap_or_default()
-        );
-    }
-    for sct in g.summary["secrets"].as_array().into_iter().flatten() {
-        out += &format!(
-            "  {}:{} {}\n",
-            sct["file"].as_str().unwrap_or_default(),
-            sct["line"],
-            sct["kind"].as_str().unwrap_or_default()
-        );
+        GateFindings::Sbom(s) => {
+            for c in s.components.iter().filter(|c| c.verdict != "allowed") {
+                out += &format!("  {}: {} ({})\n", c.name, c.verdict, c.declared);
+            }
+        }
+        GateFindings::Vulnerabilities(v) => {
+            for v in &v.vulnerabilities {
+                out += &format!(
+                    "  {} {} {}: {} ({})\n",
+                    v.id, v.package, v.version, v.severity, v.title
+                );
+            }
+        }
+        GateFindings::Secrets(s) => {
+            for sct in &s.secrets {
+                out += &format!(
+                    "  {}:{} {}\n",
+                    sct.file,
+                    sct.line.map_or_else(|| "?".to_owned(), |l| l.to_string()),
+                    sct.kind
+                );
+            }
+        }
+        GateFindings::Coverage(_) => {}
     }
     out
 }
@@ -162,7 +149,7 @@ async fn list(client: &Client, version: &str, json: bool) -> anyhow::Result<()> 
         .iter()
         .map(|g| {
             vec![
-                g.gate.clone(),
+                g.findings.gate().to_owned(),
                 if g.passed {
                     "pass".into()
                 } else {

@@ -3,72 +3,75 @@
 use relops_api::{
     Alert, AlertAck, AlertList, Escalation, Incident, IncidentDecision, IncidentList,
 };
+use relops_api::{CrashList, CrashReport, HealthReport};
 use reqwest::Method;
-use serde_json::Value;
 
 use crate::cli::{AlertCmd, CrashCmd, IncidentCmd};
 use crate::client::{Client, segment};
 use crate::output::{print, print_json, table, usage};
 
-fn pct(x: &Value) -> String {
-    x.as_f64()
-        .map(|f| format!("{:.2} %", f * 100.0))
+fn pct(x: Option<f64>) -> String {
+    x.map(|f| format!("{:.2} %", f * 100.0))
         .unwrap_or_else(|| "-".into())
 }
 
-fn interval(w: &Value) -> String {
-    if w.is_null() {
-        "-".into()
-    } else {
-        format!("{} – {}", pct(&w[0]), pct(&w[1]))
+fn interval(w: Option<(f64, f64)>) -> String {
+    match w {
+        Some((lo, hi)) => format!("{} – {}", pct(Some(lo)), pct(Some(hi))),
+        None => "-".into(),
     }
 }
 
+/// `{"a": 1, "b": 2}`: a count per key, as the figures read.
+fn counts(m: &std::collections::BTreeMap<String, u64>) -> String {
+    serde_json::to_string(m).unwrap_or_default()
+}
+
 pub async fn health(client: &Client, version: &str, json: bool) -> anyhow::Result<()> {
-    let v: Value = client
+    let v: HealthReport = client
         .get(&format!("/releases/{}/health", segment(version)))
         .await?;
     if json {
         return print_json(&v);
     }
-    let s = &v["sprt"];
+    let g = &v.gate;
+    let s = &g.sprt;
     let mut out = format!(
         "{} {}{}\n  health gate:            {} (sequential test: log-likelihood ratio {:.2}; passing at <= {:.2}, failing at >= {:.2}; p0 {}, p1 {}, at least {} installs)\n  active installs (24 h): {}\n  crashed installs:       {}\n  crash rate:             {} (95 % interval {})\n  crash-free sessions:    {}\n  sessions:               {}\n  errors (24 h):          {}\n  memory warnings (24 h): {}\n",
-        v["product"].as_str().unwrap_or_default(),
-        v["release"].as_str().unwrap_or_default(),
-        if v["known_release"] == false {
-            " (not a registered release)"
-        } else {
+        v.product,
+        v.release,
+        if v.known_release {
             ""
+        } else {
+            " (not a registered release)"
         },
-        v["gate"].as_str().unwrap_or("-").to_uppercase(),
-        s["llr"].as_f64().unwrap_or(0.0),
-        s["accept_h0_at"].as_f64().unwrap_or(0.0),
-        s["accept_h1_at"].as_f64().unwrap_or(0.0),
-        pct(&s["p0"]),
-        pct(&s["p1"]),
-        s["min_installs"],
-        v["active_installs"],
-        v["crashed_installs"],
-        pct(&v["crash_rate"]),
-        interval(&v["crash_rate_wilson_95"]),
-        pct(&v["crash_free_sessions"]),
-        v["sessions"],
-        v["errors_24h"],
-        v["memory_warnings_24h"],
+        g.gate.as_str().to_uppercase(),
+        s.llr,
+        s.accept_h0_at,
+        s.accept_h1_at,
+        pct(Some(s.p0)),
+        pct(Some(s.p1)),
+        s.min_installs,
+        g.active_installs,
+        g.crashed_installs,
+        pct(g.crash_rate),
+        interval(g.crash_rate_wilson_95),
+        pct(v.crash_free_sessions),
+        counts(&v.sessions),
+        counts(&v.errors_24h),
+        v.memory_warnings_24h,
     );
-    let rows: Vec<Vec<String>> = v["slices"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows: Vec<Vec<String>> = g
+        .slices
+        .iter()
         .map(|s| {
             vec![
-                s["channel"].as_str().unwrap_or_default().to_owned(),
-                s["platform"].as_str().unwrap_or_default().to_owned(),
-                s["active_installs"].to_string(),
-                s["crashed_installs"].to_string(),
-                pct(&s["crash_rate"]),
-                interval(&s["crash_rate_wilson_95"]),
+                s.channel.clone(),
+                s.platform.clone(),
+                s.active_installs.to_string(),
+                s.crashed_installs.to_string(),
+                pct(s.crash_rate),
+                interval(s.crash_rate_wilson_95),
             ]
         })
         .collect();
@@ -191,17 +194,15 @@ fn show_alert(a: &Alert) -> anyhow::Result<String> {
         s.push_str(&format!("; resolved {}", at.format("%Y-%m-%d %H:%M UTC")));
     }
     s.push('\n');
-    for act in a.actions.as_array().into_iter().flatten() {
-        s.push_str(&format!("  - {}\n", act.as_str().unwrap_or_default()));
+    for act in &a.actions {
+        s.push_str(&format!("  - {act}\n"));
     }
     if let Some(f) = &a.follow_up {
         s.push_str(&format!(
             "  follow-up ({}, for {}): {}\n",
-            f["kind"].as_str().unwrap_or_default(),
-            f["owner"].as_str().unwrap_or_default(),
-            f["title"].as_str().unwrap_or_default()
+            f.kind, f.owner, f.title
         ));
-        if let Some(w) = f["workaround"].as_str() {
+        if let Some(w) = &f.workaround {
             s.push_str(&format!("    workaround: {w}\n"));
         }
     }
@@ -321,9 +322,9 @@ fn show_incident(i: &Incident) -> anyhow::Result<String> {
         (Some(d), Some(by), Some(at)) => s.push_str(&format!(
             "  decided {} by {by}: {}{}\n",
             at.format("%Y-%m-%d %H:%M UTC"),
-            d["action"].as_str().unwrap_or("?"),
-            d["note"]
-                .as_str()
+            d.action,
+            d.note
+                .as_deref()
                 .map(|n| format!(" — {n}"))
                 .unwrap_or_default()
         )),
@@ -352,28 +353,26 @@ pub async fn crash(client: &Client, cmd: CrashCmd, json: bool) -> anyhow::Result
             if let Some(r) = &release {
                 path.push_str(&format!("&release={}", segment(r)));
             }
-            let v: Value = client.get(&path).await?;
+            let list: CrashList = client.get(&path).await?;
             if json {
-                return print_json(&v);
+                return print_json(&list);
             }
-            let rows: Vec<Vec<String>> = v["crashes"]
-                .as_array()
-                .into_iter()
-                .flatten()
+            let rows: Vec<Vec<String>> = list
+                .crashes
+                .iter()
                 .map(|c| {
-                    let s = |k: &str| c[k].as_str().unwrap_or("-").to_owned();
                     vec![
-                        s("id"),
-                        s("release"),
-                        s("platform"),
-                        s("kind"),
-                        match c["dump"]["sealed"].as_bool() {
-                            Some(true) => "sealed".into(),
-                            Some(false) => "plain".into(),
+                        c.id.clone(),
+                        c.release.clone(),
+                        c.platform.clone(),
+                        c.kind.clone(),
+                        match &c.dump {
+                            Some(d) if d.sealed => "sealed".into(),
+                            Some(_) => "plain".into(),
                             None => "-".into(),
                         },
-                        c["critical"].as_str().unwrap_or("").to_owned(),
-                        s("received_at"),
+                        c.critical.clone().unwrap_or_default(),
+                        c.received_at.to_rfc3339(),
                     ]
                 })
                 .collect();
@@ -389,32 +388,81 @@ pub async fn crash(client: &Client, cmd: CrashCmd, json: bool) -> anyhow::Result
             decrypt,
             output,
         } => {
-            let v: Value = client.get(&format!("/crashes/{}", segment(&id))).await?;
+            let c: CrashReport = client.get(&format!("/crashes/{}", segment(&id))).await?;
             if !decrypt {
                 return if json {
-                    print_json(&v)
+                    print_json(&c)
                 } else {
-                    print(&format!("{}\n", serde_json::to_string_pretty(&v)?))
+                    print(&show_crash(&c))
                 };
             }
             let rb = client.request(Method::GET, &format!("/crashes/{}/dump", segment(&id)))?;
             let bytes = client.send(rb).await?.bytes().await?;
-            let out = output.unwrap_or_else(|| {
-                std::path::PathBuf::from(format!("crash-{}.dmp", v["id"].as_str().unwrap_or(&id)))
-            });
+            let out =
+                output.unwrap_or_else(|| std::path::PathBuf::from(format!("crash-{}.dmp", c.id)));
             std::fs::write(&out, &bytes)
                 .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?;
             if json {
-                return print_json(&serde_json::json!({
-                    "id": v["id"], "written": out, "bytes": bytes.len(),
-                }));
+                return print_json(&DumpWritten {
+                    id: c.id,
+                    written: out,
+                    bytes: bytes.len() as u64,
+                });
             }
             print(&format!(
                 "crash {}: dump opened, {} bytes written to {}\n",
-                v["id"].as_str().unwrap_or(&id),
+                c.id,
                 bytes.len(),
                 out.display()
             ))
         }
     }
+}
+
+/// What `relops crash show --decrypt --json` prints.
+#[derive(serde::Serialize)]
+struct DumpWritten {
+    id: String,
+    written: std::path::PathBuf,
+    bytes: u64,
+}
+
+fn show_crash(c: &CrashReport) -> String {
+    let mut s = format!(
+        "crash {} — {} on {} ({}), {}\n  received {}{}\n",
+        c.id,
+        c.release,
+        c.platform,
+        c.channel,
+        c.kind,
+        c.received_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        c.created_at
+            .map(|t| format!("; happened {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
+            .unwrap_or_default(),
+    );
+    if let Some(i) = &c.install_id {
+        s.push_str(&format!("  install: {i}\n"));
+    }
+    match &c.dump {
+        Some(d) => s.push_str(&format!(
+            "  dump: {} bytes, {}, SHA-256 {} (`relops crash show {} --decrypt` writes it)\n",
+            d.size,
+            if d.sealed { "sealed" } else { "plain" },
+            d.sha256,
+            c.id
+        )),
+        None => s.push_str("  dump: none (reported as an event only)\n"),
+    }
+    if let Some(r) = &c.critical {
+        s.push_str(&format!("  critical: {r}\n"));
+    }
+    if let Some(n) = c.dropped_before.filter(|n| *n > 0) {
+        s.push_str(&format!(
+            "  the app's queue dropped {n} reports before this one\n"
+        ));
+    }
+    for (k, v) in &c.tags {
+        s.push_str(&format!("  tag {k}: {v}\n"));
+    }
+    s
 }

@@ -98,24 +98,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Gate(cmd) => gate::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Audit(AuditCmd::Verify) => {
-            let v: serde_json::Value = Client::new(&cli.global)?.get("/audit/verify").await?;
+            let v: relops_api::AuditVerification =
+                Client::new(&cli.global)?.get("/audit/verify").await?;
             if json {
                 print_json(&v)?;
             }
-            if v["ok"] == true {
-                if !json {
-                    print(&format!(
-                        "audit trail intact: {} entries, hash chain verified\n",
-                        v["entries"]
-                    ))?;
+            match (&v.first_bad, v.ok) {
+                (_, true) => {
+                    if !json {
+                        print(&format!(
+                            "audit trail intact: {} entries, hash chain verified\n",
+                            v.entries
+                        ))?;
+                    }
+                    Ok(())
                 }
-                Ok(())
-            } else {
-                Err(crate::output::failed(format!(
-                    "audit trail broken at entry {}: {}",
-                    v["first_bad"][0],
-                    v["first_bad"][1].as_str().unwrap_or_default()
-                )))
+                (Some((seq, why)), false) => Err(crate::output::failed(format!(
+                    "audit trail broken at entry {seq}: {why}"
+                ))),
+                (None, false) => Err(crate::output::failed("audit trail broken".to_owned())),
             }
         }
         Command::Audit(AuditCmd::Export { since, output }) => {
@@ -138,17 +139,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Audit(AuditCmd::Checkpoint) => {
-            let cp: serde_json::Value = Client::new(&cli.global)?
+            let cp: Option<relops_api::AuditCheckpoint> = Client::new(&cli.global)?
                 .post("/audit/checkpoint", &())
                 .await?;
             if json {
                 return print_json(&cp);
             }
-            print(&format!(
-                "signed checkpoint at entry {} ({})\n",
-                cp["seq"],
-                cp["hash"].as_str().unwrap_or("-")
-            ))
+            match cp {
+                Some(cp) => print(&format!(
+                    "signed checkpoint at entry {} ({})\n",
+                    cp.seq, cp.hash
+                )),
+                None => print("the audit trail is empty: nothing to sign\n"),
+            }
         }
         Command::Audit(AuditCmd::Prune { before }) => {
             let client = Client::new(&cli.global)?;
@@ -156,17 +159,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(b) = &before {
                 rb = rb.query(&[("before", b)]);
             }
-            let cp: serde_json::Value = client.send(rb).await?.json().await?;
+            let cp: Option<relops_api::AuditCheckpoint> = client.send(rb).await?.json().await?;
             if json {
                 return print_json(&cp);
             }
-            if cp.is_null() {
-                print("nothing old enough to prune\n")
-            } else {
-                print(&format!(
+            match cp {
+                None => print("nothing old enough to prune\n"),
+                Some(cp) => print(&format!(
                     "pruned entries up to {}; signed checkpoint kept\n",
-                    cp["seq"]
-                ))
+                    cp.seq
+                )),
             }
         }
         Command::Feed(cmd) => feed::run(&cli.global, cmd, json).await,
@@ -188,11 +190,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Ingest(crate::cli::IngestCmd::Dsn) => {
-            let v: serde_json::Value = Client::new(&cli.global)?.get("/ingest/dsn").await?;
+            let v: relops_api::Dsn = Client::new(&cli.global)?.get("/ingest/dsn").await?;
             if json {
                 print_json(&v)
             } else {
-                print(&format!("{}\n", v["dsn"].as_str().unwrap_or_default()))
+                print(&format!("{}\n", v.dsn))
             }
         }
         Command::Health { version } => {

@@ -4,16 +4,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use relops_ops::config::{CONFIG_FILE, ServerConfig};
+use relops_ops::init::InitReport;
 use relops_server::AppState;
-use relops_server::config::{CONFIG_FILE, ServerConfig};
-use relops_server::init::InitReport;
 use serde_json::json;
 
 use crate::cli::ServerArgs;
 use crate::output::{print, print_json};
 
 pub async fn init(args: &ServerArgs, json: bool) -> anyhow::Result<()> {
-    let report = relops_server::init::init(&args.data_dir, args.config.as_deref()).await?;
+    let report = relops_ops::init::init(&args.data_dir, args.config.as_deref()).await?;
     if json {
         return print_json(&json!({
             "admin_token": report.admin_token,
@@ -70,7 +70,7 @@ pub async fn serve(
         .clone()
         .unwrap_or_else(|| args.data_dir.join(CONFIG_FILE));
     if !config_path.exists() {
-        let report = relops_server::init::init(&args.data_dir, args.config.as_deref()).await?;
+        let report = relops_ops::init::init(&args.data_dir, args.config.as_deref()).await?;
         print(&describe(&report))?;
     }
     let data_dir = args
@@ -104,7 +104,7 @@ pub async fn serve(
     print(&format!(
         "relops listening on {scheme}://{addr}\n  export RELOPS_URL={scheme}://{addr}\n"
     ))?;
-    tracing::info!(%addr, %scheme, database = %relops_server::redact(&config.database_url), "serving");
+    tracing::info!(%addr, %scheme, database = %relops_ops::redact(&config.database_url), "serving");
     match tls {
         Some(t) => {
             let listener = relops_server::tls::TlsListener::new(listener, t)?;
@@ -113,7 +113,7 @@ pub async fn serve(
         #[cfg(target_os = "linux")]
         None => {
             let sources = state.targets.file_sources();
-            let listener = relops_server::zero_copy::ZeroCopyListener::new(listener, sources);
+            let listener = relops_server::sendfile::SendfileListener::new(listener, sources);
             relops_server::serve(listener, state, shutdown()).await?;
         }
         #[cfg(not(target_os = "linux"))]

@@ -16,14 +16,13 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use relops_api::{
-    AlertList, IncidentDecision, IncidentList, KeyList, Release, ReleaseList, RolloutStatus,
-    RolloutStep,
+    AlertList, IncidentDecision, IncidentList, InstallScope, KeyList, Release, ReleaseList,
+    RolloutStatus, RolloutStep, SessionBatch, SessionUpdate,
 };
 use relops_client::{Config, Updater};
 use relops_core::platform::Platform;
 use relops_core::version::Version;
 use serde::Serialize;
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::cli::SimulateArgs;
@@ -41,6 +40,16 @@ struct Install {
 }
 
 /// What the run found.
+/// When the rollout was first seen halted.
+#[derive(Debug, Serialize)]
+pub struct Halted {
+    pub round: u32,
+    /// Seconds after the rollout started.
+    pub seconds: f64,
+    pub stage: String,
+    pub percent: f64,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub release: String,
@@ -60,9 +69,9 @@ pub struct Report {
     /// Installs running it at the end.
     pub running_at_end: u64,
     /// When the rollout was seen halted: round, seconds after the rollout started, stage.
-    pub halted: Option<Value>,
+    pub halted: Option<Halted>,
     /// Active and crashed installs the crash-rate alert fired on (the sample size).
-    pub detection: Option<Value>,
+    pub detection: Option<relops_api::WindowFigures>,
     pub incident: Option<String>,
     pub rolled_back_to: Option<String>,
     /// Alerts on the release: `[id, rule, status]`.
@@ -153,11 +162,8 @@ pub async fn run(client: &Client, a: SimulateArgs, json: bool) -> anyhow::Result
             .await?
             .to_vec(),
     };
-    let dsn: Value = client.get("/ingest/dsn").await?;
-    let ingest_key = dsn["public_key"]
-        .as_str()
-        .ok_or_else(|| failed("the server gave no ingest key"))?
-        .to_owned();
+    let dsn: relops_api::Dsn = client.get("/ingest/dsn").await?;
+    let ingest_key = dsn.public_key;
 
     // One SDK updater per platform (each keeps its own verified metadata).
     let dir = tempfile::tempdir()?;
@@ -244,11 +250,11 @@ pub async fn run(client: &Client, a: SimulateArgs, json: bool) -> anyhow::Result
             }
         }
         // 2. Every install runs a session and reports it.
-        let bodies: Vec<Value> = fleet
+        let bodies: Vec<SessionBatch> = fleet
             .chunks(BATCH)
             .enumerate()
             .map(|(c, chunk)| {
-                let sessions: Vec<Value> = chunk
+                let sessions: Vec<SessionUpdate> = chunk
                     .iter()
                     .enumerate()
                     .map(|(k, inst)| {
@@ -258,17 +264,25 @@ pub async fn run(client: &Client, a: SimulateArgs, json: bool) -> anyhow::Result
                         } else {
                             a.baseline_crash_rate
                         };
-                        json!({
-                            "install_id": inst.id,
-                            "release": inst.version.to_string(),
-                            "platform": platforms[inst.platform].as_str(),
-                            "channel": "stable",
-                            "session_id": format!("sim-{}-{round}-{i}", a.seed),
-                            "status": if fate(a.seed, i, &inst.version) < rate { "crashed" } else { "exited" },
-                        })
+                        SessionUpdate {
+                            who: InstallScope {
+                                install_id: inst.id.clone(),
+                                release: inst.version.to_string(),
+                                platform: platforms[inst.platform].as_str().to_owned(),
+                                channel: "stable".into(),
+                            },
+                            session_id: format!("sim-{}-{round}-{i}", a.seed),
+                            status: if fate(a.seed, i, &inst.version) < rate {
+                                "crashed"
+                            } else {
+                                "exited"
+                            }
+                            .into(),
+                            duration_seconds: None,
+                        }
                     })
                     .collect();
-                json!({ "sessions": sessions })
+                SessionBatch { sessions }
             })
             .collect();
         let sent: Vec<anyhow::Result<usize>> = futures::stream::iter(bodies)
@@ -283,10 +297,12 @@ pub async fn run(client: &Client, a: SimulateArgs, json: bool) -> anyhow::Result
         status = client.get(&rollout_path).await?;
         let since_start = started.elapsed().as_secs_f64();
         if status.state == "halted" && report.halted.is_none() {
-            report.halted = Some(json!({
-                "round": round, "seconds": since_start,
-                "stage": status.stage, "percent": status.percent,
-            }));
+            report.halted = Some(Halted {
+                round,
+                seconds: since_start,
+                stage: status.stage.clone(),
+                percent: status.percent,
+            });
         }
         // On-call decides once the incident is there (the engine opens it after the halt).
         if status.state == "halted" && report.rolled_back_to.is_none() && a.on_halt == "rollback" {
@@ -297,7 +313,7 @@ pub async fn run(client: &Client, a: SimulateArgs, json: bool) -> anyhow::Result
                 .find(|i| i.version == v && i.status == "open")
             {
                 client
-                    .post::<_, Value>(
+                    .post::<_, relops_api::Incident>(
                         &format!("/incidents/{}/decision", segment(&i.id)),
                         &IncidentDecision {
                             action: "rollback".into(),
@@ -351,7 +367,7 @@ pub async fn run(client: &Client, a: SimulateArgs, json: bool) -> anyhow::Result
     let alerts: AlertList = client.get("/alerts?all=true").await?;
     for al in alerts.alerts.iter().filter(|x| x.release == v.to_string()) {
         if al.rule == "crash_rate" && report.detection.is_none() {
-            report.detection = Some(al.evidence["at_trigger"].clone());
+            report.detection = Some(al.evidence.at_trigger.clone());
         }
         report.incident = report.incident.take().or_else(|| al.incident.clone());
         report
@@ -368,9 +384,9 @@ async fn send_batch(
     http: &reqwest::Client,
     url: &str,
     key: &str,
-    body: Value,
+    body: SessionBatch,
 ) -> anyhow::Result<usize> {
-    let n = body["sessions"].as_array().map_or(0, Vec::len);
+    let n = body.sessions.len();
     for attempt in 0..20u32 {
         let resp = http
             .post(url)
@@ -435,16 +451,13 @@ fn render(r: &Report) -> String {
     if let Some(h) = &r.halted {
         out.push_str(&format!(
             "  halted:         in round {} at stage {} ({} %), {:.1} s after the start\n",
-            h["round"],
-            h["stage"].as_str().unwrap_or("?"),
-            h["percent"],
-            h["seconds"].as_f64().unwrap_or(0.0)
+            h.round, h.stage, h.percent, h.seconds
         ));
     }
     if let Some(d) = &r.detection {
         out.push_str(&format!(
             "  detected on:    {} crashed of {} active installs\n",
-            d["crashed_installs"], d["active_installs"]
+            d.crashed_installs, d.active_installs
         ));
     }
     if let Some(i) = &r.incident {

@@ -2,7 +2,7 @@
 //!
 //! Installs download the same few targets again and again. The target cache
 //! ([`crate::target_cache`]) keeps them in memory, and hyper writes a response body by
-//! handing its slices to the connection. [`ZeroCopyStream`] is that connection: when a
+//! handing its slices to the connection. [`SendfileStream`] is that connection: when a
 //! slice it is asked to write lies inside a cached file's bytes (looked up by address in
 //! [`FileSources`]), it asks the kernel to send that range of the file the bytes were read
 //! from instead of copying the bytes into the socket. The bytes on the wire are the same
@@ -36,13 +36,13 @@ const SENDFILE_CHUNK: usize = 256 * 1024;
 
 /// A TCP listener whose connections send cached files with `sendfile`.
 #[derive(Debug)]
-pub struct ZeroCopyListener {
+pub struct SendfileListener {
     inner: TcpListener,
     sources: Arc<FileSources>,
     sent: Arc<AtomicU64>,
 }
 
-impl ZeroCopyListener {
+impl SendfileListener {
     pub fn new(inner: TcpListener, sources: Arc<FileSources>) -> Self {
         Self {
             inner,
@@ -57,8 +57,8 @@ impl ZeroCopyListener {
     }
 }
 
-impl axum::serve::Listener for ZeroCopyListener {
-    type Io = ZeroCopyStream;
+impl axum::serve::Listener for SendfileListener {
+    type Io = SendfileStream;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -69,7 +69,7 @@ impl axum::serve::Listener for ZeroCopyListener {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        let io = ZeroCopyStream {
+        let io = SendfileStream {
             tcp,
             sources: self.sources.clone(),
             sent: self.sent.clone(),
@@ -85,14 +85,14 @@ impl axum::serve::Listener for ZeroCopyListener {
 
 /// A TCP connection that writes slices of cached files from the file.
 #[derive(Debug)]
-pub struct ZeroCopyStream {
+pub struct SendfileStream {
     tcp: TcpStream,
     sources: Arc<FileSources>,
     sent: Arc<AtomicU64>,
     corked: bool,
 }
 
-impl ZeroCopyStream {
+impl SendfileStream {
     fn source_of(&self, buf: &[u8]) -> Option<FileRange> {
         if buf.len() < MIN_SENDFILE {
             return None;
@@ -167,7 +167,7 @@ impl ZeroCopyStream {
     }
 }
 
-impl AsyncRead for ZeroCopyStream {
+impl AsyncRead for SendfileStream {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -177,7 +177,7 @@ impl AsyncRead for ZeroCopyStream {
     }
 }
 
-impl AsyncWrite for ZeroCopyStream {
+impl AsyncWrite for SendfileStream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -228,7 +228,7 @@ mod tests {
     use bytes::Bytes;
 
     /// Serves `/big` (a cached 3 MiB file), `/part` (a range of it) and `/copy` (the same
-    /// bytes, not from the cache) through a [`ZeroCopyListener`]; returns its URL.
+    /// bytes, not from the cache) through a [`SendfileListener`]; returns its URL.
     async fn serve(cache: Arc<TargetCache>, key: &'static str) -> (String, Arc<AtomicU64>) {
         use axum::routing::get;
         let cached = move |c: Arc<TargetCache>| c.cached(key).expect("file is cached");
@@ -245,7 +245,7 @@ mod tests {
             );
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", tcp.local_addr().unwrap());
-        let listener = ZeroCopyListener::new(tcp, cache.file_sources());
+        let listener = SendfileListener::new(tcp, cache.file_sources());
         let sent = listener.sent_counter();
         tokio::spawn(async move { axum::serve(listener, app).await });
         (url, sent)
@@ -336,7 +336,7 @@ mod tests {
         let cached = cache.get(&blobs, "k", 1024 * 1024).await.unwrap().unwrap();
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(tcp.local_addr().unwrap()).await.unwrap();
-        let mut server = ZeroCopyListener::new(tcp, cache.file_sources());
+        let mut server = SendfileListener::new(tcp, cache.file_sources());
         let (mut io, _) = axum::serve::Listener::accept(&mut server).await;
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();
@@ -344,7 +344,7 @@ mod tests {
             client.read_to_end(&mut got).await.unwrap();
             got
         });
-        let cork = |io: &ZeroCopyStream| rustix::net::sockopt::tcp_cork(&io.tcp).unwrap();
+        let cork = |io: &SendfileStream| rustix::net::sockopt::tcp_cork(&io.tcp).unwrap();
 
         let head = b"HTTP/1.1 200 OK\r\ncontent-length: 1048576\r\n\r\n";
         let n = io

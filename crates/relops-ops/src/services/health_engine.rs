@@ -1,7 +1,7 @@
 //! The health engine: every committed ingest batch is counted into the windowed
 //! [`Tracker`] (O(1) per record) and the releases it touched are judged by the alert rules
 //! at once — no cron scanning history. A rule that starts to hold opens an episode (sent
-//! to the alert worker, [`crate::alerting`]); one that stops holding ends it. The set of
+//! to the alert worker, [`crate::alerts`]); one that stops holding ends it. The set of
 //! open episodes is kept here so that a flood of events makes one alert, not one per batch.
 //!
 //! After a restart the engine is rebuilt from the last 24 h in the database, and the open
@@ -15,7 +15,8 @@ use chrono::{DateTime, Utc};
 use relops_core::alert::{Condition, ESCALATION_KEY, RuleKind, Rules, holding};
 use relops_core::health::Verdict;
 use relops_core::health::tracker::{Figures, Kind, Observation, Slice, Tracker};
-use relops_store::{AlertRecord, Record, Replay, Scope};
+use relops_ingest::{Record, Scope};
+use relops_store::{AlertRecord, Replay};
 use tokio::sync::mpsc;
 
 /// A change of what holds for a release.
@@ -77,7 +78,7 @@ fn observation<'a>(
         product,
         release: &s.release,
         channel: &s.channel,
-        platform: &s.platform,
+        platform: s.platform_name(),
         install,
         kind,
     }
@@ -356,7 +357,7 @@ impl HealthEngine {
                     let scope = Scope {
                         release: release.clone(),
                         channel: String::new(),
-                        platform: String::new(),
+                        platform: None,
                     };
                     for _ in 0..*events {
                         inner.tracker.observe(
@@ -413,7 +414,7 @@ mod tests {
             scope: Scope {
                 release: "2.1.0".into(),
                 channel: "stable".into(),
-                platform: "windows-x64".into(),
+                platform: Some(relops_core::platform::Platform::WindowsX64),
             },
             event_id: format!("{i:032x}"),
             install_id: Some(format!("install-{i}")),

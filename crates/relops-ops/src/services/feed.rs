@@ -30,7 +30,7 @@ use relops_store::{Db, DbError, MetadataRow, RollbackRecord, RolloutRecord, Stor
 use relops_tuf::{Key, Root, Signed, Snapshot, TargetFile, Targets, Timestamp, sign};
 
 use crate::config::FeedConfig;
-use crate::keys::load_signing_key;
+use crate::services::key_files::load_signing_key;
 
 /// Versions of snapshot and targets kept servable after they are superseded, so that a
 /// client in the middle of an update still finds the files its timestamp named.
@@ -50,7 +50,7 @@ pub struct FeedKeys {
 impl FeedKeys {
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
         Ok(Self {
-            root: crate::keys::load_root_keys(dir)?,
+            root: crate::services::key_files::load_root_keys(dir)?,
             targets: load_signing_key(dir, "targets")?,
             snapshot: load_signing_key(dir, "snapshot")?,
             timestamp: load_signing_key(dir, "timestamp")?,
@@ -303,7 +303,7 @@ impl Feed {
     /// If it died before the roots were stored, the `.next` key is unused: remove it.
     fn finish_interrupted_rotation(&self, keys_dir: &Path) -> anyhow::Result<()> {
         for role in ["root", "targets", "snapshot", "timestamp"] {
-            let Some(next) = crate::keys::next_key(keys_dir, role)? else {
+            let Some(next) = crate::services::key_files::next_key(keys_dir, role)? else {
                 continue;
             };
             let next_id = Key::ed25519(&next.verifying_key()).key_id();
@@ -321,7 +321,7 @@ impl Feed {
                     })
             });
             if listed {
-                crate::keys::promote_next_key(keys_dir, role)?;
+                crate::services::key_files::promote_next_key(keys_dir, role)?;
                 let mut keys = self.write.try_lock().context("feed busy at start-up")?;
                 match role {
                     "root" if keys.root.is_empty() => keys.root.push(next),
@@ -332,7 +332,7 @@ impl Feed {
                 }
                 tracing::warn!(role, "finished a key rotation that was interrupted");
             } else {
-                crate::keys::discard_next_key(keys_dir, role)?;
+                crate::services::key_files::discard_next_key(keys_dir, role)?;
                 tracing::warn!(
                     role,
                     "discarded the new key of a rotation that never published"
@@ -537,7 +537,7 @@ impl Feed {
         for product in &products {
             signing_root_keys(&keys, &self.current_root(product)?)?;
         }
-        let next = crate::keys::create_next_key(keys_dir, role)?;
+        let next = crate::services::key_files::create_next_key(keys_dir, role)?;
         let mut rotated = keys.clone();
         match role {
             "root" => {
@@ -572,7 +572,7 @@ impl Feed {
                     .filter(|k| new_ids.contains(&Key::ed25519(&k.verifying_key()).key_id()))
                     .count();
                 if counted < self.config.root_threshold as usize {
-                    let _ = crate::keys::discard_next_key(keys_dir, role);
+                    let _ = crate::services::key_files::discard_next_key(keys_dir, role);
                     return Err(MissingRootKeys(format!(
                         "the new root needs {} signatures from its own keys, {counted} are on this server: \
                          put the offline root key files back in keys/ for the rotation",
@@ -595,7 +595,7 @@ impl Feed {
                 .await?;
             versions.push((product.clone(), version));
         }
-        crate::keys::promote_next_key(keys_dir, role)?;
+        crate::services::key_files::promote_next_key(keys_dir, role)?;
         *keys = rotated;
         Ok(versions)
     }
@@ -798,7 +798,7 @@ mod tests {
 
     async fn setup() -> (tempfile::TempDir, Db, Feed) {
         let dir = tempfile::tempdir().unwrap();
-        crate::keys::ensure_keys(&dir.path().join("keys"), 1).unwrap();
+        crate::services::key_files::ensure_keys(&dir.path().join("keys"), 1).unwrap();
         let db = Db::connect(&format!("sqlite://{}/relops.db", dir.path().display()))
             .await
             .unwrap();
@@ -857,7 +857,7 @@ mod tests {
         let products = ["wizard".to_owned()];
         let open = || Feed::open(&db, &products, &keys, FeedConfig::default());
         // Died before publishing: the pending key is unused and removed.
-        crate::keys::create_next_key(&keys, "timestamp").unwrap();
+        crate::services::key_files::create_next_key(&keys, "timestamp").unwrap();
         let again = open().await.unwrap();
         assert!(!keys.join("timestamp.next.json").exists());
         assert_eq!(versions(&again).0, 1);

@@ -8,8 +8,8 @@ use relops_store::Db;
 use serde::Serialize;
 
 use crate::config::{CONFIG_FILE, ServerConfig};
-use crate::keys::{KeyReport, ensure_keys};
-use crate::routes::tokens::issue_token;
+use crate::services::key_files::{KeyReport, ensure_keys};
+use crate::tokens::issue_token;
 
 /// What `init` did.
 #[derive(Debug, Clone, Serialize)]
@@ -48,7 +48,7 @@ pub async fn init(data_dir: &Path, config_file: Option<&Path>) -> anyhow::Result
         )
     })?;
     let admin_token = if db.token_count().await? == 0 {
-        let (created, _) = issue_token(&db, "admin", vec![Role::Admin], "relops init", None)
+        let created = issue_token(&db, "admin", vec![Role::Admin], "relops init", None)
             .await
             .map_err(|e| anyhow::anyhow!("cannot create the admin token: {e}"))?;
         Some(created.token)

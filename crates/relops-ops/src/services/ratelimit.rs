@@ -9,7 +9,7 @@ use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::IngestConfig;
-use crate::error::ApiError;
+use crate::error::OpError;
 
 /// The limiters are keyed by a 64-bit hash of the product (and install) under a key chosen
 /// at random when the server starts: a check allocates nothing, an entry is a few words
@@ -59,11 +59,11 @@ impl IngestLimits {
     }
 
     /// One request of `product`'s key, from `install` when known.
-    pub fn check(&self, product: &str, install: Option<&str>) -> Result<(), ApiError> {
+    pub fn check(&self, product: &str, install: Option<&str>) -> Result<(), OpError> {
         let refuse = |e: governor::NotUntil<_>, what: &str| {
             let wait = e.wait_time_from(self.per_key.clock().now());
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            ApiError::RateLimited {
+            OpError::RateLimited {
                 retry_after_secs: secs.max(1),
                 message: format!("{what}: retry in {} s", secs.max(1)),
             }
@@ -93,7 +93,7 @@ impl IngestLimits {
 const FORGET_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs [`IngestLimits::forget_idle`] every [`FORGET_EVERY`] on a blocking thread.
-pub async fn forget_idle_periodically(state: crate::AppState) {
+pub async fn forget_idle_periodically(state: crate::Ops) {
     let mut tick = tokio::time::interval(FORGET_EVERY);
     tick.tick().await;
     loop {

@@ -19,10 +19,11 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use relops_store::{Db, IngestJournal, Record};
+use relops_ingest::Record;
+use relops_store::{Db, IngestJournal};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-use crate::health_engine::HealthEngine;
+use crate::services::health_engine::HealthEngine;
 
 /// Most records one writer transaction carries.
 const MAX_BATCH_RECORDS: usize = 2000;
@@ -532,10 +533,11 @@ async fn fold_once(db: &Db, health: &HealthEngine, j: &Journalled) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::IngestWriter;
-    use crate::health_engine::HealthEngine;
+    use crate::services::health_engine::HealthEngine;
     use chrono::Utc;
     use relops_core::alert::Rules;
-    use relops_store::{Db, Record, Scope};
+    use relops_ingest::{Record, Scope};
+    use relops_store::Db;
     use std::sync::Arc;
     use std::sync::atomic::Ordering;
     use std::time::Duration;
@@ -545,7 +547,7 @@ mod tests {
             scope: Scope {
                 release: "2.1.0".into(),
                 channel: "stable".into(),
-                platform: "windows-x64".into(),
+                platform: Some(relops_core::platform::Platform::WindowsX64),
             },
             session_id: format!("s{i}"),
             install_id: Some(format!("i{i}")),

@@ -20,7 +20,7 @@ use relops_core::rollout::{Percent, Stage};
 use relops_store::{NewNotification, Notification};
 use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::Ops;
 use crate::config::{NotifyConfig, WebhookKind};
 
 /// What happened.
@@ -328,7 +328,7 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// Delivers the outbox until the server stops: due rows now, then whenever a change wakes
 /// it, and at least once a second for retries that come due.
-pub async fn deliver(state: AppState) {
+pub async fn deliver(state: Ops) {
     let cfg = state.config.notify.clone();
     let timeout = std::time::Duration::from_secs_f64(cfg.timeout_seconds);
     let client = match reqwest::Client::builder()
@@ -359,7 +359,7 @@ pub async fn deliver(state: AppState) {
 }
 
 async fn deliver_one(
-    state: &AppState,
+    state: &Ops,
     client: &reqwest::Client,
     cfg: &NotifyConfig,
     n: Notification,

@@ -1,0 +1,68 @@
+//! API tokens, the caller, and the signing keys.
+
+use chrono::{DateTime, Utc};
+use relops_core::access::Role;
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/tokens`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateToken {
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenCreated {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    /// The secret, shown once; only its hash is stored.
+    pub token: String,
+}
+
+/// `GET /v1/whoami`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub products: Vec<String>,
+}
+
+/// `GET /v1/keys`: the keys of a product's feed and the release key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyList {
+    pub product: String,
+    pub keys: Vec<KeyInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// `root`, `targets`, `snapshot`, `timestamp` (TUF roles) or `release`.
+    pub role: String,
+    pub key_ids: Vec<String>,
+    /// Hex Ed25519 public keys, in the order of `key_ids` (the release key's is what the
+    /// SDK's `release_key` setting wants).
+    pub public_keys: Vec<String>,
+    /// Signatures required (TUF roles; 1 for the release key).
+    pub threshold: u32,
+    /// Expiry of the role's current metadata (none for the release key).
+    pub expires: Option<DateTime<Utc>>,
+    /// Version of the role's current metadata.
+    pub version: Option<u64>,
+}
+
+/// `POST /v1/keys/rotate`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RotateKey {
+    /// `root`, `targets`, `snapshot` or `timestamp`.
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyRotated {
+    pub role: String,
+    /// The new key id.
+    pub key_id: String,
+    /// The root version that lists it, per product.
+    pub root_versions: Vec<(String, u64)>,
+}

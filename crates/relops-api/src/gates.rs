@@ -1,0 +1,148 @@
+//! Release gates: a verdict computed from a real tool's report, with the numbers behind it
+//! and the evidence files kept (`PUT /v1/releases/{version}/gates/{kind}`,
+//! `GET /v1/releases/{version}/gates`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A gate's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gate {
+    /// Which gate (`"gate"`) and the numbers behind its verdict (`"summary"`).
+    #[serde(flatten)]
+    pub findings: GateFindings,
+    pub passed: bool,
+    pub evidence: Vec<Evidence>,
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: String,
+}
+
+/// The gates, each with the numbers its verdict is computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "gate", content = "summary", rename_all = "snake_case")]
+pub enum GateFindings {
+    Coverage(CoverageSummary),
+    Tests(TestSummary),
+    Sbom(SbomSummary),
+    Vulnerabilities(VulnerabilitySummary),
+    Secrets(SecretsSummary),
+}
+
+impl GateFindings {
+    /// The gate's name: `coverage`, `tests`, `sbom`, `vulnerabilities` or `secrets`.
+    pub fn gate(&self) -> &'static str {
+        match self {
+            Self::Coverage(_) => "coverage",
+            Self::Tests(_) => "tests",
+            Self::Sbom(_) => "sbom",
+            Self::Vulnerabilities(_) => "vulnerabilities",
+            Self::Secrets(_) => "secrets",
+        }
+    }
+}
+
+/// Line and branch coverage (lcov or Cobertura).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoverageSummary {
+    /// `lcov` or `cobertura`.
+    pub format: String,
+    pub files: u64,
+    pub lines_valid: u64,
+    pub lines_covered: u64,
+    pub line_percent: f64,
+    pub branches_valid: u64,
+    pub branches_covered: u64,
+    /// The threshold the verdict used (`[gates] min_line_coverage`).
+    pub min_line_coverage: f64,
+}
+
+/// JUnit XML results, merged over the files submitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestSummary {
+    pub tests: u64,
+    pub passed: u64,
+    pub failures: u64,
+    pub errors: u64,
+    pub skipped: u64,
+    /// `classname::name` of every failed or errored case.
+    pub failed: Vec<String>,
+    pub suites: Vec<String>,
+    /// A UI-smoke suite ran.
+    pub ui_smoke: bool,
+}
+
+/// A CycloneDX SBOM's licences against the licence policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SbomSummary {
+    pub spec_version: String,
+    pub components: Vec<ComponentLicence>,
+    pub allowed: u64,
+    pub denied: u64,
+    pub unknown: u64,
+    pub pass: bool,
+}
+
+/// One component's licence finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentLicence {
+    pub name: String,
+    pub version: Option<String>,
+    /// The licence as declared, joined with ` / `.
+    pub declared: String,
+    /// `allowed`, `denied` or `unknown`.
+    pub verdict: String,
+}
+
+/// A vulnerability scanner's findings (cargo-audit, OSV-Scanner, Grype).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VulnerabilitySummary {
+    pub tool: String,
+    pub dependencies: Option<u64>,
+    pub vulnerabilities: Vec<Vulnerability>,
+    /// Advisory ids of warnings (unmaintained, unsound, yanked): shown, not failing.
+    pub warnings: Vec<String>,
+    /// Vulnerabilities at or above the blocking severity (or of unknown severity).
+    pub blocking: u64,
+    pub pass: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vulnerability {
+    pub id: String,
+    pub package: String,
+    pub version: String,
+    pub title: String,
+    /// `none`, `low`, `medium`, `high`, `critical` or `unknown`.
+    pub severity: String,
+    pub score: Option<f64>,
+}
+
+/// A secrets scanner's findings (detect-secrets, gitleaks); the values are never kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretsSummary {
+    pub tool: String,
+    pub secrets: Vec<Secret>,
+    pub pass: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Secret {
+    pub file: String,
+    pub line: Option<u64>,
+    pub kind: String,
+}
+
+/// An evidence file kept with a gate verdict or a checklist sign-off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateList {
+    pub gates: Vec<Gate>,
+    /// Gates the configuration requires that have no verdict yet.
+    pub missing: Vec<String>,
+}

@@ -1,0 +1,92 @@
+//! Release health: the figures of the last 24 hours and the gate's verdict on them
+//! (`GET /v1/releases/{version}/health`, and the evidence of every alert and incident).
+
+use std::collections::BTreeMap;
+
+use relops_core::health::Verdict;
+use serde::{Deserialize, Serialize};
+
+/// A release's windowed figures (24 h), as the health engine counted them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowFigures {
+    pub active_installs: u64,
+    pub crashed_installs: u64,
+    /// Installs with a crash classed critical by a `[[alerts.critical]]` rule.
+    pub critical_installs: u64,
+    /// Memory warnings at or above `[alerts] memory_host_percent`.
+    pub memory_warnings: u64,
+    /// Error events per code.
+    pub errors: BTreeMap<String, u64>,
+}
+
+/// The health gate of a release: crash rate with its interval, the sequential test's
+/// verdict and numbers, and the same per channel and platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthGate {
+    /// The window the figures cover (24).
+    pub window_hours: u32,
+    pub active_installs: u64,
+    pub crashed_installs: u64,
+    /// Crashed ÷ active installs; none without installs.
+    pub crash_rate: Option<f64>,
+    /// The 95 % Wilson interval of the crash rate, `[low, high]`.
+    pub crash_rate_wilson_95: Option<(f64, f64)>,
+    /// The gate's verdict: `unknown` (too few installs), `undecided`, `passing`, `failing`
+    /// (truncated once the rollout stage has soaked).
+    pub gate: Verdict,
+    pub sprt: SprtFigures,
+    pub critical_installs: u64,
+    pub slices: Vec<SliceHealth>,
+}
+
+/// The sequential probability ratio test where it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SprtFigures {
+    /// Log-likelihood ratio of the sample.
+    pub llr: f64,
+    /// Passing at or below this.
+    pub accept_h0_at: f64,
+    /// Failing at or above this.
+    pub accept_h1_at: f64,
+    /// The acceptable crash rate.
+    pub p0: f64,
+    /// The rate the test tells apart from p0.
+    pub p1: f64,
+    pub alpha: f64,
+    pub beta: f64,
+    /// Installs needed before any verdict.
+    pub min_installs: u64,
+}
+
+/// One channel × platform of a release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SliceHealth {
+    pub channel: String,
+    pub platform: String,
+    pub active_installs: u64,
+    pub crashed_installs: u64,
+    pub crash_rate: Option<f64>,
+    pub crash_rate_wilson_95: Option<(f64, f64)>,
+}
+
+/// `GET /v1/releases/{version}/health`: the gate and the stored figures beside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthReport {
+    pub product: String,
+    /// The release as the fleet names it (registered or not).
+    pub release: String,
+    /// The release is in the registry (`relops release list`).
+    pub known_release: bool,
+    #[serde(flatten)]
+    pub gate: HealthGate,
+    /// Ended sessions by status.
+    pub sessions: BTreeMap<String, u64>,
+    /// Share of ended sessions that did not crash.
+    pub crash_free_sessions: Option<f64>,
+    pub errors_24h: BTreeMap<String, u64>,
+    pub memory_warnings_24h: u64,
+    pub crash_reports_24h: u64,
+    /// For a release the registry does not know: every unregistered release name the
+    /// fleet reported, with its installs.
+    pub unknown_releases: Option<Vec<(String, u64)>>,
+}

@@ -1,0 +1,126 @@
+//! Releases and their artifacts.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use relops_core::artifact::ArtifactKind;
+use relops_core::platform::Platform;
+use relops_core::release::ReleaseState;
+use relops_core::version::{ReleaseKind, Version};
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/releases`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateRelease {
+    pub version: String,
+    /// Planned go-live date, `YYYY-MM-DD`.
+    pub go_live: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+/// A release with its artifacts (`GET /v1/releases/{version}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Release {
+    pub product: String,
+    pub version: Version,
+    pub kind: ReleaseKind,
+    pub state: ReleaseState,
+    pub go_live: NaiveDate,
+    pub freeze_date: NaiveDate,
+    pub branch: String,
+    pub tag: String,
+    pub commit: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub frozen_at: Option<DateTime<Utc>>,
+    pub frozen_by: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub approved_by: Option<String>,
+    /// SHA-256 of the release notes (Markdown), once uploaded.
+    pub notes_sha256: Option<String>,
+    pub artifacts: Vec<Artifact>,
+}
+
+/// One line of `GET /v1/releases`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseSummary {
+    pub product: String,
+    pub version: Version,
+    pub kind: ReleaseKind,
+    pub state: ReleaseState,
+    pub go_live: NaiveDate,
+    pub freeze_date: NaiveDate,
+    pub artifact_count: u64,
+    pub platforms: Vec<Platform>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseList {
+    pub releases: Vec<ReleaseSummary>,
+}
+
+/// A stored, signed artifact.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Artifact {
+    pub name: String,
+    pub platform: Platform,
+    pub kind: ArtifactKind,
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the file.
+    pub sha256: String,
+    /// Hex Ed25519 signature by the release key over [`signed_message`](Artifact) — see
+    /// `docs/releases.md` for the exact bytes.
+    pub signature: String,
+    /// TUF-style key id (hex SHA-256 of the canonical public-key JSON) of the release key.
+    pub key_id: String,
+    pub uploaded_at: DateTime<Utc>,
+    pub uploaded_by: String,
+    pub notarization_id: Option<String>,
+    pub authenticode_signer: Option<String>,
+    /// Set when the artifact was added or replaced after the freeze.
+    pub critical_fix_reason: Option<String>,
+    /// How many earlier uploads of the same name this one replaced.
+    pub replaces: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArtifactList {
+    pub artifacts: Vec<Artifact>,
+}
+
+/// Query of `PUT /v1/releases/{version}/artifacts/{name}`; the body is the file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UploadParams {
+    pub platform: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notarization_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticode_signer: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub critical_fix: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+}
+
+/// `POST /v1/releases/{version}/verify`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifyReport {
+    pub version: Version,
+    pub ok: bool,
+    pub artifacts: Vec<VerifyResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifyResult {
+    pub name: String,
+    pub ok: bool,
+    /// What is wrong, when not ok.
+    pub problem: Option<String>,
+}

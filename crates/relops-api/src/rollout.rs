@@ -1,0 +1,107 @@
+//! Rollout, rollback, the notification outbox and the thin-client update check.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use relops_core::release::ReleaseState;
+use relops_core::version::Version;
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/releases/{version}/rollout/{start|advance|pause|resume|halt}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutStep {
+    /// Advance before the soak is over (needs `reason`).
+    #[serde(default)]
+    pub force: bool,
+    /// Required for a halt and a forced advance; recorded in the audit log.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Where a release's rollout stands (`relops rollout status --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutStatus {
+    pub product: String,
+    pub version: Version,
+    /// `active`, `paused`, `halted`, `completed` or `rolled_back`.
+    pub state: String,
+    /// `pilot`, `25`, `50` or `100`.
+    pub stage: String,
+    /// The share of the production channel offered the release, in percent.
+    pub percent: f64,
+    /// Percent per channel.
+    pub channels: std::collections::BTreeMap<String, f64>,
+    /// When the current stage was entered.
+    pub since: DateTime<Utc>,
+    /// When `advance` is allowed without `--force` (none at 100 %).
+    pub next_step_allowed_at: Option<DateTime<Utc>>,
+    pub release_state: ReleaseState,
+    pub started_at: DateTime<Utc>,
+    pub started_by: String,
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/rollback`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The release to go back to; default: the newest release that reached 100 %.
+    #[serde(default)]
+    pub to: Option<Version>,
+    pub reason: String,
+    /// `critical`, `high` or `low` (default `critical`).
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// When a fix is expected; named in the notifications.
+    #[serde(default)]
+    pub next_fix: Option<NaiveDate>,
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackDone {
+    pub product: String,
+    pub to: Version,
+    pub withdrawn: Vec<Version>,
+    pub incident: String,
+    pub postmortem_due: NaiveDate,
+}
+
+/// A message in the notification outbox (`relops notify list`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationInfo {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub event: String,
+    pub version: String,
+    /// The destination's name in `[[notify.webhooks]]`.
+    pub sink: String,
+    pub kind: String,
+    pub attempts: u32,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationList {
+    pub notifications: Vec<NotificationInfo>,
+}
+
+/// `GET /v1/update` when there is something to install (204 otherwise).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateOffer {
+    pub version: Version,
+    /// The feed's target name.
+    pub target: String,
+    /// Where to download it (relative to the server).
+    pub url: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The artifact's own file name, which the release signature covers.
+    pub artifact: String,
+    /// Hex Ed25519 signature by the release key.
+    pub signature: String,
+    pub release_key_id: String,
+    /// The offer is older than the running version (a rollback directive).
+    pub downgrade: bool,
+}

@@ -1,0 +1,338 @@
+//! Artifacts: streaming upload with digest and signature (R-REL-6), list, `SHA256SUMS`
+//! (R-REL-7), the stored file for a download, and re-verification of the stored bytes.
+//!
+//! An upload streams the body into a staging blob while hashing it; only after the digest
+//! is known (and matches the declared one, if any) is the blob signed, moved to its content
+//! address and made visible by one database transaction. A failed or interrupted upload
+//! leaves no row; its staging blob is removed at once or by the next start-up.
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures::{Stream, StreamExt};
+use relops_api::{Artifact, ArtifactList, UploadParams, VerifyReport, VerifyResult};
+use relops_core::access::Permission;
+use relops_core::artifact::{ArtifactName, SignedFields, parse_sha256_hex};
+use relops_core::platform::Platform;
+use relops_core::release::ArtifactPolicy;
+use relops_core::version::Version;
+use relops_store::{BlobUpload, NewArtifact, StoredArtifact};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::error::{OpError, OpResult};
+use crate::releases::audit;
+use crate::{Actor, Ops};
+
+fn name(s: &str) -> OpResult<ArtifactName> {
+    ArtifactName::new(s).map_err(|e| OpError::Invalid(e.to_string()))
+}
+
+impl Ops {
+    /// Stores, hashes and signs an artifact of `v` from `body`. `declared_len` (the
+    /// request's length, if it said one) is refused at once when above the limit.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_artifact<S, E>(
+        &self,
+        actor: &Actor,
+        product: &str,
+        v: &Version,
+        raw_name: &str,
+        p: UploadParams,
+        declared_len: Option<u64>,
+        body: S,
+    ) -> OpResult<Artifact>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut who = actor.authorize(Permission::ArtifactWrite)?;
+        let name = name(raw_name)?;
+        let platform: Platform = p
+            .platform
+            .parse()
+            .map_err(|e: relops_core::platform::UnknownPlatform| OpError::Invalid(e.to_string()))?;
+        let kind = name.kind().map_err(|e| OpError::Invalid(e.to_string()))?;
+        kind.check_platform(platform)
+            .map_err(|e| OpError::Invalid(e.to_string()))?;
+        let expected = p
+            .sha256
+            .as_deref()
+            .map(parse_sha256_hex)
+            .transpose()
+            .map_err(OpError::Invalid)?;
+        let release = self.load_release(product, v).await?;
+        let critical_fix_reason = match release.state.artifact_policy() {
+            ArtifactPolicy::Open => None,
+            ArtifactPolicy::CriticalFixOnly => {
+                let reason = p.reason.as_deref().map(str::trim).unwrap_or("");
+                if !p.critical_fix || reason.is_empty() {
+                    return Err(OpError::Refused(format!(
+                        "release {} is {} (feature freeze {}): adding or replacing an artifact now is a critical fix; \
+                         pass --critical-fix --reason \"…\" with a release_manager token",
+                        release.version, release.state, release.freeze_date
+                    )));
+                }
+                who = actor.authorize(Permission::ArtifactCriticalFix)?;
+                Some(reason.to_owned())
+            }
+            ArtifactPolicy::Closed => {
+                return Err(OpError::Refused(format!(
+                    "release {} is {}: its artifacts can no longer change; publish a patch release instead",
+                    release.version, release.state
+                )));
+            }
+        };
+        let max = self.config.max_artifact_bytes;
+        let too_large = || {
+            OpError::TooLarge(format!(
+                "artifact is larger than the configured maximum of {max} bytes (max_artifact_bytes)"
+            ))
+        };
+        if declared_len.is_some_and(|n| n > max) {
+            return Err(too_large());
+        }
+
+        let mut upload = self.blobs.begin_upload().await?;
+        let (size, sha256) = match receive(&mut upload, body, max).await {
+            Ok(r) => r,
+            Err(e) => {
+                upload.abort().await;
+                return Err(match e {
+                    Receive::TooLarge => too_large(),
+                    Receive::Body(e) => OpError::Invalid(format!("upload interrupted: {e}")),
+                    Receive::Store(e) => e.into(),
+                });
+            }
+        };
+        if size == 0 {
+            upload.abort().await;
+            return Err(OpError::Unreadable(
+                "the file is empty: nothing stored".into(),
+            ));
+        }
+        if let Some(exp) = &expected
+            && *exp != sha256
+        {
+            upload.abort().await;
+            return Err(OpError::Unreadable(format!(
+                "SHA-256 mismatch: you declared {exp}, the server received {sha256} ({size} bytes); \
+                 nothing was stored — check the file and upload again"
+            )));
+        }
+        let version = release.version.to_string();
+        let signature = self.release_key.sign(&SignedFields {
+            product,
+            version: &version,
+            platform: platform.as_str(),
+            name: name.as_str(),
+            size,
+            sha256: &sha256,
+        });
+        let blob_key = upload.commit(&sha256).await?;
+        let artifact = Artifact {
+            name: name.to_string(),
+            platform,
+            kind,
+            size,
+            sha256: sha256.clone(),
+            signature,
+            key_id: self.release_key.key_id().to_owned(),
+            uploaded_at: Utc::now(),
+            uploaded_by: who.name.clone(),
+            notarization_id: p.notarization_id.filter(|s| !s.trim().is_empty()),
+            authenticode_signer: p.authenticode_signer.filter(|s| !s.trim().is_empty()),
+            critical_fix_reason: critical_fix_reason.clone(),
+            replaces: 0,
+        };
+        let audit = audit(
+            &who,
+            if critical_fix_reason.is_some() {
+                "artifact.critical_fix"
+            } else {
+                "artifact.upload"
+            },
+            format!("{product}/{version}/{name}"),
+            json!({
+                "platform": platform, "size": size, "sha256": sha256,
+                "reason": critical_fix_reason, "roles": actor.roles(),
+            }),
+        );
+        let new = NewArtifact {
+            product: product.to_owned(),
+            version: release.version.clone(),
+            artifact,
+            blob_key,
+        };
+        self.db
+            .put_artifact(&new, release.state, &audit)
+            .await?
+            .ok_or_else(|| {
+                OpError::Conflict(format!(
+                    "release {version} changed state during the upload; nothing was stored — look with \
+                     `relops release show {version}` and upload again"
+                ))
+            })
+    }
+
+    /// The artifacts of a release.
+    pub async fn artifacts(
+        &self,
+        actor: &Actor,
+        product: &str,
+        v: &Version,
+    ) -> OpResult<ArtifactList> {
+        actor.authorize(Permission::ReleaseRead)?;
+        let release = self.load_release(product, v).await?;
+        Ok(ArtifactList {
+            artifacts: release.artifacts,
+        })
+    }
+
+    /// `SHA256SUMS` in the format `sha256sum -c` reads: `{hex}  {name}` per line.
+    pub async fn sha256sums(&self, actor: &Actor, product: &str, v: &Version) -> OpResult<String> {
+        actor.authorize(Permission::ReleaseRead)?;
+        let release = self.load_release(product, v).await?;
+        Ok(release
+            .artifacts
+            .iter()
+            .map(|a| format!("{}  {}\n", a.sha256, a.name))
+            .collect())
+    }
+
+    /// An artifact and where its bytes are, for a download.
+    pub async fn artifact_file(
+        &self,
+        actor: &Actor,
+        product: &str,
+        version: &Version,
+        raw_name: &str,
+    ) -> OpResult<StoredArtifact> {
+        actor.authorize(Permission::ReleaseRead)?;
+        let name = name(raw_name)?;
+        self.db
+            .artifact(product, version, name.as_str())
+            .await?
+            .ok_or_else(|| {
+                OpError::NotFound(format!(
+                    "release {version} has no artifact `{name}`: `relops artifact list {version}` shows them"
+                ))
+            })
+    }
+
+    /// Re-reads every stored blob of a release, recomputes its digest and checks the
+    /// release signature.
+    pub async fn verify_release(
+        &self,
+        actor: &Actor,
+        product: &str,
+        version: &Version,
+    ) -> OpResult<VerifyReport> {
+        actor.authorize(Permission::ReleaseRead)?;
+        self.load_release(product, version).await?;
+        let mut results = Vec::new();
+        for stored in self.db.artifacts(product, version).await? {
+            let a = &stored.artifact;
+            let problem = match self.rehash(&stored.blob_key).await {
+                Err(e) => Some(format!("stored blob unreadable: {e}")),
+                Ok((size, _)) if size != a.size => {
+                    Some(format!("stored blob is {size} bytes, expected {}", a.size))
+                }
+                Ok((_, digest)) if digest != a.sha256 => Some(format!(
+                    "stored blob has SHA-256 {digest}, expected {}",
+                    a.sha256
+                )),
+                Ok(_) => {
+                    let version = version.to_string();
+                    let fields = SignedFields {
+                        product,
+                        version: &version,
+                        platform: a.platform.as_str(),
+                        name: &a.name,
+                        size: a.size,
+                        sha256: &a.sha256,
+                    };
+                    if a.key_id != self.release_key.key_id() {
+                        Some(format!(
+                            "signed by key {}, which is not this server's release key",
+                            a.key_id
+                        ))
+                    } else if !self.release_key.verify(&fields, &a.signature) {
+                        Some("release signature does not verify".to_owned())
+                    } else {
+                        None
+                    }
+                }
+            };
+            results.push(VerifyResult {
+                name: a.name.clone(),
+                ok: problem.is_none(),
+                problem,
+            });
+        }
+        Ok(VerifyReport {
+            version: version.clone(),
+            ok: results.iter().all(|r| r.ok),
+            artifacts: results,
+        })
+    }
+
+    async fn rehash(&self, key: &str) -> Result<(u64, String), relops_store::BlobError> {
+        let mut stream = self.blobs.get(key, None).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok((size, hex::encode(hasher.finalize())))
+    }
+}
+
+enum Receive {
+    TooLarge,
+    Body(String),
+    Store(relops_store::BlobError),
+}
+
+/// Streams the body into the staging blob and returns size and digest. SHA-256 runs on a
+/// blocking thread fed through a bounded channel, so hashing overlaps receiving and
+/// writing instead of adding to them (`Bytes` clones share the buffer, nothing is copied).
+async fn receive<S, E>(
+    upload: &mut BlobUpload,
+    mut body: S,
+    max: u64,
+) -> Result<(u64, String), Receive>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let hasher = tokio::task::spawn_blocking(move || {
+        let mut h = Sha256::new();
+        while let Some(chunk) = rx.blocking_recv() {
+            h.update(&chunk);
+        }
+        hex::encode(h.finalize())
+    });
+    let mut size: u64 = 0;
+    let streamed = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| Receive::Body(e.to_string()))?;
+            size += chunk.len() as u64;
+            if size > max {
+                return Err(Receive::TooLarge);
+            }
+            // The hashing thread only stops early if it panicked; `hasher.await` reports it.
+            let _ = tx.send(chunk.clone()).await;
+            upload.write(chunk).await.map_err(Receive::Store)?;
+        }
+        Ok(())
+    }
+    .await;
+    drop(tx);
+    let digest = hasher
+        .await
+        .map_err(|e| Receive::Store(relops_store::BlobError::Io(std::io::Error::other(e))))?;
+    streamed.map(|()| (size, digest))
+}

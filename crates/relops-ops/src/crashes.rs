@@ -1,0 +1,282 @@
+//! Crash reports (R-CR-3): sealed dumps from the relops SDK, listed and shown to anyone who
+//! reads releases, opened only for the roles that may read dumps (audited). The server
+//! stores the sealed bytes as received and opens them in memory for the reader; nothing of
+//! a dump is logged.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use bytes::Bytes;
+use relops_api::{CrashList, CrashReport, CrashUpload, DumpInfo, IngestAck};
+use relops_core::access::Permission;
+use relops_ingest::{Batch, Record, envelope};
+use relops_store::CrashRecord;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::{OpError, OpResult};
+use crate::ingest::check_scope;
+use crate::releases::audit;
+use crate::{Actor, Ops};
+
+/// The stored document of a crash, as this layer writes it (`payload` of the event row):
+/// a sealed dump with the SDK's metadata, a minidump with its event, or an event.
+#[derive(Debug, Default, Deserialize)]
+struct Payload {
+    kind: Option<String>,
+    sealed: Option<StoredDump>,
+    minidump: Option<StoredDump>,
+    created_at: Option<chrono::DateTime<chrono::Utc>>,
+    dropped_before: Option<u64>,
+    tags: Option<Value>,
+    event: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StoredDump {
+    blob_key: String,
+    size: u64,
+    sha256: String,
+}
+
+/// Tags as text: an object's values, or Sentry's `[[key, value], …]` form.
+fn tags_of(v: Option<&Value>) -> BTreeMap<String, String> {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match v {
+        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+        Some(Value::Array(pairs)) => pairs
+            .iter()
+            .filter_map(|p| match p.as_array().map(Vec::as_slice) {
+                Some([Value::String(k), v]) => Some((k.clone(), text(v))),
+                _ => None,
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+fn view(c: &CrashRecord) -> CrashReport {
+    let p: Payload = serde_json::from_str(&c.payload).unwrap_or_default();
+    let (kind, dump) = match (&p.sealed, &p.minidump) {
+        (Some(s), _) => (
+            p.kind.clone().unwrap_or_else(|| "minidump".into()),
+            Some(DumpInfo {
+                sealed: true,
+                size: s.size,
+                sha256: s.sha256.clone(),
+            }),
+        ),
+        (None, Some(m)) => (
+            "minidump".to_owned(),
+            Some(DumpInfo {
+                sealed: false,
+                size: m.size,
+                sha256: m.sha256.clone(),
+            }),
+        ),
+        _ => ("event".to_owned(), None),
+    };
+    let tags = p
+        .tags
+        .as_ref()
+        .or_else(|| p.event.as_ref().and_then(|e| e.get("tags")));
+    CrashReport {
+        id: c.id.clone(),
+        release: c.release.clone(),
+        channel: c.channel.clone(),
+        platform: c.platform.clone(),
+        install_id: c.install_id.clone(),
+        received_at: c.received_at,
+        kind,
+        critical: c.critical.clone(),
+        dump,
+        dropped_before: p.dropped_before,
+        created_at: p.created_at,
+        tags: tags_of(tags),
+    }
+}
+
+impl Ops {
+    /// A crash report whose dump the SDK sealed to the crash key.
+    pub async fn ingest_crash(&self, product: &str, c: CrashUpload) -> OpResult<IngestAck> {
+        let scope = check_scope(&c.who)?;
+        let id = envelope::normalize_uuid(&c.crash_id).ok_or_else(|| {
+            OpError::Invalid("`crash_id` must be a UUID (32 hex digits, dashed or not)".into())
+        })?;
+        let kind = c.kind.trim();
+        if kind.is_empty()
+            || kind.len() > 32
+            || !kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(OpError::Invalid(
+                "`kind` must be 1-32 characters of a-z, 0-9, _ (minidump, panic, …)".into(),
+            ));
+        }
+        let sealed = base64::engine::general_purpose::STANDARD
+            .decode(c.sealed.trim())
+            .map_err(|e| OpError::Invalid(format!("`sealed` is not base64: {e}")))?;
+        relops_seal::check(&sealed).map_err(|e| OpError::Invalid(format!("`sealed`: {e}")))?;
+        self.ingest_limits.check(product, Some(&c.who.install_id))?;
+        let key = format!("crashes/sealed/{id}");
+        self.blobs.put_raw(&key, sealed.clone().into()).await?;
+        let event = json!({"tags": c.tags});
+        let r = Record::Event {
+            scope,
+            event_id: id.clone(),
+            install_id: Some(c.who.install_id.clone()),
+            crash: true,
+            critical: self.config.alerts.classify(&event).map(str::to_owned),
+            code: None,
+            payload: json!({
+                "kind": kind,
+                "sealed": {"blob_key": key, "size": sealed.len(), "sha256": hex::encode(Sha256::digest(&sealed))},
+                "created_at": c.created_at,
+                "dropped_before": c.dropped_before,
+                "tags": c.tags,
+            })
+            .to_string(),
+        };
+        self.store(Batch::of(product, vec![r])).await?;
+        Ok(IngestAck {
+            id: Some(id),
+            stored: None,
+        })
+    }
+
+    /// Crash reports, newest first (`release`: of one release).
+    pub async fn crashes(
+        &self,
+        actor: &Actor,
+        product: &str,
+        release: Option<&str>,
+        limit: Option<u32>,
+    ) -> OpResult<CrashList> {
+        actor.authorize(Permission::ReleaseRead)?;
+        let limit = limit.unwrap_or(100).clamp(1, 1000);
+        self.telemetry_visible().await?;
+        let list = self.db.crashes(product, release, limit).await?;
+        Ok(CrashList {
+            crashes: list.iter().map(view).collect(),
+        })
+    }
+
+    async fn load_crash(&self, product: &str, id: &str) -> OpResult<CrashRecord> {
+        let norm = envelope::normalize_uuid(id).unwrap_or_else(|| id.to_owned());
+        self.telemetry_visible().await?;
+        self.db.crash(product, &norm).await?.ok_or_else(|| {
+            OpError::NotFound(format!("no crash `{id}`: `relops crash list` shows them"))
+        })
+    }
+
+    /// A crash report's metadata.
+    pub async fn crash(&self, actor: &Actor, product: &str, id: &str) -> OpResult<CrashReport> {
+        actor.authorize(Permission::ReleaseRead)?;
+        Ok(view(&self.load_crash(product, id).await?))
+    }
+
+    /// The crash dump, opened (sealed ones with the crash key). Every read is an audit
+    /// entry. Returns the crash id and the dump.
+    pub async fn crash_dump(
+        &self,
+        actor: &Actor,
+        product: &str,
+        id: &str,
+    ) -> OpResult<(String, Bytes)> {
+        let who = actor.authorize(Permission::CrashDump)?;
+        let c = self.load_crash(product, id).await?;
+        let p: Payload = serde_json::from_str(&c.payload).unwrap_or_default();
+        let (key, sealed) = match (p.sealed, p.minidump) {
+            (Some(s), _) => (s.blob_key, true),
+            (None, Some(m)) => (m.blob_key, false),
+            _ => {
+                return Err(OpError::NotFound(format!(
+                    "crash {} has no dump (it was reported as an event only)",
+                    c.id
+                )));
+            }
+        };
+        let bytes = self.blobs.get_raw(&key).await?;
+        let plain: Bytes = if sealed {
+            self.crash_key
+                .open(&c.id, &bytes)
+                .map_err(|e| {
+                    OpError::Unreadable(format!(
+                        "crash {}: {e} — was it sealed to another server's crash key?",
+                        c.id
+                    ))
+                })?
+                .into()
+        } else {
+            bytes
+        };
+        self.db
+            .append_audit_entry(&audit(
+                &who,
+                "crash.read_dump",
+                format!("{product}/{}", c.id),
+                json!({"release": c.release, "sealed": sealed, "bytes": plain.len()}),
+            ))
+            .await?;
+        Ok((c.id, plain))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(payload: Value) -> CrashRecord {
+        CrashRecord {
+            id: "ab".repeat(16),
+            release: "2.1.0".into(),
+            channel: "stable".into(),
+            platform: "windows-x64".into(),
+            install_id: Some("i-1".into()),
+            received_at: chrono::Utc::now(),
+            critical: None,
+            payload: payload.to_string(),
+        }
+    }
+
+    /// The three documents a crash row holds read as the crash the API shows.
+    #[test]
+    fn stored_crashes_read_as_reports() {
+        let sealed = view(&record(json!({
+            "kind": "panic",
+            "sealed": {"blob_key": "crashes/sealed/x", "size": 120, "sha256": "aa"},
+            "created_at": "2026-11-20T10:00:00Z", "dropped_before": 2, "tags": {"phase": "startup"},
+        })));
+        assert_eq!(sealed.kind, "panic");
+        assert_eq!(
+            sealed.dump,
+            Some(DumpInfo {
+                sealed: true,
+                size: 120,
+                sha256: "aa".into()
+            })
+        );
+        assert_eq!(sealed.dropped_before, Some(2));
+        assert_eq!(
+            sealed.tags.get("phase").map(String::as_str),
+            Some("startup")
+        );
+
+        let mini = view(&record(json!({
+            "minidump": {"blob_key": "crashes/x", "size": 9, "sha256": "bb"},
+            "event": {"tags": [["code", "E1"], ["n", 3]]},
+        })));
+        assert_eq!(mini.kind, "minidump");
+        assert!(!mini.dump.as_ref().unwrap().sealed);
+        assert_eq!(mini.tags.get("code").map(String::as_str), Some("E1"));
+        assert_eq!(mini.tags.get("n").map(String::as_str), Some("3"));
+
+        let event = view(&record(json!({"level": "fatal"})));
+        assert_eq!(event.kind, "event");
+        assert_eq!(event.dump, None);
+        assert!(event.tags.is_empty());
+    }
+}

@@ -1,0 +1,69 @@
+//! `OpError`: why an operation did not happen, in kinds a caller can branch on. The HTTP
+//! server maps each kind to a status code (`relops-server`'s `ApiError`), the console to a
+//! message on the page, the alert worker to a line in the alert's actions. Every message
+//! says what was wrong and what to do about it.
+
+use relops_core::access::Permission;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpError {
+    /// The input is malformed or incomplete (HTTP 400).
+    #[error("{0}")]
+    Invalid(String),
+    /// What the operation is about does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// A rule of the playbook refuses the action now — the state machine, a gate, the
+    /// artifact policy; the message names the rule and the way forward (409).
+    #[error("{0}")]
+    Refused(String),
+    /// The thing exists already, or changed while the operation ran; look again (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The actor's roles lack `permission` (403). `None`: a rule about who, not a
+    /// permission of the table (a checklist item is signed by its owner role).
+    #[error("{message}")]
+    Forbidden {
+        permission: Option<Permission>,
+        message: String,
+    },
+    /// The input is larger than the configured limit (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// Well-formed but unusable content: a report that cannot be read, a digest that does
+    /// not match, an empty file (422).
+    #[error("{0}")]
+    Unreadable(String),
+    /// A part the operation needs is not available now; retry (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The fleet sends more than its limits allow; retry after the given seconds (429).
+    #[error("{message}")]
+    RateLimited {
+        retry_after_secs: u64,
+        message: String,
+    },
+    /// A fault of the server: logged, not shown in detail (500).
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<relops_store::DbError> for OpError {
+    fn from(e: relops_store::DbError) -> Self {
+        match e {
+            relops_store::DbError::Conflict(what) => {
+                Self::Conflict(format!("{what} already exists"))
+            }
+            e => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl From<relops_store::BlobError> for OpError {
+    fn from(e: relops_store::BlobError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+pub type OpResult<T> = Result<T, OpError>;

@@ -1,0 +1,129 @@
+//! Release health (R-AUTO-1..3, DESIGN decision 7): the health engine's 24-hour window of
+//! a release judged by the sequential test, with the stored figures beside it. The same
+//! [`HealthGate`] is the evidence of every alert and incident decision.
+
+use chrono::Utc;
+use relops_api::{HealthGate, HealthReport, SliceHealth, SprtFigures, WindowFigures};
+use relops_core::access::Permission;
+use relops_core::alert::Rules;
+use relops_core::health::Verdict;
+use relops_core::health::tracker::{Figures, Slice};
+use relops_ingest::session;
+
+use crate::error::OpResult;
+use crate::{Actor, Ops};
+
+/// The windowed figures as the API shows them.
+pub(crate) fn window_figures(f: &Figures) -> WindowFigures {
+    WindowFigures {
+        active_installs: f.active_installs,
+        crashed_installs: f.crashed_installs,
+        critical_installs: f.critical_installs,
+        memory_warnings: f.memory_warnings,
+        errors: f.errors.iter().cloned().collect(),
+    }
+}
+
+fn rate(k: u64, n: u64) -> Option<f64> {
+    (n > 0).then(|| k as f64 / n as f64)
+}
+
+fn wilson(k: u64, n: u64) -> Option<(f64, f64)> {
+    relops_core::health::wilson(k, n, 1.96)
+}
+
+/// The health gate of a release: rate, Wilson interval, the test's verdict and numbers,
+/// and the per-channel/platform slices.
+pub(crate) fn health_gate(
+    f: &Figures,
+    slices: &[Slice],
+    verdict: Verdict,
+    rules: &Rules,
+) -> HealthGate {
+    let (lower, upper) = rules.sprt.bounds();
+    HealthGate {
+        window_hours: 24,
+        active_installs: f.active_installs,
+        crashed_installs: f.crashed_installs,
+        crash_rate: rate(f.crashed_installs, f.active_installs),
+        crash_rate_wilson_95: wilson(f.crashed_installs, f.active_installs),
+        gate: verdict,
+        sprt: SprtFigures {
+            llr: rules.sprt.llr(f.crashed_installs, f.active_installs),
+            accept_h0_at: lower,
+            accept_h1_at: upper,
+            p0: rules.sprt.p0,
+            p1: rules.sprt.p1,
+            alpha: rules.sprt.alpha,
+            beta: rules.sprt.beta,
+            min_installs: rules.sprt.min_installs,
+        },
+        critical_installs: f.critical_installs,
+        slices: slices
+            .iter()
+            .map(|s| SliceHealth {
+                channel: s.channel.clone(),
+                platform: s.platform.clone(),
+                active_installs: s.active_installs,
+                crashed_installs: s.crashed_installs,
+                crash_rate: rate(s.crashed_installs, s.active_installs),
+                crash_rate_wilson_95: wilson(s.crashed_installs, s.active_installs),
+            })
+            .collect(),
+    }
+}
+
+impl Ops {
+    /// The health gate of `release` now, as the engine judges it.
+    pub(crate) fn gate_now(&self, product: &str, release: &str) -> HealthGate {
+        let (f, slices, verdict) = self.health.assess(product, release, Utc::now());
+        health_gate(&f, &slices, verdict, self.health.rules())
+    }
+
+    /// A release's health: the gate (the engine's 24-hour window and its verdict) and the
+    /// stored figures beside it (sessions, errors, memory, crash reports). `release` is
+    /// the name the fleet reports, registered or not.
+    pub async fn release_health(
+        &self,
+        actor: &Actor,
+        product: &str,
+        release: &str,
+    ) -> OpResult<HealthReport> {
+        actor.authorize(Permission::ReleaseRead)?;
+        self.telemetry_visible().await?;
+        let now = Utc::now();
+        let v = release.trim();
+        let f = self.db.health(product, v, now).await?;
+        let ended: u64 = f.sessions.iter().map(|(_, n)| n).sum();
+        let crashed_sessions: u64 = f
+            .sessions
+            .iter()
+            .filter(|(s, _)| session::Status::parse(s).is_crash())
+            .map(|(_, n)| n)
+            .sum();
+        let known = self
+            .db
+            .versions(product)
+            .await?
+            .iter()
+            .any(|x| x.to_string() == v);
+        let (figures, slices, verdict) = self.health.assess(product, v, now);
+        Ok(HealthReport {
+            product: product.to_owned(),
+            release: v.to_owned(),
+            known_release: known,
+            gate: health_gate(&figures, &slices, verdict, self.health.rules()),
+            crash_free_sessions: (ended > 0)
+                .then(|| (ended - crashed_sessions) as f64 / ended as f64),
+            sessions: f.sessions.into_iter().collect(),
+            errors_24h: f.errors.into_iter().collect(),
+            memory_warnings_24h: f.memory_warnings,
+            crash_reports_24h: f.crash_reports,
+            unknown_releases: if known {
+                None
+            } else {
+                Some(self.db.unknown_releases(product).await?)
+            },
+        })
+    }
+}

@@ -1,0 +1,305 @@
+//! Crash and telemetry ingest (DESIGN decision 5): what the fleet sends through the Sentry
+//! envelope endpoint, Crashpad's minidump upload and the native endpoints, authenticated
+//! by the product's public ingest key.
+//!
+//! Each operation bounds what it reads, turns it into records (`relops-ingest`), checks the
+//! rate limits and hands the batch to the ingest writer, which makes it durable before the
+//! operation returns (acknowledged = stored); retries are idempotent (event ids, session
+//! ends). A release the registry does not know is counted under its name and listed by
+//! `relops health --unknown`, never dropped.
+
+use bytes::Bytes;
+use relops_api::{Dsn, ErrorReport, IngestAck, InstallScope, MemoryWarning, SessionUpdate};
+use relops_core::access::Permission;
+use relops_ingest::interpret::{self, Context};
+use relops_ingest::session::Status;
+use relops_ingest::{Batch, Record, Scope, envelope};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::{OpError, OpResult};
+use crate::{Actor, Ops};
+
+/// Most sessions one request may carry.
+const MAX_SESSIONS_PER_REQUEST: usize = 1000;
+
+/// Checks what every native record names: 1–128 characters each, a platform relops ships.
+pub(crate) fn check_scope(s: &InstallScope) -> OpResult<Scope> {
+    for (name, v) in [
+        ("install_id", &s.install_id),
+        ("release", &s.release),
+        ("platform", &s.platform),
+        ("channel", &s.channel),
+    ] {
+        if v.trim().is_empty() || v.len() > 128 {
+            return Err(OpError::Invalid(format!(
+                "`{name}` must be 1-128 characters"
+            )));
+        }
+    }
+    let platform = s
+        .platform
+        .parse::<relops_core::platform::Platform>()
+        .map_err(|e| OpError::Invalid(e.to_string()))?;
+    Ok(Scope {
+        release: s.release.clone(),
+        channel: s.channel.clone(),
+        platform: Some(platform),
+    })
+}
+
+impl Ops {
+    /// The product whose public ingest key this is, if it is one.
+    pub fn ingest_product(&self, key: &str) -> Option<&str> {
+        self.ingest_keys.get(key.trim()).map(String::as_str)
+    }
+
+    /// The Sentry project id of a product: its position in `products`, from 1.
+    fn project_id(&self, product: &str) -> usize {
+        self.config
+            .products
+            .iter()
+            .position(|p| p == product)
+            .map_or(0, |i| i + 1)
+    }
+
+    /// Refuses a project id that is not the key's product's.
+    pub fn check_project(&self, product: &str, project: &str) -> OpResult<()> {
+        let expected = self.project_id(product);
+        if project.parse::<usize>().ok() == Some(expected) {
+            Ok(())
+        } else {
+            Err(OpError::Invalid(format!(
+                "project {project} does not belong to this key: {product} is project {expected} (use the DSN from `relops ingest dsn`)"
+            )))
+        }
+    }
+
+    /// What interpreting `product`'s telemetry needs of the configuration.
+    fn with_context<T>(&self, product: &str, f: impl FnOnce(&Context<'_>) -> T) -> T {
+        let alerts = &self.config.alerts;
+        let classify = |event: &Value| alerts.classify(event).map(str::to_owned);
+        let cx = Context {
+            product,
+            products: &self.config.products,
+            channels: &self.config.feed.channels,
+            production_channel: self.config.feed.production_channel(),
+            classify: &classify,
+        };
+        f(&cx)
+    }
+
+    /// Makes a batch durable (and counted by the health engine) before returning.
+    pub(crate) async fn store(&self, batch: Batch) -> OpResult<()> {
+        for (product, records) in batch.into_groups() {
+            self.ingest_writer
+                .write(&product, records)
+                .await
+                .map_err(|e| OpError::Unavailable(format!("{e}; retry")))?;
+        }
+        Ok(())
+    }
+
+    /// A Sentry envelope (its body decoded): sessions, aggregates and events.
+    pub async fn ingest_envelope(
+        &self,
+        product: &str,
+        project: &str,
+        body: &[u8],
+    ) -> OpResult<IngestAck> {
+        self.check_project(product, project)?;
+        let env = envelope::parse(body)
+            .map_err(|e| OpError::Invalid(format!("malformed Sentry envelope: {e}")))?;
+        let batch = self
+            .with_context(product, |cx| interpret::records(&env, cx))
+            .map_err(|e| OpError::Invalid(e.to_string()))?;
+        self.ingest_limits.check(product, batch.first_install())?;
+        self.store(batch).await?;
+        Ok(IngestAck {
+            id: env.event_id(),
+            stored: None,
+        })
+    }
+
+    /// A Crashpad / sentry-native minidump upload: the dump and the form's other fields
+    /// (the event's attributes). The dump is kept in the blob store by content; a re-sent
+    /// dump is stored once.
+    pub async fn ingest_minidump(
+        &self,
+        product: &str,
+        project: &str,
+        dump: Option<Bytes>,
+        fields: &[(String, Bytes)],
+    ) -> OpResult<IngestAck> {
+        self.check_project(product, project)?;
+        let dump = dump
+            .ok_or_else(|| OpError::Invalid("no `upload_file_minidump` part in the form".into()))?;
+        if !dump.starts_with(b"MDMP") {
+            return Err(OpError::Invalid(
+                "`upload_file_minidump` is not a minidump (it does not start with MDMP)".into(),
+            ));
+        }
+        let event = interpret::form_event(fields.iter().map(|(k, v)| (k.as_str(), &v[..])));
+        let sha = hex::encode(Sha256::digest(&dump));
+        let id = event
+            .get("event_id")
+            .and_then(Value::as_str)
+            .and_then(envelope::normalize_uuid)
+            .unwrap_or_else(|| sha[..32].to_owned());
+        let install = interpret::install_of(&event);
+        self.ingest_limits.check(product, install.as_deref())?;
+        let key = format!("crashes/{sha}");
+        self.blobs.put_raw(&key, dump.clone()).await?;
+        let payload = json!({"minidump": {"sha256": sha, "size": dump.len(), "blob_key": key}, "event": event})
+            .to_string();
+        let (p, record) = self.with_context(product, |cx| {
+            interpret::minidump_record(cx, &event, id.clone(), payload)
+        });
+        self.store(Batch::of(&p, vec![record])).await?;
+        Ok(IngestAck {
+            id: Some(id),
+            stored: None,
+        })
+    }
+
+    /// Native session updates: one (`SessionUpdate`) or `{"sessions": [...]}` (up to
+    /// 1,000), stored all or nothing.
+    pub async fn ingest_sessions(&self, product: &str, body: Value) -> OpResult<IngestAck> {
+        let parse = |v: Value, at: &str| {
+            serde_json::from_value::<SessionUpdate>(v)
+                .map_err(|e| OpError::Invalid(format!("{at}{e}")))
+        };
+        let (sessions, one) = match body {
+            Value::Object(mut o) if o.contains_key("sessions") => match o.remove("sessions") {
+                Some(Value::Array(list)) => (
+                    list.into_iter()
+                        .enumerate()
+                        .map(|(i, v)| parse(v, &format!("sessions[{i}]: ")))
+                        .collect::<OpResult<Vec<_>>>()?,
+                    false,
+                ),
+                _ => {
+                    return Err(OpError::Invalid(
+                        "`sessions` must be a list of session objects".into(),
+                    ));
+                }
+            },
+            v => (vec![parse(v, "")?], true),
+        };
+        if sessions.is_empty() || sessions.len() > MAX_SESSIONS_PER_REQUEST {
+            return Err(OpError::Invalid(format!(
+                "`sessions` must hold 1 to {MAX_SESSIONS_PER_REQUEST} sessions (got {})",
+                sessions.len()
+            )));
+        }
+        let mut records = Vec::with_capacity(sessions.len());
+        for (i, s) in sessions.iter().enumerate() {
+            let scope = check_scope(&s.who).map_err(|e| match e {
+                OpError::Invalid(m) if !one => OpError::Invalid(format!("sessions[{i}]: {m}")),
+                other => other,
+            })?;
+            let status = Status::parse(&s.status);
+            records.push(Record::Session {
+                scope,
+                session_id: s.session_id.clone(),
+                install_id: Some(s.who.install_id.clone()),
+                crashed: status.is_crash(),
+                status,
+            });
+        }
+        if one {
+            self.ingest_limits
+                .check(product, Some(&sessions[0].who.install_id))?;
+        } else {
+            // A batch counts once against the key; installs are many, not one flooding.
+            self.ingest_limits.check(product, None)?;
+        }
+        self.store(Batch::of(product, records)).await?;
+        Ok(if one {
+            IngestAck {
+                id: Some(sessions[0].session_id.clone()),
+                stored: None,
+            }
+        } else {
+            IngestAck {
+                id: None,
+                stored: Some(sessions.len() as u64),
+            }
+        })
+    }
+
+    /// A native error event with a code (e.g. `TOB_PARSE_ERROR`).
+    pub async fn ingest_error(&self, product: &str, e: ErrorReport) -> OpResult<IngestAck> {
+        let scope = check_scope(&e.who)?;
+        self.ingest_limits.check(product, Some(&e.who.install_id))?;
+        let id = envelope::normalize_uuid(&e.event_id).ok_or_else(|| {
+            OpError::Invalid("`event_id` must be a UUID (32 hex digits, dashed or not)".into())
+        })?;
+        let code = e.code.trim();
+        if code.is_empty()
+            || code.len() > 64
+            || !code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+        {
+            return Err(OpError::Invalid(
+                "`code` must be 1-64 characters of A-Z, 0-9, _ . - (e.g. TOB_PARSE_ERROR)".into(),
+            ));
+        }
+        let r = Record::Event {
+            scope,
+            event_id: id.clone(),
+            install_id: Some(e.who.install_id.clone()),
+            crash: false,
+            critical: None,
+            code: Some(code.to_owned()),
+            payload: json!({"code": code, "message": e.message}).to_string(),
+        };
+        self.store(Batch::of(product, vec![r])).await?;
+        Ok(IngestAck {
+            id: Some(id),
+            stored: None,
+        })
+    }
+
+    /// A native memory warning.
+    pub async fn ingest_memory(&self, product: &str, m: MemoryWarning) -> OpResult<IngestAck> {
+        let scope = check_scope(&m.who)?;
+        self.ingest_limits.check(product, Some(&m.who.install_id))?;
+        if m.host_memory_percent > 100 {
+            return Err(OpError::Invalid("`host_memory_percent` is 0-100".into()));
+        }
+        let r = Record::Memory {
+            scope,
+            install_id: m.who.install_id.clone(),
+            host_percent: m.host_memory_percent,
+        };
+        self.store(Batch::of(product, vec![r])).await?;
+        Ok(IngestAck {
+            id: None,
+            stored: Some(1),
+        })
+    }
+
+    /// The product's DSN. `host`: the address the caller used, when no
+    /// `[ingest] public_url` is configured.
+    pub async fn dsn(&self, actor: &Actor, product: &str, host: Option<&str>) -> OpResult<Dsn> {
+        actor.authorize(Permission::ReleaseRead)?;
+        let key = self
+            .ingest_keys
+            .iter()
+            .find(|(_, p)| *p == product)
+            .map(|(k, _)| k.clone())
+            .ok_or_else(|| OpError::NotFound(format!("no ingest key for {product}")))?;
+        let base = match &self.config.ingest.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", host.unwrap_or("127.0.0.1:8080")),
+        };
+        let (scheme, rest) = base.split_once("://").unwrap_or(("http", &base));
+        Ok(Dsn {
+            dsn: format!("{scheme}://{key}@{rest}/{}", self.project_id(product)),
+            product: product.to_owned(),
+            public_key: key,
+        })
+    }
+}

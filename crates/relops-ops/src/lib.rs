@@ -1,0 +1,272 @@
+#![doc = include_str!("../README.md")]
+
+pub mod actor;
+pub mod config;
+pub mod error;
+pub mod init;
+pub mod services;
+mod workers;
+
+// The operations, one module per area; each adds its operations to [`Ops`].
+pub mod alerts;
+pub mod artifacts;
+pub mod audit;
+pub mod checklist;
+pub mod crashes;
+pub mod gates;
+pub mod health;
+pub mod incidents;
+pub mod ingest;
+pub mod keys;
+pub mod releases;
+pub mod rollback;
+pub mod rollout;
+pub mod tokens;
+pub mod update;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{Duration, Utc};
+use relops_core::calendar::BusinessCalendar;
+use relops_core::version::Version;
+use relops_store::{BlobStore, Db};
+use tokio::sync::{Notify, mpsc};
+
+pub use actor::{Actor, Authorized, Principal};
+pub use config::ServerConfig;
+pub use error::{OpError, OpResult};
+pub use workers::Workers;
+
+use services::feed::Feed;
+use services::health_engine::{Change, HealthEngine};
+use services::ingest_writer::IngestWriter;
+use services::key_files::{AuditKey, CrashKey, ReleaseKey};
+use services::ratelimit::IngestLimits;
+
+/// The operations layer: every action of relops is a method of `Ops` (in the module of
+/// its area), and `Ops` holds the services those actions drive. One `Arc`: a clone is a
+/// counter increment.
+#[derive(Debug, Clone)]
+pub struct Ops(Arc<Services>);
+
+/// What [`Ops`] drives, built once by [`Ops::open`]. Operations reach these; callers
+/// (routes, pages, workers) reach the operations.
+#[derive(Debug)]
+pub struct Services {
+    pub(crate) db: Db,
+    pub(crate) blobs: BlobStore,
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) calendar: BusinessCalendar,
+    pub(crate) release_key: ReleaseKey,
+    pub(crate) audit_key: AuditKey,
+    /// Opens sealed crash dumps for the roles allowed to read them.
+    pub(crate) crash_key: CrashKey,
+    pub(crate) feed: Feed,
+    /// Wakes the notification worker after a change wrote outbox rows.
+    pub(crate) outbox: Notify,
+    /// Public ingest key → product.
+    pub(crate) ingest_keys: HashMap<String, String>,
+    pub(crate) ingest_limits: IngestLimits,
+    /// Group commit of ingest records.
+    pub(crate) ingest_writer: IngestWriter,
+    /// Release health over the last 24 h, judged as data arrives.
+    pub(crate) health: Arc<HealthEngine>,
+    /// The engine's changes, taken by the alert worker when the workers start.
+    alert_changes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
+}
+
+impl std::ops::Deref for Ops {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+impl Ops {
+    /// Connects the adapters named in `config`, loads the keys and the feed, rebuilds the
+    /// health engine from the last 24 h, starts the ingest writer and sweeps uploads that
+    /// an earlier run left unfinished.
+    pub async fn open(config: ServerConfig) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url).await.with_context(|| {
+            format!("cannot open the database {}", redact(&config.database_url))
+        })?;
+        let blobs = BlobStore::open(&config.blob).context("cannot open the blob store")?;
+        let release_key = ReleaseKey::load(&config.keys_dir)
+            .context("cannot load the release signing key (run `relops init` first)")?;
+        let feed = Feed::open(&db, &config.products, &config.keys_dir, config.feed.clone())
+            .await
+            .context("cannot open the update feed (its keys come from `relops init`)")?;
+        let audit_key = AuditKey::load(&config.keys_dir)
+            .context("cannot load the audit key (run `relops init`, which adds missing keys)")?;
+        let crash_key = CrashKey::load(&config.keys_dir)
+            .context("cannot load the crash key (run `relops init`, which adds missing keys)")?;
+        let mut ingest_keys = HashMap::new();
+        for p in &config.products {
+            let key = db
+                .ingest_key(p, || uuid::Uuid::new_v4().simple().to_string())
+                .await
+                .context("cannot read or make the ingest key")?;
+            ingest_keys.insert(key, p.clone());
+        }
+        let (health, changes) = HealthEngine::new(
+            config.alerts.rules(&config.health),
+            config.alerts.memory_host_percent,
+        );
+        let health = Arc::new(health);
+        let replay = db
+            .health_replay(Utc::now() - Duration::hours(24))
+            .await
+            .context("cannot read the last 24 h of telemetry for the health engine")?;
+        let open = db.open_alerts().await.context("cannot read open alerts")?;
+        health.restore(&replay, &open);
+        let ingest_writer = IngestWriter::start(db.clone(), health.clone())
+            .await
+            .context("cannot open the ingest journal")?;
+        let ops = Self(Arc::new(Services {
+            ingest_limits: IngestLimits::new(&config.ingest),
+            ingest_writer,
+            health,
+            alert_changes: std::sync::Mutex::new(Some(changes)),
+            ingest_keys,
+            audit_key,
+            crash_key,
+            feed,
+            calendar: config.calendar.calendar(),
+            config: Arc::new(config),
+            db,
+            blobs,
+            release_key,
+            outbox: Notify::new(),
+        }));
+        ops.sweep().await?;
+        Ok(ops)
+    }
+
+    /// Removes staging uploads and unreferenced blobs left by a crash. On the local backend
+    /// this process is the only writer, so everything unfinished goes; on S3 other replicas
+    /// may be mid-upload, so only what is older than an hour.
+    async fn sweep(&self) -> anyhow::Result<()> {
+        let cutoff = if self.blobs.is_local() {
+            Utc::now()
+        } else {
+            Utc::now() - Duration::hours(1)
+        };
+        let staged = self.blobs.sweep_staging(cutoff).await?;
+        let referenced = self.db.referenced_blob_keys().await?;
+        let orphans = self.blobs.sweep_unreferenced(&referenced, cutoff).await?;
+        if staged + orphans > 0 {
+            tracing::info!(
+                staged,
+                orphans,
+                "removed unfinished uploads from an earlier run"
+            );
+        }
+        Ok(())
+    }
+
+    /// The configuration the server runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The blob store, for streaming stored files to a reader (artifact downloads, feed
+    /// targets).
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// The signed update feed as served now.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    /// Both stores answer.
+    pub async fn ready(&self) -> Result<(), String> {
+        self.db
+            .ping()
+            .await
+            .map_err(|e| format!("database unreachable: {e}"))?;
+        self.blobs
+            .ping()
+            .await
+            .map_err(|e| format!("blob store unreachable: {e}"))
+    }
+
+    /// The product an action is about: the one named (it must be configured), or the only
+    /// one configured.
+    pub fn product(&self, asked: Option<&str>) -> OpResult<String> {
+        let products = &self.config.products;
+        match asked {
+            Some(p) if products.iter().any(|x| x == p) => Ok(p.to_owned()),
+            Some(p) => Err(OpError::NotFound(format!(
+                "unknown product `{p}`: this server has {}",
+                products.join(", ")
+            ))),
+            None if products.len() == 1 => Ok(products[0].clone()),
+            None => Err(OpError::Invalid(format!(
+                "several products are configured ({}): name one with --product (or ?product=)",
+                products.join(", ")
+            ))),
+        }
+    }
+
+    /// Waits until every telemetry record answered so far is in the ingest tables and in
+    /// the health engine (see [`services::ingest_writer`]): reads of ingest data and health
+    /// decisions call this first.
+    pub(crate) async fn telemetry_visible(&self) -> OpResult<()> {
+        self.ingest_writer
+            .flush()
+            .await
+            .map_err(|e| OpError::Unavailable(format!("{e}; retry")))
+    }
+
+    /// Starts the background work (feed re-signing, audit checkpoints, notification
+    /// delivery, the alert worker, health maintenance, rate-limit upkeep); it stops when
+    /// the returned [`Workers`] is dropped.
+    pub fn start_workers(&self) -> Workers {
+        let changes = self
+            .alert_changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        workers::start(self.clone(), changes)
+    }
+}
+
+/// Parses a version named by a caller (a path segment, a form field).
+pub fn version(s: &str) -> OpResult<Version> {
+    s.trim()
+        .parse()
+        .map_err(|e: relops_core::version::VersionError| OpError::Invalid(e.to_string()))
+}
+
+/// Hides the password of a database URL in messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://relops:secret@db/relops"),
+            "postgres://relops:***@db/relops"
+        );
+        assert_eq!(
+            super::redact("sqlite:///x/relops.db"),
+            "sqlite:///x/relops.db"
+        );
+    }
+}

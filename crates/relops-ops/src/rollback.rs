@@ -1,0 +1,186 @@
+//! Rollback (R-RB-3..6): withdraw every release above the target and send the installs
+//! that run them back to it, by a signed directive in the feed — no re-signing of
+//! artifacts (R-RB-4). The rollback, the withdrawn releases' states, the directive, the
+//! incident, the audit entry and the notifications are one transaction.
+
+use chrono::Utc;
+use relops_api::{RollbackDone, RollbackRequest};
+use relops_core::access::Permission;
+use relops_core::release::ReleaseState;
+use relops_core::rollout::{RolloutState, Stage};
+use relops_core::version::Version;
+use relops_store::{AuditRecord, RollbackPlan};
+use serde_json::json;
+
+use crate::error::{OpError, OpResult};
+use crate::services::notify::{Event, EventKind, RollbackFacts};
+use crate::{Actor, Authorized, Ops};
+
+/// Business days after an incident by which its post-mortem is due (R-RB-6).
+pub const POSTMORTEM_BUSINESS_DAYS: u32 = 3;
+
+impl Ops {
+    /// Rolls back to `req.to` (default: the newest release that reached 100 % below one
+    /// that is out), opening an incident.
+    pub async fn rollback(
+        &self,
+        actor: &Actor,
+        product: &str,
+        req: RollbackRequest,
+    ) -> OpResult<RollbackDone> {
+        let who = actor.authorize(Permission::Rollback)?;
+        self.rollback_as(&who, product, req, None).await
+    }
+
+    /// A rollback decided in `incident` (which then records it as its decision, with
+    /// `evidence`), or in a new incident.
+    /// `who`: the authority it is taken under — a rollback, or an incident's decision.
+    pub(crate) async fn rollback_as(
+        &self,
+        who: &Authorized,
+        product: &str,
+        req: RollbackRequest,
+        incident: Option<(String, serde_json::Value)>,
+    ) -> OpResult<RollbackDone> {
+        let reason = req.reason.trim().to_owned();
+        if reason.is_empty() {
+            return Err(OpError::Invalid(
+            "--reason is required: it goes into the feed's rollback directive, the incident and the notifications".into(),
+        ));
+        }
+        let severity = req.severity.clone().unwrap_or_else(|| "critical".into());
+        if !["critical", "high", "low"].contains(&severity.as_str()) {
+            return Err(OpError::Invalid(format!(
+                "severity `{severity}` is not one of critical, high, low"
+            )));
+        }
+        let releases = self.db.list_releases(product).await?;
+        let rollouts = self.db.rollouts(product).await?;
+        let reached_full = |v: &Version| {
+            rollouts.iter().any(|r| {
+                &r.version == v
+                    && r.rollout.stage == Stage::P100
+                    && r.rollout.state != RolloutState::RolledBack
+            })
+        };
+        let to = match &req.to {
+        Some(v) => {
+            let r = releases.iter().find(|r| &r.version == v).ok_or_else(|| {
+                OpError::NotFound(format!("release {v} of {product} does not exist"))
+            })?;
+            if !r.state.is_live() {
+                return Err(OpError::Refused(format!(
+                    "release {v} is {}: roll back only to a release that is in the feed and not itself withdrawn",
+                    r.state
+                )));
+            }
+            v.clone()
+        }
+        None => releases
+            .iter()
+            .filter(|r| r.state == ReleaseState::Released && reached_full(&r.version))
+            .filter(|r| {
+                // Something above it must be out there to withdraw.
+                releases.iter().any(|o| {
+                    o.version > r.version && o.state.is_live() && o.state != ReleaseState::Approved
+                })
+            })
+            .map(|r| r.version.clone())
+            .max()
+            .ok_or_else(|| {
+                OpError::Refused(
+                    "no earlier release reached 100 % below a release in rollout: name one with --to VERSION".into(),
+                )
+            })?,
+    };
+        let withdrawn: Vec<(Version, ReleaseState)> = releases
+            .iter()
+            .filter(|r| r.version > to && r.state.is_live())
+            .map(|r| (r.version.clone(), r.state))
+            .collect();
+        if withdrawn.is_empty() {
+            return Err(OpError::Refused(format!(
+                "no release above {to} is published: nothing to roll back"
+            )));
+        }
+        let now = Utc::now();
+        let postmortem_due = self
+            .calendar
+            .add_business_days(now.date_naive(), POSTMORTEM_BUSINESS_DAYS);
+        let plan = RollbackPlan {
+            to: to.clone(),
+            withdrawn: withdrawn.clone(),
+            reason: reason.clone(),
+            severity: severity.clone(),
+            next_fix: req.next_fix,
+            postmortem_due,
+            at: now,
+            incident: incident.as_ref().map(|(id, _)| id.clone()),
+            evidence: incident.map(|(_, e)| e),
+        };
+        let bad = withdrawn
+            .iter()
+            .map(|(v, _)| v.clone())
+            .min()
+            .expect("non-empty");
+        let rollout_of_bad = rollouts.iter().find(|r| r.version == bad);
+        let withdrawn_names: Vec<String> = withdrawn.iter().map(|(v, _)| v.to_string()).collect();
+        let actor = who.name.clone();
+        let incident = self
+        .db
+        .record_rollback(
+            product,
+            &plan,
+            &actor,
+            |id| AuditRecord {
+                actor: actor.clone(),
+                action: "release.rollback".into(),
+                target: format!("{product}/{bad}"),
+                detail: json!({
+                    "to": to.to_string(), "withdrawn": withdrawn_names, "reason": reason,
+                    "severity": severity, "incident": id, "next_fix": req.next_fix,
+                }),
+                request_id: who.request_id.clone(),
+            },
+            |id| {
+                Event {
+                    kind: EventKind::RolledBack,
+                    product: product.to_owned(),
+                    version: bad.to_string(),
+                    stage: rollout_of_bad.map_or(Stage::Pilot, |r| r.rollout.stage),
+                    percent: rollout_of_bad
+                        .map_or(relops_core::rollout::Percent::ZERO, |r| r.rollout.percent),
+                    actor: actor.clone(),
+                    reason: Some(reason.clone()),
+                    forced: false,
+                    next_step_allowed_at: None,
+                    at: now,
+                    rollback: Some(RollbackFacts {
+                        to: to.to_string(),
+                        withdrawn: withdrawn_names.clone(),
+                        incident: id.to_owned(),
+                        severity: severity.clone(),
+                        next_fix: req.next_fix,
+                        postmortem_due,
+                    }),
+                }
+                .messages(&self.config.notify)
+            },
+        )
+        .await?
+        .ok_or_else(|| {
+            OpError::Conflict(
+                "a release changed state while rolling back; look again with `relops release list` and retry".into(),
+            )
+        })?;
+        self.outbox.notify_one();
+        self.publish(product).await?;
+        Ok(RollbackDone {
+            product: product.to_owned(),
+            to,
+            withdrawn: withdrawn.into_iter().map(|(v, _)| v).collect(),
+            incident,
+            postmortem_due,
+        })
+    }
+}

@@ -1,0 +1,18 @@
+//! The machinery the operations drive. Nothing here checks a permission or writes an audit
+//! entry on its own behalf: that is the operations' part.
+//!
+//! | service | what it is |
+//! |---|---|
+//! | [`feed`] | the signed TUF repository of each product: build, sign, store, swap, serve from memory |
+//! | [`key_files`] | key files (TUF roles, release, audit, crash keys): made, loaded, rotated |
+//! | [`health_engine`] | the 24-hour windowed counts and the alert rules, judged as data arrives |
+//! | [`ingest_writer`] | group commit of telemetry: journal, fold, then the health engine |
+//! | [`notify`] | what each event says to each webhook, and the outbox delivery worker |
+//! | [`ratelimit`] | per-key and per-install token buckets for the fleet's telemetry |
+
+pub mod feed;
+pub mod health_engine;
+pub mod ingest_writer;
+pub mod key_files;
+pub mod notify;
+pub mod ratelimit;

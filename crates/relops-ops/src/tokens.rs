@@ -1,0 +1,132 @@
+//! API tokens: made by an admin (and the first one by `relops init`), resolved to the caller
+//! on every request, and `whoami`.
+//!
+//! Tokens are `relops_` + 43 characters of base64url (32 random bytes); only their SHA-256
+//! is stored.
+
+use base64::Engine;
+use chrono::Utc;
+use relops_api::{CreateToken, TokenCreated, WhoAmI};
+use relops_core::access::{Permission, Role};
+use relops_store::{AuditRecord, Db, TokenRecord};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::error::{OpError, OpResult};
+use crate::{Actor, Ops, Principal};
+
+pub const TOKEN_PREFIX: &str = "relops_";
+
+/// A fresh random token.
+pub fn new_token() -> anyhow::Result<String> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("random number generator: {e}"))?;
+    Ok(format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    ))
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Makes and stores a token, audited under `actor_name`; shared with `relops init`'s first
+/// admin token, which exists before any server does.
+pub(crate) async fn issue_token(
+    db: &Db,
+    name: &str,
+    roles: Vec<Role>,
+    actor_name: &str,
+    request_id: Option<String>,
+) -> OpResult<TokenCreated> {
+    let token = new_token()?;
+    let record = TokenRecord {
+        id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+        name: name.to_owned(),
+        roles: roles.clone(),
+    };
+    let audit = AuditRecord {
+        actor: actor_name.to_owned(),
+        action: "token.create".into(),
+        target: format!("token/{}", record.id),
+        detail: json!({ "name": name, "roles": roles }),
+        request_id,
+    };
+    db.insert_token(&record, &token_hash(&token), Utc::now(), &audit)
+        .await?;
+    Ok(TokenCreated {
+        id: record.id,
+        name: record.name,
+        roles,
+        token,
+    })
+}
+
+impl Ops {
+    /// The caller a bearer token belongs to; `None` for an unknown or revoked token.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        request_id: Option<String>,
+    ) -> OpResult<Option<Principal>> {
+        Ok(self
+            .db
+            .token_by_hash(&token_hash(token))
+            .await?
+            .map(|record| Principal {
+                id: record.id,
+                name: record.name,
+                roles: record.roles,
+                request_id,
+            }))
+    }
+
+    /// A new API token with the given roles (its secret is shown once).
+    pub async fn create_token(&self, actor: &Actor, req: CreateToken) -> OpResult<TokenCreated> {
+        let who = actor.authorize(Permission::TokenManage)?;
+        let name = req.name.trim();
+        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+            return Err(OpError::Invalid(
+                "token name must be 1-128 printable characters, e.g. --name ci-release".into(),
+            ));
+        }
+        if req.roles.is_empty() {
+            return Err(OpError::Invalid(
+                "a token needs at least one role: --role ROLE".into(),
+            ));
+        }
+        let roles = req
+            .roles
+            .iter()
+            .map(|r| r.parse::<Role>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(OpError::Invalid)?;
+        issue_token(&self.db, name, roles, &who.name, who.request_id).await
+    }
+
+    /// The caller's name and roles, and the products this server has.
+    pub fn whoami(&self, p: &Principal) -> WhoAmI {
+        WhoAmI {
+            name: p.name.clone(),
+            roles: p.roles.clone(),
+            products: self.config.products.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_prefixed() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with(TOKEN_PREFIX));
+        assert_eq!(a.len(), TOKEN_PREFIX.len() + 43);
+        assert_eq!(token_hash(&a).len(), 64);
+        assert_ne!(token_hash(&a), token_hash(&b));
+    }
+}

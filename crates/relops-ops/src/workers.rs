@@ -1,0 +1,68 @@
+//! The background work of a server, each a loop over operations: re-signing the feed before
+//! it expires, signing audit checkpoints, delivering the notification outbox, acting on
+//! the health engine's changes (the alert worker), the health maintenance loop and
+//! forgetting idle installs' rate-limit buckets.
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::Ops;
+use crate::services::health_engine::Change;
+
+/// The running background tasks; dropping it stops them.
+#[derive(Debug)]
+pub struct Workers(Vec<JoinHandle<()>>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+pub(crate) fn start(ops: Ops, changes: Option<mpsc::UnboundedReceiver<Change>>) -> Workers {
+    let mut tasks = vec![
+        tokio::spawn(refresh_feed(ops.clone())),
+        tokio::spawn(checkpoint_audit(ops.clone())),
+        tokio::spawn(crate::services::notify::deliver(ops.clone())),
+    ];
+    if let Some(rx) = changes {
+        tasks.push(tokio::spawn(crate::alerts::act_on_changes(ops.clone(), rx)));
+    }
+    // What held when the server stopped and was not alerted yet is judged now.
+    ops.health.judge_all(Utc::now());
+    tasks.push(tokio::spawn(crate::alerts::maintain(ops.clone())));
+    tasks.push(tokio::spawn(
+        crate::services::ratelimit::forget_idle_periodically(ops),
+    ));
+    Workers(tasks)
+}
+
+/// Signs a checkpoint of the audit chain head periodically.
+async fn checkpoint_audit(ops: Ops) {
+    let every = std::time::Duration::from_secs(ops.config.audit.checkpoint_interval_seconds);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        if let Err(e) = ops.sign_audit_checkpoint().await {
+            tracing::error!(error = ?e, "signing an audit checkpoint failed; retrying next interval");
+        }
+    }
+}
+
+/// Re-signs feed metadata before it expires (and picks up changes made elsewhere).
+async fn refresh_feed(ops: Ops) {
+    let every = std::time::Duration::from_secs(ops.config.feed.refresh_interval_seconds);
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        for product in ops.config.products.iter() {
+            if let Err(e) = ops.feed.publish(&ops.db, product).await {
+                tracing::error!(product, error = ?e, "refreshing the feed failed; retrying next interval");
+            }
+        }
+    }
+}
