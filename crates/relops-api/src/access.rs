@@ -2,16 +2,17 @@
 
 use chrono::{DateTime, Utc};
 use relops_core::access::Role;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// `POST /v1/tokens`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CreateToken {
     pub name: String,
     pub roles: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TokenCreated {
     pub id: String,
     pub name: String,
@@ -21,7 +22,7 @@ pub struct TokenCreated {
 }
 
 /// `GET /v1/whoami`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct WhoAmI {
     pub name: String,
     pub roles: Vec<Role>,
@@ -29,13 +30,13 @@ pub struct WhoAmI {
 }
 
 /// `GET /v1/keys`: the keys of a product's feed and the release key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct KeyList {
     pub product: String,
     pub keys: Vec<KeyInfo>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct KeyInfo {
     /// `root`, `targets`, `snapshot`, `timestamp` (TUF roles) or `release`.
     pub role: String,
@@ -52,13 +53,13 @@ pub struct KeyInfo {
 }
 
 /// `POST /v1/keys/rotate`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RotateKey {
     /// `root`, `targets`, `snapshot` or `timestamp`.
     pub role: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct KeyRotated {
     pub role: String,
     /// The new key id.

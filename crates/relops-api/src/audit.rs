@@ -1,9 +1,10 @@
 //! The audit trail's verification and checkpoints.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// `GET /v1/audit/verify`: the hash chain recomputed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AuditVerification {
     /// Entries checked.
     pub entries: u64,
@@ -14,7 +15,7 @@ pub struct AuditVerification {
 
 /// A signed statement that entry `seq` of the chain has hash `hash`
 /// (`POST /v1/audit/checkpoint`, `POST /v1/audit/prune`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AuditCheckpoint {
     pub seq: u64,
     pub hash: String,

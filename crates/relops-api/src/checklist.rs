@@ -4,12 +4,13 @@ use chrono::{DateTime, Utc};
 use relops_core::access::Role;
 use relops_core::release::ReleaseState;
 use relops_core::version::Version;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::gates::Evidence;
 
 /// `POST /v1/releases/{version}/approve`: the go/no-go decision (product owner).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveRequest {
     /// Record a no-go instead (needs `reason`); the release stays where it is.
@@ -24,7 +25,7 @@ pub struct ApproveRequest {
 }
 
 /// One row of the readiness checklist.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChecklistItem {
     pub item: String,
     pub title: String,
@@ -41,7 +42,7 @@ pub struct ChecklistItem {
 }
 
 /// A recorded go or no-go.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GoDecision {
     /// `go` or `no_go`.
     pub decision: String,
@@ -54,7 +55,7 @@ pub struct GoDecision {
 }
 
 /// `relops checklist show`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Checklist {
     pub product: String,
     pub version: Version,

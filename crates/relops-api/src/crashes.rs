@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A crash: a crash event, a Crashpad/sentry-native minidump or a dump sealed by the SDK.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CrashReport {
     /// The event or crash id (32 hex digits).
     pub id: String,
@@ -30,7 +31,7 @@ pub struct CrashReport {
 }
 
 /// Where a crash's dump stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DumpInfo {
     /// Sealed on the client to the crash key (opened only for roles that may read dumps).
     pub sealed: bool,
@@ -39,7 +40,7 @@ pub struct DumpInfo {
 }
 
 /// `GET /v1/crashes`, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CrashList {
     pub crashes: Vec<CrashReport>,
 }

@@ -3,10 +3,11 @@
 //! `GET /v1/releases/{version}/gates`).
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A gate's verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Gate {
     /// Which gate (`"gate"`) and the numbers behind its verdict (`"summary"`).
     #[serde(flatten)]
@@ -18,7 +19,7 @@ pub struct Gate {
 }
 
 /// The gates, each with the numbers its verdict is computed from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "gate", content = "summary", rename_all = "snake_case")]
 pub enum GateFindings {
     Coverage(CoverageSummary),
@@ -42,7 +43,7 @@ impl GateFindings {
 }
 
 /// Line and branch coverage (lcov or Cobertura).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CoverageSummary {
     /// `lcov` or `cobertura`.
     pub format: String,
@@ -57,7 +58,7 @@ pub struct CoverageSummary {
 }
 
 /// JUnit XML results, merged over the files submitted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TestSummary {
     pub tests: u64,
     pub passed: u64,
@@ -72,7 +73,7 @@ pub struct TestSummary {
 }
 
 /// A CycloneDX SBOM's licences against the licence policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SbomSummary {
     pub spec_version: String,
     pub components: Vec<ComponentLicence>,
@@ -83,7 +84,7 @@ pub struct SbomSummary {
 }
 
 /// One component's licence finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ComponentLicence {
     pub name: String,
     pub version: Option<String>,
@@ -94,7 +95,7 @@ pub struct ComponentLicence {
 }
 
 /// A vulnerability scanner's findings (cargo-audit, OSV-Scanner, Grype).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct VulnerabilitySummary {
     pub tool: String,
     pub dependencies: Option<u64>,
@@ -106,7 +107,7 @@ pub struct VulnerabilitySummary {
     pub pass: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Vulnerability {
     pub id: String,
     pub package: String,
@@ -118,14 +119,14 @@ pub struct Vulnerability {
 }
 
 /// A secrets scanner's findings (detect-secrets, gitleaks); the values are never kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SecretsSummary {
     pub tool: String,
     pub secrets: Vec<Secret>,
     pub pass: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Secret {
     pub file: String,
     pub line: Option<u64>,
@@ -133,14 +134,14 @@ pub struct Secret {
 }
 
 /// An evidence file kept with a gate verdict or a checklist sign-off.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Evidence {
     pub name: String,
     pub sha256: String,
     pub size: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GateList {
     pub gates: Vec<Gate>,
     /// Gates the configuration requires that have no verdict yet.

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use relops_core::health::Verdict;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A release's windowed figures (24 h), as the health engine counted them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WindowFigures {
     pub active_installs: u64,
     pub crashed_installs: u64,
@@ -21,7 +22,7 @@ pub struct WindowFigures {
 
 /// The health gate of a release: crash rate with its interval, the sequential test's
 /// verdict and numbers, and the same per channel and platform.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HealthGate {
     /// The window the figures cover (24).
     pub window_hours: u32,
@@ -40,7 +41,7 @@ pub struct HealthGate {
 }
 
 /// The sequential probability ratio test where it stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SprtFigures {
     /// Log-likelihood ratio of the sample.
     pub llr: f64,
@@ -59,7 +60,7 @@ pub struct SprtFigures {
 }
 
 /// One channel × platform of a release.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SliceHealth {
     pub channel: String,
     pub platform: String,
@@ -70,7 +71,7 @@ pub struct SliceHealth {
 }
 
 /// `GET /v1/releases/{version}/health`: the gate and the stored figures beside it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HealthReport {
     pub product: String,
     /// The release as the fleet names it (registered or not).

@@ -3,12 +3,13 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use relops_core::version::Version;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::health::{HealthGate, WindowFigures};
 
 /// An incident (`relops incident show`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Incident {
     pub id: String,
     pub product: String,
@@ -42,7 +43,7 @@ pub struct Incident {
 }
 
 /// `POST /v1/incidents/{id}/decision`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IncidentDecision {
     /// `rollback` (roll back now), `hotfix` (fix within 24 h), `next-patch`.
     pub action: String,
@@ -54,7 +55,7 @@ pub struct IncidentDecision {
 }
 
 /// An alert: one episode of a rule on a release (`relops alert list|show|ack`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Alert {
     pub id: String,
     pub product: String,
@@ -81,13 +82,13 @@ pub struct Alert {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AlertList {
     pub alerts: Vec<Alert>,
 }
 
 /// `POST /v1/releases/{version}/escalate`: a critical failure confirmed by support.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Escalation {
     pub reason: String,
@@ -97,19 +98,19 @@ pub struct Escalation {
 }
 
 /// `POST /v1/alerts/{id}/ack`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AlertAck {
     #[serde(default)]
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IncidentList {
     pub incidents: Vec<Incident>,
 }
 
 /// The evidence an alert fired on.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AlertEvidence {
     /// The condition that held, in words.
     pub condition: String,
@@ -121,7 +122,7 @@ pub struct AlertEvidence {
 
 /// Work an alert hands to a person: a hotfix planning item (QA) or a known-issue draft
 /// (support).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FollowUp {
     /// `hotfix_planning` or `known_issue_draft`.
     pub kind: String,
@@ -141,7 +142,7 @@ pub struct FollowUp {
 
 /// What an incident was opened with: an alert and its evidence, or (for an incident a
 /// rollback opened) the rollback itself.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IncidentOpened {
     /// The alert that opened it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,7 +161,7 @@ pub struct IncidentOpened {
 }
 
 /// A rollback as an incident records it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RollbackTaken {
     /// `rollback`.
     pub action: String,
@@ -172,7 +173,7 @@ pub struct RollbackTaken {
 }
 
 /// An incident's decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IncidentDecided {
     /// `rollback`, `hotfix` or `next-patch`.
     pub action: String,
@@ -194,7 +195,7 @@ pub struct IncidentDecided {
 }
 
 /// The evidence shown to whoever decided an incident.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DecisionEvidence {
     /// What the incident was opened with.
     pub opened_with: IncidentOpened,

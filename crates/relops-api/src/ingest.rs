@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// What every native record names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InstallScope {
     /// The install's pseudonymous id (a random UUID made once by the SDK).
     pub install_id: String,
@@ -21,7 +22,7 @@ pub struct InstallScope {
 }
 
 /// `POST /v1/ingest/sessions`: one session update (or `{"sessions": [...]}`, up to 1,000).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionUpdate {
     #[serde(flatten)]
     pub who: InstallScope,
@@ -34,13 +35,13 @@ pub struct SessionUpdate {
 }
 
 /// `POST /v1/ingest/sessions` with many updates, stored all or nothing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionBatch {
     pub sessions: Vec<SessionUpdate>,
 }
 
 /// `POST /v1/ingest/errors`: an error event with a code.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorReport {
     #[serde(flatten)]
     pub who: InstallScope,
@@ -53,7 +54,7 @@ pub struct ErrorReport {
 }
 
 /// `POST /v1/ingest/memory`: a memory warning.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MemoryWarning {
     #[serde(flatten)]
     pub who: InstallScope,
@@ -62,7 +63,7 @@ pub struct MemoryWarning {
 }
 
 /// `POST /v1/ingest/crashes`: a crash report whose dump was sealed on the client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CrashUpload {
     #[serde(flatten)]
     pub who: InstallScope,
@@ -84,7 +85,7 @@ pub struct CrashUpload {
 }
 
 /// What an ingest endpoint answers once the records are durable.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IngestAck {
     /// The event, session or crash id (Sentry's answer); absent for an envelope without
     /// an event.
@@ -96,7 +97,7 @@ pub struct IngestAck {
 }
 
 /// `GET /v1/ingest/dsn`: what an app's Sentry SDK (or ours) is configured with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Dsn {
     /// `https://KEY@HOST/PROJECT`.
     pub dsn: String,

@@ -22,13 +22,14 @@ pub use ingest::*;
 pub use releases::*;
 pub use rollout::*;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Header that carries the request id on every response (and in the audit trail).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The body of every error response.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
     /// Machine-readable kind: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
     /// `conflict`, `payload_too_large`, `unsupported_media_type`, `unprocessable`,

@@ -5,10 +5,11 @@ use relops_core::artifact::ArtifactKind;
 use relops_core::platform::Platform;
 use relops_core::release::ReleaseState;
 use relops_core::version::{ReleaseKind, Version};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// `POST /v1/releases`
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct CreateRelease {
     pub version: String,
     /// Planned go-live date, `YYYY-MM-DD`.
@@ -22,7 +23,7 @@ pub struct CreateRelease {
 }
 
 /// A release with its artifacts (`GET /v1/releases/{version}`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Release {
     pub product: String,
     pub version: Version,
@@ -45,7 +46,7 @@ pub struct Release {
 }
 
 /// One line of `GET /v1/releases`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ReleaseSummary {
     pub product: String,
     pub version: Version,
@@ -57,13 +58,13 @@ pub struct ReleaseSummary {
     pub platforms: Vec<Platform>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ReleaseList {
     pub releases: Vec<ReleaseSummary>,
 }
 
 /// A stored, signed artifact.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Artifact {
     pub name: String,
     pub platform: Platform,
@@ -86,13 +87,13 @@ pub struct Artifact {
     pub replaces: u32,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ArtifactList {
     pub artifacts: Vec<Artifact>,
 }
 
 /// Query of `PUT /v1/releases/{version}/artifacts/{name}`; the body is the file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct UploadParams {
     pub platform: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,14 +111,14 @@ pub struct UploadParams {
 }
 
 /// `POST /v1/releases/{version}/verify`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct VerifyReport {
     pub version: Version,
     pub ok: bool,
     pub artifacts: Vec<VerifyResult>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct VerifyResult {
     pub name: String,
     pub ok: bool,

@@ -3,10 +3,11 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use relops_core::release::ReleaseState;
 use relops_core::version::Version;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// `POST /v1/releases/{version}/rollout/{start|advance|pause|resume|halt}`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutStep {
     /// Advance before the soak is over (needs `reason`).
@@ -18,7 +19,7 @@ pub struct RolloutStep {
 }
 
 /// Where a release's rollout stands (`relops rollout status --json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RolloutStatus {
     pub product: String,
     pub version: Version,
@@ -41,7 +42,7 @@ pub struct RolloutStatus {
 }
 
 /// `POST /v1/rollback`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
     /// The release to go back to; default: the newest release that reached 100 %.
@@ -57,7 +58,7 @@ pub struct RollbackRequest {
 }
 
 /// What a rollback did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RollbackDone {
     pub product: String,
     pub to: Version,
@@ -67,7 +68,7 @@ pub struct RollbackDone {
 }
 
 /// A message in the notification outbox (`relops notify list`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NotificationInfo {
     pub id: i64,
     pub created_at: DateTime<Utc>,
@@ -82,13 +83,13 @@ pub struct NotificationInfo {
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NotificationList {
     pub notifications: Vec<NotificationInfo>,
 }
 
 /// `GET /v1/update` when there is something to install (204 otherwise).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UpdateOffer {
     pub version: Version,
     /// The feed's target name.

@@ -10,4 +10,6 @@ pub mod offer;
 pub mod platform;
 pub mod release;
 pub mod rollout;
+#[cfg(feature = "schema")]
+mod schema;
 pub mod version;

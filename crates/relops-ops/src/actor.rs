@@ -40,6 +40,24 @@ pub struct Authorized {
     pub request_id: Option<String>,
 }
 
+impl Authorized {
+    /// The audit entry of an action taken under this authority.
+    pub(crate) fn audit(
+        &self,
+        action: &str,
+        target: String,
+        detail: serde_json::Value,
+    ) -> relops_store::AuditRecord {
+        relops_store::AuditRecord {
+            actor: self.name.clone(),
+            action: action.to_owned(),
+            target,
+            detail,
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
 impl Actor {
     /// Refuses unless the actor may use `perm`.
     pub fn authorize(&self, perm: Permission) -> OpResult<Authorized> {

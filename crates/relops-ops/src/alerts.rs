@@ -33,7 +33,6 @@ use tokio::sync::mpsc;
 use crate::config::WebhookKind;
 use crate::error::{OpError, OpResult};
 use crate::health::window_figures;
-use crate::releases::audit;
 use crate::rollback::POSTMORTEM_BUSINESS_DAYS;
 use crate::rollout::RolloutAction;
 use crate::services::health_engine::Change;
@@ -217,9 +216,7 @@ impl Ops {
             .open_alert(
                 &alert,
                 |id| {
-                    audit(
-                        &raised_by,
-                        "alert.fired",
+                    raised_by.audit("alert.fired",
                         format!("{product}/{release}"),
                         json!({"alert": id, "rule": c.rule.as_str(), "key": c.key, "summary": c.summary}),
                     )
@@ -450,8 +447,7 @@ impl Ops {
             )));
         }
         let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
-        let audit = audit(
-            &who,
+        let audit = who.audit(
             "alert.ack",
             format!("{}/{}", a.product, id),
             json!({"rule": a.rule, "release": a.release, "note": note}),

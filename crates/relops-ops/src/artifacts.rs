@@ -15,12 +15,11 @@ use relops_core::artifact::{ArtifactName, SignedFields, parse_sha256_hex};
 use relops_core::platform::Platform;
 use relops_core::release::ArtifactPolicy;
 use relops_core::version::Version;
-use relops_store::{BlobUpload, NewArtifact, StoredArtifact};
+use relops_store::{ArtifactRecord, BlobUpload, NewArtifact, StoredArtifact};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::error::{OpError, OpResult};
-use crate::releases::audit;
 use crate::{Actor, Ops};
 
 fn name(s: &str) -> OpResult<ArtifactName> {
@@ -129,7 +128,7 @@ impl Ops {
             sha256: &sha256,
         });
         let blob_key = upload.commit(&sha256).await?;
-        let artifact = Artifact {
+        let artifact = ArtifactRecord {
             name: name.to_string(),
             platform,
             kind,
@@ -144,8 +143,7 @@ impl Ops {
             critical_fix_reason: critical_fix_reason.clone(),
             replaces: 0,
         };
-        let audit = audit(
-            &who,
+        let audit = who.audit(
             if critical_fix_reason.is_some() {
                 "artifact.critical_fix"
             } else {
@@ -166,6 +164,7 @@ impl Ops {
         self.db
             .put_artifact(&new, release.state, &audit)
             .await?
+            .map(artifact_view)
             .ok_or_else(|| {
                 OpError::Conflict(format!(
                     "release {version} changed state during the upload; nothing was stored — look with \
@@ -335,4 +334,23 @@ where
         .await
         .map_err(|e| Receive::Store(relops_store::BlobError::Io(std::io::Error::other(e))))?;
     streamed.map(|()| (size, digest))
+}
+
+/// A stored artifact as the API shows it.
+pub(crate) fn artifact_view(a: ArtifactRecord) -> Artifact {
+    Artifact {
+        name: a.name,
+        platform: a.platform,
+        kind: a.kind,
+        size: a.size,
+        sha256: a.sha256,
+        signature: a.signature,
+        key_id: a.key_id,
+        uploaded_at: a.uploaded_at,
+        uploaded_by: a.uploaded_by,
+        notarization_id: a.notarization_id,
+        authenticode_signer: a.authenticode_signer,
+        critical_fix_reason: a.critical_fix_reason,
+        replaces: a.replaces,
+    }
 }

@@ -8,7 +8,6 @@ use relops_store::Checkpoint;
 use serde_json::json;
 
 use crate::error::{OpError, OpResult};
-use crate::releases::audit;
 use crate::{Actor, Ops};
 
 fn checkpoint(c: Checkpoint) -> AuditCheckpoint {
@@ -91,12 +90,7 @@ impl Ops {
             Some(s) => parse_since(s)?,
             None => Utc::now() - retention,
         };
-        let audit = audit(
-            &who,
-            "audit.prune",
-            "audit".into(),
-            json!({ "before": before }),
-        );
+        let audit = who.audit("audit.prune", "audit".into(), json!({ "before": before }));
         Ok(self
             .db
             .audit_prune(before, |m| self.audit_key.sign(m), &audit)

@@ -18,7 +18,6 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::error::{OpError, OpResult};
-use crate::releases::audit;
 use crate::{Actor, Ops};
 
 /// Largest evidence file a sign-off takes.
@@ -274,8 +273,7 @@ impl Ops {
             note: note.clone(),
             evidence: evidence.clone(),
         };
-        let audit = audit(
-            &who,
+        let audit = who.audit(
             "checklist.sign",
             format!("{product}/{}/{item}", facts.release.version),
             json!({"role": item.owner(), "note": note, "evidence": evidence}),
@@ -319,8 +317,7 @@ impl Ops {
                 waived: Vec::new(),
                 blockers: facts.blockers(self, &[]),
             };
-            let audit = audit(
-                &who,
+            let audit = who.audit(
                 "release.no_go",
                 format!("{product}/{}", release.version),
                 json!({"reason": reason, "open": d.blockers}),
@@ -377,8 +374,7 @@ impl Ops {
             waived: waived_names.clone(),
             blockers: Vec::new(),
         };
-        let audit = audit(
-            &who,
+        let audit = who.audit(
             "release.approve",
             format!("{product}/{}", release.version),
             json!({"from": release.state, "to": to, "waived": waived_names, "reason": reason}),

@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{OpError, OpResult};
 use crate::ingest::check_scope;
-use crate::releases::audit;
 use crate::{Actor, Ops};
 
 /// The stored document of a crash, as this layer writes it (`payload` of the event row):
@@ -214,8 +213,7 @@ impl Ops {
             bytes
         };
         self.db
-            .append_audit_entry(&audit(
-                &who,
+            .append_audit_entry(&who.audit(
                 "crash.read_dump",
                 format!("{product}/{}", c.id),
                 json!({"release": c.release, "sealed": sealed, "bytes": plain.len()}),

@@ -19,7 +19,6 @@ use sha2::{Digest, Sha256};
 
 use crate::config::GATES;
 use crate::error::{OpError, OpResult};
-use crate::releases::audit;
 use crate::{Actor, Ops};
 
 /// Kinds a report can be submitted as; `scan` becomes `vulnerabilities` or `secrets`.
@@ -102,8 +101,7 @@ impl Ops {
             recorded_at: Utc::now(),
             recorded_by: who.name.clone(),
         };
-        let audit = audit(
-            &who,
+        let audit = who.audit(
             "gate.submit",
             format!("{product}/{}/{gate}", release.version),
             json!({ "passed": passed, "summary": record.summary, "evidence": record.evidence }),

@@ -15,7 +15,6 @@ use relops_store::{IncidentDecisionRecord, IncidentRecord};
 use serde_json::json;
 
 use crate::error::{OpError, OpResult};
-use crate::releases::audit;
 use crate::services::notify::Notice;
 use crate::{Actor, Ops};
 
@@ -159,8 +158,7 @@ impl Ops {
             hotfix_due: due,
             evidence: Some(shown),
         };
-        let audit = audit(
-            &who,
+        let audit = who.audit(
             "incident.decide",
             format!("{}/{}", r.product, id),
             json!({"action": req.action, "note": note, "severity": severity}),
@@ -238,8 +236,7 @@ impl Ops {
             return Err(OpError::Invalid("the post-mortem is empty".into()));
         }
         let now = Utc::now();
-        let audit = audit(
-            &who,
+        let audit = who.audit(
             "incident.postmortem",
             format!("{}/{}", r.product, id),
             json!({

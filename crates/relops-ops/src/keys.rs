@@ -7,7 +7,6 @@ use relops_core::access::Permission;
 use serde_json::json;
 
 use crate::error::{OpError, OpResult};
-use crate::releases::audit;
 use crate::services::feed::MissingRootKeys;
 use crate::services::key_files::load_signing_key;
 use crate::{Actor, Ops};
@@ -65,8 +64,7 @@ impl Ops {
         let key = load_signing_key(&self.config.keys_dir, role)
             .map_err(|e| OpError::Internal(e.into()))?;
         let key_id = relops_tuf::Key::ed25519(&key.verifying_key()).key_id();
-        let audit = audit(
-            &who,
+        let audit = who.audit(
             "key.rotate",
             format!("key/{role}"),
             json!({ "key_id": key_id, "root_versions": root_versions }),

@@ -2,11 +2,11 @@
 
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
-use relops_api::{CreateRelease, Release, ReleaseList};
+use relops_api::{CreateRelease, Release, ReleaseList, ReleaseSummary};
 use relops_core::access::Permission;
 use relops_core::release::{ReleaseState, TransitionError};
 use relops_core::version::{ReleaseKind, Version, check_commit, previous_of};
-use relops_store::AuditRecord;
+use relops_store::{ReleaseRecord, ReleaseSummaryRecord};
 use serde_json::json;
 
 use crate::error::{OpError, OpResult};
@@ -54,7 +54,7 @@ impl Ops {
             )));
         }
         let kind = ReleaseKind::infer(previous_of(&existing, &version), &version);
-        let release = Release {
+        let release = ReleaseRecord {
             product: product.to_owned(),
             kind,
             state: ReleaseState::Draft,
@@ -73,8 +73,7 @@ impl Ops {
             artifacts: Vec::new(),
             version,
         };
-        let audit = audit(
-            &who,
+        let audit = who.audit(
             "release.create",
             format!("{product}/{}", release.version),
             json!({
@@ -83,14 +82,20 @@ impl Ops {
             }),
         );
         self.db.insert_release(&release, &audit).await?;
-        Ok(release)
+        Ok(release_view(release))
     }
 
     /// Every release of a product, newest first.
     pub async fn releases(&self, actor: &Actor, product: &str) -> OpResult<ReleaseList> {
         actor.authorize(Permission::ReleaseRead)?;
         Ok(ReleaseList {
-            releases: self.db.list_releases(product).await?,
+            releases: self
+                .db
+                .list_releases(product)
+                .await?
+                .into_iter()
+                .map(summary_view)
+                .collect(),
         })
     }
 
@@ -102,7 +107,7 @@ impl Ops {
 
     /// Loads a release or says how to find the right one.
     pub(crate) async fn load_release(&self, product: &str, version: &Version) -> OpResult<Release> {
-        self.db.release(product, version).await?.ok_or_else(|| {
+        self.db.release(product, version).await?.map(release_view).ok_or_else(|| {
             OpError::NotFound(format!(
                 "release {version} of {product} does not exist: `relops release list` shows the releases"
             ))
@@ -136,8 +141,7 @@ impl Ops {
     ) -> OpResult<()> {
         let to = step(release.state)
             .map_err(|e| OpError::Refused(format!("release {}: {e}", release.version)))?;
-        let audit = audit(
-            who,
+        let audit = who.audit(
             &format!("release.{verb}"),
             format!("{product}/{}", release.version),
             json!({ "from": release.state, "to": to }),
@@ -187,8 +191,7 @@ impl Ops {
         }
         let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
         self.blobs.put_raw(&notes_key(&sha), body.clone()).await?;
-        let audit = audit(
-            &who,
+        let audit = who.audit(
             "release.notes",
             format!("{product}/{}", release.version),
             json!({ "sha256": sha, "bytes": body.len() }),
@@ -239,18 +242,42 @@ impl Ops {
     }
 }
 
-/// The audit entry of an action by `who`.
-pub(crate) fn audit(
-    who: &Authorized,
-    action: &str,
-    target: String,
-    detail: serde_json::Value,
-) -> AuditRecord {
-    AuditRecord {
-        actor: who.name.clone(),
-        action: action.to_owned(),
-        target,
-        detail,
-        request_id: who.request_id.clone(),
+/// A stored release as the API shows it.
+pub(crate) fn release_view(r: ReleaseRecord) -> Release {
+    Release {
+        product: r.product,
+        version: r.version,
+        kind: r.kind,
+        state: r.state,
+        go_live: r.go_live,
+        freeze_date: r.freeze_date,
+        branch: r.branch,
+        tag: r.tag,
+        commit: r.commit,
+        created_at: r.created_at,
+        created_by: r.created_by,
+        frozen_at: r.frozen_at,
+        frozen_by: r.frozen_by,
+        approved_at: r.approved_at,
+        approved_by: r.approved_by,
+        notes_sha256: r.notes_sha256,
+        artifacts: r
+            .artifacts
+            .into_iter()
+            .map(crate::artifacts::artifact_view)
+            .collect(),
+    }
+}
+
+fn summary_view(r: ReleaseSummaryRecord) -> ReleaseSummary {
+    ReleaseSummary {
+        product: r.product,
+        version: r.version,
+        kind: r.kind,
+        state: r.state,
+        go_live: r.go_live,
+        freeze_date: r.freeze_date,
+        artifact_count: r.artifact_count,
+        platforms: r.platforms,
     }
 }

@@ -18,7 +18,6 @@ use relops_store::RolloutRecord;
 use serde_json::json;
 
 use crate::error::{OpError, OpResult};
-use crate::releases::audit;
 use crate::services::notify::{Event, EventKind};
 use crate::{Actor, Ops};
 
@@ -242,9 +241,7 @@ impl Ops {
             json!({"verdict": v.as_str(), "active_installs": f.active_installs,
                    "crashed_installs": f.crashed_installs, "overridden": req.force && v != Verdict::Passing})
         });
-        let audit = audit(
-            &who,
-            &format!("rollout.{}", action.as_str()),
+        let audit = who.audit(&format!("rollout.{}", action.as_str()),
             format!("{product}/{}", release.version),
             json!({
                 "from": prev.as_ref().map(|p| json!({"stage": p.rollout.stage, "state": p.rollout.state})),

@@ -9,9 +9,11 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::{AuditRecord, Db, DbError, Result, append_audit, parse, ts};
+use crate::audit::{AuditRecord, append_audit};
 use crate::outbox::{NewNotification, insert_notifications};
+use crate::pool::Db;
 use crate::rollout::{IncidentRecord, incident_columns, incident_from_row, next_incident_id};
+use crate::sql::{DbError, Result, parse, ts};
 
 /// An alert to open.
 #[derive(Debug, Clone)]

@@ -10,7 +10,18 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::db::{AuditRecord, Db, Result, ts};
+use crate::pool::Db;
+use crate::sql::{Result, ts};
+
+/// One audit entry to append.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+    pub request_id: Option<String>,
+}
 
 /// `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -133,6 +144,15 @@ struct RawEntry {
 }
 
 impl Db {
+    /// Appends an audit entry on its own (for actions whose state lives outside the
+    /// database, such as key files).
+    pub async fn append_audit_entry(&self, audit: &AuditRecord) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn raw_audit(&self, since: Option<DateTime<Utc>>) -> Result<Vec<RawEntry>> {
         let rows = sqlx::query(
             "SELECT seq, at, actor, action, target, detail, request_id, prev_hash, hash \

@@ -6,7 +6,9 @@ use relops_core::release::ReleaseState;
 use relops_core::version::Version;
 use sqlx::Row;
 
-use crate::db::{AuditRecord, Db, DbError, Result, append_audit, parse, ts};
+use crate::audit::{AuditRecord, append_audit};
+use crate::pool::Db;
+use crate::sql::{DbError, Result, parse, ts};
 
 /// A checklist item's sign-off.
 #[derive(Debug, Clone, PartialEq)]

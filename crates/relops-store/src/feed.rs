@@ -6,7 +6,9 @@ use relops_core::release::ReleaseState;
 use relops_core::version::Version;
 use sqlx::Row;
 
-use crate::db::{Db, Result, StoredArtifact, artifact_from_row, parse, ts};
+use crate::artifacts::{StoredArtifact, artifact_from_row};
+use crate::pool::Db;
+use crate::sql::{Result, parse, ts};
 
 /// The release states whose artifacts the feed publishes.
 pub const PUBLISHED_STATES: [ReleaseState; 6] = [

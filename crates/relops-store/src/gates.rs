@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use relops_core::version::Version;
 use sqlx::Row;
 
-use crate::db::{AuditRecord, Db, DbError, Result, append_audit, parse, ts};
+use crate::audit::{AuditRecord, append_audit};
+use crate::pool::Db;
+use crate::sql::{DbError, Result, parse, ts};
 
 /// A gate's stored verdict.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,7 +10,8 @@ use sqlx::Row;
 
 use relops_ingest::Scope;
 
-use crate::db::{Db, DbError, Result, ts};
+use crate::pool::Db;
+use crate::sql::{DbError, Result, ts};
 
 /// The raw health figures of one release (all channels and platforms, or one of each)
 /// beside its installs ([`Db::installs_24h`]).
@@ -47,7 +48,7 @@ fn crash_from_row(r: &sqlx::any::AnyRow) -> Result<CrashRecord> {
         channel: r.try_get("channel")?,
         platform: r.try_get("platform")?,
         install_id: r.try_get("install_id")?,
-        received_at: crate::db::parse(r, "received_at")?,
+        received_at: crate::sql::parse(r, "received_at")?,
         critical: r.try_get("critical")?,
         payload: r.try_get("payload")?,
     })
@@ -157,14 +158,14 @@ impl Db {
         // over from its worker thread, which made a replay of 1.8 million marks take 18 s).
         if let Some(conn) = self.ingest_connection() {
             let since = s.clone();
-            out = crate::ingest_write::blocking(move || conn.replay_marks(&since)).await?;
+            out = crate::ingest_write::conn::blocking(move || conn.replay_marks(&since)).await?;
         } else {
             // PostgreSQL: the index's order, nothing to sort.
             const MARKS: &str = "SELECT product, release, channel, platform, install_id, \
                 seen_at, crashed FROM install_marks WHERE seen_at >= $1 ORDER BY seen_at";
             let mut marks = sqlx::query(MARKS).bind(&s).fetch(&self.pool);
             while let Some(r) = marks.try_next().await? {
-                let seen: DateTime<Utc> = crate::db::parse(&r, "seen_at")?;
+                let seen: DateTime<Utc> = crate::sql::parse(&r, "seen_at")?;
                 let crashed: i64 = r.try_get("crashed")?;
                 out.push(Replay::Install {
                     product: r.try_get("product")?,
@@ -188,7 +189,7 @@ impl Db {
                 product: r.try_get("product")?,
                 scope: scope_of(&r)?,
                 install_id: r.try_get("install_id")?,
-                at: crate::db::parse(&r, "received_at")?,
+                at: crate::sql::parse(&r, "received_at")?,
             });
         }
         for r in sqlx::query(
@@ -225,7 +226,7 @@ impl Db {
                 scope: scope_of(&r)?,
                 install_id: r.try_get("install_id")?,
                 host_percent: u8::try_from(p).unwrap_or(100),
-                at: crate::db::parse(&r, "received_at")?,
+                at: crate::sql::parse(&r, "received_at")?,
             });
         }
         Ok(out)

@@ -1,25 +1,33 @@
 #![doc = include_str!("../README.md")]
 
 mod alerts;
+mod artifacts;
 mod audit;
 mod blob;
 mod checklist;
-mod db;
 mod feed;
 mod gates;
 mod ingest;
 mod ingest_write;
 mod outbox;
+mod pool;
+mod releases;
 mod rollout;
+mod sql;
+mod tokens;
 
 pub use alerts::{AlertRecord, IncidentDecisionRecord, NewAlert, NewIncident};
-pub use audit::{AuditEntry, AuditVerdict, Checkpoint, GENESIS};
+pub use artifacts::{ArtifactRecord, NewArtifact, StoredArtifact};
+pub use audit::{AuditEntry, AuditRecord, AuditVerdict, Checkpoint, GENESIS};
 pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload};
 pub use checklist::{Decision, Signoff};
-pub use db::{AuditRecord, Backend, Db, DbError, NewArtifact, StoredArtifact, TokenRecord};
 pub use feed::{MetadataRow, PUBLISHED_STATES};
 pub use gates::GateRecord;
 pub use ingest::{CrashRecord, HealthFigures, Replay};
 pub use ingest_write::{ENDED_DAYS, Folded, IngestJournal, JournalEntry};
 pub use outbox::{NewNotification, Notification};
+pub use pool::Db;
+pub use releases::{ReleaseRecord, ReleaseSummaryRecord};
 pub use rollout::{IncidentRecord, RollbackPlan, RollbackRecord, RolloutRecord};
+pub use sql::{Backend, DbError};
+pub use tokens::TokenRecord;

@@ -6,7 +6,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use crate::db::{Db, Result, parse, ts};
+use crate::pool::Db;
+use crate::sql::{Result, parse, ts};
 
 /// A message to enqueue.
 #[derive(Debug, Clone, PartialEq)]

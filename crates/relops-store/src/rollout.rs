@@ -10,8 +10,10 @@ use relops_core::version::Version;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::{AuditRecord, Db, DbError, Result, append_audit, parse, ts};
+use crate::audit::{AuditRecord, append_audit};
 use crate::outbox::{NewNotification, insert_notifications};
+use crate::pool::Db;
+use crate::sql::{DbError, Result, parse, ts};
 
 /// A release's rollout as stored.
 #[derive(Debug, Clone, PartialEq)]

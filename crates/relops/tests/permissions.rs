@@ -6,7 +6,7 @@ mod common;
 
 use common::{Backend, TestEnv};
 use relops_core::access::Role;
-use relops_server::routes::table::{Access, method, spec};
+use relops_server::routes::table::{Access, Body, method, spec};
 use reqwest::StatusCode;
 
 fn concrete(path: &str) -> String {
@@ -141,6 +141,37 @@ async fn openapi_document_lists_every_route_and_validates() {
         if let Access::Permission(p) = r.access {
             assert_eq!(op["x-relops-permission"], p.as_str());
         }
+        // Every route says what it answers; a JSON answer names its schema.
+        let ok = &op["responses"][r.status.to_string()];
+        assert!(
+            ok.is_object(),
+            "{} {}: no {} answer",
+            r.method,
+            r.path,
+            r.status
+        );
+        match r.response {
+            Body::Json(_) => {
+                let schema = &ok["content"]["application/json"]["schema"];
+                assert!(schema.is_object(), "{} {}: {ok}", r.method, r.path);
+            }
+            Body::Media(m) => assert!(ok["content"][m].is_object(), "{} {}", r.method, r.path),
+            Body::None => panic!("{} {} answers nothing the document says", r.method, r.path),
+        }
+    }
+    for name in [
+        "HealthReport",
+        "Alert",
+        "Incident",
+        "CrashReport",
+        "Gate",
+        "Checklist",
+        "Dsn",
+    ] {
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{name} is not in components.schemas"
+        );
     }
     let Some(python) = common::python_with("openapi_spec_validator") else {
         return;
@@ -148,9 +179,68 @@ async fn openapi_document_lists_every_route_and_validates() {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("openapi.json");
     std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
-    let out = std::process::Command::new(python)
+    let out = std::process::Command::new(&python)
         .args(["-m", "openapi_spec_validator"])
         .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Real answers validate against the schemas the document gives their routes (a field
+    // added to a handler's answer but not to its type could not be sent; one renamed in
+    // the type but not in the document would fail here).
+    s.cli(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    let mut answers = Vec::new();
+    for (path, url) in [
+        ("/v1/releases", "/v1/releases"),
+        ("/v1/releases/{version}", "/v1/releases/2.1.0"),
+        ("/v1/releases/{version}/health", "/v1/releases/2.1.0/health"),
+        (
+            "/v1/releases/{version}/checklist",
+            "/v1/releases/2.1.0/checklist",
+        ),
+        ("/v1/releases/{version}/gates", "/v1/releases/2.1.0/gates"),
+        ("/v1/whoami", "/v1/whoami"),
+        ("/v1/ingest/dsn", "/v1/ingest/dsn"),
+        ("/v1/keys", "/v1/keys"),
+        ("/v1/audit/verify", "/v1/audit/verify"),
+        ("/v1/alerts", "/v1/alerts"),
+        ("/v1/incidents", "/v1/incidents"),
+        ("/v1/crashes", "/v1/crashes"),
+        ("/v1/notifications", "/v1/notifications"),
+    ] {
+        let answer: serde_json::Value = s.http().get(url).await.json().await.unwrap();
+        let schema =
+            doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+                .clone();
+        assert!(schema.is_object(), "{path}");
+        answers.push(serde_json::json!({"path": path, "schema": schema, "answer": answer}));
+    }
+    let checks = work.path().join("answers.json");
+    std::fs::write(
+        &checks,
+        serde_json::to_vec(
+            &serde_json::json!({"components": doc["components"], "answers": answers}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(concat!(
+            "import json, sys, jsonschema\n",
+            "d = json.load(open(sys.argv[1]))\n",
+            "for a in d['answers']:\n",
+            "    schema = dict(a['schema'], components=d['components'])\n",
+            "    jsonschema.Draft202012Validator(schema).validate(a['answer'])\n",
+            "print(len(d['answers']), 'answers valid')\n",
+        ))
+        .arg(&checks)
         .output()
         .unwrap();
     assert!(

@@ -8,50 +8,21 @@
 //! role.
 
 use axum::extract::{Request, State};
-use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post, put};
 use relops_core::access::{Permission, Role};
+use schemars::{JsonSchema, SchemaGenerator};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+pub use super::spec::{Access, Body, RouteSpec, method};
 use super::{
     alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, probes,
     releases, rollouts, tokens, tuf, update,
 };
 use crate::AppState;
 use crate::auth::authenticate;
-
-/// What a route needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone: health checks and the signed update feed.
-    Public,
-    /// Any valid token.
-    Token,
-    /// A token with a role that holds this permission.
-    Permission(Permission),
-    /// A product's public ingest key (DSN), not a token: telemetry from installs.
-    IngestKey,
-}
-
-/// One route, as documented and tested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RouteSpec {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub access: Access,
-    pub summary: &'static str,
-    /// The route takes large bodies (report uploads), beyond the default JSON limit.
-    pub large_body: bool,
-    /// Telemetry: compressed bodies (gzip, deflate, br, zstd) are decompressed, within
-    /// `[ingest] max_body_bytes` after decompression.
-    pub telemetry: bool,
-    /// Telemetry whose handler decodes the whole body itself (`routes/body.rs`, the hot
-    /// path) instead of the streaming decompression layer.
-    pub decodes_body: bool,
-}
 
 struct Entry {
     spec: RouteSpec,
@@ -71,6 +42,9 @@ fn e(
             path,
             access,
             summary,
+            request: Body::None,
+            response: Body::None,
+            status: 200,
             large_body: false,
             telemetry: false,
             decodes_body: false,
@@ -79,346 +53,443 @@ fn e(
     }
 }
 
+impl Entry {
+    /// Takes a JSON `T`.
+    fn takes<T: JsonSchema>(mut self) -> Self {
+        self.spec.request = Body::Json(SchemaGenerator::subschema_for::<T>);
+        self
+    }
+
+    fn takes_media(mut self, media: &'static str) -> Self {
+        self.spec.request = Body::Media(media);
+        self
+    }
+
+    /// Answers a JSON `T`.
+    fn answers<T: JsonSchema>(mut self) -> Self {
+        self.spec.response = Body::Json(SchemaGenerator::subschema_for::<T>);
+        self
+    }
+
+    fn answers_media(mut self, media: &'static str) -> Self {
+        self.spec.response = Body::Media(media);
+        self
+    }
+
+    /// Answers `201 Created`.
+    fn created(mut self) -> Self {
+        self.spec.status = 201;
+        self
+    }
+}
+
+const MARKDOWN: &str = "text/markdown";
+const BYTES: &str = "application/octet-stream";
+const MULTIPART: &str = "multipart/form-data";
+
 fn entries() -> Vec<Entry> {
     use Access::{Permission as P, Public, Token};
     use Permission::*;
-    let mut v = vec![
-        e(
-            "GET",
-            "/healthz",
-            Public,
-            "the process is up",
-            get(probes::healthz),
-        ),
+    use relops_api as api;
+    let mut v =
+        vec![
+        e("GET", "/healthz", Public, "the process is up", get(probes::healthz))
+            .answers_media("text/plain"),
         e(
             "GET",
             "/readyz",
             Public,
             "database and blob store reachable",
             get(probes::readyz),
-        ),
+        )
+        .answers_media("text/plain"),
         e(
             "GET",
             "/tuf/{product}/metadata/{file}",
             Public,
             "TUF metadata of the update feed",
             get(tuf::metadata),
-        ),
+        )
+        .answers_media("application/json"),
         e(
             "GET",
             "/tuf/{product}/targets/{file}",
             Public,
             "a file of the update feed",
             get(tuf::target),
-        ),
+        )
+        .answers_media(BYTES),
         e(
             "GET",
             "/tuf/{product}/notes/{file}",
             Public,
             "release notes of a published release",
             get(tuf::notes),
-        ),
+        )
+        .answers_media(MARKDOWN),
         e(
             "POST",
             "/v1/releases",
             P(ReleaseWrite),
             "create a release",
             post(releases::create),
-        ),
+        )
+        .takes::<api::CreateRelease>()
+        .answers::<api::Release>()
+        .created(),
         e(
             "GET",
             "/v1/releases",
             P(ReleaseRead),
             "list releases",
             get(releases::list),
-        ),
+        )
+        .answers::<api::ReleaseList>(),
         e(
             "GET",
             "/v1/releases/{version}",
             P(ReleaseRead),
             "show a release",
             get(releases::show),
-        ),
+        )
+        .answers::<api::Release>(),
         e(
             "POST",
             "/v1/releases/{version}/freeze",
             P(ReleaseWrite),
             "feature freeze",
             post(releases::freeze),
-        ),
+        )
+        .answers::<api::Release>(),
         e(
             "POST",
             "/v1/releases/{version}/approve",
             P(ReleaseApprove),
             "go/no-go decision (go: publish in the feed)",
             post(checklist::approve),
-        ),
+        )
+        .takes::<api::ApproveRequest>()
+        .answers::<api::Checklist>(),
         e(
             "PUT",
             "/v1/releases/{version}/notes",
             P(ReleaseNotes),
             "upload release notes",
             put(releases::put_notes),
-        ),
+        )
+        .takes_media(MARKDOWN)
+        .answers::<api::Release>(),
         e(
             "GET",
             "/v1/releases/{version}/notes",
             P(ReleaseRead),
             "read release notes",
             get(releases::get_notes),
-        ),
+        )
+        .answers_media(MARKDOWN),
         e(
             "GET",
             "/v1/releases/{version}/artifacts",
             P(ReleaseRead),
             "list artifacts",
             get(artifacts::list),
-        ),
+        )
+        .answers::<api::ArtifactList>(),
         e(
             "PUT",
             "/v1/releases/{version}/artifacts/{name}",
             P(ArtifactWrite),
             "upload an artifact (after the freeze also artifact.critical_fix)",
             put(artifacts::upload),
-        ),
+        )
+        .takes_media(BYTES)
+        .answers::<api::Artifact>()
+        .created(),
         e(
             "GET",
             "/v1/releases/{version}/artifacts/{name}",
             P(ReleaseRead),
             "download an artifact",
             get(artifacts::download),
-        ),
+        )
+        .answers_media(BYTES),
         e(
             "GET",
             "/v1/releases/{version}/SHA256SUMS",
             P(ReleaseRead),
             "checksums",
             get(artifacts::sha256sums),
-        ),
+        )
+        .answers_media("text/plain"),
         e(
             "POST",
             "/v1/releases/{version}/verify",
             P(ReleaseRead),
             "re-verify stored artifacts",
             post(artifacts::verify),
-        ),
+        )
+        .answers::<api::VerifyReport>(),
         e(
             "GET",
             "/v1/releases/{version}/gates",
             P(ReleaseRead),
             "gate verdicts",
             get(gates::list),
-        ),
+        )
+        .answers::<api::GateList>(),
         e(
             "GET",
             "/v1/releases/{version}/checklist",
             P(ReleaseRead),
             "readiness checklist",
             get(checklist::show),
-        ),
+        )
+        .answers::<api::Checklist>(),
         e(
             "PUT",
             "/v1/releases/{version}/checklist/{item}",
             P(ChecklistSign),
             "sign a checklist item (its owner role only; body: optional evidence file)",
             put(checklist::sign),
-        ),
+        )
+        .takes_media(BYTES)
+        .answers::<api::Checklist>(),
         e(
             "GET",
             "/v1/releases/{version}/rollout",
             P(ReleaseRead),
             "rollout status",
             get(rollouts::show),
-        ),
+        )
+        .answers::<api::RolloutStatus>(),
         e(
             "POST",
             "/v1/releases/{version}/rollout/{action}",
             P(RolloutManage),
             "rollout step: start, advance, pause or resume",
             post(rollouts::step),
-        ),
+        )
+        .takes::<api::RolloutStep>()
+        .answers::<api::RolloutStatus>(),
         e(
             "POST",
             "/v1/releases/{version}/rollout/halt",
             P(RolloutHalt),
             "halt a rollout: no new installs get the release",
             post(rollouts::halt),
-        ),
+        )
+        .takes::<api::RolloutStep>()
+        .answers::<api::RolloutStatus>(),
         e(
             "POST",
             "/v1/rollback",
             P(Rollback),
             "roll back: withdraw releases, publish a rollback directive, open an incident",
             post(rollouts::rollback),
-        ),
+        )
+        .takes::<api::RollbackRequest>()
+        .answers::<api::RollbackDone>()
+        .created(),
         e(
             "GET",
             "/v1/incidents",
             P(ReleaseRead),
             "list incidents",
             get(incidents::list),
-        ),
+        )
+        .answers::<api::IncidentList>(),
         e(
             "GET",
             "/v1/incidents/{id}",
             P(ReleaseRead),
             "show an incident (evidence, decision, post-mortem)",
             get(incidents::show),
-        ),
+        )
+        .answers::<api::Incident>(),
         e(
             "POST",
             "/v1/incidents/{id}/decision",
             P(IncidentDecide),
             "decide an incident: rollback, hotfix or next-patch",
             post(incidents::decide),
-        ),
+        )
+        .takes::<api::IncidentDecision>()
+        .answers::<api::Incident>(),
         e(
             "PUT",
             "/v1/incidents/{id}/postmortem",
             P(IncidentPostmortem),
             "file an incident's post-mortem (Markdown)",
             put(incidents::postmortem),
-        ),
+        )
+        .takes_media(MARKDOWN)
+        .answers::<api::Incident>(),
         e(
             "GET",
             "/v1/crashes",
             P(ReleaseRead),
             "list crash reports (?release=)",
             get(crashes::list),
-        ),
+        )
+        .answers::<api::CrashList>(),
         e(
             "GET",
             "/v1/crashes/{id}",
             P(ReleaseRead),
             "show a crash report's metadata",
             get(crashes::show),
-        ),
+        )
+        .answers::<api::CrashReport>(),
         e(
             "GET",
             "/v1/crashes/{id}/dump",
             P(CrashDump),
             "the crash dump, opened (sealed ones with the crash key); audited",
             get(crashes::dump),
-        ),
+        )
+        .answers_media(BYTES),
         e(
             "GET",
             "/v1/alerts",
             P(ReleaseRead),
             "list alerts (open ones; ?all=true for resolved too)",
             get(alerts::list),
-        ),
+        )
+        .answers::<api::AlertList>(),
         e(
             "GET",
             "/v1/alerts/{id}",
             P(ReleaseRead),
             "show an alert with its evidence and actions",
             get(alerts::show),
-        ),
+        )
+        .answers::<api::Alert>(),
         e(
             "POST",
             "/v1/releases/{version}/escalate",
             P(IncidentEscalate),
             "escalate a critical failure confirmed by support: roll back at once, page, incident",
             post(alerts::escalate),
-        ),
+        )
+        .takes::<api::Escalation>()
+        .answers::<api::Alert>()
+        .created(),
         e(
             "POST",
             "/v1/alerts/{id}/ack",
             P(AlertAck),
             "acknowledge an alert",
             post(alerts::ack),
-        ),
+        )
+        .takes::<api::AlertAck>()
+        .answers::<api::Alert>(),
         e(
             "GET",
             "/v1/notifications",
             P(ReleaseRead),
             "the notification outbox and delivery state",
             get(rollouts::notifications),
-        ),
+        )
+        .answers::<api::NotificationList>(),
         e(
             "GET",
             "/v1/update",
             Public,
             "thin-client update check (204: nothing to do)",
             get(update::check),
-        ),
+        )
+        .answers::<api::UpdateOffer>(),
         e(
             "GET",
             "/v1/ingest/dsn",
             P(ReleaseRead),
             "the product's ingest DSN (public, for the app's Sentry SDK or ours)",
             get(ingest::dsn),
-        ),
+        )
+        .answers::<api::Dsn>(),
         e(
             "GET",
             "/v1/releases/{version}/health",
             P(ReleaseRead),
             "release health: the gate's verdict, crash rate with its interval, sessions, errors",
             get(health::show),
-        ),
+        )
+        .answers::<api::HealthReport>(),
         e(
             "GET",
             "/v1/keys",
             P(ReleaseRead),
             "feed and release keys",
             get(tuf::keys),
-        ),
+        )
+        .answers::<api::KeyList>(),
         e(
             "POST",
             "/v1/keys/rotate",
             P(KeyRotate),
             "rotate a TUF role key",
             post(tuf::rotate),
-        ),
+        )
+        .takes::<api::RotateKey>()
+        .answers::<api::KeyRotated>(),
         e(
             "GET",
             "/v1/audit/verify",
             P(AuditRead),
             "verify the audit hash chain",
             get(audit::verify),
-        ),
+        )
+        .answers::<api::AuditVerification>(),
         e(
             "GET",
             "/v1/audit/export",
             P(AuditRead),
             "audit entries as JSON lines",
             get(audit::export),
-        ),
+        )
+        .answers_media("application/x-ndjson"),
         e(
             "POST",
             "/v1/audit/checkpoint",
             P(AuditManage),
             "sign the audit chain head",
             post(audit::checkpoint),
-        ),
+        )
+        .answers::<Option<api::AuditCheckpoint>>(),
         e(
             "POST",
             "/v1/audit/prune",
             P(AuditManage),
             "prune old audit entries",
             post(audit::prune),
-        ),
+        )
+        .answers::<Option<api::AuditCheckpoint>>(),
         e(
             "POST",
             "/v1/tokens",
             P(TokenManage),
             "create an API token",
             post(tokens::create),
-        ),
+        )
+        .takes::<api::CreateToken>()
+        .answers::<api::TokenCreated>()
+        .created(),
         e(
             "GET",
             "/v1/whoami",
             Token,
             "the caller's name and roles",
             get(tokens::whoami),
-        ),
+        )
+        .answers::<api::WhoAmI>(),
         e(
             "GET",
             "/v1/openapi.json",
             Public,
             "this API's OpenAPI document",
             get(openapi_route),
-        ),
+        )
+        .answers_media("application/json"),
     ];
     let mut gate = e(
         "PUT",
@@ -426,50 +497,64 @@ fn entries() -> Vec<Entry> {
         P(GateSubmit),
         "submit gate evidence (multipart reports)",
         put(gates::submit),
-    );
+    )
+    .takes_media(MULTIPART)
+    .answers::<api::Gate>();
     gate.spec.large_body = true;
     v.push(gate);
-    for (method, path, summary, handler) in [
-        (
+    for t in [
+        e(
             "POST",
             "/api/{project_id}/envelope/",
+            Access::IngestKey,
             "Sentry envelope endpoint (events, sessions, aggregates; the DSN's key)",
             post(ingest::envelope),
-        ),
-        (
+        )
+        .takes_media("application/x-sentry-envelope"),
+        e(
             "POST",
             "/api/{project_id}/minidump/",
+            Access::IngestKey,
             "Crashpad / sentry-native minidump upload (multipart upload_file_minidump)",
             post(ingest::minidump),
-        ),
-        (
+        )
+        .takes_media(MULTIPART),
+        e(
             "POST",
             "/v1/ingest/sessions",
+            Access::IngestKey,
             "session update from an install",
             post(ingest::session),
-        ),
-        (
+        )
+        .takes::<api::SessionUpdate>(),
+        e(
             "POST",
             "/v1/ingest/errors",
+            Access::IngestKey,
             "error event with a code (e.g. TOB_PARSE_ERROR)",
             post(ingest::error),
-        ),
-        (
+        )
+        .takes::<api::ErrorReport>(),
+        e(
             "POST",
             "/v1/ingest/memory",
+            Access::IngestKey,
             "memory warning (host memory use in %)",
             post(ingest::memory),
-        ),
-        (
+        )
+        .takes::<api::MemoryWarning>(),
+        e(
             "POST",
             "/v1/ingest/crashes",
+            Access::IngestKey,
             "crash report with a dump sealed on the client (HPKE to the crash key)",
             post(crashes::ingest),
-        ),
+        )
+        .takes::<api::CrashUpload>(),
     ] {
-        let mut t = e(method, path, Access::IngestKey, summary, handler);
+        let mut t = t.answers::<api::IngestAck>();
         t.spec.telemetry = true;
-        t.spec.decodes_body = path == "/api/{project_id}/envelope/";
+        t.spec.decodes_body = t.spec.path == "/api/{project_id}/envelope/";
         v.push(t);
     }
     v
@@ -568,72 +653,9 @@ async fn guard(
     next.run(req).await
 }
 
-/// The OpenAPI 3.1 document of the API (`GET /v1/openapi.json`), generated from this
-/// table: every path and method with its summary, path parameters and what it needs
-/// (`x-relops-permission`); bodies are described in docs/ for now.
-pub fn openapi() -> serde_json::Value {
-    use serde_json::{Map, Value, json};
-    let mut paths: Map<String, Value> = Map::new();
-    for r in spec() {
-        let params: Vec<Value> = r
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
-            .collect();
-        let mut op = json!({
-            "summary": r.summary,
-            "operationId": format!("{}{}", r.method.to_ascii_lowercase(), r.path.replace(['/', '{', '}'], "_")),
-            "parameters": params,
-            "responses": {
-                "200": { "description": "success" },
-                "400": { "description": "malformed input; the body says what to fix" },
-                "404": { "description": "not found" },
-            },
-        });
-        match r.access {
-            Access::Public => op["security"] = json!([]),
-            Access::IngestKey => {
-                op["x-relops-auth"] = json!(
-                    "ingest key (X-Sentry-Auth sentry_key, ?sentry_key= or X-Relops-Ingest-Key)"
-                );
-                op["responses"]["401"] = json!({ "description": "no or unknown ingest key" })
-            }
-            Access::Token => {
-                op["responses"]["401"] = json!({ "description": "no or unknown token" })
-            }
-            Access::Permission(p) => {
-                op["x-relops-permission"] = json!(p.as_str());
-                op["responses"]["401"] = json!({ "description": "no or unknown token" });
-                op["responses"]["403"] =
-                    json!({ "description": format!("the token's roles lack `{p}`") });
-            }
-        }
-        paths
-            .entry(r.path.to_owned())
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("object")
-            .insert(r.method.to_ascii_lowercase(), op);
-    }
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "relops",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Release operations for desktop applications. Errors are {\"code\", \"error\"}.",
-        },
-        "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
-        },
-        "security": [ { "bearer": [] } ],
-        "paths": paths,
-    })
-}
-
 /// `GET /v1/openapi.json`
 pub async fn openapi_route() -> axum::Json<serde_json::Value> {
-    axum::Json(openapi())
+    axum::Json(crate::openapi::document(&spec()))
 }
 
 /// `docs/permissions.md`, generated from this table and `relops_core::access`.
@@ -656,6 +678,16 @@ pub fn permissions_markdown() -> String {
             .collect();
         s += &format!("| `{r}` | {} |\n", perms.join(", "));
     }
+    let engine: Vec<String> = Permission::ALL
+        .iter()
+        .filter(|p| p.engine_may())
+        .map(|p| format!("`{p}`"))
+        .collect();
+    s += &format!(
+        "\n## The health engine\n\nThe health engine acts on its own only as `[alerts] auto_halt` and \
+         `auto_rollback` say, audited as `relops health engine (system)`, and holds exactly {}.\n",
+        engine.join(", ")
+    );
     s += "\n## Routes\n\n| method | path | needs | what |\n|---|---|---|---|\n";
     for r in spec() {
         let needs = match r.access {
@@ -670,13 +702,6 @@ pub fn permissions_markdown() -> String {
         );
     }
     s
-}
-
-/// The HTTP method of a spec.
-pub fn method(spec: &RouteSpec) -> Method {
-    spec.method
-        .parse()
-        .expect("a valid method in the route table")
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ use std::hash::Hasher;
 
 use chrono::{DateTime, Utc};
 
-use super::FastSet;
-use crate::db::{DbError, Result};
+use crate::sql::{DbError, Result};
+use foldhash::HashSet as FastSet;
 
 /// How long an ended session is remembered at least (whole UTC days after the day it
 /// ended, so 7–8 days): a retried end that arrives later than that counts again. Sentry's

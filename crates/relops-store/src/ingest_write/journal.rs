@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::{OpenFlags, OptionalExtension, TransactionBehavior};
 
-use super::{Shared, lock, open_shared, sql};
-use crate::db::{DbError, Result};
+use super::conn::{Shared, lock, open_shared, sql};
+use crate::sql::{DbError, Result};
 use relops_ingest::Record;
 
 /// The first byte of an entry's records in the binary encoding: a JSON array (how entries
@@ -150,7 +150,7 @@ impl IngestJournal {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
-        let at = crate::db::ts(at);
+        let at = crate::sql::ts(at);
         let mut last = 0;
         {
             let mut q = tx

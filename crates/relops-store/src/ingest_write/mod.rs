@@ -19,60 +19,14 @@
 //!   multi-row statements per batch through sqlx, where a round trip per row would cost
 //!   more than the rows.
 
+pub(crate) mod conn;
 mod ended;
-mod journal;
+pub(crate) mod journal;
 mod multirow;
 mod sqlite;
 
 pub use ended::ENDED_DAYS;
 pub use journal::{IngestJournal, JournalEntry};
-
-/// A plain SQLite connection of the ingest writer's (the table connection or the
-/// journal), used from blocking tasks one at a time.
-type Shared = std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>;
-
-/// Opens `path` with `flags` and the pragmas of the pool's connections
-/// ([`crate::db::SQLITE_PRAGMAS`]: WAL, `synchronous = FULL`); `what` names it in errors.
-/// `page_size` applies to a file this creates (an existing WAL file keeps its own).
-fn open_shared(
-    path: &std::path::Path,
-    flags: rusqlite::OpenFlags,
-    what: &str,
-    page_size: Option<u32>,
-) -> Result<Shared> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        flags | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| DbError::Sqlite(format!("opening {what} {}: {e}", path.display())))?;
-    if let Some(size) = page_size {
-        // Before the WAL pragma, which writes a new file's first page.
-        conn.pragma_update(None, "page_size", size).map_err(sql)?;
-    }
-    conn.execute_batch(&crate::db::SQLITE_PRAGMAS.join(";"))
-        .map_err(sql)?;
-    Ok(std::sync::Arc::new(std::sync::Mutex::new(conn)))
-}
-
-/// The connection, or an error if a task panicked while holding it.
-fn lock(conn: &Shared) -> Result<std::sync::MutexGuard<'_, rusqlite::Connection>> {
-    conn.lock()
-        .map_err(|_| DbError::Writer("an earlier ingest write panicked".to_owned()))
-}
-
-fn sql(e: rusqlite::Error) -> DbError {
-    DbError::Sqlite(e.to_string())
-}
-
-/// Runs `f` — work on one of the ingest writer's plain SQLite connections — on a
-/// blocking thread.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| DbError::Writer(e.to_string()))?
-}
 
 /// How long install marks are kept: the health figures and the health engine's replay
 /// read the last 24 h.
@@ -82,15 +36,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 // Keys are client-chosen ids: a seeded hasher (foldhash), several times cheaper than SipHash.
-pub(super) use foldhash::{HashMap, HashSet as FastSet};
+pub(super) use conn::{FastSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use crate::db::{Db, DbError, Result, ts};
+use crate::pool::Db;
+use crate::sql::{DbError, Result, ts};
 use relops_ingest::session::Status;
 use relops_ingest::{Record, Scope};
 
-pub(crate) use sqlite::IngestConnection;
+use conn::blocking;
 
 /// A record's release, channel and platform.
 type ScopeKey<'a> = (&'a str, &'a str, &'a str);

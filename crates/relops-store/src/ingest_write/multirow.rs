@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{EVENTS, FastSet, Plan, SESSIONS, Upsert, V, placeholders, session_rows, times};
-use crate::db::{Db, Result};
+use crate::pool::Db;
+use crate::sql::Result;
 use relops_ingest::Record;
 
 /// Rows per multi-row statement (well below SQLite's and PostgreSQL's parameter limits).

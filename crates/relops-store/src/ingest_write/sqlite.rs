@@ -5,19 +5,16 @@
 //! runtime and sqlx's SQLite worker thread that bounded ingest before.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{OptionalExtension, TransactionBehavior};
 
+use super::conn::{IngestConnection, lock, sql};
 use super::ended::{EndedSessions, day_of};
-use super::{
-    EVENTS, FastSet, Plan, Shared, Upsert, V, lock, open_shared, placeholders, sql, times,
-};
-use crate::db::{DbError, Result};
+use super::{EVENTS, FastSet, Plan, Upsert, V, placeholders, times};
 use crate::ingest::Replay;
+use crate::sql::{DbError, Result};
 use relops_ingest::{Record, Scope};
 
 impl rusqlite::ToSql for V<'_> {
@@ -30,16 +27,6 @@ impl rusqlite::ToSql for V<'_> {
     }
 }
 
-/// The ingest writer's own connection to an SQLite database file, and the sessions ended
-/// in the last days ([`EndedSessions`]). Only used while the batch holds the database's
-/// writer turn, so it never waits on SQLite's lock.
-#[derive(Debug, Clone)]
-pub(crate) struct IngestConnection {
-    conn: Shared,
-    /// Locked after `conn`, and only while holding it.
-    ended: std::sync::Arc<std::sync::Mutex<EndedSessions>>,
-}
-
 /// The sessions a transaction ended, added to [`EndedSessions`] once it has committed.
 #[derive(Debug, Default)]
 struct Ended {
@@ -49,61 +36,12 @@ struct Ended {
 }
 
 impl IngestConnection {
-    /// The database file of an `sqlite://` URL, read the way sqlx reads it (percent-
-    /// decoded). An in-memory database is refused: each of relops' connections would get
-    /// a database of its own.
-    pub(crate) fn file_of(url: &str) -> Result<PathBuf> {
-        let rest = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
-            return Err(DbError::UnsupportedUrl(url.to_owned()));
-        }
-        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
-        Ok(opts.get_filename().to_path_buf())
-    }
-
-    /// Opens `path` (which the migrations have created) with the pragmas of the pool's
-    /// connections ([`crate::db::SQLITE_PRAGMAS`]: WAL, `synchronous = FULL`;
-    /// [`crate::db::SQLITE_DB_PRAGMAS`]: the checkpoint mark) and a large page cache.
-    pub(crate) fn open(path: &std::path::Path) -> Result<Self> {
-        let conn = open_shared(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE,
-            "the database",
-            None,
-        )?;
-        // A fold touches pages all over the ingest tables' indexes: keep them in memory
-        // (up to 128 MiB; SQLite grows the cache as it is used).
-        let pragmas = format!(
-            "PRAGMA cache_size = -131072; {}",
-            crate::db::SQLITE_DB_PRAGMAS.join("; ")
-        );
-        let ended = {
-            let c = lock(&conn)?;
-            c.execute_batch(&pragmas).map_err(sql)?;
-            EndedSessions::load(&c, day_of(Utc::now()))?
-        };
-        Ok(Self {
-            conn,
-            ended: std::sync::Arc::new(std::sync::Mutex::new(ended)),
-        })
-    }
-
-    fn ended(&self) -> Result<std::sync::MutexGuard<'_, EndedSessions>> {
-        self.ended
-            .lock()
-            .map_err(|_| DbError::Writer("an earlier ingest write panicked".to_owned()))
-    }
-
     /// Deletes install marks older than `marks_hours` and forgets the sessions that ended
     /// before the retry window ([`super::ENDED_DAYS`]). Blocking.
     pub(crate) fn prune(&self, now: DateTime<Utc>, marks_hours: i64) -> Result<()> {
         let conn = lock(&self.conn)?;
         let mut ended = self.ended()?;
-        let cutoff = crate::db::ts(now - chrono::Duration::hours(marks_hours));
+        let cutoff = crate::sql::ts(now - chrono::Duration::hours(marks_hours));
         // Marks are in time order: the old ones are the rows before the first recent one
         // (all of them when none is recent). Read up to there, not the whole table. After a
         // clock set back, an old mark behind a newer one waits for a later prune (counts
@@ -322,7 +260,7 @@ fn single_row(table: &Upsert) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{IngestConnection, lock};
+    use super::super::conn::{IngestConnection, lock};
     use std::path::Path;
 
     /// The pool's connections and the ingest writer's copy the WAL back at the same mark.

@@ -348,7 +348,7 @@ async fn upgraded(url: &str, migrator: sqlx::migrate::Migrator, before: i64) {
         .await
         .unwrap();
     migrator.run_to(before, &pool).await.unwrap();
-    let ago = |h: i64| crate::db::ts(now - chrono::Duration::hours(h));
+    let ago = |h: i64| crate::sql::ts(now - chrono::Duration::hours(h));
     for (install, seen, crashed) in [("iA", ago(1), Some(ago(2))), ("iB", ago(30), None)] {
         sqlx::query(
             "INSERT INTO release_installs VALUES ('wizard', '2.1.0', 'stable', 'macos', $1, $2, $3)",
@@ -584,7 +584,7 @@ async fn journal_encodings() {
     let raw = rusqlite::Connection::open(j.path()).unwrap();
     raw.execute(
         "INSERT INTO ingest_journal (product, at, records) VALUES ('wizard', $1, $2)",
-        (crate::db::ts(t), serde_json::to_vec(&all).unwrap()),
+        (crate::sql::ts(t), serde_json::to_vec(&all).unwrap()),
     )
     .unwrap();
     let read = j.read_after(0, 1000).unwrap();
@@ -595,7 +595,7 @@ async fn journal_encodings() {
 
     raw.execute(
         "INSERT INTO ingest_journal (product, at, records) VALUES ('wizard', $1, x'02ff')",
-        [crate::db::ts(t)],
+        [crate::sql::ts(t)],
     )
     .unwrap();
     let err = j.read_after(0, 1000).unwrap_err().to_string();

@@ -235,3 +235,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every command reads its answer as the `relops-api` type the server wrote; indexing
+    /// untyped JSON (`v["sprt"]["llr"]`) is how the two sides drift unseen.
+    #[test]
+    fn commands_read_typed_answers() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/commands");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for untyped in ["serde_json::Value", "use serde_json::{Value", "Value = "] {
+                assert!(
+                    !code.contains(untyped),
+                    "{} uses `{untyped}`: read and send relops-api types",
+                    path.display()
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 9, "{checked}");
+    }
+}
