@@ -18,7 +18,8 @@ CONNS=${2:-32}
 ROUNDS=${ROUNDS:-3}
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk: apt-get install nginx-light wrk" >&2; exit 2; }
 cargo build --release -q -p relops
-BIN=${CARGO_TARGET_DIR:-target}/release/relops
+# RELOPS_BIN=FILE: another relops binary (an earlier build, for an A/B run).
+BIN=${RELOPS_BIN:-${CARGO_TARGET_DIR:-target}/release/relops}
 
 WORK=$(mktemp -d /tmp/relops-bench.XXXXXX)
 chmod 755 "$WORK"

@@ -18,7 +18,7 @@
 # their slowest latency (the bare handler's run overwrites relops'; run paced_load by hand
 # to keep both): ramps that line up with folds are the fold competing with the requests.
 # Its first line is the run's start as Unix time, to line up with the server's log
-# (RELOPS_LOG=relops_server::ingest_writer=debug logs each fold).
+# (RELOPS_LOG=relops_ops::services::ingest_writer=debug logs each fold).
 #
 # Needs: wrk. Uses the release build (RELOPS_BIN=FILE: another relops binary, for an A/B
 # against a build kept from before a change — run both back to back, alternating, since

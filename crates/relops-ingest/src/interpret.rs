@@ -535,6 +535,83 @@ MDMP
         }
     }
 
+    /// What the Python SDK wrote (tests/data/sentry-python): an unhandled exception, the
+    /// session it crashed, and an error with a code.
+    #[test]
+    fn envelopes_the_python_sdk_wrote() {
+        let unhandled = interpret(include_bytes!(
+            "../tests/data/sentry-python/unhandled.envelope"
+        ))
+        .unwrap();
+        match &unhandled[0].1[..] {
+            [
+                Record::Event {
+                    scope,
+                    event_id,
+                    install_id,
+                    crash,
+                    critical,
+                    code,
+                    ..
+                },
+            ] => {
+                assert_eq!(unhandled[0].0, "wizard");
+                assert_eq!(scope.release, "2.1.0");
+                assert_eq!(
+                    scope.channel, "stable",
+                    "Sentry's production is the production channel"
+                );
+                assert_eq!(event_id, "59fa5a8297804d0791e124e3e054f974");
+                assert_eq!(install_id.as_deref(), Some("install-7"));
+                assert!(*crash);
+                assert_eq!(critical.as_deref(), Some("crash_on_start"));
+                assert_eq!(code, &None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let session = interpret(include_bytes!(
+            "../tests/data/sentry-python/session-end.envelope"
+        ))
+        .unwrap();
+        match &session[0].1[..] {
+            [
+                Record::Session {
+                    scope,
+                    status,
+                    crashed,
+                    install_id,
+                    session_id,
+                },
+            ] => {
+                assert_eq!(scope.release, "2.1.0");
+                assert_eq!(*status, Status::Crashed);
+                assert!(*crashed);
+                assert_eq!(install_id.as_deref(), Some("install-7"));
+                assert_eq!(session_id, "91dea65a-c8e3-4d60-8ff1-bb0b5977e596");
+            }
+            other => panic!("{other:?}"),
+        }
+        let error = interpret(include_bytes!(
+            "../tests/data/sentry-python/error-code.envelope"
+        ))
+        .unwrap();
+        match &error[0].1[..] {
+            [
+                Record::Event {
+                    crash,
+                    code,
+                    install_id,
+                    ..
+                },
+            ] => {
+                assert!(!crash);
+                assert_eq!(code.as_deref(), Some("TOB_PARSE_ERROR"));
+                assert_eq!(install_id.as_deref(), Some("install-8"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn malformed_items_are_refused_with_the_reason() {
         assert_eq!(

@@ -30,8 +30,8 @@ use crate::target_cache::{FileRange, FileSources};
 const MIN_SENDFILE: usize = 16 * 1024;
 
 /// Most bytes one `sendfile` call queues. Whole 1 MiB bodies at once left more of each
-/// body queued behind the window, pushed out by the client's ACKs in its own context:
-/// 0.93× nginx, against 0.99–1.03× with 128–256 KiB per call (`bench/feed.sh`).
+/// body queued behind the window, pushed out by the client's ACKs in its own context, and
+/// served fewer requests per second (`bench/feed.sh`, bench/RESULTS.md).
 const SENDFILE_CHUNK: usize = 256 * 1024;
 
 /// A TCP listener whose connections send cached files with `sendfile`.

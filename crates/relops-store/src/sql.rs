@@ -22,10 +22,9 @@ pub(crate) const SQLITE_PRAGMAS: &[&str] = &[
 /// (64 MiB) instead of SQLite's default 1,000. Ingest folds rewrite the same pages (the
 /// counts, the events' index, the ends of the appended tables); a page rewritten by several
 /// folds between two checkpoints is copied back once, so the disk writes less, and the
-/// ingest journal's syncs, which acknowledgements wait for, queue behind less (paced p99
-/// lower in each of three alternating pairs; bench/RESULTS.md, session 9). The commit that
-/// crosses the mark does the copy; under load nearly all commits are the fold's. The WAL
-/// file keeps its largest size.
+/// ingest journal's syncs, which acknowledgements wait for, queue behind less (measured in
+/// bench/RESULTS.md). The commit that crosses the mark does the copy; under load nearly all
+/// commits are the fold's. The WAL file keeps its largest size.
 pub(crate) const SQLITE_DB_PRAGMAS: &[&str] = &["PRAGMA wal_autocheckpoint = 16384"];
 
 /// Which engine a [`Db`] talks to.

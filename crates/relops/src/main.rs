@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// mimalloc: the server allocates and frees many small objects per request (headers,
-/// envelope items, records); with glibc's malloc that was about an eighth of the ingest
-/// path's CPU (bench/RESULTS.md, issue 5).
+/// envelope items, records), where glibc's malloc took a large share of the ingest path's
+/// CPU (bench/RESULTS.md, issue 5).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

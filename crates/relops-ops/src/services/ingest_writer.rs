@@ -29,32 +29,24 @@ use crate::services::health_engine::HealthEngine;
 const MAX_BATCH_RECORDS: usize = 2000;
 /// Under load, a batch waits up to this long after its first request for others, until it
 /// has as many records as the last batch (at most [`COMMIT_GATHER`]): fewer, larger
-/// commits (each syncs the disk, ~100 µs of CPU here) for at most this much latency.
-/// PostgreSQL's `commit_delay`, for the same reason.
+/// commits (each syncs the disk and costs CPU however little it carries) for at most this
+/// much latency. PostgreSQL's `commit_delay`, for the same reason.
 const COMMIT_DELAY: Duration = Duration::from_millis(2);
 /// Not larger: clients that wait for their answer before sending again (an SDK's queue, a
 /// load generator's connections) would otherwise travel as one convoy — every request in
 /// one batch, the CPU idle while that batch's sync runs, the disk idle while the next
-/// convoy is parsed. Session 10 (bench/RESULTS.md) measured 64 against 8 at 32
-/// closed-loop connections: 64 left a quarter of the CPU idle. Session 12 measured 32
-/// against 8: at a steady 15,000 requests/s the request threads spent 44 µs per request
-/// instead of 48–52 (a commit costs ~60 µs of CPU, however little it carries), and
-/// closed-loop throughput at 32 and 256 connections did not change beyond the machine's
-/// run-to-run noise.
+/// convoy is parsed. Not smaller: every commit costs CPU however little it carries. 64,
+/// 32 and 8 are compared in bench/RESULTS.md.
 const COMMIT_GATHER: usize = 32;
 /// Most records one fold applies (a fold holds the database's writer turn; the rest
 /// waits for the next, which starts at once).
 const MAX_FOLD_RECORDS: usize = 100_000;
 /// While requests keep arriving, the fold waits until this many records are journalled
-/// (or [`FOLD_LAG`] has passed). Since the fold appends install marks and ended sessions
-/// instead of upserting rows under random ids, its cost per record hardly depends on the
-/// run: `examples/ingest_batches` measured 4–5 µs per record in runs of 200 as of
-/// 200,000 (it was 31 µs in runs of 2,000 and 10–12 in runs of 200,000 with the upserts,
-/// when the fold waited for 200,000 records or 10 s). Runs of about a second's load keep
-/// the health figures fresh, the fold's memory small and its disk writes in small
-/// bursts; at a steady 41,000 requests/s over 20 s they gave a p99 of 48–121 ms (median
-/// 77, five runs) against 61–1,101 ms (median 105) for runs of 200,000 (bench/RESULTS.md,
-/// session 14).
+/// (or [`FOLD_LAG`] has passed). The fold appends install marks and ended sessions instead
+/// of upserting rows under random ids, so its cost per record hardly depends on the run
+/// (`examples/ingest_batches`); runs of about a second's load keep the health figures
+/// fresh, the fold's memory small and its disk writes in small bursts, which kept the
+/// paced tail lower than longer runs did (bench/RESULTS.md).
 const FOLD_RUN_RECORDS: usize = 40_000;
 /// The longest an answered record waits to be folded while requests keep arriving (so
 /// the longest the health engine's figures lag behind under load; reads fold first).
@@ -360,8 +352,8 @@ async fn write_direct(db: &Db, health: &HealthEngine, jobs: &[Job]) -> Result<()
 /// Runs [`fold_loop`] on a thread of its own, with a single-threaded runtime; it and the
 /// runtime's blocking threads run at the lowest CPU priority ([`lower_priority`]). The
 /// fold is deferred work: answering requests comes first, and the fold takes the CPU they
-/// leave (a fold of ~10,000 records took a core for ~150 ms at the same priority, and
-/// requests queued behind it). Ends when `stop`'s sender is dropped.
+/// leave (at the same priority, requests queued behind a fold that took a core for a
+/// while). Ends when `stop`'s sender is dropped.
 async fn start_fold_thread(
     db: Db,
     health: Arc<HealthEngine>,
@@ -387,7 +379,7 @@ async fn start_fold_thread(
 /// Puts the calling thread on `SCHED_IDLE` (and at [`FOLD_NICE`], what counts if the
 /// kernel refuses the policy). A nice value only weighs the fold's share of the CPU: under
 /// Linux's EEVDF scheduler a request's thread that wakes while the fold runs could wait for
-/// the fold's time slice, and at 18,000 requests/s the latency rose in a ramp at every
+/// the fold's time slice, and under load the latency rose in a ramp at every
 /// fold. A task leaving `SCHED_IDLE` preempts an idle-policy task at once.
 fn lower_priority() {
     let me = rustix::thread::gettid();
@@ -496,7 +488,7 @@ async fn fold_once(db: &Db, health: &HealthEngine, j: &Journalled) -> Result<(),
         n += f.records.len();
         health.observe(&f.product, &f.records, &f.fresh, f.at);
     }
-    // What `RELOPS_LOG=relops_server::ingest_writer=debug` shows of each fold; the writer
+    // What `RELOPS_LOG=relops_ops::services::ingest_writer=debug` shows of each fold; the writer
     // turn is waited for and held between `read` and `stored`.
     tracing::debug!(
         records = n,

@@ -73,10 +73,10 @@ pub struct IngestJournal {
 
 /// The journal's page size. SQLite writes every page a commit touches to the WAL whole,
 /// and an append touches about five whatever their size (the new leaf, its parent, the
-/// database header's page, `sqlite_sequence`, the overflow pages of a batch's records): an
-/// append of 2.6 KB of records wrote 23 KiB to the WAL with 4 KiB pages and 10 KiB with 1
-/// KiB pages (bench/RESULTS.md, session 15). The journal holds a few unfolded batches,
-/// read in order, so small pages cost its reads nothing that matters.
+/// database header's page, `sqlite_sequence`, the overflow pages of a batch's records), so
+/// small pages write less than half of what 4 KiB pages write per append (bench/RESULTS.md).
+/// The journal holds a few unfolded batches, read in order, so small pages cost its reads
+/// nothing that matters.
 const PAGE_SIZE: u32 = 1024;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ingest_journal (
