@@ -203,12 +203,11 @@ impl Ops {
         actor: &Actor,
         product: &str,
         v: &Version,
-        item: &str,
+        item: Item,
         s: SignOff,
     ) -> OpResult<Checklist> {
         let who = actor.authorize(Permission::ChecklistSign)?;
         let facts = Facts::load(self, product, v).await?;
-        let item: Item = item.parse().map_err(OpError::NotFound)?;
         if !actor.roles().contains(&item.owner()) {
             return Err(OpError::Forbidden {
                 permission: None,

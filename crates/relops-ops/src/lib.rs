@@ -1,27 +1,28 @@
 #![doc = include_str!("../README.md")]
 
-pub mod actor;
+mod actor;
 pub mod config;
-pub mod error;
+mod error;
 pub mod init;
 pub mod services;
 mod workers;
 
-// The operations, one module per area; each adds its operations to [`Ops`].
-pub mod alerts;
-pub mod artifacts;
-pub mod audit;
+// The operations, one module per area; each adds its operations to [`Ops`]. Public are
+// the modules whose input types callers build.
+mod alerts;
+mod artifacts;
+mod audit;
 pub mod checklist;
-pub mod crashes;
+mod crashes;
 pub mod gates;
-pub mod health;
-pub mod incidents;
-pub mod ingest;
-pub mod keys;
-pub mod releases;
-pub mod rollback;
+mod health;
+mod incidents;
+mod ingest;
+mod keys;
+mod releases;
+mod rollback;
 pub mod rollout;
-pub mod tokens;
+mod tokens;
 pub mod update;
 
 use std::collections::HashMap;

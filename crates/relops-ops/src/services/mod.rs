@@ -11,8 +11,8 @@
 //! | [`ratelimit`] | per-key and per-install token buckets for the fleet's telemetry |
 
 pub mod feed;
-pub mod health_engine;
-pub mod ingest_writer;
-pub mod key_files;
-pub mod notify;
-pub mod ratelimit;
+pub(crate) mod health_engine;
+pub(crate) mod ingest_writer;
+pub(crate) mod key_files;
+pub(crate) mod notify;
+pub(crate) mod ratelimit;

@@ -6,6 +6,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use bytes::Bytes;
 use relops_api::{ApproveRequest, Checklist};
+use relops_core::checklist::Item;
+use relops_ops::OpError;
 use relops_ops::checklist::SignOff;
 use serde::Deserialize;
 
@@ -41,6 +43,7 @@ pub async fn sign(
     Caller(who): Caller,
     body: Bytes,
 ) -> ApiResult<Json<Checklist>> {
+    let item: Item = item.parse().map_err(OpError::NotFound)?;
     let s = SignOff {
         note: q.note,
         evidence: body,
@@ -49,7 +52,7 @@ pub async fn sign(
     Ok(Json(
         state
             .ops
-            .sign_checklist(&who, &product, &version(&v)?, &item, s)
+            .sign_checklist(&who, &product, &version(&v)?, item, s)
             .await?,
     ))
 }

@@ -2,24 +2,24 @@
 //! body, call one operation of `relops-ops` as the [`Caller`](crate::auth::Caller), and
 //! answer with its `relops-api` type. What a route needs is said once, in [`table`].
 
-pub mod alerts;
-pub mod artifacts;
-pub mod audit;
+mod alerts;
+mod artifacts;
+mod audit;
 mod body_decoding;
-pub mod checklist;
-pub mod crashes;
-pub mod gates;
-pub mod health;
-pub mod incidents;
-pub mod ingest;
-pub mod probes;
-pub mod releases;
-pub mod rollouts;
+mod checklist;
+mod crashes;
+mod gates;
+mod health;
+mod incidents;
+mod ingest;
+mod probes;
+mod releases;
+mod rollouts;
 pub mod spec;
 pub mod table;
-pub mod tokens;
-pub mod tuf;
-pub mod update;
+mod tokens;
+mod tuf;
+mod update;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
