@@ -446,7 +446,7 @@ impl Ops {
                     .unwrap_or_default()
             )));
         }
-        let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+        let note = crate::given(req.note.as_deref());
         let audit = who.audit(
             "alert.ack",
             format!("{}/{}", a.product, id),
@@ -480,11 +480,7 @@ impl Ops {
                 "--reason is required: what the customer lost or could not do (it goes to the pager and the incident)".into(),
             ));
         }
-        let ticket = req
-            .ticket
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
+        let ticket = crate::given(req.ticket.as_deref());
         let condition = Condition::escalation(reason, ticket);
         let version = release.version.to_string();
         self.telemetry_visible().await?;

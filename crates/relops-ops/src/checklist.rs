@@ -260,10 +260,7 @@ impl Ops {
                 "sha256": sha, "size": body.len(), "blob_key": key,
             }))
         };
-        let note = s
-            .note
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty());
+        let note = crate::given(s.note.as_deref()).map(str::to_owned);
         let signoff = Signoff {
             item: item.as_str().into(),
             signed_by: who.name.clone(),
@@ -295,12 +292,7 @@ impl Ops {
         let who = actor.authorize(Permission::ReleaseApprove)?;
         let facts = Facts::load(self, product, v).await?;
         let release = &facts.release;
-        let reason = req
-            .reason
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned);
+        let reason = crate::given(req.reason.as_deref()).map(str::to_owned);
         let now = Utc::now();
         if req.no_go {
             if reason.is_none() || !req.waive.is_empty() {

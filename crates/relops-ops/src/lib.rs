@@ -236,6 +236,11 @@ impl Ops {
     }
 }
 
+/// A text the caller gave (a reason, a note, a ticket), trimmed; `None` when it is empty.
+pub(crate) fn given(text: Option<&str>) -> Option<&str> {
+    text.map(str::trim).filter(|t| !t.is_empty())
+}
+
 /// Parses a version named by a caller (a path segment, a form field).
 pub fn version(s: &str) -> OpResult<Version> {
     s.trim()
