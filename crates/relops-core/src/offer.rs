@@ -66,6 +66,27 @@ pub struct FeedRollout {
 }
 
 impl FeedRollout {
+    /// The state a rollout carries in the feed: the pilot channel is offered the release in
+    /// full from the first stage on; the production channel gets the stage's percentage (or
+    /// the one a halt froze).
+    pub fn of(
+        rollout: &crate::rollout::Rollout,
+        salt_hex: &str,
+        pilot_channel: &str,
+        production_channel: &str,
+    ) -> Self {
+        let mut bps = BTreeMap::new();
+        bps.insert(pilot_channel.to_owned(), Percent::ALL);
+        bps.insert(production_channel.to_owned(), rollout.percent);
+        Self {
+            state: rollout.state,
+            stage: rollout.stage,
+            since: rollout.since,
+            salt: salt_hex.to_owned(),
+            bps,
+        }
+    }
+
     /// Is an install on `channel` with `install_id` offered the release?
     pub fn offers(&self, channel: &str, install_id: &str) -> bool {
         let live = matches!(

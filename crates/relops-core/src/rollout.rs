@@ -369,27 +369,6 @@ impl Rollout {
         }
     }
 
-    /// The state carried in the feed: the pilot channel is offered the release in full
-    /// from the first stage on; the production channel gets the stage's percentage (or the
-    /// one a halt froze).
-    pub fn feed_state(
-        &self,
-        salt_hex: &str,
-        pilot_channel: &str,
-        production_channel: &str,
-    ) -> crate::offer::FeedRollout {
-        let mut bps = std::collections::BTreeMap::new();
-        bps.insert(pilot_channel.to_owned(), Percent::ALL);
-        bps.insert(production_channel.to_owned(), self.percent);
-        crate::offer::FeedRollout {
-            state: self.state,
-            stage: self.stage,
-            since: self.since,
-            salt: salt_hex.to_owned(),
-            bps,
-        }
-    }
-
     /// The release state this rollout puts its release in.
     pub fn release_state(&self) -> crate::release::ReleaseState {
         use crate::release::ReleaseState as R;

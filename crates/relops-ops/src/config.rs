@@ -264,8 +264,12 @@ impl FeedConfig {
         &self,
         r: &relops_store::RolloutRecord,
     ) -> relops_core::offer::FeedRollout {
-        r.rollout
-            .feed_state(&r.salt, self.pilot_channel(), self.production_channel())
+        relops_core::offer::FeedRollout::of(
+            &r.rollout,
+            &r.salt,
+            self.pilot_channel(),
+            self.production_channel(),
+        )
     }
 }
 
