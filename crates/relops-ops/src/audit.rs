@@ -85,11 +85,18 @@ impl Ops {
         before: Option<&str>,
     ) -> OpResult<Option<AuditCheckpoint>> {
         let who = actor.authorize(Permission::AuditManage)?;
-        let retention = chrono::Duration::days(self.config.audit.retention_days);
+        let days = self.config.audit.retention_days;
+        let latest = Utc::now() - chrono::Duration::days(days);
         let before = match before {
             Some(s) => parse_since(s)?,
-            None => Utc::now() - retention,
+            None => latest,
         };
+        if before > latest {
+            return Err(OpError::Refused(format!(
+                "entries younger than [audit] retention_days ({days} days) are kept: prune before {} at the latest",
+                latest.format("%Y-%m-%d %H:%M UTC")
+            )));
+        }
         let audit = who.audit("audit.prune", "audit".into(), json!({ "before": before }));
         Ok(self
             .db

@@ -172,7 +172,9 @@ impl WebhookKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditConfig {
-    /// Entries older than this are pruned by `relops audit prune` (R-CR-4: 180 days).
+    /// Entries younger than this are never pruned (R-CR-4: 180 days); `relops audit prune`
+    /// removes only older ones, and never the newest entry. Set only in the server's config
+    /// file: the API cannot shorten it.
     pub retention_days: i64,
     /// How often the server signs a checkpoint of the chain head, in seconds.
     pub checkpoint_interval_seconds: u64,
@@ -429,9 +431,9 @@ impl ServerConfig {
                 "[gates] min_line_coverage must be 0-100".into(),
             ));
         }
-        if self.audit.retention_days < 1 || self.audit.checkpoint_interval_seconds == 0 {
+        if self.audit.retention_days < 0 || self.audit.checkpoint_interval_seconds == 0 {
             return Err(ConfigError::Invalid(
-                "[audit] retention_days and checkpoint_interval_seconds must be at least 1".into(),
+                "[audit] retention_days must be 0 or more (the playbook keeps 180) and checkpoint_interval_seconds at least 1".into(),
             ));
         }
         let r = &self.rollout;

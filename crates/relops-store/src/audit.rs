@@ -248,8 +248,9 @@ impl Db {
         Ok(Some(cp))
     }
 
-    /// Deletes the entries written before `before`, after storing a signed checkpoint of the
-    /// last one deleted; returns it (or `None` when nothing was old enough).
+    /// Deletes the entries written before `before` — never the newest, so the chain keeps a
+    /// head — after storing a signed checkpoint of the last one deleted; returns it (or
+    /// `None` when nothing was old enough). The prune's own entry follows.
     pub async fn audit_prune(
         &self,
         before: DateTime<Utc>,
@@ -258,7 +259,8 @@ impl Db {
     ) -> Result<Option<Checkpoint>> {
         let mut tx = self.begin_write().await?;
         let last = sqlx::query(
-            "SELECT seq, hash FROM audit_log WHERE at < $1 AND hash IS NOT NULL ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, hash FROM audit_log WHERE at < $1 AND hash IS NOT NULL \
+             AND seq < (SELECT MAX(seq) FROM audit_log) ORDER BY seq DESC LIMIT 1",
         )
         .bind(ts(before))
         .fetch_optional(&mut *tx)

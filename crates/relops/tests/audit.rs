@@ -6,11 +6,39 @@ mod common;
 
 use common::{Backend, TestEnv, assert_refused, test_bytes};
 
-backend_tests!(audit_chain_detects_tampering, checkpoints_and_pruning);
+backend_tests!(
+    audit_chain_detects_tampering,
+    checkpoints_and_pruning,
+    pruning_keeps_the_retention_period
+);
+
+/// The attack (issue 15, 1): a security engineer's `prune --before 2099-01-01` wiped every
+/// entry, and `verify` then said intact. Entries younger than `[audit] retention_days` are
+/// kept, whatever `--before` says; the default keeps 180 days, so nothing here is old
+/// enough, and the refusal says until when.
+async fn pruning_keeps_the_retention_period(b: Backend) {
+    let (_env, s, sec) = with_history(b).await;
+    let before = s.cli_json_as(&sec, &["audit", "verify"]);
+    assert_eq!(before["entries"], 7);
+    assert_refused(
+        &s.cli_as(&sec, &["audit", "prune", "--before", "2099-01-01"]),
+        1,
+        "retention_days (180 days) are kept: prune before",
+    );
+    assert!(s.cli_json_as(&sec, &["audit", "prune"]).is_null());
+    let after = s.cli_json_as(&sec, &["audit", "verify"]);
+    assert_eq!(after["ok"], true);
+    assert_eq!(after["entries"], 7, "all kept: {after}");
+}
 
 /// A server with some history: 2 tokens, 2 releases, an upload, a freeze.
 async fn with_history(b: Backend) -> (TestEnv, common::Server, String) {
-    let env = TestEnv::new(b).await;
+    with_history_kept(b, 180).await
+}
+
+/// The same, keeping the audit trail `days` days (0: entries of any age may be pruned).
+async fn with_history_kept(b: Backend, days: u32) -> (TestEnv, common::Server, String) {
+    let env = TestEnv::with_config(b, &format!("[audit]\nretention_days = {days}\n")).await;
     let s = env.serve();
     let sec = s.token_with(&["security_engineer"]);
     s.token_with(&["release_manager"]);
@@ -112,7 +140,7 @@ async fn audit_chain_detects_tampering(b: Backend) {
 }
 
 async fn checkpoints_and_pruning(b: Backend) {
-    let (env, s, sec) = with_history(b.clone()).await;
+    let (env, s, sec) = with_history_kept(b.clone(), 0).await;
     let cp = s.cli_json_as(&sec, &["audit", "checkpoint"]);
     assert_eq!(cp["seq"], 7);
     assert_eq!(s.cli_json_as(&sec, &["audit", "verify"])["ok"], true);
@@ -140,8 +168,15 @@ async fn checkpoints_and_pruning(b: Backend) {
         Some(true),
         "the prune itself is audited"
     );
-    // The default keeps 180 days: nothing is that old.
-    assert!(s.cli_json_as(&sec, &["audit", "prune"]).is_null());
+    // Pruning all that is old enough (with retention 0: everything so far) keeps the newest
+    // entry: the chain keeps its head.
+    let all = s.cli_json_as(&sec, &["audit", "prune"]);
+    let v = s.cli_json_as(&sec, &["audit", "verify"]);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(
+        v["entries"], 2,
+        "the newest entry and the prune's own: {all}"
+    );
 
     // A forged checkpoint fails its signature; a removed one leaves the chain without a start.
     env.execute_sql(&["UPDATE audit_checkpoints SET hash = 'ff' WHERE seq = 7"])
@@ -151,7 +186,7 @@ async fn checkpoints_and_pruning(b: Backend) {
         1,
         "entry 7: its signed checkpoint does not verify",
     );
-    let (env, s, sec) = with_history(b).await;
+    let (env, s, sec) = with_history_kept(b, 0).await;
     let export = String::from_utf8(s.cli_as(&sec, &["audit", "export"]).stdout).unwrap();
     let entries: Vec<serde_json::Value> = export
         .lines()
