@@ -10,7 +10,7 @@ use bytes::Bytes;
 use relops_api::{CrashList, CrashReport, CrashUpload, DumpInfo, IngestAck};
 use relops_core::access::Permission;
 use relops_ingest::{Batch, Record, envelope};
-use relops_store::CrashRecord;
+use relops_store::{CrashRecord, PutOnce};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -121,7 +121,13 @@ impl Ops {
         relops_seal::check(&sealed).map_err(|e| OpError::Invalid(format!("`sealed`: {e}")))?;
         self.ingest_limits.check(product, Some(&c.who.install_id))?;
         let key = format!("crashes/sealed/{id}");
-        self.blobs.put_raw(&key, sealed.clone().into()).await?;
+        // A crash id names one crash: a retry with the same bytes is the same report; other
+        // bytes under a known id are refused, and what arrived first is kept.
+        if self.blobs.put_once(&key, sealed.clone().into()).await? == PutOnce::Different {
+            return Err(OpError::Conflict(format!(
+                "crash {id} was reported before with a different dump: a crash id names one crash (make a new UUID for another); the first dump is kept"
+            )));
+        }
         let event = json!({"tags": c.tags});
         let r = Record::Event {
             scope,
@@ -188,9 +194,9 @@ impl Ops {
         let who = actor.authorize(Permission::CrashDump)?;
         let c = self.load_crash(product, id).await?;
         let p: Payload = serde_json::from_str(&c.payload).unwrap_or_default();
-        let (key, sealed) = match (p.sealed, p.minidump) {
-            (Some(s), _) => (s.blob_key, true),
-            (None, Some(m)) => (m.blob_key, false),
+        let (key, digest, sealed) = match (p.sealed, p.minidump) {
+            (Some(s), _) => (s.blob_key, s.sha256, true),
+            (None, Some(m)) => (m.blob_key, m.sha256, false),
             _ => {
                 return Err(OpError::NotFound(format!(
                     "crash {} has no dump (it was reported as an event only)",
@@ -199,6 +205,13 @@ impl Ops {
             }
         };
         let bytes = self.blobs.get_raw(&key).await?;
+        if hex::encode(Sha256::digest(&bytes)) != digest {
+            tracing::error!(crash = %c.id, %key, "a stored crash dump does not match the digest recorded when it arrived");
+            return Err(OpError::Unreadable(format!(
+                "the stored dump of crash {} does not match the SHA-256 recorded when it arrived: it was changed in the blob store, and is not served (tell your security engineer)",
+                c.id
+            )));
+        }
         let plain: Bytes = if sealed {
             self.crash_key
                 .open(&c.id, &bytes)

@@ -19,7 +19,7 @@ mod tokens;
 pub use alerts::{AlertRecord, IncidentDecisionRecord, NewAlert, NewIncident};
 pub use artifacts::{ArtifactRecord, NewArtifact, StoredArtifact};
 pub use audit::{AuditEntry, AuditRecord, AuditVerdict, Checkpoint, GENESIS};
-pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload};
+pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload, PutOnce};
 pub use checklist::{Decision, Signoff};
 pub use feed::{MetadataRow, PUBLISHED_STATES};
 pub use gates::GateRecord;

@@ -12,7 +12,86 @@ use relops_client::{CrashConfig, CrashReporter};
 use relops_core::platform::Platform;
 use serde_json::{Value, json};
 
-backend_tests!(sealed_crashes_are_queued_uploaded_once_and_opened_by_role);
+backend_tests!(
+    sealed_crashes_are_queued_uploaded_once_and_opened_by_role,
+    crash_evidence_is_never_replaced
+);
+
+/// The attack (issue 15, 4): a second upload under a known crash id overwrote the stored
+/// dump (200), or destroyed it with garbage. The first dump stays: the same bytes again are
+/// a retry (200), other bytes are refused (409); and a dump changed in the blob store is
+/// not served as if it were what arrived.
+async fn crash_evidence_is_never_replaced(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let key = s.cli_json(&["ingest", "dsn"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ck = crash_key(&s).await;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let upload = |bytes: &[u8]| {
+        json!({
+            "install_id": "i-1", "release": "2.1.0", "platform": "windows-x64",
+            "channel": "stable", "crash_id": id, "kind": "minidump",
+            "sealed": base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                relops_seal::seal(&ck, &id, bytes).unwrap(),
+            ),
+        })
+    };
+    let http = reqwest::Client::new();
+    let post = |body: Value| {
+        http.post(format!("{}/v1/ingest/crashes", s.url))
+            .header("X-Relops-Ingest-Key", &key)
+            .json(&body)
+            .send()
+    };
+    let first = upload(&dump(1));
+    assert_eq!(post(first.clone()).await.unwrap().status(), 200);
+    assert_eq!(post(first).await.unwrap().status(), 200, "a retry");
+    let r = post(upload(&dump(9))).await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("first dump is kept"));
+    let garbage = json!({
+        "install_id": "i-1", "release": "2.1.0", "platform": "windows-x64",
+        "channel": "stable", "crash_id": id, "kind": "minidump",
+        "sealed": base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            relops_seal::seal(&ck, &id, b"MDMP garbage").unwrap(),
+        ),
+    });
+    assert_eq!(post(garbage).await.unwrap().status(), 409);
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("opened.dmp");
+    let qa = s.as_role("qa_lead");
+    s.cli_json_as(
+        &qa,
+        &[
+            "crash",
+            "show",
+            &id,
+            "--decrypt",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), dump(1), "the first dump");
+
+    // Changed at rest (a valid seal of other bytes): refused when read, not served.
+    env.blobs()
+        .put_raw(
+            &format!("crashes/sealed/{id}"),
+            relops_seal::seal(&ck, &id, &dump(7)).unwrap().into(),
+        )
+        .await
+        .unwrap();
+    assert_refused(
+        &s.cli_as(&qa, &["crash", "show", &id, "--decrypt"]),
+        1,
+        "does not match the SHA-256 recorded when it arrived",
+    );
+}
 
 async fn crash_key(s: &Server) -> String {
     let keys: Value = s.http().get("/v1/keys").await.json().await.unwrap();

@@ -94,6 +94,17 @@ const PARTS_IN_FLIGHT: usize = 2;
 const STAGING: &str = "staging";
 const BLOBS: &str = "blobs/sha256";
 
+/// What [`BlobStore::put_once`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOnce {
+    /// Stored now.
+    Stored,
+    /// The same bytes were stored before.
+    Same,
+    /// Other bytes are stored under the key; they were kept.
+    Different,
+}
+
 /// The blob store.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -303,6 +314,33 @@ impl BlobStore {
     pub async fn put_raw(&self, key: &str, bytes: Bytes) -> Result<()> {
         self.store.put(&Path::from(key), bytes.into()).await?;
         Ok(())
+    }
+
+    /// Stores a small blob under `key` unless one is there: [`PutOnce::Same`] when the
+    /// stored bytes are these (a retried upload), [`PutOnce::Different`] when they are not —
+    /// then nothing is written: what was stored first stays (crash evidence is never
+    /// replaced). The create is atomic (`PutMode::Create`: on S3 a conditional put).
+    pub async fn put_once(&self, key: &str, bytes: Bytes) -> Result<PutOnce> {
+        let opts = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&Path::from(key), bytes.clone().into(), opts)
+            .await
+        {
+            Ok(_) => Ok(PutOnce::Stored),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                let stored = self.get_raw(key).await?;
+                Ok(if stored == bytes {
+                    PutOnce::Same
+                } else {
+                    PutOnce::Different
+                })
+            }
+            Err(e) => Err(BlobError::from_store(key, e)),
+        }
     }
 
     /// Reads a small blob (a crash dump) whole.
