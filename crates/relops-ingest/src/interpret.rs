@@ -39,8 +39,8 @@ impl std::fmt::Debug for Context<'_> {
 pub enum InterpretError {
     #[error("a session item is not a JSON object with a `sid`")]
     Session,
-    #[error("a sessions item has no `aggregates` list")]
-    Aggregates,
+    #[error("{0}")]
+    Aggregates(session::AggregatesError),
     #[error("an event item is not JSON: {0}")]
     EventJson(String),
     #[error("an event without an event_id (32 hex digits, dashed or not)")]
@@ -245,7 +245,7 @@ pub fn records(env: &Envelope<'_>, cx: &Context<'_>) -> Result<Batch, InterpretE
             }
             "sessions" => {
                 let (release, buckets) =
-                    session::aggregates(item.payload).ok_or(InterpretError::Aggregates)?;
+                    session::aggregates(item.payload).map_err(InterpretError::Aggregates)?;
                 let env_name: Option<String> = serde_json::from_slice::<Value>(item.payload)
                     .ok()
                     .and_then(|v| {

@@ -182,27 +182,52 @@ fn session_update_lenient(payload: &[u8]) -> Option<SessionUpdate> {
     })
 }
 
+/// The most sessions of one status one aggregate bucket may count. A bucket is one
+/// install's sessions in one minute (Sentry's request mode); a count beyond this is not a
+/// real app's, and counts that large would overflow the figures they add to.
+pub const MAX_BUCKET_SESSIONS: u64 = 10_000;
+
+/// Why a `sessions` payload was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AggregatesError {
+    #[error("a sessions item has no `aggregates` list")]
+    NoList,
+    #[error(
+        "a sessions aggregate counts {count} `{status}` sessions in one bucket; at most {MAX_BUCKET_SESSIONS} are accepted"
+    )]
+    TooMany { status: &'static str, count: u64 },
+}
+
 /// Reads a `sessions` (aggregates) payload: the release and the buckets.
-pub fn aggregates(payload: &[u8]) -> Option<(Option<ReleaseRef>, Vec<Aggregate>)> {
-    let v: Value = serde_json::from_slice(payload).ok()?;
+pub fn aggregates(payload: &[u8]) -> Result<(Option<ReleaseRef>, Vec<Aggregate>), AggregatesError> {
+    let v: Value = serde_json::from_slice(payload).map_err(|_| AggregatesError::NoList)?;
     let release = v
         .get("attrs")
         .and_then(|a| str_of(a, "release"))
         .map(release_ref);
-    let n = |b: &Value, k: &str| b.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let buckets = v
-        .get("aggregates")?
-        .as_array()?
+    let n = |b: &Value, status: &'static str| {
+        let count = b.get(status).and_then(Value::as_u64).unwrap_or(0);
+        if count > MAX_BUCKET_SESSIONS {
+            return Err(AggregatesError::TooMany { status, count });
+        }
+        Ok(count)
+    };
+    v.get("aggregates")
+        .and_then(Value::as_array)
+        .ok_or(AggregatesError::NoList)?
         .iter()
-        .map(|b| Aggregate {
-            install_id: str_of(b, "did").map(str::to_owned),
-            exited: n(b, "exited"),
-            errored: n(b, "errored"),
-            abnormal: n(b, "abnormal"),
-            crashed: n(b, "crashed"),
+        .map(|b| {
+            Ok(Aggregate {
+                install_id: str_of(b, "did").map(str::to_owned),
+                exited: n(b, "exited")?,
+                errored: n(b, "errored")?,
+                abnormal: n(b, "abnormal")?,
+                crashed: n(b, "crashed")?,
+            })
         })
-        .collect();
-    Some((release, buckets))
+        .collect::<Result<_, _>>()
+        .map(|buckets| (release, buckets))
 }
 
 #[cfg(test)]
@@ -315,5 +340,35 @@ mod tests {
             }
         );
         assert_eq!(buckets[1].errored, 2);
+    }
+
+    /// The attack (issue 15, 6): `exited: 18446744073709551615` made the health endpoint
+    /// fail (an SQL sum overflowed) or show 100 % crash-free; two `i64::MAX` wrapped. A
+    /// count no real bucket holds is refused, naming the status.
+    #[test]
+    fn absurd_aggregate_counts_are_refused() {
+        for big in ["18446744073709551615", "9223372036854775807", "10001"] {
+            let payload = format!(
+                r#"{{"aggregates":[{{"started":"2027-03-16T10:00:00Z","did":"a","exited":{big}}}],"attrs":{{"release":"2.1.0"}}}}"#
+            );
+            let e = aggregates(payload.as_bytes()).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    AggregatesError::TooMany {
+                        status: "exited",
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            assert!(e.to_string().contains("at most 10000"), "{e}");
+        }
+        let ok = r#"{"aggregates":[{"did":"a","crashed":10000}],"attrs":{"release":"2.1.0"}}"#;
+        assert_eq!(
+            aggregates(ok.as_bytes()).unwrap().1[0].crashed,
+            MAX_BUCKET_SESSIONS
+        );
+        assert_eq!(aggregates(b"[]"), Err(AggregatesError::NoList));
     }
 }

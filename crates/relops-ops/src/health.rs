@@ -94,13 +94,14 @@ impl Ops {
         let now = Utc::now();
         let v = release.trim();
         let f = self.db.health(product, v, now).await?;
-        let ended: u64 = f.sessions.iter().map(|(_, n)| n).sum();
-        let crashed_sessions: u64 = f
-            .sessions
-            .iter()
-            .filter(|(s, _)| session::Status::parse(s).is_crash())
-            .map(|(_, n)| n)
-            .sum();
+        // Saturating: stored counts are bounded at ingest, and a figure must never wrap.
+        let total = |crash_only: bool| {
+            f.sessions
+                .iter()
+                .filter(|(s, _)| !crash_only || session::Status::parse(s).is_crash())
+                .fold(0u64, |t, (_, n)| t.saturating_add(*n))
+        };
+        let (ended, crashed_sessions) = (total(false), total(true));
         let known = self
             .db
             .versions(product)

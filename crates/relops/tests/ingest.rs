@@ -16,7 +16,45 @@ backend_tests!(
     rate_limits_answer_429_with_retry_after,
     acknowledged_events_survive_kill_9,
     minidumps_as_crashpad_uploads_them,
+    absurd_counts_are_refused,
 );
+
+/// The attack (issue 15, 6): an aggregate with `exited: u64::MAX` made the health endpoint
+/// fail (SQLite's SUM overflowed) or show 100 % crash-free, and two `i64::MAX` wrapped to a
+/// negative count. Such an envelope is refused with the reason and changes nothing.
+async fn absurd_counts_are_refused(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let key = s.cli_json(&["ingest", "dsn"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let aggregate = |exited: u64| {
+        envelope(
+            &format!("{:032x}", exited % 1000),
+            &[(
+                "sessions",
+                json!({"aggregates": [{"started": "2026-11-26T10:00:00Z", "did": "a", "exited": exited}],
+                       "attrs": {"release": "wizard@2.1.0", "environment": "stable"}}),
+                false,
+            )],
+        )
+    };
+    for exited in [u64::MAX, i64::MAX as u64, i64::MAX as u64] {
+        let r = post(&s, "/api/1/envelope/", &key, "identity", aggregate(exited)).await;
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("at most 10000"),
+            "{body}"
+        );
+    }
+    let r = post(&s, "/api/1/envelope/", &key, "identity", aggregate(3)).await;
+    assert_eq!(r.status(), 200);
+    let h = s.cli_json(&["health", "2.1.0"]);
+    assert_eq!(h["sessions"]["exited"], 3, "{h}");
+    assert_eq!(h["crash_free_sessions"], 1.0);
+}
 
 const PY_SENDER: &str = r#"
 import sys, sentry_sdk
