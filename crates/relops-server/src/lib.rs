@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod openapi;
 pub mod routes;
 #[cfg(target_os = "linux")]

@@ -2,8 +2,9 @@
 //! `POST /v1/releases/{version}/escalate` — support's confirmed critical failure, which
 //! acts exactly as the critical-failure rule does (`relops_ops::alerts`).
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use crate::extract::Json;
+use crate::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::StatusCode;
 use relops_api::{Alert, AlertAck, AlertList, Escalation};
 use serde::Deserialize;

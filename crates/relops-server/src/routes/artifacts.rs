@@ -1,9 +1,10 @@
 //! Artifacts: streaming upload (`relops_ops::artifacts`), list, download with ranges,
 //! `SHA256SUMS` and re-verification of the stored bytes.
 
-use axum::Json;
+use crate::extract::Json;
+use crate::extract::{Path, Query};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;

@@ -1,7 +1,8 @@
 //! The audit trail (`relops_ops::audit`): verify, export as JSON lines, checkpoint, prune.
 
-use axum::Json;
-use axum::extract::{Query, State};
+use crate::extract::Json;
+use crate::extract::Query;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use relops_api::{AuditCheckpoint, AuditVerification};

@@ -2,9 +2,9 @@
 //! `GET /v1/releases/{version}/checklist`, `PUT …/checklist/{item}` (body: an optional
 //! evidence file; `?note=`, `?evidence_name=`), `POST …/approve`.
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
-use bytes::Bytes;
+use crate::extract::Json;
+use crate::extract::{Path, Query};
+use axum::extract::State;
 use relops_api::{ApproveRequest, Checklist};
 use relops_core::checklist::Item;
 use relops_ops::OpError;
@@ -41,7 +41,7 @@ pub async fn sign(
     Product(product): Product,
     Query(q): Query<SignQuery>,
     Caller(who): Caller,
-    body: Bytes,
+    crate::extract::Bytes(body): crate::extract::Bytes,
 ) -> ApiResult<Json<Checklist>> {
     let item: Item = item.parse().map_err(OpError::NotFound)?;
     let s = SignOff {

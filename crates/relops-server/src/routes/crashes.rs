@@ -1,8 +1,9 @@
 //! Crash reports: the SDK's sealed uploads (`POST /v1/ingest/crashes`), list, show, and
 //! the dump opened for the roles that may read it (`relops_ops::crashes`).
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use crate::extract::Json;
+use crate::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use relops_api::{CrashList, CrashReport, CrashUpload, IngestAck};

@@ -2,8 +2,9 @@
 //! wrote (multipart, one part per file) for `relops_ops::gates`; `GET …/gates` lists the
 //! verdicts.
 
-use axum::Json;
-use axum::extract::{Multipart, Path, State};
+use crate::extract::Json;
+use crate::extract::{Multipart, Path};
+use axum::extract::State;
 use relops_api::{Gate, GateList};
 use relops_ops::OpError;
 use relops_ops::gates::{KINDS, ReportFile};
@@ -13,7 +14,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 
-async fn read_parts(mut mp: Multipart, max: usize) -> ApiResult<Vec<ReportFile>> {
+async fn read_parts(Multipart(mut mp): Multipart, max: usize) -> ApiResult<Vec<ReportFile>> {
     let mut files = Vec::new();
     let multipart_error = |e: axum::extract::multipart::MultipartError| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {

@@ -1,8 +1,9 @@
 //! `GET /v1/releases/{version}/health`: release health (`relops_ops::health`) — the gate's
 //! verdict, the crash rate with its interval, sessions, errors.
 
-use axum::Json;
-use axum::extract::{Path, State};
+use crate::extract::Json;
+use crate::extract::Path;
+use axum::extract::State;
 use relops_api::HealthReport;
 
 use super::Product;

@@ -1,8 +1,8 @@
 //! Incidents: list, show, decide, post-mortem (`relops_ops::incidents`).
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use crate::extract::Json;
+use crate::extract::Path;
+use axum::extract::State;
 use relops_api::{Incident, IncidentDecision, IncidentList};
 
 use super::Product;
@@ -43,7 +43,7 @@ pub async fn postmortem(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Caller(who): Caller,
-    body: Bytes,
+    crate::extract::Bytes(body): crate::extract::Bytes,
 ) -> ApiResult<Json<Incident>> {
     Ok(Json(state.ops.file_postmortem(&who, &id, body).await?))
 }

@@ -6,8 +6,9 @@
 //! by the route layer, or for envelopes by the handler, `body_decoding.rs`). Each answer
 //! comes once the records are durable (2xx = stored).
 
-use axum::Json;
-use axum::extract::{Path, State};
+use crate::extract::Json;
+use crate::extract::Path;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use relops_api::{Dsn, ErrorReport, IngestAck, MemoryWarning};
@@ -81,7 +82,7 @@ pub async fn envelope(
     IngestProduct(product): IngestProduct,
     Path(project): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    crate::extract::Bytes(body): crate::extract::Bytes,
 ) -> ApiResult<Json<IngestAck>> {
     let body =
         super::body_decoding::decode(&headers, body, state.ops.config().ingest.max_body_bytes)?;
@@ -97,7 +98,7 @@ pub async fn minidump(
     State(state): State<AppState>,
     IngestProduct(product): IngestProduct,
     Path(project): Path<String>,
-    mut form: axum::extract::Multipart,
+    crate::extract::Multipart(mut form): crate::extract::Multipart,
 ) -> ApiResult<Json<IngestAck>> {
     state.ops.check_project(&product, &project)?;
     let max = state.ops.config().ingest.max_body_bytes;

@@ -1,7 +1,8 @@
 //! Releases: create, list, show, freeze, release notes (`relops_ops::releases`).
 
-use axum::Json;
-use axum::extract::{Path, State};
+use crate::extract::Json;
+use crate::extract::Path;
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -61,7 +62,7 @@ pub async fn put_notes(
     Path(v): Path<String>,
     Product(product): Product,
     Caller(who): Caller,
-    body: Bytes,
+    crate::extract::Bytes(body): crate::extract::Bytes,
 ) -> ApiResult<Json<Release>> {
     Ok(Json(
         state

@@ -1,8 +1,9 @@
 //! Staged rollout, halt and rollback (`relops_ops::rollout`, `relops_ops::rollback`), and
 //! the notification outbox.
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use crate::extract::Json;
+use crate::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::StatusCode;
 use relops_api::{NotificationList, RollbackDone, RollbackRequest, RolloutStatus, RolloutStep};
 use relops_ops::rollout::RolloutAction;

@@ -609,10 +609,9 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
             let decompress = tower::ServiceBuilder::new()
                 .layer(axum::error_handling::HandleErrorLayer::new(
                     |e: tower::BoxError| async move {
-                        (
-                            axum::http::StatusCode::BAD_REQUEST,
-                            format!("cannot read the compressed body: {e}"),
-                        )
+                        crate::error::ApiError::BadRequest(format!(
+                            "cannot read the compressed body: {e}"
+                        ))
                     },
                 ))
                 .layer(tower_http::decompression::RequestDecompressionLayer::new());
@@ -631,6 +630,43 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
         router = router.route(spec.path, handler);
     }
     router
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+}
+
+/// A path no route has: a JSON 404 like every other refusal.
+async fn no_route(uri: axum::http::Uri) -> crate::error::ApiError {
+    crate::error::ApiError::NotFound(format!(
+        "no route {}: /v1/openapi.json lists them",
+        uri.path()
+    ))
+}
+
+/// A route asked with a method it does not take.
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> crate::error::ApiError {
+    let allowed: Vec<&str> = spec()
+        .into_iter()
+        .filter(|r| route_matches(r.path, uri.path()))
+        .map(|r| r.method)
+        .collect();
+    crate::error::ApiError::MethodNotAllowed(format!(
+        "{} does not take {method}: use {}",
+        uri.path(),
+        if allowed.is_empty() {
+            "another method".to_owned()
+        } else {
+            allowed.join(" or ")
+        }
+    ))
+}
+
+/// Does a table path (`/v1/releases/{version}`) match a request path?
+fn route_matches(pattern: &str, path: &str) -> bool {
+    let (p, q): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), path.split('/').collect());
+    p.len() == q.len()
+        && p.iter()
+            .zip(&q)
+            .all(|(a, b)| (a.starts_with('{') && a.ends_with('}')) || a == b)
 }
 
 /// Authenticates the token and checks `perm` (any valid token when `None`) before

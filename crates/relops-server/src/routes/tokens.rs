@@ -1,6 +1,6 @@
 //! API tokens: `POST /v1/tokens` (admin) and `GET /v1/whoami` (`relops_ops::tokens`).
 
-use axum::Json;
+use crate::extract::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use relops_api::{CreateToken, TokenCreated, WhoAmI};

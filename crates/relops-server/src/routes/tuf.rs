@@ -2,7 +2,8 @@
 //! `/tuf/{product}/targets/{sha256}.{name}`. Public: the signatures, not the transport,
 //! make it trustworthy. Metadata is served from memory, never rebuilt per request.
 
-use axum::extract::{Path, State};
+use crate::extract::Path;
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
@@ -87,7 +88,7 @@ pub async fn keys(
 pub async fn rotate(
     State(state): State<AppState>,
     Caller(who): Caller,
-    axum::Json(req): axum::Json<relops_api::RotateKey>,
+    crate::extract::Json(req): crate::extract::Json<relops_api::RotateKey>,
 ) -> ApiResult<axum::Json<relops_api::KeyRotated>> {
     Ok(axum::Json(state.ops.rotate_key(&who, req).await?))
 }

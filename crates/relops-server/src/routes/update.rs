@@ -1,8 +1,9 @@
 //! `GET /v1/update`: the thin-client update check (`relops_ops::update`). Public, like the
 //! feed it reads.
 
-use axum::Json;
-use axum::extract::{Query, State};
+use crate::extract::Json;
+use crate::extract::Query;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use relops_ops::update::UpdateQuestion;
