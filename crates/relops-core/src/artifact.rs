@@ -28,7 +28,9 @@ pub enum ArtifactNameError {
     PathSeparator(String),
     #[error("artifact file name `{0}` is `.`, `..` or contains `..`: path traversal is refused")]
     DotDot(String),
-    #[error("artifact file name contains a control character: rename the file")]
+    #[error(
+        "artifact file name contains a control character, an invisible or direction-changing one, or a space at either end: rename the file"
+    )]
     ControlCharacter,
     #[error(
         "artifact file name `{0}` starts with a dot or ends with a space or dot: rename the file"
@@ -60,7 +62,9 @@ impl ArtifactName {
         if name.len() > MAX_NAME_BYTES {
             return Err(ArtifactNameError::TooLong(name.len()));
         }
-        if name.chars().any(char::is_control) {
+        if crate::text::line("name", &name, MAX_NAME_BYTES).map(str::len) != Ok(name.len()) {
+            // Control, invisible or direction-changing characters (U+202E turns
+            // `gmd.exe` into what reads as `exe.dmg`), or spaces at either end.
             return Err(ArtifactNameError::ControlCharacter);
         }
         if name.contains(['/', '\\']) {

@@ -12,4 +12,5 @@ pub mod release;
 pub mod rollout;
 #[cfg(feature = "schema")]
 mod schema;
+pub mod text;
 pub mod version;

@@ -45,6 +45,8 @@ pub enum InterpretError {
     EventJson(String),
     #[error("an event without an event_id (32 hex digits, dashed or not)")]
     EventId,
+    #[error("{0}")]
+    Field(#[from] relops_core::text::TextError),
 }
 
 impl Context<'_> {
@@ -169,25 +171,24 @@ pub fn minidump_record(
     event: &Value,
     id: String,
     payload: String,
-) -> (String, Record) {
+) -> Result<(String, Record), InterpretError> {
     let (product, release) = cx.release_of(event_release(event));
     let scope = cx.scope(
         release,
         event.get("environment").and_then(Value::as_str),
         platform_of(event),
     );
-    (
-        product,
-        Record::Event {
-            scope,
-            event_id: id,
-            install_id: install_of(event),
-            crash: true,
-            critical: (cx.classify)(event),
-            code: None,
-            payload,
-        },
-    )
+    let record = Record::Event {
+        scope,
+        event_id: id,
+        install_id: install_of(event),
+        crash: true,
+        critical: (cx.classify)(event),
+        code: None,
+        payload,
+    };
+    record.check()?;
+    Ok((product, record))
 }
 
 /// The event of a minidump upload from its form fields: `sentry` (a JSON object) and
@@ -300,6 +301,11 @@ pub fn records(env: &Envelope<'_>, cx: &Context<'_>) -> Result<Batch, InterpretE
                 );
             }
             _ => {}
+        }
+    }
+    for (_, records) in batch.groups() {
+        for r in records {
+            r.check()?;
         }
     }
     Ok(batch)
@@ -514,7 +520,7 @@ MDMP
             production_channel: "stable",
             classify: &classify,
         };
-        let (product, r) = minidump_record(&cx, &event, "ab".repeat(16), "{}".into());
+        let (product, r) = minidump_record(&cx, &event, "ab".repeat(16), "{}".into()).unwrap();
         assert_eq!(product, "wizard");
         match r {
             Record::Event {

@@ -6,6 +6,8 @@
 use relops_core::platform::Platform;
 use serde::{Deserialize, Serialize};
 
+use relops_core::text::{TextError, line};
+
 use crate::session::Status;
 
 /// Where a record belongs.
@@ -74,7 +76,48 @@ pub enum Record {
     },
 }
 
+/// The bounds of a record's text (issue 15: a 1 MB release or a NUL in an environment
+/// was stored as sent): Relay's limits where it has them.
+pub const MAX_RELEASE_BYTES: usize = 200;
+pub const MAX_CHANNEL_BYTES: usize = 64;
+pub const MAX_ID_BYTES: usize = 128;
+pub const MAX_CODE_BYTES: usize = 64;
+pub const MAX_STATUS_BYTES: usize = 32;
+
 impl Record {
+    /// Checks every text field against its kind's rule ([`relops_core::text`]): printable,
+    /// within its bound; an unknown session status is at most 32 bytes of `a-z _`.
+    pub fn check(&self) -> Result<(), TextError> {
+        let s = self.scope();
+        line("release", &s.release, MAX_RELEASE_BYTES)?;
+        line("environment", &s.channel, MAX_CHANNEL_BYTES)?;
+        if let Some(i) = self.install() {
+            line("install id", i, MAX_ID_BYTES)?;
+        }
+        match self {
+            Self::Session {
+                session_id, status, ..
+            } => {
+                line("session id", session_id, MAX_ID_BYTES)?;
+                if let Status::Unknown(name) = status {
+                    let ok = name.len() <= MAX_STATUS_BYTES
+                        && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+                    if !ok {
+                        return Err(TextError::NotAToken {
+                            field: "status".into(),
+                            shown: name.chars().take(40).collect(),
+                        });
+                    }
+                }
+            }
+            Self::Event { code: Some(c), .. } => {
+                line("error code", c, MAX_CODE_BYTES)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     pub fn scope(&self) -> &Scope {
         match self {
             Self::Session { scope, .. }
@@ -136,6 +179,11 @@ impl Batch {
     /// Records, all products.
     pub fn len(&self) -> usize {
         self.groups.iter().map(|(_, rs)| rs.len()).sum()
+    }
+
+    /// The records by product.
+    pub fn groups(&self) -> &[(String, Vec<Record>)] {
+        &self.groups
     }
 
     pub fn into_groups(self) -> Vec<(String, Vec<Record>)> {

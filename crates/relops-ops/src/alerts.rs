@@ -446,7 +446,7 @@ impl Ops {
                     .unwrap_or_default()
             )));
         }
-        let note = crate::given(req.note.as_deref());
+        let note = crate::given("note", req.note.as_deref())?;
         let audit = who.audit(
             "alert.ack",
             format!("{}/{}", a.product, id),
@@ -474,13 +474,12 @@ impl Ops {
     ) -> OpResult<Alert> {
         actor.authorize(Permission::IncidentEscalate)?;
         let release = self.load_release(product, v).await?;
-        let reason = req.reason.trim();
-        if reason.is_empty() {
+        let Some(reason) = crate::given("reason", Some(&req.reason))? else {
             return Err(OpError::Invalid(
                 "--reason is required: what the customer lost or could not do (it goes to the pager and the incident)".into(),
             ));
-        }
-        let ticket = crate::given(req.ticket.as_deref());
+        };
+        let ticket = crate::given("ticket", req.ticket.as_deref())?;
         let condition = Condition::escalation(reason, ticket);
         let version = release.version.to_string();
         self.telemetry_visible().await?;

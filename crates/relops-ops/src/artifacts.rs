@@ -22,6 +22,16 @@ use sha2::{Digest, Sha256};
 use crate::error::{OpError, OpResult};
 use crate::{Actor, Ops};
 
+/// A notarization id or Authenticode signer: one printable line, at most 256 bytes.
+fn signing_evidence(field: &str, v: Option<&str>) -> OpResult<Option<String>> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => relops_core::text::line(field, s, 256)
+            .map(|s| Some(s.to_owned()))
+            .map_err(crate::invalid),
+    }
+}
+
 fn name(s: &str) -> OpResult<ArtifactName> {
     ArtifactName::new(s).map_err(|e| OpError::Invalid(e.to_string()))
 }
@@ -63,7 +73,7 @@ impl Ops {
         let critical_fix_reason = match release.state.artifact_policy() {
             ArtifactPolicy::Open => None,
             ArtifactPolicy::CriticalFixOnly => {
-                let reason = p.reason.as_deref().map(str::trim).unwrap_or("");
+                let reason = crate::given("reason", p.reason.as_deref())?.unwrap_or("");
                 if !p.critical_fix || reason.is_empty() {
                     return Err(OpError::Refused(format!(
                         "release {} is {} (feature freeze {}): adding or replacing an artifact now is a critical fix; \
@@ -138,8 +148,11 @@ impl Ops {
             key_id: self.release_key.key_id().to_owned(),
             uploaded_at: Utc::now(),
             uploaded_by: who.name.clone(),
-            notarization_id: p.notarization_id.filter(|s| !s.trim().is_empty()),
-            authenticode_signer: p.authenticode_signer.filter(|s| !s.trim().is_empty()),
+            notarization_id: signing_evidence("notarization_id", p.notarization_id.as_deref())?,
+            authenticode_signer: signing_evidence(
+                "authenticode_signer",
+                p.authenticode_signer.as_deref(),
+            )?,
             critical_fix_reason: critical_fix_reason.clone(),
             replaces: 0,
         };

@@ -256,11 +256,14 @@ impl Ops {
             let key = format!("evidence/{sha}");
             self.blobs.put_raw(&key, body.clone()).await?;
             Some(json!({
-                "name": s.evidence_name.clone().unwrap_or_else(|| "evidence".into()),
+                "name": match s.evidence_name.as_deref() {
+                    Some(n) => relops_core::text::line("evidence_name", n, 255).map_err(crate::invalid)?,
+                    None => "evidence",
+                },
                 "sha256": sha, "size": body.len(), "blob_key": key,
             }))
         };
-        let note = crate::given(s.note.as_deref()).map(str::to_owned);
+        let note = crate::given("note", s.note.as_deref())?.map(str::to_owned);
         let signoff = Signoff {
             item: item.as_str().into(),
             signed_by: who.name.clone(),
@@ -292,7 +295,7 @@ impl Ops {
         let who = actor.authorize(Permission::ReleaseApprove)?;
         let facts = Facts::load(self, product, v).await?;
         let release = &facts.release;
-        let reason = crate::given(req.reason.as_deref()).map(str::to_owned);
+        let reason = crate::given("reason", req.reason.as_deref())?.map(str::to_owned);
         let now = Utc::now();
         if req.no_go {
             if reason.is_none() || !req.waive.is_empty() {

@@ -58,6 +58,36 @@ fn tags_of(v: Option<&Value>) -> BTreeMap<String, String> {
     }
 }
 
+/// Most tags a crash report carries.
+const MAX_TAGS: usize = 32;
+
+/// Tags of a sealed crash report: at most 32, each a token name (64 bytes) with a
+/// printable value of at most 200 bytes, a number or a boolean.
+fn check_tags(tags: &std::collections::BTreeMap<String, Value>) -> OpResult<()> {
+    use relops_core::text::{line, token};
+    if tags.len() > MAX_TAGS {
+        return Err(OpError::Invalid(format!(
+            "a crash report carries at most {MAX_TAGS} tags (got {})",
+            tags.len()
+        )));
+    }
+    for (k, v) in tags {
+        token("tag name", k, 64).map_err(crate::invalid)?;
+        match v {
+            Value::String(s) => {
+                line(&format!("tag {k}"), s, 200).map_err(crate::invalid)?;
+            }
+            Value::Number(_) | Value::Bool(_) => {}
+            _ => {
+                return Err(OpError::Invalid(format!(
+                    "tag {k} must be text, a number or a boolean"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn view(c: &CrashRecord) -> CrashReport {
     let p: Payload = serde_json::from_str(&c.payload).unwrap_or_default();
     let (kind, dump) = match (&p.sealed, &p.minidump) {
@@ -102,7 +132,7 @@ fn view(c: &CrashRecord) -> CrashReport {
 impl Ops {
     /// A crash report whose dump the SDK sealed to the crash key.
     pub async fn ingest_crash(&self, product: &str, c: CrashUpload) -> OpResult<IngestAck> {
-        let scope = check_scope(&c.who)?;
+        let scope = check_scope(&c.who, &self.config.feed.channels)?;
         let id = envelope::normalize_uuid(&c.crash_id).ok_or_else(|| {
             OpError::Invalid("`crash_id` must be a UUID (32 hex digits, dashed or not)".into())
         })?;
@@ -115,6 +145,7 @@ impl Ops {
                 "`kind` must be 1-32 characters of a-z, 0-9, _ (minidump, panic, …)".into(),
             ));
         }
+        check_tags(&c.tags)?;
         let sealed = base64::engine::general_purpose::STANDARD
             .decode(c.sealed.trim())
             .map_err(|e| OpError::Invalid(format!("`sealed` is not base64: {e}")))?;

@@ -100,7 +100,7 @@ impl Ops {
                 }
             )));
         }
-        let note = crate::given(req.note.as_deref()).map(str::to_owned);
+        let note = crate::given("note", req.note.as_deref())?.map(str::to_owned);
         // Best effort: a decision (often a rollback) must not wait on a failing telemetry
         // store; the evidence is then what the health engine has counted so far.
         let _ = self.telemetry_visible().await;

@@ -23,29 +23,45 @@ use crate::{Actor, Ops};
 /// Most sessions one request may carry.
 const MAX_SESSIONS_PER_REQUEST: usize = 1000;
 
-/// Checks what every native record names: 1–128 characters each, a platform relops ships.
-pub(crate) fn check_scope(s: &InstallScope) -> OpResult<Scope> {
-    for (name, v) in [
-        ("install_id", &s.install_id),
-        ("release", &s.release),
-        ("platform", &s.platform),
-        ("channel", &s.channel),
-    ] {
-        if v.trim().is_empty() || v.len() > 128 {
-            return Err(OpError::Invalid(format!(
-                "`{name}` must be 1-128 characters"
-            )));
-        }
+/// Checks what every native record names: an install id and a release (printable, at most
+/// 128 and 200 bytes), a configured channel, a platform relops ships.
+pub(crate) fn check_scope(s: &InstallScope, channels: &[String]) -> OpResult<Scope> {
+    use relops_core::text::line;
+    line("install_id", &s.install_id, 128).map_err(crate::invalid)?;
+    let release = line("release", &s.release, 200).map_err(crate::invalid)?;
+    if !channels.contains(&s.channel) {
+        return Err(OpError::Invalid(format!(
+            "`channel` must be one of this server's channels ({}), not {:?}",
+            channels.join(", "),
+            s.channel.chars().take(64).collect::<String>()
+        )));
     }
     let platform = s
         .platform
         .parse::<relops_core::platform::Platform>()
         .map_err(|e| OpError::Invalid(e.to_string()))?;
     Ok(Scope {
-        release: s.release.clone(),
+        release: release.to_owned(),
         channel: s.channel.clone(),
         platform: Some(platform),
     })
+}
+
+/// A session status as sent: one of Relay's, or an unknown one of at most 32 bytes of
+/// `a-z _` (kept as sent, counted under its name).
+fn session_status(s: &str) -> OpResult<Status> {
+    let status = Status::parse(s.trim());
+    if let Status::Unknown(name) = &status
+        && (name.is_empty()
+            || name.len() > 32
+            || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+    {
+        return Err(OpError::Invalid(format!(
+            "`status` {:?} is not a session status: ok, exited, crashed, abnormal, errored",
+            name.chars().take(40).collect::<String>()
+        )));
+    }
+    Ok(status)
 }
 
 impl Ops {
@@ -146,15 +162,17 @@ impl Ops {
             .and_then(Value::as_str)
             .and_then(envelope::normalize_uuid)
             .unwrap_or_else(|| sha[..32].to_owned());
-        let install = interpret::install_of(&event);
-        self.ingest_limits.check(product, install.as_deref())?;
         let key = format!("crashes/{sha}");
-        self.blobs.put_raw(&key, dump.clone()).await?;
         let payload = json!({"minidump": {"sha256": sha, "size": dump.len(), "blob_key": key}, "event": event})
             .to_string();
-        let (p, record) = self.with_context(product, |cx| {
-            interpret::minidump_record(cx, &event, id.clone(), payload)
-        });
+        let (p, record) = self
+            .with_context(product, |cx| {
+                interpret::minidump_record(cx, &event, id.clone(), payload)
+            })
+            .map_err(|e| OpError::Invalid(e.to_string()))?;
+        self.ingest_limits.check(product, record.install())?;
+        // Stored by its content: the same dump again is the same blob.
+        self.blobs.put_once(&key, dump.clone()).await?;
         self.store(Batch::of(&p, vec![record])).await?;
         Ok(IngestAck {
             id: Some(id),
@@ -194,11 +212,22 @@ impl Ops {
         }
         let mut records = Vec::with_capacity(sessions.len());
         for (i, s) in sessions.iter().enumerate() {
-            let scope = check_scope(&s.who).map_err(|e| match e {
+            let scope = check_scope(&s.who, &self.config.feed.channels).map_err(|e| match e {
                 OpError::Invalid(m) if !one => OpError::Invalid(format!("sessions[{i}]: {m}")),
                 other => other,
             })?;
-            let status = Status::parse(&s.status);
+            let status = session_status(&s.status).map_err(|e| match e {
+                OpError::Invalid(m) if !one => OpError::Invalid(format!("sessions[{i}]: {m}")),
+                other => other,
+            })?;
+            relops_core::text::line("session_id", &s.session_id, 128).map_err(|e| {
+                let m = e.to_string();
+                OpError::Invalid(if one {
+                    m
+                } else {
+                    format!("sessions[{i}]: {m}")
+                })
+            })?;
             records.push(Record::Session {
                 scope,
                 session_id: s.session_id.clone(),
@@ -230,7 +259,7 @@ impl Ops {
 
     /// A native error event with a code (e.g. `TOB_PARSE_ERROR`).
     pub async fn ingest_error(&self, product: &str, e: ErrorReport) -> OpResult<IngestAck> {
-        let scope = check_scope(&e.who)?;
+        let scope = check_scope(&e.who, &self.config.feed.channels)?;
         self.ingest_limits.check(product, Some(&e.who.install_id))?;
         let id = envelope::normalize_uuid(&e.event_id).ok_or_else(|| {
             OpError::Invalid("`event_id` must be a UUID (32 hex digits, dashed or not)".into())
@@ -246,6 +275,10 @@ impl Ops {
                 "`code` must be 1-64 characters of A-Z, 0-9, _ . - (e.g. TOB_PARSE_ERROR)".into(),
             ));
         }
+        let message = match e.message.as_deref() {
+            Some(m) => Some(relops_core::text::text("message", m, 4096).map_err(crate::invalid)?),
+            None => None,
+        };
         let r = Record::Event {
             scope,
             event_id: id.clone(),
@@ -253,7 +286,7 @@ impl Ops {
             crash: false,
             critical: None,
             code: Some(code.to_owned()),
-            payload: json!({"code": code, "message": e.message}).to_string(),
+            payload: json!({"code": code, "message": message}).to_string(),
         };
         self.store(Batch::of(product, vec![r])).await?;
         Ok(IngestAck {
@@ -264,7 +297,7 @@ impl Ops {
 
     /// A native memory warning.
     pub async fn ingest_memory(&self, product: &str, m: MemoryWarning) -> OpResult<IngestAck> {
-        let scope = check_scope(&m.who)?;
+        let scope = check_scope(&m.who, &self.config.feed.channels)?;
         self.ingest_limits.check(product, Some(&m.who.install_id))?;
         if m.host_memory_percent > 100 {
             return Err(OpError::Invalid("`host_memory_percent` is 0-100".into()));

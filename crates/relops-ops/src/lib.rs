@@ -236,9 +236,23 @@ impl Ops {
     }
 }
 
-/// A text the caller gave (a reason, a note, a ticket), trimmed; `None` when it is empty.
-pub(crate) fn given(text: Option<&str>) -> Option<&str> {
-    text.map(str::trim).filter(|t| !t.is_empty())
+/// Longest reason or note accepted (it goes into the audit trail, pages and notifications).
+pub(crate) const MAX_NOTE_BYTES: usize = 2000;
+
+/// A text the caller gave (a reason, a note), trimmed; `None` when absent or empty; refused
+/// when longer than [`MAX_NOTE_BYTES`] or not printable ([`relops_core::text`]).
+pub(crate) fn given<'a>(field: &str, text: Option<&'a str>) -> OpResult<Option<&'a str>> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => relops_core::text::text(field, t, MAX_NOTE_BYTES)
+            .map(Some)
+            .map_err(invalid),
+    }
+}
+
+/// A refused field as the operation's error.
+pub(crate) fn invalid(e: relops_core::text::TextError) -> OpError {
+    OpError::Invalid(e.to_string())
 }
 
 /// Parses a version named by a caller (a path segment, a form field).

@@ -42,12 +42,11 @@ impl Ops {
         req: RollbackRequest,
         incident: Option<(String, serde_json::Value)>,
     ) -> OpResult<RollbackDone> {
-        let reason = req.reason.trim().to_owned();
-        if reason.is_empty() {
+        let Some(reason) = crate::given("reason", Some(&req.reason))?.map(str::to_owned) else {
             return Err(OpError::Invalid(
-            "--reason is required: it goes into the feed's rollback directive, the incident and the notifications".into(),
-        ));
-        }
+                "--reason is required: it goes into the feed's rollback directive, the incident and the notifications".into(),
+            ));
+        };
         let severity = req.severity.clone().unwrap_or_else(|| "critical".into());
         if !["critical", "high", "low"].contains(&severity.as_str()) {
             return Err(OpError::Invalid(format!(

@@ -136,7 +136,7 @@ impl Ops {
     ) -> OpResult<RolloutStatus> {
         let who = actor.authorize(action.permission())?;
         let release = self.load_release(product, v).await?;
-        let reason = crate::given(req.reason.as_deref()).map(str::to_owned);
+        let reason = crate::given("reason", req.reason.as_deref())?.map(str::to_owned);
         let now = Utc::now();
         let plan = self.config.rollout.plan();
         let refused =

@@ -85,23 +85,26 @@ impl Ops {
     /// A new API token with the given roles (its secret is shown once).
     pub async fn create_token(&self, actor: &Actor, req: CreateToken) -> OpResult<TokenCreated> {
         let who = actor.authorize(Permission::TokenManage)?;
-        let name = req.name.trim();
-        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-            return Err(OpError::Invalid(
-                "token name must be 1-128 printable characters, e.g. --name ci-release".into(),
-            ));
-        }
+        let name = relops_core::text::line("name", &req.name, 128).map_err(|_| {
+            OpError::Invalid(
+                "token name must be 1-128 bytes of printable text, e.g. --name ci-release".into(),
+            )
+        })?;
         if req.roles.is_empty() {
             return Err(OpError::Invalid(
                 "a token needs at least one role: --role ROLE".into(),
             ));
         }
-        let roles = req
-            .roles
-            .iter()
-            .map(|r| r.parse::<Role>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(OpError::Invalid)?;
+        let mut roles: Vec<Role> = Vec::with_capacity(req.roles.len());
+        for r in &req.roles {
+            let role: Role = r.parse().map_err(OpError::Invalid)?;
+            if roles.contains(&role) {
+                return Err(OpError::Invalid(format!(
+                    "role {role} is listed twice: name each role once"
+                )));
+            }
+            roles.push(role);
+        }
         issue_token(&self.db, name, roles, &who.name, who.request_id).await
     }
 

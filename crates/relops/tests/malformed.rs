@@ -264,7 +264,61 @@ fn edge_cases() -> Vec<Case> {
             "/v1/releases/2.1.0/approve",
         )
         .json(r#"{"waive": ["management"], "reason": "x"}"#),
+        // Text that no field may hold (issue 15, 7), each at the edge where it arrives.
+        case("a 1 MB release in a native session", Method::POST, "/v1/ingest/sessions")
+            .json(&native_session(&"9".repeat(1 << 20), "stable", "s-1", "exited")),
+        case("a channel that walks up directories", Method::POST, "/v1/ingest/sessions")
+            .json(&native_session("2.1.0", "../../x", "s-1", "exited")),
+        case("a channel this server does not have", Method::POST, "/v1/ingest/sessions")
+            .json(&native_session("2.1.0", "beta", "s-1", "exited")),
+        case("a session id with a NUL", Method::POST, "/v1/ingest/sessions")
+            .json(&native_session("2.1.0", "stable", "s\\u0000", "exited")),
+        case("a 1 KB session status", Method::POST, "/v1/ingest/sessions")
+            .json(&native_session("2.1.0", "stable", "s-1", &"x".repeat(1024))),
+        case("a session status with ANSI escapes", Method::POST, "/v1/ingest/sessions")
+            .json(&native_session("2.1.0", "stable", "s-1", "\\u001b[31mcrashed")),
+        case("an envelope whose session did holds a NUL", Method::POST, "/api/1/envelope/")
+            .typed("application/x-sentry-envelope", envelope_session(r#""did":"a\u0000b","attrs":{"release":"2.1.0"}"#).as_bytes()),
+        case("an envelope with ANSI escapes in its environment", Method::POST, "/api/1/envelope/")
+            .typed("application/x-sentry-envelope", envelope_session(r#""did":"a","attrs":{"release":"2.1.0","environment":"\u001b[2Jprod"}"#).as_bytes()),
+        case("an envelope with a 1 MB release", Method::POST, "/api/1/envelope/")
+            .typed("application/x-sentry-envelope", envelope_session(&format!(r#""did":"a","attrs":{{"release":"{}"}}"#, "9".repeat(1 << 20))).as_bytes()),
+        case("an event whose user id is 1 MB", Method::POST, "/api/1/envelope/")
+            .typed("application/x-sentry-envelope", format!("{{}}\n{{\"type\":\"event\"}}\n{{\"event_id\":\"{:032x}\",\"level\":\"fatal\",\"user\":{{\"id\":\"{}\"}}}}\n", 7, "u".repeat(1 << 20)).as_bytes()),
+        case("a 60 KB notarization id", Method::PUT, format!("/v1/releases/2.1.0/artifacts/W.dmg?platform=macos-universal&notarization_id={}", "n".repeat(60_000)))
+            .typed("application/octet-stream", b"bytes"),
+        case("an Authenticode signer with CR, LF and NUL", Method::PUT, "/v1/releases/2.1.0/artifacts/W.msi?platform=windows-x64&authenticode_signer=Evil%0D%0ACorp%00")
+            .typed("application/octet-stream", b"bytes"),
+        case("a file name that reverses itself (U+202E)", Method::PUT, "/v1/releases/2.1.0/artifacts/W%E2%80%AEgmd.exe.dmg?platform=macos-universal")
+            .typed("application/octet-stream", b"bytes"),
+        case("a token listing one role 1,000 times", Method::POST, "/v1/tokens")
+            .json(&format!(r#"{{"name": "x", "roles": [{}]}}"#, vec!["\"qa_lead\""; 1000].join(","))),
+        case("a token named with a direction override", Method::POST, "/v1/tokens")
+            .json(r#"{"name": "admin\u202e", "roles": ["qa_lead"]}"#),
+        case("a crash report with 100 tags", Method::POST, "/v1/ingest/crashes")
+            .json(&crash_upload(&(0..100).map(|i| format!("\"t{i}\": \"v\"")).collect::<Vec<_>>().join(","))),
+        case("a crash tag holding an object", Method::POST, "/v1/ingest/crashes")
+            .json(&crash_upload(r#""phase": {"nested": true}"#)),
+        case("a rollback reason of 10 KB", Method::POST, "/v1/rollback")
+            .json(&format!(r#"{{"reason": "{}"}}"#, "r".repeat(10_000))),
     ]
+}
+
+fn native_session(release: &str, channel: &str, sid: &str, status: &str) -> String {
+    format!(
+        r#"{{"install_id": "i-1", "release": "{release}", "platform": "windows-x64", "channel": "{channel}", "session_id": "{sid}", "status": "{status}"}}"#
+    )
+}
+
+fn envelope_session(fields: &str) -> String {
+    format!("{{}}\n{{\"type\":\"session\"}}\n{{\"sid\":\"s1\",\"status\":\"exited\",{fields}}}\n")
+}
+
+fn crash_upload(tags: &str) -> String {
+    format!(
+        r#"{{"install_id": "i-1", "release": "2.1.0", "platform": "windows-x64", "channel": "stable", "crash_id": "{}", "kind": "minidump", "tags": {{{tags}}}, "sealed": "UlNEMQ=="}}"#,
+        uuid::Uuid::new_v4()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,4 +388,50 @@ async fn malformed_requests_get_json_4xx_and_change_nothing() {
         before_releases,
         "nothing changed"
     );
+    let h = s.cli_json(&["health", "2.1.0"]);
+    assert_eq!(h["active_installs"], 0, "no telemetry stored: {h}");
+    assert_eq!(h["sessions"], serde_json::json!({}), "{h}");
+    assert_eq!(
+        s.cli_json(&["crash", "list"])["crashes"],
+        serde_json::json!([]),
+        "no crash stored"
+    );
+    assert_eq!(
+        s.cli_json(&["artifact", "list", "2.1.0"])["artifacts"],
+        serde_json::json!([]),
+        "no artifact stored"
+    );
+}
+
+/// A client's `x-request-id` goes into the audit trail and back into the answer: a short
+/// token is kept (so a CI run can find its entries), anything else is replaced by the
+/// server's own (a 60 KB one was stored as sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_short_client_request_id_is_kept() {
+    let env = TestEnv::new(Backend::SqliteLocal).await;
+    let s = env.serve();
+    let http = reqwest::Client::new();
+    let create = |version: &'static str, id: String| {
+        http.post(format!("{}/v1/releases", s.url))
+            .bearer_auth(&env.admin_token)
+            .header("x-request-id", id)
+            .json(&serde_json::json!({"version": version, "go_live": "2027-03-15"}))
+            .send()
+    };
+    let r = create("2.1.0", "ci-run-42".into()).await.unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["x-request-id"], "ci-run-42");
+    let r = create("2.2.0", "x".repeat(60_000)).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let echoed = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(echoed.len() <= 64, "{} bytes echoed", echoed.len());
+    let trail = String::from_utf8(s.cli(&["audit", "export"]).stdout).unwrap();
+    let ids: Vec<String> = trail
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "release.create")
+        .map(|e| e["request_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(ids[0], "ci-run-42");
+    assert_eq!(ids[1], echoed, "the server's own id");
 }

@@ -596,7 +596,10 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
                 .layer::<_, std::convert::Infallible>(SetRequestIdLayer::new(
                     header.clone(),
                     ids.clone(),
-                ));
+                ))
+                // A client's own id is kept only if it is a short token: it goes into the
+                // audit trail and back into the answer.
+                .layer(axum::middleware::map_request(client_request_id));
         }
         if spec.decodes_body {
             // The limit applies to the body as sent; the handler applies it again decoded.
@@ -632,6 +635,20 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
     router
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
+}
+
+/// Drops a client's `x-request-id` unless it is 1–64 bytes of `A-Z a-z 0-9 - _ . :`; the
+/// server then makes its own.
+async fn client_request_id(mut req: Request) -> Request {
+    let name = axum::http::HeaderName::from_static(relops_api::REQUEST_ID_HEADER);
+    let ok = req.headers().get(&name).is_none_or(|v| {
+        v.to_str()
+            .is_ok_and(|s| relops_core::text::token("request id", s, 64).is_ok())
+    });
+    if !ok {
+        req.headers_mut().remove(&name);
+    }
+    req
 }
 
 /// A path no route has: a JSON 404 like every other refusal.
