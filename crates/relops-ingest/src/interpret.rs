@@ -33,6 +33,12 @@ impl std::fmt::Debug for Context<'_> {
     }
 }
 
+/// Most `session` items one envelope may carry (Relay's limit): SDKs send one per
+/// envelope, so a flood of distinct sessions in one request is not an app's.
+pub const MAX_SESSION_ITEMS: usize = 100;
+/// Most buckets one `sessions` item may carry (an SDK flushes its aggregates every minute).
+pub const MAX_AGGREGATE_BUCKETS: usize = 100;
+
 /// Why an envelope's content was refused; the message says which item and what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -47,6 +53,12 @@ pub enum InterpretError {
     EventId,
     #[error("{0}")]
     Field(#[from] relops_core::text::TextError),
+    #[error("an envelope carries {count} {what}; at most {max} are accepted")]
+    TooMany {
+        what: &'static str,
+        count: usize,
+        max: usize,
+    },
 }
 
 impl Context<'_> {
@@ -227,6 +239,22 @@ pub fn form_event<'a>(fields: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> 
 pub fn records(env: &Envelope<'_>, cx: &Context<'_>) -> Result<Batch, InterpretError> {
     let mut batch = Batch::new();
     let envelope_id = env.event_id();
+    let count = |ty: &str| env.items.iter().filter(|i| i.ty == ty).count();
+    let (sessions, events) = (count("session"), count("event"));
+    if sessions > MAX_SESSION_ITEMS {
+        return Err(InterpretError::TooMany {
+            what: "session items",
+            count: sessions,
+            max: MAX_SESSION_ITEMS,
+        });
+    }
+    if events > 1 {
+        return Err(InterpretError::TooMany {
+            what: "events",
+            count: events,
+            max: 1,
+        });
+    }
     for item in &env.items {
         match item.ty.as_str() {
             "session" => {
@@ -247,6 +275,13 @@ pub fn records(env: &Envelope<'_>, cx: &Context<'_>) -> Result<Batch, InterpretE
             "sessions" => {
                 let (release, buckets) =
                     session::aggregates(item.payload).map_err(InterpretError::Aggregates)?;
+                if buckets.len() > MAX_AGGREGATE_BUCKETS {
+                    return Err(InterpretError::TooMany {
+                        what: "aggregate buckets in a sessions item",
+                        count: buckets.len(),
+                        max: MAX_AGGREGATE_BUCKETS,
+                    });
+                }
                 let env_name: Option<String> = serde_json::from_slice::<Value>(item.payload)
                     .ok()
                     .and_then(|v| {
@@ -616,6 +651,42 @@ MDMP
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The attack (issue 15, 5): one 20 MB envelope of 130,000 session items with distinct
+    /// `sid`/`did` added 130,000 active installs and diluted a bad release's crash rate.
+    /// An envelope carries at most 100 session items and one event; a sessions item at
+    /// most 100 buckets.
+    #[test]
+    fn envelopes_beyond_what_an_sdk_sends_are_refused() {
+        let mut flood = String::from("{}\n");
+        for i in 0..101 {
+            flood.push_str(&format!(
+                "{{\"type\":\"session\"}}\n{{\"sid\":\"s{i}\",\"did\":\"d{i}\",\"status\":\"exited\",\"attrs\":{{\"release\":\"2.1.0\"}}}}\n"
+            ));
+        }
+        assert_eq!(
+            interpret(flood.as_bytes()),
+            Err(InterpretError::TooMany {
+                what: "session items",
+                count: 101,
+                max: MAX_SESSION_ITEMS
+            })
+        );
+        let two_events = "{}\n{\"type\":\"event\"}\n{\"event_id\":\"0123456789abcdef0123456789abcdef\"}\n{\"type\":\"event\"}\n{\"event_id\":\"1123456789abcdef0123456789abcdef\"}\n";
+        assert!(matches!(
+            interpret(two_events.as_bytes()),
+            Err(InterpretError::TooMany { what: "events", .. })
+        ));
+        let buckets: Vec<String> = (0..101)
+            .map(|i| format!("{{\"did\":\"d{i}\",\"exited\":1}}"))
+            .collect();
+        let many = format!(
+            "{{}}\n{{\"type\":\"sessions\"}}\n{{\"aggregates\":[{}],\"attrs\":{{\"release\":\"2.1.0\"}}}}\n",
+            buckets.join(",")
+        );
+        let e = interpret(many.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("101 aggregate buckets"), "{e}");
     }
 
     #[test]

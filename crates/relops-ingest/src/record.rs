@@ -164,12 +164,12 @@ impl Batch {
         }
     }
 
-    /// The first install the batch names (a rate limit's key).
-    pub fn first_install(&self) -> Option<&str> {
+    /// The installs the batch's records name, in order (repeats included).
+    pub fn installs(&self) -> impl Iterator<Item = &str> {
         self.groups
             .iter()
             .flat_map(|(_, rs)| rs)
-            .find_map(Record::install)
+            .filter_map(Record::install)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -260,7 +260,11 @@ mod tests {
         b.push("other", mem("b"));
         b.push("wizard", mem("c"));
         assert_eq!(b.len(), 3);
-        assert_eq!(b.first_install(), Some("a"));
+        assert_eq!(
+            b.installs().collect::<Vec<_>>(),
+            ["a", "c", "b"],
+            "by product"
+        );
         let groups = b.into_groups();
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].0, "wizard");

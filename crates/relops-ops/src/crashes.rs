@@ -150,7 +150,8 @@ impl Ops {
             .decode(c.sealed.trim())
             .map_err(|e| OpError::Invalid(format!("`sealed` is not base64: {e}")))?;
         relops_seal::check(&sealed).map_err(|e| OpError::Invalid(format!("`sealed`: {e}")))?;
-        self.ingest_limits.check(product, Some(&c.who.install_id))?;
+        self.ingest_limits
+            .check(product, 1, [c.who.install_id.as_str()])?;
         let key = format!("crashes/sealed/{id}");
         // A crash id names one crash: a retry with the same bytes is the same report; other
         // bytes under a known id are refused, and what arrived first is kept.

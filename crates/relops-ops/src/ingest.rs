@@ -129,7 +129,8 @@ impl Ops {
         let batch = self
             .with_context(product, |cx| interpret::records(&env, cx))
             .map_err(|e| OpError::Invalid(e.to_string()))?;
-        self.ingest_limits.check(product, batch.first_install())?;
+        self.ingest_limits
+            .check(product, batch.len(), batch.installs())?;
         self.store(batch).await?;
         Ok(IngestAck {
             id: env.event_id(),
@@ -170,7 +171,7 @@ impl Ops {
                 interpret::minidump_record(cx, &event, id.clone(), payload)
             })
             .map_err(|e| OpError::Invalid(e.to_string()))?;
-        self.ingest_limits.check(product, record.install())?;
+        self.ingest_limits.check(product, 1, record.install())?;
         // Stored by its content: the same dump again is the same blob.
         self.blobs.put_once(&key, dump.clone()).await?;
         self.store(Batch::of(&p, vec![record])).await?;
@@ -236,13 +237,11 @@ impl Ops {
                 status,
             });
         }
-        if one {
-            self.ingest_limits
-                .check(product, Some(&sessions[0].who.install_id))?;
-        } else {
-            // A batch counts once against the key; installs are many, not one flooding.
-            self.ingest_limits.check(product, None)?;
-        }
+        self.ingest_limits.check(
+            product,
+            records.len(),
+            sessions.iter().map(|s| s.who.install_id.as_str()),
+        )?;
         self.store(Batch::of(product, records)).await?;
         Ok(if one {
             IngestAck {
@@ -260,7 +259,8 @@ impl Ops {
     /// A native error event with a code (e.g. `TOB_PARSE_ERROR`).
     pub async fn ingest_error(&self, product: &str, e: ErrorReport) -> OpResult<IngestAck> {
         let scope = check_scope(&e.who, &self.config.feed.channels)?;
-        self.ingest_limits.check(product, Some(&e.who.install_id))?;
+        self.ingest_limits
+            .check(product, 1, [e.who.install_id.as_str()])?;
         let id = envelope::normalize_uuid(&e.event_id).ok_or_else(|| {
             OpError::Invalid("`event_id` must be a UUID (32 hex digits, dashed or not)".into())
         })?;
@@ -298,7 +298,8 @@ impl Ops {
     /// A native memory warning.
     pub async fn ingest_memory(&self, product: &str, m: MemoryWarning) -> OpResult<IngestAck> {
         let scope = check_scope(&m.who, &self.config.feed.channels)?;
-        self.ingest_limits.check(product, Some(&m.who.install_id))?;
+        self.ingest_limits
+            .check(product, 1, [m.who.install_id.as_str()])?;
         if m.host_memory_percent > 100 {
             return Err(OpError::Invalid("`host_memory_percent` is 0-100".into()));
         }

@@ -59,8 +59,15 @@ impl IngestLimits {
         self.per_install.len()
     }
 
-    /// One request of `product`'s key, from `install` when known.
-    pub fn check(&self, product: &str, install: Option<&str>) -> Result<(), OpError> {
+    /// One request of `product`'s key carrying `records` records from `installs`: the key
+    /// pays a cell per record (a batch of many is not one request's worth), each distinct
+    /// install a cell per request.
+    pub fn check<'a>(
+        &self,
+        product: &str,
+        records: usize,
+        installs: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), OpError> {
         let refuse = |e: governor::NotUntil<_>, what: &str| {
             let wait = e.wait_time_from(self.per_key.clock().now());
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -69,21 +76,35 @@ impl IngestLimits {
                 message: format!("{what}: retry in {} s", secs.max(1)),
             }
         };
-        if let Err(e) = self.per_key.check_key(&self.hasher.hash_one(product)) {
-            return Err(refuse(
-                e,
-                "this ingest key sends more than [ingest] key_rate_per_second allows",
-            ));
+        let n =
+            NonZeroU32::new(u32::try_from(records.max(1)).unwrap_or(u32::MAX)).expect("at least 1");
+        match self.per_key.check_key_n(&self.hasher.hash_one(product), n) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(refuse(
+                    e,
+                    "this ingest key sends more records than [ingest] key_rate_per_second allows",
+                ));
+            }
+            Err(_) => {
+                return Err(OpError::TooLarge(format!(
+                    "one request carries {records} records: more than [ingest] key_burst allows at once; send fewer per request"
+                )));
+            }
         }
-        if let Some(i) = install
-            && let Err(e) = self
-                .per_install
-                .check_key(&self.hasher.hash_one((product, i)))
-        {
-            return Err(refuse(
-                e,
-                "this install sends more than [ingest] install_rate_per_minute allows",
-            ));
+        let mut seen: Vec<u64> = Vec::new();
+        for i in installs {
+            let h = self.hasher.hash_one((product, i));
+            if seen.contains(&h) {
+                continue;
+            }
+            seen.push(h);
+            if let Err(e) = self.per_install.check_key(&h) {
+                return Err(refuse(
+                    e,
+                    "this install sends more than [ingest] install_rate_per_minute allows",
+                ));
+            }
         }
         Ok(())
     }
@@ -122,27 +143,55 @@ mod tests {
     fn installs_and_products_have_buckets_of_their_own() {
         let l = limits(2);
         for _ in 0..2 {
-            l.check("wizard", Some("a")).unwrap();
+            l.check("wizard", 1, Some("a")).unwrap();
         }
         assert!(
-            l.check("wizard", Some("a")).is_err(),
+            l.check("wizard", 1, Some("a")).is_err(),
             "a third request within the burst"
         );
         // Another install, the same install id under another product, no install: allowed.
-        l.check("wizard", Some("b")).unwrap();
-        l.check("other", Some("a")).unwrap();
-        l.check("wizard", None).unwrap();
+        l.check("wizard", 1, Some("b")).unwrap();
+        l.check("other", 1, Some("a")).unwrap();
+        l.check("wizard", 1, None).unwrap();
         assert_eq!(l.installs_tracked(), 3);
+    }
+
+    /// The attack (issue 15, 5): one request of many records cost the key one cell. Now
+    /// each record costs one, a request larger than the burst is refused outright, and each
+    /// distinct install of the request pays its own cell (once, however many records).
+    #[test]
+    fn records_not_requests_count_against_the_key() {
+        let l = IngestLimits::new(&IngestConfig {
+            key_rate_per_second: 1,
+            key_burst: 100,
+            install_rate_per_minute: 1,
+            install_burst: 1,
+            ..IngestConfig::default()
+        });
+        l.check("wizard", 60, ["a"; 60]).unwrap();
+        match l.check("wizard", 60, ["b"]) {
+            Err(OpError::RateLimited { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        match l.check("wizard", 101, ["c"]) {
+            Err(OpError::TooLarge(m)) => assert!(m.contains("key_burst"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // "a" paid once for its 60 records: a second request of it is over its burst of 1.
+        assert!(matches!(
+            l.check("wizard", 1, ["a"]),
+            Err(OpError::RateLimited { .. })
+        ));
     }
 
     #[test]
     fn forgetting_keeps_the_installs_still_limited() {
         let l = limits(2);
-        l.check("wizard", Some("busy")).unwrap();
-        l.check("wizard", Some("busy")).unwrap();
+        l.check("wizard", 1, Some("busy")).unwrap();
+        l.check("wizard", 1, Some("busy")).unwrap();
         l.forget_idle();
         assert!(
-            l.check("wizard", Some("busy")).is_err(),
+            l.check("wizard", 1, Some("busy")).is_err(),
             "forgotten while limited"
         );
         assert_eq!(l.installs_tracked(), 1);
@@ -153,7 +202,7 @@ mod tests {
             install_burst: 1,
             ..IngestConfig::default()
         });
-        quick.check("wizard", Some("idle")).unwrap();
+        quick.check("wizard", 1, Some("idle")).unwrap();
         assert_eq!(quick.installs_tracked(), 1);
         std::thread::sleep(std::time::Duration::from_millis(50));
         quick.forget_idle();
