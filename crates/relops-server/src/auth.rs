@@ -54,8 +54,10 @@ pub async fn authenticate(
     let token = header
         .to_str()
         .ok()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|h| h.trim().split_once(' '))
+        // The scheme is case-insensitive (RFC 9110 11.1): `bearer` as `Bearer`.
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .ok_or_else(|| {
             ApiError::Unauthorized("malformed Authorization header: expected `Bearer TOKEN`".into())
         })?;

@@ -216,6 +216,42 @@ async fn upload_download_checksums_and_signature(b: Backend) {
     assert_eq!(resume.bytes().await.unwrap().as_ref(), &dmg[1_000_000..]);
     let bad = http.get_range(path, "bytes=99999999-").await;
     assert_eq!(bad.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    // HTTP semantics (issue 15, 10): a stale `If-Range` gets the whole file (a resumed
+    // download must not splice new bytes onto old ones), a matching one the range; an
+    // unknown range unit is ignored; `If-None-Match` of the ETag is 304.
+    let etag = full.headers()["etag"].to_str().unwrap().to_owned();
+    let ranged = |if_range: &str| {
+        http.req(reqwest::Method::GET, path)
+            .header("range", "bytes=10-19")
+            .header("if-range", if_range.to_owned())
+            .send()
+    };
+    let stale = ranged("\"0000\"").await.unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+    assert_eq!(stale.bytes().await.unwrap().len(), dmg.len());
+    assert_eq!(
+        ranged(&etag).await.unwrap().status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+    let items = http.get_range(path, "items=0-5").await;
+    assert_eq!(items.status(), StatusCode::OK);
+    let cached = http
+        .req(reqwest::Method::GET, path)
+        .header("if-none-match", format!("W/\"x\", {etag}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(cached.headers()["etag"], etag.as_str());
+    assert!(cached.bytes().await.unwrap().is_empty());
+    // The scheme of `Authorization` is case-insensitive.
+    let lower = reqwest::Client::new()
+        .get(format!("{}{path}", s.url))
+        .header("authorization", format!("bearer {}", env.admin_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status(), StatusCode::OK);
     assert_eq!(
         http.get("/v1/releases/2.1.0/artifacts/nope.dmg")
             .await

@@ -274,6 +274,9 @@ async fn approval_rules(b: Backend) {
         ("/tuf/wizard/metadata/timestamp.json", StatusCode::OK),
         ("/tuf/wizard/metadata/1.root.json", StatusCode::OK),
         ("/tuf/wizard/metadata/2.root.json", StatusCode::NOT_FOUND),
+        // Only the canonical name: these would be 1.root.json, cached as immutable.
+        ("/tuf/wizard/metadata/01.root.json", StatusCode::NOT_FOUND),
+        ("/tuf/wizard/metadata/+1.root.json", StatusCode::NOT_FOUND),
         (
             "/tuf/wizard/metadata/99.targets.json",
             StatusCode::NOT_FOUND,
@@ -287,6 +290,25 @@ async fn approval_rules(b: Backend) {
         let resp = http.get(format!("{}{path}", s.url)).send().await.unwrap();
         assert_eq!(resp.status(), status, "{path}");
     }
+    // Metadata carries an ETag (role and version); a client that has it gets 304.
+    let url = format!("{}/tuf/wizard/metadata/timestamp.json", s.url);
+    let ts = http.get(&url).send().await.unwrap();
+    let etag = ts.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with("\"timestamp-"), "{etag}");
+    let again = http
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["cache-control"], "no-cache");
+    let root = http
+        .get(format!("{}/tuf/wizard/metadata/1.root.json", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(root.headers()["etag"], "\"root-1\"");
 }
 
 async fn export_and_verify(b: Backend) {

@@ -114,6 +114,14 @@ impl Published {
             return self.roots.values().next_back().cloned();
         }
         let (n, role) = file.strip_suffix(".json")?.split_once('.')?;
+        // Only the canonical name: `01.root.json` or `+1.root.json` would be served as
+        // `1.root.json` under a name no client asks for, cached as immutable.
+        if n.is_empty()
+            || !n.bytes().all(|b| b.is_ascii_digit())
+            || (n.len() > 1 && n.starts_with('0'))
+        {
+            return None;
+        }
         let n: u64 = n.parse().ok()?;
         match role {
             "root" => self.roots.get(&n).cloned(),
@@ -121,6 +129,23 @@ impl Published {
             "targets" => self.targets.get(&n).cloned(),
             _ => None,
         }
+    }
+
+    /// The entity tag of a metadata file by its served name: its role and version, which a
+    /// version of a role never changes (a new one is a new version), `None` when it is not
+    /// served.
+    pub fn metadata_etag(&self, file: &str) -> Option<String> {
+        let newest = |m: &BTreeMap<u64, Bytes>| m.keys().next_back().copied();
+        let (role, version) = match file {
+            "timestamp.json" => ("timestamp", self.timestamp_meta.as_ref()?.common.version),
+            "root.json" => ("root", newest(&self.roots)?),
+            _ => {
+                self.metadata(file)?;
+                let (n, role) = file.strip_suffix(".json")?.split_once('.')?;
+                (role, n.parse().ok()?)
+            }
+        };
+        Some(format!("\"{role}-{version}\""))
     }
 
     /// The digest of a served target file `{sha256}.{name}`, if it is in the feed.

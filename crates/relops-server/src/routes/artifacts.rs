@@ -105,7 +105,25 @@ pub async fn serve_blob(
     disposition: Option<&str>,
     cached: Option<Bytes>,
 ) -> ApiResult<Response> {
-    let range = match headers.get(header::RANGE).and_then(|h| h.to_str().ok()) {
+    let etag = HeaderValue::from_str(&format!("\"{sha256}\"")).ok();
+    if let Some(e) = &etag
+        && none_match(headers, e)
+    {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        resp.headers_mut().insert(header::ETAG, e.clone());
+        return Ok(resp);
+    }
+    // A range applies only in bytes (other units are ignored, RFC 9110 14.2) and, with
+    // `If-Range`, only while the validator still names these bytes: else the whole file.
+    let range_header = headers
+        .get(header::RANGE)
+        .and_then(|h| h.to_str().ok())
+        .filter(|r| r.trim_start().starts_with("bytes="))
+        .filter(|_| match headers.get(header::IF_RANGE) {
+            None => true,
+            Some(v) => etag.as_ref().is_some_and(|e| v == e),
+        });
+    let range = match range_header {
         None => None,
         Some(r) => match http_range_header::parse_range_header(r).and_then(|p| p.validate(len)) {
             Ok(ranges) if ranges.len() == 1 => Some(ranges[0].clone()),
@@ -134,7 +152,7 @@ pub async fn serve_blob(
         HeaderValue::from_static("application/octet-stream"),
     );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{sha256}\"")) {
+    if let Some(etag) = etag {
         h.insert(header::ETAG, etag);
     }
     if let Some(cd) = disposition.and_then(|d| HeaderValue::from_str(d).ok()) {
@@ -174,4 +192,19 @@ pub async fn verify(
             .verify_release(&who, &product, &version(&v)?)
             .await?,
     ))
+}
+
+/// Does `If-None-Match` name `etag` (or `*`)? Weak comparison, as RFC 9110 13.1.2 asks.
+pub(crate) fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let Ok(want) = etag.to_str() else {
+        return false;
+    };
+    let want = want.trim_start_matches("W/");
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == want)
 }

@@ -19,6 +19,7 @@ fn not_found(what: &str) -> ApiError {
 pub async fn metadata(
     State(state): State<AppState>,
     Path((product, file)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let feed = state
         .ops
@@ -26,23 +27,34 @@ pub async fn metadata(
         .current(&product)
         .ok_or_else(|| not_found(&product))?;
     let body = feed.metadata(&file).ok_or_else(|| not_found(&file))?;
-    // Versioned files never change; timestamp.json changes at any time.
+    // Versioned files never change; timestamp.json and root.json change at any time.
     let cache = if file == "timestamp.json" || file == "root.json" {
         "no-cache"
     } else {
         "public, max-age=31536000, immutable"
     };
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
-        ],
-        body,
-    )
-        .into_response())
+    let etag = feed
+        .metadata_etag(&file)
+        .and_then(|e| HeaderValue::from_str(&e).ok());
+    let mut resp = if etag
+        .as_ref()
+        .is_some_and(|e| super::artifacts::none_match(&headers, e))
+    {
+        axum::http::StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = body.into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        r
+    };
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Some(e) = etag {
+        h.insert(header::ETAG, e);
+    }
+    Ok(resp)
 }
 
 pub async fn target(
