@@ -46,6 +46,29 @@ pub struct ServerConfig {
     pub ingest: IngestConfig,
     pub health: HealthConfig,
     pub alerts: AlertsConfig,
+    pub http: HttpConfig,
+}
+
+/// The `[http]` section: how long a client may take (slow clients hold connections).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A request's headers must arrive within this many seconds of the connection being
+    /// ready for them (the first, or the next on a kept-alive connection); else the
+    /// connection is closed.
+    pub header_timeout_seconds: u64,
+    /// A request body may pause for at most this many seconds between two chunks; else
+    /// the request is refused (400) and nothing is stored.
+    pub body_idle_timeout_seconds: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout_seconds: 20,
+            body_idle_timeout_seconds: 30,
+        }
+    }
 }
 
 /// The `[ingest]` section: crash and telemetry ingest.
@@ -339,6 +362,7 @@ impl Default for ServerConfig {
             ingest: IngestConfig::default(),
             health: HealthConfig::default(),
             alerts: AlertsConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -429,6 +453,12 @@ impl ServerConfig {
         if !(0.0..=100.0).contains(&self.gates.min_line_coverage) {
             return Err(ConfigError::Invalid(
                 "[gates] min_line_coverage must be 0-100".into(),
+            ));
+        }
+        if self.http.header_timeout_seconds == 0 || self.http.body_idle_timeout_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "[http] header_timeout_seconds and body_idle_timeout_seconds must be at least 1"
+                    .into(),
             ));
         }
         if self.audit.retention_days < 0 || self.audit.checkpoint_interval_seconds == 0 {
@@ -614,6 +644,11 @@ key_rate_per_second = 5000
 key_burst = 10000
 install_rate_per_minute = 120
 install_burst = 60
+
+[http]
+# Slow clients: headers within this many seconds, and no pause longer than this in a body.
+header_timeout_seconds = 20
+body_idle_timeout_seconds = 30
 
 [health]
 # Release health (docs/health.md). Crash rate = crashed / active installs in 24 h, judged by

@@ -51,9 +51,13 @@ impl AppState {
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, with the background work
-/// of the operations layer ([`Ops::start_workers`]).
+/// of the operations layer ([`Ops::start_workers`]). HTTP/1 and HTTP/2, as `axum::serve`
+/// does, but a client must send a request's headers within `[http]
+/// header_timeout_seconds` (a connection that trickles them, or idles between requests,
+/// is closed). On `shutdown` no new connection is accepted, open ones finish the request
+/// they are in, and this returns once all are closed.
 pub async fn serve<L>(
-    listener: L,
+    mut listener: L,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
@@ -61,12 +65,60 @@ where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
     let workers = state.ops.start_workers();
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let header_timeout =
+        std::time::Duration::from_secs(state.ops.config().http.header_timeout_seconds);
+    let app = router(state);
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    // Every connection task holds a receiver: the loop waits for all to be dropped.
+    let (closing, _) = tokio::sync::watch::channel(());
+    let (open_tx, open_rx) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, _addr) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone().map_request(
+            |req: axum::http::Request<hyper::body::Incoming>| req.map(axum::body::Body::new),
+        ));
+        let builder = builder.clone();
+        let mut closing = closing.subscribe();
+        let open = open_rx.clone();
+        tokio::spawn(async move {
+            let _open = open;
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::trace!(error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = closing.changed() => conn.as_mut().graceful_shutdown(),
+            }
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(open_rx);
+    let _ = closing.send(());
+    open_tx.closed().await;
     drop(workers);
-    result
+    Ok(())
 }
 
 /// Every route of the server over `state`: the route table (`routes::table`), each route

@@ -435,3 +435,70 @@ async fn only_a_short_client_request_id_is_kept() {
     assert_eq!(ids[0], "ci-run-42");
     assert_eq!(ids[1], echoed, "the server's own id");
 }
+
+/// Slow clients (issue 15, 8): 700 connections that trickled their headers stayed open
+/// forever. A request's headers must arrive within `[http] header_timeout_seconds`, and a
+/// body may not pause longer than `body_idle_timeout_seconds`; a client that keeps its
+/// pace is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    let env = TestEnv::with_config(
+        Backend::SqliteLocal,
+        "[http]\nheader_timeout_seconds = 1\nbody_idle_timeout_seconds = 1\n",
+    )
+    .await;
+    let s = env.serve();
+    let key = s.cli_json(&["ingest", "dsn"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let connect = || {
+        let c = std::net::TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c
+    };
+    // Headers that never finish: the connection is closed after about a second.
+    let mut trickle = connect();
+    trickle
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: relops\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 512];
+    let n = trickle.read(&mut buf).unwrap_or(0);
+    let waited = started.elapsed();
+    assert!(
+        n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(5),
+        "closed after {waited:?}"
+    );
+
+    // A body that stops halfway: refused with the documented JSON, nothing stored.
+    let mut stall = connect();
+    write!(
+        stall,
+        "POST /v1/ingest/sessions HTTP/1.1\r\nHost: relops\r\nX-Relops-Ingest-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{{\"install_id\": \"i-1\","
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = stall.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"code\":\"bad_request\""), "{answer}");
+
+    // A client at a normal pace is served.
+    let mut ok = connect();
+    ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: relops\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    ok.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(s.cli_json(&["health", "2.1.0"])["active_installs"], 0);
+}

@@ -630,6 +630,13 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
                 state.ops.config().gates.max_report_bytes.saturating_mul(8),
             ));
         }
+        if !matches!(spec.request, Body::None) {
+            // A body that pauses longer than this between chunks is refused (a client
+            // trickling an upload holds a connection and a task).
+            handler = handler.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+                std::time::Duration::from_secs(state.ops.config().http.body_idle_timeout_seconds),
+            ));
+        }
         router = router.route(spec.path, handler);
     }
     router
