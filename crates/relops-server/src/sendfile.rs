@@ -224,7 +224,7 @@ impl AsyncWrite for SendfileStream {
 mod tests {
     use super::*;
     use crate::target_cache::TargetCache;
-    use crate::target_cache::tests::local_store;
+    use crate::target_cache::tests::{digest, local_store};
     use bytes::Bytes;
 
     /// Serves `/big` (a cached 3 MiB file), `/part` (a range of it) and `/copy` (the same
@@ -264,7 +264,7 @@ mod tests {
             .unwrap();
         let cache = Arc::new(TargetCache::new(16, 8));
         cache
-            .get(&blobs, key, content.len() as u64)
+            .get(&blobs, key, content.len() as u64, &digest(&content))
             .await
             .unwrap()
             .unwrap();
@@ -314,7 +314,11 @@ mod tests {
             .await
             .unwrap();
         let cache = TargetCache::new(1, 1);
-        let bytes = cache.get(&blobs, "k", 100_000).await.unwrap().unwrap();
+        let bytes = cache
+            .get(&blobs, "k", 100_000, &digest(&[7u8; 100_000]))
+            .await
+            .unwrap()
+            .unwrap();
         let sources = cache.file_sources();
         assert_eq!(sources.find(&bytes).unwrap().offset, 0);
         assert_eq!(sources.find(&bytes[500..600]).unwrap().offset, 500);
@@ -333,7 +337,11 @@ mod tests {
         let body = vec![5u8; 1024 * 1024];
         blobs.put_raw("k", Bytes::from(body.clone())).await.unwrap();
         let cache = TargetCache::new(4, 4);
-        let cached = cache.get(&blobs, "k", 1024 * 1024).await.unwrap().unwrap();
+        let cached = cache
+            .get(&blobs, "k", 1024 * 1024, &digest(&body))
+            .await
+            .unwrap()
+            .unwrap();
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(tcp.local_addr().unwrap()).await.unwrap();
         let mut server = SendfileListener::new(tcp, cache.file_sources());
@@ -383,7 +391,7 @@ mod tests {
             .await
             .unwrap();
         let bytes = cache
-            .get(&blobs, "small", small as u64)
+            .get(&blobs, "small", small as u64, &digest(&vec![1u8; small]))
             .await
             .unwrap()
             .unwrap();
@@ -396,8 +404,11 @@ mod tests {
         for i in 0..=MAX_OPEN_FILES {
             let key = format!("f{i}");
             let body = Bytes::from(vec![i as u8; MIN_SENDFILE_FILE]);
+            let sha = digest(&body);
             blobs.put_raw(&key, body).await.unwrap();
-            let got = cache.get(&blobs, &key, MIN_SENDFILE_FILE as u64).await;
+            let got = cache
+                .get(&blobs, &key, MIN_SENDFILE_FILE as u64, &sha)
+                .await;
             held.push(got.unwrap().unwrap());
         }
         let open = held.iter().filter(|b| sources.find(b).is_some()).count();

@@ -70,13 +70,16 @@ impl TargetCache {
         Some(self.cache.as_ref()?.get(key)?.bytes.clone())
     }
 
-    /// The bytes of blob `key` (`len` long) from memory, read from `blobs` on first use;
-    /// `None` when the cache is off or the file is larger than it keeps.
+    /// The bytes of blob `key` (`len` long, SHA-256 `sha256`) from memory, read from
+    /// `blobs` and checked against the digest on first use — bytes that are not what was
+    /// signed are never cached nor served; `None` when the cache is off or the file is
+    /// larger than it keeps.
     pub async fn get(
         &self,
         blobs: &BlobStore,
         key: &str,
         len: u64,
+        sha256: &str,
     ) -> Result<Option<Bytes>, BlobError> {
         let Some(cache) = &self.cache else {
             return Ok(None);
@@ -89,6 +92,18 @@ impl TargetCache {
         }
         let load = async {
             let (bytes, file) = blobs.read_whole(key).await?;
+            let (checked, want) = (bytes.clone(), sha256.to_owned());
+            let matches = tokio::task::spawn_blocking(move || {
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&checked)) == want
+            })
+            .await
+            .map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
+            if !matches {
+                tracing::error!(%key, "a stored feed file does not match its signed digest: not served");
+                return Err(BlobError::Io(std::io::Error::other(format!(
+                    "blob {key} does not match its digest: it was changed in the blob store"
+                ))));
+            }
             let keep = bytes.len() >= MIN_SENDFILE_FILE && self.sources.has_room();
             let cached = Arc::new(Cached {
                 bytes,
@@ -190,19 +205,23 @@ pub(crate) mod tests {
             .unwrap();
         let cache = TargetCache::new(1, 1);
         assert_eq!(cache.cached("a"), None);
-        let got = cache.get(&blobs, "a", 1000).await.unwrap().unwrap();
+        let a = digest(&[1u8; 1000]);
+        let got = cache.get(&blobs, "a", 1000, &a).await.unwrap().unwrap();
         assert_eq!(got.len(), 1000);
         assert_eq!(cache.cached("a"), Some(got.clone()));
         assert_eq!(cache.weight(), 1000);
         // Served from memory once cached: the stored file may go, the copy stays.
         std::fs::remove_dir_all(dir.path()).unwrap();
-        assert_eq!(cache.get(&blobs, "a", 1000).await.unwrap().unwrap(), got);
+        assert_eq!(
+            cache.get(&blobs, "a", 1000, &a).await.unwrap().unwrap(),
+            got
+        );
         // Larger than a cached file may be: not kept.
-        assert_eq!(cache.get(&blobs, "b", 2 * MIB).await.unwrap(), None);
+        assert_eq!(cache.get(&blobs, "b", 2 * MIB, &a).await.unwrap(), None);
         // Off.
         assert_eq!(
             TargetCache::new(0, 64)
-                .get(&blobs, "a", 1000)
+                .get(&blobs, "a", 1000, &a)
                 .await
                 .unwrap(),
             None
@@ -213,7 +232,30 @@ pub(crate) mod tests {
     async fn a_missing_blob_is_an_error_and_not_cached() {
         let (_dir, blobs) = local_store();
         let cache = TargetCache::new(1, 1);
-        assert!(cache.get(&blobs, "nope", 10).await.is_err());
+        assert!(cache.get(&blobs, "nope", 10, "00").await.is_err());
         assert_eq!(cache.weight(), 0);
+    }
+
+    /// Bytes that are not what was signed are refused, and not cached (issue 15, 9).
+    #[tokio::test]
+    async fn bytes_that_do_not_match_their_digest_are_not_cached() {
+        let (_dir, blobs) = local_store();
+        blobs
+            .put_raw("a", Bytes::from(vec![1u8; 1000]))
+            .await
+            .unwrap();
+        let cache = TargetCache::new(1, 1);
+        let e = cache
+            .get(&blobs, "a", 1000, &digest(&[2u8; 1000]))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("does not match its digest"), "{e}");
+        assert_eq!(cache.weight(), 0);
+        assert_eq!(cache.cached("a"), None);
+    }
+
+    /// Lowercase hex SHA-256.
+    pub(crate) fn digest(b: &[u8]) -> String {
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b))
     }
 }

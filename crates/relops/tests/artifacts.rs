@@ -595,6 +595,32 @@ async fn verify_names_a_tampered_blob(b: Backend) {
         bad["problem"].as_str().unwrap().contains("SHA-256"),
         "{bad}"
     );
+
+    // Served (issue 15, 9): relops never knowingly sends bytes that are not what it signed.
+    // A download of the changed file is cut off before its last bytes (the client sees a
+    // body shorter than its length); the untouched one downloads whole.
+    let http = s.http();
+    let whole = http
+        .get("/v1/releases/2.1.0/artifacts/wizard.dmg")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(whole.as_ref(), test_bytes(70_000, 9).as_slice());
+    let cut = http
+        .req(
+            reqwest::Method::GET,
+            "/v1/releases/2.1.0/artifacts/wizard.msi",
+        )
+        .send()
+        .await;
+    // Cut off before or after the head went out, depending on how the file was read.
+    if let Ok(resp) = cut {
+        match resp.bytes().await {
+            Ok(b) => panic!("{} bytes of a tampered file arrived whole", b.len()),
+            Err(e) => assert!(e.is_body() || e.is_decode() || e.is_request(), "{e}"),
+        }
+    }
 }
 
 async fn kill_during_upload_leaves_nothing(b: Backend) {

@@ -229,6 +229,24 @@ async fn python_tuf_and_the_sdk_refuse_attacks() {
         "{err}"
     );
 
+    // 4b. Flipped bytes: a target file of the right length whose content changed.
+    let flipped = w.join("flipped");
+    copy_dir(&good, &flipped);
+    let target = std::fs::read_dir(flipped.join("targets"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&target).unwrap();
+    bytes[7] ^= 0x80;
+    std::fs::write(&target, bytes).unwrap();
+    let m = StaticServer::serve(&python, &flipped);
+    let up = sdk(&m, &root_bytes, &release_key, &w.join("s4b"));
+    let u = up.check().await.unwrap().unwrap();
+    let err = up.download(&u).await.unwrap_err();
+    assert!(matches!(err, relops_client::Error::DigestMismatch), "{err}");
+
     // 5. Targets metadata signed by a key that root does not list.
     let forged = w.join("forged");
     copy_dir(&good, &forged);

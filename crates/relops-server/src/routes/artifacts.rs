@@ -143,6 +143,13 @@ pub async fn serve_blob(
             Some(w) => bytes.slice(w.start as usize..w.end as usize),
             None => bytes,
         }),
+        // The whole file is checked against its digest as it is sent; a range cannot be
+        // (the client checks the file it assembles: the SDK does, by length and SHA-256).
+        None if wanted.is_none() => Body::from_stream(verified(
+            state.ops.blobs().get(blob_key, None).await?,
+            sha256.to_owned(),
+            blob_key.to_owned(),
+        )),
         None => Body::from_stream(state.ops.blobs().get(blob_key, wanted).await?),
     };
     let mut resp = Response::new(body);
@@ -207,4 +214,69 @@ pub(crate) fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().trim_start_matches("W/"))
         .any(|t| t == "*" || t == want)
+}
+
+/// `stream` as sent, hashed on the way; the last chunk is held back until the digest is
+/// known, and when it is not `sha256` the stream ends in an error instead: the client gets
+/// fewer bytes than `Content-Length` said, never a complete file that is not what was
+/// signed.
+fn verified<S, E>(
+    stream: S,
+    sha256: String,
+    key: String,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>>
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+    E: std::fmt::Display,
+{
+    use sha2::Digest;
+    struct St<S> {
+        inner: S,
+        hasher: sha2::Sha256,
+        held: Option<Bytes>,
+        done: bool,
+    }
+    let st = St {
+        inner: stream,
+        hasher: sha2::Sha256::new(),
+        held: None,
+        done: false,
+    };
+    futures::stream::unfold(st, move |mut st| {
+        let (sha256, key) = (sha256.clone(), key.clone());
+        async move {
+            use futures::StreamExt;
+            if st.done {
+                return None;
+            }
+            loop {
+                match st.inner.next().await {
+                    Some(Ok(chunk)) => {
+                        st.hasher.update(&chunk);
+                        if let Some(prev) = st.held.replace(chunk) {
+                            return Some((Ok(prev), st));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        st.done = true;
+                        return Some((Err(std::io::Error::other(e.to_string())), st));
+                    }
+                    None => {
+                        st.done = true;
+                        let digest = hex::encode(std::mem::take(&mut st.hasher).finalize());
+                        if digest != sha256 {
+                            tracing::error!(%key, "a stored file does not match its signed digest: the download was cut off");
+                            return Some((
+                                Err(std::io::Error::other(format!(
+                                    "blob {key} does not match its digest"
+                                ))),
+                                st,
+                            ));
+                        }
+                        return st.held.take().map(|last| (Ok(last), st));
+                    }
+                }
+            }
+        }
+    })
 }

@@ -74,7 +74,13 @@ pub async fn target(
         Some(bytes) => (bytes.len() as u64, Some(bytes)),
         None => {
             let len = state.ops.blobs().size(&key).await?;
-            (len, state.targets.get(state.ops.blobs(), &key, len).await?)
+            (
+                len,
+                state
+                    .targets
+                    .get(state.ops.blobs(), &key, len, &sha)
+                    .await?,
+            )
         }
     };
     let mut resp =
