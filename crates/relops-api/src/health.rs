@@ -90,4 +90,20 @@ pub struct HealthReport {
     /// For a release the registry does not know: every unregistered release name the
     /// fleet reported, with its installs.
     pub unknown_releases: Option<Vec<(String, u64)>>,
+    /// Networks that sent more installs of this release in 24 h than `[ingest]
+    /// installs_per_network` lets count (at most ten, the most first): their further
+    /// installs are not in the figures above. Empty when none.
+    #[serde(default)]
+    pub bounded_networks: Vec<BoundedNetwork>,
+    /// Records not counted for that reason, all networks.
+    #[serde(default)]
+    pub uncounted_records_24h: u64,
+}
+
+/// A network whose further installs of a release do not count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BoundedNetwork {
+    /// `198.51.100.0/24`, `2001:db8:1::/48`.
+    pub network: String,
+    pub uncounted_records: u64,
 }

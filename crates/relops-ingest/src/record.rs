@@ -138,6 +138,35 @@ impl Record {
     }
 }
 
+impl Record {
+    /// What is left of the record when its install may not count in a release's figures
+    /// (one network's share of a release's installs is bounded): an event keeps its
+    /// evidence without the install; sessions, aggregates and memory warnings say only
+    /// what an install did, so nothing is left of them.
+    pub fn without_install(self) -> Option<Record> {
+        match self {
+            Self::Event {
+                scope,
+                event_id,
+                crash,
+                critical,
+                code,
+                payload,
+                ..
+            } => Some(Self::Event {
+                scope,
+                event_id,
+                install_id: None,
+                crash,
+                critical,
+                code,
+                payload,
+            }),
+            Self::Session { .. } | Self::Aggregate { .. } | Self::Memory { .. } => None,
+        }
+    }
+}
+
 /// Records grouped by the product they belong to, in the order each product first
 /// appears (almost always one product). The one place records are grouped.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -170,6 +199,29 @@ impl Batch {
             .iter()
             .flat_map(|(_, rs)| rs)
             .filter_map(Record::install)
+    }
+
+    /// Lets `counts(product, scope, install)` decide, record by record, whether a
+    /// record's install counts; a record whose install does not is replaced by
+    /// [`Record::without_install`]. Answers how many records were changed or dropped.
+    pub fn count_only(&mut self, mut counts: impl FnMut(&str, &Scope, &str) -> bool) -> usize {
+        let mut changed = 0;
+        for (product, records) in &mut self.groups {
+            let before = std::mem::take(records);
+            for r in before {
+                let keep = match r.install() {
+                    Some(i) => counts(product, r.scope(), i),
+                    None => true,
+                };
+                if keep {
+                    records.push(r);
+                } else {
+                    changed += 1;
+                    records.extend(r.without_install());
+                }
+            }
+        }
+        changed
     }
 
     pub fn is_empty(&self) -> bool {
@@ -270,5 +322,52 @@ mod tests {
         assert_eq!(groups[0].0, "wizard");
         assert_eq!(groups[0].1.len(), 2);
         assert_eq!(groups[1].1, vec![mem("b")]);
+    }
+
+    /// An install that may not count: its session is dropped, its event kept as evidence
+    /// without the install; records of other installs and of nobody are untouched.
+    #[test]
+    fn records_of_an_install_that_does_not_count() {
+        let session = |i: &str| Record::Session {
+            scope: scope(None),
+            session_id: format!("s-{i}"),
+            install_id: Some(i.into()),
+            status: Status::Exited,
+            crashed: false,
+        };
+        let event = |i: Option<&str>| Record::Event {
+            scope: scope(None),
+            event_id: "e1".into(),
+            install_id: i.map(Into::into),
+            crash: true,
+            critical: None,
+            code: None,
+            payload: "{}".into(),
+        };
+        let mut b = Batch::of(
+            "wizard",
+            vec![
+                session("ok"),
+                session("over"),
+                event(Some("over")),
+                event(None),
+            ],
+        );
+        let mut asked = Vec::new();
+        let changed = b.count_only(|p, s, i| {
+            asked.push((p.to_owned(), s.release.clone(), i.to_owned()));
+            i != "over"
+        });
+        assert_eq!(changed, 2);
+        assert_eq!(
+            asked.len(),
+            3,
+            "records without an install are not asked about"
+        );
+        assert_eq!(asked[0], ("wizard".into(), "2.1.0".into(), "ok".into()));
+        assert_eq!(
+            b.into_groups()[0].1,
+            vec![session("ok"), event(None), event(None)]
+        );
     }
 }

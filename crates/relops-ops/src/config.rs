@@ -60,6 +60,39 @@ pub struct HttpConfig {
     /// A request body may pause for at most this many seconds between two chunks; else
     /// the request is refused (400) and nothing is stored.
     pub body_idle_timeout_seconds: u64,
+    /// Reverse proxies in front of relops (addresses or CIDR networks, `10.0.0.0/8`). A
+    /// request from one of them is taken to come from the address its `X-Forwarded-For`
+    /// names last outside this list; any other request from its peer address.
+    #[serde(with = "networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Networks written as CIDR (`10.0.0.0/8`) or as one address (`127.0.0.1`).
+mod networks {
+    use ipnet::IpNet;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|t| {
+                t.parse::<IpNet>()
+                    .or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        serde::de::Error::custom(format!(
+                            "`{t}` is neither an address (10.0.0.1) nor a network (10.0.0.0/8)"
+                        ))
+                    })
+            })
+            .collect()
+    }
 }
 
 impl Default for HttpConfig {
@@ -67,6 +100,7 @@ impl Default for HttpConfig {
         Self {
             header_timeout_seconds: 20,
             body_idle_timeout_seconds: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -86,6 +120,13 @@ pub struct IngestConfig {
     /// Requests per minute one install may send (sustained), and the burst above it.
     pub install_rate_per_minute: u32,
     pub install_burst: u32,
+    /// Distinct installs of one release that one network may add to the release's health
+    /// figures in 24 h (0: no bound). The rest of its records are stored but do not count.
+    pub installs_per_network: u32,
+    /// What one network is: an IPv4 address's first this many bits …
+    pub network_prefix_v4: u8,
+    /// … and an IPv6 address's.
+    pub network_prefix_v6: u8,
 }
 
 impl Default for IngestConfig {
@@ -97,6 +138,9 @@ impl Default for IngestConfig {
             key_burst: 10000,
             install_rate_per_minute: 120,
             install_burst: 60,
+            installs_per_network: 500,
+            network_prefix_v4: 24,
+            network_prefix_v6: 48,
         }
     }
 }
@@ -461,6 +505,11 @@ impl ServerConfig {
                     .into(),
             ));
         }
+        if self.ingest.network_prefix_v4 > 32 || self.ingest.network_prefix_v6 > 128 {
+            return Err(ConfigError::Invalid(
+                "[ingest] network_prefix_v4 is at most 32 and network_prefix_v6 at most 128".into(),
+            ));
+        }
         if self.audit.retention_days < 0 || self.audit.checkpoint_interval_seconds == 0 {
             return Err(ConfigError::Invalid(
                 "[audit] retention_days must be 0 or more (the playbook keeps 180) and checkpoint_interval_seconds at least 1".into(),
@@ -644,11 +693,16 @@ key_rate_per_second = 5000
 key_burst = 10000
 install_rate_per_minute = 120
 install_burst = 60
+# One network (an IPv4 /24, an IPv6 /48) adds at most this many installs of a release to its
+# health figures in 24 h; the rest is stored but not counted (docs/ingest.md). 0: no bound.
+installs_per_network = 500
 
 [http]
 # Slow clients: headers within this many seconds, and no pause longer than this in a body.
 header_timeout_seconds = 20
 body_idle_timeout_seconds = 30
+# Reverse proxies in front of relops, whose X-Forwarded-For names the client:
+# trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
 
 [health]
 # Release health (docs/health.md). Crash rate = crashed / active installs in 24 h, judged by
@@ -712,6 +766,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(CONFIG_FILE);
+        std::fs::write(
+            &file,
+            "[http]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]\n",
+        )
+        .unwrap();
+        let c = ServerConfig::load(dir.path(), None).unwrap();
+        let shown: Vec<String> = c
+            .http
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        std::fs::write(&file, "[http]\ntrusted_proxies = [\"proxy.local\"]\n").unwrap();
+        let err = ServerConfig::load(dir.path(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`proxy.local` is neither an address"), "{err}");
+        std::fs::write(&file, "[ingest]\nnetwork_prefix_v4 = 33\n").unwrap();
+        let err = ServerConfig::load(dir.path(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("network_prefix_v4 is at most 32"), "{err}");
     }
 
     #[test]

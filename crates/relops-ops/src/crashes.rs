@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{OpError, OpResult};
 use crate::ingest::check_scope;
+use crate::services::networks::Origin;
 use crate::{Actor, Ops};
 
 /// The stored document of a crash, as this layer writes it (`payload` of the event row):
@@ -131,7 +132,12 @@ fn view(c: &CrashRecord) -> CrashReport {
 
 impl Ops {
     /// A crash report whose dump the SDK sealed to the crash key.
-    pub async fn ingest_crash(&self, product: &str, c: CrashUpload) -> OpResult<IngestAck> {
+    pub async fn ingest_crash(
+        &self,
+        origin: &Origin,
+        product: &str,
+        c: CrashUpload,
+    ) -> OpResult<IngestAck> {
         let scope = check_scope(&c.who, &self.config.feed.channels)?;
         let id = envelope::normalize_uuid(&c.crash_id).ok_or_else(|| {
             OpError::Invalid("`crash_id` must be a UUID (32 hex digits, dashed or not)".into())
@@ -177,7 +183,7 @@ impl Ops {
             })
             .to_string(),
         };
-        self.store(Batch::of(product, vec![r])).await?;
+        self.store(Batch::of(product, vec![r]), origin).await?;
         Ok(IngestAck {
             id: Some(id),
             stored: None,

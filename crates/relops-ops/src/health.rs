@@ -3,7 +3,9 @@
 //! [`HealthGate`] is the evidence of every alert and incident decision.
 
 use chrono::Utc;
-use relops_api::{HealthGate, HealthReport, SliceHealth, SprtFigures, WindowFigures};
+use relops_api::{
+    BoundedNetwork, HealthGate, HealthReport, SliceHealth, SprtFigures, WindowFigures,
+};
 use relops_core::access::Permission;
 use relops_core::alert::Rules;
 use relops_core::health::Verdict;
@@ -109,7 +111,16 @@ impl Ops {
             .iter()
             .any(|x| x.to_string() == v);
         let (figures, slices, verdict) = self.health.assess(product, v, now);
+        let (bounded, uncounted) = self.networks.bounded(product, v, Utc::now().timestamp());
         Ok(HealthReport {
+            bounded_networks: bounded
+                .into_iter()
+                .map(|b| BoundedNetwork {
+                    network: b.network.to_string(),
+                    uncounted_records: b.uncounted_records,
+                })
+                .collect(),
+            uncounted_records_24h: uncounted,
             product: product.to_owned(),
             release: v.to_owned(),
             known_release: known,

@@ -9,6 +9,7 @@
 //! `relops health --unknown`, never dropped.
 
 use bytes::Bytes;
+use chrono::Utc;
 use relops_api::{Dsn, ErrorReport, IngestAck, InstallScope, MemoryWarning, SessionUpdate};
 use relops_core::access::Permission;
 use relops_ingest::interpret::{self, Context};
@@ -18,6 +19,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::error::{OpError, OpResult};
+use crate::services::networks::{Capped, Origin};
+use crate::services::notify::Notice;
 use crate::{Actor, Ops};
 
 /// Most sessions one request may carry.
@@ -105,20 +108,68 @@ impl Ops {
         f(&cx)
     }
 
-    /// Makes a batch durable (and counted by the health engine) before returning.
-    pub(crate) async fn store(&self, batch: Batch) -> OpResult<()> {
+    /// Makes a batch durable (and counted by the health engine) before returning; answers
+    /// how many records were kept. Records of installs beyond their network's share of a
+    /// release ([`crate::services::networks`]) count nowhere: an event is kept without its
+    /// install, the rest is dropped.
+    pub(crate) async fn store(&self, mut batch: Batch, origin: &Origin) -> OpResult<usize> {
+        let mut capped = Vec::new();
+        if origin.network().is_some() {
+            let now = Utc::now().timestamp();
+            batch.count_only(|product, scope, install| {
+                self.networks
+                    .counts(origin, product, &scope.release, install, now, &mut capped)
+            });
+        }
+        let kept = batch.len();
         for (product, records) in batch.into_groups() {
+            if records.is_empty() {
+                continue;
+            }
             self.ingest_writer
                 .write(&product, records)
                 .await
                 .map_err(|e| OpError::Unavailable(format!("{e}; retry")))?;
         }
-        Ok(())
+        for c in capped {
+            self.tell_network_bounded(c).await;
+        }
+        Ok(kept)
+    }
+
+    /// Tells the release manager (the notification webhooks) that a network sent more
+    /// installs of a release than count. A failure to queue the notice is logged: the
+    /// records are stored already, and the health report names the network anyway.
+    async fn tell_network_bounded(&self, c: Capped) {
+        tracing::warn!(product = %c.product, release = %c.release, network = %c.network,
+            "a network sent more installs of a release than [ingest] installs_per_network counts");
+        let cap = self.config.ingest.installs_per_network;
+        let notice = Notice {
+            event: "ingest.network_bounded".into(),
+            product: c.product.clone(),
+            version: c.release.clone(),
+            text: format!(
+                "{} {}: one network ({}) sent more than {cap} installs in 24 h. Its further installs do not count in the health figures, so that they cannot dilute the crash rate; `relops health {}` names such networks. If relops runs behind a proxy, name the proxy in [http] trusted_proxies.",
+                c.product, c.release, c.network, c.release
+            ),
+            page: None,
+            details: json!({"network": c.network.to_string(), "installs_per_network": cap}),
+            at: Utc::now(),
+        };
+        match self
+            .db
+            .enqueue_notifications(&notice.messages(&self.config.notify))
+            .await
+        {
+            Ok(()) => self.outbox.notify_one(),
+            Err(e) => tracing::error!(error = ?e, "cannot queue the network notice"),
+        }
     }
 
     /// A Sentry envelope (its body decoded): sessions, aggregates and events.
     pub async fn ingest_envelope(
         &self,
+        origin: &Origin,
         product: &str,
         project: &str,
         body: &[u8],
@@ -131,7 +182,7 @@ impl Ops {
             .map_err(|e| OpError::Invalid(e.to_string()))?;
         self.ingest_limits
             .check(product, batch.len(), batch.installs())?;
-        self.store(batch).await?;
+        self.store(batch, origin).await?;
         Ok(IngestAck {
             id: env.event_id(),
             stored: None,
@@ -143,6 +194,7 @@ impl Ops {
     /// dump is stored once.
     pub async fn ingest_minidump(
         &self,
+        origin: &Origin,
         product: &str,
         project: &str,
         dump: Option<Bytes>,
@@ -174,7 +226,7 @@ impl Ops {
         self.ingest_limits.check(product, 1, record.install())?;
         // Stored by its content: the same dump again is the same blob.
         self.blobs.put_once(&key, dump.clone()).await?;
-        self.store(Batch::of(&p, vec![record])).await?;
+        self.store(Batch::of(&p, vec![record]), origin).await?;
         Ok(IngestAck {
             id: Some(id),
             stored: None,
@@ -183,7 +235,12 @@ impl Ops {
 
     /// Native session updates: one (`SessionUpdate`) or `{"sessions": [...]}` (up to
     /// 1,000), stored all or nothing.
-    pub async fn ingest_sessions(&self, product: &str, body: Value) -> OpResult<IngestAck> {
+    pub async fn ingest_sessions(
+        &self,
+        origin: &Origin,
+        product: &str,
+        body: Value,
+    ) -> OpResult<IngestAck> {
         let parse = |v: Value, at: &str| {
             serde_json::from_value::<SessionUpdate>(v)
                 .map_err(|e| OpError::Invalid(format!("{at}{e}")))
@@ -242,7 +299,7 @@ impl Ops {
             records.len(),
             sessions.iter().map(|s| s.who.install_id.as_str()),
         )?;
-        self.store(Batch::of(product, records)).await?;
+        let kept = self.store(Batch::of(product, records), origin).await?;
         Ok(if one {
             IngestAck {
                 id: Some(sessions[0].session_id.clone()),
@@ -251,13 +308,18 @@ impl Ops {
         } else {
             IngestAck {
                 id: None,
-                stored: Some(sessions.len() as u64),
+                stored: Some(kept as u64),
             }
         })
     }
 
     /// A native error event with a code (e.g. `TOB_PARSE_ERROR`).
-    pub async fn ingest_error(&self, product: &str, e: ErrorReport) -> OpResult<IngestAck> {
+    pub async fn ingest_error(
+        &self,
+        origin: &Origin,
+        product: &str,
+        e: ErrorReport,
+    ) -> OpResult<IngestAck> {
         let scope = check_scope(&e.who, &self.config.feed.channels)?;
         self.ingest_limits
             .check(product, 1, [e.who.install_id.as_str()])?;
@@ -288,7 +350,7 @@ impl Ops {
             code: Some(code.to_owned()),
             payload: json!({"code": code, "message": message}).to_string(),
         };
-        self.store(Batch::of(product, vec![r])).await?;
+        self.store(Batch::of(product, vec![r]), origin).await?;
         Ok(IngestAck {
             id: Some(id),
             stored: None,
@@ -296,7 +358,12 @@ impl Ops {
     }
 
     /// A native memory warning.
-    pub async fn ingest_memory(&self, product: &str, m: MemoryWarning) -> OpResult<IngestAck> {
+    pub async fn ingest_memory(
+        &self,
+        origin: &Origin,
+        product: &str,
+        m: MemoryWarning,
+    ) -> OpResult<IngestAck> {
         let scope = check_scope(&m.who, &self.config.feed.channels)?;
         self.ingest_limits
             .check(product, 1, [m.who.install_id.as_str()])?;
@@ -308,10 +375,10 @@ impl Ops {
             install_id: m.who.install_id.clone(),
             host_percent: m.host_memory_percent,
         };
-        self.store(Batch::of(product, vec![r])).await?;
+        let kept = self.store(Batch::of(product, vec![r]), origin).await?;
         Ok(IngestAck {
             id: None,
-            stored: Some(1),
+            stored: Some(kept as u64),
         })
     }
 

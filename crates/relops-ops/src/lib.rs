@@ -38,12 +38,14 @@ use tokio::sync::{Notify, mpsc};
 pub use actor::{Actor, Authorized, Principal};
 pub use config::ServerConfig;
 pub use error::{OpError, OpResult};
+pub use services::networks::Origin;
 pub use workers::Workers;
 
 use services::feed::Feed;
 use services::health_engine::{Change, HealthEngine};
 use services::ingest_writer::IngestWriter;
 use services::key_files::{AuditKey, CrashKey, ReleaseKey};
+use services::networks::NetworkShares;
 use services::ratelimit::IngestLimits;
 
 /// The operations layer: every action of relops is a method of `Ops` (in the module of
@@ -70,6 +72,8 @@ pub struct Services {
     /// Public ingest key → product.
     pub(crate) ingest_keys: HashMap<String, String>,
     pub(crate) ingest_limits: IngestLimits,
+    /// Each network's share of a release's installs.
+    pub(crate) networks: NetworkShares,
     /// Group commit of ingest records.
     pub(crate) ingest_writer: IngestWriter,
     /// Release health over the last 24 h, judged as data arrives.
@@ -127,6 +131,7 @@ impl Ops {
             .context("cannot open the ingest journal")?;
         let ops = Self(Arc::new(Services {
             ingest_limits: IngestLimits::new(&config.ingest),
+            networks: NetworkShares::new(&config.ingest),
             ingest_writer,
             health,
             alert_changes: std::sync::Mutex::new(Some(changes)),

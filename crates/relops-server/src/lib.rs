@@ -63,7 +63,7 @@ pub async fn serve<L>(
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
+    L::Addr: std::fmt::Debug + PeerAddress,
 {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
@@ -86,12 +86,19 @@ where
     let (open_tx, open_rx) = tokio::sync::watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (io, _addr) = tokio::select! {
+        let (io, addr) = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
+        let peer = addr.peer_ip().map(Peer);
         let service = TowerToHyperService::new(app.clone().map_request(
-            |req: axum::http::Request<hyper::body::Incoming>| req.map(axum::body::Body::new),
+            move |req: axum::http::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                if let Some(p) = peer {
+                    req.extensions_mut().insert(p);
+                }
+                req
+            },
         ));
         let builder = builder.clone();
         let mut closing = closing.subscribe();
@@ -119,6 +126,22 @@ where
     open_tx.closed().await;
     drop(workers);
     Ok(())
+}
+
+/// The address a connection came from, as a request extension (what
+/// `routes::ingest::Sender` reads to bound one network's share of a release's installs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub std::net::IpAddr);
+
+/// A listener's address type that names the peer's IP address.
+pub trait PeerAddress {
+    fn peer_ip(&self) -> Option<std::net::IpAddr>;
+}
+
+impl PeerAddress for std::net::SocketAddr {
+    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        Some(self.ip())
+    }
 }
 
 /// Every route of the server over `state`: the route table (`routes::table`), each route

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::{Backend, Receiver, Server, TestEnv, assert_refused, test_bytes, wait_for};
+use futures::StreamExt;
 use relops_core::health::Sprt;
 use serde_json::{Value, json};
 
@@ -18,6 +19,7 @@ backend_tests!(
     error_codes_and_memory_alert_once_per_episode,
     advance_waits_for_a_passing_health_gate,
     incidents_are_decided_once_and_closed_by_a_post_mortem,
+    one_network_cannot_dilute_a_bad_release,
 );
 
 fn config(port: u16) -> String {
@@ -109,6 +111,35 @@ async fn sessions(s: &Server, key: &str, release: &str, installs: &[(String, boo
             .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
+}
+
+/// Like [`sessions`], as a trusted proxy forwarding for `client` (`X-Forwarded-For`).
+async fn sessions_from(
+    s: &Server,
+    key: &str,
+    client: &str,
+    release: &str,
+    installs: &[(String, bool)],
+) {
+    let body: Vec<Value> = installs
+        .iter()
+        .map(|(id, crashed)| {
+            json!({
+                "install_id": id, "release": release, "platform": "windows-x64",
+                "channel": "stable", "session_id": format!("{id}-{release}"),
+                "status": if *crashed { "crashed" } else { "exited" },
+            })
+        })
+        .collect();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/ingest/sessions", s.url))
+        .header("X-Relops-Ingest-Key", key)
+        .header("X-Forwarded-For", client)
+        .json(&json!({ "sessions": body }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
 /// The audit trail as exported (one JSON object per line).
@@ -843,4 +874,113 @@ async fn overdue(env: &TestEnv, id: &str) {
         "UPDATE incidents SET postmortem_due = '2020-01-02' WHERE id = '{id}'"
     )])
     .await;
+}
+
+/// The attack (issue 15, 5): one DSN holder sends 130,000 healthy sessions of made-up
+/// installs (in envelopes of 100, the most one may carry) to dilute a release whose real
+/// fleet crashes at 5 %. Its network adds at most `installs_per_network` (500) installs to
+/// the figures, so the real crashes still fail the gate and the rollout is halted; the
+/// health report names the network and the release channel is told.
+async fn one_network_cannot_dilute_a_bad_release(b: Backend) {
+    let rx = Receiver::start(0, Arc::new(Mutex::new(Vec::new()))).await;
+    let env = TestEnv::with_config(
+        b,
+        &format!(
+            "{}\n[http]\ntrusted_proxies = [\"127.0.0.1\"]\n[ingest]\nkey_rate_per_second = 1000000\nkey_burst = 1000000\n",
+            config(rx.port)
+        ),
+    )
+    .await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    piloting(&s, work.path());
+    let key = ingest_key(&s);
+
+    let attacker = "198.51.100.7";
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/1/envelope/", s.url);
+    let statuses: Vec<u16> = futures::stream::iter(0..1300)
+        .map(|e| {
+            let (client, url, key) = (client.clone(), url.clone(), key.clone());
+            async move {
+                let mut body = String::from("{}\n");
+                for i in 0..100 {
+                    let n = e * 100 + i;
+                    body.push_str(&format!(
+                        "{{\"type\":\"session\"}}\n{{\"sid\":\"fake-s{n}\",\"did\":\"fake-{n}\",\"status\":\"exited\",\"attrs\":{{\"release\":\"2.1.0\",\"environment\":\"production\"}}}}\n"
+                    ));
+                }
+                client
+                    .post(&url)
+                    .header("X-Sentry-Auth", format!("Sentry sentry_key={key}"))
+                    .header("X-Forwarded-For", attacker)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert!(
+        statuses.iter().all(|c| *c == 200),
+        "accepted, as telemetry is"
+    );
+    counted(&s);
+    let h = s.cli_json(&["health", "2.1.0"]);
+    assert_eq!(h["active_installs"], 500, "one network's share: {h}");
+    assert_eq!(h["gate"], "passing", "nothing crashed yet: {h}");
+
+    // The real fleet: 2,000 installs from 20 networks, 5 % of them crashed.
+    for net in 0..20 {
+        let fleet: Vec<(String, bool)> = (0..100)
+            .map(|i| (format!("real-{net}-{i}"), i < 5))
+            .collect();
+        sessions_from(&s, &key, &format!("10.0.{net}.1"), "2.1.0", &fleet).await;
+    }
+    counted(&s);
+    let h = s.cli_json(&["health", "2.1.0"]);
+    assert_eq!(h["active_installs"], 2500, "{h}");
+    assert_eq!(h["crashed_installs"], 100, "{h}");
+    assert_eq!(h["gate"], "failing", "{h}");
+    assert_eq!(
+        h["bounded_networks"],
+        json!([{"network": "198.51.100.0/24", "uncounted_records": 129_500}])
+    );
+    assert_eq!(h["uncounted_records_24h"], 129_500);
+    let text = String::from_utf8(s.cli(&["health", "2.1.0"]).stdout).unwrap();
+    assert!(
+        text.contains("129500 records from installs beyond their network's share")
+            && text.contains("198.51.100.0/24 (129500)"),
+        "{text}"
+    );
+
+    let a = wait_alert(&s, "crash_rate").await;
+    assert_eq!(a["release"], "2.1.0");
+    assert_eq!(
+        s.cli_json(&["rollout", "status", "2.1.0"])["state"],
+        "halted"
+    );
+    wait_for("the network notice", || {
+        rx.of("slack")
+            .iter()
+            .any(|m| m["text"].as_str().unwrap_or("").contains("198.51.100.0/24"))
+    })
+    .await;
+    let notices: Vec<Value> = rx
+        .of("slack")
+        .into_iter()
+        .filter(|m| m["text"].as_str().unwrap_or("").contains("one network"))
+        .collect();
+    assert_eq!(notices.len(), 1, "told once: {notices:?}");
+    assert!(
+        notices[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("more than 500 installs in 24 h"),
+        "{notices:?}"
+    );
 }

@@ -7,6 +7,7 @@
 //! | [`key_files`] | key files (TUF roles, release, audit, crash keys): made, loaded, rotated |
 //! | [`health_engine`] | the 24-hour windowed counts and the alert rules, judged as data arrives |
 //! | [`ingest_writer`] | group commit of telemetry: journal, fold, then the health engine |
+//! | [`networks`] | one network's bounded share of a release's installs (where a request comes from) |
 //! | [`notify`] | what each event says to each webhook, and the outbox delivery worker |
 //! | [`ratelimit`] | per-key and per-install token buckets for the fleet's telemetry |
 
@@ -14,5 +15,6 @@ pub mod feed;
 pub(crate) mod health_engine;
 pub(crate) mod ingest_writer;
 pub(crate) mod key_files;
+pub mod networks;
 pub(crate) mod notify;
 pub(crate) mod ratelimit;

@@ -114,14 +114,23 @@ impl IngestLimits {
 /// within minutes at the default limits.
 const FORGET_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Runs [`IngestLimits::forget_idle`] every [`FORGET_EVERY`] on a blocking thread.
+/// Runs [`IngestLimits::forget_idle`] every [`FORGET_EVERY`] on a blocking thread, and
+/// forgets the networks' installs that left the 24-hour window every tenth time.
 pub async fn forget_idle_periodically(state: crate::Ops) {
     let mut tick = tokio::time::interval(FORGET_EVERY);
     tick.tick().await;
+    let mut n = 0u32;
     loop {
         tick.tick().await;
+        n = n.wrapping_add(1);
         let s = state.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || s.ingest_limits.forget_idle()).await {
+        let walk = tokio::task::spawn_blocking(move || {
+            s.ingest_limits.forget_idle();
+            if n.is_multiple_of(10) {
+                s.networks.forget_old(chrono::Utc::now().timestamp());
+            }
+        });
+        if let Err(e) = walk.await {
             tracing::error!(error = ?e, "forgetting idle rate-limit entries failed");
         }
     }

@@ -10,7 +10,7 @@ use relops_api::{CrashList, CrashReport, CrashUpload, IngestAck};
 use serde::Deserialize;
 
 use super::Product;
-use super::ingest::IngestProduct;
+use super::ingest::{IngestProduct, Sender};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiResult;
@@ -19,9 +19,10 @@ use crate::error::ApiResult;
 pub async fn ingest(
     State(state): State<AppState>,
     IngestProduct(product): IngestProduct,
+    Sender(origin): Sender,
     Json(c): Json<CrashUpload>,
 ) -> ApiResult<Json<IngestAck>> {
-    Ok(Json(state.ops.ingest_crash(&product, c).await?))
+    Ok(Json(state.ops.ingest_crash(&origin, &product, c).await?))
 }
 
 #[derive(Debug, Deserialize)]

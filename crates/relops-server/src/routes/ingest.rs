@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use relops_api::{Dsn, ErrorReport, IngestAck, MemoryWarning};
+use relops_ops::Origin;
 use serde_json::Value;
 
 use super::Product;
@@ -35,6 +36,40 @@ impl axum::extract::FromRequestParts<AppState> for IngestProduct {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         authenticate(state, &parts.headers, &parts.uri)
+    }
+}
+
+/// Where an ingest request comes from ([`Origin::of`]: the peer, or the client a trusted
+/// proxy names in `X-Forwarded-For`), to bound one network's share of a release's installs.
+#[derive(Debug, Clone, Copy)]
+pub struct Sender(pub Origin);
+
+impl axum::extract::FromRequestParts<AppState> for Sender {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // Served without the connection loop (a router driven in-process): no peer, so
+        // nobody to bound.
+        let Some(crate::Peer(peer)) = parts.extensions.get::<crate::Peer>().copied() else {
+            return Ok(Self(Origin::this_machine()));
+        };
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
+        let cfg = state.ops.config();
+        Ok(Self(Origin::of(
+            peer,
+            forwarded.as_deref(),
+            &cfg.http,
+            &cfg.ingest,
+        )))
     }
 }
 
@@ -80,6 +115,7 @@ pub fn authenticate(
 pub async fn envelope(
     State(state): State<AppState>,
     IngestProduct(product): IngestProduct,
+    Sender(origin): Sender,
     Path(project): Path<String>,
     headers: HeaderMap,
     crate::extract::Bytes(body): crate::extract::Bytes,
@@ -87,7 +123,10 @@ pub async fn envelope(
     let body =
         super::body_decoding::decode(&headers, body, state.ops.config().ingest.max_body_bytes)?;
     Ok(Json(
-        state.ops.ingest_envelope(&product, &project, &body).await?,
+        state
+            .ops
+            .ingest_envelope(&origin, &product, &project, &body)
+            .await?,
     ))
 }
 
@@ -97,6 +136,7 @@ pub async fn envelope(
 pub async fn minidump(
     State(state): State<AppState>,
     IngestProduct(product): IngestProduct,
+    Sender(origin): Sender,
     Path(project): Path<String>,
     crate::extract::Multipart(mut form): crate::extract::Multipart,
 ) -> ApiResult<Json<IngestAck>> {
@@ -125,7 +165,7 @@ pub async fn minidump(
     Ok(Json(
         state
             .ops
-            .ingest_minidump(&product, &project, dump, &fields)
+            .ingest_minidump(&origin, &product, &project, dump, &fields)
             .await?,
     ))
 }
@@ -134,27 +174,32 @@ pub async fn minidump(
 pub async fn session(
     State(state): State<AppState>,
     IngestProduct(product): IngestProduct,
+    Sender(origin): Sender,
     Json(body): Json<Value>,
 ) -> ApiResult<Json<IngestAck>> {
-    Ok(Json(state.ops.ingest_sessions(&product, body).await?))
+    Ok(Json(
+        state.ops.ingest_sessions(&origin, &product, body).await?,
+    ))
 }
 
 /// `POST /v1/ingest/errors`
 pub async fn error(
     State(state): State<AppState>,
     IngestProduct(product): IngestProduct,
+    Sender(origin): Sender,
     Json(e): Json<ErrorReport>,
 ) -> ApiResult<Json<IngestAck>> {
-    Ok(Json(state.ops.ingest_error(&product, e).await?))
+    Ok(Json(state.ops.ingest_error(&origin, &product, e).await?))
 }
 
 /// `POST /v1/ingest/memory`
 pub async fn memory(
     State(state): State<AppState>,
     IngestProduct(product): IngestProduct,
+    Sender(origin): Sender,
     Json(m): Json<MemoryWarning>,
 ) -> ApiResult<Json<IngestAck>> {
-    Ok(Json(state.ops.ingest_memory(&product, m).await?))
+    Ok(Json(state.ops.ingest_memory(&origin, &product, m).await?))
 }
 
 /// `GET /v1/ingest/dsn`

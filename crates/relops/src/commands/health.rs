@@ -75,6 +75,17 @@ pub async fn health(client: &Client, version: &str, json: bool) -> anyhow::Resul
             ]
         })
         .collect();
+    if !v.bounded_networks.is_empty() {
+        out.push_str(&format!(
+            "  not counted:            {} records from installs beyond their network's share ([ingest] installs_per_network): {}\n",
+            v.uncounted_records_24h,
+            v.bounded_networks
+                .iter()
+                .map(|b| format!("{} ({})", b.network, b.uncounted_records))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if !rows.is_empty() {
         out.push('\n');
         out.push_str(&table(
