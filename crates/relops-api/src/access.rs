@@ -19,6 +19,20 @@ pub struct TokenCreated {
     pub roles: Vec<Role>,
     /// The secret, shown once; only its hash is stored.
     pub token: String,
+    /// The token holds admin, product_owner or security_engineer: it works once a second
+    /// person confirmed it (`relops token confirm ID`).
+    #[serde(default)]
+    pub awaiting_confirmation: bool,
+}
+
+/// `POST /v1/tokens/{id}/confirm`: a token confirmed by the second person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenConfirmed {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub created_by: String,
+    pub confirmed_by: String,
 }
 
 /// `GET /v1/whoami`

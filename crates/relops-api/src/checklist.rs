@@ -24,6 +24,12 @@ pub struct ApproveRequest {
     pub reason: Option<String>,
 }
 
+impl GoDecision {
+    pub fn is_pending(&self) -> bool {
+        self.decision == "go_pending"
+    }
+}
+
 /// One row of the readiness checklist.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChecklistItem {
@@ -44,8 +50,12 @@ pub struct ChecklistItem {
 /// A recorded go or no-go.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GoDecision {
-    /// `go` or `no_go`.
+    /// `go`, `no_go`, or `go_pending`: an emergency go with waivers awaiting its second
+    /// person.
     pub decision: String,
+    /// The second person who confirmed an emergency go.
+    #[serde(default)]
+    pub confirmed_by: Option<String>,
     pub decided_by: String,
     pub decided_at: DateTime<Utc>,
     pub reason: Option<String>,

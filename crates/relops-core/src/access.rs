@@ -47,6 +47,37 @@ impl Role {
     }
 }
 
+/// Separation of duties (issue 15: an admin minted one token holding `product_owner` and
+/// `security_engineer`, approved with every checklist item waived, then pruned the record).
+/// The roles that check one another — the admin mints tokens, the product owner approves
+/// releases, the security engineer keeps the keys and the audit trail — never share a
+/// token, and a token holding one of them is live only once a second person confirmed it
+/// ([`Permission::TokenConfirm`]).
+impl Role {
+    pub const CHECKING: [Role; 3] = [Self::Admin, Self::ProductOwner, Self::SecurityEngineer];
+
+    /// Whether a token with this role needs a second person's confirmation.
+    pub fn checks_others(self) -> bool {
+        Self::CHECKING.contains(&self)
+    }
+}
+
+/// Refuses a role set that puts two roles checking one another in one token.
+pub fn check_duties(roles: &[Role]) -> Result<(), String> {
+    let checking: Vec<&str> = roles
+        .iter()
+        .filter(|r| r.checks_others())
+        .map(|r| r.as_str())
+        .collect();
+    if checking.len() > 1 {
+        return Err(format!(
+            "one token may hold only one of admin, product_owner and security_engineer (it asks for {}): they check one another, so each belongs to its own person's token (docs/permissions.md, \"Separation of duties\")",
+            checking.join(" and ")
+        ));
+    }
+    Ok(())
+}
+
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -106,10 +137,14 @@ pub enum Permission {
     IncidentEscalate,
     /// Open and read crash dumps (sealed on the client).
     CrashDump,
+    /// Confirm, as the second person, a token holding a role that checks others.
+    TokenConfirm,
+    /// Confirm, as the second person, an emergency go with waived checklist items.
+    WaiverConfirm,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 20] = [
+    pub const ALL: [Permission; 22] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
@@ -130,6 +165,8 @@ impl Permission {
         Self::IncidentPostmortem,
         Self::IncidentEscalate,
         Self::CrashDump,
+        Self::TokenConfirm,
+        Self::WaiverConfirm,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -154,6 +191,8 @@ impl Permission {
             Self::IncidentPostmortem => "incident.postmortem",
             Self::IncidentEscalate => "incident.escalate",
             Self::CrashDump => "crash.dump",
+            Self::TokenConfirm => "token.confirm",
+            Self::WaiverConfirm => "release.confirm_waiver",
         }
     }
 
@@ -204,6 +243,12 @@ impl Permission {
             Self::IncidentEscalate => &[SupportLead, OncallDevops, ProductOwner],
             // Dumps hold users' memory: QA and support analyse crashes, security audits.
             Self::CrashDump => &[QaLead, SupportLead, SupportAgent, SecurityEngineer],
+            // Separation of duties: a second admin, or the security engineer, who keeps the
+            // audit trail the minting is recorded in.
+            Self::TokenConfirm => &[Admin, SecurityEngineer],
+            // The emergency path's second person: another product owner, or on-call, who
+            // carries the risk of the hotfix.
+            Self::WaiverConfirm => &[ProductOwner, OncallDevops],
         }
     }
 
@@ -247,5 +292,19 @@ mod tests {
                 .unwrap_err()
                 .contains("release_manager")
         );
+    }
+
+    #[test]
+    fn duties_are_separated() {
+        use Role::*;
+        assert!(check_duties(&[ProductOwner, OncallDevops]).is_ok());
+        assert!(check_duties(&[ReleaseManager, Admin]).is_ok());
+        let e = check_duties(&[ProductOwner, QaLead, SecurityEngineer]).unwrap_err();
+        assert!(e.contains("product_owner and security_engineer"), "{e}");
+        assert!(check_duties(&[Admin, ProductOwner]).is_err());
+        // Nobody confirms alone what they could not do: the confirmers are of other roles.
+        assert!(!Permission::TokenConfirm.allows(&[ProductOwner]));
+        assert!(Permission::WaiverConfirm.allows(&[OncallDevops]));
+        assert!(!Permission::WaiverConfirm.allows(&[Admin]));
     }
 }

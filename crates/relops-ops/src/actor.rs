@@ -40,6 +40,12 @@ pub struct Authorized {
     pub request_id: Option<String>,
 }
 
+/// The person an audit name (`anna (tok_…) as product_owner`) stands for: the token's name.
+/// Separation of duties compares people, not tokens: one person's two tokens are one person.
+pub(crate) fn person(audit_name: &str) -> &str {
+    audit_name.split(" (").next().unwrap_or(audit_name)
+}
+
 impl Authorized {
     /// The audit entry of an action taken under this authority.
     pub(crate) fn audit(

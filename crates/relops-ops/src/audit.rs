@@ -10,6 +10,20 @@ use serde_json::json;
 use crate::error::{OpError, OpResult};
 use crate::{Actor, Ops};
 
+/// Anchors one request may bring.
+const MAX_ANCHORS: usize = 1000;
+
+fn stored(c: &AuditCheckpoint) -> Checkpoint {
+    Checkpoint {
+        seq: c.seq,
+        hash: c.hash.clone(),
+        at: c.at.clone(),
+        key_id: c.key_id.clone(),
+        signature: c.signature.clone(),
+        pruned: c.pruned,
+    }
+}
+
 fn checkpoint(c: Checkpoint) -> AuditCheckpoint {
     AuditCheckpoint {
         seq: c.seq,
@@ -36,17 +50,33 @@ pub fn parse_since(s: &str) -> OpResult<DateTime<Utc>> {
 }
 
 impl Ops {
-    /// Recomputes the hash chain and checks the signed checkpoints.
-    pub async fn verify_audit(&self, actor: &Actor) -> OpResult<AuditVerification> {
+    /// Recomputes the hash chain, checks the signed checkpoints, and checks the chain
+    /// against the anchor file and the anchors `kept` (what `relops audit anchor` printed).
+    pub async fn verify_audit(
+        &self,
+        actor: &Actor,
+        kept: &[AuditCheckpoint],
+    ) -> OpResult<AuditVerification> {
         actor.authorize(Permission::AuditRead)?;
+        if kept.len() > MAX_ANCHORS {
+            return Err(OpError::TooLarge(format!(
+                "{} anchors: at most {MAX_ANCHORS} per request (the newest pins every entry before it)",
+                kept.len()
+            )));
+        }
+        let file = self.anchor_file.read().map_err(OpError::Refused)?;
+        let anchors: Vec<Checkpoint> = file.pinned.iter().chain(kept).map(stored).collect();
         let v = self
             .db
-            .audit_verify(|cp| self.audit_key.verifies(cp))
+            .audit_verify(|cp| self.audit_key.verifies(cp), &anchors)
             .await?;
         Ok(AuditVerification {
             entries: v.entries,
             ok: v.ok,
             first_bad: v.first_bad,
+            anchors_checked: anchors.len() as u64,
+            anchored_through: anchors.iter().map(|a| a.seq).max(),
+            anchor_file_lines: file.lines,
         })
     }
 
@@ -70,11 +100,26 @@ impl Ops {
 
     /// The periodic checkpoint (the workers' and the operation's).
     pub(crate) async fn sign_audit_checkpoint(&self) -> OpResult<Option<AuditCheckpoint>> {
-        Ok(self
+        let cp = self
             .db
             .audit_checkpoint(|m| self.audit_key.sign(m))
             .await?
-            .map(checkpoint))
+            .map(checkpoint);
+        if let Some(cp) = &cp {
+            self.anchor(cp)?;
+        }
+        Ok(cp)
+    }
+
+    /// Appends a checkpoint to the anchor file.
+    fn anchor(&self, cp: &AuditCheckpoint) -> OpResult<()> {
+        self.anchor_file.append(cp).map_err(|e| {
+            OpError::Unavailable(format!(
+                "the checkpoint of entry {} is signed and stored, but appending it to the anchor file {} failed: {e}; check the file's disk and permissions",
+                cp.seq,
+                self.config.audit.anchor_file.display()
+            ))
+        })
     }
 
     /// Deletes entries before `before` (default: now − `[audit] retention_days`), keeping a
@@ -98,10 +143,14 @@ impl Ops {
             )));
         }
         let audit = who.audit("audit.prune", "audit".into(), json!({ "before": before }));
-        Ok(self
+        let cp = self
             .db
             .audit_prune(before, |m| self.audit_key.sign(m), &audit)
             .await?
-            .map(checkpoint))
+            .map(checkpoint);
+        if let Some(cp) = &cp {
+            self.anchor(cp)?;
+        }
+        Ok(cp)
     }
 }

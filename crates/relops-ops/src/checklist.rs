@@ -18,7 +18,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::error::{OpError, OpResult};
-use crate::{Actor, Ops};
+use crate::{Actor, Authorized, Ops};
 
 /// Largest evidence file a sign-off takes.
 const MAX_EVIDENCE_BYTES: usize = 16 * 1024 * 1024;
@@ -92,9 +92,14 @@ impl Facts {
         self.decisions
             .iter()
             .rev()
-            .find(|d| d.go)
+            .find(|d| d.go && !d.pending)
             .map(|d| d.waived.clone())
             .unwrap_or_default()
+    }
+
+    /// The emergency go awaiting its second person, if the latest decision is one.
+    fn pending_go(&self) -> Option<&relops_store::Decision> {
+        self.decisions.last().filter(|d| d.pending)
     }
 
     fn render(&self, ops: &Ops, product: &str) -> Checklist {
@@ -157,13 +162,31 @@ impl Facts {
             blockers: if approved {
                 Vec::new()
             } else {
-                self.blockers(ops, &[])
+                let mut b = self.blockers(ops, &[]);
+                if let Some(p) = self.pending_go() {
+                    b.insert(
+                        0,
+                        format!(
+                            "an emergency go by {} (waiving {}) awaits a second person: `relops approve {} --confirm` (another product owner, or on-call)",
+                            p.decided_by,
+                            p.waived.join(", "),
+                            self.release.version
+                        ),
+                    );
+                }
+                b
             },
             decisions: self
                 .decisions
                 .iter()
                 .map(|d| GoDecision {
-                    decision: if d.go { "go" } else { "no_go" }.into(),
+                    decision: match (d.go, d.pending) {
+                        (true, true) => "go_pending",
+                        (true, false) => "go",
+                        (false, _) => "no_go",
+                    }
+                    .into(),
+                    confirmed_by: d.confirmed_by.clone(),
                     decided_by: d.decided_by.clone(),
                     decided_at: d.decided_at,
                     reason: d.reason.clone(),
@@ -310,6 +333,8 @@ impl Ops {
                 reason: reason.clone(),
                 waived: Vec::new(),
                 blockers: facts.blockers(self, &[]),
+                pending: false,
+                confirmed_by: None,
             };
             let audit = who.audit(
                 "release.no_go",
@@ -360,18 +385,132 @@ impl Ops {
             )));
         }
         let waived_names: Vec<String> = waived.iter().map(|i| i.as_str().to_owned()).collect();
+        if !waived.is_empty() {
+            // Separation of duties: waivers take effect once a second person confirms.
+            let d = Decision {
+                go: true,
+                decided_by: who.name.clone(),
+                decided_at: now,
+                reason: reason.clone(),
+                waived: waived_names.clone(),
+                blockers: Vec::new(),
+                pending: true,
+                confirmed_by: None,
+            };
+            let audit = who.audit(
+                "release.emergency_go",
+                format!("{product}/{}", release.version),
+                json!({"waived": waived_names, "reason": reason, "awaits": "a second person: release.confirm_waiver"}),
+            );
+            self.db
+                .record_decision(product, &release.version, release.state, &d, &audit)
+                .await?;
+            let facts = Facts::load(self, product, v).await?;
+            return Ok(facts.render(self, product));
+        }
+        let decided_by = who.name.clone();
+        self.approve(who, &facts, product, v, decided_by, Vec::new(), reason, now)
+            .await
+    }
+
+    /// The second person's confirmation of an emergency go with waivers: another person
+    /// than the one who asked, within a day of it, with the checklist still open only where
+    /// it was waived. The release is then approved and published.
+    pub async fn confirm_waiver(
+        &self,
+        actor: &Actor,
+        product: &str,
+        v: &Version,
+    ) -> OpResult<Checklist> {
+        let who = actor.authorize(Permission::WaiverConfirm)?;
+        let facts = Facts::load(self, product, v).await?;
+        let Some(p) = facts.pending_go().cloned() else {
+            return Err(OpError::Refused(format!(
+                "no emergency go of {} awaits confirmation: the product owner asks first (`relops approve {} --waive ITEM --reason …`)",
+                facts.release.version, facts.release.version
+            )));
+        };
+        if crate::actor::person(&p.decided_by) == crate::actor::person(&who.name) {
+            return Err(OpError::Refused(format!(
+                "{} asked for this emergency go: a second person confirms it (another product owner, or on-call)",
+                p.decided_by
+            )));
+        }
+        let now = Utc::now();
+        if now - p.decided_at > chrono::Duration::hours(24) {
+            return Err(OpError::Refused(format!(
+                "the emergency go {} asked for at {} is more than a day old: ask again",
+                p.decided_by,
+                p.decided_at.format("%Y-%m-%d %H:%M UTC")
+            )));
+        }
+        let waived: Vec<Item> = p
+            .waived
+            .iter()
+            .map(|w| w.parse().map_err(OpError::Invalid))
+            .collect::<OpResult<_>>()?;
+        let blockers = facts.blockers(self, &waived);
+        if !blockers.is_empty() {
+            return Err(OpError::Refused(format!(
+                "no go for {}: {} — `relops checklist show {}`",
+                facts.release.version,
+                blockers.join("; "),
+                facts.release.version
+            )));
+        }
+        self.approve(
+            who,
+            &facts,
+            product,
+            v,
+            p.decided_by.clone(),
+            p.waived.clone(),
+            p.reason.clone(),
+            now,
+        )
+        .await
+    }
+
+    /// Records a go decided by `decided_by` (moving the release to approved) and publishes
+    /// the feed; `who` acts now — the deciding product owner, or the second person
+    /// confirming an emergency go, who is then recorded as its confirmer.
+    #[allow(clippy::too_many_arguments)]
+    async fn approve(
+        &self,
+        who: Authorized,
+        facts: &Facts,
+        product: &str,
+        v: &Version,
+        decided_by: String,
+        waived_names: Vec<String>,
+        reason: Option<String>,
+        now: chrono::DateTime<Utc>,
+    ) -> OpResult<Checklist> {
+        let confirmed_by = (decided_by != who.name).then(|| who.name.clone());
+        let release = &facts.release;
+        let to = release
+            .state
+            .approve()
+            .map_err(|e| OpError::Refused(format!("release {}: {e}", release.version)))?;
+        let mut detail =
+            json!({"from": release.state, "to": to, "waived": waived_names, "reason": reason});
+        if confirmed_by.is_some() {
+            detail["requested_by"] = json!(decided_by);
+        }
         let d = Decision {
             go: true,
-            decided_by: who.name.clone(),
+            decided_by,
             decided_at: now,
-            reason: reason.clone(),
-            waived: waived_names.clone(),
+            reason,
+            waived: waived_names,
             blockers: Vec::new(),
+            pending: false,
+            confirmed_by,
         };
         let audit = who.audit(
             "release.approve",
             format!("{product}/{}", release.version),
-            json!({"from": release.state, "to": to, "waived": waived_names, "reason": reason}),
+            detail,
         );
         let done = self
             .db

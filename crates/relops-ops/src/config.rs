@@ -243,15 +243,22 @@ pub struct AuditConfig {
     /// removes only older ones, and never the newest entry. Set only in the server's config
     /// file: the API cannot shorten it.
     pub retention_days: i64,
-    /// How often the server signs a checkpoint of the chain head, in seconds.
+    /// How often the server signs a checkpoint of the chain head, in seconds (only when the
+    /// chain grew): what an attacker with database access could remove unnoticed is what
+    /// was written since the last one.
     pub checkpoint_interval_seconds: u64,
+    /// Where every signed checkpoint is also appended, outside the database (relative to
+    /// the data dir): `relops audit verify` checks the chain against it. Put it where the
+    /// database's users cannot write (another volume, an append-only file).
+    pub anchor_file: PathBuf,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
         Self {
             retention_days: 180,
-            checkpoint_interval_seconds: 3600,
+            checkpoint_interval_seconds: 60,
+            anchor_file: PathBuf::from("audit-anchors.jsonl"),
         }
     }
 }
@@ -560,6 +567,7 @@ impl ServerConfig {
             }
         };
         self.keys_dir = abs(&self.keys_dir);
+        self.audit.anchor_file = abs(&self.audit.anchor_file);
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid(
                 "set both tls_cert and tls_key (PEM files) to serve HTTPS, or neither".into(),
@@ -654,7 +662,10 @@ required = ["coverage", "tests", "sbom", "vulnerabilities", "secrets"]
 [audit]
 # R-CR-4: the audit trail is kept 180 days; pruning keeps a signed checkpoint.
 retention_days = 180
-checkpoint_interval_seconds = 3600
+# A signed checkpoint of the chain head once a minute when it grew, kept in the database and
+# appended to the anchor file (docs/audit.md: what each detects).
+checkpoint_interval_seconds = 60
+anchor_file = "audit-anchors.jsonl"
 
 [rollout]
 # Minimum soak per stage before `relops rollout advance` (pilot 5 % -> 25 % -> 50 % -> 100 %).

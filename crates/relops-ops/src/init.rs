@@ -48,7 +48,7 @@ pub async fn init(data_dir: &Path, config_file: Option<&Path>) -> anyhow::Result
         )
     })?;
     let admin_token = if db.token_count().await? == 0 {
-        let created = issue_token(&db, "admin", vec![Role::Admin], "relops init", None)
+        let created = issue_token(&db, "admin", vec![Role::Admin], "relops init", None, false)
             .await
             .map_err(|e| anyhow::anyhow!("cannot create the admin token: {e}"))?;
         Some(created.token)
@@ -64,3 +64,28 @@ pub async fn init(data_dir: &Path, config_file: Option<&Path>) -> anyhow::Result
         admin_token,
     })
 }
+
+/// Confirms a token on the server's host (`relops token confirm ID --data-dir DIR`), as the
+/// operator who holds the data dir — its keys included — and so already every power the
+/// token grants. The way to confirm the first token of a role when no second admin or
+/// security engineer exists yet.
+pub async fn confirm_token_locally(
+    data_dir: &Path,
+    config_file: Option<&Path>,
+    id: &str,
+) -> anyhow::Result<relops_api::TokenConfirmed> {
+    let config = ServerConfig::load(data_dir, config_file)?;
+    let db = Db::connect(&config.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            crate::redact(&config.database_url)
+        )
+    })?;
+    let by = format!("{LOCAL_OPERATOR} ({})", data_dir.display());
+    let r = crate::tokens::confirm(&db, id, &by, None).await;
+    db.close().await;
+    r.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Who a confirmation on the server's host is audited as.
+pub const LOCAL_OPERATOR: &str = "local operator";

@@ -41,6 +41,7 @@ pub use error::{OpError, OpResult};
 pub use services::networks::Origin;
 pub use workers::Workers;
 
+use services::audit_anchors::AnchorFile;
 use services::feed::Feed;
 use services::health_engine::{Change, HealthEngine};
 use services::ingest_writer::IngestWriter;
@@ -72,6 +73,8 @@ pub struct Services {
     /// Public ingest key → product.
     pub(crate) ingest_keys: HashMap<String, String>,
     pub(crate) ingest_limits: IngestLimits,
+    /// Every signed audit checkpoint, also outside the database.
+    pub(crate) anchor_file: AnchorFile,
     /// Each network's share of a release's installs.
     pub(crate) networks: NetworkShares,
     /// Group commit of ingest records.
@@ -131,6 +134,7 @@ impl Ops {
             .context("cannot open the ingest journal")?;
         let ops = Self(Arc::new(Services {
             ingest_limits: IngestLimits::new(&config.ingest),
+            anchor_file: AnchorFile::new(&config.audit.anchor_file),
             networks: NetworkShares::new(&config.ingest),
             ingest_writer,
             health,

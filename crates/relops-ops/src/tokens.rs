@@ -6,12 +6,13 @@
 
 use base64::Engine;
 use chrono::Utc;
-use relops_api::{CreateToken, TokenCreated, WhoAmI};
+use relops_api::{CreateToken, TokenConfirmed, TokenCreated, WhoAmI};
 use relops_core::access::{Permission, Role};
 use relops_store::{AuditRecord, Db, TokenRecord};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::actor::person;
 use crate::error::{OpError, OpResult};
 use crate::{Actor, Ops, Principal};
 
@@ -33,29 +34,40 @@ pub fn token_hash(token: &str) -> String {
 
 /// Makes and stores a token, audited under `actor_name`; shared with `relops init`'s first
 /// admin token, which exists before any server does.
+/// A token holding a role that checks others waits for a second person when
+/// `needs_confirmation` (always, but for `relops init`'s first admin: nobody else exists).
 pub(crate) async fn issue_token(
     db: &Db,
     name: &str,
     roles: Vec<Role>,
     actor_name: &str,
     request_id: Option<String>,
+    needs_confirmation: bool,
 ) -> OpResult<TokenCreated> {
     let token = new_token()?;
     let record = TokenRecord {
         id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
         name: name.to_owned(),
         roles: roles.clone(),
+        created_by: actor_name.to_owned(),
+        needs_confirmation: needs_confirmation && roles.iter().any(|r| r.checks_others()),
+        confirmed_by: None,
     };
+    let mut detail = json!({ "name": name, "roles": roles });
+    if record.needs_confirmation {
+        detail["awaits"] = json!("a second person: token.confirm");
+    }
     let audit = AuditRecord {
         actor: actor_name.to_owned(),
         action: "token.create".into(),
         target: format!("token/{}", record.id),
-        detail: json!({ "name": name, "roles": roles }),
+        detail,
         request_id,
     };
     db.insert_token(&record, &token_hash(&token), Utc::now(), &audit)
         .await?;
     Ok(TokenCreated {
+        awaiting_confirmation: record.needs_confirmation,
         id: record.id,
         name: record.name,
         roles,
@@ -63,23 +75,88 @@ pub(crate) async fn issue_token(
     })
 }
 
+/// Confirms a token awaiting its second person, audited under `by`; shared with the local
+/// confirmation on the server's host (`relops token confirm ID --data-dir`).
+pub(crate) async fn confirm(
+    db: &Db,
+    id: &str,
+    by: &str,
+    request_id: Option<String>,
+) -> OpResult<TokenConfirmed> {
+    let t = db
+        .token(id)
+        .await?
+        .ok_or_else(|| OpError::NotFound(format!("no token {id} (or it was revoked)")))?;
+    if !t.needs_confirmation || t.confirmed_by.is_some() {
+        return Err(OpError::Refused(format!(
+            "token {id} ({}) awaits no confirmation{}",
+            t.name,
+            t.confirmed_by
+                .as_deref()
+                .map(|c| format!(": {c} confirmed it"))
+                .unwrap_or_default()
+        )));
+    }
+    let me = person(by);
+    if me == person(&t.created_by) || me == t.name {
+        return Err(OpError::Refused(format!(
+            "token {id} ({}) was made by {}: a second person confirms it — another admin, or a security engineer",
+            t.name, t.created_by
+        )));
+    }
+    let audit = AuditRecord {
+        actor: by.to_owned(),
+        action: "token.confirm".into(),
+        target: format!("token/{id}"),
+        detail: json!({ "name": t.name, "roles": t.roles, "created_by": t.created_by }),
+        request_id,
+    };
+    if !db.confirm_token(id, by, Utc::now(), &audit).await? {
+        return Err(OpError::Conflict(format!(
+            "token {id} was confirmed or revoked meanwhile"
+        )));
+    }
+    Ok(TokenConfirmed {
+        id: t.id,
+        name: t.name,
+        roles: t.roles,
+        created_by: t.created_by,
+        confirmed_by: by.to_owned(),
+    })
+}
+
 impl Ops {
-    /// The caller a bearer token belongs to; `None` for an unknown or revoked token.
+    /// The caller a bearer token belongs to; `None` for an unknown or revoked token, and
+    /// `Forbidden` for one awaiting its second person.
     pub async fn authenticate(
         &self,
         token: &str,
         request_id: Option<String>,
     ) -> OpResult<Option<Principal>> {
-        Ok(self
-            .db
-            .token_by_hash(&token_hash(token))
-            .await?
-            .map(|record| Principal {
-                id: record.id,
-                name: record.name,
-                roles: record.roles,
-                request_id,
-            }))
+        let Some(record) = self.db.token_by_hash(&token_hash(token)).await? else {
+            return Ok(None);
+        };
+        if !record.is_live() {
+            return Err(OpError::Forbidden {
+                permission: None,
+                message: format!(
+                    "token {} ({}) awaits a second person's confirmation: another admin or a security engineer runs `relops token confirm {}`",
+                    record.id, record.name, record.id
+                ),
+            });
+        }
+        Ok(Some(Principal {
+            id: record.id,
+            name: record.name,
+            roles: record.roles,
+            request_id,
+        }))
+    }
+
+    /// The second person's confirmation of a token holding a role that checks others.
+    pub async fn confirm_token(&self, actor: &Actor, id: &str) -> OpResult<TokenConfirmed> {
+        let who = actor.authorize(Permission::TokenConfirm)?;
+        confirm(&self.db, id, &who.name, who.request_id).await
     }
 
     /// A new API token with the given roles (its secret is shown once).
@@ -105,7 +182,8 @@ impl Ops {
             }
             roles.push(role);
         }
-        issue_token(&self.db, name, roles, &who.name, who.request_id).await
+        relops_core::access::check_duties(&roles).map_err(OpError::Invalid)?;
+        issue_token(&self.db, name, roles, &who.name, who.request_id, true).await
     }
 
     /// The caller's name and roles, and the products this server has.

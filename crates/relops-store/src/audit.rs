@@ -53,8 +53,15 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// The bytes the audit key signs.
-    pub fn message(seq: u64, hash: &str, at: &str) -> Vec<u8> {
+    /// The bytes the audit key signs: whether entries up to `seq` were pruned is signed
+    /// too, so a checkpoint cannot be turned into a licence to delete the entries before it.
+    pub fn message(seq: u64, hash: &str, at: &str, pruned: bool) -> Vec<u8> {
+        format!("relops-audit-checkpoint-v2\n{seq}\n{hash}\n{at}\n{pruned}\n").into_bytes()
+    }
+
+    /// What builds before the pruned flag was signed signed (`v1`); such a signature
+    /// stands only for a checkpoint that does not claim a prune.
+    pub fn message_v1(seq: u64, hash: &str, at: &str) -> Vec<u8> {
         format!("relops-audit-checkpoint-v1\n{seq}\n{hash}\n{at}\n").into_bytes()
     }
 }
@@ -212,7 +219,9 @@ impl Db {
         Ok((seq as u64, head.try_get("hash")?))
     }
 
-    /// Stores a signed checkpoint (`sign` gets the bytes and returns key id and signature).
+    /// Stores a signed checkpoint of the head (`sign` gets the bytes and returns key id and
+    /// signature) — or returns the one stored already when the chain has not grown since,
+    /// so that checkpointing often writes nothing while nothing happens.
     pub async fn audit_checkpoint(
         &self,
         sign: impl Fn(&[u8]) -> (String, String),
@@ -221,8 +230,16 @@ impl Db {
         if seq == 0 {
             return Ok(None);
         }
+        if let Some(cp) = self
+            .checkpoints_where("WHERE seq = $1", Some(seq))
+            .await?
+            .into_iter()
+            .find(|c| c.hash == hash)
+        {
+            return Ok(Some(cp));
+        }
         let at = ts(Utc::now());
-        let (key_id, signature) = sign(&Checkpoint::message(seq, &hash, &at));
+        let (key_id, signature) = sign(&Checkpoint::message(seq, &hash, &at, false));
         let cp = Checkpoint {
             seq,
             hash,
@@ -269,7 +286,7 @@ impl Db {
         let seq: i64 = last.try_get("seq")?;
         let hash: String = last.try_get("hash")?;
         let at = ts(Utc::now());
-        let (key_id, signature) = sign(&Checkpoint::message(seq as u64, &hash, &at));
+        let (key_id, signature) = sign(&Checkpoint::message(seq as u64, &hash, &at, true));
         let cp = Checkpoint {
             seq: seq as u64,
             hash,
@@ -293,11 +310,19 @@ impl Db {
     }
 
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
-        let rows = sqlx::query(
-            "SELECT seq, hash, at, key_id, signature, pruned FROM audit_checkpoints ORDER BY seq",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        self.checkpoints_where("", None).await
+    }
+
+    /// The checkpoints `filter` selects (`$1` bound to `seq`), in order.
+    async fn checkpoints_where(&self, filter: &str, seq: Option<u64>) -> Result<Vec<Checkpoint>> {
+        let sql = format!(
+            "SELECT seq, hash, at, key_id, signature, pruned FROM audit_checkpoints {filter} ORDER BY seq"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(seq) = seq {
+            q = q.bind(seq as i64);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 let seq: i64 = r.try_get("seq")?;
@@ -315,8 +340,14 @@ impl Db {
     }
 
     /// Recomputes the whole chain and checks it against the signed checkpoints (`valid`
-    /// checks a checkpoint's signature); names the first entry that does not fit.
-    pub async fn audit_verify(&self, valid: impl Fn(&Checkpoint) -> bool) -> Result<AuditVerdict> {
+    /// checks a checkpoint's signature), then against `anchors`: signed checkpoints kept
+    /// outside the database, which it cannot take back ([`check_anchors`]). Names the first
+    /// entry that does not fit.
+    pub async fn audit_verify(
+        &self,
+        valid: impl Fn(&Checkpoint) -> bool,
+        anchors: &[Checkpoint],
+    ) -> Result<AuditVerdict> {
         let entries = self.raw_audit(None).await?;
         let checkpoints = self.checkpoints().await?;
         let (head_seq, head_hash) = self.audit_head().await?;
@@ -405,13 +436,86 @@ impl Db {
             None if head_seq > 0 && head_hash != GENESIS => {
                 Ok(bad(1, "every chained entry was deleted".into()))
             }
-            _ => Ok(AuditVerdict {
-                entries: n,
-                ok: true,
-                first_bad: None,
-            }),
+            _ => {
+                let hashes: std::collections::HashMap<u64, &str> = entries
+                    .iter()
+                    .filter_map(|e| Some((e.seq, e.hash.as_deref()?)))
+                    .collect();
+                let pruned_through = checkpoints
+                    .iter()
+                    .chain(anchors)
+                    .filter(|c| c.pruned && valid(c))
+                    .map(|c| c.seq)
+                    .max();
+                match check_anchors(anchors, &valid, head_seq as u64, &hashes, pruned_through) {
+                    Some((seq, why)) => Ok(bad(seq, why)),
+                    None => Ok(AuditVerdict {
+                        entries: n,
+                        ok: true,
+                        first_bad: None,
+                    }),
+                }
+            }
         }
     }
+}
+
+/// Checks the chain against anchors: each must carry a valid signature; the chain's head
+/// must have reached its entry; and the entry must still have the anchored hash — or have
+/// been pruned under a signed prune (`pruned_through`). Since every hash covers the one
+/// before it, an anchor of entry `n` pins entries 1 to `n`: a chain truncated and its head
+/// reset, re-hashed without its checkpoints, or deleted whole is named here even though
+/// it is consistent in itself.
+fn check_anchors(
+    anchors: &[Checkpoint],
+    valid: impl Fn(&Checkpoint) -> bool,
+    head: u64,
+    hashes: &std::collections::HashMap<u64, &str>,
+    pruned_through: Option<u64>,
+) -> Option<(u64, String)> {
+    for a in anchors {
+        if !valid(a) {
+            return Some((
+                a.seq,
+                format!(
+                    "the anchor of entry {} made {} does not verify with the audit key",
+                    a.seq, a.at
+                ),
+            ));
+        }
+        if a.seq > head {
+            return Some((
+                head + 1,
+                format!(
+                    "entry {} was anchored {}, but the chain ends at entry {head}: entries were deleted and the head reset",
+                    a.seq, a.at
+                ),
+            ));
+        }
+        match hashes.get(&a.seq) {
+            Some(h) if *h == a.hash => {}
+            Some(_) => {
+                return Some((
+                    a.seq,
+                    format!(
+                        "differs from its anchor made {}: the chain was rewritten",
+                        a.at
+                    ),
+                ));
+            }
+            None if pruned_through.is_some_and(|p| p >= a.seq) => {}
+            None => {
+                return Some((
+                    a.seq,
+                    format!(
+                        "entry {} was anchored {} and is gone, with no signed prune covering it",
+                        a.seq, a.at
+                    ),
+                ));
+            }
+        }
+    }
+    None
 }
 
 async fn insert_checkpoint(

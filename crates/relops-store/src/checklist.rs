@@ -33,6 +33,20 @@ pub struct Decision {
     pub waived: Vec<String>,
     /// What was open when it was decided.
     pub blockers: Vec<String>,
+    /// An emergency go (with waivers) awaiting its second person: it moves nothing yet.
+    pub pending: bool,
+    /// The second person who confirmed an emergency go.
+    pub confirmed_by: Option<String>,
+}
+
+impl Decision {
+    fn kind(&self) -> &'static str {
+        match (self.go, self.pending) {
+            (true, true) => "go_pending",
+            (true, false) => "go",
+            (false, _) => "no_go",
+        }
+    }
 }
 
 fn json_col<T: serde::de::DeserializeOwned>(r: &sqlx::any::AnyRow, col: &str) -> Result<T> {
@@ -115,7 +129,7 @@ impl Db {
         audit: &AuditRecord,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        if d.go {
+        if d.go && !d.pending {
             let moved = sqlx::query(
                 "UPDATE releases SET state = $1, approved_at = $2, approved_by = $3 \
                  WHERE product = $4 AND version = $5 AND state = $6",
@@ -136,16 +150,17 @@ impl Db {
         }
         sqlx::query(
             "INSERT INTO go_decisions (product, version, decided_at, decision, decided_by, \
-             reason, waived, blockers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             reason, waived, blockers, confirmed_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(product)
         .bind(version.to_string())
         .bind(ts(d.decided_at))
-        .bind(if d.go { "go" } else { "no_go" })
+        .bind(d.kind())
         .bind(&d.decided_by)
         .bind(d.reason.as_deref())
         .bind(serde_json::to_string(&d.waived).expect("strings"))
         .bind(serde_json::to_string(&d.blockers).expect("strings"))
+        .bind(d.confirmed_by.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(|e| {
@@ -159,7 +174,7 @@ impl Db {
     /// The decisions on a release, oldest first.
     pub async fn decisions(&self, product: &str, version: &Version) -> Result<Vec<Decision>> {
         let rows = sqlx::query(
-            "SELECT decided_at, decision, decided_by, reason, waived, blockers FROM go_decisions \
+            "SELECT decided_at, decision, decided_by, reason, waived, blockers, confirmed_by FROM go_decisions \
              WHERE product = $1 AND version = $2 ORDER BY decided_at",
         )
         .bind(product)
@@ -170,7 +185,9 @@ impl Db {
             .map(|r| {
                 let decision: String = r.try_get("decision")?;
                 Ok(Decision {
-                    go: decision == "go",
+                    go: decision != "no_go",
+                    pending: decision == "go_pending",
+                    confirmed_by: r.try_get("confirmed_by")?,
                     decided_by: r.try_get("decided_by")?,
                     decided_at: parse(r, "decided_at")?,
                     reason: r.try_get("reason")?,

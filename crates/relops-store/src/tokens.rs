@@ -14,7 +14,40 @@ pub struct TokenRecord {
     pub id: String,
     pub name: String,
     pub roles: Vec<Role>,
+    /// Made, and by whom (the audit name).
+    pub created_by: String,
+    /// Live only once a second person confirmed it (separation of duties) …
+    pub needs_confirmation: bool,
+    /// … which this person did.
+    pub confirmed_by: Option<String>,
 }
+
+impl TokenRecord {
+    /// Whether the token may be used now.
+    pub fn is_live(&self) -> bool {
+        !self.needs_confirmation || self.confirmed_by.is_some()
+    }
+}
+
+fn token_record(row: &sqlx::any::AnyRow) -> Result<TokenRecord> {
+    let roles: String = row.try_get("roles")?;
+    let roles = roles
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<Role>().map_err(DbError::Corrupt))
+        .collect::<Result<_>>()?;
+    let needs: i64 = row.try_get("needs_confirmation")?;
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        roles,
+        created_by: row.try_get("created_by")?,
+        needs_confirmation: needs != 0,
+        confirmed_by: row.try_get("confirmed_by")?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "id, name, roles, created_by, needs_confirmation, confirmed_by";
 
 impl Db {
     /// Stores a new token by its hash.
@@ -28,15 +61,16 @@ impl Db {
         let roles: Vec<&str> = token.roles.iter().map(|r| r.as_str()).collect();
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO tokens (id, name, token_hash, roles, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO tokens (id, name, token_hash, roles, created_at, created_by, needs_confirmation) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&token.id)
         .bind(&token.name)
         .bind(token_hash)
         .bind(roles.join(","))
         .bind(ts(at))
-        .bind(&audit.actor)
+        .bind(&token.created_by)
+        .bind(i64::from(token.needs_confirmation))
         .execute(&mut *tx)
         .await
         .map_err(|e| DbError::from_insert(e, || format!("token {}", token.name)))?;
@@ -45,26 +79,54 @@ impl Db {
         Ok(())
     }
 
-    /// The live token with this hash.
+    /// The unrevoked token with this hash (live or awaiting confirmation).
     pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
-        let row = sqlx::query(
-            "SELECT id, name, roles FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL"
+        )))
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let roles: String = row.try_get("roles")?;
-        let roles = roles
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<Role>().map_err(DbError::Corrupt))
-            .collect::<Result<_>>()?;
-        Ok(Some(TokenRecord {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            roles,
-        }))
+        row.as_ref().map(token_record).transpose()
+    }
+
+    /// The unrevoked token with this id.
+    pub async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1 AND revoked_at IS NULL"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_record).transpose()
+    }
+
+    /// Confirms a token awaiting confirmation; false when it was confirmed meanwhile.
+    pub async fn confirm_token(
+        &self,
+        id: &str,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE tokens SET confirmed_by = $1, confirmed_at = $2 \
+             WHERE id = $3 AND needs_confirmation = 1 AND confirmed_by IS NULL AND revoked_at IS NULL",
+        )
+        .bind(by)
+        .bind(ts(at))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !done {
+            return Ok(false);
+        }
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// How many tokens exist (to know whether `init` must make the first one).

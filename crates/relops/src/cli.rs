@@ -86,6 +86,10 @@ pub enum Command {
         waive: Vec<String>,
         #[arg(long)]
         reason: Option<String>,
+        /// Confirm, as the second person, the emergency go another product owner asked for
+        /// with --waive (product_owner or oncall_devops; within a day of it).
+        #[arg(long, conflicts_with_all = ["no_go", "waive", "reason"])]
+        confirm: bool,
     },
     /// The readiness checklist: QA, Security, Ops, Support, Management, with owner roles.
     #[command(subcommand)]
@@ -465,8 +469,20 @@ pub enum FeedCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
-    /// Recompute the hash chain; name the first edited, deleted or reordered entry (exit 1).
-    Verify,
+    /// Recompute the hash chain and check it against its signed checkpoints and the
+    /// server's anchor file ([audit] anchor_file); name the first edited, deleted or
+    /// reordered entry (exit 1).
+    Verify {
+        /// Also check against checkpoints kept outside relops (what `relops audit anchor`
+        /// printed, one JSON line each): a chain rewritten with database access — truncated
+        /// and its head reset, re-hashed, deleted — no longer holds them.
+        #[arg(long, value_name = "FILE")]
+        since_anchor: Option<PathBuf>,
+    },
+    /// Sign the chain head now and print it as one JSON line to keep outside relops (a
+    /// ticket, a repository, a mail): `relops audit verify --since-anchor FILE` checks that
+    /// the chain still holds it.
+    Anchor,
     /// Write the entries as JSON lines (to stdout, or -o FILE).
     Export {
         /// Only entries at or after this date (YYYY-MM-DD or RFC 3339).
@@ -510,6 +526,25 @@ pub enum TokenCmd {
         #[arg(long, default_value = "unnamed")]
         name: String,
     },
+    /// Confirm, as the second person, a token holding admin, product_owner or
+    /// security_engineer (another admin, or a security engineer). With --data-dir, on the
+    /// server's host, as its operator: how the first such token is confirmed.
+    Confirm {
+        id: String,
+        #[command(flatten)]
+        local: LocalArgs,
+    },
+}
+
+/// The data dir of a server on this host, for what its operator does without a token.
+#[derive(Debug, clap::Args)]
+pub struct LocalArgs {
+    /// Act on the server's data dir directly (the operator on the server's host).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Its config file (default: DATA_DIR/relops.toml).
+    #[arg(long, requires = "data_dir")]
+    pub config: Option<PathBuf>,
 }
 
 impl Cli {

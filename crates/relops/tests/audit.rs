@@ -9,7 +9,8 @@ use common::{Backend, TestEnv, assert_refused, test_bytes};
 backend_tests!(
     audit_chain_detects_tampering,
     checkpoints_and_pruning,
-    pruning_keeps_the_retention_period
+    pruning_keeps_the_retention_period,
+    anchors_outside_the_database_catch_a_rewritten_chain
 );
 
 /// The attack (issue 15, 1): a security engineer's `prune --before 2099-01-01` wiped every
@@ -19,7 +20,7 @@ backend_tests!(
 async fn pruning_keeps_the_retention_period(b: Backend) {
     let (_env, s, sec) = with_history(b).await;
     let before = s.cli_json_as(&sec, &["audit", "verify"]);
-    assert_eq!(before["entries"], 7);
+    assert_eq!(before["entries"], 8);
     assert_refused(
         &s.cli_as(&sec, &["audit", "prune", "--before", "2099-01-01"]),
         1,
@@ -28,10 +29,11 @@ async fn pruning_keeps_the_retention_period(b: Backend) {
     assert!(s.cli_json_as(&sec, &["audit", "prune"]).is_null());
     let after = s.cli_json_as(&sec, &["audit", "verify"]);
     assert_eq!(after["ok"], true);
-    assert_eq!(after["entries"], 7, "all kept: {after}");
+    assert_eq!(after["entries"], 8, "all kept: {after}");
 }
 
-/// A server with some history: 2 tokens, 2 releases, an upload, a freeze.
+/// A server with some history: 2 tokens (the security engineer's confirmed by the
+/// operator), 2 releases, an upload, a freeze.
 async fn with_history(b: Backend) -> (TestEnv, common::Server, String) {
     with_history_kept(b, 180).await
 }
@@ -58,10 +60,11 @@ async fn with_history_kept(b: Backend, days: u32) -> (TestEnv, common::Server, S
 
 async fn audit_chain_detects_tampering(b: Backend) {
     let (env, s, sec) = with_history(b.clone()).await;
-    // Intact: 1 (init token) + 2 tokens + 2 releases + upload + freeze = 7 entries.
+    // Intact: 1 (init token) + 2 tokens + 1 confirmation + 2 releases + upload + freeze
+    // = 8 entries.
     let v = s.cli_json_as(&sec, &["audit", "verify"]);
     assert_eq!(v["ok"], true);
-    assert_eq!(v["entries"], 7);
+    assert_eq!(v["entries"], 8);
     let out = s.cli_as(&sec, &["audit", "export"]);
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
@@ -77,6 +80,7 @@ async fn audit_chain_detects_tampering(b: Backend) {
         [
             "token.create",
             "token.create",
+            "token.confirm",
             "token.create",
             "release.create",
             "release.create",
@@ -142,7 +146,7 @@ async fn audit_chain_detects_tampering(b: Backend) {
 async fn checkpoints_and_pruning(b: Backend) {
     let (env, s, sec) = with_history_kept(b.clone(), 0).await;
     let cp = s.cli_json_as(&sec, &["audit", "checkpoint"]);
-    assert_eq!(cp["seq"], 7);
+    assert_eq!(cp["seq"], 8);
     assert_eq!(s.cli_json_as(&sec, &["audit", "verify"])["ok"], true);
     let rm = s.token_with(&["release_manager"]);
     assert_refused(&s.cli_as(&rm, &["audit", "prune"]), 1, "audit.manage");
@@ -179,12 +183,12 @@ async fn checkpoints_and_pruning(b: Backend) {
     );
 
     // A forged checkpoint fails its signature; a removed one leaves the chain without a start.
-    env.execute_sql(&["UPDATE audit_checkpoints SET hash = 'ff' WHERE seq = 7"])
+    env.execute_sql(&["UPDATE audit_checkpoints SET hash = 'ff' WHERE seq = 8"])
         .await;
     assert_refused(
         &s.cli_as(&sec, &["audit", "verify"]),
         1,
-        "entry 7: its signed checkpoint does not verify",
+        "entry 8: its signed checkpoint does not verify",
     );
     let (env, s, sec) = with_history_kept(b, 0).await;
     let export = String::from_utf8(s.cli_as(&sec, &["audit", "export"]).stdout).unwrap();
@@ -206,5 +210,193 @@ async fn checkpoints_and_pruning(b: Backend) {
         &s.cli_as(&sec, &["audit", "verify"]),
         1,
         "entry 4: entries before 4 were deleted without a signed checkpoint",
+    );
+}
+
+/// What an attacker with SQL access does to make a tampered chain consistent again: edit
+/// entry `from`, recompute every hash after it (the formula is public), move the head, and
+/// drop the checkpoints that would give it away.
+async fn rehash_from(env: &TestEnv, from: i64) {
+    use sha2::{Digest, Sha256};
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(&env.database_url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = $1")
+        .bind(from)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let rows = sqlx::query(
+        "SELECT seq, at, actor, action, target, detail, request_id, prev_hash FROM audit_log ORDER BY seq",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let mut prev: Option<String> = None;
+    for r in rows {
+        let seq: i64 = r.get("seq");
+        let prev_hash = prev.clone().unwrap_or_else(|| r.get("prev_hash"));
+        let fields = serde_json::json!([
+            seq,
+            r.get::<String, _>("at"),
+            r.get::<String, _>("actor"),
+            r.get::<String, _>("action"),
+            r.get::<String, _>("target"),
+            r.get::<String, _>("detail"),
+            r.get::<Option<String>, _>("request_id"),
+            prev_hash
+        ]);
+        let hash = hex::encode(Sha256::digest(fields.to_string().as_bytes()));
+        if seq >= from {
+            sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3")
+                .bind(&prev_hash)
+                .bind(&hash)
+                .bind(seq)
+                .execute(&mut c)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+                .bind(&hash)
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+        prev = Some(hash);
+    }
+    sqlx::query("DELETE FROM audit_checkpoints")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+}
+
+/// The blind spots (issue 15, 3): with SQL access, a chain truncated and its head reset,
+/// re-hashed without its checkpoints, deleted whole, or cut below a checkpoint relabelled
+/// a prune, was reported intact. Every signed checkpoint is also appended to the anchor
+/// file outside the database, and a person can keep one (`relops audit anchor`).
+async fn anchors_outside_the_database_catch_a_rewritten_chain(b: Backend) {
+    let kept = tempfile::tempdir().unwrap();
+
+    // Truncated and the head reset.
+    let (env, s, sec) = with_history(b.clone()).await;
+    let out = s.cli_as(&sec, &["audit", "anchor"]);
+    assert!(out.status.success());
+    let anchor = String::from_utf8(out.stdout).unwrap();
+    let a: serde_json::Value = serde_json::from_str(anchor.trim()).unwrap();
+    assert_eq!(a["seq"], 8);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keep this line outside relops"));
+    let v = s.cli_json_as(&sec, &["audit", "verify"]);
+    assert_eq!(
+        (&v["ok"], &v["anchored_through"]),
+        (&true.into(), &8.into()),
+        "{v}"
+    );
+    let text = String::from_utf8(s.cli_as(&sec, &["audit", "verify"]).stdout).unwrap();
+    assert!(
+        text.contains("checked against 1 anchor kept outside the database, through entry 8"),
+        "{text}"
+    );
+    env.execute_sql(&[
+        "DELETE FROM audit_log WHERE seq >= 6",
+        "UPDATE audit_head SET seq = 5, hash = (SELECT hash FROM audit_log WHERE seq = 5) WHERE id = 1",
+        "DELETE FROM audit_checkpoints",
+    ])
+    .await;
+    assert_refused(
+        &s.cli_as(&sec, &["audit", "verify"]),
+        1,
+        "entry 6: entry 8 was anchored",
+    );
+
+    // Re-hashed from an edited entry, the checkpoints dropped: consistent in itself, so
+    // without an anchor it passes — with the anchor file, or a kept anchor, it does not.
+    let (env, s, sec) = with_history(b.clone()).await;
+    let kept_file = kept.path().join("kept.jsonl");
+    std::fs::write(&kept_file, s.cli_as(&sec, &["audit", "anchor"]).stdout).unwrap();
+    rehash_from(&env, 4).await;
+    assert_refused(
+        &s.cli_as(&sec, &["audit", "verify"]),
+        1,
+        "entry 8: differs from its anchor",
+    );
+    std::fs::remove_file(env.path().join("audit-anchors.jsonl")).unwrap();
+    let blind = s.cli_json_as(&sec, &["audit", "verify"]);
+    assert_eq!(
+        (&blind["ok"], &blind["anchors_checked"]),
+        (&true.into(), &0.into()),
+        "the database alone cannot tell: {blind}"
+    );
+    assert_refused(
+        &s.cli_as(
+            &sec,
+            &[
+                "audit",
+                "verify",
+                "--since-anchor",
+                kept_file.to_str().unwrap(),
+            ],
+        ),
+        1,
+        "entry 8: differs from its anchor",
+    );
+
+    // Deleted whole, the head back at zero.
+    let (env, s, sec) = with_history(b.clone()).await;
+    s.cli_as(&sec, &["audit", "anchor"]);
+    env.execute_sql(&[
+        "DELETE FROM audit_log",
+        "DELETE FROM audit_checkpoints",
+        &format!(
+            "UPDATE audit_head SET seq = 0, hash = '{}' WHERE id = 1",
+            relops_store::GENESIS
+        ),
+    ])
+    .await;
+    assert_refused(
+        &s.cli_as(&sec, &["audit", "verify"]),
+        1,
+        "entries were deleted and the head reset",
+    );
+
+    // Cut below a checkpoint relabelled as a prune: the prune flag is signed.
+    let (env, s, sec) = with_history(b.clone()).await;
+    s.cli_as(&sec, &["audit", "anchor"]);
+    s.cli_json(&["release", "create", "2.3.0", "--go-live", "2027-09-01"]);
+    std::fs::remove_file(env.path().join("audit-anchors.jsonl")).unwrap();
+    env.execute_sql(&[
+        "UPDATE audit_checkpoints SET pruned = 1 WHERE seq = 8",
+        "DELETE FROM audit_log WHERE seq <= 8",
+    ])
+    .await;
+    assert_refused(
+        &s.cli_as(&sec, &["audit", "verify"]),
+        1,
+        "entry 8: its signed checkpoint does not verify",
+    );
+
+    // A damaged anchor file is named, and a kept anchor that is not one is refused.
+    let (env, s, sec) = with_history(b).await;
+    s.cli_as(&sec, &["audit", "anchor"]);
+    std::fs::write(env.path().join("audit-anchors.jsonl"), "{\"seq\": 99}\n").unwrap();
+    assert_refused(
+        &s.cli_as(&sec, &["audit", "verify"]),
+        1,
+        "line 1 of the anchor file",
+    );
+    std::fs::write(&kept_file, "not json\n").unwrap();
+    assert_refused(
+        &s.cli_as(
+            &sec,
+            &[
+                "audit",
+                "verify",
+                "--since-anchor",
+                kept_file.to_str().unwrap(),
+            ],
+        ),
+        2,
+        "is not a checkpoint `relops audit anchor` printed",
     );
 }

@@ -140,7 +140,12 @@ async fn owners_sign_and_the_product_owner_decides(b: Backend) {
     );
     let q = item(&c, "qa");
     assert_eq!(q["status"], "done");
-    assert!(q["signed_by"].as_str().unwrap().starts_with("test ("));
+    assert!(
+        q["signed_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("test-qa_lead (")
+    );
     assert_eq!(q["note"], "regression + UI smoke green");
 
     // Ops signs with evidence, kept by content.
@@ -225,7 +230,7 @@ async fn owners_sign_and_the_product_owner_decides(b: Backend) {
             .any(|b| b == "gate sbom missing")
     );
     let human = String::from_utf8(s.cli(&["checklist", "show", "2.1.0"]).stdout).unwrap();
-    assert!(human.contains("no_go by test ("), "{human}");
+    assert!(human.contains("no_go by test-product_owner ("), "{human}");
     assert!(human.contains("security review pending"), "{human}");
 
     // Waivers are for hotfixes (patch releases) only.
@@ -256,7 +261,12 @@ async fn owners_sign_and_the_product_owner_decides(b: Backend) {
     assert_eq!(c["blockers"], json!([]));
     let m = item(&c, "management");
     assert_eq!(m["status"], "done");
-    assert!(m["signed_by"].as_str().unwrap().starts_with("test ("));
+    assert!(
+        m["signed_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("test-product_owner (")
+    );
     assert_eq!(c["decisions"][1]["decision"], "go");
     // The checklist is closed now.
     assert_refused(
@@ -372,11 +382,66 @@ async fn a_hotfix_can_waive_items(b: Backend) {
             "crash on start in 2.1.0, fix must ship today",
         ],
     );
+    // Separation of duties (issue 15, 2): the waiver waits for a second person; until then
+    // nothing is approved or published, and the product owner cannot confirm it alone.
+    assert_ne!(c["state"], "approved", "{c}");
+    assert_eq!(c["decisions"][0]["decision"], "go_pending");
+    assert_eq!(item(&c, "qa")["status"], "open");
+    assert!(
+        c["blockers"][0]
+            .as_str()
+            .unwrap()
+            .contains("awaits a second person"),
+        "{c}"
+    );
+    let said = String::from_utf8(
+        s.cli_as(
+            &po,
+            &[
+                "approve", "2.1.1", "--waive", "qa", "--waive", "security", "--reason", "again",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert!(
+        said.contains("takes effect once a second person confirms it"),
+        "{said}"
+    );
+    assert_refused(
+        &s.cli_as(&po, &["approve", "2.1.1", "--confirm"]),
+        1,
+        "a second person confirms it",
+    );
+    assert_refused(
+        &s.cli_as(&s.as_role("qa_lead"), &["approve", "2.1.1", "--confirm"]),
+        1,
+        "release.confirm_waiver",
+    );
+    let c = s.cli_json_as(
+        &s.as_role("oncall_devops"),
+        &["approve", "2.1.1", "--confirm"],
+    );
     assert_eq!(c["state"], "approved");
     assert_eq!(item(&c, "qa")["status"], "waived");
     assert_eq!(item(&c, "security")["status"], "waived");
     assert_eq!(item(&c, "ops")["status"], "done");
-    assert_eq!(c["decisions"][0]["waived"], json!(["qa", "security"]));
+    let go = c["decisions"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(go["decision"], "go");
+    assert_eq!(go["waived"], json!(["qa", "security"]));
+    assert!(
+        go["decided_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("test-product_owner (")
+    );
+    assert!(
+        go["confirmed_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("test-oncall_devops ("),
+        "{go}"
+    );
     let human = String::from_utf8(s.cli(&["checklist", "show", "2.1.1"]).stdout).unwrap();
     assert!(human.contains("waived: qa, security"), "{human}");
     let audit = String::from_utf8(s.cli(&["audit", "export"]).stdout).unwrap();

@@ -290,7 +290,12 @@ async fn approval_rules(b: Backend) {
     let r = s.approve("2.1.0");
     assert_eq!(r["state"], "approved");
     let shown = s.cli_json(&["release", "show", "2.1.0"]);
-    assert!(shown["approved_by"].as_str().unwrap().starts_with("test ("));
+    assert!(
+        shown["approved_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("test-product_owner (")
+    );
     assert_refused(
         &s.cli_as(&po, &["approve", "2.1.0"]),
         1,

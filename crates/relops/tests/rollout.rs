@@ -407,7 +407,12 @@ async fn steps_are_refused_with_reasons(b: Backend) {
         "rollout.manage",
     );
     let st = s.cli_json_as(&rm, &["rollout", "start", "2.1.0"]);
-    assert!(st["started_by"].as_str().unwrap().starts_with("test ("));
+    assert!(
+        st["started_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("test-release_manager (")
+    );
     assert_refused(
         &s.cli_as(&rm, &["rollout", "start", "2.1.0"]),
         1,

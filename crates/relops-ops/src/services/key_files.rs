@@ -460,15 +460,16 @@ impl AuditKey {
         else {
             return false;
         };
+        let sig = ed25519_dalek::Signature::from_bytes(&sig);
+        let key = self.signing.verifying_key();
+        let signed = |m: Vec<u8>| key.verify(&m, &sig).is_ok();
         cp.key_id == self.key_id
-            && self
-                .signing
-                .verifying_key()
-                .verify(
-                    &relops_store::Checkpoint::message(cp.seq, &cp.hash, &cp.at),
-                    &ed25519_dalek::Signature::from_bytes(&sig),
-                )
-                .is_ok()
+            && (signed(relops_store::Checkpoint::message(
+                cp.seq, &cp.hash, &cp.at, cp.pruned,
+            )) || (!cp.pruned
+                && signed(relops_store::Checkpoint::message_v1(
+                    cp.seq, &cp.hash, &cp.at,
+                ))))
     }
 }
 

@@ -5,18 +5,28 @@ use crate::extract::Query;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use relops_api::{AuditCheckpoint, AuditVerification};
+use relops_api::{AnchorCheck, AuditCheckpoint, AuditVerification};
 use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 
+/// `GET /v1/audit/verify`: the chain, its checkpoints and the server's anchor file.
 pub async fn verify(
     State(state): State<AppState>,
     Caller(who): Caller,
 ) -> ApiResult<Json<AuditVerification>> {
-    Ok(Json(state.ops.verify_audit(&who).await?))
+    Ok(Json(state.ops.verify_audit(&who, &[]).await?))
+}
+
+/// `POST /v1/audit/verify`: the same, and against the anchors a person kept.
+pub async fn verify_anchored(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Json(check): Json<AnchorCheck>,
+) -> ApiResult<Json<AuditVerification>> {
+    Ok(Json(state.ops.verify_audit(&who, &check.anchors).await?))
 }
 
 /// `POST /v1/audit/checkpoint`: sign the chain head now.

@@ -72,3 +72,19 @@ pub async fn approve(
             .await?,
     ))
 }
+
+/// `POST /v1/releases/{version}/approve/confirm`: the second person's confirmation of an
+/// emergency go with waivers.
+pub async fn confirm_waiver(
+    State(state): State<AppState>,
+    Path(v): Path<String>,
+    Product(product): Product,
+    Caller(who): Caller,
+) -> ApiResult<Json<Checklist>> {
+    Ok(Json(
+        state
+            .ops
+            .confirm_waiver(&who, &product, &version(&v)?)
+            .await?,
+    ))
+}

@@ -171,6 +171,14 @@ fn entries() -> Vec<Entry> {
         .takes::<api::ApproveRequest>()
         .answers::<api::Checklist>(),
         e(
+            "POST",
+            "/v1/releases/{version}/approve/confirm",
+            P(WaiverConfirm),
+            "confirm an emergency go with waivers (a second person)",
+            post(checklist::confirm_waiver),
+        )
+        .answers::<api::Checklist>(),
+        e(
             "PUT",
             "/v1/releases/{version}/notes",
             P(ReleaseNotes),
@@ -441,6 +449,15 @@ fn entries() -> Vec<Entry> {
         )
         .answers::<api::AuditVerification>(),
         e(
+            "POST",
+            "/v1/audit/verify",
+            P(AuditRead),
+            "verify the audit hash chain against kept anchors too",
+            post(audit::verify_anchored),
+        )
+        .takes::<api::AnchorCheck>()
+        .answers::<api::AuditVerification>(),
+        e(
             "GET",
             "/v1/audit/export",
             P(AuditRead),
@@ -474,6 +491,14 @@ fn entries() -> Vec<Entry> {
         .takes::<api::CreateToken>()
         .answers::<api::TokenCreated>()
         .created(),
+        e(
+            "POST",
+            "/v1/tokens/{id}/confirm",
+            P(TokenConfirm),
+            "confirm a token holding admin, product_owner or security_engineer (a second person)",
+            post(tokens::confirm),
+        )
+        .answers::<api::TokenConfirmed>(),
         e(
             "GET",
             "/v1/whoami",
@@ -747,6 +772,41 @@ pub fn permissions_markdown() -> String {
         "\n## The health engine\n\nThe health engine acts on its own only as `[alerts] auto_halt` and \
          `auto_rollback` say, audited as `relops health engine (system)`, and holds exactly {}.\n",
         engine.join(", ")
+    );
+    let checking: Vec<String> = Role::CHECKING
+        .iter()
+        .map(|r| format!("`{}`", r.as_str()))
+        .collect();
+    let holders = |p: Permission| -> String {
+        p.roles()
+            .iter()
+            .map(|r| format!("`{}`", r.as_str()))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    s += &format!(
+        "\n## Separation of duties\n\n\
+         {} check one another — the admin mints tokens, the product owner approves releases, \
+         the security engineer keeps the keys and the audit trail — so:\n\n\
+         - **One token holds at most one of them** (a token asking for two is refused).\n\
+         - **A token holding one of them works only once a second person confirmed it** \
+         (`relops token confirm ID`, `{}`: {}; not the person who made it). The first such \
+         token of a server is confirmed by its operator on the server's host, who holds the \
+         data dir and its keys anyway: `relops token confirm ID --data-dir DIR` (audited as \
+         `local operator`). `relops init`'s first admin token needs no confirmation: nobody \
+         else exists yet.\n\
+         - **An emergency go with waived checklist items takes effect only once a second \
+         person confirmed it** within a day (`relops approve VERSION --confirm`, `{}`: {}; not \
+         the product owner who asked).\n\
+         - **Nobody shortens the audit trail**: pruning keeps `[audit] retention_days`, and \
+         every signed checkpoint is also kept outside the database ([audit.md](audit.md)).\n\n\
+         \"Person\" is the token's name: the admin names each person's token, and one person's \
+         two tokens are one person.\n",
+        checking.join(", "),
+        Permission::TokenConfirm,
+        holders(Permission::TokenConfirm),
+        Permission::WaiverConfirm,
+        holders(Permission::WaiverConfirm),
     );
     s += "\n## Routes\n\n| method | path | needs | what |\n|---|---|---|---|\n";
     for r in spec() {

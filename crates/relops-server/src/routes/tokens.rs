@@ -1,9 +1,10 @@
 //! API tokens: `POST /v1/tokens` (admin) and `GET /v1/whoami` (`relops_ops::tokens`).
 
 use crate::extract::Json;
+use crate::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
-use relops_api::{CreateToken, TokenCreated, WhoAmI};
+use relops_api::{CreateToken, TokenConfirmed, TokenCreated, WhoAmI};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -18,6 +19,15 @@ pub async fn create(
         StatusCode::CREATED,
         Json(state.ops.create_token(&who, req).await?),
     ))
+}
+
+/// `POST /v1/tokens/{id}/confirm`: the second person's confirmation.
+pub async fn confirm(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Caller(who): Caller,
+) -> ApiResult<Json<TokenConfirmed>> {
+    Ok(Json(state.ops.confirm_token(&who, &id).await?))
 }
 
 pub async fn whoami(State(state): State<AppState>, who: Caller) -> ApiResult<Json<WhoAmI>> {

@@ -57,13 +57,32 @@ pub async fn approve(
     client: &Client,
     version: &str,
     req: &ApproveRequest,
+    confirm: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let c: Checklist = client
-        .post(&format!("/releases/{}/approve", segment(version)), req)
-        .await?;
+    let c: Checklist = if confirm {
+        client
+            .post(
+                &format!("/releases/{}/approve/confirm", segment(version)),
+                &(),
+            )
+            .await?
+    } else {
+        client
+            .post(&format!("/releases/{}/approve", segment(version)), req)
+            .await?
+    };
     if json {
         return print_json(&c);
+    }
+    if c.decisions.last().is_some_and(|d| d.is_pending()) {
+        return print(&format!(
+            "emergency go for {} {} recorded, waiving {}: it takes effect once a second person confirms it — another product owner, or on-call: `relops approve {} --confirm`\n",
+            c.product,
+            c.version,
+            req.waive.join(", "),
+            c.version
+        ));
     }
     if req.no_go {
         return print(&format!(
@@ -130,10 +149,10 @@ fn render(c: &Checklist) -> String {
                 .as_ref()
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default(),
-            if d.waived.is_empty() {
-                String::new()
-            } else {
-                format!(" (waived: {})", d.waived.join(", "))
+            match (&d.waived[..], &d.confirmed_by) {
+                ([], _) => String::new(),
+                (w, None) => format!(" (waived: {})", w.join(", ")),
+                (w, Some(c)) => format!(" (waived: {}; confirmed by {c})", w.join(", ")),
             }
         );
     }

@@ -14,7 +14,7 @@ mod simulate;
 use relops_api::{CreateToken, TokenCreated, WhoAmI};
 
 use crate::cli::{AuditCmd, Cli, Command, KeysCmd, TokenCmd};
-use crate::client::Client;
+use crate::client::{Client, segment};
 use crate::output::{print, print_json};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -29,6 +29,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => server::serve(&server, listen, tls_cert.zip(tls_key)).await,
         Command::Release(cmd) => release::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Artifact(cmd) => artifact::run(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Token(TokenCmd::Confirm { id, local }) => {
+            let confirmed: relops_api::TokenConfirmed = match local.data_dir {
+                Some(dir) => {
+                    relops_ops::init::confirm_token_locally(&dir, local.config.as_deref(), &id)
+                        .await?
+                }
+                None => {
+                    Client::new(&cli.global)?
+                        .post(&format!("/tokens/{}/confirm", segment(&id)), &())
+                        .await?
+                }
+            };
+            if json {
+                return print_json(&confirmed);
+            }
+            let roles: Vec<_> = confirmed.roles.iter().map(|r| r.as_str()).collect();
+            print(&format!(
+                "token {} ({}, role {}) made by {} is confirmed by {}: it works now\n",
+                confirmed.id,
+                confirmed.name,
+                roles.join(", "),
+                confirmed.created_by,
+                confirmed.confirmed_by
+            ))
+        }
         Command::Token(TokenCmd::Create { roles, name }) => {
             let client = Client::new(&cli.global)?;
             let created: TokenCreated =
@@ -37,8 +62,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&created)
             } else {
                 let roles: Vec<_> = created.roles.iter().map(|r| r.as_str()).collect();
+                let awaits = if created.awaiting_confirmation {
+                    format!(
+                        "\nIt works once a second person confirms it (separation of duties): another admin or a security engineer runs `relops token confirm {}` (on the server's host, for the first one: `relops token confirm {} --data-dir DIR`).\n",
+                        created.id, created.id
+                    )
+                } else {
+                    String::new()
+                };
                 print(&format!(
-                    "token {} ({}) with role {}:\n\n    {}\n\nShown once; store it now (e.g. as RELOPS_TOKEN in your CI secrets).\n",
+                    "token {} ({}) with role {}:\n\n    {}\n\nShown once; store it now (e.g. as RELOPS_TOKEN in your CI secrets).\n{awaits}",
                     created.id,
                     created.name,
                     roles.join(", "),
@@ -97,17 +130,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ))
         }
         Command::Gate(cmd) => gate::run(&Client::new(&cli.global)?, cmd, json).await,
-        Command::Audit(AuditCmd::Verify) => {
-            let v: relops_api::AuditVerification =
-                Client::new(&cli.global)?.get("/audit/verify").await?;
+        Command::Audit(AuditCmd::Verify { since_anchor }) => {
+            let client = Client::new(&cli.global)?;
+            let v: relops_api::AuditVerification = match since_anchor {
+                None => client.get("/audit/verify").await?,
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        crate::output::usage(format!(
+                            "cannot read the anchors {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    let anchors = relops_api::parse_anchors(&text).map_err(|(n, e)| {
+                        crate::output::usage(format!(
+                            "line {n} of {} is not a checkpoint `relops audit anchor` printed: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    client
+                        .post("/audit/verify", &relops_api::AnchorCheck { anchors })
+                        .await?
+                }
+            };
             if json {
                 print_json(&v)?;
             }
             match (&v.first_bad, v.ok) {
                 (_, true) => {
                     if !json {
+                        let anchored = match v.anchored_through {
+                            Some(n) => format!(
+                                "; checked against {} anchor{} kept outside the database, through entry {n}",
+                                v.anchors_checked,
+                                if v.anchors_checked == 1 { "" } else { "s" }
+                            ),
+                            None => "; no anchor outside the database yet (the server writes one within [audit] checkpoint_interval_seconds of a change)".to_owned(),
+                        };
                         print(&format!(
-                            "audit trail intact: {} entries, hash chain verified\n",
+                            "audit trail intact: {} entries, hash chain verified{anchored}\n",
                             v.entries
                         ))?;
                     }
@@ -117,6 +177,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     "audit trail broken at entry {seq}: {why}"
                 ))),
                 (None, false) => Err(crate::output::failed("audit trail broken".to_owned())),
+            }
+        }
+        Command::Audit(AuditCmd::Anchor) => {
+            let cp: Option<relops_api::AuditCheckpoint> = Client::new(&cli.global)?
+                .post("/audit/checkpoint", &())
+                .await?;
+            match cp {
+                Some(cp) => {
+                    eprintln!(
+                        "the chain head (entry {}), signed: keep this line outside relops; `relops audit verify --since-anchor FILE` checks the chain still holds it",
+                        cp.seq
+                    );
+                    print(&format!("{}\n", serde_json::to_string(&cp)?))
+                }
+                None => Err(crate::output::usage(
+                    "the audit trail is empty: nothing to anchor".to_owned(),
+                )),
             }
         }
         Command::Audit(AuditCmd::Export { since, output }) => {
@@ -210,13 +287,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             no_go,
             waive,
             reason,
+            confirm,
         } => {
             let req = relops_api::ApproveRequest {
                 no_go,
                 waive,
                 reason,
             };
-            checklist::approve(&Client::new(&cli.global)?, &version, &req, json).await
+            checklist::approve(&Client::new(&cli.global)?, &version, &req, confirm, json).await
         }
         Command::Checklist(cmd) => checklist::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Whoami => {

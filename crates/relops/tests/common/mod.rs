@@ -366,12 +366,31 @@ impl Server {
     }
 
     /// Makes a token with `roles` through the CLI; returns the secret.
+    /// A token holding admin, product_owner or security_engineer waits for a second
+    /// person; the harness confirms it as the operator on the server's host (`relops token
+    /// confirm ID --data-dir`), so tests get a working token of any role.
     pub fn token_with(&self, roles: &[&str]) -> String {
-        let mut args = vec!["token", "create", "--name", "test"];
+        // Each role's token is its own person (separation of duties compares names).
+        let name = format!("test-{}", roles.join("+"));
+        let mut args = vec!["token", "create", "--name", &name];
         for r in roles {
             args.extend(["--role", r]);
         }
-        self.cli_json(&args)["token"].as_str().unwrap().to_owned()
+        let created = self.cli_json(&args);
+        if created["awaiting_confirmation"] == true {
+            let id = created["id"].as_str().unwrap();
+            let out = Command::new(BIN)
+                .args(["token", "confirm", id, "--json", "--data-dir"])
+                .arg(&self.data_dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "local confirmation failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        created["token"].as_str().unwrap().to_owned()
     }
 
     /// A token holding `role` (made once per server).
