@@ -56,10 +56,42 @@ pub fn parse(bytes: &[u8]) -> Result<Coverage, ReportError> {
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(0);
-    if bytes[start] == b'<' {
-        parse_cobertura(bytes)
+    let cov = if bytes[start] == b'<' {
+        parse_cobertura(bytes)?
     } else {
-        parse_lcov(bytes)
+        parse_lcov(bytes)?
+    };
+    cov.consistent()?;
+    Ok(cov)
+}
+
+impl Coverage {
+    /// Refuses a report that covers more than it has: 22 lines hit of 2 found read as
+    /// 1,100 % coverage (found by fuzzing, issue 15) and passed any threshold.
+    fn consistent(&self) -> Result<(), ReportError> {
+        let expected = match self.format {
+            Format::Lcov => "lcov",
+            Format::Cobertura => "Cobertura",
+        };
+        if self.lines_covered > self.lines_valid {
+            return Err(bad(
+                expected,
+                format!(
+                    "it says {} lines are covered of {} lines: more covered than there are",
+                    self.lines_covered, self.lines_valid
+                ),
+            ));
+        }
+        if self.branches_covered > self.branches_valid {
+            return Err(bad(
+                expected,
+                format!(
+                    "it says {} branches are covered of {}: more covered than there are",
+                    self.branches_covered, self.branches_valid
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -100,11 +132,25 @@ fn parse_lcov(bytes: &[u8]) -> Result<Coverage, ReportError> {
                     format!("line {}: end_of_record without SF:", n + 1),
                 ));
             }
+            let (valid, covered) = (lf.unwrap_or(da_valid), lh.unwrap_or(da_hit));
+            if covered > valid || brh > brf {
+                return Err(bad(
+                    "lcov",
+                    format!(
+                        "line {}: the record says {covered} of {valid} lines and {brh} of {brf} branches are hit: more hit than found",
+                        n + 1
+                    ),
+                ));
+            }
+            let sum = |a: u64, b: u64| {
+                a.checked_add(b)
+                    .ok_or_else(|| bad("lcov", format!("line {}: totals beyond counting", n + 1)))
+            };
             cov.files += 1;
-            cov.lines_valid += lf.unwrap_or(da_valid);
-            cov.lines_covered += lh.unwrap_or(da_hit);
-            cov.branches_valid += brf;
-            cov.branches_covered += brh;
+            cov.lines_valid = sum(cov.lines_valid, valid)?;
+            cov.lines_covered = sum(cov.lines_covered, covered)?;
+            cov.branches_valid = sum(cov.branches_valid, brf)?;
+            cov.branches_covered = sum(cov.branches_covered, brh)?;
             in_record = false;
         } else if let Some(v) = line.strip_prefix("DA:") {
             let mut parts = v.split(',');
@@ -253,6 +299,29 @@ fn parse_cobertura(bytes: &[u8]) -> Result<Coverage, ReportError> {
 mod tests {
     use super::*;
     use crate::fixture;
+
+    /// Found by fuzzing (issue 15): `LH` above `LF` read as 1,100 % and passed the gate.
+    #[test]
+    fn more_covered_than_there_is_is_refused() {
+        let lcov = b"SF:a.py\nDA:1,1\nLF:2\nLH:22\nend_of_record\n";
+        let e = parse(lcov).unwrap_err().to_string();
+        assert!(e.contains("22 of 2 lines"), "{e}");
+        let branches = b"SF:a.py\nDA:1,1\nBRF:1\nBRH:5\nend_of_record\n";
+        assert!(parse(branches).is_err());
+        let huge = format!(
+            "SF:a\nLF:{m}\nLH:0\nend_of_record\nSF:b\nLF:{m}\nLH:0\nend_of_record\n",
+            m = u64::MAX
+        );
+        assert!(
+            parse(huge.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("beyond counting")
+        );
+        let cobertura = br#"<?xml version="1.0"?><coverage lines-valid="2" lines-covered="9"><packages/></coverage>"#;
+        let e = parse(cobertura).unwrap_err().to_string();
+        assert!(e.contains("9 lines are covered of 2"), "{e}");
+    }
 
     #[test]
     fn real_reports_of_coverage_py() {

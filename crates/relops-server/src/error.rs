@@ -29,6 +29,11 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 416 with `Content-Range: bytes */LEN`.
+    #[error(
+        "the range asked for is not within the file's {len} bytes: ask for bytes=0-{last} or less, or without Range"
+    )]
+    RangeNotSatisfiable { len: u64, last: u64 },
     #[error("{0}")]
     Unprocessable(String),
     #[error("{0}")]
@@ -89,6 +94,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -106,6 +112,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::Unprocessable(_) => "unprocessable",
             Self::Unavailable(_) => "unavailable",
             Self::RateLimited { .. } => "rate_limited",
@@ -137,6 +144,12 @@ impl IntoResponse for ApiError {
             permission,
         };
         let mut resp = (status, axum::Json(body)).into_response();
+        if let Self::RangeNotSatisfiable { len, .. } = &self
+            && let Ok(v) = format!("bytes */{len}").parse()
+        {
+            resp.headers_mut()
+                .insert(axum::http::header::CONTENT_RANGE, v);
+        }
         if let Self::RateLimited {
             retry_after_secs, ..
         } = &self

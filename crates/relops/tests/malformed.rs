@@ -33,6 +33,8 @@ struct Case {
     body: Vec<u8>,
     /// The status expected; any 4xx when `None`.
     status: Option<StatusCode>,
+    /// Further headers (`Content-Encoding`, `Range`).
+    headers: Vec<(&'static str, String)>,
 }
 
 fn case(what: impl Into<String>, method: Method, path: impl Into<String>) -> Case {
@@ -43,6 +45,7 @@ fn case(what: impl Into<String>, method: Method, path: impl Into<String>) -> Cas
         content_type: None,
         body: Vec::new(),
         status: None,
+        headers: Vec::new(),
     }
 }
 
@@ -56,6 +59,11 @@ impl Case {
     fn typed(mut self, content_type: &'static str, body: &[u8]) -> Self {
         self.content_type = Some(content_type);
         self.body = body.to_vec();
+        self
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -130,6 +138,96 @@ fn table_cases() -> Vec<Case> {
                 .typed("multipart/form-data", b"--x\r\n"),
             );
         }
+    }
+    v
+}
+
+/// `body` compressed as `coding` says.
+fn compressed(coding: &str, body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match coding {
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(body).unwrap();
+            e.finish().unwrap()
+        }
+        "deflate" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(body).unwrap();
+            e.finish().unwrap()
+        }
+        "br" => {
+            let mut out = Vec::new();
+            {
+                let mut w = brotli::CompressorWriter::new(&mut out, 4096, 9, 22);
+                w.write_all(body).unwrap();
+            }
+            out
+        }
+        "zstd" => zstd::encode_all(body, 19).unwrap(),
+        other => panic!("{other}"),
+    }
+}
+
+/// Every telemetry route (the ones that decode compressed bodies) × compression bombs in
+/// each coding (a few KB that inflate past `[ingest] max_body_bytes`: 413), bodies that do
+/// not decode (400) and codings nobody sends (415); and ranges no file satisfies (416).
+fn bomb_and_range_cases() -> Vec<Case> {
+    let zeros = vec![b'{'; 21 << 20];
+    let bombs: Vec<(&str, Vec<u8>)> = ["gzip", "deflate", "br", "zstd"]
+        .into_iter()
+        .map(|c| (c, compressed(c, &zeros)))
+        .collect();
+    let mut v = Vec::new();
+    for r in spec().into_iter().filter(|r| r.access == Access::IngestKey) {
+        let path = concrete(r.path);
+        let ct = match r.request {
+            Body::Media("multipart/form-data") => "multipart/form-data; boundary=x",
+            Body::Media(m) => m,
+            _ => "application/json",
+        };
+        let m: Method = r.method.parse().unwrap();
+        for (coding, bomb) in &bombs {
+            assert!(bomb.len() < 64 << 10, "{coding}: {} bytes", bomb.len());
+            v.push(
+                case(
+                    format!("{} {}: a {coding} bomb", r.method, r.path),
+                    m.clone(),
+                    &path,
+                )
+                .typed(ct, bomb)
+                .header("content-encoding", *coding)
+                .expect(StatusCode::PAYLOAD_TOO_LARGE),
+            );
+        }
+        v.push(
+            case(
+                format!("{} {}: gzip that is not", r.method, r.path),
+                m.clone(),
+                &path,
+            )
+            .typed(ct, b"\x1f\x8b\x08\x00 not really gzip")
+            .header("content-encoding", "gzip")
+            .expect(StatusCode::BAD_REQUEST),
+        );
+        v.push(
+            case(
+                format!("{} {}: a coding nobody sends", r.method, r.path),
+                m.clone(),
+                &path,
+            )
+            .typed(ct, b"{}")
+            .header("content-encoding", "compress")
+            .expect(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        );
+    }
+    let artifact = "/v1/releases/2.1.0/artifacts/W.dmg";
+    for range in ["bytes=999999-", "bytes=4096-8000", "bytes=-0", "bytes=9-x"] {
+        v.push(
+            case(format!("an artifact range {range}"), Method::GET, artifact)
+                .header("range", range)
+                .expect(StatusCode::RANGE_NOT_SATISFIABLE),
+        );
     }
     v
 }
@@ -325,6 +423,15 @@ async fn malformed_requests_get_json_4xx_and_change_nothing() {
     let env = TestEnv::new(Backend::SqliteLocal).await;
     let s = env.serve();
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    // A file of 4,096 bytes to ask ranges of.
+    let work = tempfile::tempdir().unwrap();
+    s.upload(
+        work.path(),
+        "2.1.0",
+        "macos-universal",
+        "W.dmg",
+        &common::test_bytes(4096, 1),
+    );
     // One token per route, holding a role the route's permission needs (one token cannot
     // hold every role: admin, product_owner and security_engineer are never shared).
     let routes = spec();
@@ -367,6 +474,7 @@ async fn malformed_requests_get_json_4xx_and_change_nothing() {
         .to_owned();
     let before_audit = s.cli_json(&["audit", "verify"])["entries"].clone();
     let before_releases = s.cli_json(&["release", "list"]);
+    let before_artifacts = s.cli_json(&["artifact", "list", "2.1.0"])["artifacts"].clone();
 
     let ingest: Vec<&str> = spec()
         .into_iter()
@@ -376,7 +484,8 @@ async fn malformed_requests_get_json_4xx_and_change_nothing() {
     let http = reqwest::Client::new();
     let mut cases = table_cases();
     cases.extend(edge_cases());
-    assert!(cases.len() >= 150, "{} cases", cases.len());
+    cases.extend(bomb_and_range_cases());
+    assert!(cases.len() >= 300, "{} cases", cases.len());
     let mut failures = Vec::new();
     for c in &cases {
         let mut rb = http.request(c.method.clone(), format!("{}{}", s.url, c.path));
@@ -388,6 +497,9 @@ async fn malformed_requests_get_json_4xx_and_change_nothing() {
         };
         if let Some(ct) = c.content_type {
             rb = rb.header("content-type", ct);
+        }
+        for (name, value) in &c.headers {
+            rb = rb.header(*name, value);
         }
         let r = rb.body(c.body.clone()).send().await.unwrap();
         let status = r.status();
@@ -431,8 +543,8 @@ async fn malformed_requests_get_json_4xx_and_change_nothing() {
     );
     assert_eq!(
         s.cli_json(&["artifact", "list", "2.1.0"])["artifacts"],
-        serde_json::json!([]),
-        "no artifact stored"
+        before_artifacts,
+        "no artifact stored or changed"
     );
 }
 

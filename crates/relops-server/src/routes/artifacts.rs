@@ -13,7 +13,7 @@ use relops_api::{Artifact, ArtifactList, UploadParams, VerifyReport};
 use super::{Product, version};
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 pub async fn upload(
     State(state): State<AppState>,
@@ -129,11 +129,10 @@ pub async fn serve_blob(
             Ok(ranges) if ranges.len() == 1 => Some(ranges[0].clone()),
             Ok(_) => None,
             Err(_) => {
-                return Ok((
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    [(header::CONTENT_RANGE, format!("bytes */{len}"))],
-                )
-                    .into_response());
+                return Err(ApiError::RangeNotSatisfiable {
+                    len,
+                    last: len.saturating_sub(1),
+                });
             }
         },
     };

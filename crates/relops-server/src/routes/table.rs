@@ -590,6 +590,23 @@ pub fn spec() -> Vec<RouteSpec> {
     entries().into_iter().map(|e| e.spec).collect()
 }
 
+/// The decompression layer refuses a coding it does not know with an empty 415; every
+/// refusal is the documented JSON.
+async fn unknown_coding_as_json(resp: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if resp.status() == axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+        && !resp
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        return crate::error::ApiError::UnsupportedMediaType(
+            "relops decodes bodies in gzip, deflate, br or zstd (Content-Encoding), or uncompressed".into(),
+        )
+        .into_response();
+    }
+    resp
+}
+
 /// The router, every route behind its guard.
 pub fn build(state: &AppState) -> axum::Router<AppState> {
     let mut router = axum::Router::new();
@@ -647,7 +664,8 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
                 .layer(axum::extract::DefaultBodyLimit::max(
                     state.ops.config().ingest.max_body_bytes,
                 ))
-                .layer(decompress);
+                .layer(decompress)
+                .layer(axum::middleware::map_response(unknown_coding_as_json));
         }
         if spec.large_body {
             handler = handler.layer(axum::extract::DefaultBodyLimit::max(
