@@ -15,6 +15,7 @@ use relops_core::artifact::{ArtifactName, SignedFields, parse_sha256_hex};
 use relops_core::platform::Platform;
 use relops_core::release::ArtifactPolicy;
 use relops_core::version::Version;
+use crate::services::notify::Notice;
 use relops_store::{ArtifactRecord, BlobUpload, NewArtifact, StoredArtifact};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -34,6 +35,46 @@ fn signing_evidence(field: &str, v: Option<&str>) -> OpResult<Option<String>> {
 
 fn name(s: &str) -> OpResult<ArtifactName> {
     ArtifactName::new(s).map_err(|e| OpError::Invalid(e.to_string()))
+}
+
+impl Ops {
+    /// A stored file (`key`) no longer matches the digest recorded and signed when it
+    /// arrived: somebody changed the blob store. It is not served (the caller refuses or
+    /// cuts it off); this pages and tells every webhook — once per file per process, so a
+    /// fleet downloading it makes one page, not thousands.
+    pub fn stored_file_changed(&self, key: &str) {
+        let first = self
+            .changed_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned());
+        if !first {
+            return;
+        }
+        tracing::error!(%key, "a stored file does not match its recorded digest: not served; paging");
+        let notice = Notice {
+            event: "security.stored_file_changed".into(),
+            product: "relops".into(),
+            version: key.to_owned(),
+            text: format!(
+                "SECURITY: the stored file {key} no longer matches the SHA-256 recorded when it arrived; relops does not serve it. Somebody changed the blob store: find out who (`relops artifact verify VERSION` checks a release's files), then restore the file from the original or upload it again."
+            ),
+            page: Some("critical"),
+            details: serde_json::json!({"blob_key": key}),
+            at: chrono::Utc::now(),
+        };
+        let ops = self.clone();
+        tokio::spawn(async move {
+            match ops
+                .db
+                .enqueue_notifications(&notice.messages(&ops.config.notify))
+                .await
+            {
+                Ok(()) => ops.outbox.notify_one(),
+                Err(e) => tracing::error!(error = ?e, "cannot queue the changed-file notice"),
+            }
+        });
+    }
 }
 
 impl Ops {

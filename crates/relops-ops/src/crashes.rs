@@ -244,7 +244,7 @@ impl Ops {
         };
         let bytes = self.blobs.get_raw(&key).await?;
         if hex::encode(Sha256::digest(&bytes)) != digest {
-            tracing::error!(crash = %c.id, %key, "a stored crash dump does not match the digest recorded when it arrived");
+            self.stored_file_changed(&key);
             return Err(OpError::Unreadable(format!(
                 "the stored dump of crash {} does not match the SHA-256 recorded when it arrived: it was changed in the blob store, and is not served (tell your security engineer)",
                 c.id

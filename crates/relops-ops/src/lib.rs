@@ -75,6 +75,8 @@ pub struct Services {
     pub(crate) ingest_limits: IngestLimits,
     /// Every signed audit checkpoint, also outside the database.
     pub(crate) anchor_file: AnchorFile,
+    /// Stored files found changed at rest, each reported once per process.
+    changed_files: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Each network's share of a release's installs.
     pub(crate) networks: NetworkShares,
     /// Group commit of ingest records.
@@ -135,6 +137,7 @@ impl Ops {
         let ops = Self(Arc::new(Services {
             ingest_limits: IngestLimits::new(&config.ingest),
             anchor_file: AnchorFile::new(&config.audit.anchor_file),
+            changed_files: Default::default(),
             networks: NetworkShares::new(&config.ingest),
             ingest_writer,
             health,

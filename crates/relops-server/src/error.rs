@@ -79,7 +79,13 @@ impl From<OpError> for ApiError {
 
 impl From<relops_store::BlobError> for ApiError {
     fn from(e: relops_store::BlobError) -> Self {
-        Self::Internal(e.into())
+        match e {
+            // Not served until somebody restores it (the operators were paged).
+            relops_store::BlobError::Changed(key) => Self::Unavailable(format!(
+                "the stored file {key} is not what was signed and is not served; retry later"
+            )),
+            e => Self::Internal(e.into()),
+        }
     }
 }
 

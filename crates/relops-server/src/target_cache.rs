@@ -100,9 +100,7 @@ impl TargetCache {
             .map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
             if !matches {
                 tracing::error!(%key, "a stored feed file does not match its signed digest: not served");
-                return Err(BlobError::Io(std::io::Error::other(format!(
-                    "blob {key} does not match its digest: it was changed in the blob store"
-                ))));
+                return Err(BlobError::Changed(key.to_owned()));
             }
             let keep = bytes.len() >= MIN_SENDFILE_FILE && self.sources.has_room();
             let cached = Arc::new(Cached {

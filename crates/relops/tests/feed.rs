@@ -22,7 +22,15 @@ backend_tests!(
 /// digest when read into the cache: refused, not cached; the genuine bytes, once back,
 /// are served.
 async fn tampered_targets_are_not_served(b: Backend) {
-    let env = TestEnv::new(b).await;
+    let rx = common::Receiver::start(0, Default::default()).await;
+    let env = TestEnv::with_config(
+        b,
+        &format!(
+            "[notify]\nretry_initial_seconds = 0.2\n[[notify.webhooks]]\nname = \"security\"\nkind = \"slack\"\nurl = \"http://127.0.0.1:{}/slack\"\n",
+            rx.port
+        ),
+    )
+    .await;
     let s = env.serve();
     let work = tempfile::tempdir().unwrap();
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
@@ -39,10 +47,20 @@ async fn tampered_targets_are_not_served(b: Backend) {
         .put_raw(&key, test_bytes(50_001, 99).into())
         .await
         .unwrap();
-    let r = reqwest::get(&url).await.unwrap();
-    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["code"], "internal");
+    // Not served, and the operators are told once however often it is asked for.
+    for _ in 0..3 {
+        let r = reqwest::get(&url).await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "unavailable");
+        assert!(body["error"].as_str().unwrap().contains("is not what was signed"));
+    }
+    common::wait_for("the security notice", || !rx.of("slack").is_empty()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let told = rx.of("slack");
+    assert_eq!(told.len(), 1, "{told:?}");
+    let text = told[0]["text"].as_str().unwrap();
+    assert!(text.starts_with("SECURITY: the stored file") && text.contains(&key), "{text}");
     env.blobs()
         .put_raw(&key, genuine.clone().into())
         .await

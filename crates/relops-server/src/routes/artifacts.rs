@@ -144,11 +144,15 @@ pub async fn serve_blob(
         }),
         // The whole file is checked against its digest as it is sent; a range cannot be
         // (the client checks the file it assembles: the SDK does, by length and SHA-256).
-        None if wanted.is_none() => Body::from_stream(verified(
-            state.ops.blobs().get(blob_key, None).await?,
-            sha256.to_owned(),
-            blob_key.to_owned(),
-        )),
+        None if wanted.is_none() => {
+            let ops = state.ops.clone();
+            Body::from_stream(verified(
+                state.ops.blobs().get(blob_key, None).await?,
+                sha256.to_owned(),
+                blob_key.to_owned(),
+                move |key| ops.stored_file_changed(key),
+            ))
+        }
         None => Body::from_stream(state.ops.blobs().get(blob_key, wanted).await?),
     };
     let mut resp = Response::new(body);
@@ -223,6 +227,7 @@ fn verified<S, E>(
     stream: S,
     sha256: String,
     key: String,
+    changed: impl Fn(&str) + Clone + Send + Sync + 'static,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>>
 where
     S: futures::Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
@@ -242,7 +247,7 @@ where
         done: false,
     };
     futures::stream::unfold(st, move |mut st| {
-        let (sha256, key) = (sha256.clone(), key.clone());
+        let (sha256, key, changed) = (sha256.clone(), key.clone(), changed.clone());
         async move {
             use futures::StreamExt;
             if st.done {
@@ -264,7 +269,7 @@ where
                         st.done = true;
                         let digest = hex::encode(std::mem::take(&mut st.hasher).finalize());
                         if digest != sha256 {
-                            tracing::error!(%key, "a stored file does not match its signed digest: the download was cut off");
+                            changed(&key);
                             return Some((
                                 Err(std::io::Error::other(format!(
                                     "blob {key} does not match its digest"

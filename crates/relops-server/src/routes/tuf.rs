@@ -79,7 +79,12 @@ pub async fn target(
                 state
                     .targets
                     .get(state.ops.blobs(), &key, len, &sha)
-                    .await?,
+                    .await
+                    .inspect_err(|e| {
+                        if let relops_store::BlobError::Changed(k) = e {
+                            state.ops.stored_file_changed(k);
+                        }
+                    })?,
             )
         }
     };

@@ -65,6 +65,9 @@ pub enum BlobError {
     Store(#[from] object_store::Error),
     #[error("blob store I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The stored bytes no longer match the digest recorded when they arrived.
+    #[error("blob `{0}` does not match its digest: it was changed in the blob store")]
+    Changed(String),
 }
 
 impl BlobError {
