@@ -6,6 +6,7 @@
 //! address and made visible by one database transaction. A failed or interrupted upload
 //! leaves no row; its staging blob is removed at once or by the next start-up.
 
+use crate::services::notify::Notice;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::{Stream, StreamExt};
@@ -15,7 +16,6 @@ use relops_core::artifact::{ArtifactName, SignedFields, parse_sha256_hex};
 use relops_core::platform::Platform;
 use relops_core::release::ArtifactPolicy;
 use relops_core::version::Version;
-use crate::services::notify::Notice;
 use relops_store::{ArtifactRecord, BlobUpload, NewArtifact, StoredArtifact};
 use serde_json::json;
 use sha2::{Digest, Sha256};

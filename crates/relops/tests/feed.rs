@@ -53,14 +53,22 @@ async fn tampered_targets_are_not_served(b: Backend) {
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["code"], "unavailable");
-        assert!(body["error"].as_str().unwrap().contains("is not what was signed"));
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("is not what was signed")
+        );
     }
     common::wait_for("the security notice", || !rx.of("slack").is_empty()).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let told = rx.of("slack");
     assert_eq!(told.len(), 1, "{told:?}");
     let text = told[0]["text"].as_str().unwrap();
-    assert!(text.starts_with("SECURITY: the stored file") && text.contains(&key), "{text}");
+    assert!(
+        text.starts_with("SECURITY: the stored file") && text.contains(&key),
+        "{text}"
+    );
     env.blobs()
         .put_raw(&key, genuine.clone().into())
         .await

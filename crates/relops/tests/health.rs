@@ -92,24 +92,7 @@ fn ingest_key(s: &Server) -> String {
 /// Sessions of `installs` (name, crashed) on `release`, through the native batch API.
 async fn sessions(s: &Server, key: &str, release: &str, installs: &[(String, bool)]) {
     for chunk in installs.chunks(1000) {
-        let body: Vec<Value> = chunk
-            .iter()
-            .map(|(id, crashed)| {
-                json!({
-                    "install_id": id, "release": release, "platform": "windows-x64",
-                    "channel": "stable", "session_id": format!("{id}-{release}"),
-                    "status": if *crashed { "crashed" } else { "exited" },
-                })
-            })
-            .collect();
-        let r = reqwest::Client::new()
-            .post(format!("{}/v1/ingest/sessions", s.url))
-            .header("X-Relops-Ingest-Key", key)
-            .json(&json!({ "sessions": body }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        post_sessions(s, key, None, release, chunk).await;
     }
 }
 
@@ -118,6 +101,16 @@ async fn sessions_from(
     s: &Server,
     key: &str,
     client: &str,
+    release: &str,
+    installs: &[(String, bool)],
+) {
+    post_sessions(s, key, Some(client), release, installs).await;
+}
+
+async fn post_sessions(
+    s: &Server,
+    key: &str,
+    forwarded_for: Option<&str>,
     release: &str,
     installs: &[(String, bool)],
 ) {
@@ -131,14 +124,13 @@ async fn sessions_from(
             })
         })
         .collect();
-    let r = reqwest::Client::new()
+    let mut rb = reqwest::Client::new()
         .post(format!("{}/v1/ingest/sessions", s.url))
-        .header("X-Relops-Ingest-Key", key)
-        .header("X-Forwarded-For", client)
-        .json(&json!({ "sessions": body }))
-        .send()
-        .await
-        .unwrap();
+        .header("X-Relops-Ingest-Key", key);
+    if let Some(c) = forwarded_for {
+        rb = rb.header("X-Forwarded-For", c);
+    }
+    let r = rb.json(&json!({ "sessions": body })).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 

@@ -142,33 +142,6 @@ fn table_cases() -> Vec<Case> {
     v
 }
 
-/// `body` compressed as `coding` says.
-fn compressed(coding: &str, body: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    match coding {
-        "gzip" => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-            e.write_all(body).unwrap();
-            e.finish().unwrap()
-        }
-        "deflate" => {
-            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-            e.write_all(body).unwrap();
-            e.finish().unwrap()
-        }
-        "br" => {
-            let mut out = Vec::new();
-            {
-                let mut w = brotli::CompressorWriter::new(&mut out, 4096, 9, 22);
-                w.write_all(body).unwrap();
-            }
-            out
-        }
-        "zstd" => zstd::encode_all(body, 19).unwrap(),
-        other => panic!("{other}"),
-    }
-}
-
 /// Every telemetry route (the ones that decode compressed bodies) × compression bombs in
 /// each coding (a few KB that inflate past `[ingest] max_body_bytes`: 413), bodies that do
 /// not decode (400) and codings nobody sends (415); and ranges no file satisfies (416).
@@ -176,7 +149,7 @@ fn bomb_and_range_cases() -> Vec<Case> {
     let zeros = vec![b'{'; 21 << 20];
     let bombs: Vec<(&str, Vec<u8>)> = ["gzip", "deflate", "br", "zstd"]
         .into_iter()
-        .map(|c| (c, compressed(c, &zeros)))
+        .map(|c| (c, common::compress(c, &zeros)))
         .collect();
     let mut v = Vec::new();
     for r in spec().into_iter().filter(|r| r.access == Access::IngestKey) {

@@ -841,3 +841,31 @@ pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// `body` compressed as a `Content-Encoding` (`gzip`, `deflate`, `br`, `zstd`) says;
+/// anything else as is.
+pub fn compress(encoding: &str, body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match encoding {
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(body).unwrap();
+            e.finish().unwrap()
+        }
+        "deflate" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(body).unwrap();
+            e.finish().unwrap()
+        }
+        "br" => {
+            let mut out = Vec::new();
+            {
+                let mut w = brotli::CompressorWriter::new(&mut out, 4096, 9, 22);
+                w.write_all(body).unwrap();
+            }
+            out
+        }
+        "zstd" => zstd::encode_all(body, 19).unwrap(),
+        _ => body.to_vec(),
+    }
+}
