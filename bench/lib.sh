@@ -3,9 +3,15 @@
 # Needs BIN, RELOPS_URL and RELOPS_TOKEN (admin) set, and WORK (a temp dir).
 REPORTS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/crates/relops-gates/tests/data/reports"
 declare -A BENCH_TOKENS
-bench_token() { # ROLE -> token (made once)
+bench_token() { # ROLE -> token (made once); admin, product_owner and security_engineer
+  # tokens are confirmed as the operator on this host (docs/permissions.md)
   if [ -z "${BENCH_TOKENS[$1]:-}" ]; then
-    BENCH_TOKENS[$1]=$("$BIN" token create --role "$1" --name "bench-$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    local created
+    created=$("$BIN" token create --role "$1" --name "bench-$1" --json)
+    if [ "$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["awaiting_confirmation"])')" = True ]; then
+      "$BIN" token confirm "$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" --data-dir "$BENCH_DATA" >/dev/null
+    fi
+    BENCH_TOKENS[$1]=$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   fi
   echo "${BENCH_TOKENS[$1]}"
 }
@@ -25,6 +31,7 @@ bench_approve() { # VERSION: gates fed with real reports, notes, checklist signe
   "$BIN" approve "$1" --token "$(bench_token product_owner)" >/dev/null
 }
 bench_serve() { # DATA_DIR: starts `relops serve` on a free port; sets SERVE_PID, RELOPS_URL
+  BENCH_DATA=$1
   RELOPS_LOG=${RELOPS_LOG:-warn} "$BIN" serve --data-dir "$1" --listen 127.0.0.1:0 >"$1/serve.out" 2>"$1/serve.err" &
   SERVE_PID=$!
   for _ in $(seq 1 100); do grep -q "listening on" "$1/serve.out" 2>/dev/null && break; sleep 0.1; done
