@@ -9,8 +9,8 @@
 # Publishes one release (gates, checklist, go — bench/lib.sh), then serves a copy of the
 # data dir under callgrind twice per build — 2,000 and 2,000 + N requests of PATH over one
 # keep-alive connection — and prints (instructions of the longer run − of the shorter) / N:
-# start-up and the idle background work cancel out. Both builds run on copies of the same
-# data dir, alternating. Without RELOPS_BIN only this build is measured.
+# start-up and the idle background work cancel out. Each build runs on a data dir it made
+# and published itself (the same steps; a newer build's migrations would stop an older one). Without RELOPS_BIN only this build is measured.
 # Needs: valgrind. Uses the release build (takes a few minutes: valgrind is ~50× slower).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,14 +23,22 @@ WORK=$(mktemp -d /tmp/relops-bench.XXXXXX)
 SERVE_PID=""
 trap '[ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
-export RELOPS_TOKEN=$("$BIN" init --data-dir "$WORK/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
 . bench/lib.sh
-bench_serve "$WORK/data"
-bench_publish 2.1.0
-kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true; SERVE_PID=""
+prepare() { # BINARY DIR: a data dir made and published by that build (its own migrations)
+  local THIS_BIN=$BIN
+  BIN=$1
+  BENCH_TOKENS=()
+  export RELOPS_TOKEN=$("$BIN" init --data-dir "$2" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
+  bench_serve "$2"
+  bench_publish 2.1.0
+  kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true; SERVE_PID=""
+  BIN=$THIS_BIN
+}
+prepare "$BIN" "$WORK/data"
+[ -n "${RELOPS_BIN:-}" ] && prepare "$RELOPS_BIN" "$WORK/data-other"
 
-count() { # BINARY REQUESTS -> instructions of the whole run
-  rm -rf "$WORK/run"; cp -a "$WORK/data" "$WORK/run"
+count() { # BINARY REQUESTS [DATA] -> instructions of the whole run
+  rm -rf "$WORK/run"; cp -a "${3:-$WORK/data}" "$WORK/run"
   RELOPS_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" \
     "$1" serve --data-dir "$WORK/run" --listen 127.0.0.1:0 >"$WORK/s.out" 2>"$WORK/s.err" &
   SERVE_PID=$!
@@ -48,16 +56,16 @@ PY
   kill -INT "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true; SERVE_PID=""
   sed -n 's/^summary: //p' "$WORK/cg.out"
 }
-per_request() { # BINARY -> instructions per request
+per_request() { # BINARY [DATA] -> instructions per request
   local short long
-  short=$(count "$1" 2000); long=$(count "$1" $((2000 + N)))
+  short=$(count "$1" 2000 "${2:-}"); long=$(count "$1" $((2000 + N)) "${2:-}")
   echo $(( (long - short) / N ))
 }
 echo "GET $REQ, instructions per request (callgrind, $N requests):"
 this=$(per_request "$BIN")
 echo "  this build:  $this"
 if [ -n "${RELOPS_BIN:-}" ]; then
-  other=$(per_request "$RELOPS_BIN")
+  other=$(per_request "$RELOPS_BIN" "$WORK/data-other")
   echo "  $RELOPS_BIN: $other"
   echo "  ratio this/other: $(echo "$this $other" | awk '{printf "%.3f", $1/$2}')"
 fi

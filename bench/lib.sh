@@ -8,7 +8,7 @@ bench_token() { # ROLE -> token (made once); admin, product_owner and security_e
   if [ -z "${BENCH_TOKENS[$1]:-}" ]; then
     local created
     created=$("$BIN" token create --role "$1" --name "bench-$1" --json)
-    if [ "$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["awaiting_confirmation"])')" = True ]; then
+    if [ "$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("awaiting_confirmation"))')" = True ]; then
       "$BIN" token confirm "$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" --data-dir "$BENCH_DATA" >/dev/null
     fi
     BENCH_TOKENS[$1]=$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
