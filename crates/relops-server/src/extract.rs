@@ -125,3 +125,26 @@ impl From<MultipartRejection> for ApiError {
         )
     }
 }
+
+/// The request's `If-None-Match` values, without copying the other headers (axum's
+/// `HeaderMap` extractor clones them all, on the feed's hottest route).
+#[derive(Debug, Clone, Default)]
+pub struct IfNoneMatch(pub Vec<axum::http::HeaderValue>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get_all(axum::http::header::IF_NONE_MATCH)
+                .iter()
+                .cloned()
+                .collect(),
+        ))
+    }
+}

@@ -71,6 +71,8 @@ pub struct Published {
     pub snapshots: BTreeMap<u64, Bytes>,
     pub targets: BTreeMap<u64, Bytes>,
     pub timestamp: Bytes,
+    /// The entity tag of `timestamp.json`, made once (the most asked-for file).
+    timestamp_etag: Bytes,
     timestamp_meta: Option<Timestamp>,
     snapshot_meta: Option<Snapshot>,
     targets_meta: Option<Targets>,
@@ -104,6 +106,11 @@ impl Published {
     }
 }
 
+/// A metadata file's entity tag: `"role-version"`.
+fn etag(role: &str, version: u64) -> Bytes {
+    Bytes::from(format!("\"{role}-{version}\""))
+}
+
 impl Published {
     /// The bytes of a metadata file by its served name.
     pub fn metadata(&self, file: &str) -> Option<Bytes> {
@@ -134,10 +141,13 @@ impl Published {
     /// The entity tag of a metadata file by its served name: its role and version, which a
     /// version of a role never changes (a new one is a new version), `None` when it is not
     /// served.
-    pub fn metadata_etag(&self, file: &str) -> Option<String> {
+    pub fn metadata_etag(&self, file: &str) -> Option<Bytes> {
         let newest = |m: &BTreeMap<u64, Bytes>| m.keys().next_back().copied();
         let (role, version) = match file {
-            "timestamp.json" => ("timestamp", self.timestamp_meta.as_ref()?.common.version),
+            "timestamp.json" => {
+                self.timestamp_meta.as_ref()?;
+                return Some(self.timestamp_etag.clone());
+            }
             "root.json" => ("root", newest(&self.roots)?),
             _ => {
                 self.metadata(file)?;
@@ -145,7 +155,7 @@ impl Published {
                 (role, n.parse().ok()?)
             }
         };
-        Some(format!("\"{role}-{version}\""))
+        Some(etag(role, version))
     }
 
     /// The digest of a served target file `{sha256}.{name}`, if it is in the feed.
@@ -214,6 +224,7 @@ impl Published {
                     .as_ref()
                     .is_none_or(|c| c.common.version < version)
                 {
+                    self.timestamp_etag = etag("timestamp", t.signed.common.version);
                     self.timestamp_meta = Some(t.signed);
                     self.timestamp = body;
                 }

@@ -206,13 +206,23 @@ pub async fn verify(
 
 /// Does `If-None-Match` name `etag` (or `*`)? Weak comparison, as RFC 9110 13.1.2 asks.
 pub(crate) fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    none_match_any(headers.get_all(header::IF_NONE_MATCH).iter(), etag)
+}
+
+/// [`none_match`] over the `If-None-Match` values themselves.
+pub(crate) fn none_match_any<'a>(
+    values: impl Iterator<Item = &'a HeaderValue>,
+    etag: &HeaderValue,
+) -> bool {
+    let mut values = values.peekable();
+    if values.peek().is_none() {
+        return false;
+    }
     let Ok(want) = etag.to_str() else {
         return false;
     };
     let want = want.trim_start_matches("W/");
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
+    values
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().trim_start_matches("W/"))

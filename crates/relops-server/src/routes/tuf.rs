@@ -19,7 +19,7 @@ fn not_found(what: &str) -> ApiError {
 pub async fn metadata(
     State(state): State<AppState>,
     Path((product, file)): Path<(String, String)>,
-    headers: axum::http::HeaderMap,
+    crate::extract::IfNoneMatch(if_none_match): crate::extract::IfNoneMatch,
 ) -> ApiResult<Response> {
     let feed = state
         .ops
@@ -35,10 +35,10 @@ pub async fn metadata(
     };
     let etag = feed
         .metadata_etag(&file)
-        .and_then(|e| HeaderValue::from_str(&e).ok());
+        .and_then(|e| HeaderValue::from_maybe_shared(e).ok());
     let mut resp = if etag
         .as_ref()
-        .is_some_and(|e| super::artifacts::none_match(&headers, e))
+        .is_some_and(|e| super::artifacts::none_match_any(if_none_match.iter(), e))
     {
         axum::http::StatusCode::NOT_MODIFIED.into_response()
     } else {
