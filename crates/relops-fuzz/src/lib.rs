@@ -171,7 +171,12 @@ pub fn tuf(input: &[u8]) {
     let Ok(value) = serde_json::from_slice::<Value>(input) else {
         return;
     };
-    if let Ok(canonical) = relops_tuf::canonical_json(&value) {
+    // OLPC canonical JSON escapes only `"` and `\` and writes control characters raw (as
+    // securesystemslib does), so such output is not strict JSON: the round trip is checked
+    // for everything else (found by fuzzing: a `\b` in a key id).
+    if let Ok(canonical) = relops_tuf::canonical_json(&value)
+        && !canonical.iter().any(|b| *b < 0x20)
+    {
         let again: Value = serde_json::from_slice(&canonical).expect("canonical JSON is JSON");
         assert_eq!(again, value, "canonical JSON changed the value");
     }
