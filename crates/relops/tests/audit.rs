@@ -298,6 +298,20 @@ async fn anchors_outside_the_database_catch_a_rewritten_chain(b: Backend) {
         text.contains("checked against 1 anchor kept outside the database, through entry 8"),
         "{text}"
     );
+    // The chain grows and is checkpointed again: the database keeps only the newest
+    // checkpoint (it pins every entry below it), the anchor file keeps both.
+    s.cli_json(&["release", "create", "2.3.0", "--go-live", "2027-09-01"]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&s.cli_as(&sec, &["audit", "anchor"]).stdout)
+            .unwrap()["seq"],
+        9
+    );
+    let kept_in_db = env
+        .query_i64("SELECT COUNT(*) FROM audit_checkpoints WHERE pruned = 0")
+        .await;
+    assert_eq!(kept_in_db, 1);
+    let v = s.cli_json_as(&sec, &["audit", "verify"]);
+    assert_eq!((&v["ok"], &v["anchored_through"]), (&true.into(), &9.into()), "{v}");
     env.execute_sql(&[
         "DELETE FROM audit_log WHERE seq >= 6",
         "UPDATE audit_head SET seq = 5, hash = (SELECT hash FROM audit_log WHERE seq = 5) WHERE id = 1",
@@ -307,7 +321,7 @@ async fn anchors_outside_the_database_catch_a_rewritten_chain(b: Backend) {
     assert_refused(
         &s.cli_as(&sec, &["audit", "verify"]),
         1,
-        "entry 6: entry 8 was anchored",
+        "entry 6: entry 9 was anchored",
     );
 
     // Re-hashed from an edited entry, the checkpoints dropped: consistent in itself, so

@@ -191,6 +191,21 @@ impl TestEnv {
         c.close().await.unwrap();
     }
 
+    /// One number from the server's database (`sql` selects a single integer).
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&self.database_url)
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+        n
+    }
+
     /// The blob store the server uses, opened directly (to tamper or inspect).
     pub fn blobs(&self) -> BlobStore {
         BlobStore::open(&self.blob).unwrap()
