@@ -42,6 +42,7 @@ pub struct Authorized {
 
 /// The person an audit name (`anna (tok_…) as product_owner`) stands for: the token's name.
 /// Separation of duties compares people, not tokens: one person's two tokens are one person.
+/// Unambiguous because token names may not hold parentheses (`create_token` refuses them).
 pub(crate) fn person(audit_name: &str) -> &str {
     audit_name.split(" (").next().unwrap_or(audit_name)
 }

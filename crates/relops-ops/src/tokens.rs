@@ -167,6 +167,15 @@ impl Ops {
                 "token name must be 1-128 bytes of printable text, e.g. --name ci-release".into(),
             )
         })?;
+        // The audit trail names a caller `name (tok_id) as role`, and separation of duties
+        // reads the person back as what comes before " (": a name with parentheses could
+        // pose as another person's entry.
+        if name.contains(['(', ')']) {
+            return Err(OpError::Invalid(format!(
+                "token name {name:?} has parentheses, which the audit trail reserves: \
+                 name the person or job, e.g. --name anna or --name ci-release"
+            )));
+        }
         if req.roles.is_empty() {
             return Err(OpError::Invalid(
                 "a token needs at least one role: --role ROLE".into(),

@@ -49,6 +49,13 @@ async fn tokens_that_check_others_need_a_second_person(b: Backend) {
         "admin and product_owner",
     );
 
+    // A name that could pose as another person's audit entry (`admin (tok_…)`) is refused.
+    assert_refused(
+        &create(&s, &admin, "admin (tok_1234) as security_engineer", &["support_agent"]),
+        1,
+        "parentheses, which the audit trail reserves",
+    );
+
     // A product owner's token waits for a second person; until then it opens nothing.
     let petra = created(create(&s, &admin, "petra", &["product_owner"]));
     assert_eq!(petra["awaiting_confirmation"], true);
