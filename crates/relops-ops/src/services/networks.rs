@@ -32,6 +32,11 @@ const WINDOW_SECONDS: i64 = 24 * 3600;
 /// The networks the health report names per release (the most uncounted records first).
 const REPORTED_NETWORKS: usize = 10;
 
+/// Locks the shares are split under (by share key), so that telemetry requests on
+/// different cores rarely wait for one another, and forgetting old installs holds one
+/// shard at a time instead of stopping every request for a walk over all of them.
+const SHARDS: usize = 16;
+
 /// Where a request comes from, as far as bounding its share goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Origin {
@@ -120,18 +125,22 @@ struct Bounded {
     told: Option<i64>,
 }
 
-#[derive(Debug, Default)]
-struct Shares {
-    by_network: HashMap<u64, Share>,
-    bounded: HashMap<(String, String), Bounded>,
-}
-
 /// The shares of every (product, release, network) seen in the window, per server.
 #[derive(Debug)]
 pub struct NetworkShares {
     cap: usize,
     hasher: RandomState,
-    inner: Mutex<Shares>,
+    /// Share key → share; a key lives in shard `key % SHARDS`.
+    shards: Box<[Mutex<HashMap<u64, Share>>]>,
+    /// (product, release) → its bounded networks; written only when a network is over
+    /// its cap, so one lock is enough.
+    bounded: Mutex<HashMap<(String, String), Bounded>>,
+}
+
+/// A poisoned lock still holds consistent maps (every update is a single insert or
+/// counter change), so it is used as it is.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A network's records that were not counted, for the health report.
@@ -146,12 +155,9 @@ impl NetworkShares {
         Self {
             cap: cfg.installs_per_network as usize,
             hasher: RandomState::new(),
-            inner: Mutex::new(Shares::default()),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            bounded: Mutex::default(),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Shares> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether `install`'s records of `release` from `origin` count in the release's
@@ -174,23 +180,25 @@ impl NetworkShares {
         }
         let share_key = self.hasher.hash_one((product, release, network));
         let install_key = self.hasher.hash_one(install);
-        let mut shares = self.lock();
-        let share = shares.by_network.entry(share_key).or_default();
-        if let Some(seen) = share.installs.get_mut(&install_key) {
-            *seen = now;
-            return true;
+        {
+            let mut shard = lock(&self.shards[(share_key % SHARDS as u64) as usize]);
+            let share = shard.entry(share_key).or_default();
+            if let Some(seen) = share.installs.get_mut(&install_key) {
+                *seen = now;
+                return true;
+            }
+            if share.installs.len() >= self.cap {
+                share
+                    .installs
+                    .retain(|_, seen| *seen > now - WINDOW_SECONDS);
+            }
+            if share.installs.len() < self.cap {
+                share.installs.insert(install_key, now);
+                return true;
+            }
         }
-        if share.installs.len() >= self.cap {
-            share
-                .installs
-                .retain(|_, seen| *seen > now - WINDOW_SECONDS);
-        }
-        if share.installs.len() < self.cap {
-            share.installs.insert(install_key, now);
-            return true;
-        }
-        let b = shares
-            .bounded
+        let mut bounded = lock(&self.bounded);
+        let b = bounded
             .entry((product.to_owned(), release.to_owned()))
             .or_default();
         let n = b.networks.entry(network).or_insert((0, now));
@@ -209,10 +217,8 @@ impl NetworkShares {
     /// The networks bounded for a release in the window, the most uncounted first (at most
     /// ten), and the records not counted in all.
     pub fn bounded(&self, product: &str, release: &str, now: i64) -> (Vec<BoundedNetwork>, u64) {
-        let shares = self.lock();
-        let Some(b) = shares
-            .bounded
-            .get(&(product.to_owned(), release.to_owned()))
+        let bounded = lock(&self.bounded);
+        let Some(b) = bounded.get(&(product.to_owned(), release.to_owned()))
         else {
             return (Vec::new(), 0);
         };
@@ -241,13 +247,15 @@ impl NetworkShares {
     /// background: it walks every entry).
     pub fn forget_old(&self, now: i64) {
         let oldest = now - WINDOW_SECONDS;
-        let mut shares = self.lock();
-        shares.by_network.retain(|_, s| {
-            s.installs.retain(|_, seen| *seen > oldest);
-            !s.installs.is_empty()
-        });
-        shares.by_network.shrink_to_fit();
-        shares.bounded.retain(|_, b| {
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            shard.retain(|_, s| {
+                s.installs.retain(|_, seen| *seen > oldest);
+                !s.installs.is_empty()
+            });
+            shard.shrink_to_fit();
+        }
+        lock(&self.bounded).retain(|_, b| {
             b.networks.retain(|_, (_, last)| *last > oldest);
             !b.networks.is_empty()
         });
@@ -256,10 +264,9 @@ impl NetworkShares {
     /// Installs tracked in all (what forgetting keeps to the window).
     #[cfg(test)]
     fn tracked(&self) -> usize {
-        self.lock()
-            .by_network
-            .values()
-            .map(|s| s.installs.len())
+        self.shards
+            .iter()
+            .map(|s| lock(s).values().map(|s| s.installs.len()).sum::<usize>())
             .sum()
     }
 }
