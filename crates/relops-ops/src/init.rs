@@ -20,7 +20,14 @@ pub struct InitReport {
     pub keys: Vec<KeyReport>,
     /// The first admin token, present only when this run created it.
     pub admin_token: Option<String>,
+    /// Where that token was also written (readable by the data dir's owner only).
+    pub admin_token_file: Option<PathBuf>,
 }
+
+/// The file in the data dir that holds the first admin token, so that a script (or the
+/// README walkthrough) can read it: `export ADMIN_TOKEN=$(cat relops-data/admin-token)`.
+/// It is no more secret than the signing keys beside it; delete it once the token is stored.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 /// Initialises `data_dir` (or completes a partial one). Never overwrites a key or config.
 pub async fn init(data_dir: &Path, config_file: Option<&Path>) -> anyhow::Result<InitReport> {
@@ -56,12 +63,24 @@ pub async fn init(data_dir: &Path, config_file: Option<&Path>) -> anyhow::Result
         None
     };
     db.close().await;
+    let admin_token_file = match &admin_token {
+        Some(t) => {
+            let path = data_dir.join(ADMIN_TOKEN_FILE);
+            // A file left from a database that has no tokens any more holds nothing valid.
+            let _ = std::fs::remove_file(&path);
+            crate::services::key_files::write_private(&path, format!("{t}\n").as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Some(path)
+        }
+        None => None,
+    };
     Ok(InitReport {
         data_dir,
         config_file: config_path,
         config_created,
         keys,
         admin_token,
+        admin_token_file,
     })
 }
 

@@ -83,10 +83,29 @@ pub(crate) async fn confirm(
     by: &str,
     request_id: Option<String>,
 ) -> OpResult<TokenConfirmed> {
-    let t = db
-        .token(id)
-        .await?
-        .ok_or_else(|| OpError::NotFound(format!("no token {id} (or it was revoked)")))?;
+    let t = match db.token(id).await? {
+        Some(t) => t,
+        None => {
+            let mut named = db.tokens_awaiting_named(id).await?;
+            match named.len() {
+                1 => named.remove(0),
+                0 => {
+                    return Err(OpError::NotFound(format!(
+                        "no token {id} (or it was revoked), and no token named {id:?} awaits confirmation"
+                    )));
+                }
+                _ => {
+                    let ids: Vec<&str> = named.iter().map(|t| t.id.as_str()).collect();
+                    return Err(OpError::Refused(format!(
+                        "{} tokens named {id:?} await confirmation ({}): confirm one by its id",
+                        named.len(),
+                        ids.join(", ")
+                    )));
+                }
+            }
+        }
+    };
+    let id = t.id.as_str();
     if !t.needs_confirmation || t.confirmed_by.is_some() {
         return Err(OpError::Refused(format!(
             "token {id} ({}) awaits no confirmation{}",

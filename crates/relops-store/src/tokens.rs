@@ -101,6 +101,18 @@ impl Db {
         row.as_ref().map(token_record).transpose()
     }
 
+    /// The unrevoked tokens of this name that await their second person.
+    pub async fn tokens_awaiting_named(&self, name: &str) -> Result<Vec<TokenRecord>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE name = $1 AND needs_confirmation = 1 \
+             AND confirmed_by IS NULL AND revoked_at IS NULL ORDER BY id"
+        )))
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_record).collect()
+    }
+
     /// Confirms a token awaiting confirmation; false when it was confirmed meanwhile.
     pub async fn confirm_token(
         &self,

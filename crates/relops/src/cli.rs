@@ -248,6 +248,10 @@ pub enum ArtifactCmd {
         /// Output file (default: the artifact's name in the current directory).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Replace the output file if it exists (by default an existing file is kept and
+        /// the download refused).
+        #[arg(long)]
+        force: bool,
     },
     /// Re-read every stored artifact, recompute SHA-256 and check the release signature.
     Verify { version: String },
@@ -525,11 +529,18 @@ pub enum TokenCmd {
         /// A name that says who or what uses it, e.g. ci-release or alice.
         #[arg(long, default_value = "unnamed")]
         name: String,
+        /// Print only the token itself, for scripts:
+        /// `export QUINN_TOKEN=$(relops token create --role qa_lead --name quinn --quiet)`.
+        /// That it awaits a second person's confirmation is said on standard error.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Confirm, as the second person, a token holding admin, product_owner or
     /// security_engineer (another admin, or a security engineer). With --data-dir, on the
     /// server's host, as its operator: how the first such token is confirmed.
     Confirm {
+        /// The token's id (`tok_…` in the audit trail, printed by `token create`), or its
+        /// name when exactly one token of that name awaits confirmation.
         id: String,
         #[command(flatten)]
         local: LocalArgs,

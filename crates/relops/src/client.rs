@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cli::Global;
-use crate::output::{failed, usage};
+use crate::output::{CliError, failed, usage};
 
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -118,10 +118,15 @@ impl Client {
         }
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<relops_api::ErrorBody>(&text)
-            .map(|b| b.error)
-            .unwrap_or_else(|_| text.trim().to_owned());
-        Err(failed(format!("{} ({})", message, status_words(status))))
+        let body = serde_json::from_str::<relops_api::ErrorBody>(&text).unwrap_or_else(|_| {
+            relops_api::ErrorBody {
+                code: format!("http_{}", status.as_u16()),
+                error: text.trim().to_owned(),
+                permission: None,
+            }
+        });
+        let message = format!("{} ({})", body.error, status_words(status));
+        Err(CliError::Server { body, message }.into())
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {

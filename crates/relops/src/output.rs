@@ -14,6 +14,12 @@ pub enum CliError {
     /// The command line or environment is wrong: exit 2.
     #[error("{0}")]
     Usage(String),
+    /// The server answered with an error: its body, the message with the HTTP status.
+    #[error("{message}")]
+    Server {
+        body: relops_api::ErrorBody,
+        message: String,
+    },
 }
 
 pub fn failed(msg: impl Into<String>) -> anyhow::Error {
@@ -24,17 +30,32 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     CliError::Usage(msg.into()).into()
 }
 
-/// Prints the error and returns the exit code for it.
-pub fn fail(e: &anyhow::Error) -> ExitCode {
+/// Prints the error on stderr and returns the exit code for it. With `--json` the error
+/// is the API's `{"code","error"}` document: the server's own for a refusal, `usage` for a
+/// wrong command line, `failed` for anything else that went wrong on this side.
+pub fn fail(e: &anyhow::Error, json: bool) -> ExitCode {
     if is_broken_pipe(e) {
         return ExitCode::SUCCESS;
     }
-    let code = match e.downcast_ref::<CliError>() {
-        Some(CliError::Usage(_)) => 2,
-        _ => 1,
+    let (exit, body) = match e.downcast_ref::<CliError>() {
+        Some(CliError::Usage(_)) => (2, None),
+        Some(CliError::Server { body, .. }) => (1, Some(body.clone())),
+        _ => (1, None),
     };
-    eprintln!("error: {e:#}");
-    ExitCode::from(code)
+    if json {
+        let body = body.unwrap_or_else(|| relops_api::ErrorBody {
+            code: if exit == 2 { "usage" } else { "failed" }.into(),
+            error: format!("{e:#}"),
+            permission: None,
+        });
+        eprintln!(
+            "{}",
+            serde_json::to_string(&body).expect("an error body serialises")
+        );
+    } else {
+        eprintln!("error: {e:#}");
+    }
+    ExitCode::from(exit)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -162,6 +162,29 @@ async fn upload_download_checksums_and_signature(b: Backend) {
         "-o",
         sums.to_str().unwrap(),
     ]);
+    // A second download keeps the existing file unless --force.
+    let before = std::fs::read(&sums).unwrap();
+    std::fs::write(&sums, b"kept").unwrap();
+    let again = s.cli(&[
+        "artifact",
+        "download",
+        "2.1.0",
+        "--sums",
+        "-o",
+        sums.to_str().unwrap(),
+    ]);
+    common::assert_refused(&again, 1, "exists: pass --force to replace it");
+    assert_eq!(std::fs::read(&sums).unwrap(), b"kept");
+    s.cli_json(&[
+        "artifact",
+        "download",
+        "2.1.0",
+        "--sums",
+        "-o",
+        sums.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(std::fs::read(&sums).unwrap(), before);
     let check = std::process::Command::new("sha256sum")
         .args(["-c", "--strict", "SHA256SUMS"])
         .current_dir(dl.path())

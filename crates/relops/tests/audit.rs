@@ -311,7 +311,11 @@ async fn anchors_outside_the_database_catch_a_rewritten_chain(b: Backend) {
         .await;
     assert_eq!(kept_in_db, 1);
     let v = s.cli_json_as(&sec, &["audit", "verify"]);
-    assert_eq!((&v["ok"], &v["anchored_through"]), (&true.into(), &9.into()), "{v}");
+    assert_eq!(
+        (&v["ok"], &v["anchored_through"]),
+        (&true.into(), &9.into()),
+        "{v}"
+    );
     env.execute_sql(&[
         "DELETE FROM audit_log WHERE seq >= 6",
         "UPDATE audit_head SET seq = 5, hash = (SELECT hash FROM audit_log WHERE seq = 5) WHERE id = 1",

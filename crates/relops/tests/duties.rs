@@ -51,7 +51,12 @@ async fn tokens_that_check_others_need_a_second_person(b: Backend) {
 
     // A name that could pose as another person's audit entry (`admin (tok_…)`) is refused.
     assert_refused(
-        &create(&s, &admin, "admin (tok_1234) as security_engineer", &["support_agent"]),
+        &create(
+            &s,
+            &admin,
+            "admin (tok_1234) as security_engineer",
+            &["support_agent"],
+        ),
         1,
         "parentheses, which the audit trail reserves",
     );

@@ -95,11 +95,18 @@ fn key_path(dir: &Path, role: &str) -> PathBuf {
 }
 
 /// Writes a private key file with mode 0600, refusing to overwrite.
-fn write_private(path: &Path, key: &KeyFile) -> Result<(), KeyError> {
-    let err = |source| KeyError::Write {
+fn write_key(path: &Path, key: &KeyFile) -> Result<(), KeyError> {
+    let mut json = serde_json::to_vec_pretty(key).expect("key serialises");
+    json.push(b'\n');
+    write_private(path, &json).map_err(|source| KeyError::Write {
         path: path.to_path_buf(),
         source,
-    };
+    })
+}
+
+/// Writes a new file readable by its owner only (mode 0600 on Unix) and syncs it; refuses
+/// to overwrite an existing one.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -107,12 +114,9 @@ fn write_private(path: &Path, key: &KeyFile) -> Result<(), KeyError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(err)?;
-    let json = serde_json::to_vec_pretty(key).expect("key serialises");
-    f.write_all(&json).map_err(err)?;
-    f.write_all(b"\n").map_err(err)?;
-    f.sync_all().map_err(err)?;
-    Ok(())
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// What `ensure_keys` did for each role.
@@ -207,7 +211,7 @@ pub fn ensure_keys(dir: &Path, root_keys: usize) -> Result<Vec<KeyReport>, KeyEr
                 private: Some(hex::encode(secret)),
             },
         };
-        write_private(&path, &key)?;
+        write_key(&path, &key)?;
         out.push(KeyReport {
             role: role.to_owned(),
             keyid: key.keyid,
@@ -246,7 +250,7 @@ fn next_path(dir: &Path, role: &str) -> PathBuf {
 pub fn create_next_key(dir: &Path, role: &str) -> Result<SigningKey, KeyError> {
     let path = next_path(dir, role);
     let _ = std::fs::remove_file(&path);
-    write_private(&path, &new_key_file("ed25519")?)?;
+    write_key(&path, &new_key_file("ed25519")?)?;
     load_signing_key_at(&path)
 }
 

@@ -218,8 +218,7 @@ impl NetworkShares {
     /// ten), and the records not counted in all.
     pub fn bounded(&self, product: &str, release: &str, now: i64) -> (Vec<BoundedNetwork>, u64) {
         let bounded = lock(&self.bounded);
-        let Some(b) = bounded.get(&(product.to_owned(), release.to_owned()))
-        else {
+        let Some(b) = bounded.get(&(product.to_owned(), release.to_owned())) else {
             return (Vec::new(), 0);
         };
         let mut list: Vec<BoundedNetwork> = b

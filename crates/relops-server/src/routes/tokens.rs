@@ -21,7 +21,8 @@ pub async fn create(
     ))
 }
 
-/// `POST /v1/tokens/{id}/confirm`: the second person's confirmation.
+/// `POST /v1/tokens/{id}/confirm`: the second person's confirmation ({id}: the token's id, or
+/// its name when exactly one token of that name awaits confirmation).
 pub async fn confirm(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -81,6 +81,7 @@ pub async fn run(client: &Client, cmd: ArtifactCmd, json: bool) -> anyhow::Resul
             name,
             sums,
             output,
+            force,
         } => {
             let (path, out) = match (&name, sums) {
                 (_, true) => (
@@ -93,6 +94,12 @@ pub async fn run(client: &Client, cmd: ArtifactCmd, json: bool) -> anyhow::Resul
                 ),
                 (None, false) => return Err(usage("name an artifact or pass --sums")),
             };
+            if !force && out.exists() {
+                return Err(failed(format!(
+                    "{} exists: pass --force to replace it, or --output FILE to write elsewhere",
+                    out.display()
+                )));
+            }
             let resp = client.send(client.request(Method::GET, &path)?).await?;
             let tmp = out.with_extension("part");
             let mut f = tokio::fs::File::create(&tmp)

@@ -54,10 +54,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 confirmed.confirmed_by
             ))
         }
-        Command::Token(TokenCmd::Create { roles, name }) => {
+        Command::Token(TokenCmd::Create { roles, name, quiet }) => {
             let client = Client::new(&cli.global)?;
             let created: TokenCreated =
                 client.post("/tokens", &CreateToken { name, roles }).await?;
+            if quiet && !json {
+                if created.awaiting_confirmation {
+                    eprintln!(
+                        "token {} ({}) works once a second person confirms it: `relops token confirm {}` by another admin or a security engineer (the first one: with --data-dir on the server's host)",
+                        created.id, created.name, created.name
+                    );
+                }
+                return print(&format!("{}\n", created.token));
+            }
             if json {
                 print_json(&created)
             } else {

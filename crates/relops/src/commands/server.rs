@@ -17,6 +17,7 @@ pub async fn init(args: &ServerArgs, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(&json!({
             "admin_token": report.admin_token,
+            "admin_token_file": report.admin_token_file,
             "data_dir": report.data_dir,
             "config_file": report.config_file,
             "config_created": report.config_created,
@@ -51,9 +52,13 @@ fn describe(r: &InitReport) -> String {
     }
     match &r.admin_token {
         Some(t) => {
-            s += &format!(
-                "\nFirst admin token (shown once; store it now):\n\n    export RELOPS_TOKEN={t}\n"
-            );
+            s += &format!("\nFirst admin token (store it now):\n\n    export RELOPS_TOKEN={t}\n");
+            if let Some(f) = &r.admin_token_file {
+                s += &format!(
+                    "\nIt is also in {} (readable by you only); delete that file once the token is stored.\n",
+                    f.display()
+                );
+            }
         }
         None => s += "\nAn admin token already exists; make more with `relops token create`.\n",
     }
