@@ -175,6 +175,38 @@ async fn upload_download_checksums_and_signature(b: Backend) {
     ]);
     common::assert_refused(&again, 1, "exists: pass --force to replace it");
     assert_eq!(std::fs::read(&sums).unwrap(), b"kept");
+    // With --json, errors are the API's {"code","error"} on stderr: the server's own code
+    // for a refusal, `failed` for one on this side.
+    let json_err = |out: &std::process::Output| -> serde_json::Value {
+        assert_eq!(out.status.code(), Some(1));
+        serde_json::from_slice(&out.stderr).unwrap()
+    };
+    let here = json_err(&s.cli(&[
+        "artifact",
+        "download",
+        "2.1.0",
+        "--sums",
+        "-o",
+        sums.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(here["code"], "failed");
+    assert!(here["error"].as_str().unwrap().contains("--force"));
+    let server = json_err(&s.cli(&[
+        "release",
+        "create",
+        "2.1",
+        "--go-live",
+        "2027-03-15",
+        "--json",
+    ]));
+    assert_eq!(server["code"], "bad_request", "{server}");
+    assert!(
+        server["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a release version")
+    );
     s.cli_json(&[
         "artifact",
         "download",
