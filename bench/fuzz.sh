@@ -25,6 +25,7 @@ for t in "${TARGETS[@]}"; do
     start=$(date +%s.%N)
     if ! cargo bolero test "tests::$t" -p relops-fuzz --toolchain nightly --target-dir "$DIR" \
         -r "$RUNS" >"$log" 2>&1; then
+        grep -a -m1 -A12 "panicked\|ERROR: " "$log" >&2 || true
         tail -40 "$log" >&2
         echo "fuzz target $t failed: the input is in crates/relops-fuzz/src/__fuzz__/tests__$t/crashes" >&2
         exit 1
