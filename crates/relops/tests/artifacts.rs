@@ -154,26 +154,17 @@ async fn upload_download_checksums_and_signature(b: Backend) {
         ]);
     }
     let sums = dl.path().join("SHA256SUMS");
-    s.cli_json(&[
-        "artifact",
-        "download",
-        "2.1.0",
-        "--sums",
-        "-o",
-        sums.to_str().unwrap(),
-    ]);
+    let sums_arg = sums.to_str().unwrap();
+    let download_sums = |extra: &[&str]| {
+        let mut args = vec!["artifact", "download", "2.1.0", "--sums", "-o", sums_arg];
+        args.extend_from_slice(extra);
+        s.cli(&args)
+    };
+    assert!(download_sums(&[]).status.success());
     // A second download keeps the existing file unless --force.
     let before = std::fs::read(&sums).unwrap();
     std::fs::write(&sums, b"kept").unwrap();
-    let again = s.cli(&[
-        "artifact",
-        "download",
-        "2.1.0",
-        "--sums",
-        "-o",
-        sums.to_str().unwrap(),
-    ]);
-    common::assert_refused(&again, 1, "exists: pass --force to replace it");
+    common::assert_refused(&download_sums(&[]), 1, "exists: pass --force to replace it");
     assert_eq!(std::fs::read(&sums).unwrap(), b"kept");
     // With --json, errors are the API's {"code","error"} on stderr: the server's own code
     // for a refusal, `failed` for one on this side.
@@ -181,15 +172,7 @@ async fn upload_download_checksums_and_signature(b: Backend) {
         assert_eq!(out.status.code(), Some(1));
         serde_json::from_slice(&out.stderr).unwrap()
     };
-    let here = json_err(&s.cli(&[
-        "artifact",
-        "download",
-        "2.1.0",
-        "--sums",
-        "-o",
-        sums.to_str().unwrap(),
-        "--json",
-    ]));
+    let here = json_err(&download_sums(&["--json"]));
     assert_eq!(here["code"], "failed");
     assert!(here["error"].as_str().unwrap().contains("--force"));
     let server = json_err(&s.cli(&[
@@ -207,15 +190,7 @@ async fn upload_download_checksums_and_signature(b: Backend) {
             .unwrap()
             .contains("not a release version")
     );
-    s.cli_json(&[
-        "artifact",
-        "download",
-        "2.1.0",
-        "--sums",
-        "-o",
-        sums.to_str().unwrap(),
-        "--force",
-    ]);
+    assert!(download_sums(&["--force"]).status.success());
     assert_eq!(std::fs::read(&sums).unwrap(), before);
     let check = std::process::Command::new("sha256sum")
         .args(["-c", "--strict", "SHA256SUMS"])
