@@ -819,7 +819,8 @@ pub fn permissions_markdown() -> String {
          - **Nobody shortens the audit trail**: pruning keeps `[audit] retention_days`, and \
          every signed checkpoint is also kept outside the database ([audit.md](audit.md)).\n\n\
          \"Person\" is the token's name: the admin names each person's token, and one person's \
-         two tokens are one person.\n",
+         two tokens are one person. Token names may not contain parentheses: the audit trail \
+         writes a caller as `name (tok_id) as role` and reads the person back from it.\n",
         checking.join(", "),
         Permission::TokenConfirm,
         holders(Permission::TokenConfirm),
