@@ -155,4 +155,26 @@ async fn tokens_that_check_others_need_a_second_person(b: Backend) {
     );
     assert!(confirms[1]["actor"].as_str().unwrap().starts_with("sam ("));
     assert_eq!(confirms[1]["detail"]["name"], "petra");
+
+    // Confirming by name: refused while two tokens of that name await it (the ids are
+    // named), taken once only one does.
+    let pos: Vec<serde_json::Value> = (0..2)
+        .map(|_| created(create(&s, &admin, "po", &["product_owner"])))
+        .collect();
+    let ambiguous = s.cli_as(sam_token, &["token", "confirm", "po"]);
+    assert_refused(&ambiguous, 1, "2 tokens named \"po\" await confirmation");
+    for t in &pos {
+        assert!(String::from_utf8_lossy(&ambiguous.stderr).contains(t["id"].as_str().unwrap()));
+    }
+    s.cli_json_as(
+        sam_token,
+        &["token", "confirm", pos[0]["id"].as_str().unwrap()],
+    );
+    let c = s.cli_json_as(sam_token, &["token", "confirm", "po"]);
+    assert_eq!(c["id"], pos[1]["id"]);
+    assert_refused(
+        &s.cli_as(sam_token, &["token", "confirm", "po"]),
+        1,
+        "no token named \"po\" awaits confirmation",
+    );
 }

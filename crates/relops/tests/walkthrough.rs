@@ -261,7 +261,7 @@ fn output_patterns() {
     assert!(matches("token … (sam, …", "token 1a2b (sam, role x)"));
     assert!(matches("…soak…", "error: the soak is not over"));
     assert!(!matches("…soak…", "error: the gate"));
-    assert!(!matches("a…b", "ab"[..1].to_owned().as_str()));
+    assert!(!matches("a…b", "a"));
     assert!(matches(
         "data dir: …/relops-data",
         "data dir: /tmp/x/relops-data"

@@ -58,29 +58,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let client = Client::new(&cli.global)?;
             let created: TokenCreated =
                 client.post("/tokens", &CreateToken { name, roles }).await?;
+            // One sentence for both outputs: on stderr with --quiet (stdout holds only the
+            // token), after the token otherwise.
+            let awaits = if created.awaiting_confirmation {
+                format!(
+                    "token {} ({}) works once a second person confirms it (separation of duties): another admin or a security engineer runs `relops token confirm {}` (on the server's host, for the first one: `relops token confirm {} --data-dir DIR`).\n",
+                    created.id, created.name, created.id, created.id
+                )
+            } else {
+                String::new()
+            };
             if quiet && !json {
-                if created.awaiting_confirmation {
-                    eprintln!(
-                        "token {} ({}) works once a second person confirms it: `relops token confirm {}` by another admin or a security engineer (the first one: with --data-dir on the server's host)",
-                        created.id, created.name, created.name
-                    );
-                }
+                eprint!("{awaits}");
                 return print(&format!("{}\n", created.token));
             }
             if json {
                 print_json(&created)
             } else {
                 let roles: Vec<_> = created.roles.iter().map(|r| r.as_str()).collect();
-                let awaits = if created.awaiting_confirmation {
-                    format!(
-                        "\nIt works once a second person confirms it (separation of duties): another admin or a security engineer runs `relops token confirm {}` (on the server's host, for the first one: `relops token confirm {} --data-dir DIR`).\n",
-                        created.id, created.id
-                    )
-                } else {
-                    String::new()
-                };
                 print(&format!(
-                    "token {} ({}) with role {}:\n\n    {}\n\nShown once; store it now (e.g. as RELOPS_TOKEN in your CI secrets).\n{awaits}",
+                    "token {} ({}) with role {}:\n\n    {}\n\nShown once; store it now (e.g. as RELOPS_TOKEN in your CI secrets).\n\n{awaits}",
                     created.id,
                     created.name,
                     roles.join(", "),
