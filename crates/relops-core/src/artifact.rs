@@ -2,7 +2,8 @@
 //!
 //! An [`ArtifactName`] is a flat file name that is safe to use as a path component, a URL
 //! segment and a TUF target name: no path separators, no `..`, no control characters,
-//! at most 255 bytes. The [`ArtifactKind`] is read from its extension and must fit the
+//! at most 255 bytes, stored in Unicode NFC (macOS hands out decomposed names; a TUF
+//! target name must have one canonical spelling). The [`ArtifactKind`] is read from its extension and must fit the
 //! platform (a `.dmg` is for macOS, an `.msi`/`.msix` for Windows, an `.AppImage` for Linux).
 
 use std::fmt;
@@ -54,8 +55,10 @@ pub enum ArtifactNameError {
 pub struct ArtifactName(String);
 
 impl ArtifactName {
+    /// Validates `name`, composed to NFC first, so `U` + U+0308 and `Ü` name one file.
     pub fn new(name: impl Into<String>) -> Result<Self, ArtifactNameError> {
-        let name = name.into();
+        use unicode_normalization::UnicodeNormalization;
+        let name: String = name.into().nfc().collect();
         if name.is_empty() {
             return Err(ArtifactNameError::Empty);
         }
@@ -258,6 +261,14 @@ mod tests {
             Err(ArtifactNameError::TooLong(256))
         );
         assert!(ArtifactName::new(format!("{}.dmg", "a".repeat(251))).is_ok());
+        // A decomposed name (as macOS file systems hand it out) is stored composed, so it
+        // names the same file and its TUF target name is canonical.
+        let decomposed = ArtifactName::new("Wizard-U\u{308}ber.dmg").unwrap();
+        assert_eq!(
+            decomposed,
+            ArtifactName::new("Wizard-\u{dc}ber.dmg").unwrap()
+        );
+        assert_eq!(decomposed.as_str(), "Wizard-\u{dc}ber.dmg");
     }
 
     #[test]

@@ -102,6 +102,13 @@ pub fn token<'a>(field: &str, s: &'a str, max: usize) -> Result<&'a str, TextErr
     }
 }
 
+/// `s` composed to Unicode NFC: the one spelling text has in signed TUF metadata (whose
+/// canonical JSON refuses any other, as its clients disagree on it).
+pub fn nfc(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    s.nfc().collect()
+}
+
 /// Is `s` printable one-line text (for values that are dropped, not refused, when not)?
 pub fn is_line(s: &str, max: usize) -> bool {
     line("", s, max).is_ok()

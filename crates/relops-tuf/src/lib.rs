@@ -25,16 +25,45 @@ pub enum TufError {
     },
     #[error("metadata has no `signed` object")]
     NoSigned,
+    #[error(
+        "the string `{0}` in the metadata is not in Unicode normalisation form C: TUF clients disagree on its canonical bytes (python-tuf keeps it, tough normalises it), so no signature over it can be checked by both; write it in NFC"
+    )]
+    NotNfc(String),
 }
 
 /// Serialises `value` as OLPC canonical JSON: sorted keys, no whitespace — the bytes TUF
 /// signatures cover.
+///
+/// Every string must already be in Unicode NFC: `olpc-cjson` (and so tough) normalises
+/// strings while securesystemslib (python-tuf) writes them as they are, so for any other
+/// string the two would sign and check different bytes. Refusing such strings keeps one
+/// byte sequence per document.
 pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, TufError> {
+    if let Some(s) = first_non_nfc(&serde_json::to_value(value)?) {
+        return Err(TufError::NotNfc(s.chars().take(40).collect()));
+    }
     let mut out = Vec::new();
     let mut ser =
         serde_json::Serializer::with_formatter(&mut out, olpc_cjson::CanonicalFormatter::new());
     value.serialize(&mut ser)?;
     Ok(out)
+}
+
+/// The first string (object key or value) in `value` that is not in NFC.
+fn first_non_nfc(value: &Value) -> Option<&str> {
+    use unicode_normalization::is_nfc;
+    match value {
+        Value::String(s) => (!is_nfc(s)).then_some(s.as_str()),
+        Value::Array(items) => items.iter().find_map(first_non_nfc),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if is_nfc(k) {
+                first_non_nfc(v)
+            } else {
+                Some(k.as_str())
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// Expiry timestamps in the form TUF uses: `YYYY-MM-DDTHH:MM:SSZ`.
@@ -371,6 +400,24 @@ mod tests {
         assert_eq!(
             canonical_json(&v).unwrap(),
             br#"{"a":[true,null,"x\"y"],"b":1}"#
+        );
+    }
+
+    #[test]
+    fn canonical_json_refuses_strings_not_in_nfc() {
+        // Found by fuzzing: olpc-cjson wrote this key as "\u{316}\u{300}" (NFC reorders
+        // combining marks by class), securesystemslib as it stands.
+        let key: Value = serde_json::from_str(r#"{"\u0300\u0316": 1}"#).unwrap();
+        assert!(matches!(canonical_json(&key), Err(TufError::NotNfc(_))));
+        let value = serde_json::json!({"a": ["Wizard-U\u{308}ber.dmg"]});
+        assert!(
+            matches!(canonical_json(&value), Err(TufError::NotNfc(s)) if s.starts_with("Wizard"))
+        );
+        // The same text in NFC is canonical and unchanged.
+        let nfc = serde_json::json!({"a": ["Wizard-\u{dc}ber.dmg"]});
+        assert_eq!(
+            canonical_json(&nfc).unwrap(),
+            "{\"a\":[\"Wizard-\u{dc}ber.dmg\"]}".as_bytes()
         );
     }
 

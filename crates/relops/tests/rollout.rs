@@ -285,14 +285,11 @@ async fn a_fleet_through_pilot_stages_halt_and_rollback(b: Backend) {
     assert_thin_agrees(&s, &fleet, &halted).await;
 
     // Rollback: the updated installs go back to 2.0.0; the others stay.
+    // The reason is typed decomposed (`o` + U+0308, as macOS input may give it): the
+    // signed feed holds it composed, which its canonical JSON requires.
+    let reason = "crash on project open (Projekt o\u{308}ffnen)";
     let started = std::time::Instant::now();
-    let rb = s.cli_json(&[
-        "rollback",
-        "--reason",
-        "crash on project open",
-        "--next-fix",
-        "2027-06-10",
-    ]);
+    let rb = s.cli_json(&["rollback", "--reason", reason, "--next-fix", "2027-06-10"]);
     let took = started.elapsed();
     assert_eq!(
         rb["to"], "2.0.0",
@@ -339,7 +336,7 @@ async fn a_fleet_through_pilot_stages_halt_and_rollback(b: Backend) {
     let inc = s.cli_json(&["incident", "show", "INC-1"]);
     assert_eq!(inc["version"], "2.1.0");
     assert_eq!(inc["severity"], "critical");
-    assert_eq!(inc["summary"], "crash on project open");
+    assert_eq!(inc["summary"], reason);
     let opened: chrono::DateTime<chrono::Utc> = inc["opened_at"].as_str().unwrap().parse().unwrap();
     let due: chrono::NaiveDate = inc["postmortem_due"].as_str().unwrap().parse().unwrap();
     let cal = relops_core::calendar::BusinessCalendar::german_federal();

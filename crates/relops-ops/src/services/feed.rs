@@ -769,8 +769,9 @@ fn build_targets(
             }
         }
         d.from.sort();
-        d.reason.clone_from(&rb.reason);
-        d.incident.clone_from(&rb.incident);
+        // Free text as people typed it; the signed feed holds it composed (NFC).
+        d.reason = relops_core::text::nfc(&rb.reason);
+        d.incident = relops_core::text::nfc(&rb.incident);
     }
     // Newest versions first; within a release by artifact name, so numbering is stable.
     artifacts.sort_by(|(va, a), (vb, b)| {
