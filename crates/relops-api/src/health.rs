@@ -35,6 +35,10 @@ pub struct HealthGate {
     /// The gate's verdict: `unknown` (too few installs), `undecided`, `passing`, `failing`
     /// (truncated once the rollout stage has soaked).
     pub gate: Verdict,
+    /// The verdict was taken by truncation: the stage soaked with the test undecided, and
+    /// the rate is nearer `p1` (failing) or `p0` (passing).
+    #[serde(default)]
+    pub truncated: bool,
     pub sprt: SprtFigures,
     pub critical_installs: u64,
     pub slices: Vec<SliceHealth>,
@@ -57,6 +61,14 @@ pub struct SprtFigures {
     pub beta: f64,
     /// Installs needed before any verdict.
     pub min_installs: u64,
+    /// While undecided: the active installs the test needs in all to decide if the rate
+    /// stays where it is (none when it sits where the test cannot tell).
+    #[serde(default)]
+    pub installs_to_decide: Option<u64>,
+    /// The most installs the test expects to need at a true rate between p0 and p1: a
+    /// stage with fewer may end its soak undecided and be judged by truncation.
+    #[serde(default)]
+    pub worst_case_installs: u64,
 }
 
 /// One channel × platform of a release.

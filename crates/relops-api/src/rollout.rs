@@ -38,7 +38,12 @@ pub struct RolloutStatus {
     pub release_state: ReleaseState,
     pub started_at: DateTime<Utc>,
     pub started_by: String,
+    /// Why the rollout stands where it is: the reason given with its last start, halt,
+    /// pause or forced step (a resume clears a halt's or pause's reason).
     pub reason: Option<String>,
+    /// The release's health gate now (what `advance` checks once the stage has soaked).
+    #[serde(default)]
+    pub health: Option<crate::HealthGate>,
 }
 
 /// `POST /v1/rollback`.
@@ -86,6 +91,10 @@ pub struct NotificationInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NotificationList {
     pub notifications: Vec<NotificationInfo>,
+    /// The configured destinations (`[[notify.webhooks]]`), as `name (kind)`; empty when
+    /// nobody is told of halts, rollbacks and alerts.
+    #[serde(default)]
+    pub destinations: Vec<String>,
 }
 
 /// `GET /v1/update` when there is something to install (204 otherwise).

@@ -159,6 +159,44 @@ impl Sprt {
         }
     }
 
+    /// How many active installs the test needs in all to decide if the crash rate stays at
+    /// `crashed / active`: the ratio grows by the same step per install, so it is the bound
+    /// it heads for divided by that step (at least the minimum). `None` once decided,
+    /// without installs, or when the rate sits where the step is about zero (the test
+    /// would wander until truncated).
+    pub fn installs_to_decide(&self, crashed: u64, active: u64) -> Option<u64> {
+        if active == 0
+            || !matches!(
+                self.verdict(crashed, active),
+                Verdict::Undecided | Verdict::Unknown
+            )
+        {
+            return None;
+        }
+        let r = crashed.min(active) as f64 / active as f64;
+        let (up, down) = self.steps();
+        let drift = r * up + (1.0 - r) * down;
+        let (lower, upper) = self.bounds();
+        let bound = if drift > 0.0 { upper } else { lower };
+        let n = bound / drift;
+        if !(drift.abs() > 1e-6 && n.is_finite()) || n > 1e9 {
+            return None;
+        }
+        Some((n.ceil() as u64).max(self.min_installs).max(active))
+    }
+
+    /// The most installs the test expects to need at any true rate between p0 and p1 (the
+    /// hardest rates to tell apart): a stage with fewer installs may well end its soak
+    /// undecided and be judged by truncation.
+    pub fn worst_case_installs(&self) -> u64 {
+        let steps = 40;
+        let hardest = (0..=steps)
+            .map(|i| self.p0 + (self.p1 - self.p0) * f64::from(i) / f64::from(steps))
+            .map(|p| self.expected(p).1)
+            .fold(0.0_f64, f64::max);
+        (hardest.ceil() as u64).max(self.min_installs)
+    }
+
     /// Wald's operating characteristic: the probability that the test accepts H0 when the
     /// true rate is `p`, together with the test's average sample number (expected installs
     /// observed before it decides). Wald's approximations, ignoring overshoot; the minimum
@@ -279,6 +317,33 @@ mod tests {
         // The drift-zero point has the largest expected sample size.
         let (_, nmid) = t.expected(0.0289);
         assert!(nmid > n5 && nmid > ng);
+    }
+
+    #[test]
+    fn installs_needed_to_decide() {
+        let t = Sprt::default();
+        // 17 of 502 (3.4 %): undecided; the ratio heads for the upper bound and reaches it
+        // near 1,000 installs at that rate.
+        assert_eq!(t.verdict(17, 502), Verdict::Undecided);
+        let n = t.installs_to_decide(17, 502).unwrap();
+        let at = |n: u64| (n as f64 * 17.0 / 502.0).ceil() as u64;
+        assert_eq!(t.verdict(at(n), n), Verdict::Failing, "{n}");
+        let sooner = n - 60;
+        let k = (sooner as f64 * 17.0 / 502.0).floor() as u64;
+        assert_eq!(t.verdict(k, sooner), Verdict::Undecided, "not much sooner");
+        // 1 of 150 (0.7 %): heads for the lower bound.
+        let n = t.installs_to_decide(1, 150).unwrap();
+        assert_eq!(
+            t.verdict((n as f64 / 150.0).floor() as u64, n),
+            Verdict::Passing
+        );
+        // Decided: nothing to say; no installs: nothing to project.
+        assert_eq!(t.installs_to_decide(0, 200), None);
+        assert_eq!(t.installs_to_decide(0, 0), None);
+        // The hardest rates (between p0 and p1) need more than either hypothesis.
+        let worst = t.worst_case_installs();
+        assert!(worst as f64 > t.expected(t.p0).1 && worst as f64 > t.expected(t.p1).1);
+        assert!((500..2000).contains(&worst), "{worst}");
     }
 
     #[test]

@@ -229,18 +229,34 @@ pub struct Rollout {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RolloutError {
-    #[error("the {stage} stage soaks until {allowed_at}; advance then, or with --force --reason")]
+    #[error(
+        "the {stage} stage soaks until {}; advance then (the health gate must pass too: `relops health`), or now with --force --reason",
+        allowed_at.format("%Y-%m-%d %H:%M UTC")
+    )]
     SoakNotOver {
         stage: Stage,
         allowed_at: DateTime<Utc>,
     },
-    #[error("the rollout is {state:?}: it cannot {action}")]
+    #[error("the rollout is {}: it cannot {action}{}", state.as_str(), next_for(*state))]
     NotAllowed {
         state: RolloutState,
         action: &'static str,
     },
     #[error("the rollout is at 100 %: nothing to advance")]
     AtFullRollout,
+}
+
+/// What a person can do from a state in which a step was refused.
+fn next_for(state: RolloutState) -> &'static str {
+    match state {
+        RolloutState::Halted => {
+            "; resume it when the cause is understood (`relops rollout resume`), or roll back (`relops rollback`)"
+        }
+        RolloutState::Paused => "; resume it first (`relops rollout resume`)",
+        RolloutState::Active => "",
+        RolloutState::Completed => "; it has reached 100 %",
+        RolloutState::RolledBack => "; it was rolled back: ship the fix as a new release",
+    }
 }
 
 impl Rollout {

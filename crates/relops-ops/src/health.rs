@@ -50,6 +50,7 @@ pub(crate) fn health_gate(
         crash_rate: rate(f.crashed_installs, f.active_installs),
         crash_rate_wilson_95: wilson(f.crashed_installs, f.active_installs),
         gate: verdict,
+        truncated: verdict != rules.sprt.verdict(f.crashed_installs, f.active_installs),
         sprt: SprtFigures {
             llr: rules.sprt.llr(f.crashed_installs, f.active_installs),
             accept_h0_at: lower,
@@ -59,6 +60,10 @@ pub(crate) fn health_gate(
             alpha: rules.sprt.alpha,
             beta: rules.sprt.beta,
             min_installs: rules.sprt.min_installs,
+            installs_to_decide: rules
+                .sprt
+                .installs_to_decide(f.crashed_installs, f.active_installs),
+            worst_case_installs: rules.sprt.worst_case_installs(),
         },
         critical_installs: f.critical_installs,
         slices: slices
@@ -76,6 +81,25 @@ pub(crate) fn health_gate(
 }
 
 impl Ops {
+    /// Tells the health engine when `release`'s rollout stage has soaked, so a report read
+    /// between two maintenance passes shows the truncated verdict `rollout advance` uses.
+    pub(crate) async fn note_soak(
+        &self,
+        product: &str,
+        release: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> OpResult<()> {
+        let Ok(version) = release.parse::<relops_core::version::Version>() else {
+            return Ok(());
+        };
+        if let Some(r) = self.db.rollout(product, &version).await?
+            && now >= r.rollout.since + self.config.rollout.plan().soak(r.rollout.stage)
+        {
+            self.health.mark_soaked(product, release, now);
+        }
+        Ok(())
+    }
+
     /// The health gate of `release` now, as the engine judges it.
     pub(crate) fn gate_now(&self, product: &str, release: &str) -> HealthGate {
         let (f, slices, verdict) = self.health.assess(product, release, Utc::now());
@@ -110,6 +134,7 @@ impl Ops {
             .await?
             .iter()
             .any(|x| x.to_string() == v);
+        self.note_soak(product, v, now).await?;
         let (figures, slices, verdict) = self.health.assess(product, v, now);
         let (bounded, uncounted) = self.networks.bounded(product, v, Utc::now().timestamp());
         Ok(HealthReport {

@@ -95,6 +95,7 @@ impl Ops {
             started_at: rec.started_at,
             started_by: rec.started_by.clone(),
             reason: rec.reason.clone(),
+            health: Some(self.gate_now(product, &rec.version.to_string())),
         }
     }
 
@@ -121,6 +122,7 @@ impl Ops {
         actor.authorize(Permission::ReleaseRead)?;
         let release = self.load_release(product, v).await?;
         let rec = self.load_rollout(product, &release).await?;
+        self.note_soak(product, &v.to_string(), Utc::now()).await?;
         Ok(self.rollout_status(product, &rec))
     }
 
@@ -206,7 +208,13 @@ impl Ops {
                 let rec = RolloutRecord {
                     rollout: next,
                     updated_at: now,
-                    reason: reason.clone().or_else(|| cur.reason.clone()),
+                    // A resume ends what the halt or pause said; other steps keep the
+                    // standing reason unless they give one.
+                    reason: if kind == EventKind::Resumed {
+                        reason.clone()
+                    } else {
+                        reason.clone().or_else(|| cur.reason.clone())
+                    },
                     ..cur.clone()
                 };
                 (Some(cur), rec, kind)
@@ -279,12 +287,10 @@ impl Ops {
         now: chrono::DateTime<Utc>,
     ) -> OpResult<()> {
         self.telemetry_visible().await?;
-        let (f, _, _) = self.health.assess(product, &version.to_string(), now);
-        let verdict = self
-            .health
-            .rules()
-            .sprt
-            .truncated_verdict(f.crashed_installs, f.active_installs);
+        // Only called once the stage has soaked: the engine truncates from now on (and
+        // acts if that makes the release fail), and `relops health` shows this verdict.
+        self.health.mark_soaked(product, &version.to_string(), now);
+        let (f, _, verdict) = self.health.assess(product, &version.to_string(), now);
         if verdict == Verdict::Passing {
             return Ok(());
         }
@@ -340,6 +346,13 @@ impl Ops {
                     next_attempt_at: n.next_attempt_at,
                     last_error: n.last_error,
                 })
+                .collect(),
+            destinations: self
+                .config
+                .notify
+                .webhooks
+                .iter()
+                .map(|w| format!("{} ({})", w.name, w.kind.as_str()))
                 .collect(),
         })
     }

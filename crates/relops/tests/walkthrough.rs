@@ -46,8 +46,9 @@ fn walkthrough(readme: &str) -> Vec<Vec<Step>> {
                 let step = steps
                     .last_mut()
                     .unwrap_or_else(|| panic!("output line {line:?} follows no command"));
-                step.expected
-                    .push(line.trim_start_matches('#').trim().to_owned());
+                // `# ` is the marker; what follows is the line as printed, indent included.
+                let shown = line.strip_prefix("# ").unwrap_or("");
+                step.expected.push(shown.trim_end().to_owned());
                 continue;
             }
             if let Some(head) = line.strip_suffix('\\') {

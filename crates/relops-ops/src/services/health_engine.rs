@@ -291,6 +291,20 @@ impl HealthEngine {
         (f, slices, v)
     }
 
+    /// Marks one release's stage as soaked now — its rollout was found soaked by an
+    /// operation before the maintenance loop's next pass — and judges it at once, so
+    /// `relops health`, `rollout advance` and the alert worker act on the same truncated
+    /// verdict (a failing one fires the crash-rate alert, which halts the rollout).
+    pub fn mark_soaked(&self, product: &str, release: &str, now: DateTime<Utc>) {
+        let mut inner = self.lock();
+        if inner
+            .soaked
+            .insert((product.to_owned(), release.to_owned()))
+        {
+            self.judge(&mut inner, product, release, now.timestamp());
+        }
+    }
+
     /// Replaces the set of `(product, release)` whose rollout stage has soaked.
     pub fn set_soaked(&self, soaked: HashSet<(String, String)>) {
         self.lock().soaked = soaked;

@@ -3,7 +3,8 @@
 use relops_api::{
     Alert, AlertAck, AlertList, Escalation, Incident, IncidentDecision, IncidentList,
 };
-use relops_api::{CrashList, CrashReport, HealthReport};
+use relops_api::{CrashList, CrashReport, HealthGate, HealthReport};
+use relops_core::health::Verdict;
 use reqwest::Method;
 
 use crate::cli::{AlertCmd, CrashCmd, IncidentCmd};
@@ -22,9 +23,91 @@ fn interval(w: Option<(f64, f64)>) -> String {
     }
 }
 
-/// `{"a": 1, "b": 2}`: a count per key, as the figures read.
+/// `E_IO 3, E_NET 2`, or `none`.
 fn counts(m: &std::collections::BTreeMap<String, u64>) -> String {
-    serde_json::to_string(m).unwrap_or_default()
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A limit as people write it: `2 %`, `2.5 %`.
+fn limit(x: f64) -> String {
+    format!("{} %", (x * 10_000.0).round() / 100.0)
+}
+
+/// `1,282`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The health gate in a release manager's words: the verdict and why, then notes (how
+/// many installs the test still needs, whether a stage is too small for it). The test's
+/// own numbers are in `--json`.
+pub(crate) fn gate_words(g: &HealthGate) -> (String, Vec<String>) {
+    let s = &g.sprt;
+    let n = g.active_installs;
+    let rate = format!(
+        "crash rate {} (95 % interval {}) of {} active installs",
+        pct(g.crash_rate),
+        interval(g.crash_rate_wilson_95),
+        thousands(n)
+    );
+    let (p0, p1) = (limit(s.p0), limit(s.p1));
+    let mut headline = match g.gate {
+        Verdict::Unknown => format!(
+            "UNKNOWN: {} active installs have reported; the gate judges from {} on",
+            thousands(n),
+            thousands(s.min_installs)
+        ),
+        Verdict::Undecided => {
+            format!("UNDECIDED: {rate} — not yet certain whether it is within the {p0} limit")
+        }
+        Verdict::Passing => format!("PASSING: {rate}, within the {p0} limit"),
+        Verdict::Failing => format!("FAILING: {rate}, above the {p0} limit"),
+    };
+    if g.truncated {
+        headline.push_str(&format!(
+            " — judged at the end of the stage's soak with the test still undecided: the rate is nearer {} than {}",
+            if g.gate == Verdict::Failing { &p1 } else { &p0 },
+            if g.gate == Verdict::Failing { &p0 } else { &p1 },
+        ));
+    }
+    let mut notes = Vec::new();
+    if matches!(g.gate, Verdict::Undecided) {
+        notes.push(match s.installs_to_decide {
+            Some(k) => format!(
+                "at this rate the test decides at about {} active installs ({} more)",
+                thousands(k),
+                thousands(k.saturating_sub(n))
+            ),
+            None => format!(
+                "the rate sits between {p0} and {p1}, where the test needs the most installs (about {})",
+                thousands(s.worst_case_installs)
+            ),
+        });
+    }
+    if (g.gate == Verdict::Undecided || g.truncated) && n < s.worst_case_installs {
+        notes.push(format!(
+            "this stage has {} active installs; to be sure at rates between {p0} and {p1} (α {}, β {}) the test may need up to about {} — a stage that soaks undecided is judged by the rate it is nearer, with weaker guarantees: a larger pilot group decides sooner",
+            thousands(n),
+            limit(s.alpha),
+            limit(s.beta),
+            thousands(s.worst_case_installs)
+        ));
+    }
+    (headline, notes)
 }
 
 pub async fn health(client: &Client, version: &str, json: bool) -> anyhow::Result<()> {
@@ -35,9 +118,9 @@ pub async fn health(client: &Client, version: &str, json: bool) -> anyhow::Resul
         return print_json(&v);
     }
     let g = &v.gate;
-    let s = &g.sprt;
+    let (headline, notes) = gate_words(g);
     let mut out = format!(
-        "{} {}{}\n  health gate:            {} (sequential test: log-likelihood ratio {:.2}; passing at <= {:.2}, failing at >= {:.2}; p0 {}, p1 {}, at least {} installs)\n  active installs (24 h): {}\n  crashed installs:       {}\n  crash rate:             {} (95 % interval {})\n  crash-free sessions:    {}\n  sessions:               {}\n  errors (24 h):          {}\n  memory warnings (24 h): {}\n",
+        "{} {}{}\n  health gate:            {headline}\n",
         v.product,
         v.release,
         if v.known_release {
@@ -45,22 +128,28 @@ pub async fn health(client: &Client, version: &str, json: bool) -> anyhow::Resul
         } else {
             " (not a registered release)"
         },
-        g.gate.as_str().to_uppercase(),
-        s.llr,
-        s.accept_h0_at,
-        s.accept_h1_at,
-        pct(Some(s.p0)),
-        pct(Some(s.p1)),
-        s.min_installs,
-        g.active_installs,
-        g.crashed_installs,
-        pct(g.crash_rate),
-        interval(g.crash_rate_wilson_95),
-        pct(v.crash_free_sessions),
-        counts(&v.sessions),
+    );
+    for n in notes {
+        out.push_str(&format!("                          {n}\n"));
+    }
+    let ended: u64 = v.sessions.values().sum();
+    out.push_str(&format!(
+        "  crashed installs:       {} of {} active (24 h)\n  sessions (24 h):        {}\n  errors (24 h):          {}\n  memory warnings (24 h): {}\n",
+        thousands(g.crashed_installs),
+        thousands(g.active_installs),
+        if ended == 0 {
+            "none ended yet".to_owned()
+        } else {
+            format!(
+                "{} ended ({}); {} crash-free",
+                thousands(ended),
+                counts(&v.sessions),
+                pct(v.crash_free_sessions)
+            )
+        },
         counts(&v.errors_24h),
         v.memory_warnings_24h,
-    );
+    ));
     let rows: Vec<Vec<String>> = g
         .slices
         .iter()
@@ -350,10 +439,27 @@ fn show_incident(i: &Incident) -> anyhow::Result<String> {
             at.format("%Y-%m-%d %H:%M UTC")
         ));
     }
-    s.push_str(&format!(
-        "  detail: {}\n",
-        serde_json::to_string(&i.detail)?
-    ));
+    let d = &i.detail;
+    if let Some(alert) = &d.alert {
+        s.push_str(&format!(
+            "  opened by alert {alert} ({}): `relops alert show {alert}`\n",
+            d.rule.as_deref().unwrap_or("rule unknown")
+        ));
+        if let Some(g) = d.evidence.as_ref().and_then(|e| e.health.as_ref()) {
+            s.push_str(&format!("  health gate then: {}\n", gate_words(g).0));
+        }
+    }
+    if let Some(rb) = &d.rollback {
+        let withdrawn: Vec<String> = rb.withdrawn.iter().map(ToString::to_string).collect();
+        s.push_str(&format!(
+            "  opened by a rollback to {}, withdrawing {}{}\n",
+            rb.to,
+            withdrawn.join(", "),
+            rb.next_fix
+                .map(|d| format!("; next fix planned for {d}"))
+                .unwrap_or_default()
+        ));
+    }
     Ok(s)
 }
 
@@ -476,4 +582,86 @@ fn show_crash(c: &CrashReport) -> String {
         s.push_str(&format!("  tag {k}: {v}\n"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use relops_api::{HealthGate, SprtFigures};
+    use relops_core::health::{Sprt, Verdict};
+
+    fn gate(crashed: u64, active: u64, truncated: bool) -> HealthGate {
+        let t = Sprt::default();
+        let (lower, upper) = t.bounds();
+        let v = t.verdict(crashed, active);
+        HealthGate {
+            window_hours: 24,
+            active_installs: active,
+            crashed_installs: crashed,
+            crash_rate: Some(crashed as f64 / active as f64),
+            crash_rate_wilson_95: relops_core::health::wilson(crashed, active, 1.96),
+            gate: if truncated {
+                t.truncated_verdict(crashed, active)
+            } else {
+                v
+            },
+            truncated,
+            sprt: SprtFigures {
+                llr: t.llr(crashed, active),
+                accept_h0_at: lower,
+                accept_h1_at: upper,
+                p0: t.p0,
+                p1: t.p1,
+                alpha: t.alpha,
+                beta: t.beta,
+                min_installs: t.min_installs,
+                installs_to_decide: t.installs_to_decide(crashed, active),
+                worst_case_installs: t.worst_case_installs(),
+            },
+            critical_installs: 0,
+            slices: Vec::new(),
+        }
+    }
+
+    /// The verdict in words, with no statistics jargon; the numbers a release manager acts
+    /// on (how many more installs, whether the stage is too small) are said.
+    #[test]
+    fn the_gate_in_words() {
+        let (head, notes) = super::gate_words(&gate(17, 502, false));
+        assert!(
+            head.starts_with("UNDECIDED: crash rate 3.39 % (95 % interval ")
+                && head.ends_with(
+                    "of 502 active installs — not yet certain whether it is within the 2 % limit"
+                ),
+            "{head}"
+        );
+        assert!(
+            notes[0].starts_with("at this rate the test decides at about 1,"),
+            "{notes:?}"
+        );
+        assert!(
+            notes[1].contains("this stage has 502 active installs"),
+            "{notes:?}"
+        );
+        let (head, notes) = super::gate_words(&gate(17, 502, true));
+        assert!(head.starts_with("FAILING: crash rate 3.39 %"), "{head}");
+        assert!(head.ends_with("the rate is nearer 4 % than 2 %"), "{head}");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        let (head, notes) = super::gate_words(&gate(0, 3000, false));
+        assert_eq!(gate(0, 3000, false).gate, Verdict::Passing);
+        assert!(
+            head.starts_with("PASSING")
+                && head.ends_with("of 3,000 active installs, within the 2 % limit"),
+            "{head}"
+        );
+        assert!(notes.is_empty());
+        for words in [head.as_str()]
+            .into_iter()
+            .chain(notes.iter().map(String::as_str))
+        {
+            assert!(
+                !words.contains("log-likelihood") && !words.contains('{'),
+                "{words}"
+            );
+        }
+    }
 }

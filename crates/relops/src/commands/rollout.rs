@@ -54,24 +54,50 @@ fn describe(s: &RolloutStatus) -> String {
         .iter()
         .map(|(c, p)| format!("{c} {p} %"))
         .collect();
-    let next = match s.next_step_allowed_at {
-        Some(t) if s.state == "active" => {
-            format!("next step allowed at {}", t.format("%Y-%m-%d %H:%M UTC"))
-        }
-        Some(_) => format!("{}: no next step until resumed", s.state),
-        None => "no further stage".into(),
+    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let next = match (s.state.as_str(), s.next_step_allowed_at) {
+        ("active", Some(t)) if t > chrono::Utc::now() => format!(
+            "the stage soaks until {}; then `relops rollout advance {}` if the health gate passes",
+            at(t),
+            s.version
+        ),
+        ("active", Some(_)) => format!(
+            "soaked: `relops rollout advance {}` takes the next step if the health gate passes",
+            s.version
+        ),
+        ("halted", _) => format!(
+            "halted: nothing moves until someone resumes it (`relops rollout resume {v}`) or rolls back (`relops rollback`)",
+            v = s.version
+        ),
+        ("paused", _) => format!(
+            "paused: resume it with `relops rollout resume {}`",
+            s.version
+        ),
+        ("active" | "completed", None) => "at 100 %: no further stage".into(),
+        (state, _) => format!("{state}: no further step"),
     };
-    format!(
-        "{} {}: rollout {} at stage {} ({}) since {} — {}; release is {}\n",
+    let mut out = format!(
+        "{} {}: rollout {} at stage {} ({}) since {}; release is {}\n  next:        {}\n",
         s.product,
         s.version,
         s.state,
         s.stage,
         channels.join(", "),
-        s.since.format("%Y-%m-%d %H:%M UTC"),
-        next,
-        s.release_state
-    )
+        at(s.since),
+        s.release_state,
+        next
+    );
+    if let Some(r) = &s.reason {
+        out.push_str(&format!("  reason:      {r}\n"));
+    }
+    if let Some(g) = &s.health {
+        let (headline, notes) = super::health::gate_words(g);
+        out.push_str(&format!("  health gate: {headline}\n"));
+        for n in notes {
+            out.push_str(&format!("               {n}\n"));
+        }
+    }
+    out
 }
 
 pub async fn rollback(
@@ -121,6 +147,19 @@ pub async fn notify(client: &Client, cmd: NotifyCmd, json: bool) -> anyhow::Resu
     let list: NotificationList = client.get(&format!("/notifications?limit={limit}")).await?;
     if json {
         return print_json(&list);
+    }
+    if list.destinations.is_empty() && list.notifications.is_empty() {
+        return print(
+            "No notification destinations are configured: halts, rollbacks and alerts reach nobody \
+             (no Slack, no pager). Add [[notify.webhooks]] to relops.toml and restart \
+             (docs/rollout.md, \"Notifications\").\n",
+        );
+    }
+    if list.notifications.is_empty() {
+        return print(&format!(
+            "No notifications yet; rollout steps, halts, rollbacks and alerts go to {}.\n",
+            list.destinations.join(", ")
+        ));
     }
     let rows: Vec<Vec<String>> = list
         .notifications

@@ -109,6 +109,12 @@ pub async fn serve(
     print(&format!(
         "relops listening on {scheme}://{addr}\n  export RELOPS_URL={scheme}://{addr}\n"
     ))?;
+    if config.notify.webhooks.is_empty() {
+        eprintln!(
+            "warning: no [[notify.webhooks]] in {}: halts, rollbacks and alerts will reach nobody (no Slack, no pager); see docs/rollout.md, \"Notifications\"",
+            config_path.display()
+        );
+    }
     tracing::info!(%addr, %scheme, database = %relops_ops::redact(&config.database_url), "serving");
     match tls {
         Some(t) => {
