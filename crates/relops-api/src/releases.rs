@@ -108,6 +108,23 @@ pub struct UploadParams {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
+    /// The file's size in bytes, for `…/check` (an upload reads its Content-Length).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// `POST /v1/releases/{version}/artifacts/{name}/check`: the upload would be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UploadCheck {
+    /// The name it would be stored under (Unicode NFC).
+    pub name: String,
+    pub platform: Platform,
+    /// It would replace an earlier upload of the same name.
+    pub replaces: bool,
+    /// It would be recorded as a critical fix (the release is past its freeze).
+    pub critical_fix: bool,
+    /// The largest file the server accepts.
+    pub max_bytes: u64,
 }
 
 /// `POST /v1/releases/{version}/verify`

@@ -10,7 +10,7 @@ use crate::services::notify::Notice;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::{Stream, StreamExt};
-use relops_api::{Artifact, ArtifactList, UploadParams, VerifyReport, VerifyResult};
+use relops_api::{Artifact, ArtifactList, UploadCheck, UploadParams, VerifyReport, VerifyResult};
 use relops_core::access::Permission;
 use relops_core::artifact::{ArtifactName, SignedFields, parse_sha256_hex};
 use relops_core::platform::Platform;
@@ -31,6 +31,25 @@ fn signing_evidence(field: &str, v: Option<&str>) -> OpResult<Option<String>> {
             .map(|s| Some(s.to_owned()))
             .map_err(crate::invalid),
     }
+}
+
+fn too_large(max: u64) -> OpError {
+    OpError::TooLarge(format!(
+        "artifact is larger than the configured maximum of {max} bytes (max_artifact_bytes)"
+    ))
+}
+
+/// An upload that passed every check made before its body.
+struct Admitted {
+    who: crate::actor::Authorized,
+    name: ArtifactName,
+    platform: Platform,
+    kind: relops_core::artifact::ArtifactKind,
+    expected: Option<String>,
+    release: relops_api::Release,
+    critical_fix_reason: Option<String>,
+    notarization_id: Option<String>,
+    authenticode_signer: Option<String>,
 }
 
 fn name(s: &str) -> OpResult<ArtifactName> {
@@ -95,52 +114,21 @@ impl Ops {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let mut who = actor.authorize(Permission::ArtifactWrite)?;
-        let name = name(raw_name)?;
-        let platform: Platform = p
-            .platform
-            .parse()
-            .map_err(|e: relops_core::platform::UnknownPlatform| OpError::Invalid(e.to_string()))?;
-        let kind = name.kind().map_err(|e| OpError::Invalid(e.to_string()))?;
-        kind.check_platform(platform)
-            .map_err(|e| OpError::Invalid(e.to_string()))?;
-        let expected = p
-            .sha256
-            .as_deref()
-            .map(parse_sha256_hex)
-            .transpose()
-            .map_err(OpError::Invalid)?;
-        let release = self.load_release(product, v).await?;
-        let critical_fix_reason = match release.state.artifact_policy() {
-            ArtifactPolicy::Open => None,
-            ArtifactPolicy::CriticalFixOnly => {
-                let reason = crate::given("reason", p.reason.as_deref())?.unwrap_or("");
-                if !p.critical_fix || reason.is_empty() {
-                    return Err(OpError::Refused(format!(
-                        "release {} is {} (feature freeze {}): adding or replacing an artifact now is a critical fix; \
-                         pass --critical-fix --reason \"…\" with a release_manager token",
-                        release.version, release.state, release.freeze_date
-                    )));
-                }
-                who = actor.authorize(Permission::ArtifactCriticalFix)?;
-                Some(reason.to_owned())
-            }
-            ArtifactPolicy::Closed => {
-                return Err(OpError::Refused(format!(
-                    "release {} is {}: its artifacts can no longer change; publish a patch release instead",
-                    release.version, release.state
-                )));
-            }
-        };
+        let Admitted {
+            who,
+            name,
+            platform,
+            kind,
+            expected,
+            release,
+            critical_fix_reason,
+            notarization_id,
+            authenticode_signer,
+        } = self
+            .admit_upload(actor, product, v, raw_name, &p, declared_len)
+            .await?;
         let max = self.config.max_artifact_bytes;
-        let too_large = || {
-            OpError::TooLarge(format!(
-                "artifact is larger than the configured maximum of {max} bytes (max_artifact_bytes)"
-            ))
-        };
-        if declared_len.is_some_and(|n| n > max) {
-            return Err(too_large());
-        }
+        let too_large = || too_large(max);
 
         let mut upload = self.blobs.begin_upload().await?;
         let (size, sha256) = match receive(&mut upload, body, max).await {
@@ -189,11 +177,8 @@ impl Ops {
             key_id: self.release_key.key_id().to_owned(),
             uploaded_at: Utc::now(),
             uploaded_by: who.name.clone(),
-            notarization_id: signing_evidence("notarization_id", p.notarization_id.as_deref())?,
-            authenticode_signer: signing_evidence(
-                "authenticode_signer",
-                p.authenticode_signer.as_deref(),
-            )?,
+            notarization_id,
+            authenticode_signer,
             critical_fix_reason: critical_fix_reason.clone(),
             replaces: 0,
         };
@@ -225,6 +210,125 @@ impl Ops {
                      `relops release show {version}` and upload again"
                 ))
             })
+    }
+
+    /// Everything an upload checks before its body: who, the name, platform and kind, the
+    /// release's state (critical fix after the freeze), the size limit and the signing
+    /// evidence. The upload runs it first; `check_upload` runs only it, so a client can
+    /// learn of a refusal before it sends a large file.
+    async fn admit_upload(
+        &self,
+        actor: &Actor,
+        product: &str,
+        v: &Version,
+        raw_name: &str,
+        p: &UploadParams,
+        declared_len: Option<u64>,
+    ) -> OpResult<Admitted> {
+        let mut who = actor.authorize(Permission::ArtifactWrite)?;
+        let name = name(raw_name)?;
+        let platform: Platform = p
+            .platform
+            .parse()
+            .map_err(|e: relops_core::platform::UnknownPlatform| OpError::Invalid(e.to_string()))?;
+        let kind = name.kind().map_err(|e| OpError::Invalid(e.to_string()))?;
+        kind.check_platform(platform)
+            .map_err(|e| OpError::Invalid(e.to_string()))?;
+        let expected = p
+            .sha256
+            .as_deref()
+            .map(parse_sha256_hex)
+            .transpose()
+            .map_err(OpError::Invalid)?;
+        let release = self.load_release(product, v).await?;
+        let critical_fix_reason = match release.state.artifact_policy() {
+            ArtifactPolicy::Open => None,
+            ArtifactPolicy::CriticalFixOnly => {
+                let reason = crate::given("reason", p.reason.as_deref())?.unwrap_or("");
+                if !p.critical_fix || reason.is_empty() {
+                    return Err(OpError::Refused(format!(
+                        "release {} is {} (feature freeze {}): adding or replacing an artifact now is a critical fix; \
+                         pass --critical-fix --reason \"…\" with a release_manager token",
+                        release.version, release.state, release.freeze_date
+                    )));
+                }
+                who = actor.authorize(Permission::ArtifactCriticalFix)?;
+                Some(reason.to_owned())
+            }
+            ArtifactPolicy::Closed => {
+                return Err(OpError::Refused(format!(
+                    "release {} is {}: its artifacts can no longer change; publish a patch release instead",
+                    release.version, release.state
+                )));
+            }
+        };
+        let max = self.config.max_artifact_bytes;
+        if declared_len.is_some_and(|n| n > max) {
+            return Err(too_large(max));
+        }
+        let notarization_id = signing_evidence("notarization_id", p.notarization_id.as_deref())?;
+        let authenticode_signer =
+            signing_evidence("authenticode_signer", p.authenticode_signer.as_deref())?;
+        // A replacement is a new binary: the evidence of the one it replaces does not
+        // cover it, and silently dropping it would leave the release without any.
+        if let Some(old) = release.artifacts.iter().find(|a| a.name == name.as_str()) {
+            let missing: Vec<String> = [
+                ("--notarization-id", &old.notarization_id, &notarization_id),
+                (
+                    "--authenticode-signer",
+                    &old.authenticode_signer,
+                    &authenticode_signer,
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(flag, had, has)| match (had, has) {
+                (Some(had), None) => Some(format!("{flag} (it had {had})")),
+                _ => None,
+            })
+            .collect();
+            if !missing.is_empty() {
+                return Err(OpError::Invalid(format!(
+                    "{name} replaces an upload that carried signing evidence; the new file needs its own: pass {}",
+                    missing.join(" and ")
+                )));
+            }
+        }
+        Ok(Admitted {
+            who,
+            name,
+            platform,
+            kind,
+            expected,
+            release,
+            critical_fix_reason,
+            notarization_id,
+            authenticode_signer,
+        })
+    }
+
+    /// Would this upload be accepted? The same checks as the upload, without a body.
+    pub async fn check_upload(
+        &self,
+        actor: &Actor,
+        product: &str,
+        v: &Version,
+        raw_name: &str,
+        p: &UploadParams,
+    ) -> OpResult<UploadCheck> {
+        let a = self
+            .admit_upload(actor, product, v, raw_name, p, p.size)
+            .await?;
+        Ok(UploadCheck {
+            name: a.name.to_string(),
+            platform: a.platform,
+            replaces: a
+                .release
+                .artifacts
+                .iter()
+                .any(|x| x.name == a.name.as_str()),
+            critical_fix: a.critical_fix_reason.is_some(),
+            max_bytes: self.config.max_artifact_bytes,
+        })
     }
 
     /// The artifacts of a release.

@@ -487,9 +487,24 @@ async fn freeze_then_critical_fix_only(b: Backend) {
     assert!(up(&s.token, &[]).status.success());
     // Before the freeze a replacement is free.
     std::fs::write(&v1, test_bytes(4096, 6)).unwrap();
-    assert!(up(&s.token, &[]).status.success());
+    assert!(up(&s.token, &["--notarization-id", "N-1"]).status.success());
     s.cli_json(&["release", "freeze", "2.1.0"]);
 
+    // A refusal is shown as the server's message however large the file (the CLI asks
+    // before it sends: a server that refuses mid-body only breaks the connection).
+    let big = write_file(work.path(), "big.dmg", &vec![7u8; 48 << 20]);
+    assert_refused(
+        &s.cli(&[
+            "artifact",
+            "upload",
+            "2.1.0",
+            "--platform",
+            "macos-universal",
+            big.to_str().unwrap(),
+        ]),
+        1,
+        "is a critical fix; pass --critical-fix",
+    );
     std::fs::write(&v1, test_bytes(4096, 7)).unwrap();
     assert_refused(&up(&s.token, &[]), 1, "--critical-fix");
     assert_refused(
@@ -518,12 +533,27 @@ async fn freeze_then_critical_fix_only(b: Backend) {
         "refused uploads changed the artifact"
     );
 
+    // The replaced file was notarized: the new one needs its own notarization id.
+    assert_refused(
+        &up(
+            &rm,
+            &[
+                "--critical-fix",
+                "--reason",
+                "crash on project open (WIZ-512)",
+            ],
+        ),
+        1,
+        "needs its own: pass --notarization-id (it had N-1)",
+    );
     let out = up(
         &rm,
         &[
             "--critical-fix",
             "--reason",
             "crash on project open (WIZ-512)",
+            "--notarization-id",
+            "N-2",
             "--json",
         ],
     );
@@ -534,6 +564,12 @@ async fn freeze_then_critical_fix_only(b: Backend) {
     );
     let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(a["critical_fix_reason"], "crash on project open (WIZ-512)");
+    assert_eq!(a["notarization_id"], "N-2");
+    let shown = String::from_utf8(s.cli(&["release", "show", "2.1.0"]).stdout).unwrap();
+    assert!(
+        shown.contains("PLATFORM SIGNING") && shown.contains("notarized N-2"),
+        "{shown}"
+    );
     assert_eq!(a["replaces"], 2);
     assert_eq!(a["sha256"], sha_hex(&test_bytes(4096, 7)));
     let sums = s

@@ -43,6 +43,22 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(artifact)))
 }
 
+/// `POST …/artifacts/{name}/check`: would this upload be accepted? (No body.)
+pub async fn check(
+    State(state): State<AppState>,
+    Path((v, name)): Path<(String, String)>,
+    Query(p): Query<UploadParams>,
+    Caller(who): Caller,
+) -> ApiResult<Json<relops_api::UploadCheck>> {
+    let product = state.ops.product(p.product.as_deref())?;
+    Ok(Json(
+        state
+            .ops
+            .check_upload(&who, &product, &version(&v)?, &name, &p)
+            .await?,
+    ))
+}
+
 pub async fn list(
     State(state): State<AppState>,
     Path(v): Path<String>,

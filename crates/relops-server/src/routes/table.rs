@@ -214,6 +214,14 @@ fn entries() -> Vec<Entry> {
         .answers::<api::Artifact>()
         .created(),
         e(
+            "POST",
+            "/v1/releases/{version}/artifacts/{name}/check",
+            P(ArtifactWrite),
+            "would this upload be accepted? (the upload's checks, no body; the CLI asks before it sends a file)",
+            post(artifacts::check),
+        )
+        .answers::<api::UploadCheck>(),
+        e(
             "GET",
             "/v1/releases/{version}/artifacts/{name}",
             P(ReleaseRead),

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use anyhow::Context;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use relops_api::{Artifact, ArtifactList, UploadParams, VerifyReport};
+use relops_api::{Artifact, ArtifactList, UploadCheck, UploadParams, VerifyReport};
 use reqwest::Method;
 use tokio::io::AsyncWriteExt;
 
 use crate::cli::ArtifactCmd;
 use crate::client::{Client, segment};
-use crate::output::{failed, print, print_json, table, usage};
+use crate::output::{CliError, failed, print, print_json, table, usage};
 
 /// Read size of the upload stream: big enough to keep syscalls and thread hand-offs few,
 /// small enough that memory stays constant (at most `READ_AHEAD` + 1 chunks in flight).
@@ -53,6 +53,7 @@ pub async fn run(client: &Client, cmd: ArtifactCmd, json: bool) -> anyhow::Resul
                 critical_fix,
                 reason,
                 product: None,
+                size: None,
             };
             let a = upload(client, &version, &name, &file, &params, !json).await?;
             if json {
@@ -185,6 +186,25 @@ async fn upload(
     let mut f = std::fs::File::open(file)
         .map_err(|e| usage(format!("cannot open {}: {e}", file.display())))?;
     let len = f.metadata()?.len();
+    let path = format!("/releases/{}/artifacts/{}", segment(version), segment(name));
+    // Ask first: a server refuses a large body before reading it and closes the
+    // connection, which a client still sending sees only as a broken request — so the
+    // refusal (unknown release, role, freeze, size, evidence) is learnt without a body.
+    let check = || async {
+        let rb = client
+            .request(Method::POST, &format!("{path}/check"))?
+            .query(&UploadParams {
+                size: Some(len),
+                ..params.clone()
+            });
+        client
+            .send(rb)
+            .await?
+            .json::<UploadCheck>()
+            .await
+            .map_err(anyhow::Error::from)
+    };
+    check().await?;
     let bar = if progress && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(len);
         bar.set_style(
@@ -225,19 +245,26 @@ async fn upload(
         rx.recv().await.map(|item| (item, rx))
     });
     let rb = client
-        .request(
-            Method::PUT,
-            &format!("/releases/{}/artifacts/{}", segment(version), segment(name)),
-        )?
+        .request(Method::PUT, &path)?
         .query(params)
         .header(reqwest::header::CONTENT_LENGTH, len)
         .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
         .body(reqwest::Body::wrap_stream(stream));
     let result = client.send(rb).await;
     bar.finish_and_clear();
-    Ok(result?.json().await?)
+    match result {
+        Ok(resp) => Ok(resp.json().await?),
+        // Refused mid-body (the state changed since the check): the check says why.
+        Err(e) if !matches!(e.downcast_ref::<CliError>(), Some(CliError::Server { .. })) => {
+            check().await?;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
 }
 
+/// The artifacts as a table: digests shortened (`SHA256SUMS` and `--json` have them in
+/// full), the platform signing evidence (notarization, Authenticode) beside relops' own.
 pub fn artifact_table(artifacts: &[Artifact]) -> String {
     if artifacts.is_empty() {
         return "no artifacts yet: `relops artifact upload VERSION --platform P FILE`\n".into();
@@ -250,8 +277,14 @@ pub fn artifact_table(artifacts: &[Artifact]) -> String {
                 a.platform.to_string(),
                 a.kind.to_string(),
                 a.size.to_string(),
-                a.sha256.clone(),
-                format!("{}…", &a.signature[..16]),
+                format!("{}…", a.sha256.get(..16).unwrap_or(&a.sha256)),
+                format!("{}…", a.signature.get(..16).unwrap_or(&a.signature)),
+                match (&a.notarization_id, &a.authenticode_signer) {
+                    (Some(n), Some(c)) => format!("notarized {n}; Authenticode {c}"),
+                    (Some(n), None) => format!("notarized {n}"),
+                    (None, Some(c)) => format!("Authenticode {c}"),
+                    (None, None) => "-".into(),
+                },
                 a.critical_fix_reason
                     .as_deref()
                     .map(|r| format!("critical fix: {r}"))
@@ -267,6 +300,7 @@ pub fn artifact_table(artifacts: &[Artifact]) -> String {
             "SIZE",
             "SHA256",
             "SIGNATURE",
+            "PLATFORM SIGNING",
             "NOTE",
         ],
         &rows,
