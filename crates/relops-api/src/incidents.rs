@@ -52,6 +52,10 @@ pub struct IncidentDecision {
     /// For `rollback`: the release to go back to (default: the newest that reached 100 %).
     #[serde(default)]
     pub to: Option<Version>,
+    /// For `rollback`: even if the target lacks a platform's artifact (see
+    /// `RollbackRequest::force`).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// An alert: one episode of a rule on a release (`relops alert list|show|ack`).

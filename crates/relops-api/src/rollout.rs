@@ -60,6 +60,10 @@ pub struct RollbackRequest {
     /// When a fix is expected; named in the notifications.
     #[serde(default)]
     pub next_fix: Option<NaiveDate>,
+    /// Roll back even though the target has no artifact for a platform a withdrawn
+    /// release has (those installs keep the withdrawn release; nothing is offered to them).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// What a rollback did.
@@ -70,6 +74,10 @@ pub struct RollbackDone {
     pub withdrawn: Vec<Version>,
     pub incident: String,
     pub postmortem_due: NaiveDate,
+    /// Platforms a withdrawn release has and the target has not: their installs stay on
+    /// the withdrawn release (taken with `force`, or by the health engine).
+    #[serde(default)]
+    pub stranded_platforms: Vec<relops_core::platform::Platform>,
 }
 
 /// A message in the notification outbox (`relops notify list`).

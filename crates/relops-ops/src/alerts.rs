@@ -291,17 +291,31 @@ impl Ops {
                         reason: format!("automatic, {}: {}", opened.id, c.summary),
                         severity: Some("critical".into()),
                         next_fix: None,
+                        // A critical failure does not wait; stranded platforms are
+                        // reported with the rollback.
+                        force: true,
                     };
                     match self.rollback(&Actor::HealthEngine, product, req).await {
                         Ok(done) => {
+                            let stranded: Vec<&str> =
+                                done.stranded_platforms.iter().map(|p| p.as_str()).collect();
                             actions.push(format!(
-                                "rolled back to {} (withdrew {})",
+                                "rolled back to {} (withdrew {}){}",
                                 done.to,
                                 done.withdrawn
                                     .iter()
                                     .map(ToString::to_string)
                                     .collect::<Vec<_>>()
-                                    .join(", ")
+                                    .join(", "),
+                                if stranded.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(
+                                        "; {} has no artifact for {}: installs there stay on the withdrawn release",
+                                        done.to,
+                                        stranded.join(", ")
+                                    )
+                                }
                             ));
                             incident = Some(done.incident);
                         }

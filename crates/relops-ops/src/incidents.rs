@@ -124,6 +124,7 @@ impl Ops {
                         reason,
                         severity: Some("critical".into()),
                         next_fix: None,
+                        force: req.force,
                     },
                     Some((id.to_owned(), evidence)),
                 )

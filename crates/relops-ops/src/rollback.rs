@@ -102,6 +102,21 @@ impl Ops {
                 "no release above {to} is published: nothing to roll back"
             )));
         }
+        let stranded = self.stranded_platforms(product, &to, &withdrawn).await?;
+        if !stranded.is_empty() && !req.force {
+            let names: Vec<&str> = stranded.iter().map(|p| p.as_str()).collect();
+            return Err(OpError::Refused(format!(
+                "{to} has no artifact for {}, which {} ha{}: installs there would stay on the withdrawn release with nothing offered. \
+                 Roll back to a release that has one (--to), upload one to {to} first, or pass --force to accept it",
+                names.join(", "),
+                withdrawn
+                    .iter()
+                    .map(|(v, _)| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if withdrawn.len() == 1 { "s" } else { "ve" },
+            )));
+        }
         let now = Utc::now();
         let postmortem_due = self
             .calendar
@@ -138,6 +153,7 @@ impl Ops {
                 detail: json!({
                     "to": to.to_string(), "withdrawn": withdrawn_names, "reason": reason,
                     "severity": severity, "incident": id, "next_fix": req.next_fix,
+                    "stranded_platforms": stranded,
                 }),
                 request_id: who.request_id.clone(),
             },
@@ -180,6 +196,29 @@ impl Ops {
             withdrawn: withdrawn.into_iter().map(|(v, _)| v).collect(),
             incident,
             postmortem_due,
+            stranded_platforms: stranded,
         })
+    }
+
+    /// Platforms some withdrawn release has an artifact for and `to` has none.
+    async fn stranded_platforms(
+        &self,
+        product: &str,
+        to: &Version,
+        withdrawn: &[(Version, ReleaseState)],
+    ) -> OpResult<Vec<relops_core::platform::Platform>> {
+        let target = self.load_release(product, to).await?;
+        let mut out = Vec::new();
+        for (v, _) in withdrawn {
+            for a in self.load_release(product, v).await?.artifacts {
+                if !target.artifacts.iter().any(|t| t.platform == a.platform)
+                    && !out.contains(&a.platform)
+                {
+                    out.push(a.platform);
+                }
+            }
+        }
+        out.sort_by_key(|p| p.as_str());
+        Ok(out)
     }
 }

@@ -115,6 +115,10 @@ pub enum Command {
         /// When the fix is planned, YYYY-MM-DD (named in the notifications).
         #[arg(long)]
         next_fix: Option<String>,
+        /// Roll back even though the target lacks an artifact for a platform the withdrawn
+        /// release has (its installs there then stay on the withdrawn release).
+        #[arg(long)]
+        force: bool,
     },
     /// Crash and telemetry ingest: the DSN that apps report to.
     #[command(subcommand)]
@@ -358,6 +362,9 @@ pub enum IncidentCmd {
         /// For --action rollback: the release to go back to.
         #[arg(long)]
         to: Option<String>,
+        /// For --action rollback: even if the target lacks a platform's artifact.
+        #[arg(long)]
+        force: bool,
     },
     /// File the post-mortem (a Markdown file); it closes the incident. Due 3 business days
     /// after the incident opened.

@@ -17,6 +17,7 @@ backend_tests!(
     a_fleet_through_pilot_stages_halt_and_rollback,
     steps_are_refused_with_reasons,
     notifications_reach_slack_pagerduty_and_webhooks_after_outages,
+    a_rollback_that_would_strand_a_platform_needs_force,
 );
 
 /// One simulated install: its data dir (which holds its install id), what it runs, and
@@ -731,4 +732,61 @@ url = "http://127.0.0.1:{port}/generic"
         .unwrap()
         .len();
     assert_eq!(total, rows, "every outbox row delivered once, none twice");
+}
+
+/// Issue 16, 7: 2.1.0 adds a Windows build that 2.0.0 never had. Rolling back to 2.0.0
+/// would leave Windows installs on the withdrawn 2.1.0 with nothing offered: a person's
+/// rollback is refused with that said, and taken with --force, reported as stranded.
+async fn a_rollback_that_would_strand_a_platform_needs_force(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    publish(&s, w, "2.0.0", 1);
+    s.ship("2.0.0");
+    publish(&s, w, "2.1.0", 2);
+    s.upload(
+        w,
+        "2.1.0",
+        "windows-x64",
+        "WIZARD-2.1.0.msi",
+        &test_bytes(9_000, 3),
+    );
+    s.approve("2.1.0");
+    s.cli_json(&["rollout", "start", "2.1.0"]);
+    assert_refused(
+        &s.cli(&["rollback", "--reason", "crash on open"]),
+        1,
+        "2.0.0 has no artifact for windows-x64, which 2.1.0 has: installs there would stay on the withdrawn release",
+    );
+    assert_eq!(
+        s.cli_json(&["release", "show", "2.1.0"])["state"],
+        "piloting",
+        "the refusal changed nothing"
+    );
+    let out = s.cli(&["rollback", "--reason", "crash on open", "--force"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("warning: 2.0.0 has no artifact for windows-x64"),
+        "{text}"
+    );
+    let rb = audit_entries(&s)
+        .into_iter()
+        .rev()
+        .find(|e| e["action"] == "release.rollback")
+        .unwrap();
+    assert_eq!(rb["detail"]["stranded_platforms"], json!(["windows-x64"]));
+}
+
+fn audit_entries(s: &Server) -> Vec<Value> {
+    String::from_utf8(s.cli(&["audit", "export"]).stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }

@@ -362,6 +362,7 @@ pub async fn incident(client: &Client, cmd: IncidentCmd, json: bool) -> anyhow::
             action,
             note,
             to,
+            force,
         } => {
             let to = to
                 .map(|t| t.parse().map_err(|e| usage(format!("--to `{t}`: {e}"))))
@@ -369,7 +370,12 @@ pub async fn incident(client: &Client, cmd: IncidentCmd, json: bool) -> anyhow::
             let i: Incident = client
                 .post(
                     &format!("/incidents/{}/decision", segment(&id)),
-                    &IncidentDecision { action, note, to },
+                    &IncidentDecision {
+                        action,
+                        note,
+                        to,
+                        force,
+                    },
                 )
                 .await?;
             if json {

@@ -261,6 +261,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             reason,
             severity,
             next_fix,
+            force,
         } => {
             rollout::rollback(
                 &Client::new(&cli.global)?,
@@ -268,6 +269,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 reason,
                 severity,
                 next_fix,
+                force,
                 json,
             )
             .await

@@ -106,6 +106,7 @@ pub async fn rollback(
     reason: String,
     severity: String,
     next_fix: Option<String>,
+    force: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     let to = to
@@ -125,6 +126,7 @@ pub async fn rollback(
                 reason,
                 severity: Some(severity),
                 next_fix,
+                force,
             },
         )
         .await?;
@@ -132,14 +134,23 @@ pub async fn rollback(
         return print_json(&done);
     }
     let withdrawn: Vec<String> = done.withdrawn.iter().map(|v| v.to_string()).collect();
-    print(&format!(
+    let mut out = format!(
         "{}: rolled back to {}; withdrawn {}. Incident {} opened, post-mortem due {}.\n",
         done.product,
         done.to,
         withdrawn.join(", "),
         done.incident,
         done.postmortem_due
-    ))
+    );
+    if !done.stranded_platforms.is_empty() {
+        let names: Vec<&str> = done.stranded_platforms.iter().map(|p| p.as_str()).collect();
+        out.push_str(&format!(
+            "warning: {} has no artifact for {}: installs there stay on the withdrawn release\n",
+            done.to,
+            names.join(", ")
+        ));
+    }
+    print(&out)
 }
 
 pub async fn notify(client: &Client, cmd: NotifyCmd, json: bool) -> anyhow::Result<()> {

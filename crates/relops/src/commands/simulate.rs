@@ -321,6 +321,7 @@ pub async fn run(client: &Client, a: SimulateArgs, json: bool) -> anyhow::Result
                                 "simulated on-call: roll back {v} after the automatic halt"
                             )),
                             to: None,
+                            force: false,
                         },
                     )
                     .await?;
