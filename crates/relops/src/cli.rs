@@ -62,7 +62,7 @@ pub enum Command {
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
     },
-    /// Releases: create, list, show, freeze.
+    /// Releases: create, list, show, freeze, notes.
     #[command(subcommand)]
     Release(ReleaseCmd),
     /// Artifacts: upload, list, download, verify.
@@ -76,6 +76,7 @@ pub enum Command {
     /// rollout starts). `--no-go --reason` records a no-go. Emergency path for a critical
     /// hotfix (patch releases): `--waive ITEM… --reason`.
     Approve {
+        /// The release, e.g. 2.1.0.
         version: String,
         /// Record a no-go decision instead (needs --reason).
         #[arg(long, requires = "reason", conflicts_with = "waive")]
@@ -84,6 +85,7 @@ pub enum Command {
         /// are waived with it. Repeatable. Needs --reason; patch releases only.
         #[arg(long, requires = "reason")]
         waive: Vec<String>,
+        /// Why (for --no-go or --waive): kept in the record and the audit trail.
         #[arg(long)]
         reason: Option<String>,
         /// Confirm, as the second person, the emergency go another product owner asked for
@@ -126,7 +128,10 @@ pub enum Command {
     /// Release health: the gate's verdict (sequential test on crashed ÷ active installs in
     /// 24 h: unknown, undecided, passing, failing), the crash rate with its Wilson interval
     /// per channel and platform, sessions by status, error codes, memory warnings.
-    Health { version: String },
+    Health {
+        /// The release, e.g. 2.1.0.
+        version: String,
+    },
     /// Crash reports: list them, show one, open its dump (sealed on the client; only QA,
     /// support and security roles may open dumps, and every opening is audited).
     #[command(subcommand)]
@@ -197,13 +202,21 @@ pub enum ReleaseCmd {
     /// List releases, newest first.
     List,
     /// Show one release with its artifacts.
-    Show { version: String },
+    Show {
+        /// The release, e.g. 2.1.0.
+        version: String,
+    },
     /// Feature freeze: from now on artifacts change only as critical fixes.
-    Freeze { version: String },
+    Freeze {
+        /// The release, e.g. 2.1.0.
+        version: String,
+    },
     /// Upload the release notes (Markdown), or print them when no FILE is given. Published
     /// releases link to them from the update feed.
     Notes {
+        /// The release, e.g. 2.1.0.
         version: String,
+        /// The notes as Markdown; without it the stored notes are printed.
         file: Option<PathBuf>,
     },
 }
@@ -212,6 +225,7 @@ pub enum ReleaseCmd {
 pub enum ArtifactCmd {
     /// Upload a file; the server computes SHA-256 while it stores, and signs it.
     Upload {
+        /// The release, e.g. 2.1.0.
         version: String,
         /// Target platform: macos-universal, macos-arm64, macos-x64, windows-x64,
         /// windows-arm64, linux-x64.
@@ -239,9 +253,13 @@ pub enum ArtifactCmd {
         reason: Option<String>,
     },
     /// List the artifacts of a release.
-    List { version: String },
+    List {
+        /// The release, e.g. 2.1.0.
+        version: String,
+    },
     /// Download an artifact (or the release's SHA256SUMS with `--sums`).
     Download {
+        /// The release, e.g. 2.1.0.
         version: String,
         /// Artifact name; omit with --sums.
         #[arg(required_unless_present = "sums")]
@@ -258,42 +276,70 @@ pub enum ArtifactCmd {
         force: bool,
     },
     /// Re-read every stored artifact, recompute SHA-256 and check the release signature.
-    Verify { version: String },
+    Verify {
+        /// The release, e.g. 2.1.0.
+        version: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum GateCmd {
     /// Line coverage from an lcov .info or Cobertura XML file; passes at >= 70 % (config).
-    Coverage { version: String, file: PathBuf },
+    Coverage {
+        /// The release, e.g. 2.1.0.
+        version: String,
+        /// The report: lcov `.info` or Cobertura XML.
+        file: PathBuf,
+    },
     /// JUnit XML from one or more test runs; passes when nothing failed or errored.
     Tests {
+        /// The release, e.g. 2.1.0.
         version: String,
+        /// JUnit XML files (one per run; unit, integration and UI tests alike).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// CycloneDX JSON SBOM; every component's licence against the allow/deny policy.
-    Sbom { version: String, file: PathBuf },
+    Sbom {
+        /// The release, e.g. 2.1.0.
+        version: String,
+        /// The CycloneDX JSON SBOM.
+        file: PathBuf,
+    },
     /// A dependency scan — cargo-audit, OSV-Scanner or Grype JSON (fails at the configured
     /// severity) — or a secrets scan — detect-secrets baseline or gitleaks JSON (fails on
     /// any secret; a gitleaks report is kept redacted).
-    Scan { version: String, file: PathBuf },
+    Scan {
+        /// The release, e.g. 2.1.0.
+        version: String,
+        /// The scanner's JSON report (its format is recognised from the content).
+        file: PathBuf,
+    },
     /// Show the gates of a release with their numbers and evidence.
-    List { version: String },
+    List {
+        /// The release, e.g. 2.1.0.
+        version: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ChecklistCmd {
     /// Status, owner, feeding gates, evidence and sign-off of each item; what blocks go.
-    Show { version: String },
+    Show {
+        /// The release, e.g. 2.1.0.
+        version: String,
+    },
     /// Sign an item (only its owner role: qa → qa_lead, security → security_engineer,
     /// ops → oncall_devops, support → support_lead).
     Sign {
+        /// The release, e.g. 2.1.0.
         version: String,
         /// qa, security, ops or support.
         item: String,
         /// A file kept as evidence (e.g. the monitoring dashboard export).
         #[arg(long)]
         evidence: Option<PathBuf>,
+        /// A remark kept with the signature (what was checked, where).
         #[arg(long)]
         note: Option<String>,
     },
@@ -302,28 +348,44 @@ pub enum ChecklistCmd {
 #[derive(Debug, Subcommand)]
 pub enum RolloutCmd {
     /// Start the pilot stage of an approved release.
-    Start { version: String },
+    Start {
+        /// The release, e.g. 2.1.0.
+        version: String,
+    },
     /// Go to the next stage; refused before the stage's soak is over unless --force.
     Advance {
+        /// The release, e.g. 2.1.0.
         version: String,
         /// Advance before the soak is over (needs --reason; audited).
         #[arg(long, requires = "reason")]
         force: bool,
+        /// Why the soak or the health gate is overridden (audited; told to the channel).
         #[arg(long)]
         reason: Option<String>,
     },
     /// Stop moving through the stages; the current percentage stays offered.
-    Pause { version: String },
+    Pause {
+        /// The release, e.g. 2.1.0.
+        version: String,
+    },
     /// Continue a paused or halted rollout.
-    Resume { version: String },
+    Resume {
+        /// The release, e.g. 2.1.0.
+        version: String,
+    },
     /// Stop offering the release to new installs (those that have it keep it); pages.
     Halt {
+        /// The release, e.g. 2.1.0.
         version: String,
+        /// What is wrong (goes to the release channel, the pager and the audit trail).
         #[arg(long)]
         reason: String,
     },
     /// Show state, stage, percentage, since when, and when the next step is allowed.
-    Status { version: String },
+    Status {
+        /// The release, e.g. 2.1.0.
+        version: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -348,12 +410,17 @@ pub enum IncidentCmd {
     /// Incidents, newest first, with status and post-mortem deadline (overdue flagged).
     List,
     /// One incident: evidence, decision, post-mortem.
-    Show { id: String },
+    Show {
+        /// The incident, e.g. INC-1.
+        id: String,
+    },
     /// Decide an open incident (on-call DevOps or Product Owner): `rollback` rolls back now,
     /// `hotfix` plans a fix within 24 h, `next-patch` defers it. Recorded with who, when
     /// and the evidence shown.
     Decide {
+        /// The incident, e.g. INC-1.
         id: String,
+        /// rollback (now), hotfix (within 24 h) or next-patch (deferred).
         #[arg(long, value_parser = ["rollback", "hotfix", "next-patch"])]
         action: String,
         /// Why; goes into the record and the notifications.
@@ -368,7 +435,12 @@ pub enum IncidentCmd {
     },
     /// File the post-mortem (a Markdown file); it closes the incident. Due 3 business days
     /// after the incident opened.
-    Postmortem { id: String, file: PathBuf },
+    Postmortem {
+        /// The incident, e.g. INC-1.
+        id: String,
+        /// The post-mortem as Markdown (cause, impact, what changes).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -378,11 +450,13 @@ pub enum CrashCmd {
         /// Only this release's.
         #[arg(long)]
         release: Option<String>,
+        /// How many, newest first.
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
     /// One crash report; with --decrypt, its dump opened with the server's crash key.
     Show {
+        /// The crash report id (from `relops crash list`).
         id: String,
         /// Fetch the dump, opened (needs a role that holds crash.dump; audited).
         #[arg(long)]
@@ -402,10 +476,15 @@ pub enum AlertCmd {
         all: bool,
     },
     /// One alert with its evidence, actions and follow-up item.
-    Show { id: String },
+    Show {
+        /// The alert, e.g. ALR-1.
+        id: String,
+    },
     /// Acknowledge a firing alert (the episode goes on until its condition clears).
     Ack {
+        /// The alert, e.g. ALR-1.
         id: String,
+        /// Who is on it and what they do (kept with the acknowledgement).
         #[arg(long)]
         note: Option<String>,
     },
@@ -413,6 +492,7 @@ pub enum AlertCmd {
     /// project open): like the critical-failure rule, it rolls VERSION back at once, pages
     /// on-call and opens an incident. Support lead, on-call DevOps, Product Owner.
     Escalate {
+        /// The release, e.g. 2.1.0.
         version: String,
         /// What happened to the customer.
         #[arg(long)]
@@ -464,7 +544,10 @@ pub enum FeedCmd {
     /// Write the product's feed as static files (DIR/metadata, DIR/targets) that nginx or
     /// a CDN serves unchanged. Re-exporting into the same DIR updates it; timestamp.json is
     /// written last, so readers never see a half-written set.
-    Export { dir: PathBuf },
+    Export {
+        /// The directory to write metadata/ and targets/ into (made if missing).
+        dir: PathBuf,
+    },
     /// Refresh and verify a feed the way a TUF client does (with the `tough` client), and
     /// download and check every target.
     Verify {
@@ -499,6 +582,7 @@ pub enum AuditCmd {
         /// Only entries at or after this date (YYYY-MM-DD or RFC 3339).
         #[arg(long)]
         since: Option<String>,
+        /// Write to this file instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
@@ -507,6 +591,7 @@ pub enum AuditCmd {
     /// Delete entries older than the retention (180 days by default) or --before DATE,
     /// keeping a signed checkpoint so that the rest still verifies (security_engineer).
     Prune {
+        /// Delete entries before this date (YYYY-MM-DD) instead of the retention's cut.
         #[arg(long)]
         before: Option<String>,
     },
@@ -579,5 +664,34 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every command and every argument of it says what it is in `--help`: a bare
+    /// `<VERSION>` or `--reason <REASON>` leaves a newcomer guessing.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                let blank = a.get_help().is_none_or(|h| h.to_string().trim().is_empty());
+                // clap's own --help and --version say what they are.
+                let builtin = ["help", "version"].contains(&id) && !a.is_positional();
+                if blank && !builtin {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (the command)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "relops", &mut missing);
+        assert!(missing.is_empty(), "no help text:\n{}", missing.join("\n"));
     }
 }

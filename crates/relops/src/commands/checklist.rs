@@ -110,7 +110,19 @@ fn render(c: &Checklist) -> String {
         .items
         .iter()
         .map(|i| {
-            let gates: Vec<String> = i.gates.iter().map(|(g, s)| format!("{g}:{s}")).collect();
+            // Gates grouped by status ("coverage, tests passed"); the evidence's file name
+            // and the signer's name and time — digests, token ids and roles are in --json.
+            let mut by_status: Vec<(&str, Vec<&str>)> = Vec::new();
+            for (g, st) in &i.gates {
+                match by_status.iter_mut().find(|(s, _)| s == st) {
+                    Some((_, names)) => names.push(g),
+                    None => by_status.push((st, vec![g])),
+                }
+            }
+            let gates: Vec<String> = by_status
+                .iter()
+                .map(|(st, names)| format!("{} {st}", names.join(", ")))
+                .collect();
             vec![
                 i.item.clone(),
                 i.status.clone(),
@@ -118,14 +130,18 @@ fn render(c: &Checklist) -> String {
                 if gates.is_empty() {
                     "-".into()
                 } else {
-                    gates.join(" ")
+                    gates.join("; ")
                 },
                 i.evidence
                     .as_ref()
-                    .map(|e| format!("{} ({}…)", e.name, &e.sha256[..12.min(e.sha256.len())]))
+                    .map(|e| e.name.clone())
                     .unwrap_or_else(|| "-".into()),
                 match (&i.signed_by, i.signed_at) {
-                    (Some(by), Some(at)) => format!("{by}, {}", at.format("%Y-%m-%d %H:%M UTC")),
+                    (Some(by), Some(at)) => format!(
+                        "{}, {}",
+                        by.split(" (").next().unwrap_or(by),
+                        at.format("%Y-%m-%d %H:%M")
+                    ),
                     _ => "-".into(),
                 },
             ]
