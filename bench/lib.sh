@@ -15,7 +15,8 @@ bench_token() { # ROLE -> token (made once); admin, product_owner and security_e
   fi
   echo "${BENCH_TOKENS[$1]}"
 }
-bench_approve() { # VERSION: gates fed with real reports, notes, checklist signed, go
+bench_approve() { # VERSION: frozen, gates fed with real reports, notes, checklist signed, go
+  "$BIN" release freeze "$1" >/dev/null
   "$BIN" gate coverage "$1" "$REPORTS/coverage-high.lcov.info" >/dev/null
   "$BIN" gate tests "$1" "$REPORTS/junit-pytest-pass.xml" >/dev/null
   "$BIN" gate sbom "$1" "$REPORTS/sbom-python-env.cdx.json" >/dev/null

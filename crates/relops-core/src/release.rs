@@ -88,14 +88,20 @@ impl ReleaseState {
         }
     }
 
-    /// Go: `draft | frozen | candidate → approved`. The release enters the update feed.
+    /// Go: `frozen → approved` (R-REL-4: never before the feature freeze). The release
+    /// enters the update feed. (`candidate` is kept only so that old rows read.)
     pub fn approve(self) -> Result<ReleaseState, TransitionError> {
         match self {
-            Self::Draft | Self::Frozen | Self::Candidate => Ok(Self::Approved),
+            Self::Frozen | Self::Candidate => Ok(Self::Approved),
+            Self::Draft => Err(TransitionError {
+                from: self,
+                action: "approve",
+                hint: "freeze it first: `relops release freeze`",
+            }),
             from => Err(TransitionError {
                 from,
                 action: "approve",
-                hint: "only a draft, frozen or candidate release can be approved",
+                hint: "only a frozen release can be approved",
             }),
         }
     }
@@ -152,10 +158,7 @@ mod tests {
     #[test]
     fn approve_from_before_the_feed_only() {
         for s in ReleaseState::ALL {
-            let ok = matches!(
-                s,
-                ReleaseState::Draft | ReleaseState::Frozen | ReleaseState::Candidate
-            );
+            let ok = matches!(s, ReleaseState::Frozen | ReleaseState::Candidate);
             assert_eq!(s.approve().is_ok(), ok, "{s}");
         }
     }

@@ -569,7 +569,8 @@ impl Ops {
     }
 }
 
-/// Every `[alerts] maintenance_interval_seconds`: re-judge every release, drop installs that
+/// Every `[alerts] maintenance_interval_seconds`: re-judge every release, freeze drafts whose
+/// freeze date has come, drop installs that
 /// left the window and prune the ingest's install marks and ended sessions (about hourly),
 /// and report post-mortems that are overdue.
 pub(crate) async fn maintain(ops: Ops) {
@@ -584,6 +585,14 @@ pub(crate) async fn maintain(ops: Ops) {
             Err(e) => tracing::error!(error = ?e, "reading rollouts for the health gate failed"),
         }
         ops.health.judge_all(now);
+        match ops.freeze_due(now.date_naive()).await {
+            Ok(frozen) => {
+                for (product, v) in frozen {
+                    tracing::info!(%product, version = %v, "feature freeze date reached: release frozen");
+                }
+            }
+            Err(e) => tracing::error!(error = ?e, "freezing releases at their freeze date failed"),
+        }
         if now - last_prune > chrono::Duration::hours(1) {
             ops.health.prune(now);
             if let Err(e) = ops.db.prune_ingest(now).await {

@@ -85,6 +85,14 @@ impl Facts {
                 "no artifacts: upload at least one (`relops artifact upload`)".into(),
             );
         }
+        // R-REL-4: go comes after the feature freeze (at the freeze date relops freezes a
+        // draft itself; `relops release freeze` does it earlier).
+        if self.release.state == ReleaseState::Draft {
+            b.push(format!(
+                "the release is a draft: it is approved only after its feature freeze (due {}; `relops release freeze {}` freezes it now)",
+                self.release.freeze_date, self.release.version
+            ));
+        }
         b
     }
 
@@ -347,11 +355,14 @@ impl Ops {
             let facts = Facts::load(self, product, v).await?;
             return Ok(facts.render(self, product));
         }
-        let to = release
-            .state
-            .approve()
-            .map_err(|e| OpError::Refused(format!("release {}: {e}", release.version)))?;
-        debug_assert_eq!(to, ReleaseState::Approved);
+        // A draft is refused below with every other blocker (the freeze is one of them);
+        // a release past approval is refused here.
+        if release.state != ReleaseState::Draft {
+            release
+                .state
+                .approve()
+                .map_err(|e| OpError::Refused(format!("release {}: {e}", release.version)))?;
+        }
         let mut waived = Vec::new();
         for w in &req.waive {
             let item: Item = w.parse().map_err(OpError::Invalid)?;

@@ -12,6 +12,9 @@ use serde_json::json;
 use crate::error::{OpError, OpResult};
 use crate::{Actor, Authorized, Ops};
 
+/// The name the scheduled feature freeze is recorded under (it is nobody's click).
+pub const SCHEDULER_NAME: &str = "relops scheduler (system)";
+
 /// Largest release notes accepted.
 const MAX_NOTES_BYTES: usize = 1024 * 1024;
 
@@ -126,6 +129,35 @@ impl Ops {
         self.transition(&who, product, &release, ReleaseState::freeze, "freeze")
             .await?;
         self.load_release(product, v).await
+    }
+
+    /// Freezes every draft whose freeze date has come (R-REL-4), as the scheduler, audited
+    /// like a person's freeze; returns the releases it froze. Called by the maintenance
+    /// loop: the freeze happens on the date even when nobody remembers it.
+    pub(crate) async fn freeze_due(&self, today: NaiveDate) -> OpResult<Vec<(String, Version)>> {
+        let who = Authorized {
+            name: SCHEDULER_NAME.to_owned(),
+            request_id: None,
+        };
+        let mut frozen = Vec::new();
+        for product in &self.config.products {
+            for r in self.db.list_releases(product).await? {
+                if r.state != ReleaseState::Draft || r.freeze_date > today {
+                    continue;
+                }
+                let release = self.load_release(product, &r.version).await?;
+                match self
+                    .transition(&who, product, &release, ReleaseState::freeze, "freeze")
+                    .await
+                {
+                    Ok(()) => frozen.push((product.clone(), r.version.clone())),
+                    // Somebody froze (or otherwise moved) it meanwhile: nothing to do.
+                    Err(OpError::Conflict(_) | OpError::Refused(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(frozen)
     }
 
     /// Records the move of `release` to the state `step` gives (refused when the state

@@ -70,9 +70,15 @@ async fn owners_sign_and_the_product_owner_decides(b: Backend) {
         item(&c, "security")["gates"],
         json!({"vulnerabilities": "missing", "secrets": "missing", "sbom": "missing"})
     );
-    // By default every gate is required.
+    // By default every gate is required; and a draft is approved only after its freeze.
     let blockers = c["blockers"].as_array().unwrap();
-    assert_eq!(blockers.len(), 4 + 5, "{blockers:?}");
+    assert_eq!(blockers.len(), 4 + 5 + 1, "{blockers:?}");
+    assert!(
+        blockers.last().unwrap().as_str().unwrap().starts_with(
+            "the release is a draft: it is approved only after its feature freeze (due 2027-03-08"
+        ),
+        "{blockers:?}"
+    );
     let gates = s.cli_json(&["gate", "list", "2.1.0"]);
     assert_eq!(
         gates["missing"],
@@ -256,6 +262,13 @@ async fn owners_sign_and_the_product_owner_decides(b: Backend) {
         s.cli_json_as(&sec, &["gate", kind, "2.1.0", &report(f)]);
     }
     s.cli_json_as(&sec, &["checklist", "sign", "2.1.0", "security"]);
+    // Everything signed, but still a draft: go comes after the feature freeze (R-REL-4).
+    assert_refused(
+        &s.cli_as(&po, &["approve", "2.1.0"]),
+        1,
+        "no go for 2.1.0: the release is a draft: it is approved only after its feature freeze",
+    );
+    s.cli_json(&["release", "freeze", "2.1.0"]);
     let c = s.cli_json_as(&po, &["approve", "2.1.0"]);
     assert_eq!(c["state"], "approved");
     assert_eq!(c["blockers"], json!([]));
@@ -319,6 +332,7 @@ async fn a_hotfix_can_waive_items(b: Backend) {
         "WIZARD-2.1.1.msi",
         &test_bytes(5000, 2),
     );
+    s.cli_json(&["release", "freeze", "2.1.1"]);
     let po = s.as_role("product_owner");
     // QA and Security cannot finish in time; Ops and Support did.
     s.cli_json_as(

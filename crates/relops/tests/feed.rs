@@ -325,7 +325,7 @@ async fn approval_rules(b: Backend) {
     assert_refused(
         &s.cli_as(&po, &["approve", "2.1.0"]),
         1,
-        "only a draft, frozen or candidate",
+        "only a frozen release can be approved",
     );
     // Approved artifacts never change.
     let f = work.path().join("w.dmg");

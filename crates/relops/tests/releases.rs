@@ -12,7 +12,8 @@ backend_tests!(
     refusals_store_nothing,
     auth_and_roles,
     health_and_readiness,
-    freeze_is_recorded
+    freeze_is_recorded,
+    the_freeze_date_freezes_a_draft
 );
 
 async fn create_list_show_and_kinds(b: Backend) {
@@ -458,4 +459,32 @@ fn serve_without_flags_initialises_relops_data() {
     assert!(cwd.path().join("relops-data/keys/release.json").exists());
     assert!(cwd.path().join("relops-data/relops.db").exists());
     first_lines(false);
+}
+
+/// R-REL-4: nobody has to remember the freeze — at its freeze date a draft is frozen by the
+/// scheduler, audited as such; a release whose freeze date is still ahead stays a draft.
+async fn the_freeze_date_freezes_a_draft(b: Backend) {
+    let env = TestEnv::with_config(b, "[alerts]\nmaintenance_interval_seconds = 1\n").await;
+    let s = env.serve();
+    // Go-live in two days: the freeze (5 business days earlier) has passed.
+    let soon = (chrono::Utc::now() + chrono::Duration::days(2)).date_naive();
+    let r = s.cli_json(&["release", "create", "2.1.1", "--go-live", &soon.to_string()]);
+    assert!(
+        r["freeze_date"].as_str().unwrap() <= chrono::Utc::now().date_naive().to_string().as_str()
+    );
+    s.cli_json(&["release", "create", "2.2.0", "--go-live", "2027-06-01"]);
+    common::wait_for("the scheduled freeze", || {
+        s.cli_json(&["release", "show", "2.1.1"])["state"] == "frozen"
+    })
+    .await;
+    let r = s.cli_json(&["release", "show", "2.1.1"]);
+    assert_eq!(r["frozen_by"], "relops scheduler (system)");
+    assert_eq!(s.cli_json(&["release", "show", "2.2.0"])["state"], "draft");
+    let audit = String::from_utf8(s.cli(&["audit", "export"]).stdout).unwrap();
+    assert!(
+        audit.lines().any(|l| l.contains("\"release.freeze\"")
+            && l.contains("relops scheduler (system)")
+            && l.contains("wizard/2.1.1")),
+        "{audit}"
+    );
 }

@@ -423,6 +423,9 @@ impl Server {
     /// real tool, release notes uploaded, and each checklist item signed by its owner.
     pub fn ready(&self, version: &str) {
         let r = report;
+        if self.cli_json(&["release", "show", version])["state"] == "draft" {
+            self.cli_json(&["release", "freeze", version]);
+        }
         self.cli_json(&["gate", "coverage", version, &r("coverage-high.lcov.info")]);
         self.cli_json(&["gate", "tests", version, &r("junit-pytest-pass.xml")]);
         self.cli_json(&["gate", "sbom", version, &r("sbom-python-env.cdx.json")]);
