@@ -12,5 +12,6 @@ pub mod release;
 pub mod rollout;
 #[cfg(feature = "schema")]
 mod schema;
+pub mod sla;
 pub mod text;
 pub mod version;
