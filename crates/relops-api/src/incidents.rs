@@ -40,6 +40,13 @@ pub struct Incident {
     /// No post-mortem and the due date has passed.
     #[serde(default)]
     pub overdue: bool,
+    /// The first release after this one that went out (approved or later, not rolled
+    /// back): what fixes a `hotfix` or `next-patch` decision.
+    #[serde(default)]
+    pub fixed_by: Option<Version>,
+    /// Decided `hotfix`, its 24 h have passed, and no release fixes it yet.
+    #[serde(default)]
+    pub hotfix_overdue: bool,
 }
 
 /// `POST /v1/incidents/{id}/decision`.

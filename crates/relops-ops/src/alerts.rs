@@ -572,7 +572,7 @@ impl Ops {
 /// Every `[alerts] maintenance_interval_seconds`: re-judge every release, freeze drafts whose
 /// freeze date has come, drop installs that
 /// left the window and prune the ingest's install marks and ended sessions (about hourly),
-/// and report post-mortems that are overdue.
+/// and report post-mortems that are overdue and hotfixes that were missed.
 pub(crate) async fn maintain(ops: Ops) {
     let every = ops.config.alerts.maintenance_interval_seconds;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
@@ -602,6 +602,9 @@ pub(crate) async fn maintain(ops: Ops) {
         }
         if let Err(e) = ops.report_overdue_postmortems().await {
             tracing::error!(error = ?e, "checking overdue post-mortems failed");
+        }
+        if let Err(e) = ops.report_missed_hotfixes().await {
+            tracing::error!(error = ?e, "checking missed hotfixes failed");
         }
     }
 }

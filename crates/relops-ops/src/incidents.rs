@@ -11,7 +11,8 @@ use relops_api::{
     RollbackRequest,
 };
 use relops_core::access::Permission;
-use relops_store::{IncidentDecisionRecord, IncidentRecord};
+use relops_core::version::Version;
+use relops_store::{IncidentDecisionRecord, IncidentRecord, ReleaseSummaryRecord};
 use serde_json::json;
 
 use crate::error::{OpError, OpResult};
@@ -23,9 +24,14 @@ const MAX_POSTMORTEM_BYTES: usize = 1024 * 1024;
 
 /// A stored incident as the API shows it; its documents are this layer's (see
 /// [`crate::alerts`]), read leniently.
-fn incident(r: IncidentRecord) -> Incident {
-    let today = Utc::now().date_naive();
+fn incident(r: IncidentRecord, releases: &[ReleaseSummaryRecord]) -> Incident {
+    let now = Utc::now();
+    let today = now.date_naive();
+    let fixed_by = fixed_by(&r, releases);
+    let hotfix_overdue = fixed_by.is_none() && hotfix_due(&r).is_some_and(|due| due < now);
     Incident {
+        fixed_by,
+        hotfix_overdue,
         overdue: r.postmortem.is_none() && r.postmortem_due < today,
         detail: serde_json::from_value(r.detail).unwrap_or_else(|e| {
             tracing::warn!(id = %r.id, error = %e, "stored incident detail is unreadable");
@@ -55,7 +61,72 @@ fn incident(r: IncidentRecord) -> Incident {
     }
 }
 
+/// The first release above the incident's that is out and not rolled back.
+fn fixed_by(r: &IncidentRecord, releases: &[ReleaseSummaryRecord]) -> Option<Version> {
+    releases
+        .iter()
+        .filter(|x| x.product == r.product && x.version > r.version && x.state.is_live())
+        .map(|x| x.version.clone())
+        .min()
+}
+
+/// When a `hotfix` decision's fix is due (none for other decisions).
+fn hotfix_due(r: &IncidentRecord) -> Option<chrono::DateTime<Utc>> {
+    let d: IncidentDecided = serde_json::from_value(r.decision.clone()?).ok()?;
+    (d.action == "hotfix").then_some(d.hotfix_due).flatten()
+}
+
 impl Ops {
+    /// An incident as the API shows it, with the release that fixes it.
+    async fn incident_view(&self, r: IncidentRecord) -> OpResult<Incident> {
+        let releases = self.db.list_releases(&r.product).await?;
+        Ok(incident(r, &releases))
+    }
+
+    /// Incidents decided `hotfix` whose 24 h passed with no release out that fixes them:
+    /// the release channel and on-call are told, once each (R-RB-1).
+    pub async fn report_missed_hotfixes(&self) -> OpResult<usize> {
+        let now = Utc::now();
+        let mut n = 0;
+        for r in self
+            .db
+            .hotfixes_unreported(now - chrono::Duration::hours(24))
+            .await?
+        {
+            let releases = self.db.list_releases(&r.product).await?;
+            let Some(due) = hotfix_due(&r) else { continue };
+            if due >= now || fixed_by(&r, &releases).is_some() {
+                continue;
+            }
+            let notice = Notice {
+                event: "incident.hotfix_overdue".into(),
+                product: r.product.clone(),
+                version: r.version.to_string(),
+                text: format!(
+                    "{} {}: the hotfix decided in {} was due {} and no later release is out: approve the patch release, or decide again.",
+                    r.product,
+                    r.version,
+                    r.id,
+                    due.format("%Y-%m-%d %H:%M UTC")
+                ),
+                page: Some("error"),
+                details: json!({"incident": r.id, "hotfix_due": due}),
+                at: now,
+            };
+            if self
+                .db
+                .report_hotfix_overdue(&r.id, now, &notice.messages(&self.config.notify))
+                .await?
+            {
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.outbox.notify_one();
+        }
+        Ok(n)
+    }
+
     async fn load_incident(&self, id: &str) -> OpResult<IncidentRecord> {
         match self.db.incident(id).await? {
             Some(r) if self.config.products.contains(&r.product) => Ok(r),
@@ -69,15 +140,16 @@ impl Ops {
     pub async fn incidents(&self, actor: &Actor, product: &str) -> OpResult<IncidentList> {
         actor.authorize(Permission::ReleaseRead)?;
         let list = self.db.incidents(product).await?;
+        let releases = self.db.list_releases(product).await?;
         Ok(IncidentList {
-            incidents: list.into_iter().map(incident).collect(),
+            incidents: list.into_iter().map(|r| incident(r, &releases)).collect(),
         })
     }
 
     /// One incident.
     pub async fn incident(&self, actor: &Actor, id: &str) -> OpResult<Incident> {
         actor.authorize(Permission::ReleaseRead)?;
-        Ok(incident(self.load_incident(id).await?))
+        self.incident_view(self.load_incident(id).await?).await
     }
 
     /// Decides an open incident, once: roll back now (the rollback records itself as the
@@ -105,7 +177,7 @@ impl Ops {
         // store; the evidence is then what the health engine has counted so far.
         let _ = self.telemetry_visible().await;
         let shown = DecisionEvidence {
-            opened_with: incident(r.clone()).detail,
+            opened_with: incident(r.clone(), &[]).detail,
             health_now: self.gate_now(&r.product, &r.version.to_string()),
         };
         let now = Utc::now();
@@ -129,7 +201,7 @@ impl Ops {
                     Some((id.to_owned(), evidence)),
                 )
                 .await?;
-                return Ok(incident(self.load_incident(id).await?));
+                return self.incident_view(self.load_incident(id).await?).await;
             }
             // The decision matrix: high -> hotfix within 24 h, low -> the next patch.
             "hotfix" => ("high", Some(now + chrono::Duration::hours(24))),
@@ -203,7 +275,7 @@ impl Ops {
                 ))
             })?;
         self.outbox.notify_one();
-        Ok(incident(done))
+        self.incident_view(done).await
     }
 
     /// Files an incident's post-mortem (Markdown), which resolves it.
@@ -246,6 +318,6 @@ impl Ops {
             .file_postmortem(id, text, &who.name, now, &audit)
             .await?
             .ok_or_else(|| OpError::NotFound(format!("no incident `{id}`")))?;
-        Ok(incident(done))
+        self.incident_view(done).await
     }
 }

@@ -444,6 +444,48 @@ impl Db {
         rows.iter().map(incident_from_row).collect()
     }
 
+    /// Decided incidents whose hotfix deadline has not been reported (the caller keeps
+    /// those decided `hotfix` whose deadline passed without a fix).
+    pub async fn hotfixes_unreported(
+        &self,
+        decided_before: DateTime<Utc>,
+    ) -> Result<Vec<IncidentRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            incident_columns!(),
+            " FROM incidents WHERE decided_at IS NOT NULL AND decided_at < $1 \
+             AND hotfix_notified_at IS NULL ORDER BY seq"
+        ))
+        .bind(ts(decided_before))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(incident_from_row).collect()
+    }
+
+    /// Marks an incident's missed hotfix reported, with the messages that report it.
+    pub async fn report_hotfix_overdue(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        notify: &[NewNotification],
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE incidents SET hotfix_notified_at = $1 WHERE id = $2 AND hotfix_notified_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if done {
+            insert_notifications(&mut tx, notify).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
     /// Marks an incident reported overdue, with the messages that report it.
     pub async fn report_overdue(
         &self,

@@ -810,6 +810,41 @@ async fn incidents_are_decided_once_and_closed_by_a_post_mortem(b: Backend) {
     })
     .await;
 
+    // R-RB-1: the 24 h pass (moved into the past here) with no later release out: the
+    // channel and on-call are told, once, and the incident says so.
+    let mut decision = d["decision"].clone();
+    decision["hotfix_due"] = json!("2020-01-02T10:00:00Z");
+    env.execute_sql(&[&format!(
+        "UPDATE incidents SET decided_at = '2020-01-01T10:00:00.000000Z', decision = '{}' WHERE id = '{inc}'",
+        decision.to_string().replace('\'', "''")
+    )])
+    .await;
+    wait_for("the missed hotfix's message", || {
+        rx.of("slack").iter().any(|m| {
+            m["text"].as_str().unwrap().contains(&format!(
+                "the hotfix decided in {inc} was due 2020-01-02 10:00 UTC and no later release is out"
+            ))
+        })
+    })
+    .await;
+    let i = s.cli_json(&["incident", "show", &inc]);
+    assert_eq!(
+        (&i["hotfix_overdue"], &i["fixed_by"]),
+        (&json!(true), &Value::Null)
+    );
+    let text = String::from_utf8(s.cli(&["incident", "show", &inc]).stdout).unwrap();
+    assert!(text.contains("HOTFIX OVERDUE"), "{text}");
+    // The patch goes out: it is what fixed the incident.
+    publish(&s, w, "2.1.1", 7);
+    s.approve("2.1.1");
+    let i = s.cli_json(&["incident", "show", &inc]);
+    assert_eq!(
+        (&i["hotfix_overdue"], &i["fixed_by"]),
+        (&json!(false), &json!("2.1.1"))
+    );
+    let text = String::from_utf8(s.cli(&["incident", "show", &inc]).stdout).unwrap();
+    assert!(text.contains("fixed by 2.1.1"), "{text}");
+
     // The post-mortem: only the roles that hold incident.postmortem; not empty; then
     // the incident is resolved.
     assert_refused(

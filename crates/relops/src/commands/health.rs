@@ -439,6 +439,15 @@ fn show_incident(i: &Incident) -> anyhow::Result<String> {
             i.id
         )),
     }
+    match (&i.fixed_by, i.hotfix_overdue) {
+        (Some(v), _) => s.push_str(&format!(
+            "  fixed by {v} (the first release out after it)\n"
+        )),
+        (None, true) => {
+            s.push_str("  HOTFIX OVERDUE: the 24 h have passed and no later release is out\n")
+        }
+        _ => {}
+    }
     if let (Some(by), Some(at)) = (&i.postmortem_by, i.postmortem_at) {
         s.push_str(&format!(
             "  post-mortem filed {} by {by}\n",
