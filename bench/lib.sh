@@ -56,4 +56,7 @@ bench_fleet_setup() { # a fresh server in $WORK with soaks of 0, 2.0.0 at 100 %,
   "$BIN" rollout start 2.0.0 >/dev/null
   for _ in 1 2 3; do "$BIN" rollout advance 2.0.0 --force --reason "baseline at 100 %" >/dev/null; done
   SIM=$("$BIN" token create --role release_manager --role oncall_devops --name simulator --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  # The product owner who confirms the simulator's rollback decisions (two people decide).
+  RELOPS_CONFIRM_TOKEN=$(bench_token product_owner)
+  export RELOPS_CONFIRM_TOKEN
 }

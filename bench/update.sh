@@ -117,14 +117,20 @@ echo "            relops /v1/update, id each: $(rate "$r"), ratio $(ratio "$r" "
 # Rollback latency. A release to withdraw each time: roll 2.1.0 back to 2.0.0 (no load),
 # then ship 2.1.1, put 2.2.0 at 25 % and roll it back to 2.1.1 under load; the same again
 # with the CLI.
+# Two people decide a rollback (R-RB-2): on-call files it (not timed), the product owner's
+# confirmation runs it — that call is what is timed.
+ONCALL=$(bench_token oncall_devops); PO=$(bench_token product_owner)
 rollback_api() { # TO -> seconds
-  curl -s -o "$WORK/rb.json" -w '%{time_total}' -X POST -H "authorization: Bearer $RELOPS_TOKEN" \
+  curl -s -o "$WORK/rb.json" -X POST -H "authorization: Bearer $ONCALL" \
     -H 'content-type: application/json' -d "{\"to\":\"$1\",\"reason\":\"bench\"}" "$RELOPS_URL/v1/rollback"
+  curl -s -o "$WORK/rb.json" -w '%{time_total}' -X POST -H "authorization: Bearer $PO" \
+    -H 'content-type: application/json' -d '{"reason":"","confirm":true}' "$RELOPS_URL/v1/rollback"
   grep -q incident "$WORK/rb.json" || { cat "$WORK/rb.json" >&2; exit 1; }
 }
 rollback_cli() { # TO -> seconds
   local t0 t1
-  t0=$(date +%s.%N); "$BIN" rollback --to "$1" --reason bench >/dev/null; t1=$(date +%s.%N)
+  "$BIN" rollback --to "$1" --reason bench --token "$ONCALL" >/dev/null
+  t0=$(date +%s.%N); "$BIN" rollback --confirm --token "$PO" >/dev/null; t1=$(date +%s.%N)
   echo "$t0 $t1" | awk '{printf "%.3f", $2-$1}'
 }
 served_downgrade() { # FROM TO: an install on FROM is sent to TO now

@@ -3,7 +3,8 @@
 # so that nothing waits 48 h), 2.0.0 released, then 10,000 virtual installs take two new
 # releases through the staged rollout with `relops simulate`:
 #   2.1.0 crashes on 0.5 % of installs -> the health gate passes each stage, 100 %, no alert;
-#   2.2.0 crashes on 5 %              -> halted in the pilot, on-call decides rollback, every
+#   2.2.0 crashes on 5 %              -> halted in the pilot, on-call files the rollback and the
+#                                         product owner confirms it (two people decide); every
 #                                         install goes back to 2.1.0.
 # Then it shows the alert, the incident and the health gate.
 #

@@ -47,6 +47,10 @@ pub struct Incident {
     /// Decided `hotfix`, its 24 h have passed, and no release fixes it yet.
     #[serde(default)]
     pub hotfix_overdue: bool,
+    /// A rollback decision filed by one of on-call DevOps and the Product Owner, waiting
+    /// for the other.
+    #[serde(default)]
+    pub rollback_request: Option<crate::RollbackPending>,
 }
 
 /// `POST /v1/incidents/{id}/decision`.

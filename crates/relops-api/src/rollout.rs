@@ -53,6 +53,8 @@ pub struct RollbackRequest {
     /// The release to go back to; default: the newest release that reached 100 %.
     #[serde(default)]
     pub to: Option<Version>,
+    /// Why; required unless `confirm`.
+    #[serde(default)]
     pub reason: String,
     /// `critical`, `high` or `low` (default `critical`).
     #[serde(default)]
@@ -64,6 +66,39 @@ pub struct RollbackRequest {
     /// release has (those installs keep the withdrawn release; nothing is offered to them).
     #[serde(default)]
     pub force: bool,
+    /// Confirm the product's waiting rollback request as its second person (the other
+    /// fields are then ignored: the request is taken as it was filed).
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+/// A person's rollback waiting for its second person (R-RB-2: on-call DevOps together with
+/// the Product Owner).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RollbackPending {
+    pub product: String,
+    /// Where it would go back to, and what it would withdraw, as of filing.
+    pub to: Version,
+    pub withdrawn: Vec<Version>,
+    pub reason: String,
+    /// The incident it decides, when filed as an incident's decision.
+    pub incident: Option<String>,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    /// Unconfirmed by then, it lapses (`[rollout] rollback_confirm_minutes`).
+    pub expires_at: DateTime<Utc>,
+    /// The role the second person must hold: `product_owner` or `oncall_devops`.
+    pub awaits: String,
+}
+
+/// `POST /v1/rollback`: done (the fields of [`RollbackDone`]), or filed and waiting for its
+/// second person (`awaiting_confirmation`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RollbackAnswer {
+    #[serde(flatten)]
+    pub done: Option<RollbackDone>,
+    #[serde(default)]
+    pub awaiting_confirmation: Option<RollbackPending>,
 }
 
 /// What a rollback did.

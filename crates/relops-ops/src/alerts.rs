@@ -294,8 +294,10 @@ impl Ops {
                         // A critical failure does not wait; stranded platforms are
                         // reported with the rollback.
                         force: true,
+                        confirm: false,
                     };
-                    match self.rollback(&Actor::HealthEngine, product, req).await {
+                    let engine = Actor::HealthEngine.authorize(Permission::Rollback)?;
+                    match self.rollback_as(&engine, product, req, None).await {
                         Ok(done) => {
                             let stranded: Vec<&str> =
                                 done.stranded_platforms.iter().map(|p| p.as_str()).collect();

@@ -153,6 +153,8 @@ pub struct RolloutConfig {
     pub pilot_soak_hours: i64,
     pub p25_soak_hours: i64,
     pub p50_soak_hours: i64,
+    /// How long a person's rollback request waits for its second person (R-RB-2).
+    pub rollback_confirm_minutes: i64,
 }
 
 impl Default for RolloutConfig {
@@ -161,6 +163,7 @@ impl Default for RolloutConfig {
             pilot_soak_hours: 48,
             p25_soak_hours: 24,
             p50_soak_hours: 24,
+            rollback_confirm_minutes: 30,
         }
     }
 }
@@ -528,6 +531,11 @@ impl ServerConfig {
                 "[rollout] soak hours must be 0 or more".into(),
             ));
         }
+        if !(1..=24 * 60).contains(&r.rollback_confirm_minutes) {
+            return Err(ConfigError::Invalid(
+                "[rollout] rollback_confirm_minutes must be between 1 and 1440".into(),
+            ));
+        }
         let n = &self.notify;
         if !(n.retry_initial_seconds > 0.0
             && n.retry_max_seconds >= n.retry_initial_seconds
@@ -672,6 +680,10 @@ anchor_file = "audit-anchors.jsonl"
 pilot_soak_hours = 48
 p25_soak_hours = 24
 p50_soak_hours = 24
+# A person's rollback is decided by on-call DevOps together with the Product Owner
+# (R-RB-2): the first files it, the second confirms within this many minutes. The
+# automatic rollback on a critical failure does not wait.
+rollback_confirm_minutes = 30
 
 [notify]
 # Rollout steps, halts and rollbacks go to these webhooks through a durable outbox,

@@ -32,6 +32,7 @@ fn incident(r: IncidentRecord, releases: &[ReleaseSummaryRecord]) -> Incident {
     Incident {
         fixed_by,
         hotfix_overdue,
+        rollback_request: None,
         overdue: r.postmortem.is_none() && r.postmortem_due < today,
         detail: serde_json::from_value(r.detail).unwrap_or_else(|e| {
             tracing::warn!(id = %r.id, error = %e, "stored incident detail is unreadable");
@@ -80,7 +81,13 @@ impl Ops {
     /// An incident as the API shows it, with the release that fixes it.
     async fn incident_view(&self, r: IncidentRecord) -> OpResult<Incident> {
         let releases = self.db.list_releases(&r.product).await?;
-        Ok(incident(r, &releases))
+        let pending = self
+            .pending_rollback(&r.product)
+            .await?
+            .filter(|p| p.incident.as_deref() == Some(r.id.as_str()));
+        let mut i = incident(r, &releases);
+        i.rollback_request = pending;
+        Ok(i)
     }
 
     /// Incidents decided `hotfix` whose 24 h passed with no release out that fixes them:
@@ -188,7 +195,10 @@ impl Ops {
                     .unwrap_or_else(|| format!("{id}: decided to roll back {}", r.version));
                 let evidence = serde_json::to_value(&shown)
                     .map_err(|e| OpError::Internal(anyhow::anyhow!("decision evidence: {e}")))?;
-                self.rollback_as(
+                // Two people decide a rollback (R-RB-2): the first files it on the incident,
+                // the other confirms by deciding `rollback` too.
+                self.two_person_rollback(
+                    actor,
                     &who,
                     &r.product,
                     RollbackRequest {
@@ -197,6 +207,7 @@ impl Ops {
                         severity: Some("critical".into()),
                         next_fix: None,
                         force: req.force,
+                        confirm: false,
                     },
                     Some((id.to_owned(), evidence)),
                 )

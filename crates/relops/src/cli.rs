@@ -109,8 +109,12 @@ pub enum Command {
         #[arg(long)]
         to: Option<String>,
         /// Why (goes into the feed directive, the incident and the notifications).
-        #[arg(long)]
-        reason: String,
+        #[arg(long, required_unless_present = "confirm")]
+        reason: Option<String>,
+        /// Confirm the waiting rollback as its second person: on-call DevOps and the Product
+        /// Owner decide a rollback together (R-RB-2); the first files it, the other confirms.
+        #[arg(long, conflicts_with_all = ["to", "reason", "next_fix", "force"])]
+        confirm: bool,
         /// critical, high or low.
         #[arg(long, default_value = "critical")]
         severity: String,
@@ -530,6 +534,11 @@ pub struct SimulateArgs {
     /// would) or `none` (leave it halted).
     #[arg(long, default_value = "rollback", value_parser = ["rollback", "none"])]
     pub on_halt: String,
+    /// The second decider of that rollback (R-RB-2): a token of the Product Owner when
+    /// the simulator's token is on-call's. Without it the rollback stays filed, awaiting
+    /// confirmation, and the simulation ends with the release halted.
+    #[arg(long, env = "RELOPS_CONFIRM_TOKEN")]
+    pub confirm_token: Option<String>,
     /// Pause between rounds, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub pause_ms: u64,

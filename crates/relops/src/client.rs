@@ -45,6 +45,14 @@ impl Client {
         })
     }
 
+    /// The same server as another token (a second person's).
+    pub fn as_token(&self, token: &str) -> Client {
+        Client {
+            token: Some(token.to_owned()),
+            ..self.clone()
+        }
+    }
+
     /// The HTTP client (with `--ca-cert` trusted), for other calls to the same server.
     pub fn http(&self) -> &reqwest::Client {
         &self.http

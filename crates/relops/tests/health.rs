@@ -195,6 +195,8 @@ async fn the_simulator_ships_a_good_release_and_stops_a_bad_one(b: Backend) {
         &sim,
         &[
             "simulate",
+            "--confirm-token",
+            &s.as_role("product_owner"),
             "--installs",
             "10000",
             "--release",
@@ -231,6 +233,8 @@ async fn the_simulator_ships_a_good_release_and_stops_a_bad_one(b: Backend) {
         &sim,
         &[
             "simulate",
+            "--confirm-token",
+            &s.as_role("product_owner"),
             "--installs",
             "10000",
             "--release",
@@ -871,7 +875,7 @@ async fn incidents_are_decided_once_and_closed_by_a_post_mortem(b: Backend) {
     assert_eq!(done["overdue"], false);
 
     // An incident whose post-mortem is past due is flagged and reported, once.
-    let rb = s.cli_json(&["rollback", "--to", "2.0.0", "--reason", "second incident"]);
+    let rb = s.roll_back(&["--to", "2.0.0", "--reason", "second incident"]);
     let second = rb["incident"].as_str().unwrap().to_owned();
     overdue(&env, &second).await;
     wait_for("the overdue report", || {

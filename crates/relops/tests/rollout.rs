@@ -18,6 +18,7 @@ backend_tests!(
     steps_are_refused_with_reasons,
     notifications_reach_slack_pagerduty_and_webhooks_after_outages,
     a_rollback_that_would_strand_a_platform_needs_force,
+    a_rollback_needs_on_call_and_the_product_owner,
 );
 
 /// One simulated install: its data dir (which holds its install id), what it runs, and
@@ -290,7 +291,7 @@ async fn a_fleet_through_pilot_stages_halt_and_rollback(b: Backend) {
     // signed feed holds it composed, which its canonical JSON requires.
     let reason = "crash on project open (Projekt o\u{308}ffnen)";
     let started = std::time::Instant::now();
-    let rb = s.cli_json(&["rollback", "--reason", reason, "--next-fix", "2027-06-10"]);
+    let rb = s.roll_back(&["--reason", reason, "--next-fix", "2027-06-10"]);
     let took = started.elapsed();
     assert_eq!(
         rb["to"], "2.0.0",
@@ -501,29 +502,44 @@ async fn steps_are_refused_with_reasons(b: Backend) {
         1,
         "rollout.rollback",
     );
-    assert_refused(&s.cli(&["rollback", "--reason", "x"]), 1, "--to VERSION");
+    // A rollback is on-call's and the product owner's decision (R-RB-2); an admin or a
+    // release manager halts instead.
     assert_refused(
-        &s.cli(&["rollback", "--reason", " "]),
+        &s.cli(&["rollback", "--reason", "x"]),
+        1,
+        "decided by on-call DevOps together with the Product Owner",
+    );
+    let oncall = s.as_role("oncall_devops");
+    assert_refused(
+        &s.cli_as(&oncall, &["rollback", "--reason", "x"]),
+        1,
+        "--to VERSION",
+    );
+    assert_refused(
+        &s.cli_as(&oncall, &["rollback", "--reason", " "]),
         1,
         "--reason is required",
     );
     assert_refused(
-        &s.cli(&["rollback", "--reason", "x", "--severity", "meh"]),
+        &s.cli_as(&oncall, &["rollback", "--reason", "x", "--severity", "meh"]),
         1,
         "critical, high, low",
     );
     assert_refused(
-        &s.cli(&["rollback", "--reason", "x", "--to", "1.0.0"]),
+        &s.cli_as(&oncall, &["rollback", "--reason", "x", "--to", "1.0.0"]),
         1,
         "does not exist",
     );
     assert_refused(
-        &s.cli(&["rollback", "--reason", "x", "--to", "2.1.0"]),
+        &s.cli_as(&oncall, &["rollback", "--reason", "x", "--to", "2.1.0"]),
         1,
         "nothing to roll back",
     );
     assert_refused(
-        &s.cli(&["rollback", "--reason", "x", "--next-fix", "soon"]),
+        &s.cli_as(
+            &oncall,
+            &["rollback", "--reason", "x", "--next-fix", "soon"],
+        ),
         2,
         "YYYY-MM-DD",
     );
@@ -676,13 +692,7 @@ url = "http://127.0.0.1:{port}/generic"
 
     // Resume resolves the page; rollback triggers a critical one and names the fix date.
     s.cli_json(&["rollout", "resume", "2.1.0"]);
-    s.cli_json(&[
-        "rollback",
-        "--reason",
-        "data loss on save",
-        "--next-fix",
-        "2027-06-10",
-    ]);
+    s.roll_back(&["--reason", "data loss on save", "--next-fix", "2027-06-10"]);
     wait_for("resolve and rollback pages", || {
         rx.of("pagerduty").len() == 3
     })
@@ -695,12 +705,25 @@ url = "http://127.0.0.1:{port}/generic"
     assert_eq!(pd[2]["event_action"], "trigger");
     assert_eq!(pd[2]["payload"]["severity"], "critical");
     assert_eq!(pd[2]["payload"]["class"], "release.rolled_back");
+    // The request (one Slack and webhook message, no page), then the rollback.
     wait_for("the rollback in Slack and the webhook", || {
-        rx.of("slack").len() == 8 && rx.of("generic").len() == 8
+        rx.of("slack").len() == 9 && rx.of("generic").len() == 9
     })
     .await;
-    let text = rx.of("slack")[7]["text"].as_str().unwrap().to_owned();
+    let requested = rx.of("slack")[7]["text"].as_str().unwrap().to_owned();
+    assert!(
+        requested.starts_with(
+            "wizard: ROLLBACK REQUESTED to 2.0.0 (withdrawing 2.1.0) by test-oncall_devops"
+        ) && requested.contains("It needs a product_owner to confirm within 30 minutes"),
+        "{requested}"
+    );
+    let text = rx.of("slack")[8]["text"].as_str().unwrap().to_owned();
     let inc = s.cli_json(&["incident", "show", "INC-1"]);
+    let actor = inc["opened_by"].as_str().unwrap().to_owned();
+    assert!(
+        actor.starts_with("test-product_owner (") && actor.contains(" with test-oncall_devops ("),
+        "both deciders are recorded: {actor}"
+    );
     assert_eq!(
         text,
         format!(
@@ -754,8 +777,9 @@ async fn a_rollback_that_would_strand_a_platform_needs_force(b: Backend) {
     );
     s.approve("2.1.0");
     s.cli_json(&["rollout", "start", "2.1.0"]);
+    let oncall = s.as_role("oncall_devops");
     assert_refused(
-        &s.cli(&["rollback", "--reason", "crash on open"]),
+        &s.cli_as(&oncall, &["rollback", "--reason", "crash on open"]),
         1,
         "2.0.0 has no artifact for windows-x64, which 2.1.0 has: installs there would stay on the withdrawn release",
     );
@@ -764,7 +788,11 @@ async fn a_rollback_that_would_strand_a_platform_needs_force(b: Backend) {
         "piloting",
         "the refusal changed nothing"
     );
-    let out = s.cli(&["rollback", "--reason", "crash on open", "--force"]);
+    s.cli_json_as(
+        &oncall,
+        &["rollback", "--reason", "crash on open", "--force"],
+    );
+    let out = s.cli_as(&s.as_role("product_owner"), &["rollback", "--confirm"]);
     assert!(
         out.status.success(),
         "{}",
@@ -789,4 +817,109 @@ fn audit_entries(s: &Server) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// R-RB-2: the rollback decision is on-call DevOps' together with the Product Owner's. The
+/// first files it (nothing changes), someone else with the other role confirms it within
+/// the window; one person holding both roles is still one person.
+async fn a_rollback_needs_on_call_and_the_product_owner(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    publish(&s, w, "2.0.0", 1);
+    s.ship("2.0.0");
+    publish(&s, w, "2.1.0", 2);
+    s.approve("2.1.0");
+    s.cli_json(&["rollout", "start", "2.1.0"]);
+    let (oncall, po) = (s.as_role("oncall_devops"), s.as_role("product_owner"));
+
+    assert_refused(
+        &s.cli_as(&po, &["rollback", "--confirm"]),
+        1,
+        "no rollback request of wizard awaits confirmation",
+    );
+    let filed = s.cli_json_as(&oncall, &["rollback", "--reason", "data loss"]);
+    let p = &filed["awaiting_confirmation"];
+    assert_eq!(
+        (&p["to"], &p["awaits"]),
+        (&json!("2.0.0"), &json!("product_owner"))
+    );
+    assert_eq!(filed["incident"], Value::Null, "nothing done yet: {filed}");
+    assert_eq!(
+        s.cli_json(&["release", "show", "2.1.0"])["state"],
+        "piloting"
+    );
+    let text = String::from_utf8(
+        s.cli_as(&oncall, &["rollback", "--reason", "data loss"])
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        text.contains("nothing has changed yet")
+            && text.contains("It needs a product_owner to confirm by"),
+        "{text}"
+    );
+
+    // Not the same person, not another on-call: a product owner.
+    assert_refused(
+        &s.cli_as(&oncall, &["rollback", "--confirm"]),
+        1,
+        "the second person must be someone else",
+    );
+    let olga = s.cli_json(&[
+        "token",
+        "create",
+        "--role",
+        "oncall_devops",
+        "--name",
+        "olga",
+    ])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_refused(
+        &s.cli_as(&olga, &["rollback", "--confirm"]),
+        1,
+        "it needs confirming by someone with role product_owner",
+    );
+    let both = s.token_with(&["oncall_devops", "product_owner"]);
+    // A request not confirmed in time lapses.
+    env.execute_sql(&["UPDATE rollback_requests SET expires_at = '2020-01-01T00:00:00.000000Z'"])
+        .await;
+    assert_refused(
+        &s.cli_as(&po, &["rollback", "--confirm"]),
+        1,
+        "awaits confirmation (one lapses after 30 minutes)",
+    );
+    // Filed again by one person holding both roles: still needs a second person.
+    s.cli_json_as(&both, &["rollback", "--reason", "data loss"]);
+    assert_refused(
+        &s.cli_as(&both, &["rollback", "--confirm"]),
+        1,
+        "the second person must be someone else",
+    );
+    let done = s.cli_json_as(&po, &["rollback", "--confirm"]);
+    assert_eq!(
+        (&done["to"], &done["withdrawn"]),
+        (&json!("2.0.0"), &json!(["2.1.0"]))
+    );
+    let entry = audit_entries(&s)
+        .into_iter()
+        .rev()
+        .find(|e| e["action"] == "release.rollback")
+        .unwrap();
+    let actor = entry["actor"].as_str().unwrap();
+    assert!(
+        actor.starts_with("test-product_owner (")
+            && actor.contains(" with test-oncall_devops+product_owner ("),
+        "{actor}"
+    );
+    assert!(
+        audit_entries(&s)
+            .iter()
+            .filter(|e| e["action"] == "release.rollback_requested")
+            .count()
+            >= 3
+    );
 }

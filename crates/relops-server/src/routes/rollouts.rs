@@ -5,7 +5,7 @@ use crate::extract::Json;
 use crate::extract::{Path, Query};
 use axum::extract::State;
 use axum::http::StatusCode;
-use relops_api::{NotificationList, RollbackDone, RollbackRequest, RolloutStatus, RolloutStep};
+use relops_api::{NotificationList, RollbackAnswer, RollbackRequest, RolloutStatus, RolloutStep};
 use relops_ops::rollout::RolloutAction;
 use serde::Deserialize;
 
@@ -61,15 +61,20 @@ pub async fn halt(
 }
 
 /// `POST /v1/rollback`: withdraw every release above the target and send the installs
-/// that run them back to it.
+/// that run them back to it — 201 once done, 202 while it waits for its second person.
 pub async fn rollback(
     State(state): State<AppState>,
     Product(product): Product,
     Caller(who): Caller,
     Json(req): Json<RollbackRequest>,
-) -> ApiResult<(StatusCode, Json<RollbackDone>)> {
-    let done = state.ops.rollback(&who, &product, req).await?;
-    Ok((StatusCode::CREATED, Json(done)))
+) -> ApiResult<(StatusCode, Json<RollbackAnswer>)> {
+    let answer = state.ops.rollback(&who, &product, req).await?;
+    let status = if answer.done.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(answer)))
 }
 
 #[derive(Debug, Deserialize)]

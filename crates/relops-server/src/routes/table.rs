@@ -304,7 +304,7 @@ fn entries() -> Vec<Entry> {
             post(rollouts::rollback),
         )
         .takes::<api::RollbackRequest>()
-        .answers::<api::RollbackDone>()
+        .answers::<api::RollbackAnswer>()
         .created(),
         e(
             "GET",

@@ -11,11 +11,11 @@ mod rollout;
 mod server;
 mod simulate;
 
-use relops_api::{CreateToken, TokenCreated, WhoAmI};
+use relops_api::{CreateToken, RollbackRequest, TokenCreated, WhoAmI};
 
 use crate::cli::{AuditCmd, Cli, Command, KeysCmd, TokenCmd};
 use crate::client::{Client, segment};
-use crate::output::{print, print_json};
+use crate::output::{print, print_json, usage};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.global.json;
@@ -262,14 +262,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             severity,
             next_fix,
             force,
+            confirm,
         } => {
             rollout::rollback(
                 &Client::new(&cli.global)?,
-                to,
-                reason,
-                severity,
-                next_fix,
-                force,
+                RollbackRequest {
+                    to: to
+                        .map(|v| v.parse().map_err(|e| usage(format!("--to {v}: {e}"))))
+                        .transpose()?,
+                    reason: reason.unwrap_or_default(),
+                    severity: Some(severity),
+                    next_fix: next_fix
+                        .map(|d| {
+                            d.parse()
+                                .map_err(|_| usage(format!("--next-fix {d}: expected YYYY-MM-DD")))
+                        })
+                        .transpose()?,
+                    force,
+                    confirm,
+                },
                 json,
             )
             .await

@@ -1,10 +1,10 @@
 //! `relops rollout …`, `relops rollback`, `relops notify list`, `relops incident …`
 
-use relops_api::{NotificationList, RollbackDone, RollbackRequest, RolloutStatus, RolloutStep};
+use relops_api::{NotificationList, RollbackAnswer, RollbackRequest, RolloutStatus, RolloutStep};
 
 use crate::cli::{NotifyCmd, RolloutCmd};
 use crate::client::{Client, segment};
-use crate::output::{print, print_json, table, usage};
+use crate::output::{print, print_json, table};
 
 pub async fn run(client: &Client, cmd: RolloutCmd, json: bool) -> anyhow::Result<()> {
     let (version, action, step) = match cmd {
@@ -100,39 +100,28 @@ fn describe(s: &RolloutStatus) -> String {
     out
 }
 
-pub async fn rollback(
-    client: &Client,
-    to: Option<String>,
-    reason: String,
-    severity: String,
-    next_fix: Option<String>,
-    force: bool,
-    json: bool,
-) -> anyhow::Result<()> {
-    let to = to
-        .map(|v| v.parse().map_err(|e| usage(format!("--to {v}: {e}"))))
-        .transpose()?;
-    let next_fix = next_fix
-        .map(|d| {
-            d.parse()
-                .map_err(|_| usage(format!("--next-fix {d}: expected YYYY-MM-DD")))
-        })
-        .transpose()?;
-    let done: RollbackDone = client
-        .post(
-            "/rollback",
-            &RollbackRequest {
-                to,
-                reason,
-                severity: Some(severity),
-                next_fix,
-                force,
-            },
-        )
-        .await?;
+pub async fn rollback(client: &Client, req: RollbackRequest, json: bool) -> anyhow::Result<()> {
+    let answer: RollbackAnswer = client.post("/rollback", &req).await?;
     if json {
-        return print_json(&done);
+        return print_json(&answer);
     }
+    if let Some(p) = &answer.awaiting_confirmation {
+        let withdrawn: Vec<String> = p.withdrawn.iter().map(|v| v.to_string()).collect();
+        return print(&format!(
+            "{}: rollback to {} (withdrawing {}) filed by {}; nothing has changed yet.\n  It needs a {} to confirm by {}: `relops rollback --confirm` (R-RB-2: on-call DevOps and the Product Owner decide together).\n",
+            p.product,
+            p.to,
+            withdrawn.join(", "),
+            p.requested_by,
+            p.awaits,
+            p.expires_at.format("%Y-%m-%d %H:%M UTC"),
+        ));
+    }
+    let Some(done) = answer.done else {
+        return Err(crate::output::failed(
+            "the server answered neither done nor waiting",
+        ));
+    };
     let withdrawn: Vec<String> = done.withdrawn.iter().map(|v| v.to_string()).collect();
     let mut out = format!(
         "{}: rolled back to {}; withdrawn {}. Incident {} opened, post-mortem due {}.\n",

@@ -312,19 +312,35 @@ pub async fn run(client: &Client, a: SimulateArgs, json: bool) -> anyhow::Result
                 .iter()
                 .find(|i| i.version == v && i.status == "open")
             {
-                client
-                    .post::<_, relops_api::Incident>(
-                        &format!("/incidents/{}/decision", segment(&i.id)),
-                        &IncidentDecision {
-                            action: "rollback".into(),
-                            note: Some(format!(
-                                "simulated on-call: roll back {v} after the automatic halt"
-                            )),
-                            to: None,
-                            force: false,
-                        },
+                let decision = |note: &str| IncidentDecision {
+                    action: "rollback".into(),
+                    note: Some(note.to_owned()),
+                    to: None,
+                    force: false,
+                };
+                let path = format!("/incidents/{}/decision", segment(&i.id));
+                let filed: relops_api::Incident = client
+                    .post(
+                        &path,
+                        &decision(&format!(
+                            "simulated on-call: roll back {v} after the automatic halt"
+                        )),
                     )
                     .await?;
+                if filed.rollback_request.is_some() {
+                    let Some(t) = &a.confirm_token else {
+                        report.incident = Some(i.id.clone());
+                        report.outcome = "halted".into();
+                        break;
+                    };
+                    client
+                        .as_token(t)
+                        .post::<_, relops_api::Incident>(
+                            &path,
+                            &decision("simulated product owner: confirmed"),
+                        )
+                        .await?;
+                }
                 report.incident = Some(i.id.clone());
                 report.rolled_back_to = Some(baseline.to_string());
             }

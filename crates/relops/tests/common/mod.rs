@@ -419,6 +419,19 @@ impl Server {
         t
     }
 
+    /// A person's rollback as the playbook has it (R-RB-2): on-call files it with `args`,
+    /// the product owner confirms; the rollback's answer.
+    pub fn roll_back(&self, args: &[&str]) -> serde_json::Value {
+        let mut filed = vec!["rollback"];
+        filed.extend_from_slice(args);
+        let pending = self.cli_json_as(&self.as_role("oncall_devops"), &filed);
+        assert!(
+            pending["awaiting_confirmation"].is_object(),
+            "filed, not done: {pending}"
+        );
+        self.cli_json_as(&self.as_role("product_owner"), &["rollback", "--confirm"])
+    }
+
     /// Makes `version` ready for go: every gate fed with a passing report written by the
     /// real tool, release notes uploaded, and each checklist item signed by its owner.
     pub fn ready(&self, version: &str) {
