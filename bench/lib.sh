@@ -18,7 +18,8 @@ bench_token() { # ROLE -> token (made once); admin, product_owner and security_e
 bench_approve() { # VERSION: frozen, gates fed with real reports, notes, checklist signed, go
   "$BIN" release freeze "$1" >/dev/null
   "$BIN" gate coverage "$1" "$REPORTS/coverage-high.lcov.info" >/dev/null
-  "$BIN" gate tests "$1" "$REPORTS/junit-pytest-pass.xml" >/dev/null
+  "$BIN" gate tests "$1" "$REPORTS/junit-pytest-pass.xml" "$REPORTS/junit-pytest-ui-smoke.xml" >/dev/null
+  "$BIN" gate lint "$1" "$REPORTS/lint-clippy-clean.sarif" >/dev/null
   "$BIN" gate sbom "$1" "$REPORTS/sbom-python-env.cdx.json" >/dev/null
   "$BIN" gate scan "$1" "$REPORTS/vulns-cargo-audit-clean.json" >/dev/null
   "$BIN" gate scan "$1" "$REPORTS/secrets-clean.baseline.json" >/dev/null

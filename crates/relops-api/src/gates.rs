@@ -27,6 +27,7 @@ pub enum GateFindings {
     Sbom(SbomSummary),
     Vulnerabilities(VulnerabilitySummary),
     Secrets(SecretsSummary),
+    Lint(LintSummary),
 }
 
 impl GateFindings {
@@ -38,8 +39,24 @@ impl GateFindings {
             Self::Sbom(_) => "sbom",
             Self::Vulnerabilities(_) => "vulnerabilities",
             Self::Secrets(_) => "secrets",
+            Self::Lint(_) => "lint",
         }
     }
+}
+
+/// Linter findings from SARIF 2.1.0 logs (clippy, ruff, ESLint, …); passes without
+/// error-level results.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LintSummary {
+    /// The tools whose runs were read.
+    pub tools: Vec<String>,
+    pub errors: u64,
+    pub warnings: u64,
+    pub notes: u64,
+    /// Suppressed in the source; not counted above.
+    pub suppressed: u64,
+    /// The most frequent rules and their counts.
+    pub rules: Vec<(String, u64)>,
 }
 
 /// Line and branch coverage (lcov or Cobertura).

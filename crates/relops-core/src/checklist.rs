@@ -65,7 +65,7 @@ impl Item {
     /// The gates whose verdicts feed this item.
     pub fn gates(self) -> &'static [&'static str] {
         match self {
-            Self::Qa => &["tests", "coverage"],
+            Self::Qa => &["tests", "coverage", "lint"],
             Self::Security => &["vulnerabilities", "secrets", "sbom"],
             _ => &[],
         }
@@ -201,7 +201,9 @@ mod tests {
         let g = gates(&["tests"], &["coverage"]);
         let why = sign_refusal(Item::Qa, &g, true).unwrap();
         assert!(why.contains("coverage failed"), "{why}");
-        assert!(sign_refusal(Item::Qa, gates(&["tests", "coverage"], &[]), true).is_none());
+        let why = sign_refusal(Item::Qa, gates(&["tests", "coverage"], &[]), true).unwrap();
+        assert!(why.contains("lint missing"), "{why}");
+        assert!(sign_refusal(Item::Qa, gates(&["tests", "coverage", "lint"], &[]), true).is_none());
         assert!(sign_refusal(Item::Ops, gates(&[], &[]), false).is_none());
         assert!(
             sign_refusal(Item::Support, gates(&[], &[]), false)

@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | [`envelope`] | the Sentry endpoint: `envelope::parse`, then `interpret::records` | anyone with the public DSN |
 //! | [`minidump_form`] | the Crashpad upload's form fields: `interpret::form_event`, `minidump_record` | anyone with the public DSN |
-//! | [`coverage`], [`junit`], [`sbom`], [`scan`] | the release gates' report readers (`relops-gates`) | a CI job's token, a compromised tool |
+//! | [`coverage`], [`junit`], [`lint`], [`sbom`], [`scan`] | the release gates' report readers (`relops-gates`) | a CI job's token, a compromised tool |
 //! | [`tuf`] | TUF metadata types, canonical JSON and signature checks (`relops-tuf`) | a mirror or a tampered store |
 //! | [`sealed`] | sealed crash dumps (`relops-seal`): shape check and opening | anyone with the public DSN |
 //!
@@ -59,6 +59,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             .into_iter()
             .filter(|b| b.windows(8).any(|w| w == b"testcase"))
             .collect(),
+        "lint" => files(reports, &[".sarif"]),
         "sbom" => files(reports, &[".cdx.json"]),
         "scan" => files(reports, &["baseline.json", "cargo-audit.json", "cargo-audit-clean.json"]),
         "tuf" => tuf_seeds(),
@@ -138,6 +139,15 @@ pub fn coverage(input: &[u8]) {
     if let Ok(c) = relops_gates::coverage::parse(input) {
         let p = c.line_percent();
         assert!((0.0..=100.0).contains(&p), "line coverage {p} %");
+    }
+}
+
+/// SARIF lint logs (clippy-sarif, ruff): counts never exceed the results read.
+pub fn lint(input: &[u8]) {
+    if let Ok(s) = relops_gates::lint::parse(input) {
+        let listed: u64 = s.rules.iter().map(|(_, n)| n).sum();
+        assert!(listed <= s.errors + s.warnings + s.notes, "{s:?}");
+        let _ = s.passes();
     }
 }
 
@@ -303,6 +313,7 @@ mod tests {
         minidump_form, minidump_form_mutated;
         coverage, coverage_mutated;
         junit, junit_mutated;
+        lint, lint_mutated;
         sbom, sbom_mutated;
         scan, scan_mutated;
         tuf, tuf_mutated;
@@ -320,6 +331,7 @@ mod tests {
             "minidump_form",
             "coverage",
             "junit",
+            "lint",
             "sbom",
             "scan",
             "tuf",
@@ -346,6 +358,10 @@ mod tests {
         }
         for s in seeds("junit") {
             assert!(relops_gates::junit::parse(&s).is_ok());
+        }
+        assert_eq!(seeds("lint").len(), 3);
+        for s in seeds("lint") {
+            assert!(relops_gates::lint::parse(&s).is_ok());
         }
         for s in seeds("tuf") {
             assert!(serde_json::from_slice::<Value>(&s).is_ok());

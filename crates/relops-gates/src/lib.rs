@@ -2,6 +2,7 @@
 
 pub mod coverage;
 pub mod junit;
+pub mod lint;
 pub mod sbom;
 pub mod scan;
 

@@ -27,6 +27,8 @@ const MAX_EVIDENCE_BYTES: usize = 16 * 1024 * 1024;
 struct Facts {
     release: Release,
     gates: Vec<(String, bool)>,
+    /// The tests gate's results include UI smoke.
+    ui_smoke: bool,
     signoffs: Vec<Signoff>,
     decisions: Vec<relops_store::Decision>,
 }
@@ -34,18 +36,17 @@ struct Facts {
 impl Facts {
     async fn load(ops: &Ops, product: &str, v: &Version) -> OpResult<Facts> {
         let release = ops.load_release(product, v).await?;
-        let gates = ops
-            .db
-            .gates(product, &release.version)
-            .await?
-            .into_iter()
-            .map(|g| (g.gate, g.passed))
-            .collect();
+        let records = ops.db.gates(product, &release.version).await?;
+        let ui_smoke = records
+            .iter()
+            .any(|g| g.gate == "tests" && g.summary["ui_smoke"] == serde_json::Value::Bool(true));
+        let gates = records.into_iter().map(|g| (g.gate, g.passed)).collect();
         let signoffs = ops.db.signoffs(product, &release.version).await?;
         let decisions = ops.db.decisions(product, &release.version).await?;
         Ok(Facts {
             release,
             gates,
+            ui_smoke,
             signoffs,
             decisions,
         })
@@ -271,6 +272,12 @@ impl Ops {
             return Err(OpError::Refused(format!(
                 "cannot sign {item} of {}: {why}",
                 facts.release.version
+            )));
+        }
+        if item == Item::Qa && self.config.gates.require_ui_smoke && !facts.ui_smoke {
+            return Err(OpError::Refused(format!(
+                "cannot sign qa of {v}: the tests gate holds no UI smoke results (R-REL-5): submit them with the other JUnit files, e.g. `relops gate tests {v} junit-unit.xml junit-ui-smoke.xml` (a suite or test class named *smoke* counts; `[gates] require_ui_smoke = false` turns this off)",
+                v = facts.release.version
             )));
         }
         let body = s.evidence;

@@ -281,6 +281,8 @@ pub struct GatesConfig {
     pub required: Vec<String>,
     /// Licence policy of the SBOM gate.
     pub licences: relops_gates::sbom::LicencePolicy,
+    /// The QA item is signed only when the tests gate holds UI smoke results (R-REL-5).
+    pub require_ui_smoke: bool,
 }
 
 impl Default for GatesConfig {
@@ -291,12 +293,20 @@ impl Default for GatesConfig {
             max_report_bytes: 16 * 1024 * 1024,
             required: GATES.iter().map(|g| (*g).to_owned()).collect(),
             licences: relops_gates::sbom::LicencePolicy::default(),
+            require_ui_smoke: true,
         }
     }
 }
 
 /// The gates relops knows.
-pub const GATES: [&str; 5] = ["coverage", "tests", "sbom", "vulnerabilities", "secrets"];
+pub const GATES: [&str; 6] = [
+    "coverage",
+    "tests",
+    "lint",
+    "sbom",
+    "vulnerabilities",
+    "secrets",
+];
 
 /// The `[feed]` section: the signed update feed (TUF).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -665,7 +675,9 @@ fail_at_severity = "high"
 max_report_bytes = 16777216
 # Gates that must have passed before `relops approve` (a failing gate always blocks).
 # The checklist's QA and Security items need their gates in any case.
-required = ["coverage", "tests", "sbom", "vulnerabilities", "secrets"]
+required = ["coverage", "tests", "lint", "sbom", "vulnerabilities", "secrets"]
+# QA signs only when the tests gate holds UI smoke results (a suite or class named *smoke*).
+require_ui_smoke = true
 
 [audit]
 # R-CR-4: the audit trail is kept 180 days; pruning keeps a signed checkpoint.

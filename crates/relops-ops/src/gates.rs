@@ -6,13 +6,13 @@
 use bytes::Bytes;
 use chrono::Utc;
 use relops_api::{
-    ComponentLicence, CoverageSummary, Evidence, Gate, GateFindings, GateList, SbomSummary, Secret,
-    SecretsSummary, TestSummary, Vulnerability, VulnerabilitySummary,
+    ComponentLicence, CoverageSummary, Evidence, Gate, GateFindings, GateList, LintSummary,
+    SbomSummary, Secret, SecretsSummary, TestSummary, Vulnerability, VulnerabilitySummary,
 };
 use relops_core::access::Permission;
 use relops_core::release::ArtifactPolicy;
 use relops_core::version::Version;
-use relops_gates::{ReportError, coverage, junit, sbom, scan};
+use relops_gates::{ReportError, coverage, junit, lint, sbom, scan};
 use relops_store::GateRecord;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -22,7 +22,7 @@ use crate::error::{OpError, OpResult};
 use crate::{Actor, Ops};
 
 /// Kinds a report can be submitted as; `scan` becomes `vulnerabilities` or `secrets`.
-pub const KINDS: [&str; 4] = ["coverage", "tests", "sbom", "scan"];
+pub const KINDS: [&str; 5] = ["coverage", "tests", "sbom", "scan", "lint"];
 
 /// One report file as submitted.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ impl Ops {
         let who = actor.authorize(Permission::GateSubmit)?;
         if !KINDS.contains(&kind) {
             return Err(OpError::NotFound(format!(
-                "no gate `{kind}`: submit to coverage, tests, sbom or scan"
+                "no gate `{kind}`: submit to coverage, tests, lint, sbom or scan"
             )));
         }
         let release = self.load_release(product, v).await?;
@@ -166,6 +166,32 @@ impl Ops {
                     }),
                     pass,
                 )
+            }
+            "lint" => {
+                // One log per linter run (clippy, ruff, ESLint …): merged into one verdict.
+                let mut total = LintSummary::default();
+                let mut rules: std::collections::BTreeMap<String, u64> = Default::default();
+                for f in files {
+                    let s = lint::parse(&f.bytes).map_err(|e| unreadable(&f.name, e))?;
+                    for t in s.tools {
+                        if !total.tools.contains(&t) {
+                            total.tools.push(t);
+                        }
+                    }
+                    total.errors += s.errors;
+                    total.warnings += s.warnings;
+                    total.notes += s.notes;
+                    total.suppressed += s.suppressed;
+                    for (r, n) in s.rules {
+                        *rules.entry(r).or_insert(0) += n;
+                    }
+                }
+                let mut top: Vec<(String, u64)> = rules.into_iter().collect();
+                top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                top.truncate(20);
+                total.rules = top;
+                let pass = total.errors == 0;
+                (GateFindings::Lint(total), pass)
             }
             "sbom" => {
                 let f = one()?;

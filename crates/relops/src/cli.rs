@@ -303,6 +303,16 @@ pub enum GateCmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Linter findings as SARIF 2.1.0 (`cargo clippy --message-format=json | clippy-sarif`,
+    /// `ruff check --output-format sarif`, ESLint's SARIF formatter); passes when no finding
+    /// is at level error. One file per linter run.
+    Lint {
+        /// The release, e.g. 2.1.0.
+        version: String,
+        /// SARIF files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// CycloneDX JSON SBOM; every component's licence against the allow/deny policy.
     Sbom {
         /// The release, e.g. 2.1.0.

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Backend, TestEnv, assert_refused, report, test_bytes};
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 backend_tests!(
@@ -72,7 +72,7 @@ async fn owners_sign_and_the_product_owner_decides(b: Backend) {
     );
     // By default every gate is required; and a draft is approved only after its freeze.
     let blockers = c["blockers"].as_array().unwrap();
-    assert_eq!(blockers.len(), 4 + 5 + 1, "{blockers:?}");
+    assert_eq!(blockers.len(), 4 + 6 + 1, "{blockers:?}");
     assert!(
         blockers.last().unwrap().as_str().unwrap().starts_with(
             "the release is a draft: it is approved only after its feature freeze (due 2027-03-08"
@@ -82,7 +82,14 @@ async fn owners_sign_and_the_product_owner_decides(b: Backend) {
     let gates = s.cli_json(&["gate", "list", "2.1.0"]);
     assert_eq!(
         gates["missing"],
-        json!(["coverage", "tests", "sbom", "vulnerabilities", "secrets"])
+        json!([
+            "coverage",
+            "tests",
+            "lint",
+            "sbom",
+            "vulnerabilities",
+            "secrets"
+        ])
     );
 
     // Only the owner role signs, and only once the feeding gates passed.
@@ -99,7 +106,7 @@ async fn owners_sign_and_the_product_owner_decides(b: Backend) {
     assert_refused(
         &s.cli_as(&qa, &["checklist", "sign", "2.1.0", "qa"]),
         1,
-        "tests missing, coverage missing",
+        "tests missing, coverage missing, lint missing",
     );
     assert_refused(
         &s.cli_as(&qa, &["checklist", "sign", "2.1.0", "legal"]),
@@ -133,6 +140,58 @@ async fn owners_sign_and_the_product_owner_decides(b: Backend) {
             &report("coverage-high.cobertura.xml"),
         ],
     );
+    // The lint gate (R-REL-5): clippy's error-level finding fails it; a clean log passes.
+    let out = s.cli_as(
+        &qa,
+        &["gate", "lint", "2.1.0", &report("lint-clippy.sarif")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("lint gate: FAIL — clippy: 1 errors, 1 warnings, 0 notes")
+            && text.contains("clippy::unwrap_used: 1"),
+        "{text}"
+    );
+    assert_refused(
+        &s.cli_as(&qa, &["checklist", "sign", "2.1.0", "qa"]),
+        1,
+        "lint failed",
+    );
+    let out = s.cli_as(
+        &qa,
+        &[
+            "gate",
+            "lint",
+            "2.1.0",
+            &report("lint-clippy-clean.sarif"),
+            &report("lint-ruff.sarif"),
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let lint: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(lint["passed"], false, "ruff's findings are errors: {lint}");
+    s.cli_json_as(
+        &qa,
+        &["gate", "lint", "2.1.0", &report("lint-clippy-clean.sarif")],
+    );
+    // UI smoke results are part of QA's sign-off (R-REL-5): nextest's unit run alone is not.
+    assert_refused(
+        &s.cli_as(&qa, &["checklist", "sign", "2.1.0", "qa"]),
+        1,
+        "the tests gate holds no UI smoke results",
+    );
+    let t = s.cli_json_as(
+        &qa,
+        &[
+            "gate",
+            "tests",
+            "2.1.0",
+            &report("junit-nextest-pass.xml"),
+            &report("junit-pytest-ui-smoke.xml"),
+        ],
+    );
+    assert_eq!(t["summary"]["ui_smoke"], true, "{t}");
     let c = s.cli_json_as(
         &qa,
         &[

@@ -17,6 +17,7 @@ pub async fn run(client: &Client, cmd: GateCmd, json: bool) -> anyhow::Result<()
         GateCmd::Tests { version, files } => (version, "tests", files),
         GateCmd::Sbom { version, file } => (version, "sbom", vec![file]),
         GateCmd::Scan { version, file } => (version, "scan", vec![file]),
+        GateCmd::Lint { version, files } => (version, "lint", files),
     };
     let gate = submit(client, &version, kind, &files).await?;
     if json {
@@ -93,6 +94,22 @@ fn numbers(g: &Gate) -> String {
             v.blocking
         ),
         GateFindings::Secrets(s) => format!("{} secrets found", s.secrets.len()),
+        GateFindings::Lint(l) => format!(
+            "{}: {} errors, {} warnings, {} notes{}",
+            if l.tools.is_empty() {
+                "lint".to_owned()
+            } else {
+                l.tools.join(", ")
+            },
+            l.errors,
+            l.warnings,
+            l.notes,
+            if l.suppressed > 0 {
+                format!(" ({} suppressed in the source)", l.suppressed)
+            } else {
+                String::new()
+            }
+        ),
     }
 }
 
@@ -130,6 +147,11 @@ fn describe(g: &Gate) -> String {
                     sct.line.map_or_else(|| "?".to_owned(), |l| l.to_string()),
                     sct.kind
                 );
+            }
+        }
+        GateFindings::Lint(l) => {
+            for (rule, n) in l.rules.iter().take(10) {
+                out += &format!("  {rule}: {n}\n");
             }
         }
         GateFindings::Coverage(_) => {}

@@ -440,7 +440,14 @@ impl Server {
             self.cli_json(&["release", "freeze", version]);
         }
         self.cli_json(&["gate", "coverage", version, &r("coverage-high.lcov.info")]);
-        self.cli_json(&["gate", "tests", version, &r("junit-pytest-pass.xml")]);
+        self.cli_json(&[
+            "gate",
+            "tests",
+            version,
+            &r("junit-pytest-pass.xml"),
+            &r("junit-pytest-ui-smoke.xml"),
+        ]);
+        self.cli_json(&["gate", "lint", version, &r("lint-clippy-clean.sarif")]);
         self.cli_json(&["gate", "sbom", version, &r("sbom-python-env.cdx.json")]);
         self.cli_json(&["gate", "scan", version, &r("vulns-cargo-audit-clean.json")]);
         self.cli_json(&["gate", "scan", version, &r("secrets-clean.baseline.json")]);
