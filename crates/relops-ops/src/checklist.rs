@@ -10,6 +10,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use relops_api::{ApproveRequest, Checklist, ChecklistItem, Evidence, GoDecision, Release};
 use relops_core::access::Permission;
+use relops_core::artifact::ArtifactKind;
 use relops_core::checklist::{GateState, Item, go_blockers, sign_refusal};
 use relops_core::release::ReleaseState;
 use relops_core::version::{ReleaseKind, Version};
@@ -85,6 +86,27 @@ impl Facts {
                 0,
                 "no artifacts: upload at least one (`relops artifact upload`)".into(),
             );
+        }
+        // R-REL-6: platform signing evidence on what Apple and Windows would check.
+        if ops.config.gates.require_signing_evidence {
+            for a in &self.release.artifacts {
+                let missing = match a.kind {
+                    ArtifactKind::Dmg if a.notarization_id.is_none() => "notarization id",
+                    ArtifactKind::Msi | ArtifactKind::Msix if a.authenticode_signer.is_none() => {
+                        "Authenticode signer"
+                    }
+                    _ => continue,
+                };
+                b.push(format!(
+                    "{} has no {missing}: upload it again with --{} (after the freeze as a critical fix; platform signing evidence, R-REL-6)",
+                    a.name,
+                    if missing == "notarization id" {
+                        "notarization-id"
+                    } else {
+                        "authenticode-signer"
+                    }
+                ));
+            }
         }
         // R-REL-4: go comes after the feature freeze (at the freeze date relops freezes a
         // draft itself; `relops release freeze` does it earlier).

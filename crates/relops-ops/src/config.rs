@@ -283,6 +283,9 @@ pub struct GatesConfig {
     pub licences: relops_gates::sbom::LicencePolicy,
     /// The QA item is signed only when the tests gate holds UI smoke results (R-REL-5).
     pub require_ui_smoke: bool,
+    /// Go needs platform signing evidence (R-REL-6): a notarization id on every `.dmg`,
+    /// an Authenticode signer on every `.msi`/`.msix`.
+    pub require_signing_evidence: bool,
 }
 
 impl Default for GatesConfig {
@@ -294,6 +297,7 @@ impl Default for GatesConfig {
             required: GATES.iter().map(|g| (*g).to_owned()).collect(),
             licences: relops_gates::sbom::LicencePolicy::default(),
             require_ui_smoke: true,
+            require_signing_evidence: true,
         }
     }
 }
@@ -678,6 +682,9 @@ max_report_bytes = 16777216
 required = ["coverage", "tests", "lint", "sbom", "vulnerabilities", "secrets"]
 # QA signs only when the tests gate holds UI smoke results (a suite or class named *smoke*).
 require_ui_smoke = true
+# Go needs platform signing evidence: --notarization-id on every .dmg, --authenticode-signer
+# on every .msi/.msix (R-REL-6).
+require_signing_evidence = true
 
 [audit]
 # R-CR-4: the audit trail is kept 180 days; pruning keeps a signed checkpoint.

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 
 backend_tests!(
     owners_sign_and_the_product_owner_decides,
-    a_hotfix_can_waive_items
+    a_hotfix_can_waive_items,
+    go_needs_platform_signing_evidence
 );
 
 fn item<'a>(c: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
@@ -521,5 +522,85 @@ async fn a_hotfix_can_waive_items(b: Backend) {
     assert!(
         audit.contains("\"waived\":[\"qa\",\"security\"]"),
         "{audit}"
+    );
+}
+
+/// R-REL-6: a `.dmg` without a notarization id or an `.msi` without an Authenticode signer
+/// blocks go, and says how to mend it.
+async fn go_needs_platform_signing_evidence(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    let file = |name: &str, seed: u8| {
+        let p = work.path().join(name);
+        std::fs::write(&p, test_bytes(3000, seed)).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let (dmg, msi) = (file("W.dmg", 1), file("W.msi", 2));
+    s.cli_json(&[
+        "artifact",
+        "upload",
+        "2.1.0",
+        "--platform",
+        "macos-universal",
+        &dmg,
+    ]);
+    s.cli_json(&[
+        "artifact",
+        "upload",
+        "2.1.0",
+        "--platform",
+        "windows-x64",
+        &msi,
+    ]);
+    s.ready("2.1.0");
+    let po = s.as_role("product_owner");
+    let out = s.cli_as(&po, &["approve", "2.1.0"]);
+    assert_refused(
+        &out,
+        1,
+        "W.dmg has no notarization id: upload it again with --notarization-id",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("W.msi has no Authenticode signer"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rm = s.as_role("release_manager");
+    for (f, platform, flag, value) in [
+        (
+            &dmg,
+            "macos-universal",
+            "--notarization-id",
+            "2efe2717-1c3f-4b7e-9a61-8d2f5c0e4b11",
+        ),
+        (
+            &msi,
+            "windows-x64",
+            "--authenticode-signer",
+            "CN=Wizard GmbH",
+        ),
+    ] {
+        s.cli_json_as(
+            &rm,
+            &[
+                "artifact",
+                "upload",
+                "2.1.0",
+                "--platform",
+                platform,
+                f,
+                flag,
+                value,
+                "--critical-fix",
+                "--reason",
+                "signing evidence",
+            ],
+        );
+    }
+    assert_eq!(
+        s.cli_json_as(&po, &["approve", "2.1.0"])["state"],
+        "approved"
     );
 }

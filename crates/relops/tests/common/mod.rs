@@ -509,14 +509,21 @@ impl Server {
     ) -> serde_json::Value {
         let path = dir.join(name);
         std::fs::write(&path, bytes).unwrap();
-        self.cli_json(&[
+        let mut args = vec![
             "artifact",
             "upload",
             version,
             "--platform",
             platform,
             path.to_str().unwrap(),
-        ])
+        ];
+        // The platform signing evidence go needs (R-REL-6).
+        if name.ends_with(".dmg") {
+            args.extend(["--notarization-id", "2efe2717-0000-4000-8000-000000000001"]);
+        } else if name.ends_with(".msi") || name.ends_with(".msix") {
+            args.extend(["--authenticode-signer", "CN=Wizard GmbH"]);
+        }
+        self.cli_json(&args)
     }
 
     /// An SDK updater of a macOS app running `current`, trusting `root`, with its state in
