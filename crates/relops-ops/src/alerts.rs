@@ -538,7 +538,12 @@ impl Ops {
             };
             if self
                 .db
-                .report_overdue(&i.id, now, &notice.messages(&self.config.notify))
+                .report_incident(
+                    &i.id,
+                    relops_store::IncidentReport::PostmortemOverdue,
+                    now,
+                    &notice.messages(&self.config.notify),
+                )
                 .await?
             {
                 n += 1;

@@ -114,19 +114,12 @@ impl Ops {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let Admitted {
-            who,
-            name,
-            platform,
-            kind,
-            expected,
-            release,
-            critical_fix_reason,
-            notarization_id,
-            authenticode_signer,
-        } = self
+        let a = self
             .admit_upload(actor, product, v, raw_name, &p, declared_len)
             .await?;
+        let (who, name, platform, kind, expected, release) =
+            (a.who, a.name, a.platform, a.kind, a.expected, a.release);
+        let critical_fix_reason = a.critical_fix_reason;
         let max = self.config.max_artifact_bytes;
         let too_large = || too_large(max);
 
@@ -177,8 +170,8 @@ impl Ops {
             key_id: self.release_key.key_id().to_owned(),
             uploaded_at: Utc::now(),
             uploaded_by: who.name.clone(),
-            notarization_id,
-            authenticode_signer,
+            notarization_id: a.notarization_id,
+            authenticode_signer: a.authenticode_signer,
             critical_fix_reason: critical_fix_reason.clone(),
             replaces: 0,
         };

@@ -122,7 +122,12 @@ impl Ops {
             };
             if self
                 .db
-                .report_hotfix_overdue(&r.id, now, &notice.messages(&self.config.notify))
+                .report_incident(
+                    &r.id,
+                    relops_store::IncidentReport::HotfixMissed,
+                    now,
+                    &notice.messages(&self.config.notify),
+                )
                 .await?
             {
                 n += 1;

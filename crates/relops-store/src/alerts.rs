@@ -462,22 +462,33 @@ impl Db {
         rows.iter().map(incident_from_row).collect()
     }
 
-    /// Marks an incident's missed hotfix reported, with the messages that report it.
-    pub async fn report_hotfix_overdue(
+    /// Marks an incident reported — its post-mortem overdue, or its hotfix missed — with
+    /// the messages that report it; false when it was reported already (or, for the
+    /// post-mortem, filed meanwhile).
+    pub async fn report_incident(
         &self,
         id: &str,
+        what: IncidentReport,
         at: DateTime<Utc>,
         notify: &[NewNotification],
     ) -> Result<bool> {
+        let sql = match what {
+            IncidentReport::PostmortemOverdue => {
+                "UPDATE incidents SET overdue_notified_at = $1 \
+                 WHERE id = $2 AND overdue_notified_at IS NULL AND postmortem IS NULL"
+            }
+            IncidentReport::HotfixMissed => {
+                "UPDATE incidents SET hotfix_notified_at = $1 \
+                 WHERE id = $2 AND hotfix_notified_at IS NULL"
+            }
+        };
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE incidents SET hotfix_notified_at = $1 WHERE id = $2 AND hotfix_notified_at IS NULL",
-        )
-        .bind(ts(at))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        let done = sqlx::query(sql)
+            .bind(ts(at))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
             == 1;
         if done {
             insert_notifications(&mut tx, notify).await?;
@@ -485,29 +496,13 @@ impl Db {
         tx.commit().await?;
         Ok(done)
     }
+}
 
-    /// Marks an incident reported overdue, with the messages that report it.
-    pub async fn report_overdue(
-        &self,
-        id: &str,
-        at: DateTime<Utc>,
-        notify: &[NewNotification],
-    ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE incidents SET overdue_notified_at = $1 \
-             WHERE id = $2 AND overdue_notified_at IS NULL AND postmortem IS NULL",
-        )
-        .bind(ts(at))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if done {
-            insert_notifications(&mut tx, notify).await?;
-        }
-        tx.commit().await?;
-        Ok(done)
-    }
+/// A once-only report about an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentReport {
+    /// Its post-mortem is past due.
+    PostmortemOverdue,
+    /// Its `hotfix` decision's 24 h passed with no fix out.
+    HotfixMissed,
 }

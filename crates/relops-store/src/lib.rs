@@ -17,7 +17,7 @@ mod rollout;
 mod sql;
 mod tokens;
 
-pub use alerts::{AlertRecord, IncidentDecisionRecord, NewAlert, NewIncident};
+pub use alerts::{AlertRecord, IncidentDecisionRecord, IncidentReport, NewAlert, NewIncident};
 pub use artifacts::{ArtifactRecord, NewArtifact, StoredArtifact};
 pub use audit::{AuditEntry, AuditRecord, AuditVerdict, Checkpoint, GENESIS};
 pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload, PutOnce};

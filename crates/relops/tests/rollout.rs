@@ -186,15 +186,20 @@ fn publish(s: &Server, w: &Path, v: &str, seed: u8) {
     );
 }
 
+/// 2.0.0 out to everyone, 2.1.0 approved (not started).
+fn two_releases(s: &Server, w: &Path) {
+    publish(s, w, "2.0.0", 1);
+    s.ship("2.0.0");
+    publish(s, w, "2.1.0", 2);
+    s.approve("2.1.0");
+}
+
 async fn a_fleet_through_pilot_stages_halt_and_rollback(b: Backend) {
     let env = TestEnv::new(b).await;
     let s = env.serve();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    publish(&s, w, "2.0.0", 1);
-    s.ship("2.0.0");
-    publish(&s, w, "2.1.0", 2);
-    s.approve("2.1.0");
+    two_releases(&s, w);
     let root = s.trusted_root().await;
     let mut fleet = Fleet::new(&s, root, 1000, &w.join("fleet"));
 
@@ -596,10 +601,7 @@ url = "http://127.0.0.1:{port}/generic"
     let s = env.serve();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    publish(&s, w, "2.0.0", 1);
-    s.ship("2.0.0");
-    publish(&s, w, "2.1.0", 2);
-    s.approve("2.1.0");
+    two_releases(&s, w);
     let start = s.cli_json(&["rollout", "start", "2.1.0"]);
     let actor = start["started_by"].as_str().unwrap().to_owned();
     // 2.0.0: start + 3 advances; 2.1.0: start. Slack and the webhook get every step;
@@ -827,10 +829,7 @@ async fn a_rollback_needs_on_call_and_the_product_owner(b: Backend) {
     let s = env.serve();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    publish(&s, w, "2.0.0", 1);
-    s.ship("2.0.0");
-    publish(&s, w, "2.1.0", 2);
-    s.approve("2.1.0");
+    two_releases(&s, w);
     s.cli_json(&["rollout", "start", "2.1.0"]);
     let (oncall, po) = (s.as_role("oncall_devops"), s.as_role("product_owner"));
 
