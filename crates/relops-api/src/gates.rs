@@ -87,6 +87,20 @@ pub struct TestSummary {
     pub suites: Vec<String>,
     /// A UI-smoke suite ran.
     pub ui_smoke: bool,
+    /// The counts per kind of run as submitted (`unit`, `integration`, `ui_smoke`;
+    /// `unclassified` for files sent without a kind and not recognised as UI smoke).
+    #[serde(default)]
+    pub by_kind: std::collections::BTreeMap<String, TestCounts>,
+}
+
+/// The counts of one kind of test run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TestCounts {
+    pub tests: u64,
+    pub passed: u64,
+    pub failures: u64,
+    pub errors: u64,
+    pub skipped: u64,
 }
 
 /// A CycloneDX SBOM's licences against the licence policy.

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use chrono::Utc;
 use relops_api::{
     ComponentLicence, CoverageSummary, Evidence, Gate, GateFindings, GateList, LintSummary,
-    SbomSummary, Secret, SecretsSummary, TestSummary, Vulnerability, VulnerabilitySummary,
+    SbomSummary, Secret, SecretsSummary, TestCounts, TestSummary, Vulnerability,
+    VulnerabilitySummary,
 };
 use relops_core::access::Permission;
 use relops_core::release::ArtifactPolicy;
@@ -29,7 +30,14 @@ pub const KINDS: [&str; 5] = ["coverage", "tests", "sbom", "scan", "lint"];
 pub struct ReportFile {
     pub name: String,
     pub bytes: Bytes,
+    /// What the file is, as the submitter said (the multipart field name): `report`, or
+    /// for the tests gate `unit`, `integration` or `ui_smoke`.
+    pub part: String,
 }
+
+/// What a tests report may be declared as; `report` leaves it to the content (a suite or
+/// class named `*smoke*` is UI smoke).
+pub const TEST_KINDS: [&str; 3] = ["unit", "integration", "ui_smoke"];
 
 fn unreadable(name: &str, e: ReportError) -> OpError {
     OpError::Unreadable(format!(
@@ -63,6 +71,20 @@ impl Ops {
         let max = self.config.gates.max_report_bytes;
         if files.is_empty() {
             return Err(OpError::Invalid("no report file in the request".into()));
+        }
+        if let Some(f) = files.iter().find(|f| {
+            f.part != "report" && !(kind == "tests" && TEST_KINDS.contains(&f.part.as_str()))
+        }) {
+            return Err(OpError::Invalid(format!(
+                "{}: part `{}` is not known here: send reports as `report`{}",
+                f.name,
+                f.part,
+                if kind == "tests" {
+                    ", or as `unit`, `integration` or `ui_smoke`"
+                } else {
+                    ""
+                }
+            )));
         }
         if let Some(f) = files.iter().find(|f| f.bytes.len() > max) {
             return Err(OpError::TooLarge(format!(
@@ -148,10 +170,26 @@ impl Ops {
             }
             "tests" => {
                 let mut parts = Vec::new();
+                let mut by_kind: std::collections::BTreeMap<String, TestCounts> =
+                    Default::default();
                 for f in files {
-                    parts.push(junit::parse(&f.bytes).map_err(|e| unreadable(&f.name, e))?);
+                    let p = junit::parse(&f.bytes).map_err(|e| unreadable(&f.name, e))?;
+                    let kind = match f.part.as_str() {
+                        k if TEST_KINDS.contains(&k) => k,
+                        _ if p.ui_smoke => "ui_smoke",
+                        _ => "unclassified",
+                    };
+                    let c = by_kind.entry(kind.to_owned()).or_default();
+                    c.tests += p.tests;
+                    c.passed += p.passed;
+                    c.failures += p.failures;
+                    c.errors += p.errors;
+                    c.skipped += p.skipped;
+                    parts.push(p);
                 }
-                let s = junit::merge(parts);
+                let mut s = junit::merge(parts);
+                // Declared UI smoke counts as such whatever its suites are named.
+                s.ui_smoke |= by_kind.get("ui_smoke").is_some_and(|c| c.tests > 0);
                 let pass = s.passes();
                 (
                     GateFindings::Tests(TestSummary {
@@ -163,6 +201,7 @@ impl Ops {
                         failed: s.failed,
                         suites: s.suites,
                         ui_smoke: s.ui_smoke,
+                        by_kind,
                     }),
                     pass,
                 )

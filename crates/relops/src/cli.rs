@@ -299,9 +299,18 @@ pub enum GateCmd {
     Tests {
         /// The release, e.g. 2.1.0.
         version: String,
-        /// JUnit XML files (one per run; unit, integration and UI tests alike).
-        #[arg(required = true)]
+        /// JUnit XML files (one per run) whose kind is read from the content (a suite or
+        /// class named *smoke* is UI smoke).
         files: Vec<PathBuf>,
+        /// A unit test run's JUnit XML (repeatable).
+        #[arg(long = "unit")]
+        unit: Vec<PathBuf>,
+        /// An integration test run's JUnit XML (repeatable).
+        #[arg(long = "integration")]
+        integration: Vec<PathBuf>,
+        /// A UI smoke test run's JUnit XML (repeatable); the QA item needs one.
+        #[arg(long = "ui-smoke")]
+        ui_smoke: Vec<PathBuf>,
     },
     /// Linter findings as SARIF 2.1.0 (`cargo clippy --message-format=json | clippy-sarif`,
     /// `ruff check --output-format sarif`, ESLint's SARIF formatter); passes when no finding

@@ -188,11 +188,52 @@ async fn owners_sign_and_the_product_owner_decides(b: Backend) {
             "gate",
             "tests",
             "2.1.0",
+            "--unit",
             &report("junit-nextest-pass.xml"),
+            "--ui-smoke",
             &report("junit-pytest-ui-smoke.xml"),
         ],
     );
     assert_eq!(t["summary"]["ui_smoke"], true, "{t}");
+    // Unit, integration and UI smoke runs are told apart as submitted.
+    assert_eq!(t["summary"]["by_kind"]["unit"]["tests"], 5, "{t}");
+    assert_eq!(t["summary"]["by_kind"]["ui_smoke"]["passed"], 3, "{t}");
+    let text = String::from_utf8(
+        s.cli_as(
+            &qa,
+            &[
+                "gate",
+                "tests",
+                "2.1.0",
+                "--unit",
+                &report("junit-nextest-pass.xml"),
+                "--ui-smoke",
+                &report("junit-pytest-ui-smoke.xml"),
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert!(text.contains("; ui smoke 3, unit 5"), "{text}");
+    let bogus = reqwest::multipart::Form::new().part(
+        "acceptance",
+        reqwest::multipart::Part::bytes(std::fs::read(report("junit-nextest-pass.xml")).unwrap())
+            .file_name("a.xml"),
+    );
+    let r = reqwest::Client::new()
+        .put(format!("{}/v1/releases/2.1.0/gates/tests", s.url))
+        .bearer_auth(&qa)
+        .multipart(bogus)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("part `acceptance` is not known here")
+    );
     let c = s.cli_json_as(
         &qa,
         &[

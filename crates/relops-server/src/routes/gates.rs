@@ -26,13 +26,15 @@ async fn read_parts(Multipart(mut mp): Multipart, max: usize) -> ApiResult<Vec<R
         }
     };
     while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
+        // The field name says what the file is (`report`, or `unit`/`integration`/
+        // `ui_smoke` for the tests gate); bounded, it is echoed in refusals.
+        let part: String = field.name().unwrap_or("report").chars().take(40).collect();
         let name = field
             .file_name()
-            .or(field.name())
-            .unwrap_or("report")
-            .to_owned();
+            .map(str::to_owned)
+            .unwrap_or_else(|| part.clone());
         let bytes = field.bytes().await.map_err(multipart_error)?;
-        files.push(ReportFile { name, bytes });
+        files.push(ReportFile { name, bytes, part });
     }
     Ok(files)
 }

@@ -11,13 +11,31 @@ use crate::client::{Client, segment};
 use crate::output::{failed, print, print_json, table, usage};
 
 pub async fn run(client: &Client, cmd: GateCmd, json: bool) -> anyhow::Result<()> {
-    let (version, kind, files) = match cmd {
+    let report = |files: Vec<PathBuf>| files.into_iter().map(|f| ("report", f)).collect();
+    let (version, kind, files): (String, &str, Vec<(&str, PathBuf)>) = match cmd {
         GateCmd::List { version } => return list(client, &version, json).await,
-        GateCmd::Coverage { version, file } => (version, "coverage", vec![file]),
-        GateCmd::Tests { version, files } => (version, "tests", files),
-        GateCmd::Sbom { version, file } => (version, "sbom", vec![file]),
-        GateCmd::Scan { version, file } => (version, "scan", vec![file]),
-        GateCmd::Lint { version, files } => (version, "lint", files),
+        GateCmd::Coverage { version, file } => (version, "coverage", report(vec![file])),
+        GateCmd::Tests {
+            version,
+            files,
+            unit,
+            integration,
+            ui_smoke,
+        } => {
+            let mut all: Vec<(&str, PathBuf)> = report(files);
+            all.extend(unit.into_iter().map(|f| ("unit", f)));
+            all.extend(integration.into_iter().map(|f| ("integration", f)));
+            all.extend(ui_smoke.into_iter().map(|f| ("ui_smoke", f)));
+            if all.is_empty() {
+                return Err(usage(
+                    "no JUnit file: pass FILES, or --unit / --integration / --ui-smoke FILE",
+                ));
+            }
+            (version, "tests", all)
+        }
+        GateCmd::Sbom { version, file } => (version, "sbom", report(vec![file])),
+        GateCmd::Scan { version, file } => (version, "scan", report(vec![file])),
+        GateCmd::Lint { version, files } => (version, "lint", report(files)),
     };
     let gate = submit(client, &version, kind, &files).await?;
     if json {
@@ -39,10 +57,10 @@ async fn submit(
     client: &Client,
     version: &str,
     kind: &str,
-    files: &[PathBuf],
+    files: &[(&str, PathBuf)],
 ) -> anyhow::Result<Gate> {
     let mut form = reqwest::multipart::Form::new();
-    for f in files {
+    for (part, f) in files {
         let bytes = tokio::fs::read(f)
             .await
             .map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
@@ -52,7 +70,7 @@ async fn submit(
             .unwrap_or("report")
             .to_owned();
         form = form.part(
-            "report",
+            part.to_string(),
             reqwest::multipart::Part::bytes(bytes).file_name(name),
         );
     }
@@ -79,7 +97,18 @@ fn numbers(g: &Gate) -> String {
             t.failures,
             t.errors,
             t.skipped,
-            if t.ui_smoke { "; UI smoke ran" } else { "" }
+            if t.by_kind.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {}",
+                    t.by_kind
+                        .iter()
+                        .map(|(k, c)| format!("{} {}", k.replace('_', " "), c.tests))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
         ),
         GateFindings::Sbom(s) => format!(
             "{} components: {} allowed, {} denied, {} unknown licence",
