@@ -14,4 +14,5 @@ pub mod rollout;
 mod schema;
 pub mod sla;
 pub mod text;
+pub mod ticket;
 pub mod version;
