@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | [`envelope`] | the Sentry endpoint: `envelope::parse`, then `interpret::records` | anyone with the public DSN |
 //! | [`minidump_form`] | the Crashpad upload's form fields: `interpret::form_event`, `minidump_record` | anyone with the public DSN |
-//! | [`coverage`], [`junit`], [`lint`], [`sbom`], [`scan`] | the release gates' report readers (`relops-gates`) | a CI job's token, a compromised tool |
+//! | [`coverage`], [`junit`], [`lint`], [`sbom`], [`scan`], [`msi`] | the release gates' report readers (`relops-gates`) | a CI job's token, a compromised tool |
 //! | [`tuf`] | TUF metadata types, canonical JSON and signature checks (`relops-tuf`) | a mirror or a tampered store |
 //! | [`sealed`] | sealed crash dumps (`relops-seal`): shape check and opening | anyone with the public DSN |
 //!
@@ -60,6 +60,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             .filter(|b| b.windows(8).any(|w| w == b"testcase"))
             .collect(),
         "lint" => files(reports, &[".sarif"]),
+        "msi" => files(reports, &[".msi"]),
         "sbom" => files(reports, &[".cdx.json"]),
         "scan" => files(reports, &["baseline.json", "cargo-audit.json", "cargo-audit-clean.json"]),
         "tuf" => tuf_seeds(),
@@ -149,6 +150,12 @@ pub fn lint(input: &[u8]) {
         assert!(listed <= s.errors + s.warnings + s.notes, "{s:?}");
         let _ = s.passes();
     }
+}
+
+/// Windows Installer packages: the Authenticode signer read from an `.msi` (an OLE compound
+/// file holding PKCS #7).
+pub fn msi(input: &[u8]) {
+    let _ = relops_gates::authenticode::msi_signature(input);
 }
 
 /// JUnit XML (pytest, nextest).
@@ -314,6 +321,7 @@ mod tests {
         coverage, coverage_mutated;
         junit, junit_mutated;
         lint, lint_mutated;
+        msi, msi_mutated;
         sbom, sbom_mutated;
         scan, scan_mutated;
         tuf, tuf_mutated;
@@ -332,6 +340,7 @@ mod tests {
             "coverage",
             "junit",
             "lint",
+            "msi",
             "sbom",
             "scan",
             "tuf",
@@ -362,6 +371,10 @@ mod tests {
         assert_eq!(seeds("lint").len(), 3);
         for s in seeds("lint") {
             assert!(relops_gates::lint::parse(&s).is_ok());
+        }
+        assert_eq!(seeds("msi").len(), 3);
+        for s in seeds("msi") {
+            assert!(relops_gates::authenticode::msi_signature(&s).is_ok());
         }
         for s in seeds("tuf") {
             assert!(serde_json::from_slice::<Value>(&s).is_ok());

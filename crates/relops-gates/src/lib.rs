@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod authenticode;
 pub mod coverage;
 pub mod junit;
 pub mod lint;

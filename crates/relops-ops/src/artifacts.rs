@@ -12,7 +12,7 @@ use chrono::Utc;
 use futures::{Stream, StreamExt};
 use relops_api::{Artifact, ArtifactList, UploadCheck, UploadParams, VerifyReport, VerifyResult};
 use relops_core::access::Permission;
-use relops_core::artifact::{ArtifactName, SignedFields, parse_sha256_hex};
+use relops_core::artifact::{ArtifactKind, ArtifactName, SignedFields, parse_sha256_hex};
 use relops_core::platform::Platform;
 use relops_core::release::ArtifactPolicy;
 use relops_core::version::Version;
@@ -30,6 +30,32 @@ fn signing_evidence(field: &str, v: Option<&str>) -> OpResult<Option<String>> {
         Some(s) => relops_core::text::line(field, s, 256)
             .map(|s| Some(s.to_owned()))
             .map_err(crate::invalid),
+    }
+}
+
+/// The Authenticode signer to record for an `.msi` (R-REL-6): what the file's signature
+/// says when it has one — refused when it contradicts `claimed` — or `claimed` as given
+/// when the file is no Windows Installer package relops can read.
+fn authenticode_evidence(
+    name: &ArtifactName,
+    bytes: &[u8],
+    claimed: Option<String>,
+) -> OpResult<Option<String>> {
+    use relops_gates::authenticode::{MsiSignature, msi_signature, subject_matches};
+    match msi_signature(bytes).map_err(|e| OpError::Unreadable(format!("{name}: {e}")))? {
+        MsiSignature::NotAnInstaller => Ok(claimed),
+        MsiSignature::Unsigned => match claimed {
+            Some(c) => Err(OpError::Unreadable(format!(
+                "{name} carries no Authenticode signature, but --authenticode-signer says `{c}` signed it: sign the package (signtool, osslsigncode) and upload it again; nothing was stored"
+            ))),
+            None => Ok(None),
+        },
+        MsiSignature::Signed { subject } => match claimed {
+            Some(c) if !subject_matches(&subject, &c) => Err(OpError::Unreadable(format!(
+                "{name} is signed by `{subject}`, not by `{c}`: check the build's signing certificate; nothing was stored"
+            ))),
+            _ => Ok(Some(subject)),
+        },
     }
 }
 
@@ -124,7 +150,8 @@ impl Ops {
         let too_large = || too_large(max);
 
         let mut upload = self.blobs.begin_upload().await?;
-        let (size, sha256) = match receive(&mut upload, body, max).await {
+        let keep = (kind == ArtifactKind::Msi).then(Vec::new);
+        let (size, sha256, kept) = match receive(&mut upload, body, max, keep).await {
             Ok(r) => r,
             Err(e) => {
                 upload.abort().await;
@@ -159,6 +186,18 @@ impl Ops {
             size,
             sha256: &sha256,
         });
+        // Checked before the blob is committed, so a refusal leaves nothing behind.
+        let authenticode_signer = match &kept {
+            Some(bytes) => match authenticode_evidence(&name, bytes, a.authenticode_signer) {
+                Ok(s) => s,
+                Err(e) => {
+                    upload.abort().await;
+                    return Err(e);
+                }
+            },
+            None => a.authenticode_signer,
+        };
+        drop(kept);
         let blob_key = upload.commit(&sha256).await?;
         let artifact = ArtifactRecord {
             name: name.to_string(),
@@ -171,7 +210,7 @@ impl Ops {
             uploaded_at: Utc::now(),
             uploaded_by: who.name.clone(),
             notarization_id: a.notarization_id,
-            authenticode_signer: a.authenticode_signer,
+            authenticode_signer,
             critical_fix_reason: critical_fix_reason.clone(),
             replaces: 0,
         };
@@ -452,7 +491,8 @@ async fn receive<S, E>(
     upload: &mut BlobUpload,
     mut body: S,
     max: u64,
-) -> Result<(u64, String), Receive>
+    mut keep: Option<Vec<u8>>,
+) -> Result<(u64, String, Option<Vec<u8>>), Receive>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -475,6 +515,14 @@ where
             }
             // The hashing thread only stops early if it panicked; `hasher.await` reports it.
             let _ = tx.send(chunk.clone()).await;
+            // A copy for inspection (an .msi's signature), given up past the bound.
+            if let Some(k) = keep.as_mut() {
+                if k.len() + chunk.len() <= INSPECT_MAX_BYTES {
+                    k.extend_from_slice(&chunk);
+                } else {
+                    keep = None;
+                }
+            }
             upload.write(chunk).await.map_err(Receive::Store)?;
         }
         Ok(())
@@ -484,8 +532,12 @@ where
     let digest = hasher
         .await
         .map_err(|e| Receive::Store(relops_store::BlobError::Io(std::io::Error::other(e))))?;
-    streamed.map(|()| (size, digest))
+    streamed.map(|()| (size, digest, keep))
 }
+
+/// Largest upload kept in memory to read its signature; a larger `.msi` is recorded with
+/// its claimed signer unchecked.
+const INSPECT_MAX_BYTES: usize = 256 * 1024 * 1024;
 
 /// A stored artifact as the API shows it.
 pub(crate) fn artifact_view(a: ArtifactRecord) -> Artifact {

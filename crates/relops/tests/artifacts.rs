@@ -17,7 +17,8 @@ backend_tests!(
     refusals_store_nothing,
     freeze_then_critical_fix_only,
     verify_names_a_tampered_blob,
-    kill_during_upload_leaves_nothing
+    kill_during_upload_leaves_nothing,
+    authenticode_signer_read_from_the_package
 );
 
 fn sha_hex(b: &[u8]) -> String {
@@ -725,4 +726,67 @@ async fn kill_during_upload_leaves_nothing(b: Backend) {
         f.to_str().unwrap(),
     ]);
     assert_eq!(env.blobs().keys("blobs").await.unwrap().len(), 1);
+}
+
+/// R-REL-6: the Authenticode signer of an `.msi` is read from the package (wixl-built,
+/// osslsigncode-signed fixtures): a claim it contradicts, or a claim on an unsigned package,
+/// is refused with nothing stored; without a claim the file's signer is recorded.
+async fn authenticode_signer_read_from_the_package(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    let fixture = |n: &str| common::report(n);
+    let up = |file: &str, claim: Option<&str>| {
+        let mut args = vec![
+            "artifact",
+            "upload",
+            "2.1.0",
+            "--platform",
+            "windows-x64",
+            file,
+        ];
+        if let Some(c) = claim {
+            args.extend(["--authenticode-signer", c]);
+        }
+        s.cli(&args)
+    };
+    assert_refused(
+        &up(&fixture("wizard-other.msi"), Some("CN=Wizard GmbH")),
+        1,
+        "wizard-other.msi is signed by `CN=Mallory Ltd`, not by `CN=Wizard GmbH`",
+    );
+    assert_refused(
+        &up(&fixture("wizard-unsigned.msi"), Some("CN=Wizard GmbH")),
+        1,
+        "wizard-unsigned.msi carries no Authenticode signature",
+    );
+    assert_nothing_stored(&env, &s, "2.1.0").await;
+    let out = up(&fixture("wizard-signed.msi"), Some("CN=Wizard GmbH"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = s.cli_json(&["artifact", "list", "2.1.0"]);
+    let signer = list["artifacts"][0]["authenticode_signer"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        signer.contains("CN=Wizard GmbH") && signer.contains("O=Wizard GmbH"),
+        "the file's own subject is recorded: {signer}"
+    );
+    // No claim: the package's signer is the evidence.
+    let renamed = tempfile::tempdir().unwrap();
+    let copy = renamed.path().join("WIZARD-2.1.0.msi");
+    std::fs::copy(fixture("wizard-signed.msi"), &copy).unwrap();
+    let a = s.cli_json(&[
+        "artifact",
+        "upload",
+        "2.1.0",
+        "--platform",
+        "windows-x64",
+        copy.to_str().unwrap(),
+    ]);
+    assert_eq!(a["authenticode_signer"], signer.as_str());
 }
