@@ -21,6 +21,7 @@ mod ingest;
 mod keys;
 mod releases;
 mod rollback;
+mod rollback_requests;
 pub mod rollout;
 mod tokens;
 pub mod update;
