@@ -26,7 +26,7 @@ use relops_core::alert::{Condition, ESCALATION_KEY, RuleKind};
 use relops_core::health::tracker::Figures;
 use relops_core::rollout::RolloutState;
 use relops_core::version::Version;
-use relops_store::{AlertRecord, AuditRecord, NewAlert, NewIncident};
+use relops_store::{AlertRecord, AuditRecord, IncidentReport, NewAlert, NewIncident};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -536,23 +536,30 @@ impl Ops {
                 details: json!({"incident": i.id, "postmortem_due": i.postmortem_due}),
                 at: now,
             };
-            if self
-                .db
-                .report_incident(
-                    &i.id,
-                    relops_store::IncidentReport::PostmortemOverdue,
-                    now,
-                    &notice.messages(&self.config.notify),
-                )
-                .await?
-            {
-                n += 1;
-            }
-        }
-        if n > 0 {
-            self.outbox.notify_one();
+            n += usize::from(
+                self.report_incident_once(&i.id, IncidentReport::PostmortemOverdue, notice)
+                    .await?,
+            );
         }
         Ok(n)
+    }
+
+    /// Records a once-only report about an incident with its messages, and wakes the
+    /// outbox; false when it had been reported already.
+    pub(crate) async fn report_incident_once(
+        &self,
+        id: &str,
+        what: IncidentReport,
+        notice: Notice,
+    ) -> OpResult<bool> {
+        let sent = self
+            .db
+            .report_incident(id, what, notice.at, &notice.messages(&self.config.notify))
+            .await?;
+        if sent {
+            self.outbox.notify_one();
+        }
+        Ok(sent)
     }
 
     /// Releases whose current rollout stage has soaked: every install of the stage had its

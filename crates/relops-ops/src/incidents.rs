@@ -120,21 +120,14 @@ impl Ops {
                 details: json!({"incident": r.id, "hotfix_due": due}),
                 at: now,
             };
-            if self
-                .db
-                .report_incident(
+            n += usize::from(
+                self.report_incident_once(
                     &r.id,
                     relops_store::IncidentReport::HotfixMissed,
-                    now,
-                    &notice.messages(&self.config.notify),
+                    notice,
                 )
-                .await?
-            {
-                n += 1;
-            }
-        }
-        if n > 0 {
-            self.outbox.notify_one();
+                .await?,
+            );
         }
         Ok(n)
     }
