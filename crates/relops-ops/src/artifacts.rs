@@ -40,9 +40,25 @@ fn authenticode_evidence(
     name: &ArtifactName,
     bytes: &[u8],
     claimed: Option<String>,
+    company: Option<&str>,
 ) -> OpResult<Option<String>> {
     use relops_gates::authenticode::{MsiSignature, msi_signature, subject_matches};
-    match msi_signature(bytes).map_err(|e| OpError::Unreadable(format!("{name}: {e}")))? {
+    if let (Some(c), Some(want)) = (&claimed, company)
+        && !subject_matches(c, want)
+    {
+        return Err(OpError::Invalid(format!(
+            "--authenticode-signer `{c}` is not the company's signer `{want}` ([gates] authenticode_subject)"
+        )));
+    }
+    let sig = msi_signature(bytes).map_err(|e| OpError::Unreadable(format!("{name}: {e}")))?;
+    if let (MsiSignature::Signed { subject }, Some(want)) = (&sig, company)
+        && !subject_matches(subject, want)
+    {
+        return Err(OpError::Unreadable(format!(
+            "{name} is signed by `{subject}`, not by the company's signer `{want}` ([gates] authenticode_subject); nothing was stored"
+        )));
+    }
+    match sig {
         MsiSignature::NotAnInstaller => Ok(claimed),
         MsiSignature::Unsigned => match claimed {
             Some(c) => Err(OpError::Unreadable(format!(
@@ -188,7 +204,12 @@ impl Ops {
         });
         // Checked before the blob is committed, so a refusal leaves nothing behind.
         let authenticode_signer = match &kept {
-            Some(bytes) => match authenticode_evidence(&name, bytes, a.authenticode_signer) {
+            Some(bytes) => match authenticode_evidence(
+                &name,
+                bytes,
+                a.authenticode_signer,
+                self.config.gates.authenticode_subject.as_deref(),
+            ) {
                 Ok(s) => s,
                 Err(e) => {
                     upload.abort().await;

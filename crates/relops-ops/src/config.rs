@@ -286,6 +286,9 @@ pub struct GatesConfig {
     /// Go needs platform signing evidence (R-REL-6): a notarization id on every `.dmg`,
     /// an Authenticode signer on every `.msi`/`.msix`.
     pub require_signing_evidence: bool,
+    /// The company's code-signing subject (`CN=Wizard GmbH`): every signed `.msi` must be
+    /// signed by it, and every claimed signer must name it. Unset: any signer.
+    pub authenticode_subject: Option<String>,
 }
 
 impl Default for GatesConfig {
@@ -298,6 +301,7 @@ impl Default for GatesConfig {
             licences: relops_gates::sbom::LicencePolicy::default(),
             require_ui_smoke: true,
             require_signing_evidence: true,
+            authenticode_subject: None,
         }
     }
 }
@@ -685,6 +689,8 @@ require_ui_smoke = true
 # Go needs platform signing evidence: --notarization-id on every .dmg, --authenticode-signer
 # on every .msi/.msix (R-REL-6).
 require_signing_evidence = true
+# The company's code-signing subject; every signed .msi (and every claimed signer) must match.
+# authenticode_subject = "CN=Wizard GmbH"
 
 [audit]
 # R-CR-4: the audit trail is kept 180 days; pruning keeps a signed checkpoint.

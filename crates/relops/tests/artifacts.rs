@@ -732,7 +732,7 @@ async fn kill_during_upload_leaves_nothing(b: Backend) {
 /// osslsigncode-signed fixtures): a claim it contradicts, or a claim on an unsigned package,
 /// is refused with nothing stored; without a claim the file's signer is recorded.
 async fn authenticode_signer_read_from_the_package(b: Backend) {
-    let env = TestEnv::new(b).await;
+    let env = TestEnv::new(b.clone()).await;
     let s = env.serve();
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
     let fixture = |n: &str| common::report(n);
@@ -789,4 +789,35 @@ async fn authenticode_signer_read_from_the_package(b: Backend) {
         copy.to_str().unwrap(),
     ]);
     assert_eq!(a["authenticode_signer"], signer.as_str());
+
+    // With the company's signer configured, a package signed by anyone else is refused
+    // even without a claim, and so is a claim of another signer.
+    let env = TestEnv::with_config(b, "[gates]\nauthenticode_subject = \"CN=Wizard GmbH\"\n").await;
+    let s = env.serve();
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    let up = |file: &str, claim: Option<&str>| {
+        let mut args = vec![
+            "artifact",
+            "upload",
+            "2.1.0",
+            "--platform",
+            "windows-x64",
+            file,
+        ];
+        if let Some(c) = claim {
+            args.extend(["--authenticode-signer", c]);
+        }
+        s.cli(&args)
+    };
+    assert_refused(
+        &up(&fixture("wizard-other.msi"), None),
+        1,
+        "not by the company's signer `CN=Wizard GmbH`",
+    );
+    assert_refused(
+        &up(&fixture("wizard-signed.msi"), Some("CN=Mallory Ltd")),
+        1,
+        "is not the company's signer",
+    );
+    assert!(up(&fixture("wizard-signed.msi"), None).status.success());
 }
