@@ -170,11 +170,38 @@ pub fn parse(bytes: &[u8]) -> Result<LintSummary, ReportError> {
             }
         }
     }
+    s.rules = top_rules(rules);
+    Ok(s)
+}
+
+/// The most frequent rules first (ties by id), at most [`TOP_RULES`].
+fn top_rules(rules: BTreeMap<String, u64>) -> Vec<(String, u64)> {
     let mut top: Vec<(String, u64)> = rules.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     top.truncate(TOP_RULES);
-    s.rules = top;
-    Ok(s)
+    top
+}
+
+/// Several logs (one per linter run) as one summary.
+pub fn merge(parts: impl IntoIterator<Item = LintSummary>) -> LintSummary {
+    let mut total = LintSummary::default();
+    let mut rules: BTreeMap<String, u64> = BTreeMap::new();
+    for p in parts {
+        for t in p.tools {
+            if !total.tools.contains(&t) {
+                total.tools.push(t);
+            }
+        }
+        total.errors += p.errors;
+        total.warnings += p.warnings;
+        total.notes += p.notes;
+        total.suppressed += p.suppressed;
+        for (r, n) in p.rules {
+            *rules.entry(r).or_insert(0) += n;
+        }
+    }
+    total.rules = top_rules(rules);
+    total
 }
 
 #[cfg(test)]

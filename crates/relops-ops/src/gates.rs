@@ -208,29 +208,23 @@ impl Ops {
             }
             "lint" => {
                 // One log per linter run (clippy, ruff, ESLint …): merged into one verdict.
-                let mut total = LintSummary::default();
-                let mut rules: std::collections::BTreeMap<String, u64> = Default::default();
+                let mut parts = Vec::new();
                 for f in files {
-                    let s = lint::parse(&f.bytes).map_err(|e| unreadable(&f.name, e))?;
-                    for t in s.tools {
-                        if !total.tools.contains(&t) {
-                            total.tools.push(t);
-                        }
-                    }
-                    total.errors += s.errors;
-                    total.warnings += s.warnings;
-                    total.notes += s.notes;
-                    total.suppressed += s.suppressed;
-                    for (r, n) in s.rules {
-                        *rules.entry(r).or_insert(0) += n;
-                    }
+                    parts.push(lint::parse(&f.bytes).map_err(|e| unreadable(&f.name, e))?);
                 }
-                let mut top: Vec<(String, u64)> = rules.into_iter().collect();
-                top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                top.truncate(20);
-                total.rules = top;
-                let pass = total.errors == 0;
-                (GateFindings::Lint(total), pass)
+                let s = lint::merge(parts);
+                let pass = s.passes();
+                (
+                    GateFindings::Lint(LintSummary {
+                        tools: s.tools,
+                        errors: s.errors,
+                        warnings: s.warnings,
+                        notes: s.notes,
+                        suppressed: s.suppressed,
+                        rules: s.rules,
+                    }),
+                    pass,
+                )
             }
             "sbom" => {
                 let f = one()?;

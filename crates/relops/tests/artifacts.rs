@@ -728,6 +728,22 @@ async fn kill_during_upload_leaves_nothing(b: Backend) {
     assert_eq!(env.blobs().keys("blobs").await.unwrap().len(), 1);
 }
 
+/// Uploads `file` to 2.1.0 as a Windows package, with `claim` as its signer if given.
+fn upload_msi(s: &common::Server, file: &str, claim: Option<&str>) -> std::process::Output {
+    let mut args = vec![
+        "artifact",
+        "upload",
+        "2.1.0",
+        "--platform",
+        "windows-x64",
+        file,
+    ];
+    if let Some(c) = claim {
+        args.extend(["--authenticode-signer", c]);
+    }
+    s.cli(&args)
+}
+
 /// R-REL-6: the Authenticode signer of an `.msi` is read from the package (wixl-built,
 /// osslsigncode-signed fixtures): a claim it contradicts, or a claim on an unsigned package,
 /// is refused with nothing stored; without a claim the file's signer is recorded.
@@ -736,20 +752,7 @@ async fn authenticode_signer_read_from_the_package(b: Backend) {
     let s = env.serve();
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
     let fixture = |n: &str| common::report(n);
-    let up = |file: &str, claim: Option<&str>| {
-        let mut args = vec![
-            "artifact",
-            "upload",
-            "2.1.0",
-            "--platform",
-            "windows-x64",
-            file,
-        ];
-        if let Some(c) = claim {
-            args.extend(["--authenticode-signer", c]);
-        }
-        s.cli(&args)
-    };
+    let up = |file: &str, claim: Option<&str>| upload_msi(&s, file, claim);
     assert_refused(
         &up(&fixture("wizard-other.msi"), Some("CN=Wizard GmbH")),
         1,
@@ -795,20 +798,7 @@ async fn authenticode_signer_read_from_the_package(b: Backend) {
     let env = TestEnv::with_config(b, "[gates]\nauthenticode_subject = \"CN=Wizard GmbH\"\n").await;
     let s = env.serve();
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
-    let up = |file: &str, claim: Option<&str>| {
-        let mut args = vec![
-            "artifact",
-            "upload",
-            "2.1.0",
-            "--platform",
-            "windows-x64",
-            file,
-        ];
-        if let Some(c) = claim {
-            args.extend(["--authenticode-signer", c]);
-        }
-        s.cli(&args)
-    };
+    let up = |file: &str, claim: Option<&str>| upload_msi(&s, file, claim);
     assert_refused(
         &up(&fixture("wizard-other.msi"), None),
         1,
