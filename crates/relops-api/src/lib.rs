@@ -10,6 +10,7 @@ mod incidents;
 mod ingest;
 mod releases;
 mod rollout;
+mod tickets;
 
 pub use access::*;
 pub use audit::*;
@@ -21,6 +22,7 @@ pub use incidents::*;
 pub use ingest::*;
 pub use releases::*;
 pub use rollout::*;
+pub use tickets::*;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

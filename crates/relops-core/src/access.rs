@@ -141,10 +141,16 @@ pub enum Permission {
     TokenConfirm,
     /// Confirm, as the second person, an emergency go with waived checklist items.
     WaiverConfirm,
+    /// Read support tickets (they hold customers' names and addresses).
+    TicketRead,
+    /// Work tickets: open, reply, note, link, solve, close, reopen; take customers' mail.
+    TicketWork,
+    /// Lead support: assign tickets, set priorities, record a customer's confirmation.
+    TicketLead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 22] = [
+    pub const ALL: [Permission; 25] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
@@ -167,6 +173,9 @@ impl Permission {
         Self::CrashDump,
         Self::TokenConfirm,
         Self::WaiverConfirm,
+        Self::TicketRead,
+        Self::TicketWork,
+        Self::TicketLead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -193,6 +202,9 @@ impl Permission {
             Self::CrashDump => "crash.dump",
             Self::TokenConfirm => "token.confirm",
             Self::WaiverConfirm => "release.confirm_waiver",
+            Self::TicketRead => "ticket.read",
+            Self::TicketWork => "ticket.work",
+            Self::TicketLead => "ticket.lead",
         }
     }
 
@@ -249,6 +261,20 @@ impl Permission {
             // The emergency path's second person: another product owner, or on-call, who
             // carries the risk of the hotfix.
             Self::WaiverConfirm => &[ProductOwner, OncallDevops],
+            // Tickets hold personal data: support, and those who decide from their evidence
+            // (the rollback decision, R-RB-2; QA reproduces).
+            Self::TicketRead => &[
+                SupportAgent,
+                SupportLead,
+                OncallDevops,
+                ProductOwner,
+                QaLead,
+                ReleaseManager,
+            ],
+            Self::TicketWork => &[SupportAgent, SupportLead],
+            // The playbook's support lead: assigns, prioritises, and vouches for a
+            // customer's confirmation given by phone.
+            Self::TicketLead => &[SupportLead],
         }
     }
 

@@ -14,8 +14,10 @@ use relops_store::BlobConfig;
 use serde::{Deserialize, Serialize};
 
 mod health;
+mod support;
 
 pub use health::{AlertsConfig, CriticalRule, HealthConfig};
+pub use support::SupportConfig;
 
 /// Name of the config file inside the data directory.
 pub const CONFIG_FILE: &str = "relops.toml";
@@ -47,6 +49,7 @@ pub struct ServerConfig {
     pub health: HealthConfig,
     pub alerts: AlertsConfig,
     pub http: HttpConfig,
+    pub support: SupportConfig,
 }
 
 /// The `[http]` section: how long a client may take (slow clients hold connections).
@@ -435,6 +438,7 @@ impl Default for ServerConfig {
             health: HealthConfig::default(),
             alerts: AlertsConfig::default(),
             http: HttpConfig::default(),
+            support: SupportConfig::default(),
         }
     }
 }
@@ -473,6 +477,9 @@ impl ServerConfig {
 
     /// Checks the values and makes relative paths absolute under `data_dir`.
     pub fn resolved(mut self, data_dir: &Path) -> Result<Self, ConfigError> {
+        self.support
+            .clock(self.calendar.calendar())
+            .map_err(ConfigError::Invalid)?;
         if self.products.is_empty() {
             return Err(ConfigError::Invalid(
                 "`products` is empty: name at least one, e.g. products = [\"wizard\"]".into(),
@@ -787,6 +794,21 @@ values = ["project_open"]
 name = "data loss"
 tag = "data_loss"
 values = ["true", "yes", "1"]
+
+[support]
+# The support desk (docs/support.md). First response due within these hours per priority;
+# Critical around the clock, High and Normal in working hours on [calendar] business days.
+critical_hours = 4
+high_hours = 8
+normal_hours = 24
+critical_around_the_clock = true
+working_hours_start = "09:00"
+working_hours_end = "17:00"
+time_zone = "Europe/Berlin"
+# A customer's reply to a ticket closed longer ago opens a follow-up ticket instead.
+reopen_days = 14
+# Largest customer mail taken, attachments included (bytes).
+max_message_bytes = 26214400
 "##
         .to_owned()
     }

@@ -23,6 +23,7 @@ mod releases;
 mod rollback;
 mod rollback_requests;
 pub mod rollout;
+mod tickets;
 mod tokens;
 pub mod update;
 
@@ -64,6 +65,8 @@ pub struct Services {
     pub(crate) blobs: BlobStore,
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) calendar: BusinessCalendar,
+    /// The support desk's SLA clock (`[support]` on the calendar).
+    pub(crate) sla: relops_core::sla::SlaClock,
     pub(crate) release_key: ReleaseKey,
     pub(crate) audit_key: AuditKey,
     /// Opens sealed crash dumps for the roles allowed to read them.
@@ -148,6 +151,10 @@ impl Ops {
             crash_key,
             feed,
             calendar: config.calendar.calendar(),
+            sla: config
+                .support
+                .clock(config.calendar.calendar())
+                .map_err(anyhow::Error::msg)?,
             config: Arc::new(config),
             db,
             blobs,

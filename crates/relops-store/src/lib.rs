@@ -15,6 +15,7 @@ mod releases;
 mod rollback_requests;
 mod rollout;
 mod sql;
+mod tickets;
 mod tokens;
 
 pub use alerts::{AlertRecord, IncidentDecisionRecord, IncidentReport, NewAlert, NewIncident};
@@ -32,4 +33,5 @@ pub use releases::{ReleaseRecord, ReleaseSummaryRecord};
 pub use rollback_requests::RollbackRequestRecord;
 pub use rollout::{IncidentRecord, RollbackPlan, RollbackRecord, RolloutRecord};
 pub use sql::{Backend, DbError};
+pub use tickets::{AttachmentRecord, NewTicketEvent, TicketEventRecord, TicketRecord};
 pub use tokens::TokenRecord;

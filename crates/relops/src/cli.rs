@@ -158,6 +158,11 @@ pub enum Command {
     /// Owner: rollback, hotfix, next patch) and file the post-mortem (due in 3 business days).
     #[command(subcommand)]
     Incident(IncidentCmd),
+    /// The support desk: tickets with their SLA (first response due within 4/8/24 h by
+    /// priority), timeline, linked crashes and release, and the close rule (cause or
+    /// workaround documented and the customer confirmed).
+    #[command(subcommand)]
+    Ticket(TicketCmd),
     /// The signed update feed (TUF): export it as static files, verify it as a client would.
     #[command(subcommand)]
     Feed(FeedCmd),
@@ -463,6 +468,142 @@ pub enum IncidentCmd {
         id: String,
         /// The post-mortem as Markdown (cause, impact, what changes).
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TicketCmd {
+    /// Open a ticket for a customer. Data loss, an app that does not start, or a crash of
+    /// an open critical-failure alert make it critical whatever --priority says.
+    Open {
+        /// What it is about.
+        #[arg(long)]
+        subject: String,
+        /// The customer's e-mail address.
+        #[arg(long)]
+        customer: String,
+        /// The customer's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// critical (4 h around the clock), high (8 working hours) or normal (24).
+        #[arg(long, value_parser = ["critical", "high", "normal"])]
+        priority: Option<String>,
+        /// What the customer wrote.
+        #[arg(long)]
+        body: Option<String>,
+        /// The release the customer runs, e.g. 2.1.0.
+        #[arg(long)]
+        release: Option<String>,
+        /// The customer's platform, e.g. windows-x64.
+        #[arg(long)]
+        platform: Option<String>,
+        /// The install's id.
+        #[arg(long)]
+        install: Option<String>,
+        /// A crash report id to link (repeat for several).
+        #[arg(long = "crash")]
+        crashes: Vec<String>,
+    },
+    /// The queue: open tickets, the first response due soonest first.
+    List {
+        /// Only these statuses (comma-separated: new, open, waiting_on_customer, escalated,
+        /// solved, closed). Default: every status but closed.
+        #[arg(long)]
+        status: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One ticket: SLA, customer, release, crashes, timeline, what closing still needs.
+    Show {
+        /// The ticket, e.g. WIZ-12.
+        id: String,
+    },
+    /// Reply to the customer (the first reply is the SLA's first response).
+    Reply {
+        /// The ticket, e.g. WIZ-12.
+        id: String,
+        /// The reply.
+        #[arg(long)]
+        body: String,
+        /// Then wait on the customer (the SLA clock stands until they answer).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Add an internal note (the customer does not see it).
+    Note {
+        /// The ticket, e.g. WIZ-12.
+        id: String,
+        /// The note.
+        #[arg(long)]
+        body: String,
+    },
+    /// Assign the ticket to someone (support lead).
+    Assign {
+        /// The ticket, e.g. WIZ-12.
+        id: String,
+        /// Who works it; leave out to unassign.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Set the priority, with the reason (support lead; audited).
+    Priority {
+        /// The ticket, e.g. WIZ-12.
+        id: String,
+        /// critical, high or normal.
+        #[arg(value_parser = ["critical", "high", "normal"])]
+        priority: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Link crash reports, an incident or a known issue.
+    Link {
+        /// The ticket, e.g. WIZ-12.
+        id: String,
+        /// A crash report id (repeat for several).
+        #[arg(long = "crash")]
+        crashes: Vec<String>,
+        /// An incident, e.g. INC-3.
+        #[arg(long)]
+        incident: Option<String>,
+        /// A known issue's id.
+        #[arg(long)]
+        known_issue: Option<String>,
+    },
+    /// Solve: document the cause or workaround (or link a known issue). Closing then needs
+    /// the customer's confirmation.
+    Solve {
+        /// The ticket, e.g. WIZ-12.
+        id: String,
+        /// The cause or workaround.
+        #[arg(long)]
+        resolution: Option<String>,
+        /// A known issue documenting cause and workaround.
+        #[arg(long)]
+        known_issue: Option<String>,
+    },
+    /// Record the customer's confirmation given outside relops, by phone say (support lead).
+    Confirm {
+        /// The ticket, e.g. WIZ-12.
+        id: String,
+        /// How and when the customer confirmed.
+        #[arg(long)]
+        note: String,
+    },
+    /// Close a solved ticket; refused (exit 1) naming what is missing: the documented cause
+    /// or workaround, the customer's confirmation.
+    Close {
+        /// The ticket, e.g. WIZ-12.
+        id: String,
+    },
+    /// Reopen a solved or closed ticket.
+    Reopen {
+        /// The ticket, e.g. WIZ-12.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
     },
 }
 

@@ -17,6 +17,7 @@ mod releases;
 mod rollouts;
 pub mod spec;
 pub mod table;
+mod tickets;
 mod tokens;
 mod tuf;
 mod update;

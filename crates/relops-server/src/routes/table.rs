@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 pub use super::spec::{Access, Body, RouteSpec, method};
 use super::{
     alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, probes,
-    releases, rollouts, tokens, tuf, update,
+    releases, rollouts, tickets, tokens, tuf, update,
 };
 use crate::AppState;
 use crate::auth::authenticate;
@@ -399,6 +399,112 @@ fn entries() -> Vec<Entry> {
         )
         .takes::<api::AlertAck>()
         .answers::<api::Alert>(),
+        e(
+            "POST",
+            "/v1/tickets",
+            P(TicketWork),
+            "open a support ticket (priority from the rules, first response due per the SLA)",
+            post(tickets::open),
+        )
+        .takes::<api::OpenTicket>()
+        .answers::<api::Ticket>()
+        .created(),
+        e(
+            "GET",
+            "/v1/tickets",
+            P(TicketRead),
+            "the support queue, first response due soonest first (?status=a,b&limit=)",
+            get(tickets::list),
+        )
+        .answers::<api::TicketList>(),
+        e(
+            "GET",
+            "/v1/tickets/{id}",
+            P(TicketRead),
+            "a ticket with its SLA, timeline and what closing still needs",
+            get(tickets::show),
+        )
+        .answers::<api::Ticket>(),
+        e(
+            "POST",
+            "/v1/tickets/{id}/reply",
+            P(TicketWork),
+            "reply to the customer (the first reply is the SLA's first response)",
+            post(tickets::reply),
+        )
+        .takes::<api::TicketMessage>()
+        .answers::<api::Ticket>(),
+        e(
+            "POST",
+            "/v1/tickets/{id}/note",
+            P(TicketWork),
+            "add an internal note",
+            post(tickets::note),
+        )
+        .takes::<api::TicketMessage>()
+        .answers::<api::Ticket>(),
+        e(
+            "POST",
+            "/v1/tickets/{id}/assign",
+            P(TicketLead),
+            "assign a ticket",
+            post(tickets::assign),
+        )
+        .takes::<api::TicketAssign>()
+        .answers::<api::Ticket>(),
+        e(
+            "POST",
+            "/v1/tickets/{id}/priority",
+            P(TicketLead),
+            "set a ticket's priority, with the reason (audited)",
+            post(tickets::priority),
+        )
+        .takes::<api::TicketPriority>()
+        .answers::<api::Ticket>(),
+        e(
+            "POST",
+            "/v1/tickets/{id}/link",
+            P(TicketWork),
+            "link crash reports, an incident or a known issue",
+            post(tickets::link),
+        )
+        .takes::<api::TicketLink>()
+        .answers::<api::Ticket>(),
+        e(
+            "POST",
+            "/v1/tickets/{id}/solve",
+            P(TicketWork),
+            "solve a ticket: the cause or workaround, or a known issue",
+            post(tickets::solve),
+        )
+        .takes::<api::TicketSolve>()
+        .answers::<api::Ticket>(),
+        e(
+            "POST",
+            "/v1/tickets/{id}/confirm",
+            P(TicketLead),
+            "record the customer's confirmation of the solution (by phone, say)",
+            post(tickets::confirm),
+        )
+        .takes::<api::TicketConfirm>()
+        .answers::<api::Ticket>(),
+        e(
+            "POST",
+            "/v1/tickets/{id}/close",
+            P(TicketWork),
+            "close a solved ticket (409 naming what is missing: documentation, confirmation)",
+            post(tickets::close),
+        )
+        .answers::<api::Ticket>(),
+        e(
+            "POST",
+            "/v1/tickets/{id}/reopen",
+            P(TicketWork),
+            "reopen a solved or closed ticket",
+            post(tickets::reopen),
+        )
+        .takes::<api::TicketReopen>()
+        .answers::<api::Ticket>(),
         e(
             "GET",
             "/v1/notifications",

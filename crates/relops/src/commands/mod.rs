@@ -10,6 +10,7 @@ mod release;
 mod rollout;
 mod server;
 mod simulate;
+mod ticket;
 
 use relops_api::{CreateToken, RollbackRequest, TokenCreated, WhoAmI};
 
@@ -300,6 +301,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crash(cmd) => health::crash(&Client::new(&cli.global)?, cmd, json).await,
         Command::Simulate(args) => simulate::run(&Client::new(&cli.global)?, args, json).await,
         Command::Notify(cmd) => rollout::notify(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Ticket(cmd) => ticket::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Incident(cmd) => health::incident(&Client::new(&cli.global)?, cmd, json).await,
         Command::Approve {
             version,

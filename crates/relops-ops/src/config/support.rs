@@ -1,0 +1,98 @@
+//! The `[support]` section: the support desk's SLAs (R-CR-6), its working hours, and the
+//! limits on what customers' mail may bring.
+
+use chrono::{Duration, NaiveTime};
+use relops_core::calendar::BusinessCalendar;
+use relops_core::sla::{Coverage, SlaClock, Target, WorkingHours};
+use serde::{Deserialize, Serialize};
+
+/// `[support]`. Defaults are the playbook's: first response within 4 h (Critical, around
+/// the clock), 8 h (High) and 24 h (Normal) of working hours, 09:00–17:00 Europe/Berlin on
+/// the `[calendar]`'s business days.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupportConfig {
+    /// Hours to the first response, per priority.
+    pub critical_hours: u32,
+    pub high_hours: u32,
+    pub normal_hours: u32,
+    /// Critical tickets' clock runs around the clock (the others' in working hours).
+    pub critical_around_the_clock: bool,
+    /// Working hours, `HH:MM`, wall-clock in `time_zone`.
+    pub working_hours_start: String,
+    pub working_hours_end: String,
+    /// An IANA time zone, e.g. `Europe/Berlin`.
+    pub time_zone: String,
+    /// A customer's reply to a ticket closed longer ago than this opens a follow-up ticket
+    /// instead of reopening it.
+    pub reopen_days: u32,
+    /// Largest customer message taken, attachments included (bytes); larger mail is
+    /// refused with a bounce reason and nothing is stored.
+    pub max_message_bytes: u64,
+}
+
+impl Default for SupportConfig {
+    fn default() -> Self {
+        Self {
+            critical_hours: 4,
+            high_hours: 8,
+            normal_hours: 24,
+            critical_around_the_clock: true,
+            working_hours_start: "09:00".into(),
+            working_hours_end: "17:00".into(),
+            time_zone: "Europe/Berlin".into(),
+            reopen_days: 14,
+            max_message_bytes: 25 * 1024 * 1024,
+        }
+    }
+}
+
+impl SupportConfig {
+    /// The SLA clock these settings describe, on `calendar`; an error names the bad key.
+    pub fn clock(&self, calendar: BusinessCalendar) -> Result<SlaClock, String> {
+        let time = |key: &str, v: &str| {
+            NaiveTime::parse_from_str(v, "%H:%M")
+                .map_err(|_| format!("[support] {key} = {v:?}: expected HH:MM, e.g. \"09:00\""))
+        };
+        let start = time("working_hours_start", &self.working_hours_start)?;
+        let end = time("working_hours_end", &self.working_hours_end)?;
+        if end <= start {
+            return Err(format!(
+                "[support] working hours {}–{} end before they start",
+                self.working_hours_start, self.working_hours_end
+            ));
+        }
+        let tz = self.time_zone.parse().map_err(|_| {
+            format!(
+                "[support] time_zone = {:?} is not an IANA time zone (e.g. \"Europe/Berlin\")",
+                self.time_zone
+            )
+        })?;
+        for (k, h) in [
+            ("critical_hours", self.critical_hours),
+            ("high_hours", self.high_hours),
+            ("normal_hours", self.normal_hours),
+        ] {
+            if h == 0 || h > 24 * 30 {
+                return Err(format!(
+                    "[support] {k} = {h}: must be between 1 and 720 hours"
+                ));
+            }
+        }
+        let target = |h: u32, around: bool| Target {
+            budget: Duration::hours(h.into()),
+            coverage: if around {
+                Coverage::AroundTheClock
+            } else {
+                Coverage::WorkingHours
+            },
+        };
+        Ok(SlaClock {
+            critical: target(self.critical_hours, self.critical_around_the_clock),
+            high: target(self.high_hours, false),
+            normal: target(self.normal_hours, false),
+            hours: WorkingHours { start, end, tz },
+            calendar,
+        })
+    }
+}

@@ -1,0 +1,156 @@
+//! The support desk's tickets (`relops_ops::tickets`): thin handlers.
+
+use axum::extract::State;
+use relops_api::{
+    OpenTicket, Ticket, TicketAssign, TicketConfirm, TicketLink, TicketList, TicketMessage,
+    TicketPriority, TicketReopen, TicketSolve,
+};
+use serde::Deserialize;
+
+use super::Product;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::extract::{Json, Path, Query};
+
+/// `POST /v1/tickets`
+pub async fn open(
+    State(state): State<AppState>,
+    Product(product): Product,
+    Caller(who): Caller,
+    Json(req): Json<OpenTicket>,
+) -> ApiResult<(axum::http::StatusCode, Json<Ticket>)> {
+    let t = state.ops.open_ticket(&who, &product, req).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(t)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct QueueQuery {
+    /// Comma-separated statuses (default: every status but closed).
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /v1/tickets?status=&limit=`
+pub async fn list(
+    State(state): State<AppState>,
+    Product(product): Product,
+    Caller(who): Caller,
+    Query(q): Query<QueueQuery>,
+) -> ApiResult<Json<TicketList>> {
+    let statuses: Vec<String> = q
+        .status
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok(Json(
+        state
+            .ops
+            .tickets(&who, &product, &statuses, q.limit.unwrap_or(50))
+            .await?,
+    ))
+}
+
+/// `GET /v1/tickets/{id}`
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Caller(who): Caller,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(state.ops.ticket(&who, &id).await?))
+}
+
+/// `POST /v1/tickets/{id}/reply`
+pub async fn reply(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Caller(who): Caller,
+    Json(req): Json<TicketMessage>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(state.ops.reply_ticket(&who, &id, req).await?))
+}
+
+/// `POST /v1/tickets/{id}/note`
+pub async fn note(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Caller(who): Caller,
+    Json(req): Json<TicketMessage>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(state.ops.note_ticket(&who, &id, req).await?))
+}
+
+/// `POST /v1/tickets/{id}/assign`
+pub async fn assign(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Caller(who): Caller,
+    Json(req): Json<TicketAssign>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(state.ops.assign_ticket(&who, &id, req).await?))
+}
+
+/// `POST /v1/tickets/{id}/priority`
+pub async fn priority(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Caller(who): Caller,
+    Json(req): Json<TicketPriority>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(state.ops.prioritise_ticket(&who, &id, req).await?))
+}
+
+/// `POST /v1/tickets/{id}/link`
+pub async fn link(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Caller(who): Caller,
+    Json(req): Json<TicketLink>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(state.ops.link_ticket(&who, &id, req).await?))
+}
+
+/// `POST /v1/tickets/{id}/solve`
+pub async fn solve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Caller(who): Caller,
+    Json(req): Json<TicketSolve>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(state.ops.solve_ticket(&who, &id, req).await?))
+}
+
+/// `POST /v1/tickets/{id}/confirm`
+pub async fn confirm(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Caller(who): Caller,
+    Json(req): Json<TicketConfirm>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(state.ops.confirm_ticket(&who, &id, req).await?))
+}
+
+/// `POST /v1/tickets/{id}/close`
+pub async fn close(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Caller(who): Caller,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(state.ops.close_ticket(&who, &id).await?))
+}
+
+/// `POST /v1/tickets/{id}/reopen`
+pub async fn reopen(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Caller(who): Caller,
+    Json(req): Json<TicketReopen>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(state.ops.reopen_ticket(&who, &id, req).await?))
+}

@@ -1,0 +1,470 @@
+//! Support tickets (issue 25): the ticket row, its timeline of events (customer messages,
+//! replies, notes, changes), linked crashes and attachments. Opening a ticket allocates
+//! its number in the same transaction that writes it, its first events, its audit entry and
+//! its notifications; a change rewrites the row only if nobody changed it since it was read
+//! (`updated_at`), so two agents' edits never silently overwrite each other.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::audit::{AuditRecord, append_audit};
+use crate::outbox::{NewNotification, insert_notifications};
+use crate::pool::Db;
+use crate::sql::{DbError, Result, count, parse, parse_opt, ts};
+
+/// A ticket as stored. Statuses and priorities are the names of `relops_core::ticket`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketRecord {
+    pub id: String,
+    pub product: String,
+    pub subject: String,
+    pub customer_email: String,
+    pub customer_name: Option<String>,
+    pub priority: String,
+    pub priority_reason: Option<String>,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub release: Option<String>,
+    pub platform: Option<String>,
+    pub install_id: Option<String>,
+    pub incident: Option<String>,
+    pub known_issue: Option<String>,
+    pub resolution: Option<String>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub confirmed_how: Option<String>,
+    pub source: String,
+    pub external_ref: Option<String>,
+    pub follow_up_of: Option<String>,
+    /// Intervals the ticket waited on the customer; an open one has no end.
+    pub pauses: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+    pub opened_at: DateTime<Utc>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub solved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    /// First response due (the queue's order); `None` once answered or while waiting.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// A timeline entry to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTicketEvent {
+    /// `opened`, `customer`, `reply`, `note`, `status`, `priority`, `assign`, `link`,
+    /// `confirmed`, `escalated`.
+    pub kind: String,
+    pub author: String,
+    pub body: Option<String>,
+    pub message_id: Option<String>,
+    pub detail: Value,
+    pub attachments: Vec<AttachmentRecord>,
+}
+
+/// A timeline entry as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketEventRecord {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub author: String,
+    pub body: Option<String>,
+    pub message_id: Option<String>,
+    pub detail: Value,
+}
+
+/// A file a message brought; its bytes are a blob (`attachments/sha256/{hex}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttachmentRecord {
+    pub event_seq: i64,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+const TICKET_COLUMNS: &str = "id, product, subject, customer_email, customer_name, priority, \
+     priority_reason, status, assignee, release_version, platform, install_id, incident, \
+     known_issue, resolution, confirmed_at, confirmed_how, source, external_ref, follow_up_of, \
+     pauses, opened_at, first_response_at, solved_at, closed_at, updated_at, due_at";
+
+fn pauses_json(p: &[(DateTime<Utc>, Option<DateTime<Utc>>)]) -> String {
+    Value::Array(
+        p.iter()
+            .map(|(a, b)| serde_json::json!([ts(*a), b.map(ts)]))
+            .collect(),
+    )
+    .to_string()
+}
+
+fn ticket_from_row(r: &AnyRow) -> Result<TicketRecord> {
+    let pauses: String = r.try_get("pauses")?;
+    let corrupt = |e: String| DbError::Corrupt(format!("tickets.pauses = {pauses:?}: {e}"));
+    let raw: Vec<(String, Option<String>)> =
+        serde_json::from_str(&pauses).map_err(|e| corrupt(e.to_string()))?;
+    let at = |s: &str| {
+        s.parse::<DateTime<Utc>>()
+            .map_err(|e| corrupt(e.to_string()))
+    };
+    let pauses = raw
+        .iter()
+        .map(|(a, b)| Ok((at(a)?, b.as_deref().map(at).transpose()?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(TicketRecord {
+        id: r.try_get("id")?,
+        product: r.try_get("product")?,
+        subject: r.try_get("subject")?,
+        customer_email: r.try_get("customer_email")?,
+        customer_name: r.try_get("customer_name")?,
+        priority: r.try_get("priority")?,
+        priority_reason: r.try_get("priority_reason")?,
+        status: r.try_get("status")?,
+        assignee: r.try_get("assignee")?,
+        release: r.try_get("release_version")?,
+        platform: r.try_get("platform")?,
+        install_id: r.try_get("install_id")?,
+        incident: r.try_get("incident")?,
+        known_issue: r.try_get("known_issue")?,
+        resolution: r.try_get("resolution")?,
+        confirmed_at: parse_opt(r, "confirmed_at")?,
+        confirmed_how: r.try_get("confirmed_how")?,
+        source: r.try_get("source")?,
+        external_ref: r.try_get("external_ref")?,
+        follow_up_of: r.try_get("follow_up_of")?,
+        pauses,
+        opened_at: parse(r, "opened_at")?,
+        first_response_at: parse_opt(r, "first_response_at")?,
+        solved_at: parse_opt(r, "solved_at")?,
+        closed_at: parse_opt(r, "closed_at")?,
+        updated_at: parse(r, "updated_at")?,
+        due_at: parse_opt(r, "due_at")?,
+    })
+}
+
+async fn insert_events(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ticket: &str,
+    at: DateTime<Utc>,
+    events: &[NewTicketEvent],
+) -> Result<()> {
+    for e in events {
+        let row = sqlx::query(
+            "INSERT INTO ticket_events (ticket, at, kind, author, body, message_id, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+        )
+        .bind(ticket)
+        .bind(ts(at))
+        .bind(&e.kind)
+        .bind(&e.author)
+        .bind(&e.body)
+        .bind(&e.message_id)
+        .bind(e.detail.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+        let seq: i64 = row.try_get("seq")?;
+        for a in &e.attachments {
+            sqlx::query(
+                "INSERT INTO ticket_attachments (ticket, event_seq, name, content_type, size, \
+                 sha256) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(ticket)
+            .bind(seq)
+            .bind(&a.name)
+            .bind(&a.content_type)
+            .bind(a.size as i64)
+            .bind(&a.sha256)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts `t` (`before: None`), or rewrites every column of the row if its `updated_at`
+/// is still `before`; the rows written.
+async fn write_ticket(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    t: &TicketRecord,
+    before: Option<DateTime<Utc>>,
+) -> Result<u64> {
+    let sql = if before.is_none() {
+        format!(
+            "INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
+             $26, $27)"
+        )
+    } else {
+        // $28: the `updated_at` the caller read (optimistic concurrency).
+        "UPDATE tickets SET product = $2, subject = $3, customer_email = $4, customer_name = $5, \
+         priority = $6, priority_reason = $7, status = $8, assignee = $9, release_version = $10, \
+         platform = $11, install_id = $12, incident = $13, known_issue = $14, resolution = $15, \
+         confirmed_at = $16, confirmed_how = $17, source = $18, external_ref = $19, \
+         follow_up_of = $20, pauses = $21, opened_at = $22, first_response_at = $23, \
+         solved_at = $24, closed_at = $25, updated_at = $26, due_at = $27 \
+         WHERE id = $1 AND updated_at = $28"
+            .to_owned()
+    };
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&t.id)
+        .bind(&t.product)
+        .bind(&t.subject)
+        .bind(&t.customer_email)
+        .bind(&t.customer_name)
+        .bind(&t.priority)
+        .bind(&t.priority_reason)
+        .bind(&t.status)
+        .bind(&t.assignee)
+        .bind(&t.release)
+        .bind(&t.platform)
+        .bind(&t.install_id)
+        .bind(&t.incident)
+        .bind(&t.known_issue)
+        .bind(&t.resolution)
+        .bind(t.confirmed_at.map(ts))
+        .bind(&t.confirmed_how)
+        .bind(&t.source)
+        .bind(&t.external_ref)
+        .bind(&t.follow_up_of)
+        .bind(pauses_json(&t.pauses))
+        .bind(ts(t.opened_at))
+        .bind(t.first_response_at.map(ts))
+        .bind(t.solved_at.map(ts))
+        .bind(t.closed_at.map(ts))
+        .bind(ts(t.updated_at))
+        .bind(t.due_at.map(ts));
+    if let Some(b) = before {
+        q = q.bind(ts(b));
+    }
+    Ok(q.execute(&mut **tx).await?.rows_affected())
+}
+
+impl Db {
+    /// Opens a ticket: the product's next number (`{prefix}-{n}`), the row, its crashes and
+    /// first events, and what `record(id)` gives — its audit entry and notifications — in
+    /// one transaction. `t.id` is ignored. Answers the id.
+    pub async fn open_ticket(
+        &self,
+        prefix: &str,
+        t: &TicketRecord,
+        crashes: &[String],
+        events: &[NewTicketEvent],
+        record: impl FnOnce(&str) -> (AuditRecord, Vec<NewNotification>),
+    ) -> Result<String> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "INSERT INTO ticket_numbers (product, last) VALUES ($1, 1) \
+             ON CONFLICT (product) DO UPDATE SET last = ticket_numbers.last + 1 RETURNING last",
+        )
+        .bind(&t.product)
+        .fetch_one(&mut *tx)
+        .await?;
+        let n: i64 = row.try_get("last")?;
+        let id = format!("{prefix}-{n}");
+        let t = TicketRecord {
+            id: id.clone(),
+            ..t.clone()
+        };
+        write_ticket(&mut tx, &t, None).await.map_err(|e| match e {
+            DbError::Sql(e) => DbError::from_insert(e, || format!("ticket {id} exists")),
+            e => e,
+        })?;
+        for c in crashes {
+            sqlx::query("INSERT INTO ticket_crashes (ticket, crash_id) VALUES ($1, $2)")
+                .bind(&id)
+                .bind(c)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_events(&mut tx, &id, t.opened_at, events).await?;
+        let (audit, notify) = record(&id);
+        append_audit(&mut tx, &audit).await?;
+        insert_notifications(&mut tx, &notify).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Writes a change of a ticket read at `before` (its `updated_at`): the row, new crash
+    /// links, timeline events, audit entry and notifications, in one transaction.
+    /// `Conflict` when someone changed the ticket since.
+    pub async fn update_ticket(
+        &self,
+        before: DateTime<Utc>,
+        t: &TicketRecord,
+        crashes: &[String],
+        events: &[NewTicketEvent],
+        audit: &AuditRecord,
+        notify: &[NewNotification],
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        if write_ticket(&mut tx, t, Some(before)).await? != 1 {
+            return Err(DbError::Conflict(format!(
+                "ticket {} changed meanwhile: look at it again (`relops ticket show {}`) and retry",
+                t.id, t.id
+            )));
+        }
+        for c in crashes {
+            sqlx::query(
+                "INSERT INTO ticket_crashes (ticket, crash_id) VALUES ($1, $2) \
+                 ON CONFLICT (ticket, crash_id) DO NOTHING",
+            )
+            .bind(&t.id)
+            .bind(c)
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_events(&mut tx, &t.id, t.updated_at, events).await?;
+        append_audit(&mut tx, audit).await?;
+        insert_notifications(&mut tx, notify).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn ticket(&self, id: &str) -> Result<Option<TicketRecord>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(ticket_from_row)
+        .transpose()
+    }
+
+    /// The ticket's linked crash ids, in link order.
+    pub async fn ticket_crashes(&self, id: &str) -> Result<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT crash_id FROM ticket_crashes WHERE ticket = $1 ORDER BY crash_id")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| r.try_get("crash_id").map_err(DbError::from))
+            .collect()
+    }
+
+    /// The ticket's timeline, oldest first.
+    pub async fn ticket_events(&self, id: &str) -> Result<Vec<TicketEventRecord>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, kind, author, body, message_id, detail FROM ticket_events \
+             WHERE ticket = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                Ok(TicketEventRecord {
+                    seq: r.try_get("seq")?,
+                    at: parse(r, "at")?,
+                    kind: r.try_get("kind")?,
+                    author: r.try_get("author")?,
+                    body: r.try_get("body")?,
+                    message_id: r.try_get("message_id")?,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|e| DbError::Corrupt(format!("ticket_events.detail: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn ticket_attachments(&self, id: &str) -> Result<Vec<AttachmentRecord>> {
+        let rows = sqlx::query(
+            "SELECT event_seq, name, content_type, size, sha256 FROM ticket_attachments \
+             WHERE ticket = $1 ORDER BY event_seq, name",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttachmentRecord {
+                    event_seq: r.try_get("event_seq")?,
+                    name: r.try_get("name")?,
+                    content_type: r.try_get("content_type")?,
+                    size: count(r, "size")?,
+                    sha256: r.try_get("sha256")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The queue: the product's tickets in `statuses`, those whose first response is due
+    /// soonest first (answered or waiting ones after, oldest first); and how many there are.
+    pub async fn ticket_queue(
+        &self,
+        product: &str,
+        statuses: &[&str],
+        limit: u32,
+    ) -> Result<(Vec<TicketRecord>, u64)> {
+        // Status names are the core's snake_case words; anything else cannot match a row.
+        let list = statuses
+            .iter()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if list.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE product = $1 AND status IN ({list}) \
+             ORDER BY CASE WHEN due_at IS NULL THEN 1 ELSE 0 END, due_at, opened_at, id LIMIT $2"
+        )))
+        .bind(product)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let total = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM tickets WHERE product = $1 AND status IN ({list})"
+        )))
+        .bind(product)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            rows.iter().map(ticket_from_row).collect::<Result<_>>()?,
+            count(&total, "n")?,
+        ))
+    }
+
+    /// The ticket a mail with these Message-IDs (its `In-Reply-To` and `References`)
+    /// answers: the newest ticket event that carried one of them.
+    pub async fn ticket_by_message_ids(&self, ids: &[String]) -> Result<Option<String>> {
+        for id in ids.iter().rev() {
+            let row = sqlx::query(
+                "SELECT ticket FROM ticket_events WHERE message_id = $1 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(r) = row {
+                return Ok(Some(r.try_get("ticket")?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether a ticket event already carries this Message-ID (a mail delivered twice).
+    pub async fn ticket_message_seen(&self, message_id: &str) -> Result<Option<String>> {
+        self.ticket_by_message_ids(std::slice::from_ref(&message_id.to_owned()))
+            .await
+    }
+
+    /// The product's tickets about `release`, newest first (evidence for a rollback).
+    pub async fn tickets_for_release(
+        &self,
+        product: &str,
+        release: &str,
+    ) -> Result<Vec<TicketRecord>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE product = $1 AND release_version = $2 \
+             ORDER BY opened_at DESC"
+        )))
+        .bind(product)
+        .bind(release)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ticket_from_row).collect()
+    }
+}

@@ -1,0 +1,306 @@
+//! The support desk's tickets (issue 25): opened with the priority rules and the SLA's due
+//! time, the queue ordered by time left, replies, notes, waiting on the customer, the
+//! close rule's refusals, the support lead's confirmation, reopening — and audit entries
+//! that name tickets, never customers. On SQLite and PostgreSQL.
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::{Backend, TestEnv, assert_refused};
+
+backend_tests!(a_ticket_runs_from_open_to_close);
+
+fn due(t: &serde_json::Value) -> Option<DateTime<Utc>> {
+    t["first_response_due"].as_str().map(|s| s.parse().unwrap())
+}
+
+async fn a_ticket_runs_from_open_to_close(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let agent = s.as_role("support_agent");
+    let lead = s.as_role("support_lead");
+    let rm = s.as_role("release_manager");
+
+    // Data loss makes a ticket critical whatever was asked: due 4 h from now, around the
+    // clock. The acceptance interface: id, priority, status, first_response_due.
+    let before = Utc::now();
+    let crit = s.cli_json_as(
+        &agent,
+        &[
+            "ticket",
+            "open",
+            "--subject",
+            "Datenverlust beim Speichern",
+            "--customer",
+            "Kunde@Example.com",
+            "--priority",
+            "normal",
+        ],
+    );
+    assert_eq!(crit["id"], "WIZ-1");
+    assert_eq!(crit["priority"], "critical");
+    assert_eq!(crit["status"], "new");
+    assert_eq!(crit["customer"], "kunde@example.com");
+    assert_eq!(crit["priority_reason"], "the customer reports data loss");
+    let d = due(&crit).unwrap();
+    assert!(d >= before + Duration::hours(4) && d <= Utc::now() + Duration::hours(4));
+    assert_eq!(crit["sla"]["clock"], "around_the_clock");
+
+    let normal = s.cli_json_as(
+        &agent,
+        &[
+            "ticket",
+            "open",
+            "--subject",
+            "Toolbar icons blurry",
+            "--customer",
+            "a@example.org",
+            "--priority",
+            "normal",
+        ],
+    );
+    let high = s.cli_json_as(
+        &agent,
+        &[
+            "ticket",
+            "open",
+            "--subject",
+            "Export is slow",
+            "--customer",
+            "b@example.org",
+        ],
+    );
+    assert_eq!(high["priority"], "high", "high when nothing was asked");
+    assert_eq!(high["sla"]["clock"], "working_hours");
+    assert!(due(&normal).unwrap() >= due(&high).unwrap());
+
+    // The queue: time left, least first.
+    let q = s.cli_json_as(&agent, &["ticket", "list"]);
+    let ids: Vec<&str> = q["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    let mut by_due: Vec<(DateTime<Utc>, &str)> =
+        [(&crit, "WIZ-1"), (&normal, "WIZ-2"), (&high, "WIZ-3")]
+            .iter()
+            .map(|(t, id)| (due(t).unwrap(), *id))
+            .collect();
+    by_due.sort();
+    assert_eq!(ids, by_due.iter().map(|(_, id)| *id).collect::<Vec<_>>());
+    assert_eq!(q["total"], 3);
+    let text = String::from_utf8(s.cli_as(&agent, &["ticket", "list"]).stdout).unwrap();
+    assert!(
+        text.contains("WIZ-1") && text.contains("due in 3 h 59 min"),
+        "{text}"
+    );
+
+    // Reading is for support and those who decide from it; working is support's.
+    let rm_list = s.cli_json_as(&rm, &["ticket", "list"]);
+    assert_eq!(rm_list["total"], 3);
+    assert_refused(
+        &s.cli_as(&rm, &["ticket", "reply", "WIZ-1", "--body", "hi"]),
+        1,
+        "ticket.work",
+    );
+    assert_refused(
+        &s.cli_as(
+            &agent,
+            &["ticket", "priority", "WIZ-2", "high", "--reason", "x"],
+        ),
+        1,
+        "ticket.lead",
+    );
+
+    // A reply is the first response: the clock stops; a note is internal.
+    let t = s.cli_json_as(
+        &agent,
+        &["ticket", "note", "WIZ-1", "--body", "crash id in the log"],
+    );
+    assert!(t["first_response_at"].is_null() && t["sla"]["running"] == true);
+    let t = s.cli_json_as(
+        &agent,
+        &[
+            "ticket",
+            "reply",
+            "WIZ-1",
+            "--body",
+            "Wir schauen uns das an.",
+        ],
+    );
+    assert_eq!(t["status"], "open");
+    assert!(t["first_response_at"].is_string() && t["first_response_due"].is_null());
+    assert_eq!(t["sla"]["running"], false);
+    let kinds: Vec<&str> = t["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["opened", "note", "reply"]);
+
+    // A reply that asks the customer something: the ticket waits on them.
+    let t = s.cli_json_as(
+        &agent,
+        &[
+            "ticket",
+            "reply",
+            "WIZ-2",
+            "--body",
+            "Which version?",
+            "--wait",
+        ],
+    );
+    assert_eq!(t["status"], "waiting_on_customer");
+
+    // The close rule: every unmet condition named, exit 1.
+    let out = s.cli_as(&agent, &["ticket", "close", "WIZ-1"]);
+    assert_refused(&out, 1, "not solved yet");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no cause or workaround") && err.contains("not confirmed"),
+        "{err}"
+    );
+    assert_refused(
+        &s.cli_as(&agent, &["ticket", "solve", "WIZ-1"]),
+        1,
+        "--resolution",
+    );
+    let t = s.cli_json_as(
+        &agent,
+        &[
+            "ticket",
+            "solve",
+            "WIZ-1",
+            "--resolution",
+            "Workaround: save to a local folder; fixed in 2.1.1",
+        ],
+    );
+    assert_eq!(t["status"], "solved");
+    assert_eq!(
+        t["close_blockers"].as_array().unwrap().len(),
+        1,
+        "{}",
+        t["close_blockers"]
+    );
+    let out = s.cli_as(&agent, &["ticket", "close", "WIZ-1"]);
+    assert_refused(&out, 1, "not confirmed");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("no cause"));
+
+    // Only a support lead records a confirmation given outside relops.
+    assert_refused(
+        &s.cli_as(&agent, &["ticket", "confirm", "WIZ-1", "--note", "phone"]),
+        1,
+        "ticket.lead",
+    );
+    let t = s.cli_json_as(
+        &lead,
+        &[
+            "ticket",
+            "confirm",
+            "WIZ-1",
+            "--note",
+            "Customer confirmed by phone, 10:12",
+        ],
+    );
+    assert!(
+        t["confirmed"]
+            .as_str()
+            .unwrap()
+            .starts_with("recorded by test-support_lead")
+    );
+    let t = s.cli_json_as(&agent, &["ticket", "close", "WIZ-1"]);
+    assert_eq!(t["status"], "closed");
+    assert!(t["close_blockers"].as_array().unwrap().is_empty());
+    assert_refused(
+        &s.cli_as(&agent, &["ticket", "reply", "WIZ-1", "--body", "x"]),
+        1,
+        "reopen it first",
+    );
+
+    // The queue leaves closed tickets out unless asked.
+    let q = s.cli_json_as(&agent, &["ticket", "list"]);
+    assert_eq!(q["total"], 2);
+    let q = s.cli_json_as(&agent, &["ticket", "list", "--status", "closed"]);
+    assert_eq!(q["tickets"][0]["id"], "WIZ-1");
+
+    // Reopening drops the confirmation: closing again needs a new one.
+    let t = s.cli_json_as(
+        &agent,
+        &["ticket", "reopen", "WIZ-1", "--reason", "crashes again"],
+    );
+    assert_eq!(t["status"], "open");
+    assert!(t["confirmed"].is_null());
+
+    // The lead's priority change moves the due time and is audited, naming the ticket only.
+    let t = s.cli_json_as(
+        &lead,
+        &[
+            "ticket",
+            "priority",
+            "WIZ-3",
+            "critical",
+            "--reason",
+            "key account",
+        ],
+    );
+    assert_eq!(t["priority"], "critical");
+    assert!(due(&t).unwrap() <= Utc::now() + Duration::hours(4));
+    let t = s.cli_json_as(&lead, &["ticket", "assign", "WIZ-3", "--to", "Jana"]);
+    assert_eq!(t["assignee"], "Jana");
+
+    // Bad input: a clear 4xx, nothing stored.
+    assert_refused(
+        &s.cli_as(
+            &agent,
+            &[
+                "ticket",
+                "open",
+                "--subject",
+                "x",
+                "--customer",
+                "not-an-address",
+            ],
+        ),
+        1,
+        "not an e-mail address",
+    );
+    assert_refused(
+        &s.cli_as(&agent, &["ticket", "show", "WIZ-99"]),
+        1,
+        "no ticket WIZ-99",
+    );
+    assert_eq!(
+        s.cli_json_as(
+            &agent,
+            &[
+                "ticket",
+                "list",
+                "--status",
+                "new,open,waiting_on_customer,solved,closed"
+            ]
+        )["total"],
+        3
+    );
+
+    let sec = s.as_role("security_engineer");
+    let export = String::from_utf8(s.cli_as(&sec, &["audit", "export"]).stdout).unwrap();
+    for action in [
+        "ticket.opened",
+        "ticket.replied",
+        "ticket.noted",
+        "ticket.solved",
+        "ticket.confirmed",
+        "ticket.closed",
+        "ticket.reopened",
+        "ticket.priority_changed",
+        "ticket.assigned",
+    ] {
+        assert!(export.contains(action), "{action} not audited");
+    }
+    assert!(
+        !export.contains("kunde@example.com") && !export.contains("Datenverlust"),
+        "the audit trail holds no customer data"
+    );
+}
