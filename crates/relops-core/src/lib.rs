@@ -6,6 +6,7 @@ pub mod artifact;
 pub mod calendar;
 pub mod checklist;
 pub mod health;
+pub mod mail;
 pub mod offer;
 pub mod platform;
 pub mod release;

@@ -2,7 +2,8 @@
 //! the default priority.
 //!
 //! - **Statuses**: `new → open → waiting_on_customer ⇄ open → escalated → solved → closed`;
-//!   a customer's reply reopens a solved or closed ticket. The SLA clock
+//!   a customer's reply reopens a closed ticket, ends the wait of a waiting one, and to a
+//!   solved one is their confirmation (the agent reopens it if it says otherwise). The SLA clock
 //!   ([`crate::sla`]) stands while `waiting_on_customer`.
 //! - **Close rule**: a ticket closes only when its cause or a workaround is documented (text,
 //!   or a linked known issue) **and** the customer confirmed (a reply, the signed link in the
@@ -72,11 +73,11 @@ impl Status {
         }
     }
 
-    /// Where a customer's reply takes the ticket: back to work (`open`) from waiting,
-    /// solved or closed; unchanged otherwise.
+    /// Where a customer's reply takes the ticket: back to work (`open`) from waiting or
+    /// closed; unchanged otherwise (to a solved ticket the reply is the confirmation).
     pub fn on_customer_reply(self) -> Status {
         match self {
-            Self::WaitingOnCustomer | Self::Solved | Self::Closed => Self::Open,
+            Self::WaitingOnCustomer | Self::Closed => Self::Open,
             s => s,
         }
     }
@@ -200,6 +201,7 @@ mod tests {
         // Closing never skips solving; a closed ticket moves only by the customer's reply.
         assert!(!Open.may_become(Closed) && !Closed.may_become(Open));
         assert_eq!(Closed.on_customer_reply(), Open);
+        assert_eq!(Solved.on_customer_reply(), Solved);
         assert_eq!(WaitingOnCustomer.on_customer_reply(), Open);
         assert_eq!(Escalated.on_customer_reply(), Escalated);
         assert!(!WaitingOnCustomer.clock_runs() && Escalated.clock_runs());

@@ -19,6 +19,7 @@ mod health;
 mod incidents;
 mod ingest;
 mod keys;
+mod mail_in;
 mod releases;
 mod rollback;
 mod rollback_requests;

@@ -23,6 +23,31 @@ use crate::error::{OpError, OpResult};
 use crate::services::notify::Notice;
 use crate::{Actor, Authorized, Ops};
 
+/// How a ticket came in.
+pub(crate) struct Intake {
+    /// `api`, `mail`, `zendesk` or `app`.
+    pub source: &'static str,
+    /// The first message's author: the person at the API, or the customer's address.
+    pub author: String,
+    /// The mail it came from.
+    pub message_id: Option<String>,
+    /// The closed ticket it continues.
+    pub follow_up_of: Option<String>,
+    pub attachments: Vec<relops_store::AttachmentRecord>,
+}
+
+impl Intake {
+    fn person(who: &Authorized) -> Self {
+        Self {
+            source: "api",
+            author: who.name.clone(),
+            message_id: None,
+            follow_up_of: None,
+            attachments: Vec::new(),
+        }
+    }
+}
+
 /// Longest subject, name, resolution and message body taken (characters).
 const MAX_SUBJECT: usize = 300;
 const MAX_NAME: usize = 200;
@@ -76,7 +101,7 @@ pub(crate) fn bounded(what: &str, s: &str, max: usize) -> OpResult<String> {
     Ok(relops_core::text::nfc(t))
 }
 
-fn status_of(t: &TicketRecord) -> OpResult<Status> {
+pub(crate) fn status_of(t: &TicketRecord) -> OpResult<Status> {
     t.status
         .parse()
         .map_err(|e: String| OpError::Internal(anyhow::anyhow!("ticket {}: {e}", t.id)))
@@ -215,7 +240,7 @@ impl Ops {
         })
     }
 
-    async fn load_ticket(&self, id: &str) -> OpResult<TicketRecord> {
+    pub(crate) async fn load_ticket(&self, id: &str) -> OpResult<TicketRecord> {
         let id = id.trim().to_ascii_uppercase();
         self.db.ticket(&id).await?.ok_or_else(|| {
             OpError::NotFound(format!(
@@ -252,25 +277,27 @@ impl Ops {
     ) -> OpResult<Ticket> {
         let who = actor.authorize(Permission::TicketWork)?;
         let t = self
-            .open_ticket_as(&who, product, req, "api", None, None, Vec::new())
+            .open_ticket_as(&who, product, req, Intake::person(&who))
             .await?;
         self.ticket_view(t, true).await
     }
 
     /// Opens a ticket: checks and bounds every field, chooses the priority, computes the
-    /// due time, writes row, first message and audit entry. `message_id`: the mail it came
-    /// from; `follow_up_of`: the closed ticket it continues.
-    #[allow(clippy::too_many_arguments)]
+    /// due time, writes row, first message and audit entry.
     pub(crate) async fn open_ticket_as(
         &self,
         who: &Authorized,
         product: &str,
         req: OpenTicket,
-        source: &str,
-        message_id: Option<String>,
-        follow_up_of: Option<String>,
-        attachments: Vec<relops_store::AttachmentRecord>,
+        intake: Intake,
     ) -> OpResult<TicketRecord> {
+        let Intake {
+            source,
+            author,
+            message_id,
+            follow_up_of,
+            attachments,
+        } = intake;
         let subject = bounded("the subject", &req.subject, MAX_SUBJECT)?;
         let customer = customer_address(&req.customer)?;
         let customer_name = req
@@ -352,11 +379,7 @@ impl Ops {
         t.due_at = self.ticket_due(&t, now)?;
         let event = NewTicketEvent {
             kind: "opened".into(),
-            author: if source == "api" {
-                who.name.clone()
-            } else {
-                "customer".into()
-            },
+            author,
             body,
             message_id,
             detail: json!({"source": source, "priority": priority.as_str(), "priority_reason": reason}),
@@ -560,10 +583,10 @@ impl Ops {
         .await
     }
 
-    /// A Message-ID for mail relops writes about ticket `id`.
+    /// A Message-ID (without angle brackets) for mail relops writes about ticket `id`.
     pub(crate) fn message_id(&self, id: &str) -> String {
         format!(
-            "<{}.{}@relops.invalid>",
+            "{}.{}@relops.invalid",
             id.to_ascii_lowercase(),
             uuid::Uuid::new_v4().simple()
         )

@@ -160,7 +160,15 @@ async fn insert_events(
         .bind(&e.message_id)
         .bind(e.detail.to_string())
         .fetch_one(&mut **tx)
-        .await?;
+        .await
+        .map_err(|err| {
+            DbError::from_insert(err, || {
+                format!(
+                    "a mail with Message-ID {:?}",
+                    e.message_id.as_deref().unwrap_or("")
+                )
+            })
+        })?;
         let seq: i64 = row.try_get("seq")?;
         for a in &e.attachments {
             sqlx::query(

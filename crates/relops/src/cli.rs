@@ -597,6 +597,11 @@ pub enum TicketCmd {
         /// The ticket, e.g. WIZ-12.
         id: String,
     },
+    /// Take one customer mail from stdin (the pipe an MTA calls; see docs/support.md for
+    /// Postfix): opens a ticket or threads it into one, and prints the ticket's id. Exit 0
+    /// when taken (or ignored as an auto-reply), 1 when refused (the MTA bounces with the
+    /// reason), 75 when relops cannot take it now (the MTA keeps it and retries).
+    MailIn,
     /// Reopen a solved or closed ticket.
     Reopen {
         /// The ticket, e.g. WIZ-12.

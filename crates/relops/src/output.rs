@@ -20,7 +20,14 @@ pub enum CliError {
         body: relops_api::ErrorBody,
         message: String,
     },
+    /// Try again later (`relops ticket mail-in`: the server is unreachable, busy or
+    /// failing): exit 75, `EX_TEMPFAIL`, on which an MTA keeps the mail and retries.
+    #[error("{0}")]
+    TempFail(String),
 }
+
+/// `EX_TEMPFAIL` of sysexits.h.
+pub const EX_TEMPFAIL: u8 = 75;
 
 pub fn failed(msg: impl Into<String>) -> anyhow::Error {
     CliError::Failed(msg.into()).into()
@@ -40,6 +47,7 @@ pub fn fail(e: &anyhow::Error, json: bool) -> ExitCode {
     let (exit, body) = match e.downcast_ref::<CliError>() {
         Some(CliError::Usage(_)) => (2, None),
         Some(CliError::Server { body, .. }) => (1, Some(body.clone())),
+        Some(CliError::TempFail(_)) => (EX_TEMPFAIL, None),
         _ => (1, None),
     };
     if json {

@@ -418,6 +418,15 @@ fn entries() -> Vec<Entry> {
         )
         .answers::<api::TicketList>(),
         e(
+            "POST",
+            "/v1/tickets/mail",
+            P(TicketWork),
+            "take a customer's mail (RFC 5322): open a ticket or thread it into one (the MTA pipe)",
+            post(tickets::mail),
+        )
+        .takes_media("message/rfc822")
+        .answers::<api::MailTaken>(),
+        e(
             "GET",
             "/v1/tickets/{id}",
             P(TicketRead),

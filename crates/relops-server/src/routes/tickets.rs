@@ -2,8 +2,8 @@
 
 use axum::extract::State;
 use relops_api::{
-    OpenTicket, Ticket, TicketAssign, TicketConfirm, TicketLink, TicketList, TicketMessage,
-    TicketPriority, TicketReopen, TicketSolve,
+    MailTaken, OpenTicket, Ticket, TicketAssign, TicketConfirm, TicketLink, TicketList,
+    TicketMessage, TicketPriority, TicketReopen, TicketSolve,
 };
 use serde::Deserialize;
 
@@ -153,4 +153,32 @@ pub async fn reopen(
     Json(req): Json<TicketReopen>,
 ) -> ApiResult<Json<Ticket>> {
     Ok(Json(state.ops.reopen_ticket(&who, &id, req).await?))
+}
+
+/// `POST /v1/tickets/mail` (body: one RFC 5322 message): read up to the desk's limit; a
+/// larger message is refused before it is read whole.
+pub async fn mail(
+    State(state): State<AppState>,
+    Product(product): Product,
+    Caller(who): Caller,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<Json<MailTaken>> {
+    let limit = state.ops.config().support.max_message_bytes;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(state.ops.mail_too_large(declared).into());
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        {
+            state.ops.mail_too_large(None).into()
+        } else {
+            crate::error::ApiError::BadRequest(format!("the message could not be read: {e}"))
+        }
+    })?;
+    Ok(Json(state.ops.take_mail(&who, &product, raw).await?))
 }

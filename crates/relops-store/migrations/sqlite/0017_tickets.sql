@@ -54,11 +54,11 @@ CREATE TABLE ticket_events (
     kind TEXT NOT NULL,
     author TEXT NOT NULL,
     body TEXT,
-    message_id TEXT,                    -- RFC 5322 Message-ID of a mail in or out
+    message_id TEXT,                    -- RFC 5322 Message-ID (no brackets) of a mail in or out; a mail is taken once
     detail TEXT NOT NULL                -- JSON
 );
 CREATE INDEX ticket_events_ticket ON ticket_events (ticket, seq);
-CREATE INDEX ticket_events_message ON ticket_events (message_id);
+CREATE UNIQUE INDEX ticket_events_message ON ticket_events (message_id);
 
 CREATE TABLE ticket_attachments (
     ticket TEXT NOT NULL,

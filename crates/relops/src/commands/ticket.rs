@@ -2,13 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use relops_api::{
-    OpenTicket, Ticket, TicketAssign, TicketConfirm, TicketLink, TicketList, TicketMessage,
-    TicketPriority, TicketReopen, TicketSolve,
+    MailTaken, OpenTicket, Ticket, TicketAssign, TicketConfirm, TicketLink, TicketList,
+    TicketMessage, TicketPriority, TicketReopen, TicketSolve,
 };
 
 use crate::cli::TicketCmd;
 use crate::client::{Client, segment};
-use crate::output::{print, print_json, table, usage};
+use crate::output::{CliError, print, print_json, table, usage};
 
 pub async fn run(client: &Client, cmd: TicketCmd, json: bool) -> anyhow::Result<()> {
     let path = |id: &str, what: &str| format!("/tickets/{}/{what}", segment(id));
@@ -112,6 +112,7 @@ pub async fn run(client: &Client, cmd: TicketCmd, json: bool) -> anyhow::Result<
                 .post(&path(&id, "confirm"), &TicketConfirm { note })
                 .await?
         }
+        TicketCmd::MailIn => return mail_in(client, json).await,
         TicketCmd::Close { id } => client.post(&path(&id, "close"), &()).await?,
         TicketCmd::Reopen { id, reason } => {
             client
@@ -123,6 +124,59 @@ pub async fn run(client: &Client, cmd: TicketCmd, json: bool) -> anyhow::Result<
         return print_json(&t);
     }
     print(&show(&t, Utc::now()))
+}
+
+/// `relops ticket mail-in`: stdin to `POST /v1/tickets/mail`. A refusal (4xx) exits 1 so
+/// that the MTA bounces with the reason; anything that may pass later exits 75.
+async fn mail_in(client: &Client, json: bool) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut raw)
+        .map_err(|e| CliError::TempFail(format!("cannot read the message from stdin: {e}")))?;
+    let rb = client
+        .request(reqwest::Method::POST, "/tickets/mail")?
+        .header(reqwest::header::CONTENT_TYPE, "message/rfc822")
+        .body(raw);
+    let taken: MailTaken = match client.send(rb).await {
+        Ok(r) => r
+            .json()
+            .await
+            .map_err(|e| CliError::TempFail(format!("relops' answer did not read: {e}")))?,
+        Err(e) => {
+            let temporary = match e.downcast_ref::<CliError>() {
+                Some(CliError::Server { body, .. }) => {
+                    matches!(
+                        body.code.as_str(),
+                        "rate_limited" | "unavailable" | "internal" | "conflict"
+                    ) || body.code.starts_with("http_5")
+                }
+                _ => true,
+            };
+            return Err(if temporary {
+                CliError::TempFail(format!("{e:#}; the mail stays with the MTA, which retries"))
+                    .into()
+            } else {
+                e
+            });
+        }
+    };
+    if json {
+        return print_json(&taken);
+    }
+    print(&match (&taken.ticket, taken.action.as_str()) {
+        (Some(t), "opened") => format!("{t}\n"),
+        (Some(t), a) => format!(
+            "{t} ({a}{})\n",
+            taken
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
+        (None, a) => format!("{a}: {}\n", taken.reason.as_deref().unwrap_or("no ticket")),
+    })
 }
 
 /// "due in 3 h 20 min", "OVERDUE by 40 min", "answered", "waiting on the customer".

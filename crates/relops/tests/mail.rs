@@ -1,0 +1,210 @@
+//! Customers' mail to the support desk (issue 25), through `relops ticket mail-in` — the
+//! pipe an MTA calls — with messages built by Python's `email` package: a German
+//! multipart mail with attachments, HTML only, replies threaded by the subject's tag and by
+//! `References`, an auto-reply (never answered), data loss (critical), a 30 MB attachment
+//! (refused with a bounce reason, nothing stored), the same mail twice (one ticket), and a
+//! kill -9 right after a mail was acknowledged. On SQLite and PostgreSQL.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{BIN, Backend, TestEnv};
+
+backend_tests!(customer_mail_becomes_tickets);
+
+fn mail_in(s: &common::Server, token: &str, file: &Path) -> Output {
+    mail_to(&s.url, token, file)
+}
+
+fn mail_to(url: &str, token: &str, file: &Path) -> Output {
+    Command::new(BIN)
+        .args(["ticket", "mail-in"])
+        .env("RELOPS_URL", url)
+        .env("RELOPS_TOKEN", token)
+        .env_remove("RELOPS_PRODUCT")
+        .stdin(Stdio::from(std::fs::File::open(file).unwrap()))
+        .output()
+        .unwrap()
+}
+
+fn took(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "mail-in failed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+async fn customer_mail_becomes_tickets(b: Backend) {
+    // Only the standard library's `email`: any Python 3 builds the messages.
+    let python = std::env::var_os("RELOPS_TEST_PYTHON").unwrap_or_else(|| "python3".into());
+    let mails = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/mail_messages.py");
+    let made = Command::new(&python)
+        .arg(script)
+        .arg(mails.path())
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let m = |n: &str| mails.path().join(n);
+
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let gate = s.as_role("support_agent");
+
+    // A German multipart mail: decoded subject and name, text, both attachments kept.
+    assert_eq!(took(&mail_in(&s, &gate, &m("german.eml"))), "WIZ-1");
+    let t = s.cli_json_as(&gate, &["ticket", "show", "WIZ-1"]);
+    assert_eq!(t["subject"], "Absturz beim Öffnen");
+    assert_eq!(t["customer"], "juergen.mueller@example.de");
+    assert_eq!(t["customer_name"], "Jürgen Müller");
+    assert_eq!(t["source"], "mail");
+    assert_eq!(t["priority"], "high");
+    let opened = &t["timeline"][0];
+    assert!(
+        opened["body"]
+            .as_str()
+            .unwrap()
+            .contains("stürzt beim Öffnen")
+    );
+    let names: Vec<&str> = opened["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["crash.dmp", "wizard.log"]);
+    let dmp = opened["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "crash.dmp")
+        .unwrap();
+    assert_eq!(dmp["size"], 1024);
+    let key = format!("attachments/sha256/{}", dmp["sha256"].as_str().unwrap());
+    assert_eq!(env.blobs().get_raw(&key).await.unwrap().len(), 1024);
+
+    // The same mail again (an MTA retrying): no second ticket.
+    assert_eq!(
+        took(&mail_in(&s, &gate, &m("german.eml"))),
+        "WIZ-1 (duplicate)"
+    );
+
+    // HTML only: the text is read out of the HTML.
+    assert_eq!(took(&mail_in(&s, &gate, &m("html.eml"))), "WIZ-2");
+    let t = s.cli_json_as(&gate, &["ticket", "show", "WIZ-2"]);
+    let body = t["timeline"][0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("Lizenzschlüssel") && !body.contains("<b>"),
+        "{body}"
+    );
+
+    // The desk asks back and waits; the customer's answer (subject tag) ends the wait.
+    s.cli_json_as(
+        &gate,
+        &[
+            "ticket",
+            "reply",
+            "WIZ-1",
+            "--body",
+            "Wo liegt das Projekt?",
+            "--wait",
+        ],
+    );
+    assert_eq!(
+        took(&mail_in(&s, &gate, &m("reply.eml"))),
+        "WIZ-1 (replied)"
+    );
+    let t = s.cli_json_as(&gate, &["ticket", "show", "WIZ-1"]);
+    assert_eq!(t["status"], "open");
+    assert_eq!(
+        t["timeline"].as_array().unwrap().last().unwrap()["kind"],
+        "customer"
+    );
+
+    // An out-of-office answer: ignored, exit 0 (no bounce, no loop), nothing recorded.
+    let out = took(&mail_in(&s, &gate, &m("auto.eml")));
+    assert!(
+        out.starts_with("ignored: an automatic message (Auto-Submitted: auto-replied)"),
+        "{out}"
+    );
+    let after = s.cli_json_as(&gate, &["ticket", "show", "WIZ-1"]);
+    assert_eq!(after["timeline"], t["timeline"]);
+
+    // Solved, then the customer answers (threaded by References alone): the confirmation,
+    // and the ticket may close.
+    s.cli_json_as(
+        &gate,
+        &[
+            "ticket",
+            "solve",
+            "WIZ-2",
+            "--resolution",
+            "Key had a trailing space",
+        ],
+    );
+    assert_eq!(
+        took(&mail_in(&s, &gate, &m("thread.eml"))),
+        "WIZ-2 (replied)"
+    );
+    let t = s.cli_json_as(&gate, &["ticket", "close", "WIZ-2"]);
+    assert_eq!(t["status"], "closed");
+    assert_eq!(t["confirmed"], "the customer replied to the solution");
+
+    // Data loss in the subject: critical.
+    assert_eq!(took(&mail_in(&s, &gate, &m("loss.eml"))), "WIZ-3");
+    assert_eq!(
+        s.cli_json_as(&gate, &["ticket", "show", "WIZ-3"])["priority"],
+        "critical"
+    );
+
+    // 30 MB: refused with the reason an MTA bounces with; nothing stored.
+    let before = env.blobs().keys("attachments/").await.unwrap();
+    let out = mail_in(&s, &gate, &m("big.eml"));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("over the support desk's limit of 25.0 MiB"),
+        "{err}"
+    );
+    assert_eq!(env.blobs().keys("attachments/").await.unwrap(), before);
+    assert_eq!(s.cli_json_as(&gate, &["ticket", "list"])["total"], 2);
+
+    // Only a role that works tickets takes mail.
+    let out = mail_in(&s, &s.as_role("release_manager"), &m("loss.eml"));
+    assert_eq!(out.status.code(), Some(1));
+
+    // Acknowledged is durable: kill -9 right after the answer, the ticket is there.
+    let mut late = std::fs::read_to_string(m("loss.eml")).unwrap();
+    late = late.replace(
+        "<loss-1@bigcustomer.example>",
+        "<loss-2@bigcustomer.example>",
+    );
+    std::fs::write(m("late.eml"), late).unwrap();
+    assert_eq!(took(&mail_in(&s, &gate, &m("late.eml"))), "WIZ-4");
+    s.kill();
+    let s = env.serve();
+    let t = s.cli_json_as(&gate, &["ticket", "show", "WIZ-4"]);
+    assert_eq!(t["timeline"][0]["kind"], "opened");
+
+    // relops not reachable: exit 75 (EX_TEMPFAIL), the MTA keeps the mail.
+    s.kill();
+    let out = mail_to("http://127.0.0.1:9", &gate, &m("html.eml"));
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
