@@ -809,6 +809,10 @@ time_zone = "Europe/Berlin"
 reopen_days = 14
 # Largest customer mail taken, attachments included (bytes).
 max_message_bytes = 26214400
+# Mail to customers: the desk's sender, and the SMTP server that sends (without one,
+# replies are recorded on the ticket but not mailed).
+from = "Support <support@example.com>"
+# smtp_url = "smtp://127.0.0.1:25"
 "##
         .to_owned()
     }

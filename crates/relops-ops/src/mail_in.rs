@@ -222,6 +222,7 @@ impl Ops {
             detail: json!({"subject": m.subject, "other_sender": !from_customer,
                            "status": {"from": before.status, "to": t.status}}),
             attachments,
+            mail: None,
         };
         self.save_ticket(
             who,

@@ -20,6 +20,7 @@ use relops_store::{NewTicketEvent, TicketRecord};
 use serde_json::{Value, json};
 
 use crate::error::{OpError, OpResult};
+use crate::services::customer_mail;
 use crate::services::notify::Notice;
 use crate::{Actor, Authorized, Ops};
 
@@ -384,6 +385,7 @@ impl Ops {
             message_id,
             detail: json!({"source": source, "priority": priority.as_str(), "priority_reason": reason}),
             attachments,
+            mail: None,
         };
         let prefix = ticket_prefix(product);
         let notify_cfg = self.config.notify.clone();
@@ -561,13 +563,18 @@ impl Ops {
         };
         Self::move_status(&mut t, to, now)?;
         let first = before.first_response_at.is_none();
+        let message_id = self.message_id(&t.id);
+        let mail = self
+            .mail_customer(&t, "Re: ", body.clone(), &message_id)
+            .await?;
         let event = NewTicketEvent {
             kind: "reply".into(),
             author: who.name.clone(),
             body: Some(body),
-            message_id: Some(self.message_id(&t.id)),
-            detail: json!({"status": t.status, "first_response": first}),
+            message_id: Some(message_id),
+            detail: json!({"status": t.status, "first_response": first, "mailed": mail.is_some()}),
             attachments: Vec::new(),
+            mail,
         };
         self.save_ticket(
             &who,
@@ -581,6 +588,37 @@ impl Ops {
             ),
         )
         .await
+    }
+
+    /// The mail telling `t`'s customer `body` (none without `[support] smtp_url`),
+    /// threaded under every mail of the ticket so far.
+    async fn mail_customer(
+        &self,
+        t: &TicketRecord,
+        subject_prefix: &str,
+        body: String,
+        message_id: &str,
+    ) -> OpResult<Option<relops_store::NewNotification>> {
+        let thread: Vec<String> = self
+            .db
+            .ticket_events(&t.id)
+            .await?
+            .into_iter()
+            .filter_map(|e| e.message_id)
+            .collect();
+        let footer = format!(
+            "\n\n-- \n{} · {}\nAnswer this mail to add to your request.",
+            t.id, self.config.support.from
+        );
+        customer_mail::to_customer(
+            &self.config.support,
+            t,
+            subject_prefix,
+            body + &footer,
+            message_id,
+            &thread,
+        )
+        .map_err(|e| OpError::Refused(format!("{}: cannot mail the customer: {e}", t.id)))
     }
 
     /// A Message-ID (without angle brackets) for mail relops writes about ticket `id`.
@@ -609,6 +647,7 @@ impl Ops {
             message_id: None,
             detail: json!({}),
             attachments: Vec::new(),
+            mail: None,
         };
         self.save_ticket(
             &who,
@@ -646,6 +685,7 @@ impl Ops {
             message_id: None,
             detail: detail.clone(),
             attachments: Vec::new(),
+            mail: None,
         };
         self.save_ticket(&who, &before, t, &[], &[event], ("ticket.assigned", detail))
             .await
@@ -673,6 +713,7 @@ impl Ops {
             message_id: None,
             detail: detail.clone(),
             attachments: Vec::new(),
+            mail: None,
         };
         self.save_ticket(
             &who,
@@ -722,6 +763,7 @@ impl Ops {
             message_id: None,
             detail: detail.clone(),
             attachments: Vec::new(),
+            mail: None,
         };
         self.save_ticket(
             &who,
@@ -768,13 +810,22 @@ impl Ops {
         t.confirmed_at = None;
         t.confirmed_how = None;
         let detail = json!({"from": before.status, "known_issue": t.known_issue, "documented": t.resolution.is_some()});
+        let message_id = self.message_id(&t.id);
+        let text = format!(
+            "We consider your request solved.\n\n{}\n\nPlease reply to this mail to confirm that it works for you, or tell us if it does not.",
+            t.resolution.as_deref().unwrap_or("The cause and the workaround are described in our knowledge base under the known issue linked to your request.")
+        );
+        let mail = self
+            .mail_customer(&t, "Solved: ", text, &message_id)
+            .await?;
         let event = NewTicketEvent {
             kind: "status".into(),
             author: who.name.clone(),
             body: resolution,
-            message_id: Some(self.message_id(&t.id)),
-            detail: json!({"from": before.status, "to": "solved", "known_issue": t.known_issue}),
+            message_id: Some(message_id),
+            detail: json!({"from": before.status, "to": "solved", "known_issue": t.known_issue, "mailed": mail.is_some()}),
             attachments: Vec::new(),
+            mail,
         };
         self.save_ticket(&who, &before, t, &[], &[event], ("ticket.solved", detail))
             .await
@@ -806,6 +857,7 @@ impl Ops {
             message_id: None,
             detail: json!({"how": "support_lead"}),
             attachments: Vec::new(),
+            mail: None,
         };
         self.save_ticket(
             &who,
@@ -835,6 +887,7 @@ impl Ops {
             message_id: None,
             detail: json!({"from": "solved", "to": "closed"}),
             attachments: Vec::new(),
+            mail: None,
         };
         self.save_ticket(
             &who,
@@ -876,6 +929,7 @@ impl Ops {
             message_id: None,
             detail: detail.clone(),
             attachments: Vec::new(),
+            mail: None,
         };
         self.save_ticket(&who, &before, t, &[], &[event], ("ticket.reopened", detail))
             .await

@@ -59,6 +59,8 @@ pub struct NewTicketEvent {
     pub message_id: Option<String>,
     pub detail: Value,
     pub attachments: Vec<AttachmentRecord>,
+    /// The mail that tells the customer (an outbox row, written in the same transaction).
+    pub mail: Option<NewNotification>,
 }
 
 /// A timeline entry as stored.
@@ -170,6 +172,9 @@ async fn insert_events(
             })
         })?;
         let seq: i64 = row.try_get("seq")?;
+        if let Some(m) = &e.mail {
+            insert_notifications(tx, std::slice::from_ref(m)).await?;
+        }
         for a in &e.attachments {
             sqlx::query(
                 "INSERT INTO ticket_attachments (ticket, event_seq, name, content_type, size, \

@@ -10,9 +10,14 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use std::io::BufRead;
+
 use common::{BIN, Backend, TestEnv};
 
-backend_tests!(customer_mail_becomes_tickets);
+backend_tests!(
+    customer_mail_becomes_tickets,
+    replies_reach_the_customer_by_smtp
+);
 
 fn mail_in(s: &common::Server, token: &str, file: &Path) -> Output {
     mail_to(&s.url, token, file)
@@ -42,7 +47,8 @@ fn took(out: &Output) -> String {
         .to_owned()
 }
 
-async fn customer_mail_becomes_tickets(b: Backend) {
+/// The customer mails of `tests/python/mail_messages.py`, written into a directory.
+fn customer_mails() -> tempfile::TempDir {
     // Only the standard library's `email`: any Python 3 builds the messages.
     let python = std::env::var_os("RELOPS_TEST_PYTHON").unwrap_or_else(|| "python3".into());
     let mails = tempfile::tempdir().unwrap();
@@ -57,6 +63,11 @@ async fn customer_mail_becomes_tickets(b: Backend) {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
+    mails
+}
+
+async fn customer_mail_becomes_tickets(b: Backend) {
+    let mails = customer_mails();
     let m = |n: &str| mails.path().join(n);
 
     let env = TestEnv::new(b).await;
@@ -207,4 +218,156 @@ async fn customer_mail_becomes_tickets(b: Backend) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// aiosmtpd, keeping what it receives in a directory; killed on drop.
+struct SmtpSink {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl SmtpSink {
+    fn start(python: &Path) -> SmtpSink {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/smtp_sink.py");
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg(dir.path())
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the SMTP server did not start");
+        SmtpSink { child, dir, port }
+    }
+
+    /// The messages received so far, in order.
+    fn received(&self) -> Vec<(serde_json::Value, Vec<u8>)> {
+        (1..)
+            .map(|n| self.dir.path().join(format!("{n}.eml")))
+            .take_while(|p| p.exists())
+            .map(|p| {
+                let envelope = std::fs::read(p.with_extension("json")).unwrap();
+                (
+                    serde_json::from_slice(&envelope).unwrap(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Public replies and the solution reach the customer through a real SMTP server, threaded
+/// so that the customer's answer finds its ticket without the subject's tag; after a
+/// kill -9 and restart nothing is sent twice.
+async fn replies_reach_the_customer_by_smtp(b: Backend) {
+    let Some(python) = common::python_with("aiosmtpd") else {
+        return;
+    };
+    let smtp = SmtpSink::start(&python);
+    let mails = customer_mails();
+    let env = TestEnv::with_config(
+        b,
+        &format!(
+            "[support]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"WIZARD Support <support@wizard.example>\"\n",
+            smtp.port
+        ),
+    )
+    .await;
+    let s = env.serve();
+    let agent = s.as_role("support_agent");
+    assert_eq!(
+        took(&mail_in(&s, &agent, &mails.path().join("german.eml"))),
+        "WIZ-1"
+    );
+    let t = s.cli_json_as(
+        &agent,
+        &[
+            "ticket",
+            "reply",
+            "WIZ-1",
+            "--body",
+            "Danke, wir prüfen das.",
+            "--wait",
+        ],
+    );
+    assert_eq!(
+        t["timeline"].as_array().unwrap().last().unwrap()["detail"]["mailed"],
+        true
+    );
+    common::wait_for("the reply to arrive", || smtp.received().len() == 1).await;
+    let (envelope, raw) = &smtp.received()[0];
+    assert_eq!(envelope["mail_from"], "support@wizard.example");
+    assert_eq!(
+        envelope["rcpt_tos"],
+        serde_json::json!(["juergen.mueller@example.de"])
+    );
+    let sent = relops_core::mail::parse(raw).unwrap();
+    assert_eq!(sent.subject, "Re: [WIZ-1] Absturz beim Öffnen");
+    assert_eq!(sent.from, "support@wizard.example");
+    assert!(
+        sent.text.starts_with("Danke, wir prüfen das."),
+        "{}",
+        sent.text
+    );
+    assert_eq!(sent.thread_ids, ["german-1@mail.example.de"]);
+
+    // The customer answers the reply from a mail program that drops the tag: the
+    // In-Reply-To finds the ticket and ends the wait.
+    let answer = format!(
+        "From: juergen.mueller@example.de\r\nTo: support@wizard.example\r\nSubject: Re: Absturz\r\n\
+         Message-ID: <german-3@mail.example.de>\r\nIn-Reply-To: <{}>\r\n\r\nEs ist ein Netzlaufwerk.\r\n",
+        sent.message_id
+    );
+    let file = mails.path().join("answer.eml");
+    std::fs::write(&file, answer).unwrap();
+    assert_eq!(took(&mail_in(&s, &agent, &file)), "WIZ-1 (replied)");
+    assert_eq!(
+        s.cli_json_as(&agent, &["ticket", "show", "WIZ-1"])["status"],
+        "open"
+    );
+
+    // The solution asks for the confirmation; threaded under all three mails.
+    s.cli_json_as(
+        &agent,
+        &[
+            "ticket",
+            "solve",
+            "WIZ-1",
+            "--resolution",
+            "Projekte lokal öffnen; behoben in 2.1.1",
+        ],
+    );
+    common::wait_for("the solution to arrive", || smtp.received().len() == 2).await;
+    let solved = relops_core::mail::parse(&smtp.received()[1].1).unwrap();
+    assert_eq!(solved.subject, "Solved: [WIZ-1] Absturz beim Öffnen");
+    assert!(
+        solved.text.contains("behoben in 2.1.1")
+            && solved.text.contains("reply to this mail to confirm")
+    );
+    assert_eq!(solved.thread_ids.len(), 3, "{:?}", solved.thread_ids);
+
+    // kill -9 and restart: the outbox knows both were sent.
+    s.kill();
+    let s = env.serve();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(smtp.received().len(), 2, "a mail was sent twice");
+    drop(s);
 }

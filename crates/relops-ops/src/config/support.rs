@@ -29,6 +29,12 @@ pub struct SupportConfig {
     /// Largest customer message taken, attachments included (bytes); larger mail is
     /// refused with a bounce reason and nothing is stored.
     pub max_message_bytes: u64,
+    /// The desk's sender, `Name <address>`: customers' replies come back here.
+    pub from: String,
+    /// The SMTP server that sends mail to customers: `smtp://host:port` (plain, for a local
+    /// relay), `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://user:pass@host`.
+    /// Without one, replies are recorded on the ticket but not mailed.
+    pub smtp_url: Option<String>,
 }
 
 impl Default for SupportConfig {
@@ -43,6 +49,8 @@ impl Default for SupportConfig {
             time_zone: "Europe/Berlin".into(),
             reopen_days: 14,
             max_message_bytes: 25 * 1024 * 1024,
+            from: "Support <support@example.com>".into(),
+            smtp_url: None,
         }
     }
 }
@@ -50,6 +58,7 @@ impl Default for SupportConfig {
 impl SupportConfig {
     /// The SLA clock these settings describe, on `calendar`; an error names the bad key.
     pub fn clock(&self, calendar: BusinessCalendar) -> Result<SlaClock, String> {
+        crate::services::customer_mail::check_config(self)?;
         let time = |key: &str, v: &str| {
             NaiveTime::parse_from_str(v, "%H:%M")
                 .map_err(|_| format!("[support] {key} = {v:?}: expected HH:MM, e.g. \"09:00\""))

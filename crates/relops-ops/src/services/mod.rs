@@ -4,6 +4,7 @@
 //! | service | what it is |
 //! |---|---|
 //! | [`audit_anchors`] | the anchor file: every signed audit checkpoint, outside the database |
+//! | [`customer_mail`] | mail to customers (replies, solutions), rendered into the outbox and sent by SMTP |
 //! | [`feed`] | the signed TUF repository of each product: build, sign, store, swap, serve from memory |
 //! | [`key_files`] | key files (TUF roles, release, audit, crash keys): made, loaded, rotated |
 //! | [`health_engine`] | the 24-hour windowed counts and the alert rules, judged as data arrives |
@@ -13,6 +14,7 @@
 //! | [`ratelimit`] | per-key and per-install token buckets for the fleet's telemetry |
 
 pub(crate) mod audit_anchors;
+pub(crate) mod customer_mail;
 pub mod feed;
 pub(crate) mod health_engine;
 pub(crate) mod ingest_writer;

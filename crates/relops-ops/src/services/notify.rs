@@ -375,16 +375,25 @@ async fn deliver_one(
             return;
         }
     }
-    let sent = client
-        .post(&n.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(n.payload.clone())
-        .send()
-        .await;
-    let outcome = match sent {
-        Ok(r) if r.status().is_success() => Ok(Utc::now()),
-        Ok(r) => Err(format!("HTTP {}", r.status())),
-        Err(e) => Err(format!("{e}")),
+    let outcome = if n.kind == super::customer_mail::MAIL_KIND {
+        match &state.config.support.smtp_url {
+            Some(url) => super::customer_mail::send(url, &n.payload, timeout)
+                .await
+                .map(|()| Utc::now()),
+            None => Err("no [support] smtp_url is configured: the mail waits".to_owned()),
+        }
+    } else {
+        let sent = client
+            .post(&n.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(n.payload.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => Ok(Utc::now()),
+            Ok(r) => Err(format!("HTTP {}", r.status())),
+            Err(e) => Err(format!("{e}")),
+        }
     };
     let record = match outcome {
         Ok(at) => {
