@@ -620,6 +620,9 @@ pub(crate) async fn maintain(ops: Ops) {
         if let Err(e) = ops.report_missed_hotfixes().await {
             tracing::error!(error = ?e, "checking missed hotfixes failed");
         }
+        if let Err(e) = ops.report_ticket_slas().await {
+            tracing::error!(error = ?e, "checking support tickets' SLAs failed");
+        }
     }
 }
 

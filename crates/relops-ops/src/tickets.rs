@@ -14,9 +14,9 @@ use relops_api::{
     TicketList, TicketMessage, TicketPriority, TicketReopen, TicketSla, TicketSolve,
 };
 use relops_core::access::Permission;
-use relops_core::sla::{Coverage, Priority};
+use relops_core::sla::{self, Coverage, Priority};
 use relops_core::ticket::{CloseFacts, Status, close_refusal, default_priority};
-use relops_store::{NewTicketEvent, TicketRecord};
+use relops_store::{NewTicketEvent, SlaReport, TicketRecord};
 use serde_json::{Value, json};
 
 use crate::error::{OpError, OpResult};
@@ -130,17 +130,29 @@ fn crash_id(s: &str) -> OpResult<String> {
 }
 
 impl Ops {
-    /// When the first response is due, for the queue: `None` once answered or waiting.
-    pub(crate) fn ticket_due(
-        &self,
-        t: &TicketRecord,
-        now: DateTime<Utc>,
-    ) -> OpResult<Option<DateTime<Utc>>> {
+    /// Sets when `t`'s first response is due (the queue's order) and when 75 % of its budget
+    /// is used (the warning): both `None` once answered or while waiting. The warning time
+    /// is the due time of the same clock with three quarters of the budget, so it stays the
+    /// same instant however often it is computed.
+    pub(crate) fn set_due_times(&self, t: &mut TicketRecord, now: DateTime<Utc>) -> OpResult<()> {
         let p = priority_of(t)?;
-        Ok(self
+        t.due_at = self
             .sla
             .assess(p, t.opened_at, &t.pauses, t.first_response_at, now)
-            .due)
+            .due;
+        let mut three_quarters = self.sla.clone();
+        let target = match p {
+            Priority::Critical => &mut three_quarters.critical,
+            Priority::High => &mut three_quarters.high,
+            Priority::Normal => &mut three_quarters.normal,
+        };
+        target.budget = target.budget * sla::WARN_AT_PERCENT as i32 / 100;
+        t.warn_at = t.due_at.and(
+            three_quarters
+                .assess(p, t.opened_at, &t.pauses, t.first_response_at, now)
+                .due,
+        );
+        Ok(())
     }
 
     fn close_facts(&self, t: &TicketRecord) -> OpResult<CloseFacts> {
@@ -376,8 +388,9 @@ impl Ops {
             closed_at: None,
             updated_at: now,
             due_at: None,
+            warn_at: None,
         };
-        t.due_at = self.ticket_due(&t, now)?;
+        self.set_due_times(&mut t, now)?;
         let event = NewTicketEvent {
             kind: "opened".into(),
             author,
@@ -479,7 +492,7 @@ impl Ops {
     ) -> OpResult<Ticket> {
         let now = Utc::now();
         after.updated_at = now.max(before.updated_at + chrono::Duration::microseconds(1));
-        after.due_at = self.ticket_due(&after, now)?;
+        self.set_due_times(&mut after, now)?;
         let audit = who.audit(action, after.id.clone(), detail);
         self.db
             .update_ticket(before.updated_at, &after, crashes, events, &audit, &[])
@@ -933,5 +946,75 @@ impl Ops {
         };
         self.save_ticket(&who, &before, t, &[], &[event], ("ticket.reopened", detail))
             .await
+    }
+}
+
+impl Ops {
+    /// Reports tickets whose first response is 75 % used (a warning to the support
+    /// channel) or overdue (a critical one pages on-call): each once per due time.
+    pub async fn report_ticket_slas(&self) -> OpResult<usize> {
+        let now = Utc::now();
+        let mut n = 0;
+        for kind in [SlaReport::Warning, SlaReport::Breach] {
+            for t in self.db.tickets_sla_due(kind, now, 200).await? {
+                let (Some(at), Some(due)) = (
+                    match kind {
+                        SlaReport::Warning => t.warn_at,
+                        SlaReport::Breach => t.due_at,
+                    },
+                    t.due_at,
+                ) else {
+                    continue;
+                };
+                let critical = t.priority == Priority::Critical.as_str();
+                let (event, text, page) = match kind {
+                    SlaReport::Warning => (
+                        "ticket.sla_warning",
+                        format!(
+                            "{}: {} ticket {} has used 75 % of its first-response time; due {}. `relops ticket show {}`",
+                            t.product,
+                            t.priority,
+                            t.id,
+                            due.format("%Y-%m-%d %H:%M UTC"),
+                            t.id
+                        ),
+                        None,
+                    ),
+                    SlaReport::Breach => (
+                        "ticket.sla_breached",
+                        format!(
+                            "{}: {} ticket {} has had no first response by {}: the SLA is breached. `relops ticket show {}`",
+                            t.product,
+                            t.priority,
+                            t.id,
+                            due.format("%Y-%m-%d %H:%M UTC"),
+                            t.id
+                        ),
+                        critical.then_some("critical"),
+                    ),
+                };
+                let notice = Notice {
+                    event: event.into(),
+                    product: t.product.clone(),
+                    version: t.release.clone().unwrap_or_default(),
+                    text,
+                    page,
+                    details: json!({"ticket": t.id, "priority": t.priority, "due": due}),
+                    at: now,
+                };
+                if self
+                    .db
+                    .report_ticket_sla(&t.id, kind, at, &notice.messages(&self.config.notify))
+                    .await?
+                {
+                    tracing::info!(ticket = %t.id, event, "ticket SLA reported");
+                    n += 1;
+                }
+            }
+        }
+        if n > 0 {
+            self.outbox.notify_one();
+        }
+        Ok(n)
     }
 }

@@ -33,5 +33,5 @@ pub use releases::{ReleaseRecord, ReleaseSummaryRecord};
 pub use rollback_requests::RollbackRequestRecord;
 pub use rollout::{IncidentRecord, RollbackPlan, RollbackRecord, RolloutRecord};
 pub use sql::{Backend, DbError};
-pub use tickets::{AttachmentRecord, NewTicketEvent, TicketEventRecord, TicketRecord};
+pub use tickets::{AttachmentRecord, NewTicketEvent, SlaReport, TicketEventRecord, TicketRecord};
 pub use tokens::TokenRecord;

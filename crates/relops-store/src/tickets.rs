@@ -46,6 +46,8 @@ pub struct TicketRecord {
     pub updated_at: DateTime<Utc>,
     /// First response due (the queue's order); `None` once answered or while waiting.
     pub due_at: Option<DateTime<Utc>>,
+    /// When 75 % of the budget will be used, on the same terms as `due_at`.
+    pub warn_at: Option<DateTime<Utc>>,
 }
 
 /// A timeline entry to write.
@@ -88,7 +90,7 @@ pub struct AttachmentRecord {
 const TICKET_COLUMNS: &str = "id, product, subject, customer_email, customer_name, priority, \
      priority_reason, status, assignee, release_version, platform, install_id, incident, \
      known_issue, resolution, confirmed_at, confirmed_how, source, external_ref, follow_up_of, \
-     pauses, opened_at, first_response_at, solved_at, closed_at, updated_at, due_at";
+     pauses, opened_at, first_response_at, solved_at, closed_at, updated_at, due_at, warn_at";
 
 fn pauses_json(p: &[(DateTime<Utc>, Option<DateTime<Utc>>)]) -> String {
     Value::Array(
@@ -140,6 +142,7 @@ fn ticket_from_row(r: &AnyRow) -> Result<TicketRecord> {
         closed_at: parse_opt(r, "closed_at")?,
         updated_at: parse(r, "updated_at")?,
         due_at: parse_opt(r, "due_at")?,
+        warn_at: parse_opt(r, "warn_at")?,
     })
 }
 
@@ -204,17 +207,17 @@ async fn write_ticket(
         format!(
             "INSERT INTO tickets ({TICKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
              $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
-             $26, $27)"
+             $26, $27, $28)"
         )
     } else {
-        // $28: the `updated_at` the caller read (optimistic concurrency).
+        // $29: the `updated_at` the caller read (optimistic concurrency).
         "UPDATE tickets SET product = $2, subject = $3, customer_email = $4, customer_name = $5, \
          priority = $6, priority_reason = $7, status = $8, assignee = $9, release_version = $10, \
          platform = $11, install_id = $12, incident = $13, known_issue = $14, resolution = $15, \
          confirmed_at = $16, confirmed_how = $17, source = $18, external_ref = $19, \
          follow_up_of = $20, pauses = $21, opened_at = $22, first_response_at = $23, \
-         solved_at = $24, closed_at = $25, updated_at = $26, due_at = $27 \
-         WHERE id = $1 AND updated_at = $28"
+         solved_at = $24, closed_at = $25, updated_at = $26, due_at = $27, warn_at = $28 \
+         WHERE id = $1 AND updated_at = $29"
             .to_owned()
     };
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -244,7 +247,8 @@ async fn write_ticket(
         .bind(t.solved_at.map(ts))
         .bind(t.closed_at.map(ts))
         .bind(ts(t.updated_at))
-        .bind(t.due_at.map(ts));
+        .bind(t.due_at.map(ts))
+        .bind(t.warn_at.map(ts));
     if let Some(b) = before {
         q = q.bind(ts(b));
     }
@@ -479,5 +483,72 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(ticket_from_row).collect()
+    }
+}
+
+/// Which SLA report a ticket is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaReport {
+    /// 75 % of the budget used.
+    Warning,
+    /// The first response is overdue.
+    Breach,
+}
+
+impl Db {
+    /// Unanswered tickets whose SLA `kind` came due by `now` and was not reported yet.
+    pub async fn tickets_sla_due(
+        &self,
+        kind: SlaReport,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TicketRecord>> {
+        let cond = match kind {
+            SlaReport::Warning => {
+                "warn_at <= $1 AND (sla_warned_for IS NULL OR sla_warned_for <> warn_at)"
+            }
+            SlaReport::Breach => {
+                "due_at <= $1 AND (sla_breached_for IS NULL OR sla_breached_for <> due_at)"
+            }
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE {cond} ORDER BY due_at LIMIT $2"
+        )))
+        .bind(ts(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ticket_from_row).collect()
+    }
+
+    /// Marks ticket `id`'s SLA `kind` reported for its time `at` (its `warn_at` or
+    /// `due_at`) and queues `notify` — once per time, and only if the ticket still has it:
+    /// whether this call did it.
+    pub async fn report_ticket_sla(
+        &self,
+        id: &str,
+        kind: SlaReport,
+        at: DateTime<Utc>,
+        notify: &[NewNotification],
+    ) -> Result<bool> {
+        let (col, of) = match kind {
+            SlaReport::Warning => ("sla_warned_for", "warn_at"),
+            SlaReport::Breach => ("sla_breached_for", "due_at"),
+        };
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE tickets SET {col} = $1 WHERE id = $2 AND {of} = $1 \
+             AND ({col} IS NULL OR {col} <> $1)"
+        )))
+        .bind(ts(at))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            insert_notifications(&mut tx, notify).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
     }
 }

@@ -8,7 +8,10 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use common::{Backend, TestEnv, assert_refused};
 
-backend_tests!(a_ticket_runs_from_open_to_close);
+backend_tests!(
+    a_ticket_runs_from_open_to_close,
+    sla_warnings_and_breaches_are_reported
+);
 
 fn due(t: &serde_json::Value) -> Option<DateTime<Utc>> {
     t["first_response_due"].as_str().map(|s| s.parse().unwrap())
@@ -303,4 +306,120 @@ async fn a_ticket_runs_from_open_to_close(b: Backend) {
         !export.contains("kunde@example.com") && !export.contains("Datenverlust"),
         "the audit trail holds no customer data"
     );
+}
+
+/// The SLA worker: at 75 % of the budget the support channel is warned, a breached critical
+/// ticket pages on-call; each once. Time is moved by opening the tickets hours earlier in
+/// the database; the next change of the ticket computes its due times from there.
+async fn sla_warnings_and_breaches_are_reported(b: Backend) {
+    let rx = common::Receiver::start(0, Default::default()).await;
+    let env = TestEnv::with_config(
+        b,
+        &format!(
+            r##"
+[alerts]
+maintenance_interval_seconds = 1
+[notify]
+retry_initial_seconds = 0.2
+[[notify.webhooks]]
+name = "support-channel"
+kind = "slack"
+url = "http://127.0.0.1:{port}/slack"
+[[notify.webhooks]]
+name = "on-call"
+kind = "pagerduty"
+url = "http://127.0.0.1:{port}/pagerduty"
+routing_key = "R0UT1NGKEY"
+"##,
+            port = rx.port
+        ),
+    )
+    .await;
+    let s = env.serve();
+    let agent = s.as_role("support_agent");
+    for subject in ["App startet nicht", "Crashes on start since 2.1.0"] {
+        let t = s.cli_json_as(
+            &agent,
+            &[
+                "ticket",
+                "open",
+                "--subject",
+                subject,
+                "--customer",
+                "c@example.com",
+            ],
+        );
+        assert_eq!(t["priority"], "critical");
+    }
+    // WIZ-1 opened 5 h ago (past the 4 h), WIZ-2 3 h 30 min ago (past 75 %, 3 h).
+    let ago = |m: i64| {
+        (Utc::now() - Duration::minutes(m)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    };
+    env.execute_sql(&[
+        &format!(
+            "UPDATE tickets SET opened_at = '{}' WHERE id = 'WIZ-1'",
+            ago(300)
+        ),
+        &format!(
+            "UPDATE tickets SET opened_at = '{}' WHERE id = 'WIZ-2'",
+            ago(210)
+        ),
+    ])
+    .await;
+    for id in ["WIZ-1", "WIZ-2"] {
+        let t = s.cli_json_as(&agent, &["ticket", "note", id, "--body", "looking"]);
+        assert_eq!(t["sla"]["breached"], id == "WIZ-1", "{t}");
+        assert_eq!(t["sla"]["warn"], id == "WIZ-2", "{t}");
+    }
+    let texts = |rx: &common::Receiver| -> Vec<String> {
+        rx.of("slack")
+            .iter()
+            .map(|v| v["text"].as_str().unwrap().to_owned())
+            .filter(|t| t.contains("has used 75 %") || t.contains("SLA is breached"))
+            .collect()
+    };
+    // A critical ticket is told to the support channel when it is opened.
+    common::wait_for("the critical tickets' notices", || {
+        rx.of("slack").len() >= 2
+    })
+    .await;
+    common::wait_for("three SLA messages", || texts(&rx).len() >= 3).await;
+    let pages = rx.of("pagerduty");
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    assert!(
+        pages[0]["payload"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("WIZ-1")
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let t = texts(&rx);
+    assert_eq!(t.len(), 3, "each reported once: {t:?}");
+    assert_eq!(
+        t.iter()
+            .filter(|m| m.contains("WIZ-1") && m.contains("75 %"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        t.iter()
+            .filter(|m| m.contains("WIZ-1") && m.contains("breached"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        t.iter()
+            .filter(|m| m.contains("WIZ-2") && m.contains("75 %"))
+            .count(),
+        1
+    );
+
+    // Answered: nothing more is reported.
+    s.cli_json_as(
+        &agent,
+        &["ticket", "reply", "WIZ-2", "--body", "We are on it."],
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(texts(&rx).len(), 3);
+    assert_eq!(rx.of("pagerduty").len(), 1);
 }

@@ -33,8 +33,15 @@ CREATE TABLE tickets (
     solved_at TEXT,
     closed_at TEXT,
     updated_at TEXT NOT NULL,
-    due_at TEXT                          -- first response due; NULL once answered or while waiting
+    due_at TEXT,                         -- first response due; NULL once answered or while waiting
+    warn_at TEXT,                        -- when 75 % of the SLA budget will be used (same terms)
+    -- The warn_at / due_at whose warning / breach was reported (a critical breach pages):
+    -- a new due time (another priority) is reported again. Ticket changes never write these.
+    sla_warned_for TEXT,
+    sla_breached_for TEXT
 );
+CREATE INDEX tickets_warn ON tickets (warn_at);
+CREATE INDEX tickets_due ON tickets (due_at);
 CREATE INDEX tickets_queue ON tickets (product, status, due_at);
 CREATE INDEX tickets_customer ON tickets (customer_email);
 CREATE INDEX tickets_release ON tickets (product, release_version);
