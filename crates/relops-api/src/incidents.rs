@@ -51,6 +51,10 @@ pub struct Incident {
     /// for the other.
     #[serde(default)]
     pub rollback_request: Option<crate::RollbackPending>,
+    /// Support tickets about this release (R-RB-2: the rollback decision is taken from crash
+    /// and support-ticket evidence), newest first; without customers' data.
+    #[serde(default)]
+    pub support_tickets: Vec<crate::TicketRef>,
 }
 
 /// `POST /v1/incidents/{id}/decision`.

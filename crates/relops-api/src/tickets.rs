@@ -135,6 +135,27 @@ pub struct Ticket {
     /// What closing needs that is still missing (empty: it may close).
     #[serde(default)]
     pub close_blockers: Vec<String>,
+    /// What relops knows around the ticket (`relops ticket show`; none in lists).
+    #[serde(default)]
+    pub analysis: Option<TicketAnalysis>,
+}
+
+/// The support analysis of a ticket: its crashes, the install's crashes, and the health of
+/// the release it is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TicketAnalysis {
+    /// The linked crash reports (those relops has).
+    pub crashes: Vec<crate::CrashReport>,
+    /// The install's most recent crashes (at most 20, newest first).
+    pub install_crashes: Vec<crate::CrashReport>,
+    /// The release the ticket is about: its health gate and figures.
+    #[serde(default)]
+    pub release_health: Option<crate::HealthReport>,
+    /// Open alerts of that release.
+    pub open_alerts: Vec<crate::Alert>,
+    /// Tickets about the same release (this one included): the support evidence a rollback
+    /// decision is taken from.
+    pub release_tickets: u64,
 }
 
 /// `GET /v1/tickets`: the queue, the first response due soonest first.
@@ -217,4 +238,13 @@ pub struct MailTaken {
     pub action: String,
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// A ticket named as evidence elsewhere (an incident): no customer data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TicketRef {
+    pub id: String,
+    pub priority: String,
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
 }

@@ -89,7 +89,7 @@ fn check_tags(tags: &std::collections::BTreeMap<String, Value>) -> OpResult<()> 
     Ok(())
 }
 
-fn view(c: &CrashRecord) -> CrashReport {
+pub(crate) fn view(c: &CrashRecord) -> CrashReport {
     let p: Payload = serde_json::from_str(&c.payload).unwrap_or_default();
     let (kind, dump) = match (&p.sealed, &p.minidump) {
         (Some(s), _) => (

@@ -116,6 +116,11 @@ impl Ops {
         release: &str,
     ) -> OpResult<HealthReport> {
         actor.authorize(Permission::ReleaseRead)?;
+        self.health_of(product, release).await
+    }
+
+    /// [`Ops::release_health`] for an operation that authorized its caller already.
+    pub(crate) async fn health_of(&self, product: &str, release: &str) -> OpResult<HealthReport> {
         self.telemetry_visible().await?;
         let now = Utc::now();
         let v = release.trim();

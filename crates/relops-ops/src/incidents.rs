@@ -33,6 +33,7 @@ fn incident(r: IncidentRecord, releases: &[ReleaseSummaryRecord]) -> Incident {
         fixed_by,
         hotfix_overdue,
         rollback_request: None,
+        support_tickets: Vec::new(),
         overdue: r.postmortem.is_none() && r.postmortem_due < today,
         detail: serde_json::from_value(r.detail).unwrap_or_else(|e| {
             tracing::warn!(id = %r.id, error = %e, "stored incident detail is unreadable");
@@ -85,8 +86,21 @@ impl Ops {
             .pending_rollback(&r.product)
             .await?
             .filter(|p| p.incident.as_deref() == Some(r.id.as_str()));
+        let tickets = self
+            .db
+            .tickets_for_release(&r.product, &r.version.to_string())
+            .await?;
         let mut i = incident(r, &releases);
         i.rollback_request = pending;
+        i.support_tickets = tickets
+            .into_iter()
+            .map(|t| relops_api::TicketRef {
+                id: t.id,
+                priority: t.priority,
+                status: t.status,
+                opened_at: t.opened_at,
+            })
+            .collect();
         Ok(i)
     }
 

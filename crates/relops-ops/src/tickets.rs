@@ -10,8 +10,8 @@
 
 use chrono::{DateTime, Utc};
 use relops_api::{
-    OpenTicket, Ticket, TicketAssign, TicketAttachment, TicketConfirm, TicketEvent, TicketLink,
-    TicketList, TicketMessage, TicketPriority, TicketReopen, TicketSla, TicketSolve,
+    OpenTicket, Ticket, TicketAnalysis, TicketAssign, TicketAttachment, TicketConfirm, TicketEvent,
+    TicketLink, TicketList, TicketMessage, TicketPriority, TicketReopen, TicketSla, TicketSolve,
 };
 use relops_core::access::Permission;
 use relops_core::sla::{self, Coverage, Priority};
@@ -199,6 +199,11 @@ impl Ops {
         } else {
             (Vec::new(), Vec::new())
         };
+        let analysis = if full {
+            Some(self.ticket_analysis(&t, &crashes).await?)
+        } else {
+            None
+        };
         let mut close_blockers = Vec::new();
         if status != Status::Closed
             && let Some(why) = close_refusal(&self.close_facts(&t)?)
@@ -250,6 +255,70 @@ impl Ops {
             updated_at: t.updated_at,
             timeline,
             close_blockers,
+            analysis,
+        })
+    }
+
+    /// What relops knows around ticket `t`: its crashes, its install's, its release's
+    /// health and open alerts, and how many tickets name the release.
+    async fn ticket_analysis(
+        &self,
+        t: &TicketRecord,
+        crash_ids: &[String],
+    ) -> OpResult<TicketAnalysis> {
+        let mut crashes = Vec::new();
+        for id in crash_ids {
+            if let Some(c) = self.db.crash(&t.product, id).await? {
+                crashes.push(crate::crashes::view(&c));
+            }
+        }
+        let install_crashes = match &t.install_id {
+            Some(i) => self
+                .db
+                .install_crashes(&t.product, i, 20)
+                .await?
+                .iter()
+                .map(crate::crashes::view)
+                .collect(),
+            None => Vec::new(),
+        };
+        let release = t
+            .release
+            .clone()
+            .or_else(|| {
+                crashes
+                    .first()
+                    .map(|c: &relops_api::CrashReport| c.release.clone())
+            })
+            .or_else(|| {
+                install_crashes
+                    .first()
+                    .map(|c: &relops_api::CrashReport| c.release.clone())
+            });
+        let (release_health, open_alerts, release_tickets) = match &release {
+            Some(r) => {
+                let alerts = self
+                    .db
+                    .open_alerts()
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.product == t.product && &a.release == r)
+                    .map(crate::alerts::alert)
+                    .collect();
+                (
+                    Some(self.health_of(&t.product, r).await?),
+                    alerts,
+                    self.db.release_ticket_count(&t.product, r).await?,
+                )
+            }
+            None => (None, Vec::new(), 0),
+        };
+        Ok(TicketAnalysis {
+            crashes,
+            install_crashes,
+            release_health,
+            open_alerts,
+            release_tickets,
         })
     }
 

@@ -134,6 +134,26 @@ impl Db {
         rows.iter().map(crash_from_row).collect()
     }
 
+    /// An install's crashes, newest first.
+    pub async fn install_crashes(
+        &self,
+        product: &str,
+        install: &str,
+        limit: u32,
+    ) -> Result<Vec<CrashRecord>> {
+        let rows = sqlx::query(
+            "SELECT event_id, release, channel, platform, install_id, received_at, critical, \
+             payload FROM ingest_events WHERE product = $1 AND install_id = $2 AND kind = 'crash' \
+             ORDER BY received_at DESC LIMIT $3",
+        )
+        .bind(product)
+        .bind(install)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(crash_from_row).collect()
+    }
+
     pub async fn crash(&self, product: &str, id: &str) -> Result<Option<CrashRecord>> {
         sqlx::query(
             "SELECT event_id, release, channel, platform, install_id, received_at, critical, payload \

@@ -468,6 +468,18 @@ impl Db {
             .await
     }
 
+    /// How many tickets of the product name `release`.
+    pub async fn release_ticket_count(&self, product: &str, release: &str) -> Result<u64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM tickets WHERE product = $1 AND release_version = $2",
+        )
+        .bind(product)
+        .bind(release)
+        .fetch_one(&self.pool)
+        .await?;
+        count(&row, "n")
+    }
+
     /// The product's tickets about `release`, newest first (evidence for a rollback).
     pub async fn tickets_for_release(
         &self,

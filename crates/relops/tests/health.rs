@@ -292,7 +292,33 @@ async fn the_simulator_ships_a_good_release_and_stops_a_bad_one(b: Backend) {
     );
     let inc = a["incident"].as_str().unwrap();
     assert_eq!(bad["incident"], inc);
+    // Support's evidence beside the crash figures (R-RB-2): a ticket about 2.2.0 is named
+    // by the incident, and the ticket shows the release's health.
+    let agent = s.as_role("support_agent");
+    let t = s.cli_json_as(
+        &agent,
+        &[
+            "ticket",
+            "open",
+            "--subject",
+            "WIZARD stürzt ständig ab",
+            "--customer",
+            "k@example.com",
+            "--release",
+            "2.2.0",
+        ],
+    );
+    let analysis = &t["analysis"];
+    assert_eq!(analysis["release_health"]["release"], "2.2.0");
+    assert_eq!(analysis["release_tickets"], 1);
     let i = s.cli_json(&["incident", "show", inc]);
+    assert_eq!(i["support_tickets"][0]["id"], t["id"]);
+    assert!(i["support_tickets"][0].get("customer").is_none());
+    let text = String::from_utf8(s.cli(&["incident", "show", inc]).stdout).unwrap();
+    assert!(
+        text.contains("support tickets about 2.2.0: WIZ-1 (high, new)"),
+        "{text}"
+    );
     assert_eq!(i["status"], "decided");
     assert_eq!(i["decision"]["action"], "rollback");
     assert_eq!(i["decision"]["to"], "2.1.0");

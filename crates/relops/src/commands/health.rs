@@ -475,6 +475,18 @@ fn show_incident(i: &Incident) -> anyhow::Result<String> {
                 .unwrap_or_default()
         ));
     }
+    if !i.support_tickets.is_empty() {
+        let t: Vec<String> = i
+            .support_tickets
+            .iter()
+            .map(|t| format!("{} ({}, {})", t.id, t.priority, t.status))
+            .collect();
+        s.push_str(&format!(
+            "  support tickets about {}: {}\n",
+            i.version,
+            t.join(", ")
+        ));
+    }
     Ok(s)
 }
 

@@ -293,6 +293,38 @@ fn show(t: &Ticket, now: DateTime<Utc>) -> String {
     if !t.close_blockers.is_empty() && t.status == "solved" {
         s.push_str(&format!("  to close: {}\n", t.close_blockers.join("; ")));
     }
+    if let Some(a) = &t.analysis {
+        if let Some(h) = &a.release_health {
+            s.push_str(&format!(
+                "  release {}: health gate {}; {} ticket(s) about it; open alerts: {}\n",
+                h.release,
+                super::health::gate_words(&h.gate).0,
+                a.release_tickets,
+                if a.open_alerts.is_empty() {
+                    "none".to_owned()
+                } else {
+                    a.open_alerts
+                        .iter()
+                        .map(|x| format!("{} {} ({})", x.id, x.rule, x.summary))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }
+            ));
+        }
+        for c in a.crashes.iter().chain(&a.install_crashes).take(10) {
+            s.push_str(&format!(
+                "  crash {} on {} {} at {}{}\n",
+                c.id,
+                c.release,
+                c.platform,
+                c.received_at.format("%Y-%m-%d %H:%M"),
+                c.critical
+                    .as_deref()
+                    .map(|r| format!(" — critical: {r}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
     for e in &t.timeline {
         let head = format!(
             "  {} {} by {}",
