@@ -107,6 +107,12 @@ pub struct Ticket {
     pub incident: Option<String>,
     #[serde(default)]
     pub known_issue: Option<String>,
+    /// The engineering issue it was escalated to (`jira:WIZ-24`, `github:owner/repo#42`),
+    /// once the tracker created it, and its address.
+    #[serde(default)]
+    pub issue: Option<String>,
+    #[serde(default)]
+    pub issue_url: Option<String>,
     /// The documented cause or workaround.
     #[serde(default)]
     pub resolution: Option<String>,
@@ -247,4 +253,14 @@ pub struct TicketRef {
     pub priority: String,
     pub status: String,
     pub opened_at: DateTime<Utc>,
+}
+
+/// `POST /v1/tickets/{id}/escalate`: a reproducible bug becomes an engineering issue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TicketEscalate {
+    /// `jira` or `github`.
+    pub tracker: String,
+    /// What engineering needs to know (steps to reproduce).
+    #[serde(default)]
+    pub note: Option<String>,
 }

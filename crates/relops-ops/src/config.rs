@@ -813,6 +813,15 @@ max_message_bytes = 26214400
 # replies are recorded on the ticket but not mailed).
 from = "Support <support@example.com>"
 # smtp_url = "smtp://127.0.0.1:25"
+# Escalation of reproducible bugs (`relops ticket escalate --tracker jira|github`):
+# [support.jira]
+# url = "https://wizard.atlassian.net"
+# project = "WIZ"
+# user = "relops@wizard.example"
+# api_token = "..."
+# [support.github]
+# repo = "wizard/wizard"
+# token = "..."
 "##
         .to_owned()
     }

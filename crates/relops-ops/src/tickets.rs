@@ -10,8 +10,9 @@
 
 use chrono::{DateTime, Utc};
 use relops_api::{
-    OpenTicket, Ticket, TicketAnalysis, TicketAssign, TicketAttachment, TicketConfirm, TicketEvent,
-    TicketLink, TicketList, TicketMessage, TicketPriority, TicketReopen, TicketSla, TicketSolve,
+    OpenTicket, Ticket, TicketAnalysis, TicketAssign, TicketAttachment, TicketConfirm,
+    TicketEscalate, TicketEvent, TicketLink, TicketList, TicketMessage, TicketPriority,
+    TicketReopen, TicketSla, TicketSolve,
 };
 use relops_core::access::Permission;
 use relops_core::sla::{self, Coverage, Priority};
@@ -20,8 +21,8 @@ use relops_store::{NewTicketEvent, SlaReport, TicketRecord};
 use serde_json::{Value, json};
 
 use crate::error::{OpError, OpResult};
-use crate::services::customer_mail;
 use crate::services::notify::Notice;
+use crate::services::{customer_mail, trackers};
 use crate::{Actor, Authorized, Ops};
 
 /// How a ticket came in.
@@ -230,6 +231,8 @@ impl Ops {
             crashes,
             incident: t.incident,
             known_issue: t.known_issue,
+            issue: t.issue,
+            issue_url: t.issue_url,
             resolution: t.resolution,
             confirmed: t.confirmed_how,
             source: t.source,
@@ -458,6 +461,8 @@ impl Ops {
             updated_at: now,
             due_at: None,
             warn_at: None,
+            issue: None,
+            issue_url: None,
         };
         self.set_due_times(&mut t, now)?;
         let event = NewTicketEvent {
@@ -1087,3 +1092,98 @@ impl Ops {
         Ok(n)
     }
 }
+
+impl Ops {
+    /// Escalates a reproducible bug to engineering (`jira` or `github`): the ticket becomes
+    /// `escalated` and the issue, labelled `production-incident`, is created through the
+    /// outbox and linked back when the tracker answers.
+    pub async fn escalate_ticket(
+        &self,
+        actor: &Actor,
+        id: &str,
+        req: TicketEscalate,
+    ) -> OpResult<Ticket> {
+        let who = actor.authorize(Permission::TicketWork)?;
+        let tracker = trackers::Tracker::parse(req.tracker.trim()).map_err(OpError::Invalid)?;
+        let note = req
+            .note
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| bounded("the note", n, MAX_BODY))
+            .transpose()?;
+        let before = self.load_ticket(id).await?;
+        if let Some(i) = &before.issue {
+            return Err(OpError::Refused(format!(
+                "{} is escalated already, to {i}{}",
+                before.id,
+                before
+                    .issue_url
+                    .as_deref()
+                    .map(|u| format!(" ({u})"))
+                    .unwrap_or_default()
+            )));
+        }
+        let mut t = before.clone();
+        Self::move_status(&mut t, Status::Escalated, Utc::now())?;
+        let crashes = self.db.ticket_crashes(&t.id).await?;
+        let request =
+            trackers::issue_request(&self.config.support, tracker, &t, &crashes, note.as_deref())
+                .map_err(OpError::Refused)?;
+        let detail =
+            json!({"tracker": tracker.kind(), "label": trackers::LABEL, "from": before.status});
+        let event = NewTicketEvent {
+            kind: "escalated".into(),
+            author: who.name.clone(),
+            body: note,
+            message_id: None,
+            detail: detail.clone(),
+            attachments: Vec::new(),
+            mail: Some(request),
+        };
+        let view = self
+            .save_ticket(
+                &who,
+                &before,
+                t,
+                &[],
+                &[event],
+                ("ticket.escalated", detail),
+            )
+            .await?;
+        self.outbox.notify_one();
+        Ok(view)
+    }
+
+    /// Links the issue an escalation created (the outbox worker, on the tracker's answer).
+    pub(crate) async fn link_issue(
+        &self,
+        id: &str,
+        issue: &str,
+        url: Option<&str>,
+    ) -> OpResult<()> {
+        let detail = json!({"issue": issue, "url": url});
+        let event = NewTicketEvent {
+            kind: "issue".into(),
+            author: NOTIFIER_NAME.into(),
+            body: None,
+            message_id: None,
+            detail: detail.clone(),
+            attachments: Vec::new(),
+            mail: None,
+        };
+        let audit = relops_store::AuditRecord {
+            actor: NOTIFIER_NAME.into(),
+            action: "ticket.issue_linked".into(),
+            target: id.to_owned(),
+            detail,
+            request_id: None,
+        };
+        self.db
+            .link_ticket_issue(id, issue, url, &event, &audit)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Who links an escalated ticket's issue: the outbox worker, on the tracker's answer.
+const NOTIFIER_NAME: &str = "relops notifier (system)";

@@ -23,6 +23,8 @@ pub struct NewNotification {
     /// The exact JSON body to POST.
     pub payload: String,
     pub created_at: DateTime<Utc>,
+    /// What the message is about when its answer is kept (the escalated ticket).
+    pub reference: Option<String>,
 }
 
 /// A message in the outbox.
@@ -37,6 +39,7 @@ pub struct Notification {
     pub kind: String,
     pub url: String,
     pub payload: String,
+    pub reference: Option<String>,
     pub attempts: u32,
     pub next_attempt_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
@@ -50,7 +53,8 @@ pub(crate) async fn insert_notifications(
     for n in items {
         sqlx::query(
             "INSERT INTO notifications (created_at, event, product, version, sink, kind, url, \
-             payload, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)",
+             payload, attempts, next_attempt_at, reference) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)",
         )
         .bind(ts(n.created_at))
         .bind(&n.event)
@@ -61,6 +65,7 @@ pub(crate) async fn insert_notifications(
         .bind(&n.url)
         .bind(&n.payload)
         .bind(ts(n.created_at))
+        .bind(&n.reference)
         .execute(&mut **tx)
         .await?;
     }
@@ -80,6 +85,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
         kind: r.try_get("kind")?,
         url: r.try_get("url")?,
         payload: r.try_get("payload")?,
+        reference: r.try_get("reference")?,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         next_attempt_at: parse(r, "next_attempt_at")?,
         delivered_at: delivered
@@ -107,7 +113,7 @@ impl Db {
     ) -> Result<Vec<Notification>> {
         let rows = sqlx::query(
             "SELECT id, created_at, event, product, version, sink, kind, url, payload, attempts, \
-             next_attempt_at, delivered_at, last_error FROM notifications \
+             next_attempt_at, delivered_at, last_error, reference FROM notifications \
              WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY id LIMIT $2",
         )
         .bind(ts(now))
@@ -174,7 +180,7 @@ impl Db {
     pub async fn notifications(&self, product: &str, limit: u32) -> Result<Vec<Notification>> {
         let rows = sqlx::query(
             "SELECT id, created_at, event, product, version, sink, kind, url, payload, attempts, \
-             next_attempt_at, delivered_at, last_error FROM notifications \
+             next_attempt_at, delivered_at, last_error, reference FROM notifications \
              WHERE product = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(product)

@@ -48,6 +48,10 @@ pub struct TicketRecord {
     pub due_at: Option<DateTime<Utc>>,
     /// When 75 % of the budget will be used, on the same terms as `due_at`.
     pub warn_at: Option<DateTime<Utc>>,
+    /// The engineering issue it was escalated to (`jira:WIZ-24`, `github:owner/repo#42`)
+    /// and its address: written only by [`Db::link_ticket_issue`].
+    pub issue: Option<String>,
+    pub issue_url: Option<String>,
 }
 
 /// A timeline entry to write.
@@ -143,6 +147,8 @@ fn ticket_from_row(r: &AnyRow) -> Result<TicketRecord> {
         updated_at: parse(r, "updated_at")?,
         due_at: parse_opt(r, "due_at")?,
         warn_at: parse_opt(r, "warn_at")?,
+        issue: r.try_get("issue")?,
+        issue_url: r.try_get("issue_url")?,
     })
 }
 
@@ -338,7 +344,7 @@ impl Db {
 
     pub async fn ticket(&self, id: &str) -> Result<Option<TicketRecord>> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1"
+            "SELECT {TICKET_COLUMNS}, issue, issue_url FROM tickets WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -426,7 +432,7 @@ impl Db {
             return Ok((Vec::new(), 0));
         }
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets WHERE product = $1 AND status IN ({list}) \
+            "SELECT {TICKET_COLUMNS}, issue, issue_url FROM tickets WHERE product = $1 AND status IN ({list}) \
              ORDER BY CASE WHEN due_at IS NULL THEN 1 ELSE 0 END, due_at, opened_at, id LIMIT $2"
         )))
         .bind(product)
@@ -487,7 +493,7 @@ impl Db {
         release: &str,
     ) -> Result<Vec<TicketRecord>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets WHERE product = $1 AND release_version = $2 \
+            "SELECT {TICKET_COLUMNS}, issue, issue_url FROM tickets WHERE product = $1 AND release_version = $2 \
              ORDER BY opened_at DESC"
         )))
         .bind(product)
@@ -524,7 +530,7 @@ impl Db {
             }
         };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets WHERE {cond} ORDER BY due_at LIMIT $2"
+            "SELECT {TICKET_COLUMNS}, issue, issue_url FROM tickets WHERE {cond} ORDER BY due_at LIMIT $2"
         )))
         .bind(ts(now))
         .bind(i64::from(limit))
@@ -562,5 +568,30 @@ impl Db {
         }
         tx.commit().await?;
         Ok(n == 1)
+    }
+}
+
+impl Db {
+    /// Links ticket `id` to the engineering issue its escalation created, with a timeline
+    /// event and an audit entry, in one transaction.
+    pub async fn link_ticket_issue(
+        &self,
+        id: &str,
+        issue: &str,
+        url: Option<&str>,
+        event: &NewTicketEvent,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE tickets SET issue = $1, issue_url = $2 WHERE id = $3")
+            .bind(issue)
+            .bind(url)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        insert_events(&mut tx, id, chrono::Utc::now(), std::slice::from_ref(event)).await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

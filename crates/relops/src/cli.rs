@@ -597,6 +597,19 @@ pub enum TicketCmd {
         /// The ticket, e.g. WIZ-12.
         id: String,
     },
+    /// Escalate a reproducible bug to engineering: an issue labelled production-incident in
+    /// Jira or GitHub ([support.jira] / [support.github]), created through the outbox and
+    /// linked to the ticket when the tracker answers.
+    Escalate {
+        /// The ticket, e.g. WIZ-12.
+        id: String,
+        /// jira or github.
+        #[arg(long, value_parser = ["jira", "github"])]
+        tracker: String,
+        /// What engineering needs to know (steps to reproduce).
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Take one customer mail from stdin (the pipe an MTA calls; see docs/support.md for
     /// Postfix): opens a ticket or threads it into one, and prints the ticket's id. Exit 0
     /// when taken (or ignored as an auto-reply), 1 when refused (the MTA bounces with the

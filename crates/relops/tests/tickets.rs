@@ -10,7 +10,8 @@ use common::{Backend, TestEnv, assert_refused};
 
 backend_tests!(
     a_ticket_runs_from_open_to_close,
-    sla_warnings_and_breaches_are_reported
+    sla_warnings_and_breaches_are_reported,
+    escalations_create_issues_in_jira_and_github
 );
 
 fn due(t: &serde_json::Value) -> Option<DateTime<Utc>> {
@@ -422,4 +423,173 @@ routing_key = "R0UT1NGKEY"
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(texts(&rx).len(), 3);
     assert_eq!(rx.of("pagerduty").len(), 1);
+}
+
+/// One request a tracker received: method, path, the headers that matter, the JSON body.
+type Seen = (
+    String,
+    String,
+    std::collections::BTreeMap<String, String>,
+    serde_json::Value,
+);
+
+/// Jira and GitHub as far as relops uses them: the issue-creating endpoints, answering as
+/// the vendors document (`201` with the key or number), keeping every request.
+async fn trackers() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>> = Default::default();
+    let keep = seen.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().fallback(move |m: Method, uri: Uri, h: HeaderMap, body: String| {
+        let keep = keep.clone();
+        async move {
+            let headers = ["authorization", "accept", "content-type", "x-github-api-version"]
+                .iter()
+                .filter_map(|k| Some((k.to_string(), h.get(*k)?.to_str().ok()?.to_owned())))
+                .collect();
+            let path = uri.path().to_owned();
+            keep.lock().unwrap().push((m.to_string(), path.clone(), headers, serde_json::from_str(&body).unwrap()));
+            let answer = if path == "/rest/api/2/issue" {
+                serde_json::json!({"id": "10001", "key": "WIZ-24", "self": "http://jira/rest/api/2/issue/10001"})
+            } else {
+                serde_json::json!({"number": 42, "html_url": "https://github.com/wizard/wizard/issues/42"})
+            };
+            (StatusCode::CREATED, axum::Json(answer))
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, seen)
+}
+
+/// `relops ticket escalate`: the exact requests Jira's and GitHub's REST APIs document,
+/// sent through the outbox, and the created issue linked back to the ticket.
+async fn escalations_create_issues_in_jira_and_github(b: Backend) {
+    use base64::Engine;
+    let (port, seen) = trackers().await;
+    let env = TestEnv::with_config(
+        b,
+        &format!(
+            r##"
+[notify]
+retry_initial_seconds = 0.2
+[support.jira]
+url = "http://127.0.0.1:{port}"
+project = "WIZ"
+user = "relops@wizard.example"
+api_token = "jira-secret"
+[support.github]
+api_url = "http://127.0.0.1:{port}"
+repo = "wizard/wizard"
+token = "ghp-secret"
+"##
+        ),
+    )
+    .await;
+    let s = env.serve();
+    let agent = s.as_role("support_agent");
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-06-01"]);
+    for n in 1..=2 {
+        s.cli_json_as(
+            &agent,
+            &[
+                "ticket",
+                "open",
+                "--subject",
+                "Export loses layers",
+                "--customer",
+                &format!("c{n}@example.com"),
+                "--release",
+                "2.1.0",
+                "--platform",
+                "windows-x64",
+                "--priority",
+                "normal",
+            ],
+        );
+    }
+    let t = s.cli_json_as(
+        &agent,
+        &[
+            "ticket",
+            "escalate",
+            "WIZ-1",
+            "--tracker",
+            "jira",
+            "--note",
+            "Reproduced: export a 3-layer file",
+        ],
+    );
+    assert_eq!(t["status"], "escalated");
+    common::wait_for("Jira to be called", || !seen.lock().unwrap().is_empty()).await;
+    let (method, path, headers, body) = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("POST", "/rest/api/2/issue")
+    );
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode("relops@wizard.example:jira-secret");
+    assert_eq!(headers["authorization"], format!("Basic {basic}"));
+    assert_eq!(headers["content-type"], "application/json");
+    let fields = &body["fields"];
+    assert_eq!(fields["project"], serde_json::json!({"key": "WIZ"}));
+    assert_eq!(fields["issuetype"], serde_json::json!({"name": "Bug"}));
+    assert_eq!(fields["summary"], "[WIZ-1] Export loses layers");
+    assert_eq!(fields["labels"], serde_json::json!(["production-incident"]));
+    let d = fields["description"].as_str().unwrap();
+    assert!(
+        d.contains("WIZ-1") && d.contains("Release: 2.1.0") && d.contains("Reproduced: export"),
+        "{d}"
+    );
+    assert!(
+        !d.contains("c1@example.com"),
+        "no customer address in the issue"
+    );
+    assert_eq!(body.as_object().unwrap().len(), 1);
+    assert_eq!(fields.as_object().unwrap().len(), 5);
+
+    // Linked back: the ticket names the issue.
+    common::wait_for("the issue to be linked", || {
+        s.cli_json_as(&agent, &["ticket", "show", "WIZ-1"])["issue"] == "jira:WIZ-24"
+    })
+    .await;
+    let t = s.cli_json_as(&agent, &["ticket", "show", "WIZ-1"]);
+    assert_eq!(
+        t["issue_url"],
+        format!("http://127.0.0.1:{port}/browse/WIZ-24")
+    );
+    assert_refused(
+        &s.cli_as(
+            &agent,
+            &["ticket", "escalate", "WIZ-1", "--tracker", "github"],
+        ),
+        1,
+        "escalated already",
+    );
+
+    s.cli_json_as(
+        &agent,
+        &["ticket", "escalate", "WIZ-2", "--tracker", "github"],
+    );
+    common::wait_for("GitHub to be called", || seen.lock().unwrap().len() == 2).await;
+    let (method, path, headers, body) = seen.lock().unwrap()[1].clone();
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("POST", "/repos/wizard/wizard/issues")
+    );
+    assert_eq!(headers["authorization"], "Bearer ghp-secret");
+    assert_eq!(headers["accept"], "application/vnd.github+json");
+    assert_eq!(headers["x-github-api-version"], "2022-11-28");
+    assert_eq!(body["title"], "[WIZ-2] Export loses layers");
+    assert_eq!(body["labels"], serde_json::json!(["production-incident"]));
+    assert_eq!(body.as_object().unwrap().len(), 3);
+    common::wait_for("the GitHub issue to be linked", || {
+        s.cli_json_as(&agent, &["ticket", "show", "WIZ-2"])["issue"] == "github:wizard/wizard#42"
+    })
+    .await;
+    // The outbox keeps no credentials.
+    let sec = s.as_role("security_engineer");
+    let export = String::from_utf8(s.cli_as(&sec, &["audit", "export"]).stdout).unwrap();
+    assert!(export.contains("ticket.issue_linked") && !export.contains("secret"));
+    assert_eq!(env.query_i64("SELECT COUNT(*) FROM notifications WHERE payload LIKE '%secret%' OR url LIKE '%secret%'").await, 0);
 }

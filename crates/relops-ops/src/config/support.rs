@@ -35,6 +35,45 @@ pub struct SupportConfig {
     /// relay), `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://user:pass@host`.
     /// Without one, replies are recorded on the ticket but not mailed.
     pub smtp_url: Option<String>,
+    /// Jira, for `relops ticket escalate --tracker jira`.
+    pub jira: Option<JiraConfig>,
+    /// GitHub, for `relops ticket escalate --tracker github`.
+    pub github: Option<GithubConfig>,
+}
+
+/// `[support.jira]`: where escalated tickets become issues (REST API v2, basic auth with
+/// an API token).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraConfig {
+    /// The site, e.g. `https://wizard.atlassian.net`.
+    pub url: String,
+    /// The project key, e.g. `WIZ`.
+    pub project: String,
+    #[serde(default = "default_issue_type")]
+    pub issue_type: String,
+    pub user: String,
+    pub api_token: String,
+}
+
+fn default_issue_type() -> String {
+    "Bug".into()
+}
+
+/// `[support.github]`: where escalated tickets become issues (REST API, a token that may
+/// create issues in `repo`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    #[serde(default = "default_github_api")]
+    pub api_url: String,
+    /// `owner/name`.
+    pub repo: String,
+    pub token: String,
+}
+
+fn default_github_api() -> String {
+    "https://api.github.com".into()
 }
 
 impl Default for SupportConfig {
@@ -51,6 +90,8 @@ impl Default for SupportConfig {
             max_message_bytes: 25 * 1024 * 1024,
             from: "Support <support@example.com>".into(),
             smtp_url: None,
+            jira: None,
+            github: None,
         }
     }
 }

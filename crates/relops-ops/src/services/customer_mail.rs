@@ -100,6 +100,7 @@ pub(crate) fn to_customer(
         url: "[support] smtp_url".into(),
         payload: serde_json::to_string(&outgoing).map_err(|e| e.to_string())?,
         created_at: chrono::Utc::now(),
+        reference: Some(t.id.clone()),
     }))
 }
 

@@ -11,6 +11,7 @@
 //! | [`ingest_writer`] | group commit of telemetry: journal, fold, then the health engine |
 //! | [`networks`] | one network's bounded share of a release's installs (where a request comes from) |
 //! | [`notify`] | what each event says to each webhook, and the outbox delivery worker |
+//! | [`trackers`] | the Jira and GitHub issues escalated tickets become, through the outbox |
 //! | [`ratelimit`] | per-key and per-install token buckets for the fleet's telemetry |
 
 pub(crate) mod audit_anchors;
@@ -22,3 +23,4 @@ pub(crate) mod key_files;
 pub mod networks;
 pub(crate) mod notify;
 pub(crate) mod ratelimit;
+pub(crate) mod trackers;

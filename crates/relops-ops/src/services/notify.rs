@@ -264,6 +264,7 @@ fn fan_out(cfg: &NotifyConfig, o: &Outgoing<'_>) -> Vec<NewNotification> {
                 url: w.url.clone(),
                 payload: body.to_string(),
                 created_at: o.at,
+                reference: None,
             })
         })
         .collect()
@@ -358,6 +359,47 @@ pub async fn deliver(state: Ops) {
     }
 }
 
+/// Creates an escalated ticket's issue and links it back. Once the tracker answered 2xx
+/// the message counts as delivered even if the link cannot be written (a retry would
+/// create a second issue); that is logged.
+async fn issue(
+    state: &Ops,
+    client: &reqwest::Client,
+    tracker: super::trackers::Tracker,
+    n: &Notification,
+) -> Result<DateTime<Utc>, String> {
+    let cfg = &state.config.support;
+    let rb = client
+        .post(&n.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(n.payload.clone());
+    let r = super::trackers::authorize(cfg, tracker, rb)?
+        .send()
+        .await
+        .map_err(|e| format!("{e}"))?;
+    if !r.status().is_success() {
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        return Err(format!(
+            "HTTP {status}: {}",
+            text.chars().take(300).collect::<String>()
+        ));
+    }
+    let answer: Value = r.json().await.unwrap_or(Value::Null);
+    match (
+        &n.reference,
+        super::trackers::created_issue(cfg, tracker, &answer),
+    ) {
+        (Some(ticket), Some((key, url))) => {
+            if let Err(e) = state.link_issue(ticket, &key, url.as_deref()).await {
+                tracing::error!(error = ?e, %ticket, %key, "the issue was created but linking it to the ticket failed");
+            }
+        }
+        _ => tracing::error!(id = n.id, %answer, "the tracker's answer names no issue"),
+    }
+    Ok(Utc::now())
+}
+
 async fn deliver_one(
     state: &Ops,
     client: &reqwest::Client,
@@ -382,6 +424,8 @@ async fn deliver_one(
                 .map(|()| Utc::now()),
             None => Err("no [support] smtp_url is configured: the mail waits".to_owned()),
         }
+    } else if let Some(tracker) = super::trackers::Tracker::from_kind(&n.kind) {
+        issue(state, client, tracker, &n).await
     } else {
         let sent = client
             .post(&n.url)

@@ -507,6 +507,15 @@ fn entries() -> Vec<Entry> {
         .answers::<api::Ticket>(),
         e(
             "POST",
+            "/v1/tickets/{id}/escalate",
+            P(TicketWork),
+            "escalate a reproducible bug to Jira or GitHub (label production-incident), linked both ways",
+            post(tickets::escalate),
+        )
+        .takes::<api::TicketEscalate>()
+        .answers::<api::Ticket>(),
+        e(
+            "POST",
             "/v1/tickets/{id}/reopen",
             P(TicketWork),
             "reopen a solved or closed ticket",

@@ -2,8 +2,8 @@
 
 use axum::extract::State;
 use relops_api::{
-    MailTaken, OpenTicket, Ticket, TicketAssign, TicketConfirm, TicketLink, TicketList,
-    TicketMessage, TicketPriority, TicketReopen, TicketSolve,
+    MailTaken, OpenTicket, Ticket, TicketAssign, TicketConfirm, TicketEscalate, TicketLink,
+    TicketList, TicketMessage, TicketPriority, TicketReopen, TicketSolve,
 };
 use serde::Deserialize;
 
@@ -143,6 +143,16 @@ pub async fn close(
     Caller(who): Caller,
 ) -> ApiResult<Json<Ticket>> {
     Ok(Json(state.ops.close_ticket(&who, &id).await?))
+}
+
+/// `POST /v1/tickets/{id}/escalate`
+pub async fn escalate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Caller(who): Caller,
+    Json(req): Json<TicketEscalate>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(state.ops.escalate_ticket(&who, &id, req).await?))
 }
 
 /// `POST /v1/tickets/{id}/reopen`

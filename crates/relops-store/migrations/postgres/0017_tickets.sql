@@ -21,6 +21,8 @@ CREATE TABLE tickets (
     install_id TEXT,
     incident TEXT,
     known_issue TEXT,
+    issue TEXT,                         -- the engineering issue it was escalated to (`jira:WIZ-24`)
+    issue_url TEXT,
     resolution TEXT,                    -- cause or workaround, as documented
     confirmed_at TEXT,                  -- the customer confirmed the solution
     confirmed_how TEXT,

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use relops_api::{
-    MailTaken, OpenTicket, Ticket, TicketAssign, TicketConfirm, TicketLink, TicketList,
-    TicketMessage, TicketPriority, TicketReopen, TicketSolve,
+    MailTaken, OpenTicket, Ticket, TicketAssign, TicketConfirm, TicketEscalate, TicketLink,
+    TicketList, TicketMessage, TicketPriority, TicketReopen, TicketSolve,
 };
 
 use crate::cli::TicketCmd;
@@ -110,6 +110,11 @@ pub async fn run(client: &Client, cmd: TicketCmd, json: bool) -> anyhow::Result<
         TicketCmd::Confirm { id, note } => {
             client
                 .post(&path(&id, "confirm"), &TicketConfirm { note })
+                .await?
+        }
+        TicketCmd::Escalate { id, tracker, note } => {
+            client
+                .post(&path(&id, "escalate"), &TicketEscalate { tracker, note })
                 .await?
         }
         TicketCmd::MailIn => return mail_in(client, json).await,
@@ -277,6 +282,10 @@ fn show(t: &Ticket, now: DateTime<Utc>) -> String {
         (!t.crashes.is_empty()).then(|| format!("crashes {}", t.crashes.join(", "))),
         t.incident.as_ref().map(|i| format!("incident {i}")),
         t.known_issue.as_ref().map(|k| format!("known issue {k}")),
+        t.issue.as_ref().map(|i| match &t.issue_url {
+            Some(u) => format!("issue {i} ({u})"),
+            None => format!("issue {i}"),
+        }),
     ]
     .into_iter()
     .flatten()
