@@ -264,3 +264,22 @@ pub struct TicketEscalate {
     #[serde(default)]
     pub note: Option<String>,
 }
+
+/// `POST /v1/ingest/problem`: the app's "report a problem" (authenticated by the DSN key,
+/// like telemetry). Answers the ticket's id in `IngestAck.id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProblemReport {
+    #[serde(flatten)]
+    pub who: crate::InstallScope,
+    /// Where support answers.
+    pub email: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub subject: String,
+    /// What the user wrote.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The install's recent crash ids (at most 10).
+    #[serde(default)]
+    pub crash_ids: Vec<String>,
+}

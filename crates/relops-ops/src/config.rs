@@ -813,6 +813,9 @@ max_message_bytes = 26214400
 # replies are recorded on the ticket but not mailed).
 from = "Support <support@example.com>"
 # smtp_url = "smtp://127.0.0.1:25"
+# The app's "report a problem" uses the public DSN key: bound what anyone can file.
+app_tickets_per_hour = 60
+app_tickets_per_install_per_day = 3
 # Escalation of reproducible bugs (`relops ticket escalate --tracker jira|github`):
 # [support.jira]
 # url = "https://wizard.atlassian.net"

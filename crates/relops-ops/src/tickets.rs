@@ -127,7 +127,8 @@ fn crash_id(s: &str) -> OpResult<String> {
             s.chars().take(80).collect::<String>()
         )));
     }
-    Ok(s.to_ascii_lowercase())
+    // Crash ids are stored as the ingest writes them (32 hex digits, no dashes).
+    Ok(relops_ingest::envelope::normalize_uuid(s).unwrap_or_else(|| s.to_ascii_lowercase()))
 }
 
 impl Ops {
@@ -1187,3 +1188,94 @@ impl Ops {
 
 /// Who links an escalated ticket's issue: the outbox worker, on the tracker's answer.
 const NOTIFIER_NAME: &str = "relops notifier (system)";
+
+impl Ops {
+    /// The app's "report a problem" (`POST /v1/ingest/problem`, the DSN key): a ticket with
+    /// the install, its release (when relops knows it), platform and recent crashes. The
+    /// key is public: the ingest limits apply, and at most `[support]
+    /// app_tickets_per_hour` app tickets per product and `app_tickets_per_install_per_day`
+    /// per install are taken (429 beyond).
+    pub async fn report_problem(
+        &self,
+        product: &str,
+        r: relops_api::ProblemReport,
+    ) -> OpResult<relops_api::IngestAck> {
+        crate::ingest::check_scope(&r.who, &self.config.feed.channels)?;
+        self.ingest_limits
+            .check(product, 1, [r.who.install_id.as_str()])?;
+        if r.crash_ids.len() > 10 {
+            return Err(OpError::TooLarge(format!(
+                "{} crash ids: send at most the 10 most recent",
+                r.crash_ids.len()
+            )));
+        }
+        let cfg = &self.config.support;
+        let now = Utc::now();
+        let (hour, _) = self
+            .db
+            .app_tickets_since(product, &r.who.install_id, now - chrono::Duration::hours(1))
+            .await?;
+        let (_, day) = self
+            .db
+            .app_tickets_since(product, &r.who.install_id, now - chrono::Duration::days(1))
+            .await?;
+        if hour >= u64::from(cfg.app_tickets_per_hour) {
+            return Err(OpError::RateLimited {
+                retry_after_secs: 600,
+                message: format!(
+                    "the support desk takes at most {} reports an hour from the app; retry later, or write to {}",
+                    cfg.app_tickets_per_hour, cfg.from
+                ),
+            });
+        }
+        if day >= u64::from(cfg.app_tickets_per_install_per_day) {
+            return Err(OpError::RateLimited {
+                retry_after_secs: 3600,
+                message: format!(
+                    "this install filed {day} reports today (at most {}); answer the mail support sent instead",
+                    cfg.app_tickets_per_install_per_day
+                ),
+            });
+        }
+        // The release only if relops knows it (the text keeps what the app said).
+        let release = match r.who.release.parse::<relops_core::version::Version>() {
+            Ok(v) if self.db.release(product, &v).await?.is_some() => Some(v),
+            _ => None,
+        };
+        let text = format!(
+            "{}\n\n[the app: release {}, {} on channel {}]",
+            r.text.as_deref().unwrap_or("").trim(),
+            r.who.release,
+            r.who.platform,
+            r.who.channel
+        );
+        let who = Authorized {
+            name: format!("{product} app (install {})", r.who.install_id),
+            request_id: None,
+        };
+        let open = OpenTicket {
+            subject: r.subject,
+            customer: r.email.clone(),
+            customer_name: r.name,
+            priority: None,
+            body: Some(text),
+            release,
+            platform: Some(r.who.platform)
+                .filter(|p| p.parse::<relops_core::platform::Platform>().is_ok()),
+            install: Some(r.who.install_id),
+            crashes: r.crash_ids,
+        };
+        let intake = Intake {
+            source: "app",
+            author: customer_address(&r.email)?,
+            message_id: None,
+            follow_up_of: None,
+            attachments: Vec::new(),
+        };
+        let t = self.open_ticket_as(&who, product, open, intake).await?;
+        Ok(relops_api::IngestAck {
+            id: Some(t.id),
+            stored: Some(1),
+        })
+    }
+}

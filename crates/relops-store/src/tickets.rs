@@ -474,6 +474,33 @@ impl Db {
             .await
     }
 
+    /// Tickets the app opened since `since`: the product's, and one install's.
+    pub async fn app_tickets_since(
+        &self,
+        product: &str,
+        install: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(u64, u64)> {
+        let all = sqlx::query(
+            "SELECT COUNT(*) AS n FROM tickets WHERE product = $1 AND source = 'app' \
+             AND opened_at >= $2",
+        )
+        .bind(product)
+        .bind(ts(since))
+        .fetch_one(&self.pool)
+        .await?;
+        let one = sqlx::query(
+            "SELECT COUNT(*) AS n FROM tickets WHERE install_id = $1 AND opened_at >= $2 \
+             AND product = $3 AND source = 'app'",
+        )
+        .bind(install)
+        .bind(ts(since))
+        .bind(product)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((count(&all, "n")?, count(&one, "n")?))
+    }
+
     /// How many tickets of the product name `release`.
     pub async fn release_ticket_count(&self, product: &str, release: &str) -> Result<u64> {
         let row = sqlx::query(

@@ -11,7 +11,8 @@ use common::{Backend, TestEnv, assert_refused};
 backend_tests!(
     a_ticket_runs_from_open_to_close,
     sla_warnings_and_breaches_are_reported,
-    escalations_create_issues_in_jira_and_github
+    escalations_create_issues_in_jira_and_github,
+    the_app_reports_a_problem
 );
 
 fn due(t: &serde_json::Value) -> Option<DateTime<Utc>> {
@@ -592,4 +593,69 @@ token = "ghp-secret"
     let export = String::from_utf8(s.cli_as(&sec, &["audit", "export"]).stdout).unwrap();
     assert!(export.contains("ticket.issue_linked") && !export.contains("secret"));
     assert_eq!(env.query_i64("SELECT COUNT(*) FROM notifications WHERE payload LIKE '%secret%' OR url LIKE '%secret%'").await, 0);
+}
+
+/// The app's "report a problem" through the public DSN key: a ticket with the install,
+/// release, platform and crashes; bounded per install; a wrong key gets nothing.
+async fn the_app_reports_a_problem(b: Backend) {
+    let env = TestEnv::with_config(b, "[support]\napp_tickets_per_install_per_day = 2\n").await;
+    let s = env.serve();
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-06-01"]);
+    let key = s.cli_json(&["ingest", "dsn"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report = |key: &str, install: &str, subject: &str| {
+        let body = serde_json::json!({
+            "install_id": install, "release": "2.1.0", "platform": "macos-universal", "channel": "stable",
+            "email": "Anna@Example.com", "name": "Anna", "subject": subject,
+            "text": "Der Export hängt.", "crash_ids": ["6F1C2E0A-0000-4000-8000-00000000ABCD"],
+        });
+        let url = format!("{}/v1/ingest/problem", s.url);
+        let key = key.to_owned();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("X-Relops-Ingest-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = report(&key, "inst-1", "Export hängt").await;
+    assert_eq!(r.status(), 200);
+    let ack: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(ack["id"], "WIZ-1");
+    let agent = s.as_role("support_agent");
+    let t = s.cli_json_as(&agent, &["ticket", "show", "WIZ-1"]);
+    assert_eq!(t["source"], "app");
+    assert_eq!(t["customer"], "anna@example.com");
+    assert_eq!(t["release"], "2.1.0");
+    assert_eq!(t["platform"], "macos-universal");
+    assert_eq!(t["install"], "inst-1");
+    assert_eq!(
+        t["crashes"],
+        serde_json::json!(["6f1c2e0a00004000800000000000abcd"])
+    );
+    assert!(
+        t["timeline"][0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("Der Export hängt.")
+    );
+
+    // A wrong key: 401, nothing opened. The install's third report today: 429.
+    assert_eq!(report("not-the-key", "inst-1", "x").await.status(), 401);
+    assert_eq!(report(&key, "inst-1", "Noch einmal").await.status(), 200);
+    let r = report(&key, "inst-1", "Und noch einmal").await;
+    assert_eq!(r.status(), 429);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("this install filed 2 reports today")
+    );
+    assert_eq!(report(&key, "inst-2", "Other install").await.status(), 200);
+    assert_eq!(s.cli_json_as(&agent, &["ticket", "list"])["total"], 3);
 }

@@ -35,6 +35,10 @@ pub struct SupportConfig {
     /// relay), `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://user:pass@host`.
     /// Without one, replies are recorded on the ticket but not mailed.
     pub smtp_url: Option<String>,
+    /// Tickets the app may open per hour (all installs together) through its public DSN
+    /// key, and per install per day: the key is public, so these bound what anyone can file.
+    pub app_tickets_per_hour: u32,
+    pub app_tickets_per_install_per_day: u32,
     /// Jira, for `relops ticket escalate --tracker jira`.
     pub jira: Option<JiraConfig>,
     /// GitHub, for `relops ticket escalate --tracker github`.
@@ -90,6 +94,8 @@ impl Default for SupportConfig {
             max_message_bytes: 25 * 1024 * 1024,
             from: "Support <support@example.com>".into(),
             smtp_url: None,
+            app_tickets_per_hour: 60,
+            app_tickets_per_install_per_day: 3,
             jira: None,
             github: None,
         }

@@ -202,6 +202,15 @@ pub async fn memory(
     Ok(Json(state.ops.ingest_memory(&origin, &product, m).await?))
 }
 
+/// `POST /v1/ingest/problem`: the app's "report a problem".
+pub async fn problem(
+    State(state): State<AppState>,
+    IngestProduct(product): IngestProduct,
+    Json(r): Json<relops_api::ProblemReport>,
+) -> ApiResult<Json<IngestAck>> {
+    Ok(Json(state.ops.report_problem(&product, r).await?))
+}
+
 /// `GET /v1/ingest/dsn`
 pub async fn dsn(
     State(state): State<AppState>,

@@ -708,6 +708,14 @@ fn entries() -> Vec<Entry> {
             post(crashes::ingest),
         )
         .takes::<api::CrashUpload>(),
+        e(
+            "POST",
+            "/v1/ingest/problem",
+            Access::IngestKey,
+            "the app's \"report a problem\": opens a support ticket (IngestAck.id is its id; bounded per hour and install)",
+            post(ingest::problem),
+        )
+        .takes::<api::ProblemReport>(),
     ] {
         let mut t = t.answers::<api::IngestAck>();
         t.spec.telemetry = true;

@@ -47,6 +47,8 @@ CREATE INDEX tickets_due ON tickets (due_at);
 CREATE INDEX tickets_queue ON tickets (product, status, due_at);
 CREATE INDEX tickets_customer ON tickets (customer_email);
 CREATE INDEX tickets_release ON tickets (product, release_version);
+CREATE INDEX tickets_source ON tickets (product, source, opened_at);
+CREATE INDEX tickets_install ON tickets (install_id, opened_at);
 
 CREATE TABLE ticket_crashes (
     ticket TEXT NOT NULL,
