@@ -283,3 +283,12 @@ pub struct ProblemReport {
     #[serde(default)]
     pub crash_ids: Vec<String>,
 }
+
+/// `POST /v1/zendesk/webhook`: what relops did with a Zendesk ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ZendeskTaken {
+    /// The relops ticket mirroring it.
+    pub ticket: String,
+    /// `mirrored` (new), or `duplicate` (mirrored before).
+    pub action: String,
+}

@@ -17,7 +17,7 @@ mod health;
 mod support;
 
 pub use health::{AlertsConfig, CriticalRule, HealthConfig};
-pub use support::SupportConfig;
+pub use support::{GithubConfig, JiraConfig, SupportConfig, ZendeskConfig};
 
 /// Name of the config file inside the data directory.
 pub const CONFIG_FILE: &str = "relops.toml";

@@ -27,6 +27,7 @@ pub mod rollout;
 mod tickets;
 mod tokens;
 pub mod update;
+mod zendesk_in;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -146,11 +146,10 @@ impl Ops {
         attachments: Vec<AttachmentRecord>,
     ) -> OpResult<MailTaken> {
         let intake = |follow_up_of: Option<String>| Intake {
-            source: "mail",
-            author: m.from.clone(),
             message_id: Some(m.message_id.clone()),
             follow_up_of,
             attachments: attachments.clone(),
+            ..Intake::from("mail", m.from.clone())
         };
         let open = OpenTicket {
             subject: m.subject.clone(),

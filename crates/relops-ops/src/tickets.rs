@@ -36,17 +36,32 @@ pub(crate) struct Intake {
     /// The closed ticket it continues.
     pub follow_up_of: Option<String>,
     pub attachments: Vec<relops_store::AttachmentRecord>,
+    /// The ticket in the system it came from (`zendesk:123`).
+    pub external_ref: Option<String>,
+    /// Messages to send when the ticket is opened, given its id (Zendesk's note back);
+    /// written in the same transaction.
+    pub tell: Option<Tell>,
 }
 
+/// Messages about a ticket, made once its id is known.
+pub(crate) type Tell = Box<dyn FnOnce(&str) -> Vec<relops_store::NewNotification> + Send>;
+
 impl Intake {
-    fn person(who: &Authorized) -> Self {
+    /// A ticket from `source`, by `author`, with nothing else.
+    pub(crate) fn from(source: &'static str, author: String) -> Self {
         Self {
-            source: "api",
-            author: who.name.clone(),
+            source,
+            author,
             message_id: None,
             follow_up_of: None,
             attachments: Vec::new(),
+            external_ref: None,
+            tell: None,
         }
+    }
+
+    fn person(who: &Authorized) -> Self {
+        Self::from("api", who.name.clone())
     }
 }
 
@@ -383,6 +398,8 @@ impl Ops {
             message_id,
             follow_up_of,
             attachments,
+            external_ref,
+            tell,
         } = intake;
         let subject = bounded("the subject", &req.subject, MAX_SUBJECT)?;
         let customer = customer_address(&req.customer)?;
@@ -452,7 +469,7 @@ impl Ops {
             confirmed_at: None,
             confirmed_how: None,
             source: source.to_owned(),
-            external_ref: None,
+            external_ref,
             follow_up_of: follow_up_of.clone(),
             pauses: Vec::new(),
             opened_at: now,
@@ -489,7 +506,7 @@ impl Ops {
                            "follow_up_of": follow_up_of}),
                 );
                 // A critical ticket is told to the support channel at once.
-                let notify = if priority == Priority::Critical {
+                let mut notify = if priority == Priority::Critical {
                     Notice {
                         event: "ticket.critical".into(),
                         product: product.to_owned(),
@@ -507,6 +524,9 @@ impl Ops {
                 } else {
                     Vec::new()
                 };
+                if let Some(tell) = tell {
+                    notify.extend(tell(id));
+                }
                 (audit, notify)
             })
             .await?;
@@ -1265,13 +1285,7 @@ impl Ops {
             install: Some(r.who.install_id),
             crashes: r.crash_ids,
         };
-        let intake = Intake {
-            source: "app",
-            author: customer_address(&r.email)?,
-            message_id: None,
-            follow_up_of: None,
-            attachments: Vec::new(),
-        };
+        let intake = Intake::from("app", customer_address(&r.email)?);
         let t = self.open_ticket_as(&who, product, open, intake).await?;
         Ok(relops_api::IngestAck {
             id: Some(t.id),

@@ -501,6 +501,33 @@ impl Db {
         Ok((count(&all, "n")?, count(&one, "n")?))
     }
 
+    /// The ticket mirrored from `external_ref` (`zendesk:123`), if any.
+    pub async fn ticket_by_external_ref(
+        &self,
+        product: &str,
+        external_ref: &str,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT id FROM tickets WHERE product = $1 AND external_ref = $2")
+            .bind(product)
+            .bind(external_ref)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get("id").map_err(DbError::from))
+            .transpose()
+    }
+
+    /// A customer's tickets (by address), newest first.
+    pub async fn tickets_of_customer(&self, email: &str) -> Result<Vec<TicketRecord>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS}, issue, issue_url FROM tickets WHERE customer_email = $1 \
+             ORDER BY opened_at DESC"
+        )))
+        .bind(email)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ticket_from_row).collect()
+    }
+
     /// How many tickets of the product name `release`.
     pub async fn release_ticket_count(&self, product: &str, release: &str) -> Result<u64> {
         let row = sqlx::query(

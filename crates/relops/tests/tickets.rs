@@ -12,7 +12,8 @@ backend_tests!(
     a_ticket_runs_from_open_to_close,
     sla_warnings_and_breaches_are_reported,
     escalations_create_issues_in_jira_and_github,
-    the_app_reports_a_problem
+    the_app_reports_a_problem,
+    zendesk_tickets_are_mirrored_and_noted_back
 );
 
 fn due(t: &serde_json::Value) -> Option<DateTime<Utc>> {
@@ -658,4 +659,136 @@ async fn the_app_reports_a_problem(b: Backend) {
     );
     assert_eq!(report(&key, "inst-2", "Other install").await.status(), 200);
     assert_eq!(s.cli_json_as(&agent, &["ticket", "list"])["total"], 3);
+}
+
+/// Zendesk's webhook signature, computed by Python's `hmac` (not relops' code): base64 of
+/// HMAC-SHA256 over timestamp + body.
+fn zendesk_signature(secret: &str, timestamp: &str, body: &str) -> String {
+    let python = std::env::var_os("RELOPS_TEST_PYTHON").unwrap_or_else(|| "python3".into());
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import base64, hashlib, hmac, sys; print(base64.b64encode(hmac.new(sys.argv[1].encode(), (sys.argv[2] + sys.argv[3]).encode(), hashlib.sha256).digest()).decode())",
+            secret,
+            timestamp,
+            body,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A Zendesk trigger's signed call mirrors the ticket (urgent becomes critical, with its
+/// SLA), a replayed or forged call is refused, and relops' analysis goes back as an
+/// internal note in the exact form Zendesk's Tickets API documents.
+async fn zendesk_tickets_are_mirrored_and_noted_back(b: Backend) {
+    use base64::Engine;
+    let (port, seen) = trackers().await;
+    let env = TestEnv::with_config(
+        b,
+        &format!(
+            r##"
+[notify]
+retry_initial_seconds = 0.2
+[support.zendesk]
+url = "http://127.0.0.1:{port}"
+signing_secret = "zd-signing-secret"
+email = "agent@wizard.example"
+api_token = "zd-token"
+"##
+        ),
+    )
+    .await;
+    let s = env.serve();
+    let agent = s.as_role("support_agent");
+    // An earlier ticket of the same customer, which the note names.
+    s.cli_json_as(
+        &agent,
+        &[
+            "ticket",
+            "open",
+            "--subject",
+            "Lizenzfrage",
+            "--customer",
+            "jana@example.com",
+        ],
+    );
+    let body = r#"{"ticket":{"id":35436,"subject":"WIZARD friert ein","description":"Seit dem Update friert alles ein.","priority":"urgent","status":"new","requester":{"email":"Jana@Example.com","name":"Jana K."}}}"#;
+    let post = |ts: String, sig: String, body: &'static str| {
+        let url = format!("{}/v1/zendesk/webhook", s.url);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("X-Zendesk-Webhook-Signature-Timestamp", ts)
+                .header("X-Zendesk-Webhook-Signature", sig)
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // Forged (another secret) and replayed (an hour old): refused, nothing mirrored.
+    let r = post(now.clone(), zendesk_signature("guess", &now, body), body).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("signature does not match"));
+    let old = (Utc::now() - Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(
+        post(
+            old.clone(),
+            zendesk_signature("zd-signing-secret", &old, body),
+            body
+        )
+        .await
+        .status(),
+        403
+    );
+    assert_eq!(s.cli_json_as(&agent, &["ticket", "list"])["total"], 1);
+
+    let sig = zendesk_signature("zd-signing-secret", &now, body);
+    let r = post(now.clone(), sig.clone(), body).await;
+    assert_eq!(r.status(), 200);
+    let taken: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        taken,
+        serde_json::json!({"ticket": "WIZ-2", "action": "mirrored"})
+    );
+    let t = s.cli_json_as(&agent, &["ticket", "show", "WIZ-2"]);
+    assert_eq!(t["source"], "zendesk");
+    assert_eq!(t["priority"], "critical");
+    assert_eq!(t["customer"], "jana@example.com");
+    assert!(t["first_response_due"].is_string());
+    // Zendesk retries a call it got no answer to: the same ticket.
+    let again: serde_json::Value = post(now, sig, body).await.json().await.unwrap();
+    assert_eq!(
+        again,
+        serde_json::json!({"ticket": "WIZ-2", "action": "duplicate"})
+    );
+
+    common::wait_for("the note to reach Zendesk", || {
+        !seen.lock().unwrap().is_empty()
+    })
+    .await;
+    let (method, path, headers, body) = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("PUT", "/api/v2/tickets/35436.json")
+    );
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode("agent@wizard.example/token:zd-token");
+    assert_eq!(headers["authorization"], format!("Basic {basic}"));
+    assert_eq!(headers["content-type"], "application/json");
+    let comment = &body["ticket"]["comment"];
+    assert_eq!(comment["public"], false);
+    let text = comment["body"].as_str().unwrap();
+    assert!(
+        text.contains("WIZ-2") && text.contains("WIZ-1 (new, Lizenzfrage)"),
+        "{text}"
+    );
+    assert_eq!(body["ticket"].as_object().unwrap().len(), 1);
+    assert_eq!(comment.as_object().unwrap().len(), 2);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "one note per ticket");
 }

@@ -39,10 +39,26 @@ pub struct SupportConfig {
     /// key, and per install per day: the key is public, so these bound what anyone can file.
     pub app_tickets_per_hour: u32,
     pub app_tickets_per_install_per_day: u32,
+    /// Zendesk, the playbook's intake: its webhook and the API for notes back.
+    pub zendesk: Option<ZendeskConfig>,
     /// Jira, for `relops ticket escalate --tracker jira`.
     pub jira: Option<JiraConfig>,
     /// GitHub, for `relops ticket escalate --tracker github`.
     pub github: Option<GithubConfig>,
+}
+
+/// `[support.zendesk]`: the webhook's signing secret, and the account that posts relops'
+/// analysis back as internal notes (API token authentication).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZendeskConfig {
+    /// The account, e.g. `https://wizard.zendesk.com`.
+    pub url: String,
+    /// The webhook's signing secret (Zendesk shows it on the webhook's page).
+    pub signing_secret: String,
+    /// The agent whose API token posts the notes.
+    pub email: String,
+    pub api_token: String,
 }
 
 /// `[support.jira]`: where escalated tickets become issues (REST API v2, basic auth with
@@ -96,6 +112,7 @@ impl Default for SupportConfig {
             smtp_url: None,
             app_tickets_per_hour: 60,
             app_tickets_per_install_per_day: 3,
+            zendesk: None,
             jira: None,
             github: None,
         }

@@ -12,6 +12,7 @@
 //! | [`networks`] | one network's bounded share of a release's installs (where a request comes from) |
 //! | [`notify`] | what each event says to each webhook, and the outbox delivery worker |
 //! | [`trackers`] | the Jira and GitHub issues escalated tickets become, through the outbox |
+//! | [`zendesk`] | Zendesk's webhook signature, its ticket, the analysis note back through the outbox |
 //! | [`ratelimit`] | per-key and per-install token buckets for the fleet's telemetry |
 
 pub(crate) mod audit_anchors;
@@ -24,3 +25,4 @@ pub mod networks;
 pub(crate) mod notify;
 pub(crate) mod ratelimit;
 pub(crate) mod trackers;
+pub mod zendesk;

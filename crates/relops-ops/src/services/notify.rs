@@ -426,6 +426,21 @@ async fn deliver_one(
         }
     } else if let Some(tracker) = super::trackers::Tracker::from_kind(&n.kind) {
         issue(state, client, tracker, &n).await
+    } else if n.kind == super::zendesk::KIND {
+        match &state.config.support.zendesk {
+            Some(z) => {
+                let rb = client
+                    .put(&n.url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(n.payload.clone());
+                match super::zendesk::authorize(z, rb).send().await {
+                    Ok(r) if r.status().is_success() => Ok(Utc::now()),
+                    Ok(r) => Err(format!("HTTP {}", r.status())),
+                    Err(e) => Err(format!("{e}")),
+                }
+            }
+            None => Err("no [support.zendesk] is configured: the note waits".to_owned()),
+        }
     } else {
         let sent = client
             .post(&n.url)

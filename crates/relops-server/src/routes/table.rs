@@ -427,6 +427,15 @@ fn entries() -> Vec<Entry> {
         .takes_media("message/rfc822")
         .answers::<api::MailTaken>(),
         e(
+            "POST",
+            "/v1/zendesk/webhook",
+            Public,
+            "a Zendesk trigger's webhook (authenticated by its signature): mirror the ticket, note the analysis back",
+            post(tickets::zendesk),
+        )
+        .takes::<serde_json::Value>()
+        .answers::<api::ZendeskTaken>(),
+        e(
             "GET",
             "/v1/tickets/{id}",
             P(TicketRead),

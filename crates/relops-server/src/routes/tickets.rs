@@ -192,3 +192,25 @@ pub async fn mail(
     })?;
     Ok(Json(state.ops.take_mail(&who, &product, raw).await?))
 }
+
+/// `POST /v1/zendesk/webhook?product=`: a Zendesk trigger's call, signed with the webhook's
+/// secret (the signature is the authentication).
+pub async fn zendesk(
+    State(state): State<AppState>,
+    Product(product): Product,
+    headers: axum::http::HeaderMap,
+    crate::extract::Bytes(body): crate::extract::Bytes,
+) -> ApiResult<Json<relops_api::ZendeskTaken>> {
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    Ok(Json(
+        state
+            .ops
+            .take_zendesk(
+                &product,
+                h("x-zendesk-webhook-signature-timestamp"),
+                h("x-zendesk-webhook-signature"),
+                body,
+            )
+            .await?,
+    ))
+}
