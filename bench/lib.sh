@@ -25,6 +25,8 @@ bench_approve() { # VERSION: frozen, gates fed with real reports, notes, checkli
   "$BIN" gate scan "$1" "$REPORTS/secrets-clean.baseline.json" >/dev/null
   printf '# %s\n' "$1" >"$WORK/notes-$1.md"
   "$BIN" release notes "$1" "$WORK/notes-$1.md" >/dev/null
+  "$BIN" kb add --title "WIZARD $1" "$WORK/notes-$1.md" --release "$1" --publish \
+    --token "$(bench_token support_lead)" >/dev/null
   local item role
   for item in qa:qa_lead security:security_engineer ops:oncall_devops support:support_lead; do
     role=${item#*:}

@@ -162,6 +162,12 @@ pub struct TicketAnalysis {
     /// Tickets about the same release (this one included): the support evidence a rollback
     /// decision is taken from.
     pub release_tickets: u64,
+    /// Known issues whose fingerprint matches one of the crashes (a critical rule's name).
+    #[serde(default)]
+    pub known_issues: Vec<crate::KbArticle>,
+    /// Published articles ranked by the ticket's subject, best first (at most 5).
+    #[serde(default)]
+    pub articles: Vec<crate::SearchHit>,
 }
 
 /// `GET /v1/tickets`: the queue, the first response due soonest first.

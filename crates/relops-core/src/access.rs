@@ -147,10 +147,14 @@ pub enum Permission {
     TicketWork,
     /// Lead support: assign tickets, set priorities, record a customer's confirmation.
     TicketLead,
+    /// Write knowledge-base drafts: FAQ articles and known issues.
+    KbWrite,
+    /// Publish knowledge-base articles (the public FAQ) and record "no FAQ change".
+    KbPublish,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 25] = [
+    pub const ALL: [Permission; 27] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
@@ -176,6 +180,8 @@ impl Permission {
         Self::TicketRead,
         Self::TicketWork,
         Self::TicketLead,
+        Self::KbWrite,
+        Self::KbPublish,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -205,6 +211,8 @@ impl Permission {
             Self::TicketRead => "ticket.read",
             Self::TicketWork => "ticket.work",
             Self::TicketLead => "ticket.lead",
+            Self::KbWrite => "kb.write",
+            Self::KbPublish => "kb.publish",
         }
     }
 
@@ -275,6 +283,10 @@ impl Permission {
             // The playbook's support lead: assigns, prioritises, and vouches for a
             // customer's confirmation given by phone.
             Self::TicketLead => &[SupportLead],
+            // Support writes the FAQ, QA documents known issues; the support lead decides
+            // what customers read.
+            Self::KbWrite => &[SupportAgent, SupportLead, QaLead],
+            Self::KbPublish => &[SupportLead],
         }
     }
 

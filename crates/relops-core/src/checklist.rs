@@ -108,6 +108,7 @@ pub fn sign_refusal(
     item: Item,
     gate: impl Fn(&str) -> GateState,
     has_notes: bool,
+    faq_updated: bool,
 ) -> Option<String> {
     if !item.signable() {
         return Some(
@@ -132,6 +133,11 @@ pub fn sign_refusal(
     if item == Item::Support && !has_notes {
         return Some(
             "support signs off final release notes: upload them first with `relops release notes VERSION FILE`".into(),
+        );
+    }
+    if item == Item::Support && !faq_updated {
+        return Some(
+            "support signs off the FAQ updated for this release: publish a knowledge-base revision that names it (`relops kb add --title … FILE.md --release VERSION --publish`), or sign with --no-faq-change --note \"why\"".into(),
         );
     }
     None
@@ -199,19 +205,33 @@ mod tests {
         assert_eq!("security".parse::<Item>(), Ok(Item::Security));
         assert!("legal".parse::<Item>().unwrap_err().contains("expected qa"));
         let g = gates(&["tests"], &["coverage"]);
-        let why = sign_refusal(Item::Qa, &g, true).unwrap();
+        let why = sign_refusal(Item::Qa, &g, true, true).unwrap();
         assert!(why.contains("coverage failed"), "{why}");
-        let why = sign_refusal(Item::Qa, gates(&["tests", "coverage"], &[]), true).unwrap();
+        let why = sign_refusal(Item::Qa, gates(&["tests", "coverage"], &[]), true, true).unwrap();
         assert!(why.contains("lint missing"), "{why}");
-        assert!(sign_refusal(Item::Qa, gates(&["tests", "coverage", "lint"], &[]), true).is_none());
-        assert!(sign_refusal(Item::Ops, gates(&[], &[]), false).is_none());
         assert!(
-            sign_refusal(Item::Support, gates(&[], &[]), false)
+            sign_refusal(
+                Item::Qa,
+                gates(&["tests", "coverage", "lint"], &[]),
+                true,
+                true
+            )
+            .is_none()
+        );
+        assert!(sign_refusal(Item::Ops, gates(&[], &[]), false, false).is_none());
+        assert!(
+            sign_refusal(Item::Support, gates(&[], &[]), false, true)
                 .unwrap()
                 .contains("release notes")
         );
         assert!(
-            sign_refusal(Item::Management, gates(&[], &[]), true)
+            sign_refusal(Item::Support, gates(&[], &[]), true, false)
+                .unwrap()
+                .contains("FAQ updated")
+        );
+        assert!(sign_refusal(Item::Support, gates(&[], &[]), true, true).is_none());
+        assert!(
+            sign_refusal(Item::Management, gates(&[], &[]), true, true)
                 .unwrap()
                 .contains("relops approve")
         );

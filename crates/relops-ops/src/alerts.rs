@@ -125,6 +125,48 @@ pub(crate) async fn act_on_changes(ops: Ops, mut rx: mpsc::UnboundedReceiver<Cha
 }
 
 impl Ops {
+    /// The knowledge base's draft known issue for an alert's follow-up, by the engine.
+    async fn draft_known_issue(
+        &self,
+        product: &str,
+        release: &str,
+        alert: &str,
+        rule: &str,
+        f: &FollowUp,
+    ) -> OpResult<()> {
+        let who = crate::Authorized {
+            name: crate::actor::ENGINE_NAME.into(),
+            request_id: None,
+        };
+        let now = Utc::now();
+        let body = format!(
+            "{}\n\n*Drafted by relops from alert {alert}; support confirms the workaround before publishing.*",
+            f.workaround.as_deref().unwrap_or("")
+        );
+        self.add_article(
+            &who,
+            product,
+            relops_store::KbArticleRecord {
+                id: String::new(),
+                product: product.to_owned(),
+                kind: "known_issue".into(),
+                title: f.title.clone(),
+                body,
+                status: "draft".into(),
+                release: Some(release.to_owned()),
+                fingerprint: Some(rule.to_owned()),
+                issue_status: Some("open".into()),
+                revision: 1,
+                created_at: now,
+                updated_at: now,
+                updated_by: who.name.clone(),
+                published_at: None,
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
     fn follow_up(
         &self,
         product: &str,
@@ -247,6 +289,15 @@ impl Ops {
         };
         self.outbox.notify_one();
         tracing::warn!(id = %opened.id, %product, %release, rule = c.rule.as_str(), summary = %c.summary, "alert fired");
+        if let Some(f) = follow_up.as_ref().filter(|f| f.kind == "known_issue_draft") {
+            // The draft lands in the knowledge base, for support to confirm and publish.
+            let draft = self
+                .draft_known_issue(product, release, &opened.id, c.rule.as_str(), f)
+                .await;
+            if let Err(e) = draft {
+                tracing::error!(error = ?e, alert = %opened.id, "writing the known-issue draft failed");
+            }
+        }
         let mut actions: Vec<String> = self
             .config
             .notify
@@ -516,7 +567,36 @@ impl Ops {
                 "an escalation of {version} is open already ({open}): `relops alert show {open}`"
             )));
         };
-        Ok(alert(self.load_alert(&id).await?))
+        let a = self.load_alert(&id).await?;
+        // A relops ticket it came from is linked to the incident (both ways: the incident
+        // lists the release's tickets).
+        if let (Some(t), Some(inc)) = (ticket, &a.incident) {
+            self.link_escalated_ticket(actor, t, inc).await?;
+        }
+        Ok(alert(a))
+    }
+
+    /// Links ticket `id` (if it is one of relops') to the incident its escalation opened.
+    async fn link_escalated_ticket(&self, actor: &Actor, id: &str, incident: &str) -> OpResult<()> {
+        let who = actor.authorize(Permission::IncidentEscalate)?;
+        let Some(before) = self.db.ticket(&id.trim().to_ascii_uppercase()).await? else {
+            return Ok(());
+        };
+        let mut t = before.clone();
+        t.incident = Some(incident.to_owned());
+        let detail = json!({"incident": incident, "escalated": "critical failure"});
+        let event = relops_store::NewTicketEvent {
+            kind: "link".into(),
+            author: who.name.clone(),
+            body: None,
+            message_id: None,
+            detail: detail.clone(),
+            attachments: Vec::new(),
+            mail: None,
+        };
+        self.save_ticket(&who, &before, t, &[], &[event], ("ticket.linked", detail))
+            .await?;
+        Ok(())
     }
 
     /// Notifies once for each incident whose post-mortem is past its due date.

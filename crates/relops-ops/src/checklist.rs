@@ -236,6 +236,9 @@ pub struct SignOff {
     /// The evidence file and its name (empty: none).
     pub evidence: Bytes,
     pub evidence_name: Option<String>,
+    /// Support: the release needs no FAQ change (the support lead's explicit word, with a
+    /// note saying why) instead of a published knowledge-base revision naming it.
+    pub no_faq_change: bool,
 }
 
 impl Ops {
@@ -286,10 +289,27 @@ impl Ops {
                 facts.release.version, facts.release.state
             )));
         }
+        let faq = if item == Item::Support {
+            if s.no_faq_change && s.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
+                return Err(OpError::Invalid(
+                    "--no-faq-change needs a --note saying why this release changes nothing customers need to know".into(),
+                ));
+            }
+            // Since the freeze (what the FAQ said before the release was fixed may not
+            // hold); before the freeze, since the release was registered.
+            let since = facts.release.frozen_at.unwrap_or(facts.release.created_at);
+            s.no_faq_change
+                || self
+                    .faq_updated_for(product, &facts.release.version.to_string(), since)
+                    .await?
+        } else {
+            true
+        };
         if let Some(why) = sign_refusal(
             item,
             |g| facts.gate(g),
             facts.release.notes_sha256.is_some(),
+            faq,
         ) {
             return Err(OpError::Refused(format!(
                 "cannot sign {item} of {}: {why}",
@@ -323,7 +343,13 @@ impl Ops {
                 "sha256": sha, "size": body.len(), "blob_key": key,
             }))
         };
-        let note = crate::given("note", s.note.as_deref())?.map(str::to_owned);
+        let note = crate::given("note", s.note.as_deref())?.map(|n| {
+            if s.no_faq_change {
+                format!("no FAQ change: {n}")
+            } else {
+                n.to_owned()
+            }
+        });
         let signoff = Signoff {
             item: item.as_str().into(),
             signed_by: who.name.clone(),

@@ -600,6 +600,7 @@ impl ServerConfig {
             }
         };
         self.keys_dir = abs(&self.keys_dir);
+        self.support.kb_repository = abs(&self.support.kb_repository);
         self.audit.anchor_file = abs(&self.audit.anchor_file);
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid(
@@ -813,6 +814,8 @@ max_message_bytes = 26214400
 # replies are recorded on the ticket but not mailed).
 from = "Support <support@example.com>"
 # smtp_url = "smtp://127.0.0.1:25"
+# The knowledge base's revisions are committed to this Git repository (`git log` shows them).
+kb_repository = "kb"
 # The app's "report a problem" uses the public DSN key: bound what anyone can file.
 app_tickets_per_hour = 60
 app_tickets_per_install_per_day = 3

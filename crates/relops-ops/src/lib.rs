@@ -18,6 +18,7 @@ pub mod gates;
 mod health;
 mod incidents;
 mod ingest;
+mod kb;
 mod keys;
 mod mail_in;
 mod releases;
@@ -67,6 +68,8 @@ pub struct Services {
     pub(crate) blobs: BlobStore,
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) calendar: BusinessCalendar,
+    /// The knowledge base's Git repository.
+    pub(crate) kb_repo: services::kb_git::KbRepo,
     /// The support desk's SLA clock (`[support]` on the calendar).
     pub(crate) sla: relops_core::sla::SlaClock,
     pub(crate) release_key: ReleaseKey,
@@ -153,6 +156,7 @@ impl Ops {
             crash_key,
             feed,
             calendar: config.calendar.calendar(),
+            kb_repo: services::kb_git::KbRepo::new(config.support.kb_repository.clone()),
             sla: config
                 .support
                 .clock(config.calendar.calendar())

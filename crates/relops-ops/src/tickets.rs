@@ -104,7 +104,7 @@ pub(crate) fn customer_address(s: &str) -> OpResult<String> {
     Ok(s.to_lowercase())
 }
 
-/// Trims `s` and refuses it when empty (if `required`) or longer than `max` characters.
+/// Trims `s` and refuses it when empty or longer than `max` characters.
 pub(crate) fn bounded(what: &str, s: &str, max: usize) -> OpResult<String> {
     let t = s.trim();
     if t.is_empty() {
@@ -332,12 +332,38 @@ impl Ops {
             }
             None => (None, Vec::new(), 0),
         };
+        let fingerprints: Vec<&str> = crashes
+            .iter()
+            .chain(&install_crashes)
+            .filter_map(|c| c.critical.as_deref())
+            .collect();
+        let known_issues = if fingerprints.is_empty() {
+            Vec::new()
+        } else {
+            self.db
+                .kb_articles(&t.product, true)
+                .await?
+                .into_iter()
+                .filter(|a| {
+                    a.kind == "known_issue"
+                        && a.fingerprint
+                            .as_deref()
+                            .is_some_and(|f| fingerprints.contains(&f))
+                })
+                .map(crate::kb::view)
+                .collect()
+        };
+        let articles = self
+            .search_as(&t.product, &t.subject, &["published"], 5)
+            .await?;
         Ok(TicketAnalysis {
             crashes,
             install_crashes,
             release_health,
             open_alerts,
             release_tickets,
+            known_issues,
+            articles,
         })
     }
 

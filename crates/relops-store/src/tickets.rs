@@ -152,13 +152,20 @@ fn ticket_from_row(r: &AnyRow) -> Result<TicketRecord> {
     })
 }
 
+/// Writes `events` of ticket `t` (its id, product and subject), indexing their text.
 async fn insert_events(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    ticket: &str,
+    t: (&str, &str, &str),
     at: DateTime<Utc>,
     events: &[NewTicketEvent],
 ) -> Result<()> {
+    let (ticket, product, subject) = t;
     for e in events {
+        if let Some(body) = &e.body {
+            crate::kb::index_ticket_text(tx, ticket, product, subject, body).await?;
+        } else if e.kind == "opened" {
+            crate::kb::index_ticket_text(tx, ticket, product, subject, "").await?;
+        }
         let row = sqlx::query(
             "INSERT INTO ticket_events (ticket, at, kind, author, body, message_id, detail) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
@@ -298,7 +305,7 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        insert_events(&mut tx, &id, t.opened_at, events).await?;
+        insert_events(&mut tx, (&id, &t.product, &t.subject), t.opened_at, events).await?;
         let (audit, notify) = record(&id);
         append_audit(&mut tx, &audit).await?;
         insert_notifications(&mut tx, &notify).await?;
@@ -335,7 +342,13 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         }
-        insert_events(&mut tx, &t.id, t.updated_at, events).await?;
+        insert_events(
+            &mut tx,
+            (&t.id, &t.product, &t.subject),
+            t.updated_at,
+            events,
+        )
+        .await?;
         append_audit(&mut tx, audit).await?;
         insert_notifications(&mut tx, notify).await?;
         tx.commit().await?;
@@ -643,7 +656,13 @@ impl Db {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        insert_events(&mut tx, id, chrono::Utc::now(), std::slice::from_ref(event)).await?;
+        insert_events(
+            &mut tx,
+            (id, "", ""),
+            chrono::Utc::now(),
+            std::slice::from_ref(event),
+        )
+        .await?;
         append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

@@ -163,6 +163,10 @@ pub enum Command {
     /// workaround documented and the customer confirmed).
     #[command(subcommand)]
     Ticket(TicketCmd),
+    /// The knowledge base: FAQ articles and known issues (Markdown, drafts and published,
+    /// every revision kept and committed to Git), and search over it and the tickets.
+    #[command(subcommand)]
+    Kb(KbCmd),
     /// The signed update feed (TUF): export it as static files, verify it as a client would.
     #[command(subcommand)]
     Feed(FeedCmd),
@@ -370,6 +374,10 @@ pub enum ChecklistCmd {
         /// A remark kept with the signature (what was checked, where).
         #[arg(long)]
         note: Option<String>,
+        /// Support: this release changes nothing the FAQ says (instead of a published
+        /// knowledge-base revision naming it); --note says why.
+        #[arg(long, requires = "note")]
+        no_faq_change: bool,
     },
 }
 
@@ -468,6 +476,66 @@ pub enum IncidentCmd {
         id: String,
         /// The post-mortem as Markdown (cause, impact, what changes).
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KbCmd {
+    /// Write an article from a Markdown file: a draft, or published with --publish (support
+    /// lead). An article naming a release, published after its freeze, is the FAQ update
+    /// the checklist's Support item needs.
+    Add {
+        /// The article's title.
+        #[arg(long)]
+        title: String,
+        /// The article, Markdown.
+        file: PathBuf,
+        /// The release it is about, e.g. 2.1.0.
+        #[arg(long)]
+        release: Option<String>,
+        /// Publish it at once (support lead; it appears on the public FAQ).
+        #[arg(long)]
+        publish: bool,
+        /// A known issue rather than an FAQ article.
+        #[arg(long)]
+        known_issue: bool,
+        /// Known issues: the crash fingerprint it explains (a critical rule's name, an error code).
+        #[arg(long, requires = "known_issue")]
+        fingerprint: Option<String>,
+    },
+    /// A new revision: new text, title or release, published, or a known issue fixed.
+    Edit {
+        /// The article, e.g. FAQ-3 or KI-2.
+        id: String,
+        /// The new text, Markdown.
+        file: Option<PathBuf>,
+        /// A new title.
+        #[arg(long)]
+        title: Option<String>,
+        /// The release it is about.
+        #[arg(long)]
+        release: Option<String>,
+        /// Known issues: the release that fixes it.
+        #[arg(long)]
+        fixed_in: Option<String>,
+        /// Publish this revision (support lead).
+        #[arg(long)]
+        publish: bool,
+    },
+    /// One article with its revisions.
+    Show {
+        /// The article, e.g. FAQ-3.
+        id: String,
+    },
+    /// The articles, newest change first (drafts for those who write them).
+    List,
+    /// Search the knowledge base and, for those who may read them, the tickets; best first.
+    Search {
+        /// Words to look for (German or English).
+        query: String,
+        /// How many hits.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
     },
 }
 

@@ -287,7 +287,24 @@ async fn owners_sign_and_the_product_owner_decides(b: Backend) {
         &sup,
         &["release", "notes", "2.1.0", notes.to_str().unwrap()],
     );
-    s.cli_json_as(&sup, &["checklist", "sign", "2.1.0", "support"]);
+    // ... and the FAQ updated for the release (here: the support lead says none is needed).
+    assert_refused(
+        &s.cli_as(&sup, &["checklist", "sign", "2.1.0", "support"]),
+        1,
+        "FAQ updated",
+    );
+    s.cli_json_as(
+        &sup,
+        &[
+            "checklist",
+            "sign",
+            "2.1.0",
+            "support",
+            "--no-faq-change",
+            "--note",
+            "internal build changes only",
+        ],
+    );
     assert_refused(
         &s.cli_as(&po, &["checklist", "sign", "2.1.0", "management"]),
         1,
@@ -445,7 +462,15 @@ async fn a_hotfix_can_waive_items(b: Backend) {
     s.cli_json(&["release", "notes", "2.1.1", notes.to_str().unwrap()]);
     s.cli_json_as(
         &s.as_role("support_lead"),
-        &["checklist", "sign", "2.1.1", "support"],
+        &[
+            "checklist",
+            "sign",
+            "2.1.1",
+            "support",
+            "--no-faq-change",
+            "--note",
+            "hotfix",
+        ],
     );
 
     assert_refused(

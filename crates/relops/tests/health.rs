@@ -498,6 +498,21 @@ async fn a_support_escalation_rolls_back_at_once(b: Backend) {
         1,
         "9.9.9",
     );
+    // The customer's ticket, in relops' desk: the escalation links it to the incident.
+    let t = s.cli_json_as(
+        &lead,
+        &[
+            "ticket",
+            "open",
+            "--subject",
+            "Projekt nach dem Speichern leer",
+            "--customer",
+            "k@example.com",
+            "--release",
+            "2.1.0",
+        ],
+    );
+    assert_eq!(t["priority"], "high");
     let a = s.cli_json_as(
         &lead,
         &[
@@ -507,7 +522,7 @@ async fn a_support_escalation_rolls_back_at_once(b: Backend) {
             "--reason",
             "projects lose their last save",
             "--ticket",
-            "SUP-4711",
+            "WIZ-1",
         ],
     );
     assert_eq!(
@@ -516,8 +531,12 @@ async fn a_support_escalation_rolls_back_at_once(b: Backend) {
     );
     assert_eq!(
         a["summary"],
-        "support escalation (SUP-4711): projects lose their last save"
+        "support escalation (WIZ-1): projects lose their last save"
     );
+    let t = s.cli_json_as(&lead, &["ticket", "show", "WIZ-1"]);
+    assert_eq!(t["incident"], a["incident"]);
+    let i = s.cli_json(&["incident", "show", a["incident"].as_str().unwrap()]);
+    assert_eq!(i["support_tickets"][0]["id"], "WIZ-1");
     let actions: Vec<&str> = a["actions"]
         .as_array()
         .unwrap()

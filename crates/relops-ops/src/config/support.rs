@@ -39,6 +39,9 @@ pub struct SupportConfig {
     /// key, and per install per day: the key is public, so these bound what anyone can file.
     pub app_tickets_per_hour: u32,
     pub app_tickets_per_install_per_day: u32,
+    /// The Git repository the knowledge base's revisions are committed to (relative to the
+    /// data directory).
+    pub kb_repository: std::path::PathBuf,
     /// Zendesk, the playbook's intake: its webhook and the API for notes back.
     pub zendesk: Option<ZendeskConfig>,
     /// Jira, for `relops ticket escalate --tracker jira`.
@@ -112,6 +115,7 @@ impl Default for SupportConfig {
             smtp_url: None,
             app_tickets_per_hour: 60,
             app_tickets_per_install_per_day: 3,
+            kb_repository: "kb".into(),
             zendesk: None,
             jira: None,
             github: None,

@@ -6,6 +6,7 @@
 //! | [`audit_anchors`] | the anchor file: every signed audit checkpoint, outside the database |
 //! | [`customer_mail`] | mail to customers (replies, solutions), rendered into the outbox and sent by SMTP |
 //! | [`feed`] | the signed TUF repository of each product: build, sign, store, swap, serve from memory |
+//! | [`kb_git`] | the knowledge base's revisions as commits of a Git repository |
 //! | [`key_files`] | key files (TUF roles, release, audit, crash keys): made, loaded, rotated |
 //! | [`health_engine`] | the 24-hour windowed counts and the alert rules, judged as data arrives |
 //! | [`ingest_writer`] | group commit of telemetry: journal, fold, then the health engine |
@@ -20,6 +21,7 @@ pub(crate) mod customer_mail;
 pub mod feed;
 pub(crate) mod health_engine;
 pub(crate) mod ingest_writer;
+pub(crate) mod kb_git;
 pub(crate) mod key_files;
 pub mod networks;
 pub(crate) mod notify;

@@ -32,6 +32,9 @@ pub async fn show(
 pub struct SignQuery {
     pub note: Option<String>,
     pub evidence_name: Option<String>,
+    /// Support: this release needs no FAQ change (the note says why).
+    #[serde(default)]
+    pub no_faq_change: bool,
 }
 
 /// `PUT /v1/releases/{version}/checklist/{item}`
@@ -48,6 +51,7 @@ pub async fn sign(
         note: q.note,
         evidence: body,
         evidence_name: q.evidence_name,
+        no_faq_change: q.no_faq_change,
     };
     Ok(Json(
         state

@@ -12,6 +12,7 @@ mod gates;
 mod health;
 mod incidents;
 mod ingest;
+mod kb;
 mod probes;
 mod releases;
 mod rollouts;

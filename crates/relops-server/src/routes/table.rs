@@ -18,7 +18,7 @@ use tower_http::trace::TraceLayer;
 
 pub use super::spec::{Access, Body, RouteSpec, method};
 use super::{
-    alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, probes,
+    alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, kb, probes,
     releases, rollouts, tickets, tokens, tuf, update,
 };
 use crate::AppState;
@@ -532,6 +532,57 @@ fn entries() -> Vec<Entry> {
         )
         .takes::<api::TicketReopen>()
         .answers::<api::Ticket>(),
+        e(
+            "POST",
+            "/v1/kb",
+            P(KbWrite),
+            "write a knowledge-base article (FAQ or known issue; a draft unless a support lead publishes)",
+            post(kb::add),
+        )
+        .takes::<api::NewKbArticle>()
+        .answers::<api::KbArticle>()
+        .created(),
+        e(
+            "GET",
+            "/v1/kb",
+            P(ReleaseRead),
+            "the knowledge base's articles (drafts for those who write them)",
+            get(kb::list),
+        )
+        .answers::<api::KbList>(),
+        e(
+            "GET",
+            "/v1/kb/{id}",
+            P(ReleaseRead),
+            "an article with every revision",
+            get(kb::show),
+        )
+        .answers::<api::KbArticle>(),
+        e(
+            "POST",
+            "/v1/kb/{id}",
+            P(KbWrite),
+            "a new revision of an article (a published one: support lead)",
+            post(kb::edit),
+        )
+        .takes::<api::KbEdit>()
+        .answers::<api::KbArticle>(),
+        e(
+            "GET",
+            "/v1/search",
+            P(ReleaseRead),
+            "full-text search of the knowledge base and (with ticket.read) the tickets (?q=&limit=)",
+            get(kb::search),
+        )
+        .answers::<api::SearchResults>(),
+        e(
+            "GET",
+            "/support/{product}/faq",
+            Public,
+            "the product's public FAQ and known issues, searchable (?q=); HTML",
+            get(kb::faq),
+        )
+        .answers_media("text/html"),
         e(
             "GET",
             "/v1/notifications",

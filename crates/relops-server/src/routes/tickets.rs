@@ -202,6 +202,12 @@ pub async fn zendesk(
     crate::extract::Bytes(body): crate::extract::Bytes,
 ) -> ApiResult<Json<relops_api::ZendeskTaken>> {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // The body is read raw (the signature covers its bytes), so the type is checked here.
+    if !h("content-type").is_some_and(|c| c.trim_start().starts_with("application/json")) {
+        return Err(crate::error::ApiError::UnsupportedMediaType(
+            "send `Content-Type: application/json` (the Zendesk webhook's JSON body)".into(),
+        ));
+    }
     Ok(Json(
         state
             .ops

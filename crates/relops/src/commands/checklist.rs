@@ -18,6 +18,7 @@ pub async fn run(client: &Client, cmd: ChecklistCmd, json: bool) -> anyhow::Resu
             item,
             evidence,
             note,
+            no_faq_change,
         } => {
             let body = match &evidence {
                 Some(p) => std::fs::read(p).map_err(|e| {
@@ -35,6 +36,9 @@ pub async fn run(client: &Client, cmd: ChecklistCmd, json: bool) -> anyhow::Resu
             )?;
             if let Some(n) = &note {
                 rb = rb.query(&[("note", n)]);
+            }
+            if no_faq_change {
+                rb = rb.query(&[("no_faq_change", "true")]);
             }
             if let Some(p) = &evidence {
                 let name = p

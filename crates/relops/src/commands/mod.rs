@@ -6,6 +6,7 @@ mod checklist;
 mod feed;
 mod gate;
 mod health;
+mod kb;
 mod release;
 mod rollout;
 mod server;
@@ -301,6 +302,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crash(cmd) => health::crash(&Client::new(&cli.global)?, cmd, json).await,
         Command::Simulate(args) => simulate::run(&Client::new(&cli.global)?, args, json).await,
         Command::Notify(cmd) => rollout::notify(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Kb(cmd) => kb::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Ticket(cmd) => ticket::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Incident(cmd) => health::incident(&Client::new(&cli.global)?, cmd, json).await,
         Command::Approve {

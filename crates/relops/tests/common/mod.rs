@@ -460,6 +460,22 @@ impl Server {
             .unwrap();
             self.cli_json(&["release", "notes", version, notes.to_str().unwrap()]);
         }
+        // Support signs off the FAQ updated for the release.
+        let faq = self.data_dir.join(format!("faq-{version}.md"));
+        std::fs::write(&faq, format!("What changes in WIZARD {version}.\n")).unwrap();
+        self.cli_json_as(
+            &self.as_role("support_lead"),
+            &[
+                "kb",
+                "add",
+                "--title",
+                &format!("WIZARD {version}"),
+                faq.to_str().unwrap(),
+                "--release",
+                version,
+                "--publish",
+            ],
+        );
         for (item, role) in [
             ("qa", "qa_lead"),
             ("security", "security_engineer"),
