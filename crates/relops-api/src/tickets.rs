@@ -298,3 +298,19 @@ pub struct ZendeskTaken {
     /// `mirrored` (new), or `duplicate` (mirrored before).
     pub action: String,
 }
+
+/// `POST /v1/support/erase`: erase a customer's personal data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EraseCustomer {
+    /// The customer's e-mail address.
+    pub customer: String,
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Erased {
+    /// The tickets whose customer data was removed (they stay, without it).
+    pub tickets: Vec<String>,
+    /// Attached files deleted from the blob store.
+    pub attachments_deleted: u64,
+}

@@ -703,6 +703,9 @@ pub(crate) async fn maintain(ops: Ops) {
         if let Err(e) = ops.report_ticket_slas().await {
             tracing::error!(error = ?e, "checking support tickets' SLAs failed");
         }
+        if let Err(e) = ops.apply_ticket_retention().await {
+            tracing::error!(error = ?e, "erasing closed tickets past retention failed");
+        }
     }
 }
 

@@ -814,6 +814,8 @@ max_message_bytes = 26214400
 # replies are recorded on the ticket but not mailed).
 from = "Support <support@example.com>"
 # smtp_url = "smtp://127.0.0.1:25"
+# Closed tickets lose their customer data this many days after closing (0: kept).
+retain_closed_days = 0
 # The knowledge base's revisions are committed to this Git repository (`git log` shows them).
 kb_repository = "kb"
 # The app's "report a problem" uses the public DSN key: bound what anyone can file.

@@ -1319,3 +1319,77 @@ impl Ops {
         })
     }
 }
+
+impl Ops {
+    /// Erases a customer's personal data (GDPR art. 17): their tickets stay, with ids,
+    /// priorities, statuses and times, but without address, name, subject, messages,
+    /// attachments and unsent mail; audited without the address, so the audit chain
+    /// stays as it was and verifies.
+    pub async fn erase_customer(
+        &self,
+        actor: &Actor,
+        req: relops_api::EraseCustomer,
+    ) -> OpResult<relops_api::Erased> {
+        let who = actor.authorize(Permission::TicketLead)?;
+        let customer = customer_address(&req.customer)?;
+        let ids: Vec<String> = self
+            .db
+            .tickets_of_customer(&customer)
+            .await?
+            .into_iter()
+            .filter(|t| self.config.products.contains(&t.product))
+            .map(|t| t.id)
+            .collect();
+        self.erase(&who, ids, "support.customer_erased").await
+    }
+
+    async fn erase(
+        &self,
+        who: &Authorized,
+        ids: Vec<String>,
+        action: &str,
+    ) -> OpResult<relops_api::Erased> {
+        if ids.is_empty() {
+            return Ok(relops_api::Erased {
+                tickets: ids,
+                attachments_deleted: 0,
+            });
+        }
+        let pseudonym = format!("erased-{}@erased.invalid", uuid::Uuid::new_v4().simple());
+        let audit = who.audit(action, ids.join(","), json!({"tickets": ids}));
+        let orphans = self.db.erase_tickets(&ids, &pseudonym, &audit).await?;
+        let mut deleted = 0;
+        for d in &orphans {
+            match self.blobs.delete(&format!("attachments/sha256/{d}")).await {
+                Ok(()) => deleted += 1,
+                Err(e) => {
+                    tracing::error!(error = %e, digest = %d, "deleting an erased attachment failed")
+                }
+            }
+        }
+        Ok(relops_api::Erased {
+            tickets: ids,
+            attachments_deleted: deleted,
+        })
+    }
+
+    /// Erases the customer data of tickets closed longer than `[support]
+    /// retain_closed_days` (the maintenance pass).
+    pub async fn apply_ticket_retention(&self) -> OpResult<usize> {
+        let days = self.config.support.retain_closed_days;
+        if days == 0 {
+            return Ok(0);
+        }
+        let before = Utc::now() - chrono::Duration::days(days.into());
+        let ids = self.db.closed_tickets_before(before, 500).await?;
+        let who = Authorized {
+            name: "relops retention (system)".into(),
+            request_id: None,
+        };
+        Ok(self
+            .erase(&who, ids, "support.retention_erased")
+            .await?
+            .tickets
+            .len())
+    }
+}

@@ -668,3 +668,88 @@ impl Db {
         Ok(())
     }
 }
+
+impl Db {
+    /// Erases the personal data of tickets `ids` (a customer's, or closed ones past
+    /// retention) in one transaction: the customer's address becomes `pseudonym`, name,
+    /// subject and every message's text are removed, the search rows, attachment rows and
+    /// the text of mail still in the outbox go. Audit entries hold no customer data and stay.
+    /// Answers the attachments' digests no remaining ticket refers to (for the blob store).
+    pub async fn erase_tickets(
+        &self,
+        ids: &[String],
+        pseudonym: &str,
+        audit: &AuditRecord,
+    ) -> Result<Vec<String>> {
+        let mut tx = self.begin_write().await?;
+        let mut digests = Vec::new();
+        for id in ids {
+            let rows = sqlx::query("SELECT sha256 FROM ticket_attachments WHERE ticket = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+            for r in &rows {
+                digests.push(r.try_get::<String, _>("sha256")?);
+            }
+            sqlx::query(
+                "UPDATE tickets SET customer_email = $1, customer_name = NULL, \
+                 subject = '[erased]', resolution = CASE WHEN resolution IS NULL THEN NULL \
+                 ELSE '[erased]' END WHERE id = $2",
+            )
+            .bind(pseudonym)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE ticket_events SET body = CASE WHEN body IS NULL THEN NULL ELSE '[erased]' END, \
+                 author = CASE WHEN author LIKE '%@%' THEN $1 ELSE author END, detail = '{}' \
+                 WHERE ticket = $2 AND kind IN ('opened', 'customer', 'reply', 'note', 'status', 'confirmed', 'escalated')",
+            )
+            .bind(pseudonym)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            for sql in [
+                "DELETE FROM ticket_attachments WHERE ticket = $1",
+                "DELETE FROM search_fts WHERE kind = 'ticket' AND ref = $1",
+                "UPDATE notifications SET payload = '{}' WHERE reference = $1 AND kind = 'mail'",
+            ] {
+                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            }
+        }
+        append_audit(&mut tx, audit).await?;
+        let mut orphans = Vec::new();
+        digests.sort();
+        digests.dedup();
+        for d in digests {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM ticket_attachments WHERE sha256 = $1")
+                .bind(&d)
+                .fetch_one(&mut *tx)
+                .await?;
+            if count(&row, "n")? == 0 {
+                orphans.push(d);
+            }
+        }
+        tx.commit().await?;
+        Ok(orphans)
+    }
+
+    /// Closed tickets closed before `before` whose customer is not erased yet.
+    pub async fn closed_tickets_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT id FROM tickets WHERE status = 'closed' AND closed_at < $1 \
+             AND customer_email NOT LIKE '%@erased.invalid' ORDER BY closed_at LIMIT $2",
+        )
+        .bind(ts(before))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("id").map_err(DbError::from))
+            .collect()
+    }
+}

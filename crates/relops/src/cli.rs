@@ -163,6 +163,9 @@ pub enum Command {
     /// workaround documented and the customer confirmed).
     #[command(subcommand)]
     Ticket(TicketCmd),
+    /// Support's data: erase a customer's personal data.
+    #[command(subcommand)]
+    Support(SupportCmd),
     /// The knowledge base: FAQ articles and known issues (Markdown, drafts and published,
     /// every revision kept and committed to Git), and search over it and the tickets.
     #[command(subcommand)]
@@ -476,6 +479,18 @@ pub enum IncidentCmd {
         id: String,
         /// The post-mortem as Markdown (cause, impact, what changes).
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SupportCmd {
+    /// Erase a customer's personal data (support lead): their tickets keep ids, priorities,
+    /// statuses and times, but lose address, name, subject, messages, attachments and
+    /// unsent mail. Audited; the audit trail holds no customer data and stays verifiable.
+    Erase {
+        /// The customer's e-mail address.
+        #[arg(long)]
+        customer: String,
     },
 }
 

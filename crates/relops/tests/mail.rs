@@ -209,6 +209,57 @@ async fn customer_mail_becomes_tickets(b: Backend) {
     let t = s.cli_json_as(&gate, &["ticket", "show", "WIZ-4"]);
     assert_eq!(t["timeline"][0]["kind"], "opened");
 
+    // Erasure (GDPR art. 17): the customer's tickets keep their ids and statuses but lose
+    // address, name, subject, messages and attachments; the audit chain still verifies.
+    let lead = s.as_role("support_lead");
+    assert_eq!(
+        s.cli_as(
+            &gate,
+            &[
+                "support",
+                "erase",
+                "--customer",
+                "juergen.mueller@example.de"
+            ]
+        )
+        .status
+        .code(),
+        Some(1),
+        "an agent may not erase"
+    );
+    let done = s.cli_json_as(
+        &lead,
+        &[
+            "support",
+            "erase",
+            "--customer",
+            "Juergen.Mueller@example.de",
+        ],
+    );
+    assert_eq!(done["tickets"], serde_json::json!(["WIZ-1"]));
+    assert_eq!(done["attachments_deleted"], 2);
+    let t = s.cli_json_as(&gate, &["ticket", "show", "WIZ-1"]);
+    assert!(t["customer"].as_str().unwrap().ends_with("@erased.invalid"));
+    assert!(t["customer_name"].is_null() && t["subject"] == "[erased]");
+    let text = t["timeline"].to_string();
+    assert!(
+        !text.contains("stürzt") && !text.contains("Netzlaufwerk") && !text.contains("juergen"),
+        "{text}"
+    );
+    assert!(
+        env.blobs().get_raw(&key).await.is_err(),
+        "the attachment is gone"
+    );
+    let hits = s.cli_json_as(&gate, &["kb", "search", "Netzlaufwerk stürzt"]);
+    assert_eq!(hits, serde_json::json!([]));
+    let sec = s.as_role("security_engineer");
+    let export = String::from_utf8(s.cli_as(&sec, &["audit", "export"]).stdout).unwrap();
+    assert!(
+        export.contains("support.customer_erased") && !export.to_lowercase().contains("juergen")
+    );
+    let v = s.cli_json_as(&sec, &["audit", "verify"]);
+    assert_eq!(v["ok"], true, "{v}");
+
     // relops not reachable: exit 75 (EX_TEMPFAIL), the MTA keeps the mail.
     s.kill();
     let out = mail_to("http://127.0.0.1:9", &gate, &m("html.eml"));

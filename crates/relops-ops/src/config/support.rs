@@ -39,6 +39,8 @@ pub struct SupportConfig {
     /// key, and per install per day: the key is public, so these bound what anyone can file.
     pub app_tickets_per_hour: u32,
     pub app_tickets_per_install_per_day: u32,
+    /// Closed tickets lose their customer data this many days after closing (0: kept).
+    pub retain_closed_days: u32,
     /// The Git repository the knowledge base's revisions are committed to (relative to the
     /// data directory).
     pub kb_repository: std::path::PathBuf,
@@ -115,6 +117,7 @@ impl Default for SupportConfig {
             smtp_url: None,
             app_tickets_per_hour: 60,
             app_tickets_per_install_per_day: 3,
+            retain_closed_days: 0,
             kb_repository: "kb".into(),
             zendesk: None,
             jira: None,

@@ -436,6 +436,15 @@ fn entries() -> Vec<Entry> {
         .takes::<serde_json::Value>()
         .answers::<api::ZendeskTaken>(),
         e(
+            "POST",
+            "/v1/support/erase",
+            P(TicketLead),
+            "erase a customer's personal data from their tickets, mail and attachments (audited)",
+            post(tickets::erase),
+        )
+        .takes::<api::EraseCustomer>()
+        .answers::<api::Erased>(),
+        e(
             "GET",
             "/v1/tickets/{id}",
             P(TicketRead),

@@ -220,3 +220,12 @@ pub async fn zendesk(
             .await?,
     ))
 }
+
+/// `POST /v1/support/erase`
+pub async fn erase(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Json(req): Json<relops_api::EraseCustomer>,
+) -> ApiResult<Json<relops_api::Erased>> {
+    Ok(Json(state.ops.erase_customer(&who, req).await?))
+}
