@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-10000000}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(envelope minidump_form coverage junit lint msi sbom scan tuf sealed)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(envelope minidump_form coverage junit lint msi mail sbom scan tuf sealed)
 DIR=${FUZZ_TARGET_DIR:-/var/cache/relops-fuzz}
 command -v cargo-bolero >/dev/null || { echo "needs cargo-bolero: cargo install cargo-bolero --no-default-features" >&2; exit 2; }
 cargo test -q -p relops-fuzz -- --ignored write_seed_corpus >/dev/null

@@ -61,6 +61,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             .collect(),
         "lint" => files(reports, &[".sarif"]),
         "msi" => files(reports, &[".msi"]),
+        "mail" => files("crates/relops-core/tests/data/mail", &[".eml"]),
         "sbom" => files(reports, &[".cdx.json"]),
         "scan" => files(reports, &["baseline.json", "cargo-audit.json", "cargo-audit-clean.json"]),
         "tuf" => tuf_seeds(),
@@ -149,6 +150,18 @@ pub fn lint(input: &[u8]) {
         let listed: u64 = s.rules.iter().map(|(_, n)| n).sum();
         assert!(listed <= s.errors + s.warnings + s.notes, "{s:?}");
         let _ = s.passes();
+    }
+}
+
+/// Customers' mail (the support desk's public address): read into a ticket's parts.
+pub fn mail(input: &[u8]) {
+    if let Ok(m) = relops_core::mail::parse(input) {
+        assert!(
+            m.subject.chars().count() <= relops_core::mail::MAX_SUBJECT_CHARS,
+            "{m:?}"
+        );
+        assert!(m.attachments.len() <= relops_core::mail::MAX_ATTACHMENTS);
+        assert!(!m.from.is_empty() && !m.message_id.is_empty());
     }
 }
 
@@ -322,6 +335,7 @@ mod tests {
         junit, junit_mutated;
         lint, lint_mutated;
         msi, msi_mutated;
+        mail, mail_mutated;
         sbom, sbom_mutated;
         scan, scan_mutated;
         tuf, tuf_mutated;
@@ -341,6 +355,7 @@ mod tests {
             "junit",
             "lint",
             "msi",
+            "mail",
             "sbom",
             "scan",
             "tuf",
