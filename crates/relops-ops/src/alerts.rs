@@ -591,8 +591,7 @@ impl Ops {
             body: None,
             message_id: None,
             detail: detail.clone(),
-            attachments: Vec::new(),
-            mail: None,
+            ..Default::default()
         };
         self.save_ticket(&who, &before, t, &[], &[event], ("ticket.linked", detail))
             .await?;

@@ -221,7 +221,7 @@ impl Ops {
             detail: json!({"subject": m.subject, "other_sender": !from_customer,
                            "status": {"from": before.status, "to": t.status}}),
             attachments,
-            mail: None,
+            ..Default::default()
         };
         self.save_ticket(
             who,

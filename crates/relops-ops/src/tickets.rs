@@ -516,7 +516,7 @@ impl Ops {
             message_id,
             detail: json!({"source": source, "priority": priority.as_str(), "priority_reason": reason}),
             attachments,
-            mail: None,
+            ..Default::default()
         };
         let prefix = ticket_prefix(product);
         let notify_cfg = self.config.notify.clone();
@@ -780,8 +780,7 @@ impl Ops {
             body: Some(body),
             message_id: None,
             detail: json!({}),
-            attachments: Vec::new(),
-            mail: None,
+            ..Default::default()
         };
         self.save_ticket(
             &who,
@@ -818,8 +817,7 @@ impl Ops {
             body: None,
             message_id: None,
             detail: detail.clone(),
-            attachments: Vec::new(),
-            mail: None,
+            ..Default::default()
         };
         self.save_ticket(&who, &before, t, &[], &[event], ("ticket.assigned", detail))
             .await
@@ -846,8 +844,7 @@ impl Ops {
             body: None,
             message_id: None,
             detail: detail.clone(),
-            attachments: Vec::new(),
-            mail: None,
+            ..Default::default()
         };
         self.save_ticket(
             &who,
@@ -896,8 +893,7 @@ impl Ops {
             body: None,
             message_id: None,
             detail: detail.clone(),
-            attachments: Vec::new(),
-            mail: None,
+            ..Default::default()
         };
         self.save_ticket(
             &who,
@@ -990,8 +986,7 @@ impl Ops {
             body: Some(note),
             message_id: None,
             detail: json!({"how": "support_lead"}),
-            attachments: Vec::new(),
-            mail: None,
+            ..Default::default()
         };
         self.save_ticket(
             &who,
@@ -1020,8 +1015,7 @@ impl Ops {
             body: None,
             message_id: None,
             detail: json!({"from": "solved", "to": "closed"}),
-            attachments: Vec::new(),
-            mail: None,
+            ..Default::default()
         };
         self.save_ticket(
             &who,
@@ -1062,8 +1056,7 @@ impl Ops {
             body: Some(reason),
             message_id: None,
             detail: detail.clone(),
-            attachments: Vec::new(),
-            mail: None,
+            ..Default::default()
         };
         self.save_ticket(&who, &before, t, &[], &[event], ("ticket.reopened", detail))
             .await
@@ -1215,8 +1208,7 @@ impl Ops {
             body: None,
             message_id: None,
             detail: detail.clone(),
-            attachments: Vec::new(),
-            mail: None,
+            ..Default::default()
         };
         let audit = relops_store::AuditRecord {
             actor: NOTIFIER_NAME.into(),

@@ -54,8 +54,8 @@ pub struct TicketRecord {
     pub issue_url: Option<String>,
 }
 
-/// A timeline entry to write.
-#[derive(Debug, Clone, PartialEq)]
+/// A timeline entry to write (`..Default::default()`: no text, mail, or attachments).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct NewTicketEvent {
     /// `opened`, `customer`, `reply`, `note`, `status`, `priority`, `assign`, `link`,
     /// `confirmed`, `escalated`.
