@@ -11,6 +11,7 @@ mod ingest;
 mod kb;
 mod releases;
 mod rollout;
+mod support;
 mod tickets;
 
 pub use access::*;
@@ -24,6 +25,7 @@ pub use ingest::*;
 pub use kb::*;
 pub use releases::*;
 pub use rollout::*;
+pub use support::*;
 pub use tickets::*;
 
 use schemars::JsonSchema;

@@ -313,4 +313,7 @@ pub struct Erased {
     pub tickets: Vec<String>,
     /// Attached files deleted from the blob store.
     pub attachments_deleted: u64,
+    /// Mail-out subscriptions and opt-outs removed (with their unsent mail).
+    #[serde(default)]
+    pub subscriptions_erased: u64,
 }

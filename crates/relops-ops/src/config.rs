@@ -814,6 +814,11 @@ max_message_bytes = 26214400
 # replies are recorded on the ticket but not mailed).
 from = "Support <support@example.com>"
 # smtp_url = "smtp://127.0.0.1:25"
+# Where customers reach this server, for the confirmation and unsubscribe links in mail
+# (default: [ingest] public_url).
+# public_url = "https://relops.example"
+# Major-incident mail-outs are handed to the SMTP server at this pace.
+mailout_per_minute = 120
 # Closed tickets lose their customer data this many days after closing (0: kept).
 retain_closed_days = 0
 # The knowledge base's revisions are committed to this Git repository (`git log` shows them).

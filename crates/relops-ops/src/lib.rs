@@ -25,6 +25,7 @@ mod releases;
 mod rollback;
 mod rollback_requests;
 pub mod rollout;
+mod support_mail;
 mod tickets;
 mod tokens;
 pub mod update;
@@ -76,6 +77,8 @@ pub struct Services {
     pub(crate) audit_key: AuditKey,
     /// Opens sealed crash dumps for the roles allowed to read them.
     pub(crate) crash_key: CrashKey,
+    /// Signs the links in customer mail (confirm a solution, unsubscribe).
+    pub(crate) link_key: services::links::LinkKey,
     pub(crate) feed: Feed,
     /// Wakes the notification worker after a change wrote outbox rows.
     pub(crate) outbox: Notify,
@@ -121,6 +124,7 @@ impl Ops {
             .context("cannot load the audit key (run `relops init`, which adds missing keys)")?;
         let crash_key = CrashKey::load(&config.keys_dir)
             .context("cannot load the crash key (run `relops init`, which adds missing keys)")?;
+        let link_key = services::links::LinkKey::load_or_create(&config.keys_dir)?;
         let mut ingest_keys = HashMap::new();
         for p in &config.products {
             let key = db
@@ -154,6 +158,7 @@ impl Ops {
             ingest_keys,
             audit_key,
             crash_key,
+            link_key,
             feed,
             calendar: config.calendar.calendar(),
             kb_repo: services::kb_git::KbRepo::new(config.support.kb_repository.clone()),

@@ -941,8 +941,14 @@ impl Ops {
         t.confirmed_how = None;
         let detail = json!({"from": before.status, "known_issue": t.known_issue, "documented": t.resolution.is_some()});
         let message_id = self.message_id(&t.id);
+        let confirm = match self.confirmation_link(&t) {
+            Some(link) => format!(
+                "If it works for you now, please confirm with one click:\n{link}\n\nIf it does not, reply to this mail and tell us."
+            ),
+            None => "Please reply to this mail to confirm that it works for you, or tell us if it does not.".into(),
+        };
         let text = format!(
-            "We consider your request solved.\n\n{}\n\nPlease reply to this mail to confirm that it works for you, or tell us if it does not.",
+            "We consider your request solved.\n\n{}\n\n{confirm}",
             t.resolution.as_deref().unwrap_or("The cause and the workaround are described in our knowledge base under the known issue linked to your request.")
         );
         let mail = self
@@ -1332,7 +1338,22 @@ impl Ops {
             .filter(|t| self.config.products.contains(&t.product))
             .map(|t| t.id)
             .collect();
-        self.erase(&who, ids, "support.customer_erased").await
+        // Subscriptions, opt-outs and queued mail-outs first: with no ticket left to name,
+        // this audit entry stands for them (it names no address either).
+        let alone = ids.is_empty().then(|| {
+            who.audit(
+                "support.customer_erased",
+                "subscriptions".into(),
+                json!({"tickets": []}),
+            )
+        });
+        let subscriptions = self
+            .db
+            .erase_subscriber(&customer, Utc::now(), alone.as_ref())
+            .await?;
+        let mut done = self.erase(&who, ids, "support.customer_erased").await?;
+        done.subscriptions_erased = subscriptions;
+        Ok(done)
     }
 
     async fn erase(
@@ -1345,6 +1366,7 @@ impl Ops {
             return Ok(relops_api::Erased {
                 tickets: ids,
                 attachments_deleted: 0,
+                subscriptions_erased: 0,
             });
         }
         let pseudonym = format!("erased-{}@erased.invalid", uuid::Uuid::new_v4().simple());
@@ -1362,6 +1384,7 @@ impl Ops {
         Ok(relops_api::Erased {
             tickets: ids,
             attachments_deleted: deleted,
+            subscriptions_erased: 0,
         })
     }
 

@@ -82,6 +82,29 @@ pub fn faq(product: &str, query: &str, articles: &[KbArticle]) -> String {
     .unwrap_or_else(|e| format!("<p>the page could not be rendered: {e}</p>"))
 }
 
+#[derive(Template)]
+#[template(path = "link.html")]
+struct LinkPage<'a> {
+    title: &'a str,
+    about: &'a str,
+    message: &'a str,
+    button: Option<&'a str>,
+}
+
+/// The page a customer's signed link opens: what it is about, what happened, and — when
+/// the link has not acted yet — the button that makes it act (a POST, so that mail
+/// scanners fetching the link do nothing).
+pub fn link_page(title: &str, about: &str, message: &str, button: Option<&str>) -> String {
+    LinkPage {
+        title,
+        about,
+        message,
+        button,
+    }
+    .render()
+    .unwrap_or_else(|e| format!("<p>the page could not be rendered: {e}</p>"))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

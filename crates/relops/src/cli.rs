@@ -163,7 +163,8 @@ pub enum Command {
     /// workaround documented and the customer confirmed).
     #[command(subcommand)]
     Ticket(TicketCmd),
-    /// Support's data: erase a customer's personal data.
+    /// Support beyond one ticket: major-incident mail-outs, the incident-mail subscribers,
+    /// erasing a customer's personal data.
     #[command(subcommand)]
     Support(SupportCmd),
     /// The knowledge base: FAQ articles and known issues (Markdown, drafts and published,
@@ -492,6 +493,48 @@ pub enum SupportCmd {
         #[arg(long)]
         customer: String,
     },
+    /// Mail a major incident's news to every customer with a ticket on the incident's
+    /// release (or linked to it) and every subscriber (support lead). Each mail carries an
+    /// unsubscribe link; opted-out addresses are left out. Sent through the outbox at
+    /// `[support] mailout_per_minute`; a progress bar follows it (Ctrl-C stops watching,
+    /// not sending). Running it again with the same subject reaches only those it has not
+    /// reached yet; an update needs a subject of its own.
+    Mailout {
+        /// The incident, e.g. INC-3.
+        #[arg(long)]
+        incident: String,
+        /// Default: "<product> <release>: <incident summary>".
+        #[arg(long)]
+        subject: Option<String>,
+        /// The message, a plain-text file …
+        #[arg(long, conflicts_with = "text", required_unless_present = "text")]
+        message: Option<PathBuf>,
+        /// … or given here.
+        #[arg(long)]
+        text: Option<String>,
+        /// Only say whom it would reach; nothing is sent.
+        #[arg(long)]
+        dry_run: bool,
+        /// Queue the mail and return without watching it go out.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// How far a mail-out is: queued, sent, failing.
+    MailoutStatus {
+        /// The mail-out, e.g. INC-3.1.
+        id: String,
+    },
+    /// Record a customer's opt-in to the product's incident mail, with how they agreed.
+    Subscribe {
+        email: String,
+        /// How they opted in, e.g. "asked in WIZ-12".
+        #[arg(long)]
+        consent: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// The product's incident-mail subscribers and the addresses that opted out.
+    Subscribers,
 }
 
 #[derive(Debug, Subcommand)]

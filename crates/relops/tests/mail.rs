@@ -16,7 +16,8 @@ use common::{BIN, Backend, TestEnv};
 
 backend_tests!(
     customer_mail_becomes_tickets,
-    replies_reach_the_customer_by_smtp
+    replies_reach_the_customer_by_smtp,
+    incident_mailout_reaches_each_customer_once
 );
 
 fn mail_in(s: &common::Server, token: &str, file: &Path) -> Output {
@@ -420,5 +421,339 @@ async fn replies_reach_the_customer_by_smtp(b: Backend) {
     let s = env.serve();
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(smtp.received().len(), 2, "a mail was sent twice");
+    drop(s);
+}
+
+/// The link in `text` that starts with `base`, moved onto the test server `url`.
+fn link_in(text: &str, base: &str, url: &str) -> String {
+    let start = text.find(base).expect("a link in the mail");
+    let link: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '>')
+        .collect();
+    link.replacen(base, url, 1)
+}
+
+/// A major incident's mail-out: a dry run first, then every customer with a ticket on the
+/// release and every subscriber gets it once — again only the new ones, and after a kill -9
+/// mid-send the rest without repeats; the unsubscribe link (and RFC 8058 one-click) keeps
+/// an address out of the next one; the solution's one-click confirmation link lets the
+/// ticket close; erasing a subscriber removes the subscription.
+async fn incident_mailout_reaches_each_customer_once(b: Backend) {
+    let Some(python) = common::python_with("aiosmtpd") else {
+        return;
+    };
+    let smtp = SmtpSink::start(&python);
+    let public = "https://relops.example";
+    let env = TestEnv::with_config(
+        b,
+        &format!(
+            "[support]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"WIZARD Support <support@wizard.example>\"\n\
+             public_url = \"{public}\"\nmailout_per_minute = 60\n",
+            smtp.port
+        ),
+    )
+    .await;
+    let s = env.serve();
+    let lead = s.as_role("support_lead");
+    let agent = s.as_role("support_agent");
+    s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-03-15"]);
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    let open = |customer: &str, release: &str| {
+        s.cli_json_as(
+            &agent,
+            &[
+                "ticket",
+                "open",
+                "--subject",
+                "Projekt leer nach dem Speichern",
+                "--customer",
+                customer,
+                "--release",
+                release,
+            ],
+        )
+    };
+    open("anna@example.de", "2.1.0");
+    open("ben@example.de", "2.1.0");
+    open("Ben@example.de", "2.1.0");
+    open("old@example.de", "2.0.0");
+    let sub = s.cli_json_as(
+        &agent,
+        &[
+            "support",
+            "subscribe",
+            "news@example.org",
+            "--consent",
+            "asked by phone, 2026-12-01",
+        ],
+    );
+    assert_eq!(sub["email"], "news@example.org");
+    // The incident on 2.1.0 (how incidents arise is tested in health.rs and rollout.rs).
+    env.execute_sql(&[&format!(
+        "INSERT INTO incidents (id, seq, product, version, severity, summary, opened_at, opened_by, \
+         postmortem_due, status, detail) VALUES ('INC-1', 1, 'wizard', '2.1.0', 'critical', \
+         'projects lose their last save', '{}', 'test', '2027-01-01', 'open', '{{}}')",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    )])
+    .await;
+    let text =
+        "WIZARD 2.1.0 can lose the last save of a project. 2.1.1 fixes it and reaches you today.";
+
+    // Only a support lead sends mail-outs; a dry run names whom it would reach, sends nothing.
+    common::assert_refused(
+        &s.cli_as(
+            &agent,
+            &["support", "mailout", "--incident", "INC-1", "--text", text],
+        ),
+        1,
+        "ticket.lead",
+    );
+    let dry = s.cli_json_as(
+        &lead,
+        &[
+            "support",
+            "mailout",
+            "--incident",
+            "inc-1",
+            "--text",
+            text,
+            "--dry-run",
+        ],
+    );
+    assert_eq!(
+        dry["would_reach"],
+        serde_json::json!(["anna@example.de", "ben@example.de", "news@example.org"])
+    );
+    assert_eq!(
+        (&dry["audience"], &dry["newly_queued"]),
+        (&3.into(), &0.into())
+    );
+    assert_eq!(
+        dry["subject"],
+        "wizard 2.1.0: projects lose their last save"
+    );
+
+    // The mail-out: the command follows it until all are sent.
+    let out = s.cli_as(
+        &lead,
+        &["support", "mailout", "--incident", "INC-1", "--text", text],
+    );
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("INC-1.1") && said.contains("3 of 3 sent"),
+        "{said}"
+    );
+    let got = smtp.received();
+    let mut to: Vec<String> = got
+        .iter()
+        .map(|(e, _)| e["rcpt_tos"][0].as_str().unwrap().to_owned())
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        ["anna@example.de", "ben@example.de", "news@example.org"]
+    );
+    let raw = String::from_utf8(got[0].1.clone()).unwrap();
+    assert!(
+        raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{raw}"
+    );
+    let m = relops_core::mail::parse(&got[0].1).unwrap();
+    assert!(m.text.starts_with(text), "{}", m.text);
+
+    // Again: nobody twice.
+    let again = s.cli_json_as(
+        &lead,
+        &["support", "mailout", "--incident", "INC-1", "--text", text],
+    );
+    assert_eq!(
+        (&again["newly_queued"], &again["sent"]),
+        (&0.into(), &3.into())
+    );
+    common::assert_refused(
+        &s.cli_as(
+            &lead,
+            &[
+                "support",
+                "mailout",
+                "--incident",
+                "INC-1",
+                "--text",
+                "another text",
+            ],
+        ),
+        1,
+        "subject of its own",
+    );
+
+    // Anna unsubscribes with one click from her mail program (RFC 8058).
+    let anna = got
+        .iter()
+        .find(|(e, _)| e["rcpt_tos"][0] == "anna@example.de")
+        .unwrap();
+    let anna_text = relops_core::mail::parse(&anna.1).unwrap().text;
+    let unsubscribe = link_in(&anna_text, public, &s.url);
+    let web = reqwest::Client::new();
+    let page = web.get(&unsubscribe).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("anna@example.de") && html.contains("<button"),
+        "{html}"
+    );
+    let forged = unsubscribe.replace("anna%40example.de", "ben%40example.de");
+    assert_eq!(web.post(&forged).send().await.unwrap().status(), 404);
+    let done = web
+        .post(&unsubscribe)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("You are unsubscribed"));
+
+    // A new customer on 2.1.0; the update goes to everyone but Anna. kill -9 mid-send
+    // (one message a second): after the restart the rest go out, none twice.
+    open("carla@example.de", "2.1.0");
+    let update = s.cli_json_as(
+        &lead,
+        &[
+            "support",
+            "mailout",
+            "--incident",
+            "INC-1",
+            "--subject",
+            "WIZARD 2.1.1 is out",
+            "--text",
+            "2.1.1 is rolling out now.",
+            "--no-wait",
+        ],
+    );
+    assert_eq!(
+        (&update["id"], &update["newly_queued"]),
+        (&"INC-1.2".into(), &3.into())
+    );
+    common::wait_for("the first of the update", || smtp.received().len() >= 4).await;
+    s.kill();
+    let s = env.serve();
+    common::wait_for("the rest of the update", || smtp.received().len() >= 6).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let got = smtp.received();
+    let mut by_to: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (e, raw) in &got[3..] {
+        let m = relops_core::mail::parse(raw).unwrap();
+        assert_eq!(m.subject, "WIZARD 2.1.1 is out");
+        by_to
+            .entry(e["rcpt_tos"][0].as_str().unwrap().to_owned())
+            .or_default()
+            .push(m.message_id);
+    }
+    assert_eq!(
+        by_to.keys().collect::<Vec<_>>(),
+        ["ben@example.de", "carla@example.de", "news@example.org"]
+    );
+    for (to, ids) in &by_to {
+        // A message cut off by the kill inside its SMTP exchange may go again — the same
+        // message, with its Message-ID, which receivers drop as a duplicate.
+        assert!(
+            ids.iter().all(|i| *i == ids[0]),
+            "{to} got two different mails: {ids:?}"
+        );
+    }
+    assert!(got.len() <= 7, "{} messages", got.len());
+    let status = s.cli_json_as(&lead, &["support", "mailout-status", "INC-1.2"]);
+    assert_eq!((&status["queued"], &status["sent"]), (&3.into(), &3.into()));
+
+    // The first mail-out run again reaches only Carla (Anna opted out).
+    let first = s.cli_json_as(
+        &lead,
+        &["support", "mailout", "--incident", "INC-1", "--text", text],
+    );
+    assert_eq!(first["newly_queued"], 1);
+    common::wait_for("Carla's copy", || {
+        smtp.received()
+            .iter()
+            .filter(|(e, _)| e["rcpt_tos"][0] == "carla@example.de")
+            .count()
+            == 2
+    })
+    .await;
+
+    // The solution's one-click confirmation: the page, then its button; the ticket closes.
+    let before = smtp.received().len();
+    s.cli_json_as(
+        &agent,
+        &[
+            "ticket",
+            "solve",
+            "WIZ-1",
+            "--resolution",
+            "Fixed in 2.1.1.",
+        ],
+    );
+    common::wait_for("the solution", || smtp.received().len() == before + 1).await;
+    let solved = relops_core::mail::parse(&smtp.received()[before].1).unwrap();
+    assert!(
+        solved.text.contains("confirm with one click"),
+        "{}",
+        solved.text
+    );
+    let confirm = link_in(&solved.text, public, &s.url);
+    let page = web.get(&confirm).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Yes, it is solved"));
+    // Opening the page confirmed nothing (mail scanners fetch links).
+    common::assert_refused(
+        &s.cli_as(&agent, &["ticket", "close", "WIZ-1"]),
+        1,
+        "confirm",
+    );
+    let tampered = format!("{}x", confirm);
+    assert_eq!(web.post(&tampered).send().await.unwrap().status(), 404);
+    let done = web.post(&confirm).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("Thank you"));
+    let t = s.cli_json_as(&agent, &["ticket", "close", "WIZ-1"]);
+    assert_eq!(t["status"], "closed");
+    // A reopened and solved-again ticket needs the new mail's link, not the old one.
+    s.cli_json_as(&agent, &["ticket", "solve", "WIZ-2", "--resolution", "one"]);
+    common::wait_for("WIZ-2's solution", || smtp.received().len() == before + 2).await;
+    let old = link_in(
+        &relops_core::mail::parse(&smtp.received()[before + 1].1)
+            .unwrap()
+            .text,
+        public,
+        &s.url,
+    );
+    s.cli_json_as(
+        &agent,
+        &["ticket", "reopen", "WIZ-2", "--reason", "not yet"],
+    );
+    s.cli_json_as(&agent, &["ticket", "solve", "WIZ-2", "--resolution", "two"]);
+    let stale = web.post(&old).send().await.unwrap();
+    assert_eq!(stale.status(), 404);
+    assert!(stale.text().await.unwrap().contains("not valid any more"));
+
+    // Erasing the subscriber removes the subscription.
+    let erased = s.cli_json_as(
+        &lead,
+        &["support", "erase", "--customer", "news@example.org"],
+    );
+    assert_eq!(erased["subscriptions_erased"], 1);
+    let subs = s.cli_json_as(&agent, &["support", "subscribers"]);
+    let left: Vec<&str> = subs["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["anna@example.de"], "only Anna's opt-out is kept");
     drop(s);
 }

@@ -35,6 +35,14 @@ pub struct SupportConfig {
     /// relay), `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://user:pass@host`.
     /// Without one, replies are recorded on the ticket but not mailed.
     pub smtp_url: Option<String>,
+    /// The address customers reach this server at, e.g. `https://relops.example`: the
+    /// confirmation link in a solution's mail and the unsubscribe link of a mail-out point
+    /// here (default: `[ingest] public_url`). Without either, solutions ask the customer to
+    /// reply instead, and mail-outs are refused.
+    pub public_url: Option<String>,
+    /// Mail-out messages handed to the SMTP server per minute (a major incident may reach
+    /// thousands of customers; relays and providers throttle bursts).
+    pub mailout_per_minute: u32,
     /// Tickets the app may open per hour (all installs together) through its public DSN
     /// key, and per install per day: the key is public, so these bound what anyone can file.
     pub app_tickets_per_hour: u32,
@@ -115,6 +123,8 @@ impl Default for SupportConfig {
             max_message_bytes: 25 * 1024 * 1024,
             from: "Support <support@example.com>".into(),
             smtp_url: None,
+            public_url: None,
+            mailout_per_minute: 120,
             app_tickets_per_hour: 60,
             app_tickets_per_install_per_day: 3,
             retain_closed_days: 0,
@@ -130,6 +140,16 @@ impl SupportConfig {
     /// The SLA clock these settings describe, on `calendar`; an error names the bad key.
     pub fn clock(&self, calendar: BusinessCalendar) -> Result<SlaClock, String> {
         crate::services::customer_mail::check_config(self)?;
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            return Err(format!(
+                "[support] public_url = {u:?} must start with https:// or http://"
+            ));
+        }
+        if self.mailout_per_minute == 0 {
+            return Err("[support] mailout_per_minute must be at least 1".into());
+        }
         let time = |key: &str, v: &str| {
             NaiveTime::parse_from_str(v, "%H:%M")
                 .map_err(|_| format!("[support] {key} = {v:?}: expected HH:MM, e.g. \"09:00\""))

@@ -1,4 +1,4 @@
-//! Mail to customers (issue 25): a public reply, a solution — rendered with `lettre` when
+//! Mail to customers (issue 25): a public reply, a solution, a major incident's mail-out — rendered with `lettre` when
 //! the change is recorded and stored whole in the outbox (same transaction), so that a
 //! retry after a restart sends the same bytes with the same Message-ID; the outbox worker
 //! hands them to the `[support] smtp_url` server and marks them sent.
@@ -9,7 +9,7 @@
 
 use lettre::Message;
 use lettre::message::Mailbox;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use relops_store::{NewNotification, TicketRecord};
 use serde::{Deserialize, Serialize};
 
@@ -56,22 +56,9 @@ pub(crate) fn to_customer(
     if cfg.smtp_url.is_none() {
         return Ok(None);
     }
-    let from: Mailbox = cfg
-        .from
-        .parse()
-        .map_err(|e| format!("[support] from: {e}"))?;
-    let to = Mailbox::new(
-        t.customer_name.clone(),
-        t.customer_email
-            .parse()
-            .map_err(|e| format!("customer address {}: {e}", t.customer_email))?,
-    );
     let mut b = Message::builder()
-        .from(from.clone())
-        .to(to.clone())
         .subject(format!("{subject_prefix}[{}] {}", t.id, t.subject))
-        .message_id(Some(format!("<{message_id}>")))
-        .header(ContentType::TEXT_PLAIN);
+        .message_id(Some(format!("<{message_id}>")));
     if let Some(last) = thread.last() {
         b = b.in_reply_to(format!("<{last}>")).references(
             thread
@@ -81,14 +68,7 @@ pub(crate) fn to_customer(
                 .join(" "),
         );
     }
-    let m = b
-        .body(body)
-        .map_err(|e| format!("building the mail: {e}"))?;
-    let outgoing = Outgoing {
-        from: from.email.to_string(),
-        to: vec![to.email.to_string()],
-        message: String::from_utf8(m.formatted()).map_err(|e| format!("mail bytes: {e}"))?,
-    };
+    let payload = compose(cfg, b, t.customer_name.clone(), &t.customer_email, body)?;
     Ok(Some(NewNotification {
         event: "ticket.mail".into(),
         product: t.product.clone(),
@@ -98,10 +78,91 @@ pub(crate) fn to_customer(
         // The server's address is read from the config when sending: the URL may hold
         // credentials, which the outbox does not keep.
         url: "[support] smtp_url".into(),
-        payload: serde_json::to_string(&outgoing).map_err(|e| e.to_string())?,
+        payload,
         created_at: chrono::Utc::now(),
         reference: Some(t.id.clone()),
     }))
+}
+
+/// One recipient's message of mail-out `mailout`: `body` with the unsubscribe link below
+/// it and in `List-Unsubscribe` (RFC 2369), one click (RFC 8058).
+pub(crate) fn mailout_message(
+    cfg: &SupportConfig,
+    (product, version, mailout): (&str, &str, &str),
+    to: &str,
+    subject: &str,
+    body: &str,
+    unsubscribe_url: &str,
+) -> Result<NewNotification, String> {
+    let b = Message::builder()
+        .subject(subject)
+        .message_id(Some(format!(
+            "<{}.{}@relops.invalid>",
+            mailout.to_ascii_lowercase(),
+            uuid::Uuid::new_v4().simple()
+        )))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe"),
+            format!("<{unsubscribe_url}>"),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click".into(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".into(),
+        ));
+    let text = format!(
+        "{}\n\n-- \n{}\nYou receive this because you contacted us about {product} {version} or asked for \
+         incident mail. Unsubscribe: {unsubscribe_url}",
+        body.trim_end(),
+        cfg.from
+    );
+    Ok(NewNotification {
+        event: relops_store::MAILOUT_EVENT.into(),
+        product: product.to_owned(),
+        version: version.to_owned(),
+        sink: "customer mail".into(),
+        kind: MAIL_KIND.into(),
+        url: "[support] smtp_url".into(),
+        payload: compose(cfg, b, None, to, text)?,
+        created_at: chrono::Utc::now(),
+        reference: Some(mailout.to_owned()),
+    })
+}
+
+/// The outbox payload of a plain-text mail from the desk to `address`: `b` (subject,
+/// Message-ID, threading) completed with sender, recipient and `body`.
+fn compose(
+    cfg: &SupportConfig,
+    b: lettre::message::MessageBuilder,
+    name: Option<String>,
+    address: &str,
+    body: String,
+) -> Result<String, String> {
+    let from: Mailbox = cfg
+        .from
+        .parse()
+        .map_err(|e| format!("[support] from: {e}"))?;
+    let to = Mailbox::new(
+        name,
+        address
+            .parse()
+            .map_err(|e| format!("customer address {address}: {e}"))?,
+    );
+    let m = b
+        .from(from.clone())
+        .to(to.clone())
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| format!("building the mail: {e}"))?;
+    let outgoing = Outgoing {
+        from: from.email.to_string(),
+        to: vec![to.email.to_string()],
+        message: String::from_utf8(m.formatted()).map_err(|e| format!("mail bytes: {e}"))?,
+    };
+    serde_json::to_string(&outgoing).map_err(|e| e.to_string())
 }
 
 /// Sends one outbox mail through `smtp_url`.

@@ -8,6 +8,7 @@
 //! | [`feed`] | the signed TUF repository of each product: build, sign, store, swap, serve from memory |
 //! | [`kb_git`] | the knowledge base's revisions as commits of a Git repository |
 //! | [`key_files`] | key files (TUF roles, release, audit, crash keys): made, loaded, rotated |
+//! | [`links`] | signed links in customer mail (confirm a solution, unsubscribe) |
 //! | [`health_engine`] | the 24-hour windowed counts and the alert rules, judged as data arrives |
 //! | [`ingest_writer`] | group commit of telemetry: journal, fold, then the health engine |
 //! | [`networks`] | one network's bounded share of a release's installs (where a request comes from) |
@@ -23,6 +24,7 @@ pub(crate) mod health_engine;
 pub(crate) mod ingest_writer;
 pub(crate) mod kb_git;
 pub(crate) mod key_files;
+pub(crate) mod links;
 pub mod networks;
 pub(crate) mod notify;
 pub(crate) mod ratelimit;

@@ -17,6 +17,7 @@ mod probes;
 mod releases;
 mod rollouts;
 pub mod spec;
+mod support;
 pub mod table;
 mod tickets;
 mod tokens;

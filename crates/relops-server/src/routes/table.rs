@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 pub use super::spec::{Access, Body, RouteSpec, method};
 use super::{
     alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, kb, probes,
-    releases, rollouts, tickets, tokens, tuf, update,
+    releases, rollouts, support, tickets, tokens, tuf, update,
 };
 use crate::AppState;
 use crate::auth::authenticate;
@@ -445,6 +445,40 @@ fn entries() -> Vec<Entry> {
         .takes::<api::EraseCustomer>()
         .answers::<api::Erased>(),
         e(
+            "POST",
+            "/v1/support/mailouts",
+            P(TicketLead),
+            "a major incident's mail to every customer with a ticket on its release and every subscriber (dry_run: who it would reach); again: only those not reached yet",
+            post(support::start_mailout),
+        )
+        .takes::<api::StartMailout>()
+        .answers::<api::Mailout>(),
+        e(
+            "GET",
+            "/v1/support/mailouts/{id}",
+            P(TicketRead),
+            "a mail-out: whom it reaches, how many are sent",
+            get(support::mailout),
+        )
+        .answers::<api::Mailout>(),
+        e(
+            "POST",
+            "/v1/support/subscribers",
+            P(TicketWork),
+            "record a customer's opt-in to the product's incident mail (with how they agreed)",
+            post(support::subscribe),
+        )
+        .takes::<api::Subscribe>()
+        .answers::<api::Subscriber>(),
+        e(
+            "GET",
+            "/v1/support/subscribers",
+            P(TicketRead),
+            "the product's incident-mail subscribers and opt-outs",
+            get(support::subscribers),
+        )
+        .answers::<api::SubscriberList>(),
+        e(
             "GET",
             "/v1/tickets/{id}",
             P(TicketRead),
@@ -591,6 +625,39 @@ fn entries() -> Vec<Entry> {
             "the product's public FAQ and known issues, searchable (?q=); HTML",
             get(kb::faq),
         )
+        .answers_media("text/html"),
+        e(
+            "GET",
+            "/support/{product}/confirm/{id}",
+            Public,
+            "the page of a solution mail's confirmation link (?sig=, signed): a button confirms; HTML",
+            get(support::confirm_page),
+        )
+        .answers_media("text/html"),
+        e(
+            "POST",
+            "/support/{product}/confirm/{id}",
+            Public,
+            "the customer confirms the solution (?sig=, the link's signature); HTML",
+            post(support::confirm),
+        )
+        .answers_media("text/html"),
+        e(
+            "GET",
+            "/support/{product}/unsubscribe",
+            Public,
+            "the page of a mail-out's unsubscribe link (?email=&sig=, signed): a button unsubscribes; HTML",
+            get(support::unsubscribe_page),
+        )
+        .answers_media("text/html"),
+        e(
+            "POST",
+            "/support/{product}/unsubscribe",
+            Public,
+            "unsubscribe from incident mail (?email=&sig=; also RFC 8058 one-click from mail programs); HTML",
+            post(support::unsubscribe),
+        )
+        .takes_media("application/x-www-form-urlencoded")
         .answers_media("text/html"),
         e(
             "GET",

@@ -11,6 +11,7 @@ mod release;
 mod rollout;
 mod server;
 mod simulate;
+mod support;
 mod ticket;
 
 use relops_api::{CreateToken, RollbackRequest, TokenCreated, WhoAmI};
@@ -302,24 +303,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crash(cmd) => health::crash(&Client::new(&cli.global)?, cmd, json).await,
         Command::Simulate(args) => simulate::run(&Client::new(&cli.global)?, args, json).await,
         Command::Notify(cmd) => rollout::notify(&Client::new(&cli.global)?, cmd, json).await,
-        Command::Support(crate::cli::SupportCmd::Erase { customer }) => {
-            let done: relops_api::Erased = Client::new(&cli.global)?
-                .post("/support/erase", &relops_api::EraseCustomer { customer })
-                .await?;
-            if json {
-                return print_json(&done);
-            }
-            print(&if done.tickets.is_empty() {
-                "No ticket holds this customer's data.\n".to_owned()
-            } else {
-                format!(
-                    "Erased the customer's data from {} ticket(s) ({}); {} attachment(s) deleted.\n",
-                    done.tickets.len(),
-                    done.tickets.join(", "),
-                    done.attachments_deleted
-                )
-            })
-        }
+        Command::Support(cmd) => support::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Kb(cmd) => kb::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Ticket(cmd) => ticket::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Incident(cmd) => health::incident(&Client::new(&cli.global)?, cmd, json).await,
