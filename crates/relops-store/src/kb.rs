@@ -310,7 +310,8 @@ impl Db {
             .collect()
     }
 
-    /// Full-text search of a product: the best `limit` hits, one per article or ticket.
+    /// Full-text search of a product: the best `limit` hits, one per article or ticket —
+    /// first those that contain every word, then (when fewer) those with any of them.
     /// `statuses`: which rows may match (`published`, `draft`, `ticket`).
     pub async fn search(
         &self,
@@ -322,6 +323,34 @@ impl Db {
         if words.is_empty() || statuses.is_empty() {
             return Ok(Vec::new());
         }
+        let mut hits = self
+            .search_rows(product, words, statuses, limit, true)
+            .await?;
+        if hits.len() < limit as usize && words.len() > 1 {
+            for h in self
+                .search_rows(product, words, statuses, limit, false)
+                .await?
+            {
+                if hits.len() == limit as usize {
+                    break;
+                }
+                if !hits.iter().any(|x| x.kind == h.kind && x.id == h.id) {
+                    hits.push(h);
+                }
+            }
+        }
+        Ok(hits)
+    }
+
+    /// One search pass: every word (`all`) or any.
+    async fn search_rows(
+        &self,
+        product: &str,
+        words: &[String],
+        statuses: &[&str],
+        limit: u32,
+        all: bool,
+    ) -> Result<Vec<SearchHit>> {
         // The status names are fixed words of the callers; quoted, they cannot be syntax.
         let allowed = statuses
             .iter()
@@ -329,26 +358,31 @@ impl Db {
             .map(|s| format!("'{s}'"))
             .collect::<Vec<_>>()
             .join(", ");
+        // A ticket is indexed one row per message: the best rows are ranked first, within
+        // a bound, and grouped per ticket after — grouping every match would rank them all.
+        let rows_ranked = i64::from(limit) * 10;
         let rows = match self.backend() {
             Backend::Sqlite => {
-                // Each word a quoted prefix term; any may match, bm25 ranks (lower is better).
+                // Each word a quoted prefix term; bm25 ranks (lower is better).
                 let q = words
                     .iter()
                     .map(|w| format!("\"{w}\"*"))
                     .collect::<Vec<_>>()
-                    .join(" OR ");
+                    .join(if all { " AND " } else { " OR " });
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     // MATERIALIZED: bm25 works only in the full-text query itself, which a
                     // flattened subquery would not be.
                     "WITH m AS MATERIALIZED (SELECT kind, ref, title, status, \
                      bm25(search_fts, 0, 0, 0, 0, 4.0, 1.0) AS r FROM search_fts \
-                     WHERE search_fts MATCH $1 AND product = $2 AND status IN ({allowed})) \
+                     WHERE search_fts MATCH $1 AND product = $2 AND status IN ({allowed}) \
+                     ORDER BY r LIMIT $4) \
                      SELECT kind, ref, MIN(title) AS title, MIN(status) AS status, MIN(r) AS r \
                      FROM m GROUP BY kind, ref ORDER BY MIN(r) LIMIT $3"
                 )))
                 .bind(q)
                 .bind(product)
                 .bind(i64::from(limit))
+                .bind(rows_ranked)
                 .fetch_all(&self.pool)
                 .await?
             }
@@ -357,17 +391,20 @@ impl Db {
                     .iter()
                     .map(|w| format!("{w}:*"))
                     .collect::<Vec<_>>()
-                    .join(" | ");
+                    .join(if all { " & " } else { " | " });
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT kind, ref, MIN(title) AS title, MIN(status) AS status, \
-                     -MAX(ts_rank(doc, q))::float8 AS r FROM search_fts, \
+                    "WITH m AS (SELECT kind, ref, title, status, ts_rank(doc, q) AS rank \
+                     FROM search_fts, \
                      (SELECT to_tsquery('german', $1) || to_tsquery('english', $1) AS q) x \
                      WHERE doc @@ q AND product = $2 AND status IN ({allowed}) \
-                     GROUP BY kind, ref ORDER BY r LIMIT $3"
+                     ORDER BY rank DESC LIMIT $4) \
+                     SELECT kind, ref, MIN(title) AS title, MIN(status) AS status, \
+                     -MAX(rank)::float8 AS r FROM m GROUP BY kind, ref ORDER BY r LIMIT $3"
                 )))
                 .bind(q)
                 .bind(product)
                 .bind(i64::from(limit))
+                .bind(rows_ranked)
                 .fetch_all(&self.pool)
                 .await?
             }

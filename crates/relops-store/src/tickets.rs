@@ -444,14 +444,30 @@ impl Db {
         if list.is_empty() {
             return Ok((Vec::new(), 0));
         }
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TICKET_COLUMNS}, issue, issue_url FROM tickets WHERE product = $1 AND status IN ({list}) \
-             ORDER BY CASE WHEN due_at IS NULL THEN 1 ELSE 0 END, due_at, opened_at, id LIMIT $2"
+        // Two walks in index order, each stopped at the page's end: due tickets (soonest
+        // first), then — when the page is not full — the rest (oldest first). One ORDER BY
+        // over both would sort every open ticket.
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS}, issue, issue_url FROM tickets \
+             WHERE product = $1 AND due_at IS NOT NULL AND status IN ({list}) \
+             ORDER BY due_at, opened_at, id LIMIT $2"
         )))
         .bind(product)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
+        if rows.len() < limit as usize {
+            let rest = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {TICKET_COLUMNS}, issue, issue_url FROM tickets \
+                 WHERE product = $1 AND due_at IS NULL AND status IN ({list}) \
+                 ORDER BY opened_at, id LIMIT $2"
+            )))
+            .bind(product)
+            .bind(i64::from(limit) - rows.len() as i64)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.extend(rest);
+        }
         let total = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) AS n FROM tickets WHERE product = $1 AND status IN ({list})"
         )))

@@ -526,10 +526,12 @@ pub enum SupportCmd {
     },
     /// Record a customer's opt-in to the product's incident mail, with how they agreed.
     Subscribe {
+        /// The customer's e-mail address.
         email: String,
         /// How they opted in, e.g. "asked in WIZ-12".
         #[arg(long)]
         consent: String,
+        /// The customer's name (kept with the subscription).
         #[arg(long)]
         name: Option<String>,
     },

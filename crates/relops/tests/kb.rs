@@ -191,6 +191,16 @@ async fn the_knowledge_base_is_written_searched_and_published(b: Backend) {
         "{hits}"
     );
     assert!(hits[0]["title"].is_string());
+    // Hits with every word first, then those with some of them.
+    let some = s.cli_json_as(&agent, &["kb", "search", "speichern netzlaufwerk"]);
+    let ids: Vec<&str> = some
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.first(), Some(&"FAQ-1"), "{some}");
+    assert!(ids.contains(&"WIZ-1"), "{some}");
     // The admin reads no tickets: only the knowledge base.
     let admin_hits = s.cli_json(&["kb", "search", "offnen"]);
     assert!(

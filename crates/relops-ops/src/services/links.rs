@@ -62,9 +62,8 @@ impl LinkKey {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(purpose.as_bytes());
         for f in fields {
-            // NUL cannot occur in an address, a ticket id or a timestamp: fields cannot run
-            // into each other.
-            mac.update(b"\0");
+            // Each field after its length: fields cannot run into each other.
+            mac.update(&(f.len() as u64).to_be_bytes());
             mac.update(f.as_bytes());
         }
         mac
