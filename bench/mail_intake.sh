@@ -115,7 +115,9 @@ with ThreadPoolExecutor(parallel) as pool:
     codes = list(pool.map(deliver, new))
 took = time.perf_counter() - start
 assert all(c == 0 for c in codes), codes
-print(f"sustained on a running server: {len(new)} new messages in {took:.1f} s = {len(new) / took:.1f} messages/s")
+rate = len(new) / took
+print(f"sustained on a running server: {len(new)} new messages in {took:.1f} s = {rate:.1f} messages/s, "
+      f"{rate / 50:.1f}x the target of 50 messages/s")
 PY
 kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true; SERVE_PID=
 python3 - "$WORK/data/relops.db" "$WORK/acks" "$MESSAGES" <<'PY'
