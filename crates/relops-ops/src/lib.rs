@@ -11,6 +11,7 @@ mod workers;
 // the modules whose input types callers build.
 mod alerts;
 mod artifacts;
+mod attachments;
 mod audit;
 pub mod checklist;
 mod crashes;

@@ -14,7 +14,8 @@
 //!   the ticket's customer is kept on the ticket but changes nothing.
 //! - Anything else opens a ticket with the priority rules and its SLA.
 //!
-//! Attachments are stored content-addressed (`attachments/sha256/{hex}`) before the
+//! Attachments are stored sealed, content-addressed (`attachments/sealed/{hex}`, see
+//! [`crate::attachments`]) before the
 //! database commit that lists them, so a listed attachment always exists; one stored by an
 //! attempt that then failed is found again by the retry.
 
@@ -24,7 +25,7 @@ use relops_api::{MailTaken, OpenTicket};
 use relops_core::access::Permission;
 use relops_core::mail::{self, InboundMail};
 use relops_core::ticket::Status;
-use relops_store::{AttachmentRecord, NewTicketEvent, PutOnce};
+use relops_store::{AttachmentRecord, NewTicketEvent};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -91,17 +92,7 @@ impl Ops {
         let mut out = Vec::with_capacity(m.attachments.len());
         for a in &m.attachments {
             let hex = hex::encode(Sha256::digest(&a.bytes));
-            let key = format!("attachments/sha256/{hex}");
-            if self
-                .blobs
-                .put_once(&key, Bytes::from(a.bytes.clone()))
-                .await?
-                == PutOnce::Different
-            {
-                return Err(OpError::Internal(anyhow::anyhow!(
-                    "stored attachment {key} does not hold the bytes its name says"
-                )));
-            }
+            self.store_sealed_attachment(&hex, &a.bytes).await?;
             out.push(AttachmentRecord {
                 event_seq: 0,
                 name: a.name.clone(),

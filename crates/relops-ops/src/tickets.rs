@@ -1374,7 +1374,7 @@ impl Ops {
         let orphans = self.db.erase_tickets(&ids, &pseudonym, &audit).await?;
         let mut deleted = 0;
         for d in &orphans {
-            match self.blobs.delete(&format!("attachments/sha256/{d}")).await {
+            match self.delete_attachment(d).await {
                 Ok(()) => deleted += 1,
                 Err(e) => {
                     tracing::error!(error = %e, digest = %d, "deleting an erased attachment failed")

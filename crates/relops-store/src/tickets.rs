@@ -81,7 +81,7 @@ pub struct TicketEventRecord {
     pub detail: Value,
 }
 
-/// A file a message brought; its bytes are a blob (`attachments/sha256/{hex}`).
+/// A file a message brought; its bytes are a blob, sealed (`attachments/sealed/{hex}`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttachmentRecord {
     pub event_seq: i64,

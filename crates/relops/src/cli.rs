@@ -743,6 +743,18 @@ pub enum TicketCmd {
     /// when taken (or ignored as an auto-reply), 1 when refused (the MTA bounces with the
     /// reason), 75 when relops cannot take it now (the MTA keeps it and retries).
     MailIn,
+    /// Write a file the customer attached (a log bundle, a screenshot) — stored sealed to
+    /// the crash key, opened only for roles that may read crash dumps; each opening is
+    /// audited. `relops ticket show` lists a ticket's attachments with their sha256.
+    Attachment {
+        /// The ticket, e.g. WIZ-12.
+        id: String,
+        /// The attachment's SHA-256 (as `ticket show` lists it).
+        sha256: String,
+        /// Where to write it (default: the attachment's name, in the current directory).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Reopen a solved or closed ticket.
     Reopen {
         /// The ticket, e.g. WIZ-12.

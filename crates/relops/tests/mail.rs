@@ -104,8 +104,63 @@ async fn customer_mail_becomes_tickets(b: Backend) {
         .find(|a| a["name"] == "crash.dmp")
         .unwrap();
     assert_eq!(dmp["size"], 1024);
-    let key = format!("attachments/sha256/{}", dmp["sha256"].as_str().unwrap());
-    assert_eq!(env.blobs().get_raw(&key).await.unwrap().len(), 1024);
+    // Stored sealed to the crash key: the blob store holds no customer file in the clear.
+    let sha = dmp["sha256"].as_str().unwrap().to_owned();
+    let stored = env
+        .blobs()
+        .get_raw(&format!("attachments/sealed/{sha}"))
+        .await
+        .unwrap();
+    assert!(stored.starts_with(b"RSD1") && stored.len() > 1024);
+    let log = opened["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "wizard.log")
+        .unwrap();
+    let log_sealed = env
+        .blobs()
+        .get_raw(&format!(
+            "attachments/sealed/{}",
+            log["sha256"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&log_sealed).contains("WIZARD"));
+    // Opened for a role that may read crash dumps (audited), not for one that may not.
+    let files = tempfile::tempdir().unwrap();
+    let out = files.path().join("crash.dmp");
+    let w = s.cli_json_as(
+        &gate,
+        &[
+            "ticket",
+            "attachment",
+            "WIZ-1",
+            &sha,
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(w["bytes"], 1024);
+    let bytes = std::fs::read(&out).unwrap();
+    use sha2::Digest;
+    assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), sha);
+    common::assert_refused(
+        &s.cli_as(
+            &s.as_role("oncall_devops"),
+            &["ticket", "attachment", "WIZ-1", &sha],
+        ),
+        1,
+        "crash.dump",
+    );
+    let audit = String::from_utf8(s.cli(&["audit", "export"]).stdout).unwrap();
+    assert!(
+        audit.lines().any(|l| {
+            let e: serde_json::Value = serde_json::from_str(l).unwrap();
+            e["action"] == "ticket.attachment_opened" && e["target"] == "WIZ-1"
+        }),
+        "the opening is audited"
+    );
 
     // The same mail again (an MTA retrying): no second ticket.
     assert_eq!(
@@ -248,7 +303,10 @@ async fn customer_mail_becomes_tickets(b: Backend) {
         "{text}"
     );
     assert!(
-        env.blobs().get_raw(&key).await.is_err(),
+        env.blobs()
+            .get_raw(&format!("attachments/sealed/{sha}"))
+            .await
+            .is_err(),
         "the attachment is gone"
     );
     let hits = s.cli_json_as(&gate, &["kb", "search", "Netzlaufwerk stürzt"]);

@@ -480,6 +480,14 @@ fn entries() -> Vec<Entry> {
         .answers::<api::SubscriberList>(),
         e(
             "GET",
+            "/v1/tickets/{id}/attachments/{sha256}",
+            P(CrashDump),
+            "a file the customer attached, opened (stored sealed to the crash key); audited",
+            get(tickets::attachment),
+        )
+        .answers_media(BYTES),
+        e(
+            "GET",
             "/v1/tickets/{id}",
             P(TicketRead),
             "a ticket with its SLA, timeline and what closing still needs",

@@ -229,3 +229,37 @@ pub async fn erase(
 ) -> ApiResult<Json<relops_api::Erased>> {
     Ok(Json(state.ops.erase_customer(&who, req).await?))
 }
+
+/// `GET /v1/tickets/{id}/attachments/{sha256}`: a customer's file, opened; audited. Always
+/// `application/octet-stream` and a download: the customer's content type is not trusted
+/// to render in a browser.
+pub async fn attachment(
+    State(state): State<AppState>,
+    Path((id, sha256)): Path<(String, String)>,
+    Caller(who): Caller,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    use axum::http::header;
+    let (name, bytes) = state.ops.ticket_attachment(&who, &id, &sha256).await?;
+    // The file name as a quoted-string: only characters that need no escaping.
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-+ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{safe}\""),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        bytes,
+    ))
+}

@@ -348,7 +348,12 @@ impl BlobStore {
 
     /// Reads a small blob (a crash dump) whole.
     pub async fn get_raw(&self, key: &str) -> Result<Bytes> {
-        Ok(self.store.get(&Path::from(key)).await?.bytes().await?)
+        let got = self
+            .store
+            .get(&Path::from(key))
+            .await
+            .map_err(|e| BlobError::from_store(key, e))?;
+        Ok(got.bytes().await?)
     }
 
     /// Reads a blob whole. For the local backend also the open file the bytes were read

@@ -55,6 +55,9 @@ pub async fn run(client: &Client, cmd: TicketCmd, json: bool) -> anyhow::Result<
             return print(&queue(&list, Utc::now()));
         }
         TicketCmd::Show { id } => client.get(&format!("/tickets/{}", segment(&id))).await?,
+        TicketCmd::Attachment { id, sha256, output } => {
+            return attachment(client, &id, &sha256, output, json).await;
+        }
         TicketCmd::Reply { id, body, wait } => {
             let req = TicketMessage {
                 body,
@@ -358,4 +361,45 @@ fn show(t: &Ticket, now: DateTime<Utc>) -> String {
         }
     }
     s
+}
+
+/// Writes an attachment of ticket `id` to `output` (default: its name as the server gives
+/// it, which keeps only plain characters).
+async fn attachment(
+    client: &Client,
+    id: &str,
+    sha256: &str,
+    output: Option<std::path::PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let rb = client.request(
+        reqwest::Method::GET,
+        &format!("/tickets/{}/attachments/{}", segment(id), segment(sha256)),
+    )?;
+    let resp = client.send(rb).await?;
+    let name = resp
+        .headers()
+        .get(reqwest::header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("filename=\"").nth(1))
+        .map(|v| v.trim_end_matches('"').to_owned())
+        .filter(|n| !n.is_empty() && n != "." && n != "..")
+        .unwrap_or_else(|| format!("attachment-{sha256}"));
+    let bytes = resp.bytes().await?;
+    let out = output.unwrap_or_else(|| std::path::PathBuf::from(name));
+    std::fs::write(&out, &bytes)
+        .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?;
+    if json {
+        return print_json(&serde_json::json!({
+            "ticket": id,
+            "sha256": sha256,
+            "written": out,
+            "bytes": bytes.len(),
+        }));
+    }
+    print(&format!(
+        "{id}: attachment opened, {} bytes written to {}\n",
+        bytes.len(),
+        out.display()
+    ))
 }
