@@ -89,3 +89,36 @@ pub struct LinkOutcome {
     /// `ready` (a click on the page's button does it), `done`, `done_before`.
     pub outcome: String,
 }
+
+/// `POST /v1/support/priority-rules`: a new ticket whose subject or text holds `phrase`
+/// gets `priority` (support lead). Data loss and an app that does not start stay critical
+/// whatever the rules say; a request more urgent than the rule stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NewPriorityRule {
+    /// Compared in lower case, e.g. "lizenz abgelaufen".
+    pub phrase: String,
+    /// `critical`, `high` or `normal`.
+    pub priority: String,
+}
+
+/// `POST /v1/support/priority-rules/remove`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RemovePriorityRule {
+    pub phrase: String,
+}
+
+/// A priority rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PriorityRule {
+    pub phrase: String,
+    pub priority: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /v1/support/priority-rules`: the product's rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PriorityRuleList {
+    pub product: String,
+    pub rules: Vec<PriorityRule>,
+}

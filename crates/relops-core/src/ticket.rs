@@ -143,25 +143,48 @@ const CRITICAL_PHRASES: [&str; 14] = [
     "absturz beim start",
 ];
 
-/// The priority a new ticket gets: Critical when a linked crash belongs to an open
-/// critical-failure alert or the subject or text says the app loses data or does not start;
-/// else the requested one, or High.
+/// A support lead's priority rule: a ticket whose subject or text holds `phrase` (compared
+/// in lower case) gets `priority`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorityRule {
+    pub phrase: String,
+    pub priority: Priority,
+}
+
+/// The priority a new ticket gets, and why when a rule decided it: Critical when a linked
+/// crash belongs to an open critical-failure alert or the subject or text says the app
+/// loses data or does not start; else the most urgent of the support lead's `rules` whose
+/// phrase the text holds — unless the requested priority is more urgent still; else the
+/// requested one, or High.
 pub fn default_priority(
     requested: Option<Priority>,
     text: &str,
     crash_in_critical_alert: bool,
-) -> (Priority, Option<&'static str>) {
+    rules: &[PriorityRule],
+) -> (Priority, Option<String>) {
     if crash_in_critical_alert {
         return (
             Priority::Critical,
-            Some("a linked crash belongs to an open critical-failure alert"),
+            Some("a linked crash belongs to an open critical-failure alert".into()),
         );
     }
     let lower = text.to_lowercase();
     if let Some(p) = CRITICAL_PHRASES.iter().find(|p| lower.contains(**p)) {
-        return (Priority::Critical, Some(phrase_reason(p)));
+        return (Priority::Critical, Some(phrase_reason(p).into()));
     }
-    (requested.unwrap_or(Priority::High), None)
+    // `Priority` orders Critical first: the most urgent is the least.
+    let rule = rules
+        .iter()
+        .filter(|r| lower.contains(&r.phrase.to_lowercase()))
+        .min_by_key(|r| r.priority);
+    match (rule, requested) {
+        (Some(r), Some(asked)) if asked <= r.priority => (asked, None),
+        (Some(r), _) => (
+            r.priority,
+            Some(format!("the support lead's rule \"{}\"", r.phrase)),
+        ),
+        (None, asked) => (asked.unwrap_or(Priority::High), None),
+    }
 }
 
 fn phrase_reason(p: &str) -> &'static str {
@@ -281,13 +304,64 @@ mod tests {
             ),
         ];
         for (text, asked, alert, want) in cases {
-            let (p, why) = default_priority(*asked, text, *alert);
+            let (p, why) = default_priority(*asked, text, *alert, &[]);
             assert_eq!(p, *want, "{text}");
             assert_eq!(
                 why.is_some(),
                 *want == Priority::Critical && asked != &Some(Priority::Critical),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn a_leads_rules_set_the_default_and_raise_a_request() {
+        let rules = [
+            PriorityRule {
+                phrase: "Lizenz abgelaufen".into(),
+                priority: Priority::Normal,
+            },
+            PriorityRule {
+                phrase: "drucken".into(),
+                priority: Priority::High,
+            },
+        ];
+        let cases: &[(&str, Option<Priority>, Priority, bool)] = &[
+            // Nothing asked: the rule's priority, even below the default High.
+            ("Meine LIZENZ ABGELAUFEN?", None, Priority::Normal, true),
+            // Asked more urgent than the rule: the request stands.
+            (
+                "Lizenz abgelaufen",
+                Some(Priority::High),
+                Priority::High,
+                false,
+            ),
+            // Asked less urgent: the rule raises it.
+            (
+                "Drucken geht nicht",
+                Some(Priority::Normal),
+                Priority::High,
+                true,
+            ),
+            // Two rules match: the most urgent.
+            (
+                "Lizenz abgelaufen, drucken geht nicht",
+                None,
+                Priority::High,
+                true,
+            ),
+            // The built-in critical phrases come first.
+            (
+                "Lizenz abgelaufen, Datenverlust",
+                None,
+                Priority::Critical,
+                true,
+            ),
+            ("Toolbar icons", None, Priority::High, false),
+        ];
+        for (text, asked, want, ruled) in cases {
+            let (p, why) = default_priority(*asked, text, false, &rules);
+            assert_eq!((p, why.is_some()), (*want, *ruled), "{text}: {why:?}");
         }
     }
 }

@@ -22,6 +22,7 @@ mod ingest;
 mod kb;
 mod keys;
 mod mail_in;
+mod priority_rules;
 mod releases;
 mod rollback;
 mod rollback_requests;

@@ -474,7 +474,8 @@ impl Ops {
         let asked = req.priority.as_deref().map(parse_priority).transpose()?;
         let critical_alert = self.crash_in_critical_alert(product, &crashes).await?;
         let text = format!("{subject}\n{}", body.as_deref().unwrap_or(""));
-        let (priority, reason) = default_priority(asked, &text, critical_alert);
+        let rules = self.ticket_rules(product).await?;
+        let (priority, reason) = default_priority(asked, &text, critical_alert, &rules);
         let now = Utc::now();
         let mut t = TicketRecord {
             id: String::new(),
@@ -483,7 +484,7 @@ impl Ops {
             customer_email: customer,
             customer_name,
             priority: priority.as_str().to_owned(),
-            priority_reason: reason.map(str::to_owned),
+            priority_reason: reason.clone(),
             status: Status::New.as_str().to_owned(),
             assignee: None,
             release: req.release.map(|v| v.to_string()),

@@ -37,5 +37,8 @@ pub use releases::{ReleaseRecord, ReleaseSummaryRecord};
 pub use rollback_requests::RollbackRequestRecord;
 pub use rollout::{IncidentRecord, RollbackPlan, RollbackRecord, RolloutRecord};
 pub use sql::{Backend, DbError};
-pub use tickets::{AttachmentRecord, NewTicketEvent, SlaReport, TicketEventRecord, TicketRecord};
+pub use tickets::{
+    AttachmentRecord, NewTicketEvent, PriorityRuleRecord, SlaReport, TicketEventRecord,
+    TicketRecord,
+};
 pub use tokens::TokenRecord;

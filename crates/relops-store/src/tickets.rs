@@ -769,3 +769,96 @@ impl Db {
             .collect()
     }
 }
+
+/// A support lead's priority rule as stored (`phrase` in lower case).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriorityRuleRecord {
+    pub phrase: String,
+    pub priority: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Db {
+    /// The product's priority rules, by phrase.
+    pub async fn priority_rules(&self, product: &str) -> Result<Vec<PriorityRuleRecord>> {
+        let rows = sqlx::query(
+            "SELECT phrase, priority, created_by, created_at FROM ticket_priority_rules \
+             WHERE product = $1 ORDER BY phrase",
+        )
+        .bind(product)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PriorityRuleRecord {
+                    phrase: r.try_get("phrase")?,
+                    priority: r.try_get("priority")?,
+                    created_by: r.try_get("created_by")?,
+                    created_at: parse(r, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds or replaces a rule; refused (conflict) when the product has `max` rules and this
+    /// phrase is new.
+    pub async fn put_priority_rule(
+        &self,
+        product: &str,
+        rule: &PriorityRuleRecord,
+        max: u64,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM ticket_priority_rules WHERE product = $1 AND phrase <> $2",
+        )
+        .bind(product)
+        .bind(&rule.phrase)
+        .fetch_one(&mut *tx)
+        .await?;
+        if count(&row, "n")? >= max {
+            return Err(DbError::Conflict(format!(
+                "{product} has {max} priority rules, the most it keeps: remove one first"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO ticket_priority_rules (product, phrase, priority, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (product, phrase) DO UPDATE SET \
+             priority = excluded.priority, created_by = excluded.created_by, \
+             created_at = excluded.created_at",
+        )
+        .bind(product)
+        .bind(&rule.phrase)
+        .bind(&rule.priority)
+        .bind(&rule.created_by)
+        .bind(ts(rule.created_at))
+        .execute(&mut *tx)
+        .await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a rule; false when there was none.
+    pub async fn remove_priority_rule(
+        &self,
+        product: &str,
+        phrase: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("DELETE FROM ticket_priority_rules WHERE product = $1 AND phrase = $2")
+            .bind(product)
+            .bind(phrase)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            append_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+}

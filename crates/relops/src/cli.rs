@@ -537,6 +537,25 @@ pub enum SupportCmd {
     },
     /// The product's incident-mail subscribers and the addresses that opted out.
     Subscribers,
+    /// Add or change a priority rule (support lead): a new ticket whose subject or text
+    /// holds the phrase gets the priority. Data loss and an app that does not start stay
+    /// critical whatever the rules say; a request more urgent than the rule stands.
+    Rule {
+        /// Compared in lower case, e.g. "lizenz abgelaufen".
+        #[arg(long)]
+        phrase: String,
+        /// critical, high or normal.
+        #[arg(long)]
+        priority: String,
+    },
+    /// Remove a priority rule (support lead).
+    RuleRemove {
+        /// The rule's phrase.
+        #[arg(long)]
+        phrase: String,
+    },
+    /// The priority rules.
+    Rules,
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,7 +13,8 @@ backend_tests!(
     sla_warnings_and_breaches_are_reported,
     escalations_create_issues_in_jira_and_github,
     the_app_reports_a_problem,
-    zendesk_tickets_are_mirrored_and_noted_back
+    zendesk_tickets_are_mirrored_and_noted_back,
+    a_support_lead_sets_priority_rules
 );
 
 fn due(t: &serde_json::Value) -> Option<DateTime<Utc>> {
@@ -793,4 +794,146 @@ api_token = "zd-token"
     assert_eq!(comment.as_object().unwrap().len(), 2);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(seen.lock().unwrap().len(), 1, "one note per ticket");
+}
+
+/// The support lead's priority rules set a new ticket's priority (after the built-in
+/// critical phrases); agents may read them, not change them; changes are audited.
+async fn a_support_lead_sets_priority_rules(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let lead = s.as_role("support_lead");
+    let agent = s.as_role("support_agent");
+    common::assert_refused(
+        &s.cli_as(
+            &agent,
+            &[
+                "support",
+                "rule",
+                "--phrase",
+                "lizenz abgelaufen",
+                "--priority",
+                "normal",
+            ],
+        ),
+        1,
+        "ticket.lead",
+    );
+    common::assert_refused(
+        &s.cli_as(
+            &lead,
+            &["support", "rule", "--phrase", "x", "--priority", "normal"],
+        ),
+        1,
+        "3 to 100",
+    );
+    common::assert_refused(
+        &s.cli_as(
+            &lead,
+            &[
+                "support",
+                "rule",
+                "--phrase",
+                "drucken",
+                "--priority",
+                "urgent",
+            ],
+        ),
+        1,
+        "urgent",
+    );
+    s.cli_json_as(
+        &lead,
+        &[
+            "support",
+            "rule",
+            "--phrase",
+            "Lizenz abgelaufen",
+            "--priority",
+            "normal",
+        ],
+    );
+    let l = s.cli_json_as(
+        &lead,
+        &[
+            "support",
+            "rule",
+            "--phrase",
+            "drucken",
+            "--priority",
+            "high",
+        ],
+    );
+    let phrases: Vec<&str> = l["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["phrase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phrases, ["drucken", "lizenz abgelaufen"]);
+    assert_eq!(s.cli_json_as(&agent, &["support", "rules"]), l);
+
+    let open = |subject: &str, priority: Option<&str>| {
+        let mut args = vec![
+            "ticket",
+            "open",
+            "--subject",
+            subject,
+            "--customer",
+            "k@example.com",
+        ];
+        if let Some(p) = priority {
+            args.extend(["--priority", p]);
+        }
+        s.cli_json_as(&agent, &args)
+    };
+    let t = open("Meine Lizenz abgelaufen?", None);
+    assert_eq!(t["priority"], "normal");
+    assert!(
+        t["priority_reason"]
+            .as_str()
+            .unwrap()
+            .contains("lizenz abgelaufen"),
+        "{t}"
+    );
+    assert_eq!(
+        open("Drucken geht nicht", Some("normal"))["priority"],
+        "high"
+    );
+    assert_eq!(
+        open("Lizenz abgelaufen", Some("critical"))["priority"],
+        "critical"
+    );
+    assert_eq!(
+        open("Lizenz abgelaufen, Datenverlust", None)["priority"],
+        "critical"
+    );
+
+    s.cli_json_as(
+        &lead,
+        &["support", "rule-remove", "--phrase", "LIZENZ abgelaufen"],
+    );
+    assert_eq!(open("Lizenz abgelaufen", None)["priority"], "high");
+    common::assert_refused(
+        &s.cli_as(
+            &lead,
+            &["support", "rule-remove", "--phrase", "lizenz abgelaufen"],
+        ),
+        1,
+        "no priority rule",
+    );
+    let audit = String::from_utf8(s.cli(&["audit", "export"]).stdout).unwrap();
+    let actions: Vec<String> = audit
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .filter(|a| a.starts_with("ticket.rule"))
+        .collect();
+    assert_eq!(
+        actions,
+        ["ticket.rule_set", "ticket.rule_set", "ticket.rule_removed"]
+    );
 }

@@ -5,7 +5,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Html;
-use relops_api::{LinkOutcome, Mailout, StartMailout, Subscribe, Subscriber, SubscriberList};
+use relops_api::{
+    LinkOutcome, Mailout, NewPriorityRule, PriorityRuleList, RemovePriorityRule, StartMailout,
+    Subscribe, Subscriber, SubscriberList,
+};
 use relops_ops::OpError;
 use serde::Deserialize;
 
@@ -156,4 +159,37 @@ pub async fn unsubscribe(
         "You are unsubscribed: no more incident mail reaches this address. Answers to your own requests still do.",
         "",
     )
+}
+
+/// `GET /v1/support/priority-rules`
+pub async fn priority_rules(
+    State(state): State<AppState>,
+    Product(product): Product,
+    Caller(who): Caller,
+) -> ApiResult<Json<PriorityRuleList>> {
+    Ok(Json(state.ops.priority_rules(&who, &product).await?))
+}
+
+/// `POST /v1/support/priority-rules`
+pub async fn put_priority_rule(
+    State(state): State<AppState>,
+    Product(product): Product,
+    Caller(who): Caller,
+    Json(req): Json<NewPriorityRule>,
+) -> ApiResult<Json<PriorityRuleList>> {
+    Ok(Json(
+        state.ops.put_priority_rule(&who, &product, req).await?,
+    ))
+}
+
+/// `POST /v1/support/priority-rules/remove`
+pub async fn remove_priority_rule(
+    State(state): State<AppState>,
+    Product(product): Product,
+    Caller(who): Caller,
+    Json(req): Json<RemovePriorityRule>,
+) -> ApiResult<Json<PriorityRuleList>> {
+    Ok(Json(
+        state.ops.remove_priority_rule(&who, &product, req).await?,
+    ))
 }

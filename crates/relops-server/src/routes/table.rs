@@ -462,6 +462,32 @@ fn entries() -> Vec<Entry> {
         )
         .answers::<api::Mailout>(),
         e(
+            "GET",
+            "/v1/support/priority-rules",
+            P(TicketRead),
+            "the support lead's priority rules: phrases that give a new ticket its priority",
+            get(support::priority_rules),
+        )
+        .answers::<api::PriorityRuleList>(),
+        e(
+            "POST",
+            "/v1/support/priority-rules",
+            P(TicketLead),
+            "add or change a priority rule (audited)",
+            post(support::put_priority_rule),
+        )
+        .takes::<api::NewPriorityRule>()
+        .answers::<api::PriorityRuleList>(),
+        e(
+            "POST",
+            "/v1/support/priority-rules/remove",
+            P(TicketLead),
+            "remove a priority rule (audited)",
+            post(support::remove_priority_rule),
+        )
+        .takes::<api::RemovePriorityRule>()
+        .answers::<api::PriorityRuleList>(),
+        e(
             "POST",
             "/v1/support/subscribers",
             P(TicketWork),

@@ -3,7 +3,10 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use relops_api::{Mailout, StartMailout, Subscribe, Subscriber, SubscriberList};
+use relops_api::{
+    Mailout, NewPriorityRule, PriorityRuleList, RemovePriorityRule, StartMailout, Subscribe,
+    Subscriber, SubscriberList,
+};
 
 use crate::cli::SupportCmd;
 use crate::client::{Client, segment};
@@ -135,7 +138,49 @@ pub async fn run(client: &Client, cmd: SupportCmd, json: bool) -> anyhow::Result
                 .collect();
             print(&table(&["ADDRESS", "STATUS", "CONSENT"], &rows))
         }
+        SupportCmd::Rule { phrase, priority } => {
+            let l: PriorityRuleList = client
+                .post(
+                    "/support/priority-rules",
+                    &NewPriorityRule { phrase, priority },
+                )
+                .await?;
+            rules(&l, json)
+        }
+        SupportCmd::RuleRemove { phrase } => {
+            let l: PriorityRuleList = client
+                .post(
+                    "/support/priority-rules/remove",
+                    &RemovePriorityRule { phrase },
+                )
+                .await?;
+            rules(&l, json)
+        }
+        SupportCmd::Rules => rules(&client.get("/support/priority-rules").await?, json),
     }
+}
+
+fn rules(l: &PriorityRuleList, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(l);
+    }
+    if l.rules.is_empty() {
+        return print(
+            "No priority rules: new tickets are high unless they report data loss or an app that does not start (critical).\n",
+        );
+    }
+    let rows: Vec<Vec<String>> = l
+        .rules
+        .iter()
+        .map(|r| {
+            vec![
+                format!("\"{}\"", r.phrase),
+                r.priority.clone(),
+                format!("{} ({})", r.created_by, r.created_at.format("%Y-%m-%d")),
+            ]
+        })
+        .collect();
+    print(&table(&["PHRASE", "PRIORITY", "SET BY"], &rows))
 }
 
 /// Follows a mail-out until every queued message is sent, with a progress bar on a
