@@ -142,3 +142,39 @@ pub struct VerifyResult {
     /// What is wrong, when not ok.
     pub problem: Option<String>,
 }
+
+/// A release as the public release page shows it (R-REL-10): only approved releases (and
+/// what became of them) appear, never a draft or a frozen one.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PublicRelease {
+    pub version: Version,
+    pub kind: ReleaseKind,
+    pub state: ReleaseState,
+    pub go_live: NaiveDate,
+    pub approved_at: Option<DateTime<Utc>>,
+    /// Rolled back: no longer offered.
+    pub withdrawn: bool,
+    /// The channels that offer it now (any share of their installs).
+    pub channels: Vec<String>,
+    /// The release notes (Markdown), once uploaded.
+    pub notes: Option<String>,
+    /// `SHA256SUMS` of its artifacts, as `sha256sum -c` reads it.
+    pub sha256sums: String,
+    pub artifacts: Vec<PublicArtifact>,
+}
+
+/// A file of a public release.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PublicArtifact {
+    pub name: String,
+    pub platform: Platform,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The public release page of a product, newest release first.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PublicReleases {
+    pub product: String,
+    pub releases: Vec<PublicRelease>,
+}

@@ -402,11 +402,7 @@ impl Ops {
     pub async fn sha256sums(&self, actor: &Actor, product: &str, v: &Version) -> OpResult<String> {
         actor.authorize(Permission::ReleaseRead)?;
         let release = self.load_release(product, v).await?;
-        Ok(release
-            .artifacts
-            .iter()
-            .map(|a| format!("{}  {}\n", a.sha256, a.name))
-            .collect())
+        Ok(sha256sums_of(&release))
     }
 
     /// An artifact and where its bytes are, for a download.
@@ -577,4 +573,13 @@ pub(crate) fn artifact_view(a: ArtifactRecord) -> Artifact {
         critical_fix_reason: a.critical_fix_reason,
         replaces: a.replaces,
     }
+}
+
+/// `SHA256SUMS` of a release: `{hex}  {name}` per line, as `sha256sum -c` reads it.
+pub(crate) fn sha256sums_of(release: &relops_api::Release) -> String {
+    release
+        .artifacts
+        .iter()
+        .map(|a| format!("{}  {}\n", a.sha256, a.name))
+        .collect()
 }

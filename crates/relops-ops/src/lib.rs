@@ -23,6 +23,7 @@ mod kb;
 mod keys;
 mod mail_in;
 mod priority_rules;
+mod public_releases;
 mod releases;
 mod rollback;
 mod rollback_requests;

@@ -263,7 +263,7 @@ impl Ops {
         self.notes_of(&release).await
     }
 
-    async fn notes_of(&self, release: &Release) -> OpResult<Bytes> {
+    pub(crate) async fn notes_of(&self, release: &Release) -> OpResult<Bytes> {
         let sha = release.notes_sha256.as_deref().ok_or_else(|| {
             OpError::NotFound(format!(
                 "release {} has no release notes yet: `relops release notes {} FILE.md`",

@@ -4,7 +4,6 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod openapi;
-pub mod pages;
 pub mod routes;
 #[cfg(target_os = "linux")]
 pub mod sendfile;

@@ -75,5 +75,7 @@ pub async fn faq(
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<Html<String>> {
     let articles = state.ops.public_faq(&product, Some(&q.q)).await?;
-    Ok(Html(crate::pages::faq(&product, &q.q, &articles)))
+    Ok(Html(relops_console::support::faq(
+        &product, &q.q, &articles,
+    )))
 }

@@ -14,6 +14,7 @@ mod incidents;
 mod ingest;
 mod kb;
 mod probes;
+mod public;
 mod releases;
 mod rollouts;
 pub mod spec;

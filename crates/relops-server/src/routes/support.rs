@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{Json, Path, Query};
-use crate::pages::link_page;
+use relops_console::support::link_page;
 
 /// `POST /v1/support/mailouts`
 pub async fn start_mailout(

@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 pub use super::spec::{Access, Body, RouteSpec, method};
 use super::{
     alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, kb, probes,
-    releases, rollouts, support, tickets, tokens, tuf, update,
+    public, releases, rollouts, support, tickets, tokens, tuf, update,
 };
 use crate::AppState;
 use crate::auth::authenticate;
@@ -660,6 +660,22 @@ fn entries() -> Vec<Entry> {
             get(kb::faq),
         )
         .answers_media("text/html"),
+        e(
+            "GET",
+            "/releases/{product}",
+            Public,
+            "the public release page: approved releases with notes, dates, files and SHA256SUMS; HTML",
+            get(public::page),
+        )
+        .answers_media("text/html"),
+        e(
+            "GET",
+            "/releases/{product}/{feed}",
+            Public,
+            "the Atom feed of the releases a channel offers ({channel}.atom)",
+            get(public::feed),
+        )
+        .answers_media("application/atom+xml"),
         e(
             "GET",
             "/support/{product}/confirm/{id}",

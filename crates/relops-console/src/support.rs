@@ -1,40 +1,10 @@
-//! Server-rendered pages (askama templates; Markdown by pulldown-cmark with raw HTML
-//! dropped, so an article cannot inject markup into the page).
+//! The support desk's public pages (issue 25): the product's FAQ, and the page a
+//! customer's signed link opens (confirm a solution, unsubscribe).
 
 use askama::Template;
 use relops_api::KbArticle;
 
-/// Markdown to HTML; raw HTML in the source is dropped (shown as nothing), links and
-/// images kept as Markdown makes them.
-pub fn markdown(md: &str) -> String {
-    use pulldown_cmark::{Event, Options, Parser, html};
-    let events = Parser::new_ext(md, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH)
-        .filter(|e| !matches!(e, Event::Html(_) | Event::InlineHtml(_)))
-        .map(|e| match e {
-            // A link to a `javascript:` address is not a link.
-            Event::Start(pulldown_cmark::Tag::Link {
-                link_type,
-                dest_url,
-                title,
-                id,
-            }) if dest_url
-                .trim_start()
-                .to_ascii_lowercase()
-                .starts_with("javascript:") =>
-            {
-                Event::Start(pulldown_cmark::Tag::Link {
-                    link_type,
-                    dest_url: "#".into(),
-                    title,
-                    id,
-                })
-            }
-            e => e,
-        });
-    let mut out = String::new();
-    html::push_html(&mut out, events);
-    out
-}
+use crate::markdown;
 
 struct Entry {
     id: String,
@@ -103,19 +73,4 @@ pub fn link_page(title: &str, about: &str, message: &str, button: Option<&str>) 
     }
     .render()
     .unwrap_or_else(|e| format!("<p>the page could not be rendered: {e}</p>"))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn markdown_drops_raw_html_and_script_links() {
-        let html = super::markdown(
-            "**Save** first.\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=y>",
-        );
-        assert!(html.contains("<strong>Save</strong>"), "{html}");
-        assert!(
-            !html.contains("<script") && !html.contains("onerror") && !html.contains("javascript:"),
-            "{html}"
-        );
-    }
 }
