@@ -321,26 +321,17 @@ impl Ops {
             None => Default::default(),
         };
         let new: Vec<&String> = audience.iter().filter(|e| !reached.contains(*e)).collect();
-        let mut out = Mailout {
-            id: if existing.is_some() || !req.dry_run {
+        let mut out = mailout_of(
+            if existing.is_some() || !req.dry_run {
                 id.clone()
             } else {
                 String::new()
             },
-            incident: inc.id.clone(),
-            product: inc.product.clone(),
-            release: version.clone(),
-            subject: subject.clone(),
-            dry_run: req.dry_run,
-            audience: audience.len() as u64,
-            newly_queued: 0,
-            queued: 0,
-            sent: 0,
-            failing: 0,
-            last_error: None,
-            would_reach: Vec::new(),
-            done_by: None,
-        };
+            (&inc.id, &inc.product, &version),
+            subject.clone(),
+            audience.len(),
+        );
+        out.dry_run = req.dry_run;
         if req.dry_run {
             out.would_reach = new
                 .iter()
@@ -423,22 +414,12 @@ impl Ops {
             .db
             .mailout_audience(&m.product, &m.version, &m.incident)
             .await?;
-        self.with_progress(Mailout {
-            id: m.id,
-            incident: m.incident,
-            product: m.product,
-            release: m.version,
-            subject: m.subject,
-            dry_run: false,
-            audience: audience.len() as u64,
-            newly_queued: 0,
-            queued: 0,
-            sent: 0,
-            failing: 0,
-            last_error: None,
-            would_reach: Vec::new(),
-            done_by: None,
-        })
+        self.with_progress(mailout_of(
+            m.id,
+            (&m.incident, &m.product, &m.version),
+            m.subject,
+            audience.len(),
+        ))
         .await
     }
 
@@ -457,6 +438,31 @@ impl Ops {
             None
         };
         Ok(m)
+    }
+}
+
+/// A mail-out's answer before its delivery figures are read.
+fn mailout_of(
+    id: String,
+    (incident, product, release): (&str, &str, &str),
+    subject: String,
+    audience: usize,
+) -> Mailout {
+    Mailout {
+        id,
+        incident: incident.to_owned(),
+        product: product.to_owned(),
+        release: release.to_owned(),
+        subject,
+        dry_run: false,
+        audience: audience as u64,
+        newly_queued: 0,
+        queued: 0,
+        sent: 0,
+        failing: 0,
+        last_error: None,
+        would_reach: Vec::new(),
+        done_by: None,
     }
 }
 

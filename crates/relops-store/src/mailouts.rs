@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::audit::{AuditRecord, append_audit};
-use crate::outbox::NewNotification;
+use crate::outbox::{NewNotification, insert_notification};
 use crate::pool::Db;
 use crate::sql::{DbError, Result, count, parse, parse_opt, ts};
 
@@ -232,24 +232,7 @@ impl Db {
             if claimed.rows_affected() == 0 {
                 continue;
             }
-            let row = sqlx::query(
-                "INSERT INTO notifications (created_at, event, product, version, sink, kind, url, \
-                 payload, attempts, next_attempt_at, reference) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10) RETURNING id",
-            )
-            .bind(ts(n.created_at))
-            .bind(&n.event)
-            .bind(&n.product)
-            .bind(&n.version)
-            .bind(&n.sink)
-            .bind(&n.kind)
-            .bind(&n.url)
-            .bind(&n.payload)
-            .bind(ts(*due))
-            .bind(&n.reference)
-            .fetch_one(&mut *tx)
-            .await?;
-            let id: i64 = row.try_get("id")?;
+            let id = insert_notification(&mut tx, n, *due).await?;
             sqlx::query(
                 "UPDATE mailout_recipients SET notification = $1 WHERE mailout = $2 AND email = $3",
             )

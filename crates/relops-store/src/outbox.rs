@@ -51,25 +51,35 @@ pub(crate) async fn insert_notifications(
     items: &[NewNotification],
 ) -> Result<()> {
     for n in items {
-        sqlx::query(
-            "INSERT INTO notifications (created_at, event, product, version, sink, kind, url, \
-             payload, attempts, next_attempt_at, reference) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)",
-        )
-        .bind(ts(n.created_at))
-        .bind(&n.event)
-        .bind(&n.product)
-        .bind(&n.version)
-        .bind(&n.sink)
-        .bind(&n.kind)
-        .bind(&n.url)
-        .bind(&n.payload)
-        .bind(ts(n.created_at))
-        .bind(&n.reference)
-        .execute(&mut **tx)
-        .await?;
+        insert_notification(tx, n, n.created_at).await?;
     }
     Ok(())
+}
+
+/// Queues `n`, first due at `due`; its row id.
+pub(crate) async fn insert_notification(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    n: &NewNotification,
+    due: DateTime<Utc>,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO notifications (created_at, event, product, version, sink, kind, url, \
+         payload, attempts, next_attempt_at, reference) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10) RETURNING id",
+    )
+    .bind(ts(n.created_at))
+    .bind(&n.event)
+    .bind(&n.product)
+    .bind(&n.version)
+    .bind(&n.sink)
+    .bind(&n.kind)
+    .bind(&n.url)
+    .bind(&n.payload)
+    .bind(ts(due))
+    .bind(&n.reference)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get("id")?)
 }
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Notification> {

@@ -48,6 +48,17 @@ fn read_feed(xml: &str) -> Result<(usize, String), String> {
     }
 }
 
+/// A GET without a token: status, content type, body.
+async fn get(s: &common::Server, path: &str) -> (u16, String, String) {
+    let r = reqwest::get(format!("{}{path}", s.url)).await.unwrap();
+    let kind = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (r.status().as_u16(), kind, r.text().await.unwrap())
+}
+
 async fn the_public_release_page_shows_approved_releases_only(b: Backend) {
     let env = TestEnv::new(b).await;
     let s = env.serve();
@@ -89,20 +100,8 @@ async fn the_public_release_page_shows_approved_releases_only(b: Backend) {
     );
     s.cli_json(&["release", "freeze", "2.1.0"]);
 
-    let web = reqwest::Client::new();
-    let page = web
-        .get(format!("{}/releases/wizard", s.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
-    let html = page.text().await.unwrap();
+    let (status, kind, html) = get(&s, "/releases/wizard").await;
+    assert_eq!((status, kind.starts_with("text/html")), (200, true));
     let sha = a["sha256"].as_str().unwrap();
     assert!(
         html.contains("wizard 2.0.0") && html.contains("<strong>saving</strong>"),
@@ -125,19 +124,11 @@ async fn the_public_release_page_shows_approved_releases_only(b: Backend) {
     );
 
     for channel in ["stable", "internal"] {
-        let feed = web
-            .get(format!("{}/releases/wizard/{channel}.atom", s.url))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(feed.status(), 200);
-        assert!(
-            feed.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/atom+xml")
+        let (status, kind, xml) = get(&s, &format!("/releases/wizard/{channel}.atom")).await;
+        assert_eq!(
+            (status, kind.starts_with("application/atom+xml")),
+            (200, true)
         );
-        let xml = feed.text().await.unwrap();
         let (entries, content) = read_feed(&xml).unwrap();
         assert!(entries >= 1, "{xml}");
         assert!(
@@ -150,39 +141,16 @@ async fn the_public_release_page_shows_approved_releases_only(b: Backend) {
             "{content}"
         );
     }
-    let none = web
-        .get(format!("{}/releases/wizard/nightly.atom", s.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(none.status(), 404);
-    assert!(none.text().await.unwrap().contains("stable.atom"));
-    let other = web
-        .get(format!("{}/releases/other", s.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(other.status(), 404);
+    let (status, _, body) = get(&s, "/releases/wizard/nightly.atom").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("stable.atom"), "{body}");
+    assert_eq!(get(&s, "/releases/other").await.0, 404);
 
     // Rolled back: still listed, marked withdrawn, in no channel's feed.
     s.roll_back(&["--reason", "data loss on save", "--next-fix", "2027-06-10"]);
-    let html = web
-        .get(format!("{}/releases/wizard", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get(&s, "/releases/wizard").await.2;
     assert!(html.contains("withdrawn (rolled back)"), "{html}");
-    let xml = web
-        .get(format!("{}/releases/wizard/stable.atom", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let xml = get(&s, "/releases/wizard/stable.atom").await.2;
     read_feed(&xml).unwrap();
     assert!(!xml.contains("wizard 2.0.0"), "{xml}");
 }

@@ -166,7 +166,9 @@ pub async fn reopen(
 }
 
 /// `POST /v1/tickets/mail` (body: one RFC 5322 message): read up to the desk's limit; a
-/// larger message is refused before it is read whole.
+/// larger message is refused — after reading on (and dropping) what the sender still sends,
+/// up to four times the limit, so that the MTA pipe reads the refusal (exit 1, a bounce)
+/// instead of a reset connection (exit 75, retried for days).
 pub async fn mail(
     State(state): State<AppState>,
     Product(product): Product,
@@ -174,23 +176,40 @@ pub async fn mail(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult<Json<MailTaken>> {
+    use http_body_util::BodyExt;
     let limit = state.ops.config().support.max_message_bytes;
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(state.ops.mail_too_large(declared).into());
-    }
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-        {
-            state.ops.mail_too_large(None).into()
-        } else {
+    let drain_up_to = limit.saturating_mul(4);
+    let mut raw = Vec::new();
+    let mut seen: u64 = 0;
+    let mut body = body;
+    let too_large = declared.is_some_and(|n| n > limit);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
             crate::error::ApiError::BadRequest(format!("the message could not be read: {e}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len() as u64;
+        if seen > drain_up_to {
+            break;
         }
-    })?;
-    Ok(Json(state.ops.take_mail(&who, &product, raw).await?))
+        if !too_large && seen <= limit {
+            raw.extend_from_slice(&data);
+        }
+    }
+    if too_large || seen > limit {
+        return Err(state.ops.mail_too_large(declared.or(Some(seen))).into());
+    }
+    Ok(Json(
+        state
+            .ops
+            .take_mail(&who, &product, bytes::Bytes::from(raw))
+            .await?,
+    ))
 }
 
 /// `POST /v1/zendesk/webhook?product=`: a Zendesk trigger's call, signed with the webhook's
