@@ -25,9 +25,7 @@ WORK=$(mktemp -d /tmp/relops-desk.XXXXXX)
 SERVE_PID=
 trap '[ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 source bench/lib.sh
-RELOPS_TOKEN=$("$BIN" init --data-dir "$WORK/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
-export RELOPS_TOKEN
-bench_serve "$WORK/data"
+bench_init
 AGENT=$(bench_token support_agent)
 kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true; SERVE_PID=
 python3 - "$WORK/data/relops.db" "$TICKETS" "$ARTICLES" "${DESK_CORPUS:-zipf}" <<'PY'

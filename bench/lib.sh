@@ -50,6 +50,11 @@ bench_publish() { # VERSION: created, a Windows and a macOS artifact, approved
   "$BIN" artifact upload "$1" --platform macos-universal "$WORK/WIZARD-$1.dmg" --notarization-id 2efe2717-0000-4000-8000-000000000001 >/dev/null
   bench_approve "$1"
 }
+bench_init() { # a fresh data dir in $WORK/data, its server started; RELOPS_TOKEN (admin) set
+  RELOPS_TOKEN=$("$BIN" init --data-dir "$WORK/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
+  export RELOPS_TOKEN
+  bench_serve "$WORK/data"
+}
 bench_fleet_setup() { # a fresh server in $WORK with soaks of 0, 2.0.0 at 100 %, a simulator token in SIM
   RELOPS_TOKEN=$("$BIN" init --data-dir "$WORK/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
   export RELOPS_TOKEN

@@ -22,9 +22,7 @@ WORK=$(mktemp -d /tmp/relops-mail.XXXXXX)
 SERVE_PID=
 trap '[ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 source bench/lib.sh
-RELOPS_TOKEN=$("$BIN" init --data-dir "$WORK/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
-export RELOPS_TOKEN
-bench_serve "$WORK/data"
+bench_init
 GATE=$(bench_token support_agent)
 mkdir "$WORK/mail" "$WORK/fresh"
 python3 - "$WORK" "$MESSAGES" <<'PY'
