@@ -156,8 +156,10 @@ pub struct PublicRelease {
     pub withdrawn: bool,
     /// The channels that offer it now (any share of their installs).
     pub channels: Vec<String>,
-    /// The release notes (Markdown), once uploaded.
+    /// The release notes (Markdown), for the newest releases of the page.
     pub notes: Option<String>,
+    /// Where the notes are public (the update feed's copy), once uploaded.
+    pub notes_url: Option<String>,
     /// `SHA256SUMS` of its artifacts, as `sha256sum -c` reads it.
     pub sha256sums: String,
     pub artifacts: Vec<PublicArtifact>,

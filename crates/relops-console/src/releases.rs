@@ -46,12 +46,11 @@ struct Feed<'a> {
     entries: Vec<Entry>,
 }
 
-/// The Atom feed of the releases `channel` offers now (newest first).
+/// The Atom feed of `channel`: `p` holds the releases it offers now (newest first).
 pub fn atom(p: &PublicReleases, channel: &str) -> String {
     let entries: Vec<Entry> = p
         .releases
         .iter()
-        .filter(|r| r.channels.iter().any(|c| c == channel))
         .map(|r| Entry {
             version: r.version.to_string(),
             updated: rfc3339(r.approved_at),

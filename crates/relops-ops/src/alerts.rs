@@ -588,8 +588,6 @@ impl Ops {
         let event = relops_store::NewTicketEvent {
             kind: "link".into(),
             author: who.name.clone(),
-            body: None,
-            message_id: None,
             detail: detail.clone(),
             ..Default::default()
         };

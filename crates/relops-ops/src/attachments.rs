@@ -10,7 +10,6 @@
 
 use bytes::Bytes;
 use relops_core::access::Permission;
-use relops_store::PutOnce;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -37,12 +36,11 @@ impl Ops {
     pub(crate) async fn store_sealed_attachment(&self, hex: &str, bytes: &[u8]) -> OpResult<()> {
         let sealed = relops_seal::seal(self.crash_key.public_hex(), &seal_id(hex), bytes)
             .map_err(|e| OpError::Internal(anyhow::anyhow!("sealing an attachment: {e}")))?;
-        // Sealing is randomised: a second copy's bytes differ from the stored one's and
+        // Sealing is randomised: a second copy's bytes differ from the stored one's, so
         // `Different` only means the file was there already. That it opens to these bytes
         // is checked whenever it is read.
-        match self.blobs.put_once(&sealed_key(hex), sealed.into()).await? {
-            PutOnce::Stored | PutOnce::Same | PutOnce::Different => Ok(()),
-        }
+        self.blobs.put_once(&sealed_key(hex), sealed.into()).await?;
+        Ok(())
     }
 
     /// Deletes an attachment's stored bytes (sealed, and plain from before sealing).

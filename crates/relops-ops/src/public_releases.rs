@@ -10,10 +10,18 @@ use crate::error::{OpError, OpResult};
 
 /// Most releases the page lists (newest first).
 const MAX_RELEASES: usize = 100;
+/// The newest releases whose notes the page carries; older ones link to theirs (notes may
+/// be up to 1 MiB each, and the page is public).
+const NOTES_INLINE: usize = 10;
 
 impl Ops {
-    /// The published releases of `product`, newest first.
-    pub async fn public_releases(&self, product: &str) -> OpResult<PublicReleases> {
+    /// The published releases of `product`, newest first; with `channel`, only those that
+    /// channel offers now (its Atom feed).
+    pub async fn public_releases(
+        &self,
+        product: &str,
+        channel: Option<&str>,
+    ) -> OpResult<PublicReleases> {
         if !self.config.products.iter().any(|p| p == product) {
             return Err(OpError::NotFound(format!("no product {product} here")));
         }
@@ -39,10 +47,19 @@ impl Ops {
                     .collect(),
                 _ => Vec::new(),
             };
+            if channel.is_some_and(|c| !channels.iter().any(|k| k == c)) {
+                continue;
+            }
             let notes = match &r.notes_sha256 {
-                Some(_) => Some(String::from_utf8_lossy(&self.notes_of(&r).await?).into_owned()),
-                None => None,
+                Some(_) if out.len() < NOTES_INLINE => {
+                    Some(String::from_utf8_lossy(&self.notes_of(&r).await?).into_owned())
+                }
+                _ => None,
             };
+            let notes_url = r
+                .notes_sha256
+                .as_ref()
+                .map(|_| format!("/tuf/{product}/notes/{}.md", r.version));
             let sha256sums = crate::artifacts::sha256sums_of(&r);
             out.push(PublicRelease {
                 withdrawn,
@@ -53,6 +70,7 @@ impl Ops {
                 approved_at: r.approved_at,
                 channels,
                 notes,
+                notes_url,
                 sha256sums,
                 artifacts: r
                     .artifacts

@@ -172,10 +172,9 @@ impl Ops {
         self.check_unsubscribe(product, email, sig)?;
         let gone = self
             .db
-            .subscribers(product)
+            .subscriber(product, email)
             .await?
-            .into_iter()
-            .any(|s| s.email == email && s.unsubscribed_at.is_some());
+            .is_some_and(|s| s.unsubscribed_at.is_some());
         Ok(LinkOutcome {
             target: product.to_owned(),
             about: email.to_owned(),

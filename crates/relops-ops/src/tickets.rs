@@ -815,8 +815,6 @@ impl Ops {
         let event = NewTicketEvent {
             kind: "assign".into(),
             author: who.name.clone(),
-            body: None,
-            message_id: None,
             detail: detail.clone(),
             ..Default::default()
         };
@@ -842,8 +840,6 @@ impl Ops {
         let event = NewTicketEvent {
             kind: "priority".into(),
             author: who.name.clone(),
-            body: None,
-            message_id: None,
             detail: detail.clone(),
             ..Default::default()
         };
@@ -891,8 +887,6 @@ impl Ops {
         let event = NewTicketEvent {
             kind: "link".into(),
             author: who.name.clone(),
-            body: None,
-            message_id: None,
             detail: detail.clone(),
             ..Default::default()
         };
@@ -1019,8 +1013,6 @@ impl Ops {
         let event = NewTicketEvent {
             kind: "status".into(),
             author: who.name.clone(),
-            body: None,
-            message_id: None,
             detail: json!({"from": "solved", "to": "closed"}),
             ..Default::default()
         };
@@ -1212,8 +1204,6 @@ impl Ops {
         let event = NewTicketEvent {
             kind: "issue".into(),
             author: NOTIFIER_NAME.into(),
-            body: None,
-            message_id: None,
             detail: detail.clone(),
             ..Default::default()
         };

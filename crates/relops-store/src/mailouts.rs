@@ -324,6 +324,18 @@ impl Db {
         Ok(done)
     }
 
+    /// One address's subscription or opt-out of `product`.
+    pub async fn subscriber(&self, product: &str, email: &str) -> Result<Option<SubscriberRecord>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM support_subscribers WHERE product = $1 AND email = $2"
+        )))
+        .bind(product)
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(subscriber_from_row).transpose()
+    }
+
     /// The product's subscribers and opt-outs, by address.
     pub async fn subscribers(&self, product: &str) -> Result<Vec<SubscriberRecord>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

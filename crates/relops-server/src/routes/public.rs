@@ -15,7 +15,7 @@ pub async fn page(
     State(state): State<AppState>,
     Path(product): Path<String>,
 ) -> ApiResult<Html<String>> {
-    let p = state.ops.public_releases(&product).await?;
+    let p = state.ops.public_releases(&product, None).await?;
     Ok(Html(relops_console::releases::page(
         &p,
         &state.ops.config().feed.channels,
@@ -44,7 +44,7 @@ pub async fn feed(
                     .join(", ")
             ))
         })?;
-    let p = state.ops.public_releases(&product).await?;
+    let p = state.ops.public_releases(&product, Some(channel)).await?;
     Ok((
         [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
         relops_console::releases::atom(&p, channel),
