@@ -1,14 +1,21 @@
 //! relops' web pages, rendered on the server with askama templates (escaping on by
-//! default) from `relops-api` types: the public FAQ and the pages customers' signed links
-//! open ([`support`]), the public release page and its Atom feeds ([`releases`]). The
-//! server's route table serves them; nothing here reaches the store or checks a
-//! permission — the operations that produce the types do.
+//! default) from `relops-api` types: the console people of the playbook log in to
+//! ([`pages::router`], over the operations layer, with the session, CSRF and security
+//! headers of [`web`]), the public FAQ and the pages customers' signed links open
+//! ([`support`]), the public release page and its Atom feeds ([`releases`]). The server
+//! merges the console's router into its own and serves the public pages from its route
+//! table. Nothing here reaches the store or decides a permission: the operations do (a
+//! page only leaves out the buttons its user's roles cannot use).
 //!
 //! Markdown (articles, release notes) is rendered by pulldown-cmark with raw HTML dropped,
 //! so that text written by anyone cannot inject markup into a page.
 
+pub mod pages;
 pub mod releases;
 pub mod support;
+pub mod web;
+
+pub use pages::router;
 
 /// Markdown to HTML; raw HTML in the source is dropped (shown as nothing), links and
 /// images kept as Markdown makes them.

@@ -13,9 +13,11 @@ use relops_core::calendar::{BusinessCalendar, HolidayRules};
 use relops_store::BlobConfig;
 use serde::{Deserialize, Serialize};
 
+mod console;
 mod health;
 mod support;
 
+pub use console::ConsoleConfig;
 pub use health::{AlertsConfig, CriticalRule, HealthConfig};
 pub use support::{GithubConfig, JiraConfig, SupportConfig, ZendeskConfig};
 
@@ -50,6 +52,7 @@ pub struct ServerConfig {
     pub alerts: AlertsConfig,
     pub http: HttpConfig,
     pub support: SupportConfig,
+    pub console: ConsoleConfig,
 }
 
 /// The `[http]` section: how long a client may take (slow clients hold connections).
@@ -439,6 +442,7 @@ impl Default for ServerConfig {
             alerts: AlertsConfig::default(),
             http: HttpConfig::default(),
             support: SupportConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -480,6 +484,12 @@ impl ServerConfig {
         self.support
             .clock(self.calendar.calendar())
             .map_err(ConfigError::Invalid)?;
+        if !(1..=24 * 30).contains(&self.console.session_hours) {
+            return Err(ConfigError::Invalid(
+                "[console] session_hours must be 1-720 (a console session lasts at most 30 days)"
+                    .into(),
+            ));
+        }
         if self.products.is_empty() {
             return Err(ConfigError::Invalid(
                 "`products` is empty: name at least one, e.g. products = [\"wizard\"]".into(),
@@ -835,6 +845,12 @@ app_tickets_per_install_per_day = 3
 # [support.github]
 # repo = "wizard/wizard"
 # token = "..."
+
+[console]
+# The web console (docs/console.md): log in at / with an API token.
+session_hours = 12
+# Mark the session cookie Secure (default: when tls_cert is set; true behind a TLS proxy).
+# secure_cookie = true
 "##
         .to_owned()
     }

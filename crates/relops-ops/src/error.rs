@@ -66,4 +66,21 @@ impl From<relops_store::BlobError> for OpError {
     }
 }
 
+impl OpError {
+    /// The HTTP status that says this kind (the console answers a refused form with it).
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Invalid(_) => 400,
+            Self::Forbidden { .. } => 403,
+            Self::NotFound(_) => 404,
+            Self::Refused(_) | Self::Conflict(_) => 409,
+            Self::TooLarge(_) => 413,
+            Self::Unreadable(_) => 422,
+            Self::RateLimited { .. } => 429,
+            Self::Internal(_) => 500,
+            Self::Unavailable(_) => 503,
+        }
+    }
+}
+
 pub type OpResult<T> = Result<T, OpError>;

@@ -28,6 +28,7 @@ mod releases;
 mod rollback;
 mod rollback_requests;
 pub mod rollout;
+mod sessions;
 mod support_mail;
 mod tickets;
 mod tokens;
@@ -48,6 +49,7 @@ pub use actor::{Actor, Authorized, Principal};
 pub use config::ServerConfig;
 pub use error::{OpError, OpResult};
 pub use services::networks::Origin;
+pub use sessions::Session;
 pub use workers::Workers;
 
 use services::audit_anchors::AnchorFile;

@@ -20,12 +20,14 @@ pub const TOKEN_PREFIX: &str = "relops_";
 
 /// A fresh random token.
 pub fn new_token() -> anyhow::Result<String> {
+    Ok(format!("{TOKEN_PREFIX}{}", new_secret()?))
+}
+
+/// 32 random bytes as base64url (43 characters): a token's, a session's or a form's secret.
+pub(crate) fn new_secret() -> anyhow::Result<String> {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("random number generator: {e}"))?;
-    Ok(format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-    ))
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
 }
 
 pub fn token_hash(token: &str) -> String {

@@ -145,9 +145,13 @@ impl PeerAddress for std::net::SocketAddr {
 }
 
 /// Every route of the server over `state`: the route table (`routes::table`), each route
-/// behind its permission guard, request id and trace span.
+/// behind its permission guard, request id and trace span; and the web console's pages
+/// (`relops_console::router`, which log in with a session cookie instead of a token).
 pub fn router(state: AppState) -> Router {
-    routes::table::build(&state).with_state(state)
+    let console = relops_console::router(state.ops.clone());
+    routes::table::build(&state)
+        .with_state(state)
+        .merge(console)
 }
 
 /// Request ids: a random prefix per process and a counter (`3f9a0c1e-000000000042`) —

@@ -16,6 +16,7 @@ mod pool;
 mod releases;
 mod rollback_requests;
 mod rollout;
+mod sessions;
 mod sql;
 mod tickets;
 mod tokens;
@@ -36,6 +37,7 @@ pub use pool::Db;
 pub use releases::{ReleaseRecord, ReleaseSummaryRecord};
 pub use rollback_requests::RollbackRequestRecord;
 pub use rollout::{IncidentRecord, RollbackPlan, RollbackRecord, RolloutRecord};
+pub use sessions::SessionRecord;
 pub use sql::{Backend, DbError};
 pub use tickets::{
     AttachmentRecord, NewTicketEvent, PriorityRuleRecord, SlaReport, TicketEventRecord,

@@ -1,8 +1,10 @@
 //! The knowledge base and search (`relops_ops::kb`), and the public FAQ page.
 
 use axum::extract::State;
-use axum::response::Html;
+use axum::http::StatusCode;
+use axum::response::Response;
 use relops_api::{KbArticle, KbEdit, KbList, NewKbArticle, SearchResults};
+use relops_console::web::html;
 use serde::Deserialize;
 
 use super::Product;
@@ -73,9 +75,10 @@ pub async fn faq(
     State(state): State<AppState>,
     Path(product): Path<String>,
     Query(q): Query<SearchQuery>,
-) -> ApiResult<Html<String>> {
+) -> ApiResult<Response> {
     let articles = state.ops.public_faq(&product, Some(&q.q)).await?;
-    Ok(Html(relops_console::support::faq(
-        &product, &q.q, &articles,
-    )))
+    Ok(html(
+        StatusCode::OK,
+        relops_console::support::faq(&product, &q.q, &articles),
+    ))
 }

@@ -2,8 +2,10 @@
 //! `relops_console::releases`): no token.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::{IntoResponse, Response};
+use relops_console::web::html;
 use relops_ops::OpError;
 
 use crate::AppState;
@@ -14,12 +16,12 @@ use crate::extract::Path;
 pub async fn page(
     State(state): State<AppState>,
     Path(product): Path<String>,
-) -> ApiResult<Html<String>> {
+) -> ApiResult<Response> {
     let p = state.ops.public_releases(&product, None).await?;
-    Ok(Html(relops_console::releases::page(
-        &p,
-        &state.ops.config().feed.channels,
-    )))
+    Ok(html(
+        StatusCode::OK,
+        relops_console::releases::page(&p, &state.ops.config().feed.channels),
+    ))
 }
 
 /// `GET /releases/{product}/{channel}.atom`

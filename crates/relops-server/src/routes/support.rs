@@ -4,11 +4,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Html;
+use axum::response::Response;
 use relops_api::{
     LinkOutcome, Mailout, NewPriorityRule, PriorityRuleList, RemovePriorityRule, StartMailout,
     Subscribe, Subscriber, SubscriberList,
 };
+use relops_console::web::html;
 use relops_ops::OpError;
 use serde::Deserialize;
 
@@ -72,7 +73,7 @@ fn page(
     button: &str,
     done: &str,
     ready: &str,
-) -> ApiResult<(StatusCode, Html<String>)> {
+) -> ApiResult<Response> {
     match outcome {
         Ok(o) => {
             let about = format!("{} — {}", o.target, o.about);
@@ -81,14 +82,12 @@ fn page(
                 "done" => (done, None),
                 _ => ("This was done already. Nothing else is needed.", None),
             };
-            Ok((
+            Ok(html(
                 StatusCode::OK,
-                Html(link_page(title, &about, message, button)),
+                link_page(title, &about, message, button),
             ))
         }
-        Err(OpError::Refused(m)) => {
-            Ok((StatusCode::NOT_FOUND, Html(link_page(title, "", &m, None))))
-        }
+        Err(OpError::Refused(m)) => Ok(html(StatusCode::NOT_FOUND, link_page(title, "", &m, None))),
         Err(e) => Err(e.into()),
     }
 }
@@ -101,7 +100,7 @@ pub async fn confirm_page(
     State(state): State<AppState>,
     Path((product, id)): Path<(String, String)>,
     Query(q): Query<Signed>,
-) -> ApiResult<(StatusCode, Html<String>)> {
+) -> ApiResult<Response> {
     let o = state.ops.confirmation(&product, &id, &q.sig).await;
     page(
         o,
@@ -117,7 +116,7 @@ pub async fn confirm(
     State(state): State<AppState>,
     Path((product, id)): Path<(String, String)>,
     Query(q): Query<Signed>,
-) -> ApiResult<(StatusCode, Html<String>)> {
+) -> ApiResult<Response> {
     let o = state.ops.confirm_by_link(&product, &id, &q.sig).await;
     page(
         o,
@@ -133,7 +132,7 @@ pub async fn unsubscribe_page(
     State(state): State<AppState>,
     Path(product): Path<String>,
     Query(q): Query<Signed>,
-) -> ApiResult<(StatusCode, Html<String>)> {
+) -> ApiResult<Response> {
     let o = state.ops.unsubscription(&product, &q.email, &q.sig).await;
     page(
         o,
@@ -150,7 +149,7 @@ pub async fn unsubscribe(
     State(state): State<AppState>,
     Path(product): Path<String>,
     Query(q): Query<Signed>,
-) -> ApiResult<(StatusCode, Html<String>)> {
+) -> ApiResult<Response> {
     let o = state.ops.unsubscribe(&product, &q.email, &q.sig).await;
     page(
         o,

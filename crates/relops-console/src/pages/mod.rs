@@ -1,0 +1,260 @@
+//! The console's pages: [`router`] serves them with the login, the logout and the
+//! stylesheet and script they load. Each page reads what it shows through the operations
+//! layer as the logged-in user, and shows an action only to a user whose roles allow it
+//! (the operation checks again).
+
+mod overview;
+mod releases;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use relops_ops::Ops;
+use serde::Deserialize;
+
+use crate::web::{self, Form, PageResult, User, html, safe_next};
+
+/// What the layout shows on every page: the product, the user and their session's CSRF
+/// token (the logout form), which page is open, and what the last action did.
+#[derive(Debug)]
+pub(crate) struct Nav {
+    pub product: String,
+    pub user: String,
+    pub roles: String,
+    pub csrf: String,
+    pub here: &'static str,
+    pub flash: Option<&'static str>,
+}
+
+impl Nav {
+    fn new(user: &User, product: &str, here: &'static str, done: Option<&str>) -> Self {
+        Nav {
+            product: product.to_owned(),
+            user: user.name().to_owned(),
+            roles: user.roles(),
+            csrf: user.session.csrf.clone(),
+            here,
+            flash: done.and_then(flash),
+        }
+    }
+}
+
+/// The message after an action, by the fixed word the action's redirect names (never
+/// text from the address).
+fn flash(done: &str) -> Option<&'static str> {
+    Some(match done {
+        "signed" => "Checklist item signed.",
+        "decided" => "Decision recorded.",
+        "start" => "Pilot started.",
+        "advance" => "Rollout advanced to the next stage.",
+        "halt" => "Rollout halted: installs already updated keep the release; nobody else gets it.",
+        "resume" => "Rollout resumed.",
+        "pause" => "Rollout paused.",
+        "rollback" => "Rolled back: the feed offers the previous release again.",
+        "rollback_pending" => "Rollback filed: it takes effect once a second person confirms it.",
+        _ => return None,
+    })
+}
+
+/// `?done=` after an action.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct Done {
+    pub done: Option<String>,
+}
+
+/// The console's routes over `ops`.
+pub fn router(ops: Ops) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/assets/{file}", get(asset))
+        .route("/console/{product}", get(overview::page))
+        .route("/console/{product}/releases", get(releases::list))
+        .route(
+            "/console/{product}/releases/{version}",
+            get(releases::detail),
+        )
+        .route(
+            "/console/{product}/releases/{version}/checklist/{item}",
+            post(releases::sign),
+        )
+        .route(
+            "/console/{product}/releases/{version}/approve",
+            post(releases::decide),
+        )
+        .route(
+            "/console/{product}/releases/{version}/rollout/{action}",
+            post(releases::rollout_step),
+        )
+        .route("/console/{product}/rollback", post(releases::rollback))
+        .with_state(ops)
+}
+
+/// `GET /`: the first product's overview, or the login page.
+async fn home(State(ops): State<Ops>, headers: HeaderMap, done: Query<Done>) -> PageResult {
+    let user = match web::cookie_secret(&headers) {
+        Some(s) => ops.session(&s, None).await?,
+        None => None,
+    };
+    let Some(session) = user else {
+        return Ok(login_form(StatusCode::OK, "/", None));
+    };
+    let user = User {
+        actor: relops_ops::Actor::Caller(session.principal.clone()),
+        session,
+    };
+    let product = ops.config().products[0].clone();
+    overview::show(&ops, &user, &product, done.0.done.as_deref()).await
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    next: &'a str,
+    error: Option<&'a str>,
+}
+
+fn login_form(status: StatusCode, next: &str, error: Option<&str>) -> Response {
+    let next = if safe_next(next) { next } else { "/" };
+    html(
+        status,
+        LoginPage { next, error }
+            .render()
+            .unwrap_or_else(|e| format!("the page could not be rendered: {e}")),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// `GET /login`
+async fn login_page(q: Query<NextQuery>) -> Response {
+    login_form(StatusCode::OK, q.0.next.as_deref().unwrap_or("/"), None)
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    token: String,
+    next: Option<String>,
+}
+
+/// `POST /login` (form field `token`): a session cookie, and on to the page asked for.
+async fn login(
+    State(ops): State<Ops>,
+    headers: HeaderMap,
+    axum::extract::Form(f): axum::extract::Form<LoginForm>,
+) -> PageResult {
+    let next = f.next.as_deref().filter(|n| safe_next(n)).unwrap_or("/");
+    if !web::same_origin(&headers) {
+        return Ok(login_form(
+            StatusCode::FORBIDDEN,
+            next,
+            Some("this login was sent from another site: log in on this page"),
+        ));
+    }
+    if f.token.trim().is_empty() || f.token.len() > 256 {
+        return Ok(login_form(
+            StatusCode::BAD_REQUEST,
+            next,
+            Some("enter your API token (it starts with relops_)"),
+        ));
+    }
+    match ops.login_with_token(&f.token).await {
+        Ok(Some((secret, session))) => {
+            let max_age = (session.expires_at - chrono::Utc::now()).num_seconds();
+            let mut r = Redirect::to(next).into_response();
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                web::set_cookie(Some((&secret, max_age)), web::secure_cookie(&ops)),
+            );
+            Ok(r)
+        }
+        Ok(None) => Ok(login_form(
+            StatusCode::UNAUTHORIZED,
+            next,
+            Some("unknown or revoked API token: check it, or ask an admin for a new one"),
+        )),
+        Err(relops_ops::OpError::Forbidden { message, .. }) => {
+            Ok(login_form(StatusCode::FORBIDDEN, next, Some(&message)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct NoFields {}
+
+/// `POST /logout`: ends the session and removes the cookie.
+async fn logout(State(ops): State<Ops>, headers: HeaderMap, _f: Form<NoFields>) -> PageResult {
+    if let Some(secret) = web::cookie_secret(&headers) {
+        ops.logout(&secret).await?;
+    }
+    let mut r = Redirect::to("/").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        web::set_cookie(None, web::secure_cookie(&ops)),
+    );
+    Ok(r)
+}
+
+/// The stylesheet and script, built into the binary (no CDN; works offline).
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let (body, kind): (&'static str, &str) = match file.as_str() {
+        "relops.css" => (
+            include_str!("../../assets/relops.css"),
+            "text/css; charset=utf-8",
+        ),
+        "console.js" => (
+            include_str!("../../assets/console.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    message: &'a str,
+}
+
+/// The page of a refused action.
+pub(crate) fn error_page(status: u16, message: &str) -> String {
+    ErrorPage { status, message }
+        .render()
+        .unwrap_or_else(|_| "the page could not be rendered".into())
+}
+
+/// Renders a page, or says it could not.
+pub(crate) fn render(t: impl Template) -> Response {
+    match t.render() {
+        Ok(body) => html(StatusCode::OK, body),
+        Err(e) => {
+            tracing::error!(error = %e, "console page failed to render");
+            html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                error_page(
+                    500,
+                    "the page could not be rendered; the server log has the details",
+                ),
+            )
+        }
+    }
+}

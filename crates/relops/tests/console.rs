@@ -1,0 +1,226 @@
+//! The web console over HTTP (issue 26): login with a token for a session cookie, the
+//! cookie's attributes, the security headers, pages per role, CSRF and cross-site refusals,
+//! and logout. `console_browser.rs` drives the same
+//! pages in a real browser.
+
+mod common;
+
+use common::{Backend, TestEnv};
+
+backend_tests!(a_token_logs_in_and_forms_need_the_session_csrf_token);
+
+/// A client that does not follow redirects (the test reads them).
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Logs in with `token`: the `relops_session=…` cookie pair and the whole Set-Cookie line.
+async fn login(url: &str, token: &str) -> (String, String) {
+    let r = client()
+        .post(format!("{url}/login"))
+        .form(&[("token", token), ("next", "/console/wizard/releases")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/console/wizard/releases");
+    let line = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let pair = line.split(';').next().unwrap().to_owned();
+    (pair, line)
+}
+
+async fn page(url: &str, path: &str, cookie: &str) -> (u16, String) {
+    let r = client()
+        .get(format!("{url}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The value of the hidden `csrf` field of a page.
+fn csrf(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a csrf field")
+        + 19;
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+async fn a_token_logs_in_and_forms_need_the_session_csrf_token(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let url = s.url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-03-15"]);
+    s.upload(
+        dir.path(),
+        "2.0.0",
+        "windows-x64",
+        "WIZARD-2.0.0.msi",
+        &common::test_bytes(4096, 3),
+    );
+    s.ready("2.0.0");
+    s.cli_json_as(&s.as_role("product_owner"), &["approve", "2.0.0"]);
+
+    // Without a session: the login page, with the security headers.
+    let r = client().get(format!("{url}/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'")
+            && csp.contains("frame-ancestors 'none'")
+            && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert!(r.text().await.unwrap().contains("name=\"token\""));
+    // A page of the console sends an anonymous visitor to the login, and back after it.
+    let r = client()
+        .get(format!("{url}/console/wizard/releases/2.0.0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "/login?next=%2Fconsole%2Fwizard%2Freleases%2F2.0.0"
+    );
+    // A wrong token: the login page again, saying so; no cookie.
+    let r = client()
+        .post(format!("{url}/login"))
+        .form(&[("token", "relops_not-a-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("set-cookie").is_none());
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("unknown or revoked API token")
+    );
+    // A login to an address off the site goes to the overview instead.
+    let r = client()
+        .post(format!("{url}/login"))
+        .form(&[("token", s.token.as_str()), ("next", "//evil.example/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/");
+
+    // The release manager: a session cookie that scripts cannot read and other sites do
+    // not send.
+    let rm = s.as_role("release_manager");
+    let (cookie, line) = login(&url, &rm).await;
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(line.contains(attr), "{line}");
+    }
+    assert!(!line.contains("Secure"), "plain HTTP here: {line}");
+    let (status, html) = page(&url, "/", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<h1>Overview</h1>") && html.contains("test-release_manager"));
+    let (status, html) = page(&url, "/console/wizard/releases/2.0.0", &cookie).await;
+    assert_eq!(status, 200, "{html}");
+    // Start is the release manager's; go/no-go is not, nor is signing.
+    assert!(html.contains("id=\"start\""), "{html}");
+    assert!(!html.contains("id=\"decide\"") && !html.contains("id=\"sign-"));
+    let token = csrf(&html);
+
+    // A form without the CSRF token, or with another session's, does nothing.
+    let start = format!("{url}/console/wizard/releases/2.0.0/rollout/start");
+    let r = client()
+        .post(&start)
+        .header("cookie", &cookie)
+        .form(&[("reason", "no token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("CSRF"));
+    // A form sent from another site, even with the right token, does nothing.
+    let r = client()
+        .post(&start)
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        s.cli_json(&["release", "show", "2.0.0"])["state"],
+        "approved",
+        "nothing moved"
+    );
+    // From the page: the pilot starts, audited under the release manager's name.
+    let r = client()
+        .post(&start)
+        .header("cookie", &cookie)
+        .header("origin", &url)
+        .form(&[("csrf", token.as_str()), ("reason", "from the console")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "/console/wizard/releases/2.0.0?done=start"
+    );
+    let st = s.cli_json(&["rollout", "status", "2.0.0"]);
+    assert_eq!(st["stage"], "pilot");
+    assert!(
+        st["started_by"]
+            .as_str()
+            .unwrap()
+            .contains("test-release_manager")
+    );
+    let (_, html) = page(&url, "/console/wizard/releases/2.0.0?done=start", &cookie).await;
+    assert!(html.contains("Pilot started."));
+    assert!(html.contains("id=\"halt\"") && html.contains("id=\"rollback\""));
+
+    // An action the roles do not allow is refused by the operation, shown as a page.
+    let qa = s.as_role("qa_lead");
+    let (qa_cookie, _) = login(&url, &qa).await;
+    let (_, qa_html) = page(&url, "/console/wizard/releases/2.0.0", &qa_cookie).await;
+    assert!(!qa_html.contains("id=\"halt\""), "QA may not halt");
+    let r = client()
+        .post(format!("{url}/console/wizard/releases/2.0.0/rollout/halt"))
+        .header("cookie", &qa_cookie)
+        .form(&[("csrf", csrf(&qa_html).as_str()), ("reason", "qa")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("rollout.halt"));
+
+    // Logout ends the session: the cookie no longer opens a page.
+    let r = client()
+        .post(format!("{url}/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let (status, _) = page(&url, "/console/wizard/releases", &cookie).await;
+    assert_eq!(status, 303);
+
+    // Another person's session lives on.
+    let (status, _) = page(&url, "/console/wizard/releases", &qa_cookie).await;
+    assert_eq!(status, 200);
+}
