@@ -28,6 +28,16 @@ fn awaited_role(filed_roles: &[String]) -> Role {
 }
 
 impl Ops {
+    /// The rollback of `product` waiting for its second person, if any.
+    pub async fn waiting_rollback(
+        &self,
+        actor: &crate::Actor,
+        product: &str,
+    ) -> OpResult<Option<RollbackPending>> {
+        actor.authorize(relops_core::access::Permission::ReleaseRead)?;
+        self.pending_rollback(product).await
+    }
+
     /// The waiting rollback request of `product`, as the API shows it (none once expired).
     pub(crate) async fn pending_rollback(
         &self,

@@ -42,6 +42,9 @@ pub(crate) struct Queue {
 #[template(path = "overview.html")]
 struct Overview {
     nav: Nav,
+    /// A person's rollback waiting for its second person, and whether this user may be it.
+    waiting: Option<relops_api::RollbackPending>,
+    may_confirm: bool,
     rollouts: Vec<RolloutLine>,
     alerts: Vec<Alert>,
     incidents: Vec<IncidentLine>,
@@ -134,8 +137,20 @@ pub(crate) async fn show(
     } else {
         None
     };
+    let waiting = ops.waiting_rollback(who, product).await?;
+    let may_confirm = waiting.as_ref().is_some_and(|w| {
+        user.may(Permission::Rollback)
+            && user
+                .session
+                .principal
+                .roles
+                .iter()
+                .any(|r| r.as_str() == w.awaits)
+    });
     Ok(render(Overview {
         nav: Nav::new(user, product, "overview", done),
+        waiting,
+        may_confirm,
         rollouts,
         alerts,
         incidents,

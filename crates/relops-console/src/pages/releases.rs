@@ -254,9 +254,12 @@ pub(crate) async fn rollout_step(
 pub(crate) struct RollbackForm {
     reason: Option<String>,
     severity: Option<String>,
+    /// `true`: confirm the product's waiting rollback as its second person.
+    confirm: Option<String>,
 }
 
-/// `POST /console/{product}/rollback`: back to the newest release that reached 100 %.
+/// `POST /console/{product}/rollback`: back to the newest release that reached 100 % (a
+/// person's rollback waits for its second person), or the second person's confirmation.
 pub(crate) async fn rollback(
     State(ops): State<Ops>,
     Path(product): Path<String>,
@@ -268,7 +271,7 @@ pub(crate) async fn rollback(
         severity: given(f.fields.severity),
         next_fix: None,
         force: false,
-        confirm: false,
+        confirm: f.fields.confirm.as_deref() == Some("true"),
     };
     let a = ops.rollback(&f.user.actor, &product, req).await?;
     let done = if a.done.is_some() {

@@ -1,0 +1,257 @@
+//! The web console in a real browser (issue 26): Debian's Chromium driven by Playwright for
+//! Python (`tests/python/console_browser.py`). Each role logs in and sees only its buttons;
+//! QA signs its checklist item and the product owner says go through the pages; the release
+//! manager starts the pilot, on-call halts it and files a rollback, the product owner
+//! confirms it — and python-tuf sees the feed change after each; script in release notes,
+//! a checklist note and a token's name stays inert; a form without the CSRF token is
+//! refused; axe-core finds no serious or critical accessibility violation on any page;
+//! no page is wider than a 390 px phone. Screenshots land in
+//! `$CARGO_TARGET_TMPDIR/console-screenshots/`.
+//!
+//! SQLite only: the pages read through the operations layer, which the other tests run on
+//! both backends; the browser adds nothing backend-specific.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Backend, TestEnv};
+
+/// Chromium, Playwright and axe-core, or `None` with the reason (a panic under CI).
+fn browser_parts() -> Option<(PathBuf, String, String)> {
+    let python = common::python_with("playwright.sync_api")?;
+    let chromium =
+        std::env::var("RELOPS_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let axe = std::env::var("RELOPS_TEST_AXE").unwrap_or_default();
+    let missing: Vec<&str> = [
+        (!Path::new(&chromium).exists()).then_some("chromium (apt-get install chromium)"),
+        (!Path::new(&axe).exists()).then_some("axe-core (RELOPS_TEST_AXE: npm's axe.min.js)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !missing.is_empty() {
+        let why = format!(
+            "{} missing: run `.ci/run`, which installs them",
+            missing.join(", ")
+        );
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        eprintln!("skipped: console in a browser: {why}");
+        return None;
+    }
+    Some((python, chromium, axe))
+}
+
+/// Runs one step of the browser script; its report.
+fn browse(python: &Path, work: &Path, cfg: &serde_json::Value, step: &str) -> serde_json::Value {
+    let mut cfg = cfg.clone();
+    cfg["step"] = step.into();
+    let file = work.join(format!("browser-{step}.json"));
+    std::fs::write(&file, cfg.to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/console_browser.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser step {step} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The feed's targets as python-tuf's client verified them.
+fn feed(s: &common::Server, python: &Path, root: &[u8], work: &Path) -> serde_json::Value {
+    common::python_tuf_refresh(python, &s.url, "wizard", root, work).unwrap()["targets"].clone()
+}
+
+/// The rollout state the feed announces for 2.0.0's installer, if it lists it.
+fn state_of_2_0_0(targets: &serde_json::Value) -> Option<String> {
+    targets["wizard-2.0.0-windows-x64.msi"]["custom"]["rollout"]["state"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_do_their_work_in_the_console() {
+    let Some((python, chromium, axe)) = browser_parts() else {
+        return;
+    };
+    let Some(tuf_python) = common::python_with_tuf() else {
+        return;
+    };
+    let env = TestEnv::new(Backend::SqliteLocal).await;
+    let s = env.serve();
+    let dir = tempfile::tempdir().unwrap();
+    let xss = "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">";
+    // 1.9.0 at 100 %: what a rollback of 2.0.0 goes back to.
+    s.cli_json(&["release", "create", "1.9.0", "--go-live", "2027-01-15"]);
+    s.upload(
+        dir.path(),
+        "1.9.0",
+        "windows-x64",
+        "WIZARD-1.9.0.msi",
+        &common::test_bytes(4096, 1),
+    );
+    s.ship("1.9.0");
+    // 2.0.0 ready but for QA's signature, with release notes that try to run a script.
+    s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-03-15"]);
+    s.upload(
+        dir.path(),
+        "2.0.0",
+        "windows-x64",
+        "WIZARD-2.0.0.msi",
+        &common::test_bytes(4096, 2),
+    );
+    let notes = dir.path().join("notes.md");
+    std::fs::write(
+        &notes,
+        format!("# 2.0.0\n\n{xss}\n\n[details](javascript:window.pwned=3)\n"),
+    )
+    .unwrap();
+    s.cli_json(&["release", "notes", "2.0.0", notes.to_str().unwrap()]);
+    s.ready_except("2.0.0", &["qa"]);
+
+    let mut tokens = serde_json::Map::new();
+    for role in [
+        "release_manager",
+        "product_owner",
+        "oncall_devops",
+        "support_agent",
+    ] {
+        tokens.insert(role.into(), s.as_role(role).into());
+    }
+    tokens.insert("admin".into(), s.token.clone().into());
+    // QA's token is named like a script: the name shows on every page QA opens.
+    let qa = s.cli_json(&[
+        "token",
+        "create",
+        "--name",
+        "<script>window.pwned=4</script>",
+        "--role",
+        "qa_lead",
+    ]);
+    tokens.insert("qa_lead".into(), qa["token"].clone());
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let cfg = serde_json::json!({
+        "url": s.url,
+        "version": "2.0.0",
+        "tokens": tokens,
+        "chromium": chromium,
+        "axe": axe,
+        "screenshots": shots,
+        "xss": xss,
+    });
+    let root = s.trusted_root().await;
+    let before = feed(&s, &tuf_python, &root, &dir.path().join("tuf"));
+    assert_eq!(state_of_2_0_0(&before), None, "{before}");
+
+    let r = browse(&python, dir.path(), &cfg, "roles_and_go");
+    let buttons =
+        |role: &str| -> Vec<String> { serde_json::from_value(r["buttons"][role].clone()).unwrap() };
+    // Before go: only QA may sign (its item is the open one), only the product owner
+    // decides; an approved release is not started before go.
+    assert_eq!(buttons("qa_lead"), ["sign-qa"]);
+    assert_eq!(buttons("product_owner"), ["decide"]);
+    for role in ["release_manager", "oncall_devops", "support_agent", "admin"] {
+        assert!(buttons(role).is_empty(), "{role}: {:?}", buttons(role));
+    }
+    assert_eq!(r["actions"]["sign"], "Checklist item signed.", "{r}");
+    assert_eq!(r["actions"]["go"], "Decision recorded.", "{r}");
+    assert_eq!(r["actions"]["start"], "Pilot started.", "{r}");
+    assert_eq!(r["csrf"], 403, "a form without the CSRF token");
+    let qa_sign = s.cli_json(&["checklist", "show", "2.0.0"]);
+    let item = qa_sign["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["item"] == "qa")
+        .unwrap();
+    assert_eq!(item["status"], "done");
+    assert_eq!(item["note"], xss, "the note is kept as written");
+    assert_eq!(
+        s.cli_json(&["rollout", "status", "2.0.0"])["stage"],
+        "pilot"
+    );
+    let piloting = feed(&s, &tuf_python, &root, &dir.path().join("tuf"));
+    assert_eq!(
+        state_of_2_0_0(&piloting).as_deref(),
+        Some("active"),
+        "{piloting}"
+    );
+
+    let r2 = browse(&python, dir.path(), &cfg, "halt_and_roll_back");
+    assert!(
+        r2["actions"]["halt"]
+            .as_str()
+            .unwrap()
+            .starts_with("Rollout halted"),
+        "{r2}"
+    );
+    assert_eq!(
+        serde_json::from_value::<Vec<String>>(r2["buttons"]["oncall_devops_halted"].clone())
+            .unwrap(),
+        ["rollback"],
+        "on-call may roll back a halted release, not resume it"
+    );
+    assert!(
+        r2["actions"]["rollback"]
+            .as_str()
+            .unwrap()
+            .starts_with("Rollback filed"),
+        "{r2}"
+    );
+    assert_eq!(
+        serde_json::from_value::<Vec<String>>(r2["buttons"]["product_owner_overview"].clone())
+            .unwrap(),
+        ["confirm-rollback"]
+    );
+    assert!(
+        r2["actions"]["confirm"]
+            .as_str()
+            .unwrap()
+            .starts_with("Rolled back"),
+        "{r2}"
+    );
+    assert_eq!(
+        s.cli_json(&["release", "show", "2.0.0"])["state"],
+        "rolled_back"
+    );
+    let after = feed(&s, &tuf_python, &root, &dir.path().join("tuf"));
+    assert_eq!(
+        state_of_2_0_0(&after).as_deref(),
+        Some("rolled_back"),
+        "{after}"
+    );
+    assert_eq!(
+        after["wizard-1.9.0-windows-x64.msi"]["custom"]["rollback"]["from"],
+        serde_json::json!(["2.0.0"]),
+        "1.9.0 is offered again in 2.0.0's place: {after}"
+    );
+
+    for report in [&r, &r2] {
+        assert_eq!(
+            report["xss"],
+            serde_json::json!([]),
+            "a script ran: {report}"
+        );
+        assert_eq!(report["dialogs"], serde_json::json!([]), "{report}");
+        assert_eq!(report["third_party"], serde_json::json!([]), "{report}");
+        for (page, found) in report["axe"].as_object().unwrap() {
+            assert_eq!(found, &serde_json::json!([]), "axe on {page}");
+        }
+        for (page, overflow) in report["overflow"].as_object().unwrap() {
+            assert!(
+                overflow.as_i64().unwrap() <= 0,
+                "{page} is wider than 390 px by {overflow}"
+            );
+        }
+    }
+    // Measured, not asserted: printed for bench/RESULTS.md.
+    eprintln!("console timing: {}", r["timing"]);
+    assert!(std::fs::read_dir(&shots).unwrap().count() >= 14);
+}
