@@ -35,6 +35,37 @@ pub struct TokenConfirmed {
     pub confirmed_by: String,
 }
 
+/// One API token as `GET /v1/tokens` lists it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    /// Made, but not usable until a second person confirms it.
+    pub awaiting_confirmation: bool,
+    #[serde(default)]
+    pub confirmed_by: Option<String>,
+}
+
+/// `GET /v1/tokens`: the tokens that work (or await confirmation), oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// `POST /v1/tokens/{id}/revoke`: the token no longer works, nor do the console sessions
+/// made with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenRevoked {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub revoked_by: String,
+    pub revoked_at: DateTime<Utc>,
+}
+
 /// `GET /v1/whoami`
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct WhoAmI {

@@ -6,7 +6,9 @@
 
 use base64::Engine;
 use chrono::Utc;
-use relops_api::{CreateToken, TokenConfirmed, TokenCreated, WhoAmI};
+use relops_api::{
+    CreateToken, TokenConfirmed, TokenCreated, TokenInfo, TokenList, TokenRevoked, WhoAmI,
+};
 use relops_core::access::{Permission, Role};
 use relops_store::{AuditRecord, Db, TokenRecord};
 use serde_json::json;
@@ -52,6 +54,7 @@ pub(crate) async fn issue_token(
         name: name.to_owned(),
         roles: roles.clone(),
         created_by: actor_name.to_owned(),
+        created_at: Utc::now(),
         needs_confirmation: needs_confirmation && roles.iter().any(|r| r.checks_others()),
         confirmed_by: None,
     };
@@ -66,7 +69,7 @@ pub(crate) async fn issue_token(
         detail,
         request_id,
     };
-    db.insert_token(&record, &token_hash(&token), Utc::now(), &audit)
+    db.insert_token(&record, &token_hash(&token), &audit)
         .await?;
     Ok(TokenCreated {
         awaiting_confirmation: record.needs_confirmation,
@@ -147,6 +150,60 @@ pub(crate) async fn confirm(
 }
 
 impl Ops {
+    /// The tokens that work or await confirmation (admin).
+    pub async fn tokens(&self, actor: &Actor) -> OpResult<TokenList> {
+        actor.authorize(Permission::TokenManage)?;
+        Ok(TokenList {
+            tokens: self
+                .db
+                .tokens()
+                .await?
+                .into_iter()
+                .map(token_info)
+                .collect(),
+        })
+    }
+
+    /// Revokes a token (admin): it stops working at once, and so do the console sessions
+    /// made with it. The last live admin token is kept: without it nobody could make
+    /// tokens any more.
+    pub async fn revoke_token(&self, actor: &Actor, id: &str) -> OpResult<TokenRevoked> {
+        let who = actor.authorize(Permission::TokenManage)?;
+        let all = self.db.tokens().await?;
+        let t = all.iter().find(|t| t.id == id).cloned().ok_or_else(|| {
+            OpError::NotFound(format!(
+                "no token {id} (or it was revoked already): `relops token list` shows the tokens and their ids"
+            ))
+        })?;
+        let admin = |t: &TokenRecord| t.is_live() && t.roles.contains(&Role::Admin);
+        if admin(&t) && all.iter().filter(|o| admin(o)).count() == 1 {
+            return Err(OpError::Refused(format!(
+                "token {id} ({}) is the last admin token: make another admin token first (`relops token create --role admin`), or nobody could make tokens any more",
+                t.name
+            )));
+        }
+        let at = Utc::now();
+        let audit = AuditRecord {
+            actor: who.name.clone(),
+            action: "token.revoke".into(),
+            target: format!("token/{id}"),
+            detail: json!({ "name": t.name, "roles": t.roles, "created_by": t.created_by }),
+            request_id: who.request_id.clone(),
+        };
+        if !self.db.revoke_token(id, at, &audit).await? {
+            return Err(OpError::Conflict(format!(
+                "token {id} was revoked meanwhile"
+            )));
+        }
+        Ok(TokenRevoked {
+            id: t.id,
+            name: t.name,
+            roles: t.roles,
+            revoked_by: who.name,
+            revoked_at: at,
+        })
+    }
+
     /// The caller a bearer token belongs to; `None` for an unknown or revoked token, and
     /// `Forbidden` for one awaiting its second person.
     pub async fn authenticate(
@@ -223,6 +280,18 @@ impl Ops {
             roles: p.roles.clone(),
             products: self.config.products.clone(),
         }
+    }
+}
+
+fn token_info(t: TokenRecord) -> TokenInfo {
+    TokenInfo {
+        awaiting_confirmation: !t.is_live(),
+        id: t.id,
+        name: t.name,
+        roles: t.roles,
+        created_at: t.created_at,
+        created_by: t.created_by,
+        confirmed_by: t.confirmed_by,
     }
 }
 

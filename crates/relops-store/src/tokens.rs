@@ -16,6 +16,7 @@ pub struct TokenRecord {
     pub roles: Vec<Role>,
     /// Made, and by whom (the audit name).
     pub created_by: String,
+    pub created_at: DateTime<Utc>,
     /// Live only once a second person confirmed it (separation of duties) …
     pub needs_confirmation: bool,
     /// … which this person did.
@@ -42,12 +43,14 @@ fn token_record(row: &sqlx::any::AnyRow) -> Result<TokenRecord> {
         name: row.try_get("name")?,
         roles,
         created_by: row.try_get("created_by")?,
+        created_at: crate::sql::parse(row, "created_at")?,
         needs_confirmation: needs != 0,
         confirmed_by: row.try_get("confirmed_by")?,
     })
 }
 
-const TOKEN_COLUMNS: &str = "id, name, roles, created_by, needs_confirmation, confirmed_by";
+const TOKEN_COLUMNS: &str =
+    "id, name, roles, created_by, created_at, needs_confirmation, confirmed_by";
 
 impl Db {
     /// Stores a new token by its hash.
@@ -55,7 +58,6 @@ impl Db {
         &self,
         token: &TokenRecord,
         token_hash: &str,
-        at: DateTime<Utc>,
         audit: &AuditRecord,
     ) -> Result<()> {
         let roles: Vec<&str> = token.roles.iter().map(|r| r.as_str()).collect();
@@ -68,7 +70,7 @@ impl Db {
         .bind(&token.name)
         .bind(token_hash)
         .bind(roles.join(","))
-        .bind(ts(at))
+        .bind(ts(token.created_at))
         .bind(&token.created_by)
         .bind(i64::from(token.needs_confirmation))
         .execute(&mut *tx)
@@ -136,6 +138,45 @@ impl Db {
         if !done {
             return Ok(false);
         }
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The unrevoked tokens, oldest first.
+    pub async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE revoked_at IS NULL ORDER BY created_at, id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_record).collect()
+    }
+
+    /// Revokes a token and ends the console sessions made with it; false when it was
+    /// revoked meanwhile.
+    pub async fn revoke_token(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(ts(at))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        if !done {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM console_sessions WHERE token_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)

@@ -983,6 +983,15 @@ pub enum TokenCmd {
         #[command(flatten)]
         local: LocalArgs,
     },
+    /// List the tokens that work or await confirmation (admin): id, name, roles, who made
+    /// and confirmed them. Secrets are never shown again.
+    List,
+    /// Revoke a token (admin): it stops working at once, and so do the console sessions
+    /// made with it. Audited. The last admin token cannot be revoked.
+    Revoke {
+        /// The token's id (`relops token list`).
+        id: String,
+    },
 }
 
 /// The data dir of a server on this host, for what its operator does without a token.

@@ -7,7 +7,10 @@ mod common;
 
 use common::{Backend, TestEnv};
 
-backend_tests!(a_token_logs_in_and_forms_need_the_session_csrf_token);
+backend_tests!(
+    a_token_logs_in_and_forms_need_the_session_csrf_token,
+    a_revoked_token_ends_its_sessions_and_the_last_admin_stays
+);
 
 /// A client that does not follow redirects (the test reads them).
 fn client() -> reqwest::Client {
@@ -223,4 +226,96 @@ async fn a_token_logs_in_and_forms_need_the_session_csrf_token(b: Backend) {
     // Another person's session lives on.
     let (status, _) = page(&url, "/console/wizard/releases", &qa_cookie).await;
     assert_eq!(status, 200);
+}
+
+async fn a_revoked_token_ends_its_sessions_and_the_last_admin_stays(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let url = s.url.clone();
+    let agent = s.as_role("support_agent");
+    let (agent_cookie, _) = login(&url, &agent).await;
+    assert_eq!(
+        page(&url, "/console/wizard/releases", &agent_cookie)
+            .await
+            .0,
+        200
+    );
+    // The tokens page is the admin's: others are refused, and see no link to it.
+    let (status, html) = page(&url, "/console/wizard/tokens", &agent_cookie).await;
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains("token.manage"));
+    let (_, html) = page(&url, "/console/wizard", &agent_cookie).await;
+    assert!(!html.contains("/tokens\""));
+
+    // `relops token list` names every token, never a secret.
+    let list = s.cli_json(&["token", "list"]);
+    let tokens = list["tokens"].as_array().unwrap();
+    let agent_id = tokens
+        .iter()
+        .find(|t| t["name"] == "test-support_agent")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!list.to_string().contains(&agent), "no secret in the list");
+    let out = s.cli(&["token", "list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("test-support_agent"));
+
+    // The admin revokes the agent's token in the console: the token and its session end.
+    let (admin_cookie, _) = login(&url, &s.token).await;
+    let (status, html) = page(&url, "/console/wizard/tokens", &admin_cookie).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&format!("id=\"revoke-{agent_id}\"")));
+    let r = client()
+        .post(format!("{url}/console/wizard/tokens/{agent_id}/revoke"))
+        .header("cookie", &admin_cookie)
+        .form(&[("csrf", csrf(&html).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        page(&url, "/console/wizard/releases", &agent_cookie)
+            .await
+            .0,
+        303
+    );
+    let out = s.cli_as(&agent, &["release", "list"]);
+    common::assert_refused(&out, 1, "unknown or revoked API token");
+    let audit = s.cli(&["audit", "export"]);
+    assert!(
+        String::from_utf8_lossy(&audit.stdout).contains("\"token.revoke\""),
+        "audited"
+    );
+    // Revoking it again: it is gone.
+    let out = s.cli(&["token", "revoke", &agent_id]);
+    common::assert_refused(&out, 1, "revoked already");
+
+    // The last working admin token stays: without it nobody could make tokens.
+    let admin = tokens.iter().find(|t| t["name"] == "admin").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = s.cli(&["token", "revoke", &admin]);
+    common::assert_refused(&out, 1, "last admin token");
+    // A token made in the console shows its secret once, and works.
+    let (_, html) = page(&url, "/console/wizard/tokens", &admin_cookie).await;
+    let r = client()
+        .post(format!("{url}/console/wizard/tokens"))
+        .header("cookie", &admin_cookie)
+        .form(&[
+            ("csrf", csrf(&html).as_str()),
+            ("name", "quinn"),
+            ("role", "qa_lead"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    let open = "<pre id=\"secret\">";
+    let at = html.find(open).unwrap() + open.len();
+    let secret = html[at..].split('<').next().unwrap();
+    assert!(secret.starts_with("relops_"), "{secret}");
+    assert_eq!(s.cli_json_as(secret, &["whoami"])["name"], "quinn");
 }

@@ -5,6 +5,7 @@
 
 mod overview;
 mod releases;
+mod tokens;
 
 use askama::Template;
 use axum::Router;
@@ -27,6 +28,8 @@ pub(crate) struct Nav {
     pub csrf: String,
     pub here: &'static str,
     pub flash: Option<&'static str>,
+    /// The user may manage tokens (the nav links the tokens page).
+    pub tokens: bool,
 }
 
 impl Nav {
@@ -38,6 +41,7 @@ impl Nav {
             csrf: user.session.csrf.clone(),
             here,
             flash: done.and_then(flash),
+            tokens: user.may(relops_core::access::Permission::TokenManage),
         }
     }
 }
@@ -55,6 +59,7 @@ fn flash(done: &str) -> Option<&'static str> {
         "pause" => "Rollout paused.",
         "rollback" => "Rolled back: the feed offers the previous release again.",
         "rollback_pending" => "Rollback filed: it takes effect once a second person confirms it.",
+        "revoked" => "Token revoked: it no longer works, nor do console sessions made with it.",
         _ => return None,
     })
 }
@@ -91,6 +96,14 @@ pub fn router(ops: Ops) -> Router {
             post(releases::rollout_step),
         )
         .route("/console/{product}/rollback", post(releases::rollback))
+        .route(
+            "/console/{product}/tokens",
+            get(tokens::list).post(tokens::create),
+        )
+        .route(
+            "/console/{product}/tokens/{id}/revoke",
+            post(tokens::revoke),
+        )
         .with_state(ops)
 }
 
@@ -188,8 +201,9 @@ async fn login(
     }
 }
 
+/// A form with no fields but its CSRF token.
 #[derive(Debug, Deserialize)]
-struct NoFields {}
+pub(crate) struct NoFields {}
 
 /// `POST /logout`: ends the session and removes the cookie.
 async fn logout(State(ops): State<Ops>, headers: HeaderMap, _f: Form<NoFields>) -> PageResult {

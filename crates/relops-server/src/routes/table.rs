@@ -810,6 +810,22 @@ fn entries() -> Vec<Entry> {
         .answers::<api::TokenCreated>()
         .created(),
         e(
+            "GET",
+            "/v1/tokens",
+            P(TokenManage),
+            "list API tokens (never their secrets)",
+            get(tokens::list),
+        )
+        .answers::<api::TokenList>(),
+        e(
+            "POST",
+            "/v1/tokens/{id}/revoke",
+            P(TokenManage),
+            "revoke an API token (and the console sessions made with it)",
+            post(tokens::revoke),
+        )
+        .answers::<api::TokenRevoked>(),
+        e(
             "POST",
             "/v1/tokens/{id}/confirm",
             P(TokenConfirm),

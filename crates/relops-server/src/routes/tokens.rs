@@ -1,10 +1,11 @@
-//! API tokens: `POST /v1/tokens` (admin) and `GET /v1/whoami` (`relops_ops::tokens`).
+//! API tokens: `POST /v1/tokens`, `GET /v1/tokens`, `POST /v1/tokens/{id}/revoke` (admin),
+//! `POST /v1/tokens/{id}/confirm` and `GET /v1/whoami` (`relops_ops::tokens`).
 
 use crate::extract::Json;
 use crate::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
-use relops_api::{CreateToken, TokenConfirmed, TokenCreated, WhoAmI};
+use relops_api::{CreateToken, TokenConfirmed, TokenCreated, TokenList, TokenRevoked, WhoAmI};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -29,6 +30,23 @@ pub async fn confirm(
     Caller(who): Caller,
 ) -> ApiResult<Json<TokenConfirmed>> {
     Ok(Json(state.ops.confirm_token(&who, &id).await?))
+}
+
+/// `GET /v1/tokens`
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+) -> ApiResult<Json<TokenList>> {
+    Ok(Json(state.ops.tokens(&who).await?))
+}
+
+/// `POST /v1/tokens/{id}/revoke`
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Caller(who): Caller,
+) -> ApiResult<Json<TokenRevoked>> {
+    Ok(Json(state.ops.revoke_token(&who, &id).await?))
 }
 
 pub async fn whoami(State(state): State<AppState>, who: Caller) -> ApiResult<Json<WhoAmI>> {

@@ -57,6 +57,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 confirmed.confirmed_by
             ))
         }
+        Command::Token(TokenCmd::List) => {
+            let list: relops_api::TokenList = Client::new(&cli.global)?.get("/tokens").await?;
+            if json {
+                return print_json(&list);
+            }
+            let rows: Vec<Vec<String>> = list
+                .tokens
+                .iter()
+                .map(|t| {
+                    let roles: Vec<_> = t.roles.iter().map(|r| r.as_str()).collect();
+                    vec![
+                        t.id.clone(),
+                        t.name.clone(),
+                        roles.join(","),
+                        t.created_at.format("%Y-%m-%d").to_string(),
+                        t.created_by.clone(),
+                        if t.awaiting_confirmation {
+                            "awaits confirmation".to_owned()
+                        } else {
+                            t.confirmed_by
+                                .as_deref()
+                                .map(|c| format!("confirmed by {c}"))
+                                .unwrap_or_else(|| "works".to_owned())
+                        },
+                    ]
+                })
+                .collect();
+            print(&crate::output::table(
+                &["ID", "NAME", "ROLES", "MADE", "MADE BY", "STATE"],
+                &rows,
+            ))
+        }
+        Command::Token(TokenCmd::Revoke { id }) => {
+            let r: relops_api::TokenRevoked = Client::new(&cli.global)?
+                .post(&format!("/tokens/{}/revoke", segment(&id)), &())
+                .await?;
+            if json {
+                return print_json(&r);
+            }
+            print(&format!(
+                "token {} ({}) is revoked: it no longer works, nor do console sessions made with it\n",
+                r.id, r.name
+            ))
+        }
         Command::Token(TokenCmd::Create { roles, name, quiet }) => {
             let client = Client::new(&cli.global)?;
             let created: TokenCreated =
