@@ -76,6 +76,18 @@ pub enum Record {
     },
 }
 
+impl Record {
+    /// What kind of record this is: `session`, `aggregate`, `event` or `memory`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Session { .. } => "session",
+            Self::Aggregate { .. } => "aggregate",
+            Self::Event { .. } => "event",
+            Self::Memory { .. } => "memory",
+        }
+    }
+}
+
 /// The bounds of a record's text (issue 15: a 1 MB release or a NUL in an environment
 /// was stored as sent): Relay's limits where it has them.
 pub const MAX_RELEASE_BYTES: usize = 200;

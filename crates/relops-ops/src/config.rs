@@ -71,6 +71,9 @@ pub struct HttpConfig {
     /// names last outside this list; any other request from its peer address.
     #[serde(with = "networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `GET /metrics` answers without a token (Prometheus scrapes it); `false`: it needs
+    /// any valid API token (`Authorization: Bearer`).
+    pub metrics_public: bool,
 }
 
 /// Networks written as CIDR (`10.0.0.0/8`) or as one address (`127.0.0.1`).
@@ -107,6 +110,7 @@ impl Default for HttpConfig {
             header_timeout_seconds: 20,
             body_idle_timeout_seconds: 30,
             trusted_proxies: Vec::new(),
+            metrics_public: true,
         }
     }
 }
@@ -769,6 +773,8 @@ header_timeout_seconds = 20
 body_idle_timeout_seconds = 30
 # Reverse proxies in front of relops, whose X-Forwarded-For names the client:
 # trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
+# GET /metrics (Prometheus, docs/metrics.md) answers without a token; false: any valid token.
+metrics_public = true
 
 [health]
 # Release health (docs/health.md). Crash rate = crashed / active installs in 24 h, judged by

@@ -126,6 +126,16 @@ impl Ops {
             if records.is_empty() {
                 continue;
             }
+            let mut kinds: Vec<(&'static str, u64)> = Vec::with_capacity(4);
+            for r in &records {
+                match kinds.iter_mut().find(|(k, _)| *k == r.kind()) {
+                    Some((_, n)) => *n += 1,
+                    None => kinds.push((r.kind(), 1)),
+                }
+            }
+            for (kind, n) in kinds {
+                crate::metrics::ingested(&product, kind, n);
+            }
             self.ingest_writer
                 .write(&product, records)
                 .await

@@ -22,6 +22,7 @@ mod ingest;
 mod kb;
 mod keys;
 mod mail_in;
+pub mod metrics;
 mod priority_rules;
 mod public_releases;
 mod releases;

@@ -48,8 +48,10 @@ impl Ops {
             install_id: q.install_id,
         };
         let Some((t, offer)) = feed.decide(&install) else {
+            self.count_update_check(product, q.channel, None);
             return Ok(None);
         };
+        self.count_update_check(product, q.channel, Some(&offer.version.to_string()));
         Ok(Some(UpdateOffer {
             version: offer.version,
             url: format!("/tuf/{product}/targets/{}.{}", t.sha256, t.name),

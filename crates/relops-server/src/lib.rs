@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 #[cfg(target_os = "linux")]
@@ -46,6 +47,7 @@ impl AppState {
             config.feed.target_cache_max_file_mib,
         );
         let ops = Ops::open(config).await?;
+        metrics::handle();
         Ok(Self(Arc::new(AppStateInner { ops, targets })))
     }
 }

@@ -116,6 +116,14 @@ impl Db {
     }
 
     /// Undelivered messages due at `now`, oldest first.
+    /// Messages not delivered yet (due now or waiting for a retry).
+    pub async fn outbox_backlog(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM notifications WHERE delivered_at IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        crate::sql::count(&row, "n")
+    }
+
     pub async fn due_notifications(
         &self,
         now: DateTime<Utc>,

@@ -780,6 +780,26 @@ pub struct PriorityRuleRecord {
 }
 
 impl Db {
+    /// The product's tickets being worked on (new, open, waiting on the customer,
+    /// escalated), and how many of them are past their first-response time at `now`.
+    pub async fn ticket_queue_figures(
+        &self,
+        product: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, u64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS open, \
+             COALESCE(SUM(CASE WHEN due_at IS NOT NULL AND due_at <= $2 THEN 1 ELSE 0 END), 0) AS breached \
+             FROM tickets WHERE product = $1 \
+             AND status IN ('new', 'open', 'waiting_on_customer', 'escalated')",
+        )
+        .bind(product)
+        .bind(ts(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((count(&row, "open")?, count(&row, "breached")?))
+    }
+
     /// The product's priority rules, by phrase.
     pub async fn priority_rules(&self, product: &str) -> Result<Vec<PriorityRuleRecord>> {
         let rows = sqlx::query(

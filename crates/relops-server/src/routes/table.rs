@@ -843,6 +843,14 @@ fn entries() -> Vec<Entry> {
         .answers::<api::WhoAmI>(),
         e(
             "GET",
+            "/metrics",
+            Public,
+            "Prometheus metrics (docs/metrics.md; `[http] metrics_public = false`: any token)",
+            get(crate::metrics::scrape),
+        )
+        .answers_media("text/plain"),
+        e(
+            "GET",
             "/v1/openapi.json",
             Public,
             "this API's OpenAPI document",
@@ -1022,11 +1030,27 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
                 std::time::Duration::from_secs(state.ops.config().http.body_idle_timeout_seconds),
             ));
         }
+        handler = handler.layer(crate::metrics::Timed(family(&spec)));
         router = router.route(spec.path, handler);
     }
     router
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
+}
+
+/// The route family a route's latency is counted under.
+fn family(spec: &RouteSpec) -> &'static str {
+    if spec.path.starts_with("/tuf/") {
+        "feed"
+    } else if spec.path == "/v1/update" {
+        "update"
+    } else if matches!(spec.access, Access::IngestKey) || spec.telemetry {
+        "ingest"
+    } else if matches!(spec.access, Access::Public) {
+        "public"
+    } else {
+        "api"
+    }
 }
 
 /// Drops a client's `x-request-id` unless it is 1–64 bytes of `A-Z a-z 0-9 - _ . :`; the
