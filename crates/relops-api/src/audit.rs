@@ -3,6 +3,26 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// One entry of the audit trail as the console lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditEntryInfo {
+    pub seq: u64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `name (token id) as role`, or the health engine.
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// The newest entries matching a filter, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditList {
+    pub entries: Vec<AuditEntryInfo>,
+}
+
 /// `GET /v1/audit/verify`, `POST /v1/audit/verify`: the hash chain recomputed, and checked
 /// against the anchors kept outside the database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

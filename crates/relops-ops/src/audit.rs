@@ -81,6 +81,34 @@ impl Ops {
     }
 
     /// Audit entries since a time, as JSON lines.
+    /// The newest `limit` (at most 1,000) entries whose actor contains `actor` and whose
+    /// action starts with `action`.
+    pub async fn audit_entries(
+        &self,
+        actor: &Actor,
+        by: &str,
+        action: &str,
+        limit: u32,
+    ) -> OpResult<relops_api::AuditList> {
+        actor.authorize(Permission::AuditRead)?;
+        let entries = self
+            .db
+            .audit_recent(by.trim(), action.trim(), limit.clamp(1, 1000))
+            .await?
+            .into_iter()
+            .map(|e| relops_api::AuditEntryInfo {
+                seq: e.seq,
+                at: e.at,
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+                detail: e.detail,
+                request_id: e.request_id,
+            })
+            .collect();
+        Ok(relops_api::AuditList { entries })
+    }
+
     pub async fn export_audit(&self, actor: &Actor, since: Option<&str>) -> OpResult<String> {
         actor.authorize(Permission::AuditRead)?;
         let since = since.map(parse_since).transpose()?;

@@ -92,6 +92,13 @@ impl Ops {
         }))
     }
 
+    /// A stamp that changes when anything the console shows may have changed (its live
+    /// updates poll it).
+    pub async fn change_stamp(&self, actor: &crate::Actor) -> OpResult<String> {
+        actor.authorize(relops_core::access::Permission::ReleaseRead)?;
+        Ok(self.db.change_stamp().await?)
+    }
+
     /// Ends the session of a cookie's secret (nothing when there is none).
     pub async fn logout(&self, secret: &str) -> OpResult<()> {
         self.db.delete_session(&token_hash(secret)).await?;

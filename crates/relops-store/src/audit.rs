@@ -168,22 +168,33 @@ impl Db {
         .bind(since.map(ts).unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let seq: i64 = r.try_get("seq")?;
-                Ok(RawEntry {
-                    seq: seq as u64,
-                    at: r.try_get("at")?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    target: r.try_get("target")?,
-                    detail: r.try_get("detail")?,
-                    request_id: r.try_get("request_id")?,
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                })
-            })
-            .collect()
+        rows.iter().map(raw_entry).collect()
+    }
+
+    /// The newest `limit` entries whose actor contains `actor` and whose action starts
+    /// with `action` (either empty: any), newest first.
+    pub async fn audit_recent(
+        &self,
+        actor: &str,
+        action: &str,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        let like = |s: &str| {
+            s.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        };
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, target, detail, request_id, prev_hash, hash \
+             FROM audit_log WHERE actor LIKE $1 ESCAPE '\\' AND action LIKE $2 ESCAPE '\\' \
+             ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(format!("%{}%", like(actor)))
+        .bind(format!("{}%", like(action)))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| entry(raw_entry(r)?)).collect()
     }
 
     /// The entries at or after `since` (all when `None`), oldest first.
@@ -191,22 +202,7 @@ impl Db {
         self.raw_audit(since)
             .await?
             .into_iter()
-            .map(|e| {
-                Ok(AuditEntry {
-                    seq: e.seq,
-                    at: e.at.parse().map_err(|err| {
-                        crate::DbError::Corrupt(format!("audit at {:?}: {err}", e.at))
-                    })?,
-                    actor: e.actor,
-                    action: e.action,
-                    target: e.target,
-                    detail: serde_json::from_str(&e.detail)
-                        .unwrap_or(serde_json::Value::String(e.detail)),
-                    request_id: e.request_id,
-                    prev_hash: e.prev_hash,
-                    hash: e.hash,
-                })
-            })
+            .map(entry)
             .collect()
     }
 
@@ -536,4 +532,36 @@ async fn insert_checkpoint(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+fn raw_entry(r: &sqlx::any::AnyRow) -> Result<RawEntry> {
+    let seq: i64 = r.try_get("seq")?;
+    Ok(RawEntry {
+        seq: seq as u64,
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        action: r.try_get("action")?,
+        target: r.try_get("target")?,
+        detail: r.try_get("detail")?,
+        request_id: r.try_get("request_id")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
+fn entry(e: RawEntry) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: e.seq,
+        at: e
+            .at
+            .parse()
+            .map_err(|err| crate::DbError::Corrupt(format!("audit at {:?}: {err}", e.at)))?,
+        actor: e.actor,
+        action: e.action,
+        target: e.target,
+        detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::String(e.detail)),
+        request_id: e.request_id,
+        prev_hash: e.prev_hash,
+        hash: e.hash,
+    })
 }

@@ -91,4 +91,25 @@ impl Db {
             .rows_affected();
         Ok(n > 0)
     }
+
+    /// A stamp that changes whenever something a console page shows may have changed: a
+    /// new audit entry (every action of a person or the health engine), an alert fired or
+    /// resolved, a ticket updated.
+    pub async fn change_stamp(&self) -> Result<String> {
+        let row = sqlx::query(
+            "SELECT COALESCE((SELECT MAX(seq) FROM audit_log), 0) AS audit, \
+             COALESCE((SELECT MAX(seq) FROM alerts), 0) AS alerts, \
+             (SELECT COUNT(*) FROM alerts WHERE status <> 'resolved') AS open_alerts, \
+             COALESCE((SELECT MAX(updated_at) FROM tickets), '') AS tickets",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let (a, b, c): (i64, i64, i64) = (
+            row.try_get("audit")?,
+            row.try_get("alerts")?,
+            row.try_get("open_alerts")?,
+        );
+        let d: String = row.try_get("tickets")?;
+        Ok(format!("{a}.{b}.{c}.{d}"))
+    }
 }

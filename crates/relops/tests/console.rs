@@ -244,6 +244,10 @@ async fn a_revoked_token_ends_its_sessions_and_the_last_admin_stays(b: Backend) 
     let (status, html) = page(&url, "/console/wizard/tokens", &agent_cookie).await;
     assert_eq!(status, 403, "{html}");
     assert!(html.contains("token.manage"));
+    assert_eq!(
+        page(&url, "/console/wizard/audit", &agent_cookie).await.0,
+        403
+    );
     let (_, html) = page(&url, "/console/wizard", &agent_cookie).await;
     assert!(!html.contains("/tokens\""));
 
@@ -287,6 +291,30 @@ async fn a_revoked_token_ends_its_sessions_and_the_last_admin_stays(b: Backend) 
         String::from_utf8_lossy(&audit.stdout).contains("\"token.revoke\""),
         "audited"
     );
+    // The audit page, filtered by action, and the chain verified from it.
+    let (status, html) = page(
+        &url,
+        "/console/wizard/audit?action=token.rev",
+        &admin_cookie,
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("<code>token.revoke</code>") && !html.contains("<code>token.create</code>")
+    );
+    let (_, html) = page(
+        &url,
+        "/console/wizard/audit?actor=test-support&action=",
+        &admin_cookie,
+    )
+    .await;
+    assert!(
+        html.contains("No entry matches."),
+        "the agent did nothing audited"
+    );
+    let (_, html) = page(&url, "/console/wizard/audit?verify=1", &admin_cookie).await;
+    assert!(html.contains("The chain is intact"), "{html}");
+    assert!(html.contains("token.create"));
     // Revoking it again: it is gone.
     let out = s.cli(&["token", "revoke", &agent_id]);
     common::assert_refused(&out, 1, "revoked already");

@@ -3,6 +3,8 @@
 //! layer as the logged-in user, and shows an action only to a user whose roles allow it
 //! (the operation checks again).
 
+mod audit;
+mod live;
 mod overview;
 mod releases;
 mod tokens;
@@ -28,8 +30,10 @@ pub(crate) struct Nav {
     pub csrf: String,
     pub here: &'static str,
     pub flash: Option<&'static str>,
-    /// The user may manage tokens (the nav links the tokens page).
+    /// The user may manage tokens (the nav links the tokens page) …
     pub tokens: bool,
+    /// … and read the audit trail.
+    pub audit: bool,
 }
 
 impl Nav {
@@ -42,6 +46,7 @@ impl Nav {
             here,
             flash: done.and_then(flash),
             tokens: user.may(relops_core::access::Permission::TokenManage),
+            audit: user.may(relops_core::access::Permission::AuditRead),
         }
     }
 }
@@ -78,6 +83,8 @@ pub fn router(ops: Ops) -> Router {
         .route("/logout", post(logout))
         .route("/assets/{file}", get(asset))
         .route("/console/{product}", get(overview::page))
+        .route("/console/{product}/events", get(live::events))
+        .route("/console/{product}/audit", get(audit::page))
         .route("/console/{product}/releases", get(releases::list))
         .route(
             "/console/{product}/releases/{version}",

@@ -97,6 +97,12 @@ def step_roles_and_go(browser):
     page.wait_for_load_state()
     out["actions"]["go"] = flash(page)
     ctx.close()
+    # The admin verifies the audit trail, where the script-like token name appears.
+    ctx, page = login(browser, "admin")
+    page.goto(URL + "/console/wizard/audit?verify=1")
+    out["actions"]["verify"] = page.locator("#verification").inner_text()
+    check_page(page, "audit")
+    ctx.close()
     # The release manager starts the pilot; the page as it is then is checked.
     ctx, page = login(browser, "release_manager")
     page.goto(URL + RELEASE)
