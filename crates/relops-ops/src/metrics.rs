@@ -165,9 +165,12 @@ impl Ops {
                     }
                 }
             }
-            let alerts = self.db.alerts(product, false, 10_000).await?;
+            let open = self.db.open_alert_counts(product).await?;
             for severity in ["critical", "high", "low"] {
-                let n = alerts.iter().filter(|a| a.severity == severity).count();
+                let n = open
+                    .iter()
+                    .find(|(s, _)| s == severity)
+                    .map_or(0, |(_, n)| *n);
                 metrics::gauge!("relops_alerts_open", "product" => product.clone(), "severity" => severity)
                     .set(n as f64);
             }

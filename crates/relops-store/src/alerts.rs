@@ -306,6 +306,20 @@ impl Db {
         rows.iter().map(alert_from_row).collect()
     }
 
+    /// The product's unresolved alerts per severity.
+    pub async fn open_alert_counts(&self, product: &str) -> Result<Vec<(String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT severity, COUNT(*) AS n FROM alerts \
+             WHERE product = $1 AND status <> 'resolved' GROUP BY severity",
+        )
+        .bind(product)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("severity")?, crate::sql::count(r, "n")?)))
+            .collect()
+    }
+
     /// Every open episode of every product (to know, after a restart, what is firing).
     pub async fn open_alerts(&self) -> Result<Vec<AlertRecord>> {
         let rows = sqlx::query(concat!(

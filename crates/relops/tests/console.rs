@@ -59,14 +59,7 @@ async fn a_token_logs_in_and_forms_need_the_session_csrf_token(b: Backend) {
     let s = env.serve();
     let url = s.url.clone();
     let dir = tempfile::tempdir().unwrap();
-    s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-03-15"]);
-    s.upload(
-        dir.path(),
-        "2.0.0",
-        "windows-x64",
-        "WIZARD-2.0.0.msi",
-        &common::test_bytes(4096, 3),
-    );
+    s.with_installer(dir.path(), "2.0.0", "2027-03-15", 3);
     s.ready("2.0.0");
     s.cli_json_as(&s.as_role("product_owner"), &["approve", "2.0.0"]);
 

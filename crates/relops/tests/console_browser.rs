@@ -88,24 +88,10 @@ async fn people_do_their_work_in_the_console() {
     let dir = tempfile::tempdir().unwrap();
     let xss = "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">";
     // 1.9.0 at 100 %: what a rollback of 2.0.0 goes back to.
-    s.cli_json(&["release", "create", "1.9.0", "--go-live", "2027-01-15"]);
-    s.upload(
-        dir.path(),
-        "1.9.0",
-        "windows-x64",
-        "WIZARD-1.9.0.msi",
-        &common::test_bytes(4096, 1),
-    );
+    s.with_installer(dir.path(), "1.9.0", "2027-01-15", 1);
     s.ship("1.9.0");
     // 2.0.0 ready but for QA's signature, with release notes that try to run a script.
-    s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-03-15"]);
-    s.upload(
-        dir.path(),
-        "2.0.0",
-        "windows-x64",
-        "WIZARD-2.0.0.msi",
-        &common::test_bytes(4096, 2),
-    );
+    s.with_installer(dir.path(), "2.0.0", "2027-03-15", 2);
     let notes = dir.path().join("notes.md");
     std::fs::write(
         &notes,

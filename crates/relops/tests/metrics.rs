@@ -51,23 +51,9 @@ async fn prometheus_scrapes_what_relops_counts(b: Backend) {
     let env = TestEnv::new(b).await;
     let s = env.serve();
     let dir = tempfile::tempdir().unwrap();
-    s.cli_json(&["release", "create", "1.9.0", "--go-live", "2027-01-15"]);
-    s.upload(
-        dir.path(),
-        "1.9.0",
-        "windows-x64",
-        "WIZARD-1.9.0.msi",
-        &common::test_bytes(4096, 1),
-    );
+    s.with_installer(dir.path(), "1.9.0", "2027-01-15", 1);
     s.ship("1.9.0");
-    s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-03-15"]);
-    s.upload(
-        dir.path(),
-        "2.0.0",
-        "windows-x64",
-        "WIZARD-2.0.0.msi",
-        &common::test_bytes(4096, 2),
-    );
+    s.with_installer(dir.path(), "2.0.0", "2027-03-15", 2);
     s.approve("2.0.0");
     s.cli_json(&["rollout", "start", "2.0.0"]);
     s.cli_json(&["rollout", "halt", "2.0.0", "--reason", "metrics test"]);

@@ -507,6 +507,19 @@ impl Server {
         self.roll_out(version);
     }
 
+    /// Creates `version` going live on `go_live` with one Windows installer of 4 KiB
+    /// (`seed` varies its bytes).
+    pub fn with_installer(&self, dir: &Path, version: &str, go_live: &str, seed: u8) {
+        self.cli_json(&["release", "create", version, "--go-live", go_live]);
+        self.upload(
+            dir,
+            version,
+            "windows-x64",
+            &format!("WIZARD-{version}.msi"),
+            &test_bytes(4096, seed),
+        );
+    }
+
     /// Rolls an approved release out to 100 % at once (forced past every soak).
     pub fn roll_out(&self, version: &str) {
         self.cli_json(&["rollout", "start", version]);

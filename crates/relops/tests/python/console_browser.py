@@ -8,7 +8,6 @@ between the steps it asks for (`step` in the config).
 """
 import json
 import sys
-import time
 
 from playwright.sync_api import sync_playwright
 
