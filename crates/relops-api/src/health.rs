@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use relops_core::health::Verdict;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -118,4 +120,48 @@ pub struct BoundedNetwork {
     /// `198.51.100.0/24`, `2001:db8:1::/48`.
     pub network: String,
     pub uncounted_records: u64,
+}
+
+/// `GET /v1/releases/{version}/health/history`: a release's health over time, one point
+/// per recorded time (`[health] history_interval_seconds` apart), summed over the channels
+/// and platforms asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HealthHistory {
+    pub product: String,
+    pub release: String,
+    /// The hours back the points cover.
+    pub hours: u32,
+    /// Only this channel (all when none).
+    pub channel: Option<String>,
+    /// Only this platform (all when none).
+    pub platform: Option<String>,
+    /// Every channel × platform with points in the period (what may be asked for).
+    pub slices: Vec<SliceName>,
+    /// Oldest first.
+    pub points: Vec<HealthPoint>,
+}
+
+/// A channel × platform.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct SliceName {
+    pub channel: String,
+    pub platform: String,
+}
+
+/// A release's health at one time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HealthPoint {
+    pub at: DateTime<Utc>,
+    /// Installs seen in the 24 hours before `at`, and those of them that crashed.
+    pub active_installs: u64,
+    pub crashed_installs: u64,
+    /// 1 − crashed ÷ active; none without installs.
+    pub crash_free_installs: Option<f64>,
+    /// The 95 % Wilson interval of the crash-free share, `[low, high]`.
+    pub crash_free_installs_wilson_95: Option<(f64, f64)>,
+    /// Sessions that ended since the point before (for the first point: all so far), and
+    /// those of them that crashed.
+    pub sessions_ended: u64,
+    pub sessions_crashed: u64,
+    pub crash_free_sessions: Option<f64>,
 }

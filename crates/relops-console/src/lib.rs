@@ -10,6 +10,7 @@
 //! Markdown (articles, release notes) is rendered by pulldown-cmark with raw HTML dropped,
 //! so that text written by anyone cannot inject markup into a page.
 
+mod charts;
 pub mod pages;
 pub mod releases;
 pub mod support;

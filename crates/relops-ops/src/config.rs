@@ -786,6 +786,9 @@ beta = 0.05       # chance of passing a release that is exactly at p1
 min_installs = 50 # below this the gate reads "unknown"
 # `relops rollout advance` needs a passing gate (or --force --reason, audited).
 gate_rollout = true
+# Health over time for the console's charts: recorded every hour, kept 90 days.
+history_interval_seconds = 3600
+history_days = 90
 
 [alerts]
 # What happens when a rule fires (each fires once per episode, not per event).

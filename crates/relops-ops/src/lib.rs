@@ -17,6 +17,7 @@ pub mod checklist;
 mod crashes;
 pub mod gates;
 mod health;
+pub mod health_history;
 mod incidents;
 mod ingest;
 mod kb;
@@ -103,6 +104,9 @@ pub struct Services {
     pub(crate) health: Arc<HealthEngine>,
     /// The engine's changes, taken by the alert worker when the workers start.
     alert_changes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
+    /// Set once the server stops taking connections: long-lived answers (live-update
+    /// streams) end so that the connections they hold can close.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::ops::Deref for Ops {
@@ -161,6 +165,7 @@ impl Ops {
             ingest_writer,
             health,
             alert_changes: std::sync::Mutex::new(Some(changes)),
+            stopping: tokio::sync::watch::Sender::new(false),
             ingest_keys,
             audit_key,
             crash_key,
@@ -258,6 +263,17 @@ impl Ops {
             .flush()
             .await
             .map_err(|e| OpError::Unavailable(format!("{e}; retry")))
+    }
+
+    /// Tells long-lived answers (live-update streams) to end: the server is stopping.
+    pub fn begin_stopping(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Completes once [`Ops::begin_stopping`] was called (at once if it already was).
+    pub async fn stopped(&self) {
+        let mut rx = self.stopping.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
     }
 
     /// Starts the background work (feed re-signing, audit checkpoints, notification

@@ -1,7 +1,7 @@
 //! The background work of a server, each a loop over operations: re-signing the feed before
 //! it expires, signing audit checkpoints, delivering the notification outbox, acting on
-//! the health engine's changes (the alert worker), the health maintenance loop and
-//! forgetting idle installs' rate-limit buckets.
+//! the health engine's changes (the alert worker), the health maintenance loop, recording
+//! release health for the charts and forgetting idle installs' rate-limit buckets.
 
 use chrono::Utc;
 use tokio::sync::mpsc;
@@ -34,10 +34,23 @@ pub(crate) fn start(ops: Ops, changes: Option<mpsc::UnboundedReceiver<Change>>) 
     // What held when the server stopped and was not alerted yet is judged now.
     ops.health.judge_all(Utc::now());
     tasks.push(tokio::spawn(crate::alerts::maintain(ops.clone())));
+    tasks.push(tokio::spawn(record_health(ops.clone())));
     tasks.push(tokio::spawn(
         crate::services::ratelimit::forget_idle_periodically(ops),
     ));
     Workers(tasks)
+}
+
+/// Records every release's health for the charts ([`Ops::record_health_history`]).
+async fn record_health(ops: Ops) {
+    let every = std::time::Duration::from_secs(ops.config.health.history_interval_seconds);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        if let Err(e) = ops.record_health_history(Utc::now()).await {
+            tracing::error!(error = ?e, "recording release health for the charts failed; retrying next interval");
+        }
+    }
 }
 
 /// Signs a checkpoint of the audit chain head periodically.

@@ -75,6 +75,7 @@ where
     let workers = state.ops.start_workers();
     let header_timeout =
         std::time::Duration::from_secs(state.ops.config().http.header_timeout_seconds);
+    let ops = state.ops.clone();
     let app = router(state);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -124,6 +125,7 @@ where
         });
     }
     drop(open_rx);
+    ops.begin_stopping();
     let _ = closing.send(());
     open_tx.closed().await;
     drop(workers);

@@ -83,13 +83,56 @@ async fn people_do_their_work_in_the_console() {
     let Some(tuf_python) = common::python_with_tuf() else {
         return;
     };
-    let env = TestEnv::new(Backend::SqliteLocal).await;
+    // Health is recorded every second, for the health page's charts.
+    let env = TestEnv::with_config(
+        Backend::SqliteLocal,
+        "[health]\nhistory_interval_seconds = 1\n",
+    )
+    .await;
     let s = env.serve();
     let dir = tempfile::tempdir().unwrap();
     let xss = "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">";
     // 1.9.0 at 100 %: what a rollback of 2.0.0 goes back to.
     s.with_installer(dir.path(), "1.9.0", "2027-01-15", 1);
     s.ship("1.9.0");
+    // 1.9.0's installs report sessions: 120, 3 of them crashed.
+    let key = s.cli_json(&["ingest", "dsn"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sessions: Vec<serde_json::Value> = (0..120)
+        .map(|i| {
+            serde_json::json!({
+                "install_id": format!("i-{i}"), "release": "1.9.0", "platform": "windows-x64",
+                "channel": "stable", "session_id": format!("s-{i}"),
+                "status": if i < 3 { "crashed" } else { "exited" },
+            })
+        })
+        .collect();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/ingest/sessions", s.url))
+        .header("X-Relops-Ingest-Key", &key)
+        .json(&serde_json::json!({ "sessions": sessions }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let http = s.http();
+    let mut recorded = false;
+    for _ in 0..150 {
+        let h: serde_json::Value = http
+            .get("/v1/releases/1.9.0/health/history?hours=1")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if h["points"].as_array().is_some_and(|p| !p.is_empty()) {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(recorded, "1.9.0's health was not recorded");
     // 2.0.0 ready but for QA's signature, with release notes that try to run a script.
     s.with_installer(dir.path(), "2.0.0", "2027-03-15", 2);
     let notes = dir.path().join("notes.md");
@@ -150,6 +193,8 @@ async fn people_do_their_work_in_the_console() {
     assert_eq!(r["actions"]["go"], "Decision recorded.", "{r}");
     assert_eq!(r["actions"]["start"], "Pilot started.", "{r}");
     assert_eq!(r["csrf"], 403, "a form without the CSRF token");
+    // 1.9.0's recorded health: installs, sessions and the test's path.
+    assert_eq!(r["health_charts"], 3, "{r}");
     assert!(
         r["actions"]["verify"]
             .as_str()
@@ -185,6 +230,18 @@ async fn people_do_their_work_in_the_console() {
             .starts_with("Rollout halted"),
         "{r2}"
     );
+    // The product owner's open overview learnt of the halt by Server-Sent Events and
+    // swapped its content in place.
+    let live = &r2["live"];
+    assert!(
+        !live["before"].as_str().unwrap().contains("halted"),
+        "{live}"
+    );
+    assert!(
+        live["after"].as_str().is_some_and(|a| a.contains("halted")),
+        "the halt did not reach the open overview: {live}"
+    );
+    assert_eq!(live["not_reloaded"], true, "the page was reloaded: {live}");
     assert_eq!(
         serde_json::from_value::<Vec<String>>(r2["buttons"]["oncall_devops_halted"].clone())
             .unwrap(),

@@ -21,6 +21,7 @@ backend_tests!(
     incidents_are_decided_once_and_closed_by_a_post_mortem,
     one_network_cannot_dilute_a_bad_release,
     a_soaked_stage_is_judged_at_once,
+    health_is_recorded_over_time_and_drawn_on_the_console,
 );
 
 fn config(port: u16) -> String {
@@ -1115,4 +1116,125 @@ async fn a_soaked_stage_is_judged_at_once(b: Backend) {
     assert!(status["reason"].is_string(), "{status}");
     let resumed = s.cli_json(&["rollout", "resume", "2.1.0"]);
     assert_eq!(resumed["reason"], Value::Null, "{resumed}");
+}
+
+/// The health worker records each registered release's health (here every second); the
+/// history answers it per point with the crash-free shares, filtered by channel, and the
+/// console's health page draws it.
+async fn health_is_recorded_over_time_and_drawn_on_the_console(b: Backend) {
+    let rx = Receiver::start(0, Arc::new(Mutex::new(Vec::new()))).await;
+    let extra = format!(
+        "{}\n[health]\nhistory_interval_seconds = 1\n",
+        config(rx.port)
+    );
+    let env = TestEnv::with_config(b, &extra).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    piloting(&s, work.path());
+    let key = ingest_key(&s);
+    // 200 installs, 4 of them crashed; and installs of a release nobody registered.
+    sessions(&s, &key, "2.1.0", &fleet("h", 200, 4)).await;
+    sessions(&s, &key, "7.7.7", &fleet("u", 10, 0)).await;
+    let http = s.http();
+    let path = "/v1/releases/2.1.0/health/history?hours=1";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let history = loop {
+        let h: Value = http.get(path).await.json().await.unwrap();
+        let points = h["points"].as_array().unwrap();
+        if points.iter().any(|p| p["active_installs"] == 200) && points.len() >= 2 {
+            break h;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no points recorded: {h}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let points = history["points"].as_array().unwrap();
+    let last = points.last().unwrap();
+    assert_eq!(last["crashed_installs"], 4, "{history}");
+    let share = last["crash_free_installs"].as_f64().unwrap();
+    assert!((share - 0.98).abs() < 1e-9, "{history}");
+    let band = last["crash_free_installs_wilson_95"].as_array().unwrap();
+    let (lo, hi) = (band[0].as_f64().unwrap(), band[1].as_f64().unwrap());
+    assert!(lo < 0.98 && 0.98 < hi && hi <= 1.0, "{history}");
+    // The sessions are counted once over the points: the first point after they ended
+    // has them, later points only what ended since.
+    let sum = |k: &str| points.iter().map(|p| p[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(
+        (sum("sessions_ended"), sum("sessions_crashed")),
+        (200, 4),
+        "{history}"
+    );
+    assert_eq!(
+        history["slices"],
+        json!([{"channel": "stable", "platform": "windows-x64"}])
+    );
+    let beta: Value = http
+        .get("/v1/releases/2.1.0/health/history?hours=1&channel=beta")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(beta["points"], json!([]), "{beta}");
+    // What the fleet names but the registry does not is not recorded.
+    let unknown: Value = http
+        .get("/v1/releases/7.7.7/health/history?hours=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unknown["points"], json!([]), "{unknown}");
+    for bad in ["hours=0", "hours=100000"] {
+        let r = http
+            .get(&format!("/v1/releases/2.1.0/health/history?{bad}"))
+            .await;
+        assert_eq!(r.status(), 400);
+        let e: Value = r.json().await.unwrap();
+        assert!(e["error"].as_str().unwrap().contains("history_days"), "{e}");
+    }
+
+    // The console's health page, as a QA lead sees it.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = client
+        .post(format!("{}/login", s.url))
+        .form(&[("token", s.as_role("qa_lead").as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = client
+        .get(format!("{}/console/wizard/health?hours=24", s.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    // The release rolling out is shown without asking, with its charts and figures.
+    assert!(html.contains("<option selected>2.1.0</option>"), "{html}");
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 3, "{html}");
+    assert!(html.contains("<polygon class=\"band\""), "{html}");
+    assert!(html.contains("<td>98.0 %</td>"), "{html}");
+    assert!(html.contains("id=\"installs\">200</strong>"), "{html}");
+    let filtered = client
+        .get(format!(
+            "{}/console/wizard/health?release=2.1.0&channel=stable&platform=windows-x64&hours=24",
+            s.url
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Narrowed to a slice: the install charts, not the whole release's test.
+    assert_eq!(filtered.matches("<svg class=\"chart\"").count(), 2);
+    assert!(filtered.contains("<option selected>stable</option>"));
 }

@@ -3,7 +3,8 @@
 //! health engine, an alert, a ticket). `console.js` then fetches the page again and
 //! swaps its main part in place — no reload, and not while the user is typing in a form.
 //!
-//! Each stream polls the change stamp every [`EVERY`] and ends when its session does.
+//! Each stream polls the change stamp every [`EVERY`] and ends when its session does, or
+//! when the server stops (so that a shutdown does not wait for open browser tabs).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -37,7 +38,10 @@ pub(crate) async fn events(
                 return Some((Ok::<_, Infallible>(e), (ops, secret, last, false)));
             }
             loop {
-                tokio::time::sleep(EVERY).await;
+                tokio::select! {
+                    () = tokio::time::sleep(EVERY) => {}
+                    () = ops.stopped() => return None,
+                }
                 let user = match ops.session(&secret, None).await {
                     Ok(Some(s)) => relops_ops::Actor::Caller(s.principal),
                     _ => return None,

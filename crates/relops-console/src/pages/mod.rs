@@ -4,6 +4,7 @@
 //! (the operation checks again).
 
 mod audit;
+mod health;
 mod live;
 mod overview;
 mod releases;
@@ -85,6 +86,7 @@ pub fn router(ops: Ops) -> Router {
         .route("/console/{product}", get(overview::page))
         .route("/console/{product}/events", get(live::events))
         .route("/console/{product}/audit", get(audit::page))
+        .route("/console/{product}/health", get(health::page))
         .route("/console/{product}/releases", get(releases::list))
         .route(
             "/console/{product}/releases/{version}",

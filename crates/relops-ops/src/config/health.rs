@@ -24,6 +24,11 @@ pub struct HealthConfig {
     /// `relops rollout advance` is refused unless the release's health gate is passing
     /// (`--force --reason` overrides, audited).
     pub gate_rollout: bool,
+    /// How often the health of every registered release with installs is recorded for
+    /// the console's charts (`GET /v1/releases/{version}/health/history`), in seconds.
+    pub history_interval_seconds: u64,
+    /// Recorded health is kept this many days.
+    pub history_days: u32,
 }
 
 impl Default for HealthConfig {
@@ -36,6 +41,8 @@ impl Default for HealthConfig {
             beta: s.beta,
             min_installs: s.min_installs,
             gate_rollout: true,
+            history_interval_seconds: 3600,
+            history_days: 90,
         }
     }
 }
@@ -145,6 +152,11 @@ impl AlertsConfig {
             .sprt()
             .validate()
             .map_err(|e| format!("[health] {e}"))?;
+        if health.history_interval_seconds == 0 || health.history_days == 0 {
+            return Err(
+                "[health] history_interval_seconds and history_days must be at least 1".into(),
+            );
+        }
         if self.maintenance_interval_seconds == 0 {
             return Err("[alerts] maintenance_interval_seconds must be at least 1".into());
         }

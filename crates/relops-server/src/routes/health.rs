@@ -1,10 +1,12 @@
 //! `GET /v1/releases/{version}/health`: release health (`relops_ops::health`) — the gate's
-//! verdict, the crash rate with its interval, sessions, errors.
+//! verdict, the crash rate with its interval, sessions, errors — and
+//! `GET /v1/releases/{version}/health/history`, the same over time.
 
-use crate::extract::Json;
-use crate::extract::Path;
+use crate::extract::{Json, Path, Query};
 use axum::extract::State;
-use relops_api::HealthReport;
+use relops_api::{HealthHistory, HealthReport};
+use relops_ops::health_history::HistoryQuery;
+use serde::Deserialize;
 
 use super::Product;
 use crate::AppState;
@@ -20,5 +22,34 @@ pub async fn show(
 ) -> ApiResult<Json<HealthReport>> {
     Ok(Json(
         state.ops.release_health(&who, &product, &release).await?,
+    ))
+}
+
+/// `?hours=&channel=&platform=`
+#[derive(Debug, Deserialize)]
+pub struct HistoryParams {
+    pub hours: Option<u32>,
+    pub channel: Option<String>,
+    pub platform: Option<String>,
+}
+
+/// Recorded points of the last `hours` (a week by default).
+pub async fn history(
+    State(state): State<AppState>,
+    Path(release): Path<String>,
+    Product(product): Product,
+    Caller(who): Caller,
+    Query(q): Query<HistoryParams>,
+) -> ApiResult<Json<HealthHistory>> {
+    let q = HistoryQuery {
+        hours: q.hours,
+        channel: q.channel,
+        platform: q.platform,
+    };
+    Ok(Json(
+        state
+            .ops
+            .health_history(&who, &product, &release, q)
+            .await?,
     ))
 }

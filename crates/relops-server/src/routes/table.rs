@@ -743,6 +743,14 @@ fn entries() -> Vec<Entry> {
         .answers::<api::HealthReport>(),
         e(
             "GET",
+            "/v1/releases/{version}/health/history",
+            P(ReleaseRead),
+            "release health over time (`?hours=168&channel=&platform=`): installs, crash-free installs and sessions per recorded point",
+            get(health::history),
+        )
+        .answers::<api::HealthHistory>(),
+        e(
+            "GET",
             "/v1/keys",
             P(ReleaseRead),
             "feed and release keys",

@@ -113,6 +113,9 @@ def step_roles_and_go(browser):
     check_page(page, "overview")
     page.goto(URL + "/console/wizard/releases")
     check_page(page, "releases")
+    page.goto(URL + "/console/wizard/health?release=1.9.0&hours=24")
+    out["health_charts"] = page.locator("svg.chart").count()
+    check_page(page, "health")
     # A form posted without the session's CSRF token, with the session's cookie.
     r = page.request.post(URL + RELEASE + "/rollout/halt", form={"reason": "no token"})
     out["csrf"] = r.status
@@ -128,19 +131,33 @@ def step_roles_and_go(browser):
         page.goto(URL + path, wait_until="load")
         dcl = page.evaluate("""() => { const n = performance.getEntriesByType('navigation')[0];
             return n.domContentLoadedEventEnd - n.startTime; }""")
-        size = sum(len(r.body()) for r in responses if r.status == 200)
+        # The live-update stream never ends: its body is not part of the page.
+        size = sum(len(r.body()) for r in responses
+                   if r.status == 200 and "event-stream" not in r.headers.get("content-type", ""))
         out["timing"][name] = {"dom_content_loaded_ms": dcl, "bytes": size}
     ctx.close()
 
 
 def step_halt_and_roll_back(browser):
-    # On-call halts, then files a rollback; the product owner confirms it.
+    # On-call halts, then files a rollback; the product owner confirms it. The product
+    # owner's overview is open all along: the halt reaches it without a reload.
+    po_ctx, po_page = login(browser, "product_owner")
+    po_page.goto(URL + "/console/wizard")
+    po_page.evaluate("() => { window.notReloaded = true; }")
+    out["live"] = {"before": po_page.locator("#rollouts").inner_text()}
     ctx, page = login(browser, "oncall_devops")
     page.goto(URL + RELEASE)
     page.fill("form:has(#halt) input[name=reason]", "crash reports from the pilot")
     page.click("#halt")
     page.wait_for_load_state()
     out["actions"]["halt"] = flash(page)
+    try:
+        po_page.wait_for_function("() => document.documentElement.dataset.updated", timeout=20000)
+        out["live"]["after"] = po_page.locator("#rollouts").inner_text()
+    except Exception as e:  # the assertion in Rust says what was missing
+        out["live"]["error"] = str(e)[:300]
+    out["live"]["not_reloaded"] = po_page.evaluate("() => window.notReloaded === true")
+    po_ctx.close()
     out["buttons"]["oncall_devops_halted"] = visible(page)
     page.fill("form:has(#rollback) input[name=reason]", "crash on start in the pilot")
     page.click("#rollback")
