@@ -9,7 +9,8 @@ use common::{Backend, TestEnv};
 
 backend_tests!(
     a_token_logs_in_and_forms_need_the_session_csrf_token,
-    a_revoked_token_ends_its_sessions_and_the_last_admin_stays
+    a_revoked_token_ends_its_sessions_and_the_last_admin_stays,
+    an_alert_is_acknowledged_and_its_incident_decided_and_closed_in_the_console
 );
 
 /// A client that does not follow redirects (the test reads them).
@@ -339,4 +340,190 @@ async fn a_revoked_token_ends_its_sessions_and_the_last_admin_stays(b: Backend) 
     let secret = html[at..].split('<').next().unwrap();
     assert!(secret.starts_with("relops_"), "{secret}");
     assert_eq!(s.cli_json_as(secret, &["whoami"])["name"], "quinn");
+}
+
+/// Posts a console form as the page would: the session's cookie, this site's origin and
+/// the CSRF token of the page it came from. The redirect's location, or the error page.
+async fn submit(
+    url: &str,
+    path: &str,
+    cookie: &str,
+    from: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    let (_, html) = page(url, from, cookie).await;
+    let token = csrf(&html);
+    let mut form = vec![("csrf", token.as_str())];
+    form.extend_from_slice(fields);
+    let r = client()
+        .post(format!("{url}{path}"))
+        .header("cookie", cookie)
+        .header("origin", url)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    match r.headers().get("location") {
+        Some(l) => (status, l.to_str().unwrap().to_owned()),
+        None => (status, r.text().await.unwrap()),
+    }
+}
+
+/// A pilot whose installs crash: the crash-rate alert fires and halts it, opening an
+/// incident. On-call acknowledges the alert, the product owner decides a hotfix, and the
+/// release manager files the post-mortem — each through the console's pages, each as
+/// the API would record it.
+async fn an_alert_is_acknowledged_and_its_incident_decided_and_closed_in_the_console(b: Backend) {
+    let env = TestEnv::with_config(b, "[alerts]\nmaintenance_interval_seconds = 1\n").await;
+    let s = env.serve();
+    let url = s.url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    s.with_installer(dir.path(), "2.0.0", "2027-03-15", 3);
+    s.ready("2.0.0");
+    s.cli_json_as(&s.as_role("product_owner"), &["approve", "2.0.0"]);
+    s.cli_json(&["rollout", "start", "2.0.0"]);
+    // 100 installs, 12 crashed: the sequential test fails at once.
+    let key = s.cli_json(&["ingest", "dsn"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sessions: Vec<serde_json::Value> = (0..100)
+        .map(|i| {
+            serde_json::json!({
+                "install_id": format!("i-{i}"), "release": "2.0.0", "platform": "windows-x64",
+                "channel": "stable", "session_id": format!("s-{i}"),
+                "status": if i < 12 { "crashed" } else { "exited" },
+            })
+        })
+        .collect();
+    let r = reqwest::Client::new()
+        .post(format!("{url}/v1/ingest/sessions"))
+        .header("X-Relops-Ingest-Key", &key)
+        .json(&serde_json::json!({ "sessions": sessions }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let http = s.http();
+    let mut alert = serde_json::Value::Null;
+    for _ in 0..150 {
+        let list: serde_json::Value = http.get("/v1/alerts").await.json().await.unwrap();
+        if let Some(a) = list["alerts"].as_array().and_then(|a| a.first())
+            && a["incident"].is_string()
+        {
+            alert = a.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let alert_id = alert["id"]
+        .as_str()
+        .expect("the crash-rate alert fired")
+        .to_owned();
+    let incident = alert["incident"].as_str().unwrap().to_owned();
+
+    // On-call sees the alert with its evidence and acknowledges it.
+    let (oncall, _) = login(&url, &s.as_role("oncall_devops")).await;
+    let (status, html) = page(&url, "/console/wizard/incidents", &oncall).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(&format!("id=\"ack-{alert_id}\"")), "{html}");
+    assert!(html.contains("12 of 100 installs crashed"), "{html}");
+    let (status, to) = submit(
+        &url,
+        &format!("/console/wizard/alerts/{alert_id}/ack"),
+        &oncall,
+        "/console/wizard/incidents",
+        &[("note", "looking at the crash reports")],
+    )
+    .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, "/console/wizard/incidents?done=acked")
+    );
+    let a: serde_json::Value = http
+        .get(&format!("/v1/alerts/{alert_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["status"], "acknowledged");
+    assert!(a["acked_by"].as_str().unwrap().contains("oncall_devops"));
+    assert_eq!(a["ack_note"], "looking at the crash reports");
+    // Acknowledging twice is refused with the operation's words.
+    let (status, html) = submit(
+        &url,
+        &format!("/console/wizard/alerts/{alert_id}/ack"),
+        &oncall,
+        "/console/wizard/incidents",
+        &[],
+    )
+    .await;
+    assert_eq!(status, 409, "{html}");
+    assert!(
+        html.contains("only a firing alert is acknowledged"),
+        "{html}"
+    );
+
+    // The incident: its evidence and the health now; a QA lead may read, not decide.
+    let path = format!("/console/wizard/incidents/{incident}");
+    let (qa, _) = login(&url, &s.as_role("qa_lead")).await;
+    let (_, html) = page(&url, &path, &qa).await;
+    assert!(
+        html.contains("Health gate now:") && html.contains("failing"),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"decide-incident\""), "{html}");
+    let (po, _) = login(&url, &s.as_role("product_owner")).await;
+    let (_, html) = page(&url, &path, &po).await;
+    assert!(html.contains("id=\"decide-incident\""), "{html}");
+    assert!(!html.contains("id=\"file-postmortem\""), "decide first");
+    let (status, to) = submit(
+        &url,
+        &format!("{path}/decision"),
+        &po,
+        &path,
+        &[
+            ("action", "hotfix"),
+            ("note", "fix the crash in the renderer"),
+        ],
+    )
+    .await;
+    assert_eq!((status, to.clone()), (303, format!("{path}?done=decided")));
+    let i: serde_json::Value = http
+        .get(&format!("/v1/incidents/{incident}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(i["status"], "decided");
+    assert_eq!(i["decision"]["action"], "hotfix");
+    assert!(i["decision"]["hotfix_due"].is_string());
+
+    // The release manager files the post-mortem; script in it stays text.
+    let (rm, _) = login(&url, &s.as_role("release_manager")).await;
+    let (_, html) = page(&url, &path, &rm).await;
+    assert!(html.contains("id=\"file-postmortem\""), "{html}");
+    let text = "# What happened\n\nA renderer crash.<script>window.pwned=1</script>\n";
+    let (status, to) = submit(
+        &url,
+        &format!("{path}/postmortem"),
+        &rm,
+        &path,
+        &[("text", text)],
+    )
+    .await;
+    assert_eq!((status, to), (303, format!("{path}?done=postmortem")));
+    let (_, html) = page(&url, &format!("{path}?done=postmortem"), &rm).await;
+    assert!(html.contains("Post-mortem filed"), "{html}");
+    assert!(html.contains("<h1>What happened</h1>"), "{html}");
+    assert!(!html.contains("<script>window.pwned"), "{html}");
+    let i: serde_json::Value = http
+        .get(&format!("/v1/incidents/{incident}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(i["status"], "resolved");
+    assert_eq!(i["postmortem"], text);
 }

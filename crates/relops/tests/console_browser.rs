@@ -230,6 +230,12 @@ async fn people_do_their_work_in_the_console() {
             .starts_with("Rollout halted"),
         "{r2}"
     );
+    // The incident the rollback opened is decided (a rollback): its post-mortem is due.
+    assert_eq!(
+        r2["incident_forms"],
+        serde_json::json!(["file-postmortem"]),
+        "{r2}"
+    );
     // The product owner's open overview learnt of the halt by Server-Sent Events and
     // swapped its content in place.
     let live = &r2["live"];

@@ -5,6 +5,7 @@
 
 mod audit;
 mod health;
+mod incidents;
 mod live;
 mod overview;
 mod releases;
@@ -65,6 +66,8 @@ fn flash(done: &str) -> Option<&'static str> {
         "pause" => "Rollout paused.",
         "rollback" => "Rolled back: the feed offers the previous release again.",
         "rollback_pending" => "Rollback filed: it takes effect once a second person confirms it.",
+        "acked" => "Alert acknowledged: it stays open until its condition clears.",
+        "postmortem" => "Post-mortem filed: the incident is resolved.",
         "revoked" => "Token revoked: it no longer works, nor do console sessions made with it.",
         _ => return None,
     })
@@ -87,6 +90,17 @@ pub fn router(ops: Ops) -> Router {
         .route("/console/{product}/events", get(live::events))
         .route("/console/{product}/audit", get(audit::page))
         .route("/console/{product}/health", get(health::page))
+        .route("/console/{product}/incidents", get(incidents::list))
+        .route("/console/{product}/incidents/{id}", get(incidents::detail))
+        .route(
+            "/console/{product}/incidents/{id}/decision",
+            post(incidents::decide),
+        )
+        .route(
+            "/console/{product}/incidents/{id}/postmortem",
+            post(incidents::postmortem),
+        )
+        .route("/console/{product}/alerts/{id}/ack", post(incidents::ack))
         .route("/console/{product}/releases", get(releases::list))
         .route(
             "/console/{product}/releases/{version}",

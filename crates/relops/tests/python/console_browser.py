@@ -171,6 +171,14 @@ def step_halt_and_roll_back(browser):
     page.wait_for_load_state()
     out["actions"]["confirm"] = flash(page)
     check_page(page, "overview-after-rollback")
+    # The rollback opened an incident: its list and its page, with the post-mortem form.
+    page.goto(URL + "/console/wizard/incidents")
+    check_page(page, "incidents")
+    page.click("#incidents tbody a")
+    page.wait_for_load_state()
+    out["incident_forms"] = [f for f in ["file-postmortem", "decide-incident"]
+                             if page.locator(f"#{f}").count() > 0]
+    check_page(page, "incident")
     ctx.close()
 
 
