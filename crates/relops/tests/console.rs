@@ -10,7 +10,8 @@ use common::{Backend, TestEnv};
 backend_tests!(
     a_token_logs_in_and_forms_need_the_session_csrf_token,
     a_revoked_token_ends_its_sessions_and_the_last_admin_stays,
-    an_alert_is_acknowledged_and_its_incident_decided_and_closed_in_the_console
+    an_alert_is_acknowledged_and_its_incident_decided_and_closed_in_the_console,
+    support_works_the_queue_and_the_knowledge_base_in_the_console
 );
 
 /// A client that does not follow redirects (the test reads them).
@@ -526,4 +527,217 @@ async fn an_alert_is_acknowledged_and_its_incident_decided_and_closed_in_the_con
         .unwrap();
     assert_eq!(i["status"], "resolved");
     assert_eq!(i["postmortem"], text);
+}
+
+/// Support in the console: the queue with the critical ticket first, a reply and an
+/// internal note, a solve that closing refuses until the customer confirms (shown with
+/// what is missing), the lead's recorded confirmation and the close; an agent's draft
+/// article previewed (script dropped) and saved, the lead publishing it.
+async fn support_works_the_queue_and_the_knowledge_base_in_the_console(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let url = s.url.clone();
+    let agent_token = s.as_role("support_agent");
+    let open = |subject: &str, customer: &str| {
+        s.cli_json_as(
+            &agent_token,
+            &[
+                "ticket",
+                "open",
+                "--subject",
+                subject,
+                "--customer",
+                customer,
+            ],
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let normal = open("Toolbar icons are blurry", "ana@example.com");
+    let critical = open(
+        "App does not start after the update <b>help</b>",
+        "ben@example.com",
+    );
+
+    let (agent, _) = login(&url, &agent_token).await;
+    let (status, html) = page(&url, "/console/wizard/tickets", &agent).await;
+    assert_eq!(status, 200, "{html}");
+    // The critical ticket's first response is due first; the customer's text is escaped.
+    let (c, n) = (
+        html.find(&format!(">{critical}</a>")).unwrap(),
+        html.find(&format!(">{normal}</a>")).unwrap(),
+    );
+    assert!(c < n, "{html}");
+    assert!(
+        html.contains("&#60;b&#62;help") && !html.contains("<b>help</b>"),
+        "{html}"
+    );
+    // A release manager reads the queue but has no hand in it; no queue for QA.
+    let (rm, _) = login(&url, &s.as_role("release_manager")).await;
+    let (_, html) = page(&url, &format!("/console/wizard/tickets/{critical}"), &rm).await;
+    assert!(!html.contains("id=\"reply\""), "{html}");
+    let (qa, _) = login(&url, &s.as_role("qa_lead")).await;
+    assert_eq!(page(&url, "/console/wizard/tickets", &qa).await.0, 200);
+
+    let path = format!("/console/wizard/tickets/{critical}");
+    let (status, to) = submit(
+        &url,
+        &format!("{path}/reply"),
+        &agent,
+        &path,
+        &[
+            ("body", "Which version of macOS do you use?"),
+            ("wait_on_customer", "true"),
+        ],
+    )
+    .await;
+    assert_eq!((status, to.clone()), (303, format!("{path}?done=replied")));
+    submit(
+        &url,
+        &format!("{path}/note"),
+        &agent,
+        &path,
+        &[("body", "Maybe the 2.0 migration")],
+    )
+    .await;
+    let t = s.cli_json_as(&agent_token, &["ticket", "show", &critical]);
+    assert_eq!(t["status"], "waiting_on_customer");
+    assert!(t["first_response_at"].is_string());
+    let kinds: Vec<&str> = t["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"reply"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"note"), "{kinds:?}");
+    let (_, html) = page(&url, &path, &agent).await;
+    assert!(
+        html.contains("internal, the customer does not see it"),
+        "{html}"
+    );
+    // An empty solve is refused with the operation's words; a documented one solves.
+    let (status, html) = submit(&url, &format!("{path}/solve"), &agent, &path, &[]).await;
+    assert!(status >= 400, "{status} {html}");
+    let (status, _) = submit(
+        &url,
+        &format!("{path}/solve"),
+        &agent,
+        &path,
+        &[(
+            "resolution",
+            "Delete the stale cache folder; fixed in 2.0.1",
+        )],
+    )
+    .await;
+    assert_eq!(status, 303);
+    // Closing needs the customer's confirmation: the page says so, and so does the refusal.
+    let (_, html) = page(&url, &path, &agent).await;
+    assert!(
+        html.contains("id=\"close-blockers\"") && html.contains("the customer has not confirmed"),
+        "{html}"
+    );
+    let (status, html) = submit(&url, &format!("{path}/close"), &agent, &path, &[]).await;
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("the customer has not confirmed"), "{html}");
+    let (lead, _) = login(&url, &s.as_role("support_lead")).await;
+    let (status, _) = submit(
+        &url,
+        &format!("{path}/confirm"),
+        &lead,
+        &path,
+        &[("note", "confirmed by phone")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (status, to) = submit(&url, &format!("{path}/close"), &agent, &path, &[]).await;
+    assert_eq!((status, to), (303, format!("{path}?done=closed")));
+    assert_eq!(
+        s.cli_json_as(&agent_token, &["ticket", "show", &critical])["status"],
+        "closed"
+    );
+
+    // The knowledge base: the agent previews a draft (nothing saved), then saves it.
+    let body = "Delete **the cache**.<script>window.pwned=1</script>";
+    let (status, html) = submit(
+        &url,
+        "/console/wizard/kb/new",
+        &agent,
+        "/console/wizard/kb/new",
+        &[
+            ("kind", "faq"),
+            ("title", "Blurry icons"),
+            ("body", body),
+            ("do", "preview"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("Preview (not saved)") && html.contains("<strong>the cache</strong>"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>window.pwned"), "{html}");
+    assert_eq!(
+        s.cli_json_as(&agent_token, &["kb", "list"])["articles"],
+        serde_json::json!([])
+    );
+    let (status, to) = submit(
+        &url,
+        "/console/wizard/kb/new",
+        &agent,
+        "/console/wizard/kb/new",
+        &[
+            ("kind", "faq"),
+            ("title", "Blurry icons"),
+            ("body", body),
+            ("do", "save"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303, "{to}");
+    let id = to
+        .trim_start_matches("/console/wizard/kb/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let a = s.cli_json_as(&agent_token, &["kb", "show", &id]);
+    assert_eq!(
+        (a["status"].as_str(), a["body"].as_str()),
+        (Some("draft"), Some(body))
+    );
+    // Publishing is the lead's: the agent has no button for it, the lead does.
+    let art = format!("/console/wizard/kb/{id}");
+    let (_, html) = page(&url, &art, &agent).await;
+    assert!(
+        html.contains("id=\"do-save\"") && !html.contains("id=\"do-publish\""),
+        "{html}"
+    );
+    let (status, _) = submit(
+        &url,
+        &art,
+        &lead,
+        &art,
+        &[
+            ("title", "Blurry toolbar icons"),
+            ("body", body),
+            ("do", "publish"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let a = s.cli_json_as(&agent_token, &["kb", "show", &id]);
+    assert_eq!(a["status"], "published");
+    assert_eq!(a["revisions"].as_array().unwrap().len(), 2, "{a}");
+    let (_, html) = page(&url, &art, &agent).await;
+    assert!(
+        html.contains("Blurry toolbar icons") && html.contains("published"),
+        "{html}"
+    );
+    assert!(
+        html.contains("revised by a support lead"),
+        "an agent cannot revise what customers read: {html}"
+    );
 }

@@ -144,6 +144,20 @@ async fn people_do_their_work_in_the_console() {
     s.cli_json(&["release", "notes", "2.0.0", notes.to_str().unwrap()]);
     s.ready_except("2.0.0", &["qa"]);
 
+    // A customer's ticket about 1.9.0, with script in its subject.
+    s.cli_json_as(
+        &s.as_role("support_agent"),
+        &[
+            "ticket",
+            "open",
+            "--subject",
+            xss,
+            "--customer",
+            "ana@example.com",
+            "--release",
+            "1.9.0",
+        ],
+    );
     let mut tokens = serde_json::Map::new();
     for role in [
         "release_manager",
@@ -193,6 +207,17 @@ async fn people_do_their_work_in_the_console() {
     assert_eq!(r["actions"]["go"], "Decision recorded.", "{r}");
     assert_eq!(r["actions"]["start"], "Pilot started.", "{r}");
     assert_eq!(r["csrf"], 403, "a form without the CSRF token");
+    assert_eq!(
+        r["buttons"]["support_agent_ticket"],
+        serde_json::json!(["reply", "note", "solve", "escalate"]),
+        "{r}"
+    );
+    assert!(
+        r["kb_preview"]
+            .as_str()
+            .is_some_and(|p| p.contains("<strong>the cache</strong>")),
+        "{r}"
+    );
     // 1.9.0's recorded health: installs, sessions and the test's path.
     assert_eq!(r["health_charts"], 3, "{r}");
     assert!(

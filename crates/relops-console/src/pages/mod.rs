@@ -6,9 +6,11 @@
 mod audit;
 mod health;
 mod incidents;
+mod kb;
 mod live;
 mod overview;
 mod releases;
+mod tickets;
 mod tokens;
 
 use askama::Template;
@@ -36,6 +38,8 @@ pub(crate) struct Nav {
     pub tokens: bool,
     /// … and read the audit trail.
     pub audit: bool,
+    /// … and read support tickets.
+    pub support: bool,
 }
 
 impl Nav {
@@ -49,6 +53,7 @@ impl Nav {
             flash: done.and_then(flash),
             tokens: user.may(relops_core::access::Permission::TokenManage),
             audit: user.may(relops_core::access::Permission::AuditRead),
+            support: user.may(relops_core::access::Permission::TicketRead),
         }
     }
 }
@@ -66,6 +71,17 @@ fn flash(done: &str) -> Option<&'static str> {
         "pause" => "Rollout paused.",
         "rollback" => "Rolled back: the feed offers the previous release again.",
         "rollback_pending" => "Rollback filed: it takes effect once a second person confirms it.",
+        "replied" => "Reply sent to the customer.",
+        "noted" => "Internal note added.",
+        "assigned" => "Assignment changed.",
+        "prioritised" => "Priority changed.",
+        "escalated" => "Escalated to engineering: the tracker's issue is linked once it answers.",
+        "solved" => "Solved: the customer is asked to confirm the solution.",
+        "confirmed" => "The customer's confirmation is recorded.",
+        "closed" => "Ticket closed.",
+        "reopened" => "Ticket reopened.",
+        "saved" => "Revision saved.",
+        "published" => "Revision saved and published: customers read it now.",
         "acked" => "Alert acknowledged: it stays open until its condition clears.",
         "postmortem" => "Post-mortem filed: the incident is resolved.",
         "revoked" => "Token revoked: it no longer works, nor do console sessions made with it.",
@@ -101,6 +117,14 @@ pub fn router(ops: Ops) -> Router {
             post(incidents::postmortem),
         )
         .route("/console/{product}/alerts/{id}/ack", post(incidents::ack))
+        .route("/console/{product}/tickets", get(tickets::queue))
+        .route("/console/{product}/tickets/{id}", get(tickets::show))
+        .route(
+            "/console/{product}/tickets/{id}/{action}",
+            post(tickets::work),
+        )
+        .route("/console/{product}/kb", get(kb::list))
+        .route("/console/{product}/kb/{id}", get(kb::show).post(kb::save))
         .route("/console/{product}/releases", get(releases::list))
         .route(
             "/console/{product}/releases/{version}",

@@ -81,6 +81,23 @@ def step_roles_and_go(browser):
         check_page(page, "login")
         page.goto(URL + "/releases/wizard")
         check_page(page, "public-releases")
+    # Support: the queue, a ticket with its analysis panel, the knowledge base's editor.
+    ctx, page = login(browser, "support_agent")
+    page.goto(URL + "/console/wizard/tickets")
+    check_page(page, "tickets")
+    page.click("#queue-table tbody a")
+    page.wait_for_load_state()
+    out["buttons"]["support_agent_ticket"] = [b for b in ["reply", "note", "solve", "escalate"]
+                                               if page.locator(f"#{b}").count() > 0]
+    check_page(page, "ticket")
+    page.goto(URL + "/console/wizard/kb/new")
+    page.fill("input[name=title]", "Blurry icons")
+    page.fill("textarea[name=body]", "Delete **the cache**.")
+    page.click("#do-preview")
+    page.wait_for_load_state()
+    out["kb_preview"] = page.locator("#preview-body").inner_html()
+    check_page(page, "kb-editor")
+    ctx.close()
     # QA signs its item, with a note that tries to run a script.
     ctx, page = login(browser, "qa_lead")
     page.goto(URL + RELEASE)
