@@ -46,17 +46,41 @@ pub fn html(status: StatusCode, body: String) -> Response {
     r
 }
 
-/// The cookie's value in a request, if any.
+/// The session cookie's value in a request, if any.
 pub fn cookie_secret(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// The value of cookie `name` in a request, if any (at most 64 characters: relops' own
+/// cookies are shorter).
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
         .filter(|v| !v.is_empty() && v.len() <= 64)
+}
+
+/// The cookie that binds a single sign-on login to the browser that started it.
+pub const OIDC_COOKIE: &str = "relops_oidc";
+
+/// `Set-Cookie` for a login's state (or, with `None`, one that removes it). `Lax`, not
+/// `Strict`: the browser comes back from the provider's site, a cross-site navigation
+/// that `Strict` cookies do not go with; only the callback's path gets it.
+pub fn set_oidc_cookie(state: Option<&str>, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let (value, age) = match state {
+        Some(s) => (s, 600),
+        None => ("", 0),
+    };
+    let v = format!(
+        "{OIDC_COOKIE}={value}; Path=/login/oidc; HttpOnly; SameSite=Lax; Max-Age={age}{secure}"
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// `Set-Cookie` for a new session (or, with `None`, one that removes it).

@@ -17,7 +17,7 @@ mod console;
 mod health;
 mod support;
 
-pub use console::ConsoleConfig;
+pub use console::{ConsoleConfig, OidcConfig};
 pub use health::{AlertsConfig, CriticalRule, HealthConfig};
 pub use support::{GithubConfig, JiraConfig, SupportConfig, ZendeskConfig};
 
@@ -494,6 +494,9 @@ impl ServerConfig {
                     .into(),
             ));
         }
+        if let Some(o) = &self.console.oidc {
+            o.validate().map_err(ConfigError::Invalid)?;
+        }
         if self.products.is_empty() {
             return Err(ConfigError::Invalid(
                 "`products` is empty: name at least one, e.g. products = [\"wizard\"]".into(),
@@ -860,6 +863,16 @@ app_tickets_per_install_per_day = 3
 session_hours = 12
 # Mark the session cookie Secure (default: when tls_cert is set; true behind a TLS proxy).
 # secure_cookie = true
+# Single sign-on through the company's OpenID provider; its groups map to relops roles.
+# [console.oidc]
+# issuer = "https://login.example.com"
+# client_id = "relops"
+# client_secret = "..."
+# redirect_url = "https://relops.example.com/login/oidc/callback"
+# roles_claim = "groups"
+# [console.oidc.roles]
+# "wizard-oncall" = ["oncall_devops"]
+# "wizard-support" = ["support_agent"]
 "##
         .to_owned()
     }

@@ -31,6 +31,7 @@ mod rollback;
 mod rollback_requests;
 pub mod rollout;
 mod sessions;
+mod sso;
 mod support_mail;
 mod tickets;
 mod tokens;
@@ -107,6 +108,8 @@ pub struct Services {
     /// Set once the server stops taking connections: long-lived answers (live-update
     /// streams) end so that the connections they hold can close.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// The company's OpenID provider, when `[console.oidc]` names one.
+    pub(crate) oidc: Option<services::oidc::Oidc>,
 }
 
 impl std::ops::Deref for Ops {
@@ -166,6 +169,12 @@ impl Ops {
             health,
             alert_changes: std::sync::Mutex::new(Some(changes)),
             stopping: tokio::sync::watch::Sender::new(false),
+            oidc: config
+                .console
+                .oidc
+                .clone()
+                .map(services::oidc::Oidc::new)
+                .transpose()?,
             ingest_keys,
             audit_key,
             crash_key,

@@ -39,7 +39,7 @@ pub use pool::Db;
 pub use releases::{ReleaseRecord, ReleaseSummaryRecord};
 pub use rollback_requests::RollbackRequestRecord;
 pub use rollout::{IncidentRecord, RollbackPlan, RollbackRecord, RolloutRecord};
-pub use sessions::SessionRecord;
+pub use sessions::{OidcLoginRecord, SessionRecord};
 pub use sql::{Backend, DbError};
 pub use tickets::{
     AttachmentRecord, NewTicketEvent, PriorityRuleRecord, SlaReport, TicketEventRecord,

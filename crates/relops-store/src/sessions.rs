@@ -113,3 +113,72 @@ impl Db {
         Ok(format!("{a}.{b}.{c}.{d}"))
     }
 }
+
+/// A login through the OpenID provider, between the redirect there and the callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcLoginRecord {
+    pub nonce: String,
+    pub verifier: String,
+    pub next: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Db {
+    /// Stores a login under way (and drops the expired ones).
+    pub async fn insert_oidc_login(
+        &self,
+        state_hash: &str,
+        l: &OidcLoginRecord,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM oidc_logins WHERE expires_at <= $1")
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO oidc_logins (state_hash, nonce, verifier, next, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(state_hash)
+        .bind(&l.nonce)
+        .bind(&l.verifier)
+        .bind(&l.next)
+        .bind(ts(l.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| DbError::from_insert(e, || "login".to_owned()))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes the login of `state_hash` (it can be used once), unless it expired by `now`.
+    pub async fn take_oidc_login(
+        &self,
+        state_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OidcLoginRecord>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT nonce, verifier, next, expires_at FROM oidc_logins WHERE state_hash = $1",
+        )
+        .bind(state_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        sqlx::query("DELETE FROM oidc_logins WHERE state_hash = $1")
+            .bind(state_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let l = OidcLoginRecord {
+            nonce: row.try_get("nonce")?,
+            verifier: row.try_get("verifier")?,
+            next: row.try_get("next")?,
+            expires_at: parse(&row, "expires_at")?,
+        };
+        Ok((l.expires_at > now).then_some(l))
+    }
+}

@@ -101,6 +101,8 @@ pub fn router(ops: Ops) -> Router {
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/login/oidc", get(sso_start))
+        .route("/login/oidc/callback", get(sso_callback))
         .route("/assets/{file}", get(asset))
         .route("/console/{product}", get(overview::page))
         .route("/console/{product}/events", get(live::events))
@@ -161,7 +163,7 @@ async fn home(State(ops): State<Ops>, headers: HeaderMap, done: Query<Done>) -> 
         None => None,
     };
     let Some(session) = user else {
-        return Ok(login_form(StatusCode::OK, "/", None));
+        return Ok(login_form(&ops, StatusCode::OK, "/", None));
     };
     let user = User {
         actor: relops_ops::Actor::Caller(session.principal.clone()),
@@ -176,15 +178,24 @@ async fn home(State(ops): State<Ops>, headers: HeaderMap, done: Query<Done>) -> 
 struct LoginPage<'a> {
     next: &'a str,
     error: Option<&'a str>,
+    /// The single sign-on button's words, when configured.
+    sso: Option<&'a str>,
+    /// `next` as a query value.
+    next_query: String,
 }
 
-fn login_form(status: StatusCode, next: &str, error: Option<&str>) -> Response {
+fn login_form(ops: &Ops, status: StatusCode, next: &str, error: Option<&str>) -> Response {
     let next = if safe_next(next) { next } else { "/" };
     html(
         status,
-        LoginPage { next, error }
-            .render()
-            .unwrap_or_else(|e| format!("the page could not be rendered: {e}")),
+        LoginPage {
+            next,
+            error,
+            sso: ops.sso_button(),
+            next_query: web::encode_query(next),
+        }
+        .render()
+        .unwrap_or_else(|e| format!("the page could not be rendered: {e}")),
     )
 }
 
@@ -194,8 +205,13 @@ struct NextQuery {
 }
 
 /// `GET /login`
-async fn login_page(q: Query<NextQuery>) -> Response {
-    login_form(StatusCode::OK, q.0.next.as_deref().unwrap_or("/"), None)
+async fn login_page(State(ops): State<Ops>, q: Query<NextQuery>) -> Response {
+    login_form(
+        &ops,
+        StatusCode::OK,
+        q.0.next.as_deref().unwrap_or("/"),
+        None,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,6 +230,7 @@ async fn login(
     let next = f.next.as_deref().filter(|n| safe_next(n)).unwrap_or("/");
     if !web::same_origin(&headers) {
         return Ok(login_form(
+            &ops,
             StatusCode::FORBIDDEN,
             next,
             Some("this login was sent from another site: log in on this page"),
@@ -221,6 +238,7 @@ async fn login(
     }
     if f.token.trim().is_empty() || f.token.len() > 256 {
         return Ok(login_form(
+            &ops,
             StatusCode::BAD_REQUEST,
             next,
             Some("enter your API token (it starts with relops_)"),
@@ -237,14 +255,108 @@ async fn login(
             Ok(r)
         }
         Ok(None) => Ok(login_form(
+            &ops,
             StatusCode::UNAUTHORIZED,
             next,
             Some("unknown or revoked API token: check it, or ask an admin for a new one"),
         )),
-        Err(relops_ops::OpError::Forbidden { message, .. }) => {
-            Ok(login_form(StatusCode::FORBIDDEN, next, Some(&message)))
-        }
+        Err(relops_ops::OpError::Forbidden { message, .. }) => Ok(login_form(
+            &ops,
+            StatusCode::FORBIDDEN,
+            next,
+            Some(&message),
+        )),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /login/oidc?next=`: on to the company's OpenID provider, with the login's state
+/// in a cookie of this browser.
+async fn sso_start(State(ops): State<Ops>, q: Query<NextQuery>) -> PageResult {
+    let next = q.0.next.as_deref().filter(|n| safe_next(n)).unwrap_or("/");
+    match ops.sso_start(next).await {
+        Ok((url, state)) => {
+            let mut r = Redirect::to(&url).into_response();
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                web::set_oidc_cookie(Some(&state), web::secure_cookie(&ops)),
+            );
+            Ok(r)
+        }
+        Err(e) => Ok(login_form(
+            &ops,
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            next,
+            Some(&e.to_string()),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /login/oidc/callback`: the provider sends the browser back with a code (or an
+/// error); a session cookie, and on to the page the login started from.
+async fn sso_callback(
+    State(ops): State<Ops>,
+    headers: HeaderMap,
+    q: Query<Callback>,
+) -> PageResult {
+    let clear = web::set_oidc_cookie(None, web::secure_cookie(&ops));
+    let refuse = |status: StatusCode, message: &str| {
+        let mut r = login_form(&ops, status, "/", Some(message));
+        r.headers_mut().insert(header::SET_COOKIE, clear.clone());
+        r
+    };
+    let q = q.0;
+    if let Some(e) = q.error {
+        let said: String = q
+            .error_description
+            .unwrap_or(e)
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        return Ok(refuse(
+            StatusCode::FORBIDDEN,
+            &format!("the OpenID provider refused the login: {said}"),
+        ));
+    }
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return Ok(refuse(
+            StatusCode::BAD_REQUEST,
+            "the provider's answer lacks its code or state: start the login again",
+        ));
+    };
+    if code.len() > 2048 || state.len() > 256 {
+        return Ok(refuse(
+            StatusCode::BAD_REQUEST,
+            "the provider's answer is too long",
+        ));
+    }
+    let cookie = web::cookie(&headers, web::OIDC_COOKIE);
+    match ops.sso_finish(cookie.as_deref(), &state, &code).await {
+        Ok((secret, session, next)) => {
+            let max_age = (session.expires_at - chrono::Utc::now()).num_seconds();
+            let next = if safe_next(&next) { next } else { "/".into() };
+            let mut r = Redirect::to(&next).into_response();
+            let h = r.headers_mut();
+            h.append(
+                header::SET_COOKIE,
+                web::set_cookie(Some((&secret, max_age)), web::secure_cookie(&ops)),
+            );
+            h.append(header::SET_COOKIE, clear);
+            Ok(r)
+        }
+        Err(e) => Ok(refuse(
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
+            &e.to_string(),
+        )),
     }
 }
 

@@ -12,6 +12,7 @@
 //! | [`health_engine`] | the 24-hour windowed counts and the alert rules, judged as data arrives |
 //! | [`ingest_writer`] | group commit of telemetry: journal, fold, then the health engine |
 //! | [`networks`] | one network's bounded share of a release's installs (where a request comes from) |
+//! | [`oidc`] | login through the company's OpenID provider: discovery, code exchange, ID token checks |
 //! | [`notify`] | what each event says to each webhook, and the outbox delivery worker |
 //! | [`trackers`] | the Jira and GitHub issues escalated tickets become, through the outbox |
 //! | [`zendesk`] | Zendesk's webhook signature, its ticket, the analysis note back through the outbox |
@@ -27,6 +28,7 @@ pub(crate) mod key_files;
 pub(crate) mod links;
 pub mod networks;
 pub(crate) mod notify;
+pub(crate) mod oidc;
 pub(crate) mod ratelimit;
 pub(crate) mod trackers;
 pub mod zendesk;
