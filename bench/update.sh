@@ -29,6 +29,8 @@ PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$WORK"' EXIT
 
 export RELOPS_TOKEN=$("$BIN" init --data-dir "$WORK/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
+# RELOPS_METRICS=off: the same server recording no metrics ([http] metrics = false; bench/metrics.sh).
+if [ "${RELOPS_METRICS:-on}" = off ]; then sed -i 's/^metrics = true$/metrics = false/' "$WORK/data/relops.toml"; fi
 RELOPS_LOG=warn "$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
 PIDS+=($!)
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done

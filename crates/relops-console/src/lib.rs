@@ -11,6 +11,7 @@
 //! so that text written by anyone cannot inject markup into a page.
 
 mod charts;
+pub mod i18n;
 pub mod pages;
 pub mod releases;
 pub mod support;

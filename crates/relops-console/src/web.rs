@@ -161,6 +161,8 @@ pub fn encode_query(s: &str) -> String {
 pub struct User {
     pub session: Session,
     pub actor: Actor,
+    /// The language the pages are shown in.
+    pub lang: crate::i18n::Lang,
 }
 
 impl User {
@@ -206,6 +208,7 @@ impl FromRequestParts<Ops> for User {
             Some(session) => Ok(User {
                 actor: Actor::Caller(session.principal.clone()),
                 session,
+                lang: crate::i18n::Lang::of(&parts.headers),
             }),
             None => Err(PageError::Login { next }),
         }

@@ -74,6 +74,9 @@ pub struct HttpConfig {
     /// `GET /metrics` answers without a token (Prometheus scrapes it); `false`: it needs
     /// any valid API token (`Authorization: Bearer`).
     pub metrics_public: bool,
+    /// Record metrics and serve `GET /metrics`; `false`: nothing is recorded and
+    /// `/metrics` answers 404.
+    pub metrics: bool,
 }
 
 /// Networks written as CIDR (`10.0.0.0/8`) or as one address (`127.0.0.1`).
@@ -111,6 +114,7 @@ impl Default for HttpConfig {
             body_idle_timeout_seconds: 30,
             trusted_proxies: Vec::new(),
             metrics_public: true,
+            metrics: true,
         }
     }
 }
@@ -778,6 +782,8 @@ body_idle_timeout_seconds = 30
 # trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
 # GET /metrics (Prometheus, docs/metrics.md) answers without a token; false: any valid token.
 metrics_public = true
+# false: record no metrics at all (GET /metrics answers 404).
+metrics = true
 
 [health]
 # Release health (docs/health.md). Crash rate = crashed / active installs in 24 h, judged by

@@ -47,7 +47,9 @@ impl AppState {
             config.feed.target_cache_max_file_mib,
         );
         let ops = Ops::open(config).await?;
-        metrics::handle();
+        if ops.config().http.metrics {
+            metrics::handle();
+        }
         Ok(Self(Arc::new(AppStateInner { ops, targets })))
     }
 }

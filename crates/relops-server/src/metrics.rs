@@ -3,7 +3,8 @@
 //!
 //! One recorder per process (the facade's is global): the first [`handle`] installs it,
 //! and a thread drains its histogram buffers every few seconds whether or not anyone
-//! scrapes.
+//! scrapes. With `[http] metrics = false` none is installed: the facade's calls do
+//! nothing.
 
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
@@ -54,6 +55,13 @@ pub fn handle() -> &'static PrometheusHandle {
 
 /// `GET /metrics`: the Prometheus text format; the gauges are set to the state now first.
 pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if !state.ops.config().http.metrics {
+        return Err(relops_ops::OpError::NotFound(
+            "metrics are off on this server: set [http] metrics = true to record and serve them"
+                .into(),
+        )
+        .into());
+    }
     if !state.ops.config().http.metrics_public {
         crate::auth::authenticate(&state, &headers).await?;
     }

@@ -11,7 +11,8 @@ backend_tests!(
     a_token_logs_in_and_forms_need_the_session_csrf_token,
     a_revoked_token_ends_its_sessions_and_the_last_admin_stays,
     an_alert_is_acknowledged_and_its_incident_decided_and_closed_in_the_console,
-    support_works_the_queue_and_the_knowledge_base_in_the_console
+    support_works_the_queue_and_the_knowledge_base_in_the_console,
+    pages_speak_german_to_who_asks_and_switch_back
 );
 
 /// A client that does not follow redirects (the test reads them).
@@ -739,5 +740,89 @@ async fn support_works_the_queue_and_the_knowledge_base_in_the_console(b: Backen
     assert!(
         html.contains("revised by a support lead"),
         "an agent cannot revise what customers read: {html}"
+    );
+}
+
+/// `Accept-Language: de` gets German pages; the switch keeps English in a cookie that
+/// outranks the header and returns to the page it was on.
+async fn pages_speak_german_to_who_asks_and_switch_back(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let url = s.url.clone();
+    let (cookie, _) = login(&url, &s.as_role("release_manager")).await;
+    let get = |path: &str, cookie: String, lang: &'static str| {
+        let url = url.clone();
+        let path = path.to_owned();
+        async move {
+            client()
+                .get(format!("{url}{path}"))
+                .header("cookie", cookie)
+                .header("accept-language", lang)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let de = get("/console/wizard", cookie.clone(), "de-DE,de;q=0.9,en;q=0.8")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        de.contains("<html lang=\"de\">") && de.contains("<h1>Übersicht</h1>"),
+        "{de}"
+    );
+    assert!(de.contains(">English</a>"), "{de}");
+    let en = get("/console/wizard", cookie.clone(), "en-US")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        en.contains("<h1>Overview</h1>") && en.contains(">Deutsch</a>"),
+        "{en}"
+    );
+    // The login page, too.
+    let login_de = get("/login", String::new(), "de")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(login_de.contains(">Anmelden</button>"), "{login_de}");
+    // The switch: back to the page it was on, English kept against the header.
+    let r = client()
+        .get(format!("{url}/lang/en"))
+        .header("cookie", &cookie)
+        .header("referer", format!("{url}/console/wizard/releases"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/console/wizard/releases");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.starts_with("relops_lang=en;"), "{set}");
+    let both = format!("{cookie}; relops_lang=en");
+    let page = get("/console/wizard", both, "de")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<h1>Overview</h1>"), "{page}");
+    // A referer of another site sends to the overview instead.
+    let r = client()
+        .get(format!("{url}/lang/de"))
+        .header("referer", "https://evil.example/console/wizard")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/");
+    assert_eq!(
+        client()
+            .get(format!("{url}/lang/fr"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
     );
 }

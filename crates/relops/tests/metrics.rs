@@ -253,3 +253,31 @@ async fn prometheus_scrapes_what_relops_counts(b: Backend) {
     assert_eq!(checks, Some(10.0), "Prometheus' answer");
     assert_eq!(halted, Some(1.0));
 }
+
+/// `[http] metrics = false`: nothing is recorded and `/metrics` says how to turn it on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_be_turned_off() {
+    let env = TestEnv::with_config(Backend::SqliteLocal, "").await;
+    let toml = env.path().join("relops.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}\n[http]\nmetrics = false\n")).unwrap();
+    let s = env.serve();
+    let r = reqwest::get(format!("{}/metrics", s.url)).await.unwrap();
+    assert_eq!(r.status(), 404);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("[http] metrics = true"),
+        "{e}"
+    );
+    // The rest of the server works as before.
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", s.url))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

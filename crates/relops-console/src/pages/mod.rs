@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use relops_ops::Ops;
 use serde::Deserialize;
 
+use crate::i18n::Lang;
 use crate::web::{self, Form, PageResult, User, html, safe_next};
 
 /// What the layout shows on every page: the product, the user and their session's CSRF
@@ -40,6 +41,7 @@ pub(crate) struct Nav {
     pub audit: bool,
     /// … and read support tickets.
     pub support: bool,
+    pub lang: Lang,
 }
 
 impl Nav {
@@ -50,11 +52,19 @@ impl Nav {
             roles: user.roles(),
             csrf: user.session.csrf.clone(),
             here,
-            flash: done.and_then(flash),
+            flash: done.and_then(flash).map(|f| user.lang.t(f)),
             tokens: user.may(relops_core::access::Permission::TokenManage),
             audit: user.may(relops_core::access::Permission::AuditRead),
             support: user.may(relops_core::access::Permission::TicketRead),
+            lang: user.lang,
         }
+    }
+}
+
+impl Nav {
+    /// `en` in the reader's language.
+    pub fn t<'a>(&self, en: &'a str) -> &'a str {
+        self.lang.t(en)
     }
 }
 
@@ -101,6 +111,7 @@ pub fn router(ops: Ops) -> Router {
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/lang/{code}", get(switch_lang))
         .route("/login/oidc", get(sso_start))
         .route("/login/oidc/callback", get(sso_callback))
         .route("/assets/{file}", get(asset))
@@ -163,11 +174,12 @@ async fn home(State(ops): State<Ops>, headers: HeaderMap, done: Query<Done>) -> 
         None => None,
     };
     let Some(session) = user else {
-        return Ok(login_form(&ops, StatusCode::OK, "/", None));
+        return Ok(login_form(&ops, &headers, StatusCode::OK, "/", None));
     };
     let user = User {
         actor: relops_ops::Actor::Caller(session.principal.clone()),
         session,
+        lang: Lang::of(&headers),
     };
     let product = ops.config().products[0].clone();
     overview::show(&ops, &user, &product, done.0.done.as_deref()).await
@@ -182,9 +194,16 @@ struct LoginPage<'a> {
     sso: Option<&'a str>,
     /// `next` as a query value.
     next_query: String,
+    lang: Lang,
 }
 
-fn login_form(ops: &Ops, status: StatusCode, next: &str, error: Option<&str>) -> Response {
+fn login_form(
+    ops: &Ops,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: &str,
+    error: Option<&str>,
+) -> Response {
     let next = if safe_next(next) { next } else { "/" };
     html(
         status,
@@ -193,6 +212,7 @@ fn login_form(ops: &Ops, status: StatusCode, next: &str, error: Option<&str>) ->
             error,
             sso: ops.sso_button(),
             next_query: web::encode_query(next),
+            lang: Lang::of(headers),
         }
         .render()
         .unwrap_or_else(|e| format!("the page could not be rendered: {e}")),
@@ -205,9 +225,10 @@ struct NextQuery {
 }
 
 /// `GET /login`
-async fn login_page(State(ops): State<Ops>, q: Query<NextQuery>) -> Response {
+async fn login_page(State(ops): State<Ops>, headers: HeaderMap, q: Query<NextQuery>) -> Response {
     login_form(
         &ops,
+        &headers,
         StatusCode::OK,
         q.0.next.as_deref().unwrap_or("/"),
         None,
@@ -231,6 +252,7 @@ async fn login(
     if !web::same_origin(&headers) {
         return Ok(login_form(
             &ops,
+            &headers,
             StatusCode::FORBIDDEN,
             next,
             Some("this login was sent from another site: log in on this page"),
@@ -239,6 +261,7 @@ async fn login(
     if f.token.trim().is_empty() || f.token.len() > 256 {
         return Ok(login_form(
             &ops,
+            &headers,
             StatusCode::BAD_REQUEST,
             next,
             Some("enter your API token (it starts with relops_)"),
@@ -256,12 +279,14 @@ async fn login(
         }
         Ok(None) => Ok(login_form(
             &ops,
+            &headers,
             StatusCode::UNAUTHORIZED,
             next,
             Some("unknown or revoked API token: check it, or ask an admin for a new one"),
         )),
         Err(relops_ops::OpError::Forbidden { message, .. }) => Ok(login_form(
             &ops,
+            &headers,
             StatusCode::FORBIDDEN,
             next,
             Some(&message),
@@ -272,7 +297,7 @@ async fn login(
 
 /// `GET /login/oidc?next=`: on to the company's OpenID provider, with the login's state
 /// in a cookie of this browser.
-async fn sso_start(State(ops): State<Ops>, q: Query<NextQuery>) -> PageResult {
+async fn sso_start(State(ops): State<Ops>, headers: HeaderMap, q: Query<NextQuery>) -> PageResult {
     let next = q.0.next.as_deref().filter(|n| safe_next(n)).unwrap_or("/");
     match ops.sso_start(next).await {
         Ok((url, state)) => {
@@ -285,6 +310,7 @@ async fn sso_start(State(ops): State<Ops>, q: Query<NextQuery>) -> PageResult {
         }
         Err(e) => Ok(login_form(
             &ops,
+            &headers,
             StatusCode::from_u16(e.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
             next,
             Some(&e.to_string()),
@@ -309,7 +335,7 @@ async fn sso_callback(
 ) -> PageResult {
     let clear = web::set_oidc_cookie(None, web::secure_cookie(&ops));
     let refuse = |status: StatusCode, message: &str| {
-        let mut r = login_form(&ops, status, "/", Some(message));
+        let mut r = login_form(&ops, &headers, status, "/", Some(message));
         r.headers_mut().insert(header::SET_COOKIE, clear.clone());
         r
     };
@@ -360,6 +386,50 @@ async fn sso_callback(
     }
 }
 
+/// `GET /lang/{en|de}`: keeps the language in a cookie (a year) and goes back to the
+/// page the switch was on (the `Referer`, when it is a page of this site).
+async fn switch_lang(
+    State(ops): State<Ops>,
+    axum::extract::Path(code): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> PageResult {
+    let lang = Lang::parse(&code)
+        .ok_or_else(|| relops_ops::OpError::NotFound(format!("no language `{code}`: en or de")))?;
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .filter(|u| {
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            let authority = u.port().map_or_else(
+                || u.host_str().unwrap_or("").to_owned(),
+                |p| format!("{}:{p}", u.host_str().unwrap_or("")),
+            );
+            host.is_some_and(|h| h.eq_ignore_ascii_case(&authority))
+        })
+        .map(|u| match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_owned(),
+        })
+        .filter(|p| safe_next(p))
+        .unwrap_or_else(|| "/".into());
+    let secure = if web::secure_cookie(&ops) {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}",
+        crate::i18n::LANG_COOKIE,
+        lang.code()
+    );
+    let mut r = Redirect::to(&back).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(r)
+}
+
 /// A form with no fields but its CSRF token.
 #[derive(Debug, Deserialize)]
 pub(crate) struct NoFields {}
@@ -399,6 +469,43 @@ async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Respon
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every message after an action has its German.
+    #[test]
+    fn flash_messages_are_translated() {
+        let words = [
+            "signed",
+            "decided",
+            "start",
+            "advance",
+            "halt",
+            "resume",
+            "pause",
+            "rollback",
+            "rollback_pending",
+            "revoked",
+            "replied",
+            "noted",
+            "assigned",
+            "prioritised",
+            "escalated",
+            "solved",
+            "confirmed",
+            "closed",
+            "reopened",
+            "saved",
+            "published",
+            "acked",
+            "postmortem",
+        ];
+        for w in words {
+            let en = super::flash(w).unwrap_or_else(|| panic!("no message for {w}"));
+            assert_ne!(super::Lang::De.t(en), en, "no German for {en:?}");
+        }
+    }
 }
 
 #[derive(Template)]

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Metrics on vs off (issue 26): update-check and ingest throughput with the Prometheus
+# recorder installed and every request counted and timed, against the same server with
+# `[http] metrics = false` — target: within 5 %.
+#
+#   bench/metrics.sh [DURATION_S] [CONNECTIONS]      (defaults: 10, 32)
+#
+# Runs bench/update.sh and bench/ingest.sh (their relops figures: /v1/update with a
+# different install id per request, gzip'd session envelopes) with RELOPS_METRICS=on and
+# off, alternating on-off-off-on, and prints the means and their ratio.
+# Needs what those need (nginx-light, wrk). Uses the release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10}
+CONNS=${2:-32}
+cargo build --release -q -p relops
+
+rps() { # SCRIPT MODE LINE-PATTERN: the req/s of that line of the script's output
+  RELOPS_METRICS=$2 "bench/$1" "$DUR" "$CONNS" 2>/dev/null | grep -m1 -- "$3" | sed -E 's/.*: *([0-9]+) req\/s.*/\1/'
+}
+for bench in "update.sh|relops /v1/update, id each" "ingest.sh|relops ingest:"; do
+  script=${bench%%|*}; line=${bench#*|}
+  on1=$(rps "$script" on "$line"); off1=$(rps "$script" off "$line")
+  off2=$(rps "$script" off "$line"); on2=$(rps "$script" on "$line")
+  echo "$script ($line): metrics on $on1, $on2 req/s; off $off1, $off2 req/s;" \
+    "on/off $(echo "$on1 $on2 $off1 $off2" | awk '{printf "%.3f", ($1+$2)/($3+$4)}')"
+done
