@@ -16,7 +16,9 @@ CONNS=${2:-32}
 cargo build --release -q -p relops
 
 rps() { # SCRIPT MODE LINE-PATTERN: the req/s of that line of the script's output
-  RELOPS_METRICS=$2 "bench/$1" "$DUR" "$CONNS" 2>/dev/null | grep -m1 -- "$3" | sed -E 's/.*: *([0-9]+) req\/s.*/\1/'
+  local out
+  out=$(RELOPS_METRICS=$2 "bench/$1" "$DUR" "$CONNS" 2>/dev/null)
+  echo "$out" | grep -- "$3" | head -n1 | sed -E 's/.*: *([0-9]+) req\/s.*/\1/'
 }
 for bench in "update.sh|relops /v1/update, id each" "ingest.sh|relops ingest:"; do
   script=${bench%%|*}; line=${bench#*|}

@@ -126,6 +126,25 @@ impl Ops {
         Ok(self.rollout_status(product, &rec))
     }
 
+    /// Every rollout of a product, read at once, as [`Ops::rollout`] shows each (the
+    /// console's overview).
+    pub async fn rollouts(&self, actor: &Actor, product: &str) -> OpResult<Vec<RolloutStatus>> {
+        actor.authorize(Permission::ReleaseRead)?;
+        let now = Utc::now();
+        let plan = self.config.rollout.plan();
+        let records = self.db.rollouts(product).await?;
+        Ok(records
+            .iter()
+            .map(|rec| {
+                if now >= rec.rollout.since + plan.soak(rec.rollout.stage) {
+                    self.health
+                        .mark_soaked(product, &rec.version.to_string(), now);
+                }
+                self.rollout_status(product, rec)
+            })
+            .collect())
+    }
+
     /// Takes one step of a release's rollout, records it with its audit entry and
     /// notifications, and publishes the feed.
     pub async fn rollout_step(

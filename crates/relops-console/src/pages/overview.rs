@@ -71,6 +71,12 @@ pub(crate) async fn show(
 ) -> PageResult<Response> {
     let who = &user.actor;
     let releases = ops.releases(who, product).await?.releases;
+    let mut statuses: std::collections::HashMap<_, _> = ops
+        .rollouts(who, product)
+        .await?
+        .into_iter()
+        .map(|s| (s.version.clone(), s))
+        .collect();
     let mut rollouts = Vec::new();
     for r in releases.iter().filter(|r| {
         matches!(
@@ -78,7 +84,9 @@ pub(crate) async fn show(
             ReleaseState::Piloting | ReleaseState::RollingOut | ReleaseState::Halted
         )
     }) {
-        let s = ops.rollout(who, product, &r.version).await?;
+        let Some(s) = statuses.remove(&r.version) else {
+            continue;
+        };
         rollouts.push(RolloutLine {
             version: r.version.to_string(),
             state: s.state.clone(),
