@@ -151,6 +151,11 @@ pub fn safe_next(next: &str) -> bool {
         && !next.bytes().any(|b| b.is_ascii_control())
 }
 
+/// A text field of a form: trimmed, none when empty.
+pub fn given(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
 /// Percent-encodes a query value.
 pub fn encode_query(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()

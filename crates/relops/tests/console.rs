@@ -386,27 +386,7 @@ async fn an_alert_is_acknowledged_and_its_incident_decided_and_closed_in_the_con
     s.cli_json_as(&s.as_role("product_owner"), &["approve", "2.0.0"]);
     s.cli_json(&["rollout", "start", "2.0.0"]);
     // 100 installs, 12 crashed: the sequential test fails at once.
-    let key = s.cli_json(&["ingest", "dsn"])["public_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let sessions: Vec<serde_json::Value> = (0..100)
-        .map(|i| {
-            serde_json::json!({
-                "install_id": format!("i-{i}"), "release": "2.0.0", "platform": "windows-x64",
-                "channel": "stable", "session_id": format!("s-{i}"),
-                "status": if i < 12 { "crashed" } else { "exited" },
-            })
-        })
-        .collect();
-    let r = reqwest::Client::new()
-        .post(format!("{url}/v1/ingest/sessions"))
-        .header("X-Relops-Ingest-Key", &key)
-        .json(&serde_json::json!({ "sessions": sessions }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    s.report_sessions("2.0.0", 100, 12).await;
     let http = s.http();
     let mut alert = serde_json::Value::Null;
     for _ in 0..150 {

@@ -96,27 +96,7 @@ async fn people_do_their_work_in_the_console() {
     s.with_installer(dir.path(), "1.9.0", "2027-01-15", 1);
     s.ship("1.9.0");
     // 1.9.0's installs report sessions: 120, 3 of them crashed.
-    let key = s.cli_json(&["ingest", "dsn"])["public_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let sessions: Vec<serde_json::Value> = (0..120)
-        .map(|i| {
-            serde_json::json!({
-                "install_id": format!("i-{i}"), "release": "1.9.0", "platform": "windows-x64",
-                "channel": "stable", "session_id": format!("s-{i}"),
-                "status": if i < 3 { "crashed" } else { "exited" },
-            })
-        })
-        .collect();
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/ingest/sessions", s.url))
-        .header("X-Relops-Ingest-Key", &key)
-        .json(&serde_json::json!({ "sessions": sessions }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    s.report_sessions("1.9.0", 120, 3).await;
     let http = s.http();
     let mut recorded = false;
     for _ in 0..150 {

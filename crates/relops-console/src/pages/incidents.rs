@@ -12,7 +12,7 @@ use relops_ops::{OpError, Ops};
 use serde::Deserialize;
 
 use super::{Done, Nav, render};
-use crate::web::{Form, PageResult, User};
+use crate::web::{Form, PageResult, User, given};
 
 #[derive(Template)]
 #[template(path = "incidents.html")]
@@ -91,11 +91,6 @@ async fn incident_of(ops: &Ops, user: &User, product: &str, id: &str) -> PageRes
 
 fn to_incident(product: &str, id: &str, done: &str) -> Response {
     Redirect::to(&format!("/console/{product}/incidents/{id}?done={done}")).into_response()
-}
-
-/// A text field of a form: trimmed, none when empty.
-fn given(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 #[derive(Debug, Deserialize)]

@@ -18,7 +18,7 @@ use relops_ops::{OpError, Ops};
 use serde::Deserialize;
 
 use super::{Done, Nav, render};
-use crate::web::{Form, PageResult, User};
+use crate::web::{Form, PageResult, User, given};
 
 #[derive(Template)]
 #[template(path = "release_list.html")]
@@ -166,11 +166,6 @@ fn sprt_svg(s: &relops_api::SprtFigures) -> String {
 
 fn back(product: &str, v: &str, done: &str) -> Response {
     Redirect::to(&format!("/console/{product}/releases/{v}?done={done}")).into_response()
-}
-
-/// A text field of a form: trimmed, none when empty.
-fn given(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,7 +17,7 @@ use relops_ops::{OpError, Ops};
 use serde::Deserialize;
 
 use super::{Done, Nav, render};
-use crate::web::{Form, PageResult, User, encode_query};
+use crate::web::{Form, PageResult, User, encode_query, given};
 
 /// The statuses a queue may show, with their names on the page.
 const VIEWS: [(&str, &str); 4] = [
@@ -233,11 +233,6 @@ pub(crate) struct WorkForm {
     note: Option<String>,
     resolution: Option<String>,
     known_issue: Option<String>,
-}
-
-/// A text field: trimmed, none when empty.
-fn given(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 /// A field the action needs.

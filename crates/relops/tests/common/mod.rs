@@ -586,6 +586,33 @@ impl Server {
         resp.bytes().await.unwrap().to_vec()
     }
 
+    /// Sessions of `installs` installs of `release` (stable, windows-x64), the first
+    /// `crashed` of them crashed, through the native ingest API with the product's key.
+    pub async fn report_sessions(&self, release: &str, installs: usize, crashed: usize) {
+        let key = self.cli_json(&["ingest", "dsn"])["public_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let sessions: Vec<serde_json::Value> = (0..installs)
+            .map(|i| {
+                serde_json::json!({
+                    "install_id": format!("i-{i}"), "release": release,
+                    "platform": "windows-x64", "channel": "stable",
+                    "session_id": format!("s-{release}-{i}"),
+                    "status": if i < crashed { "crashed" } else { "exited" },
+                })
+            })
+            .collect();
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/ingest/sessions", self.url))
+            .header("X-Relops-Ingest-Key", &key)
+            .json(&serde_json::json!({ "sessions": sessions }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+
     pub fn http(&self) -> Http {
         Http {
             client: reqwest::Client::new(),
