@@ -38,9 +38,21 @@ impl Ops {
         let Some(p) = self.authenticate(token.trim(), None).await? else {
             return Ok(None);
         };
+        tracing::info!(name = %p.name, token = %p.id, "console login");
+        let token_id = p.id.clone();
+        self.open_session(p, Some(token_id)).await.map(Some)
+    }
+
+    /// Stores a new session for `p` (made from token `token_id`, or through the OpenID
+    /// provider when `None`): the secret for the cookie, and the session.
+    pub(crate) async fn open_session(
+        &self,
+        p: Principal,
+        token_id: Option<String>,
+    ) -> OpResult<(String, Session)> {
         let now = Utc::now();
         let record = SessionRecord {
-            token_id: Some(p.id.clone()),
+            token_id,
             subject: p.id.clone(),
             name: p.name.clone(),
             roles: p.roles.clone(),
@@ -52,15 +64,14 @@ impl Ops {
         self.db
             .insert_session(&token_hash(&secret), &record)
             .await?;
-        tracing::info!(name = %p.name, token = %p.id, "console login");
-        Ok(Some((
+        Ok((
             secret,
             Session {
                 principal: p,
                 csrf: record.csrf,
                 expires_at: record.expires_at,
             },
-        )))
+        ))
     }
 
     /// The live session of a cookie's secret: unexpired, and (for a token's session) its

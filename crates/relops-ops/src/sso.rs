@@ -10,12 +10,12 @@
 
 use chrono::{Duration, Utc};
 use relops_core::access::Role;
-use relops_store::{OidcLoginRecord, SessionRecord};
+use relops_store::OidcLoginRecord;
 
 use crate::error::{OpError, OpResult};
 use crate::services::oidc::OidcError;
 use crate::sessions::Session;
-use crate::tokens::{new_secret, token_hash};
+use crate::tokens::token_hash;
 use crate::{Ops, Principal};
 
 /// How long a login may take at the provider.
@@ -97,35 +97,15 @@ impl Ops {
                 ),
             });
         }
-        let subject = format!("sso:{}", clip(&person.subject));
-        let record = SessionRecord {
-            token_id: None,
-            subject: subject.clone(),
+        let p = Principal {
+            id: format!("sso:{}", clip(&person.subject)),
             name: clip(&person.name),
-            roles: roles.clone(),
-            csrf: new_secret()?,
-            created_at: now,
-            expires_at: now + Duration::hours(i64::from(self.config.console.session_hours)),
+            roles,
+            request_id: None,
         };
-        let secret = new_secret()?;
-        self.db
-            .insert_session(&token_hash(&secret), &record)
-            .await?;
-        tracing::info!(name = %record.name, %subject, ?roles, "console login through single sign-on");
-        Ok((
-            secret,
-            Session {
-                principal: Principal {
-                    id: subject,
-                    name: record.name,
-                    roles,
-                    request_id: None,
-                },
-                csrf: record.csrf,
-                expires_at: record.expires_at,
-            },
-            login.next,
-        ))
+        tracing::info!(name = %p.name, subject = %p.id, roles = ?p.roles, "console login through single sign-on");
+        let (secret, session) = self.open_session(p, None).await?;
+        Ok((secret, session, login.next))
     }
 }
 

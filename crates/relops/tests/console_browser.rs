@@ -18,31 +18,6 @@ use std::process::Command;
 
 use common::{Backend, TestEnv};
 
-/// Chromium, Playwright and axe-core, or `None` with the reason (a panic under CI).
-fn browser_parts() -> Option<(PathBuf, String, String)> {
-    let python = common::python_with("playwright.sync_api")?;
-    let chromium =
-        std::env::var("RELOPS_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let axe = std::env::var("RELOPS_TEST_AXE").unwrap_or_default();
-    let missing: Vec<&str> = [
-        (!Path::new(&chromium).exists()).then_some("chromium (apt-get install chromium)"),
-        (!Path::new(&axe).exists()).then_some("axe-core (RELOPS_TEST_AXE: npm's axe.min.js)"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !missing.is_empty() {
-        let why = format!(
-            "{} missing: run `.ci/run`, which installs them",
-            missing.join(", ")
-        );
-        assert!(std::env::var_os("CI").is_none(), "{why}");
-        eprintln!("skipped: console in a browser: {why}");
-        return None;
-    }
-    Some((python, chromium, axe))
-}
-
 /// Runs one step of the browser script; its report.
 fn browse(python: &Path, work: &Path, cfg: &serde_json::Value, step: &str) -> serde_json::Value {
     let mut cfg = cfg.clone();
@@ -77,7 +52,7 @@ fn state_of_2_0_0(targets: &serde_json::Value) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_do_their_work_in_the_console() {
-    let Some((python, chromium, axe)) = browser_parts() else {
+    let Some((python, chromium, axe)) = common::browser_parts(&[]) else {
         return;
     };
     let Some(tuf_python) = common::python_with_tuf() else {

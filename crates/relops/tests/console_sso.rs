@@ -15,34 +15,17 @@ use std::process::{Child, Command, Stdio};
 
 use common::{Backend, TestEnv};
 
-/// Node, npm's oidc-provider, Chromium, Playwright and axe-core, or `None` with the
-/// reason (a panic under CI).
+/// Node and npm's oidc-provider besides the browser's parts, or `None` with the reason.
 fn parts() -> Option<(PathBuf, PathBuf, String, String)> {
-    let python = common::python_with("playwright.sync_api")?;
     let npm = PathBuf::from(std::env::var("RELOPS_TEST_NPM").unwrap_or_default());
-    let chromium =
-        std::env::var("RELOPS_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let axe = std::env::var("RELOPS_TEST_AXE").unwrap_or_default();
     let node = Command::new("node").arg("--version").output().is_ok();
-    let missing: Vec<&str> = [
-        (!node).then_some("node (apt-get install nodejs)"),
-        (!npm.join("node_modules/oidc-provider").is_dir())
-            .then_some("oidc-provider (RELOPS_TEST_NPM: the npm directory .ci/run fills)"),
-        (!Path::new(&chromium).exists()).then_some("chromium"),
-        (!Path::new(&axe).exists()).then_some("axe-core (RELOPS_TEST_AXE)"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !missing.is_empty() {
-        let why = format!(
-            "{} missing: run `.ci/run`, which installs them",
-            missing.join(", ")
-        );
-        assert!(std::env::var_os("CI").is_none(), "{why}");
-        eprintln!("skipped: console single sign-on: {why}");
-        return None;
-    }
+    let (python, chromium, axe) = common::browser_parts(&[
+        (!node, "node (apt-get install nodejs)"),
+        (
+            !npm.join("node_modules/oidc-provider").is_dir(),
+            "oidc-provider (RELOPS_TEST_NPM: the npm directory .ci/run fills)",
+        ),
+    ])?;
     Some((python, npm, chromium, axe))
 }
 

@@ -978,3 +978,31 @@ pub fn compress(encoding: &str, body: &[u8]) -> Vec<u8> {
         _ => body.to_vec(),
     }
 }
+
+/// Python with Playwright, Debian's Chromium and axe-core — and the `extra` parts a test
+/// also needs (`(missing, what to do)`, present when `missing` is false) — or `None` after
+/// saying what is missing (a panic under CI, where `.ci/run` installs them all).
+pub fn browser_parts(extra: &[(bool, &str)]) -> Option<(PathBuf, String, String)> {
+    let python = python_with("playwright.sync_api")?;
+    let chromium =
+        std::env::var("RELOPS_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let axe = std::env::var("RELOPS_TEST_AXE").unwrap_or_default();
+    let missing: Vec<&str> = [
+        (!Path::new(&chromium).exists()).then_some("chromium (apt-get install chromium)"),
+        (!Path::new(&axe).exists()).then_some("axe-core (RELOPS_TEST_AXE: npm's axe.min.js)"),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(extra.iter().filter(|(m, _)| *m).map(|(_, what)| *what))
+    .collect();
+    if !missing.is_empty() {
+        let why = format!(
+            "{} missing: run `.ci/run`, which installs them",
+            missing.join(", ")
+        );
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        eprintln!("skipped: tests in a browser: {why}");
+        return None;
+    }
+    Some((python, chromium, axe))
+}
