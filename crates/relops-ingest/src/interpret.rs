@@ -237,6 +237,18 @@ pub fn form_event<'a>(fields: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> 
 /// their crash, critical and error-code meaning); attachments, client reports and
 /// unknown item types are skipped, as Relay does.
 pub fn records(env: &Envelope<'_>, cx: &Context<'_>) -> Result<Batch, InterpretError> {
+    records_with_dump(env, cx, None)
+}
+
+/// [`records`] of an envelope whose event came with an `event.minidump` attachment, stored
+/// by the caller where `dump` says (`{"sha256", "size", "blob_key"}`): the event is a crash
+/// whatever its level (sentry-native sends the dump with a plain event), its payload the
+/// dump's place and the event, as a Crashpad upload's is.
+pub fn records_with_dump(
+    env: &Envelope<'_>,
+    cx: &Context<'_>,
+    dump: Option<&Value>,
+) -> Result<Batch, InterpretError> {
     let mut batch = Batch::new();
     let envelope_id = env.event_id();
     let count = |ty: &str| env.items.iter().filter(|i| i.ty == ty).count();
@@ -317,7 +329,11 @@ pub fn records(env: &Envelope<'_>, cx: &Context<'_>) -> Result<Batch, InterpretE
                     .or_else(|| envelope_id.clone())
                     .ok_or(InterpretError::EventId)?;
                 let (p, release) = cx.release_of(event_release(&event));
-                let crash = is_crash(&event);
+                let crash = dump.is_some() || is_crash(&event);
+                let payload = match dump {
+                    Some(d) => serde_json::json!({"minidump": d, "event": event}).to_string(),
+                    None => String::from_utf8_lossy(item.payload).into_owned(),
+                };
                 batch.push(
                     &p,
                     Record::Event {
@@ -331,7 +347,7 @@ pub fn records(env: &Envelope<'_>, cx: &Context<'_>) -> Result<Batch, InterpretE
                         crash,
                         critical: if crash { (cx.classify)(&event) } else { None },
                         code: error_code(&event),
-                        payload: String::from_utf8_lossy(item.payload).into_owned(),
+                        payload,
                     },
                 );
             }

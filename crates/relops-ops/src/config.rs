@@ -14,10 +14,12 @@ use relops_store::BlobConfig;
 use serde::{Deserialize, Serialize};
 
 mod console;
+mod crashes;
 mod health;
 mod support;
 
 pub use console::{ConsoleConfig, OidcConfig};
+pub use crashes::CrashesConfig;
 pub use health::{AlertsConfig, CriticalRule, HealthConfig};
 pub use support::{GithubConfig, JiraConfig, SupportConfig, ZendeskConfig};
 
@@ -53,6 +55,7 @@ pub struct ServerConfig {
     pub http: HttpConfig,
     pub support: SupportConfig,
     pub console: ConsoleConfig,
+    pub crashes: CrashesConfig,
 }
 
 /// The `[http]` section: how long a client may take (slow clients hold connections).
@@ -451,6 +454,7 @@ impl Default for ServerConfig {
             http: HttpConfig::default(),
             support: SupportConfig::default(),
             console: ConsoleConfig::default(),
+            crashes: CrashesConfig::default(),
         }
     }
 }
@@ -608,6 +612,7 @@ impl ServerConfig {
         self.alerts
             .validate(&self.health)
             .map_err(ConfigError::Invalid)?;
+        self.crashes.validate().map_err(ConfigError::Invalid)?;
         if self.max_artifact_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "`max_artifact_bytes` must be above 0".into(),

@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use bytes::Bytes;
-use relops_api::{CrashList, CrashReport, CrashUpload, DumpInfo, IngestAck};
+use relops_api::{
+    AnalysisStatus, CrashAnalysis, CrashList, CrashReport, CrashUpload, DumpInfo, IngestAck,
+};
 use relops_core::access::Permission;
 use relops_ingest::{Batch, Record, envelope};
-use relops_store::{CrashRecord, PutOnce};
+use relops_store::{AnalysisRecord, CrashRecord, PutOnce};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -89,7 +91,24 @@ fn check_tags(tags: &std::collections::BTreeMap<String, Value>) -> OpResult<()> 
     Ok(())
 }
 
-pub(crate) fn view(c: &CrashRecord) -> CrashReport {
+/// A crash's analysis from its stored row (pending while there is none). `full`: with
+/// the stack; a list shows the status, exception and group only.
+fn analysis_of(a: Option<&AnalysisRecord>, full: bool) -> CrashAnalysis {
+    let Some(a) = a else {
+        return CrashAnalysis::default();
+    };
+    let mut v: CrashAnalysis = serde_json::from_str(&a.result).unwrap_or_default();
+    v.status = AnalysisStatus::parse(&a.status).unwrap_or_default();
+    v.group = a.group_id.clone();
+    v.processed_at = a.processed_at;
+    if !full {
+        v.frames.clear();
+        v.missing_symbols.clear();
+    }
+    v
+}
+
+fn view(c: &CrashRecord, analysis: CrashAnalysis) -> CrashReport {
     let p: Payload = serde_json::from_str(&c.payload).unwrap_or_default();
     let (kind, dump) = match (&p.sealed, &p.minidump) {
         (Some(s), _) => (
@@ -127,6 +146,7 @@ pub(crate) fn view(c: &CrashRecord) -> CrashReport {
         dropped_before: p.dropped_before,
         created_at: p.created_at,
         tags: tags_of(tags),
+        analysis,
     }
 }
 
@@ -203,8 +223,24 @@ impl Ops {
         self.telemetry_visible().await?;
         let list = self.db.crashes(product, release, limit).await?;
         Ok(CrashList {
-            crashes: list.iter().map(view).collect(),
+            crashes: self.crash_views(product, &list, false).await?,
         })
+    }
+
+    /// Crashes as the API shows them, with their analyses (`full`: with the stacks).
+    pub(crate) async fn crash_views(
+        &self,
+        product: &str,
+        list: &[CrashRecord],
+        full: bool,
+    ) -> OpResult<Vec<CrashReport>> {
+        let ids: Vec<&str> = list.iter().map(|c| c.id.as_str()).collect();
+        let analyses = self.db.analyses(product, &ids).await?;
+        let of = |id: &str| analyses.iter().find(|a| a.crash_id == id);
+        Ok(list
+            .iter()
+            .map(|c| view(c, analysis_of(of(&c.id), full)))
+            .collect())
     }
 
     async fn load_crash(&self, product: &str, id: &str) -> OpResult<CrashRecord> {
@@ -218,7 +254,43 @@ impl Ops {
     /// A crash report's metadata.
     pub async fn crash(&self, actor: &Actor, product: &str, id: &str) -> OpResult<CrashReport> {
         actor.authorize(Permission::ReleaseRead)?;
-        Ok(view(&self.load_crash(product, id).await?))
+        let c = self.load_crash(product, id).await?;
+        let mut one = self
+            .crash_views(product, std::slice::from_ref(&c), true)
+            .await?;
+        Ok(one.remove(0))
+    }
+
+    /// A crash's dump as stored, checked against the digest recorded when it arrived and
+    /// opened with the crash key if the SDK sealed it; `None` for a crash without a dump.
+    /// Returns the dump and whether it was sealed.
+    pub(crate) async fn open_dump(
+        &self,
+        crash_id: &str,
+        payload: &str,
+    ) -> OpResult<Option<(Bytes, bool)>> {
+        let p: Payload = serde_json::from_str(payload).unwrap_or_default();
+        let (key, digest, sealed) = match (p.sealed, p.minidump) {
+            (Some(s), _) => (s.blob_key, s.sha256, true),
+            (None, Some(m)) => (m.blob_key, m.sha256, false),
+            _ => return Ok(None),
+        };
+        let bytes = self.blobs.get_raw(&key).await?;
+        if hex::encode(Sha256::digest(&bytes)) != digest {
+            self.stored_file_changed(&key);
+            return Err(OpError::Unreadable(format!(
+                "the stored dump of crash {crash_id} does not match the SHA-256 recorded when it arrived: it was changed in the blob store, and is not served (tell your security engineer)"
+            )));
+        }
+        if !sealed {
+            return Ok(Some((bytes, false)));
+        }
+        let plain = self.crash_key.open(crash_id, &bytes).map_err(|e| {
+            OpError::Unreadable(format!(
+                "crash {crash_id}: {e} — was it sealed to another server's crash key?"
+            ))
+        })?;
+        Ok(Some((plain.into(), true)))
     }
 
     /// The crash dump, opened (sealed ones with the crash key). Every read is an audit
@@ -231,38 +303,12 @@ impl Ops {
     ) -> OpResult<(String, Bytes)> {
         let who = actor.authorize(Permission::CrashDump)?;
         let c = self.load_crash(product, id).await?;
-        let p: Payload = serde_json::from_str(&c.payload).unwrap_or_default();
-        let (key, digest, sealed) = match (p.sealed, p.minidump) {
-            (Some(s), _) => (s.blob_key, s.sha256, true),
-            (None, Some(m)) => (m.blob_key, m.sha256, false),
-            _ => {
-                return Err(OpError::NotFound(format!(
-                    "crash {} has no dump (it was reported as an event only)",
-                    c.id
-                )));
-            }
-        };
-        let bytes = self.blobs.get_raw(&key).await?;
-        if hex::encode(Sha256::digest(&bytes)) != digest {
-            self.stored_file_changed(&key);
-            return Err(OpError::Unreadable(format!(
-                "the stored dump of crash {} does not match the SHA-256 recorded when it arrived: it was changed in the blob store, and is not served (tell your security engineer)",
+        let (plain, sealed) = self.open_dump(&c.id, &c.payload).await?.ok_or_else(|| {
+            OpError::NotFound(format!(
+                "crash {} has no dump (it was reported as an event only)",
                 c.id
-            )));
-        }
-        let plain: Bytes = if sealed {
-            self.crash_key
-                .open(&c.id, &bytes)
-                .map_err(|e| {
-                    OpError::Unreadable(format!(
-                        "crash {}: {e} — was it sealed to another server's crash key?",
-                        c.id
-                    ))
-                })?
-                .into()
-        } else {
-            bytes
-        };
+            ))
+        })?;
         self.db
             .append_audit_entry(&who.audit(
                 "crash.read_dump",
@@ -294,11 +340,14 @@ mod tests {
     /// The three documents a crash row holds read as the crash the API shows.
     #[test]
     fn stored_crashes_read_as_reports() {
-        let sealed = view(&record(json!({
+        let sealed = view(
+            &record(json!({
             "kind": "panic",
             "sealed": {"blob_key": "crashes/sealed/x", "size": 120, "sha256": "aa"},
             "created_at": "2026-11-20T10:00:00Z", "dropped_before": 2, "tags": {"phase": "startup"},
-        })));
+            })),
+            CrashAnalysis::default(),
+        );
         assert_eq!(sealed.kind, "panic");
         assert_eq!(
             sealed.dump,
@@ -314,16 +363,19 @@ mod tests {
             Some("startup")
         );
 
-        let mini = view(&record(json!({
-            "minidump": {"blob_key": "crashes/x", "size": 9, "sha256": "bb"},
-            "event": {"tags": [["code", "E1"], ["n", 3]]},
-        })));
+        let mini = view(
+            &record(json!({
+                "minidump": {"blob_key": "crashes/x", "size": 9, "sha256": "bb"},
+                "event": {"tags": [["code", "E1"], ["n", 3]]},
+            })),
+            CrashAnalysis::default(),
+        );
         assert_eq!(mini.kind, "minidump");
         assert!(!mini.dump.as_ref().unwrap().sealed);
         assert_eq!(mini.tags.get("code").map(String::as_str), Some("E1"));
         assert_eq!(mini.tags.get("n").map(String::as_str), Some("3"));
 
-        let event = view(&record(json!({"level": "fatal"})));
+        let event = view(&record(json!({"level": "fatal"})), CrashAnalysis::default());
         assert_eq!(event.kind, "event");
         assert_eq!(event.dump, None);
         assert!(event.tags.is_empty());

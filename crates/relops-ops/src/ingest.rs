@@ -187,11 +187,20 @@ impl Ops {
         self.check_project(product, project)?;
         let env = envelope::parse(body)
             .map_err(|e| OpError::Invalid(format!("malformed Sentry envelope: {e}")))?;
+        let dump = envelope_minidump(&env)?;
+        let place = dump.map(|d| dump_place(d).1);
         let batch = self
-            .with_context(product, |cx| interpret::records(&env, cx))
+            .with_context(product, |cx| {
+                interpret::records_with_dump(&env, cx, place.as_ref())
+            })
             .map_err(|e| OpError::Invalid(e.to_string()))?;
         self.ingest_limits
             .check(product, batch.len(), batch.installs())?;
+        if let Some(d) = dump {
+            // Stored by its content before the crash that points at it becomes visible.
+            let (key, _) = dump_place(d);
+            self.blobs.put_once(&key, Bytes::copy_from_slice(d)).await?;
+        }
         self.store(batch, origin).await?;
         Ok(IngestAck {
             id: env.event_id(),
@@ -219,15 +228,14 @@ impl Ops {
             ));
         }
         let event = interpret::form_event(fields.iter().map(|(k, v)| (k.as_str(), &v[..])));
-        let sha = hex::encode(Sha256::digest(&dump));
+        let (key, place) = dump_place(&dump);
         let id = event
             .get("event_id")
             .and_then(Value::as_str)
             .and_then(envelope::normalize_uuid)
-            .unwrap_or_else(|| sha[..32].to_owned());
-        let key = format!("crashes/{sha}");
-        let payload = json!({"minidump": {"sha256": sha, "size": dump.len(), "blob_key": key}, "event": event})
-            .to_string();
+            // No event id: the dump's digest names the crash, so a re-sent dump is one crash.
+            .unwrap_or_else(|| place["sha256"].as_str().unwrap_or_default()[..32].to_owned());
+        let payload = json!({"minidump": place, "event": event}).to_string();
         let (p, record) = self
             .with_context(product, |cx| {
                 interpret::minidump_record(cx, &event, id.clone(), payload)
@@ -413,4 +421,42 @@ impl Ops {
             public_key: key,
         })
     }
+}
+
+/// Where a minidump is stored (by its content, so a re-sent dump is one blob) and the
+/// description a crash's payload keeps of it.
+fn dump_place(dump: &[u8]) -> (String, Value) {
+    let sha = hex::encode(Sha256::digest(dump));
+    let key = format!("crashes/{sha}");
+    let place = json!({"sha256": sha, "size": dump.len(), "blob_key": key});
+    (key, place)
+}
+
+/// The `event.minidump` attachment of an envelope (sentry-native, the Electron and Cocoa
+/// SDKs send the dump so): at most one, a minidump, with the event it belongs to.
+fn envelope_minidump<'a>(env: &envelope::Envelope<'a>) -> OpResult<Option<&'a [u8]>> {
+    let mut dumps = env
+        .items
+        .iter()
+        .filter(|i| i.ty == "attachment" && i.attachment_type.as_deref() == Some("event.minidump"));
+    let Some(first) = dumps.next() else {
+        return Ok(None);
+    };
+    if dumps.next().is_some() {
+        return Err(OpError::Invalid(
+            "an envelope carries at most one event.minidump attachment (send one crash per envelope)".into(),
+        ));
+    }
+    if !first.payload.starts_with(b"MDMP") {
+        return Err(OpError::Invalid(
+            "the event.minidump attachment is not a minidump (it does not start with MDMP)".into(),
+        ));
+    }
+    if !env.items.iter().any(|i| i.ty == "event") {
+        return Err(OpError::Invalid(
+            "an event.minidump attachment needs the event it belongs to in the same envelope"
+                .into(),
+        ));
+    }
+    Ok(Some(first.payload))
 }

@@ -14,6 +14,7 @@ mod artifacts;
 mod attachments;
 mod audit;
 pub mod checklist;
+mod crash_analysis;
 mod crashes;
 pub mod gates;
 mod health;
@@ -110,6 +111,10 @@ pub struct Services {
     stopping: tokio::sync::watch::Sender<bool>,
     /// The company's OpenID provider, when `[console.oidc]` names one.
     pub(crate) oidc: Option<services::oidc::Oidc>,
+    /// Symbol files parsed for the crash processor, per product.
+    pub(crate) symbolizers: services::symbols::Symbolizers,
+    /// Wakes the crash worker (symbols arrived).
+    pub(crate) crash_work: Notify,
 }
 
 impl std::ops::Deref for Ops {
@@ -191,6 +196,8 @@ impl Ops {
             blobs,
             release_key,
             outbox: Notify::new(),
+            symbolizers: Default::default(),
+            crash_work: Notify::new(),
         }));
         ops.sweep().await?;
         Ok(ops)

@@ -73,6 +73,16 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "Support tickets being worked on (new, open, waiting on the customer, escalated).",
     ),
     (
+        "relops_crash_backlog",
+        "gauge",
+        "Crashes waiting to be processed into stacks (set by the crash worker after each round).",
+    ),
+    (
+        "relops_crashes_processed_total",
+        "counter",
+        "Crashes processed, by status (processed, unprocessable, no_stack).",
+    ),
+    (
         "relops_tickets_sla_breached",
         "gauge",
         "Open tickets past their first-response time.",
@@ -96,6 +106,19 @@ pub fn describe() {
 pub(crate) fn ingested(product: &str, kind: &'static str, n: u64) {
     metrics::counter!("relops_ingest_events_total", "product" => product.to_owned(), "kind" => kind)
         .increment(n);
+}
+
+/// Counts a processed crash by its status (three values).
+pub(crate) fn crash_processed(status: &'static str) {
+    metrics::counter!("relops_crashes_processed_total", "status" => status).increment(1);
+}
+
+/// Sets the crash backlog gauge (the worker calls this after each round).
+pub(crate) async fn crash_backlog(ops: &Ops) {
+    match ops.crash_backlog().await {
+        Ok(n) => metrics::gauge!("relops_crash_backlog").set(n as f64),
+        Err(e) => tracing::warn!(error = ?e, "cannot count the crash backlog"),
+    }
 }
 
 const STATES: [RolloutState; 5] = [

@@ -285,20 +285,18 @@ impl Ops {
         t: &TicketRecord,
         crash_ids: &[String],
     ) -> OpResult<TicketAnalysis> {
-        let mut crashes = Vec::new();
+        let mut named = Vec::new();
         for id in crash_ids {
             if let Some(c) = self.db.crash(&t.product, id).await? {
-                crashes.push(crate::crashes::view(&c));
+                named.push(c);
             }
         }
+        let crashes = self.crash_views(&t.product, &named, true).await?;
         let install_crashes = match &t.install_id {
-            Some(i) => self
-                .db
-                .install_crashes(&t.product, i, 20)
-                .await?
-                .iter()
-                .map(crate::crashes::view)
-                .collect(),
+            Some(i) => {
+                let list = self.db.install_crashes(&t.product, i, 20).await?;
+                self.crash_views(&t.product, &list, false).await?
+            }
             None => Vec::new(),
         };
         let release = t

@@ -1,7 +1,8 @@
 //! The background work of a server, each a loop over operations: re-signing the feed before
 //! it expires, signing audit checkpoints, delivering the notification outbox, acting on
 //! the health engine's changes (the alert worker), the health maintenance loop, recording
-//! release health for the charts and forgetting idle installs' rate-limit buckets.
+//! release health for the charts, processing crashes and forgetting idle installs'
+//! rate-limit buckets.
 
 use chrono::Utc;
 use tokio::sync::mpsc;
@@ -35,6 +36,7 @@ pub(crate) fn start(ops: Ops, changes: Option<mpsc::UnboundedReceiver<Change>>) 
     ops.health.judge_all(Utc::now());
     tasks.push(tokio::spawn(crate::alerts::maintain(ops.clone())));
     tasks.push(tokio::spawn(record_health(ops.clone())));
+    tasks.push(tokio::spawn(process_crashes(ops.clone())));
     tasks.push(tokio::spawn(
         crate::services::ratelimit::forget_idle_periodically(ops),
     ));
@@ -49,6 +51,33 @@ async fn record_health(ops: Ops) {
         tick.tick().await;
         if let Err(e) = ops.record_health_history(Utc::now()).await {
             tracing::error!(error = ?e, "recording release health for the charts failed; retrying next interval");
+        }
+    }
+}
+
+/// Processes crashes into stacks and groups ([`Ops::process_crashes`]): every second, at
+/// once when symbols arrive, and without pause while a round finds work. Crashes are
+/// looked for since the last round's start less ten minutes: the ingest writer commits a
+/// crash a moment after it stamped its arrival.
+async fn process_crashes(ops: Ops) {
+    let mut since = chrono::DateTime::<Utc>::UNIX_EPOCH;
+    loop {
+        let started = Utc::now();
+        match ops.process_crashes(since).await {
+            Ok(n) => {
+                since = started - chrono::Duration::minutes(10);
+                crate::metrics::crash_backlog(&ops).await;
+                if n > 0 {
+                    continue;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "processing crashes failed; retrying in a second");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            () = ops.crash_work.notified() => {}
         }
     }
 }

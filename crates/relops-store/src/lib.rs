@@ -5,6 +5,7 @@ mod artifacts;
 mod audit;
 mod blob;
 mod checklist;
+mod crash_analysis;
 mod feed;
 mod gates;
 mod health_history;
@@ -27,6 +28,9 @@ pub use artifacts::{ArtifactRecord, NewArtifact, StoredArtifact};
 pub use audit::{AuditEntry, AuditRecord, AuditVerdict, Checkpoint, GENESIS};
 pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload, PutOnce};
 pub use checklist::{Decision, Signoff};
+pub use crash_analysis::{
+    AnalysisOutcome, AnalysisRecord, GroupRecord, GroupStat, PendingCrash, SymbolRecord,
+};
 pub use feed::{MetadataRow, PUBLISHED_STATES};
 pub use gates::GateRecord;
 pub use health_history::HealthPointRecord;

@@ -136,10 +136,16 @@ pub enum Command {
         /// The release, e.g. 2.1.0.
         version: String,
     },
-    /// Crash reports: list them, show one, open its dump (sealed on the client; only QA,
-    /// support and security roles may open dumps, and every opening is audited).
+    /// Crash reports: list them, show one with its stack, open its dump (sealed on the
+    /// client; only QA, support and security roles may open dumps, and every opening is
+    /// audited); crash groups per release, new and regressed.
     #[command(subcommand)]
     Crash(CrashCmd),
+    /// Symbol files that turn crash dumps into function names, files and lines: upload
+    /// Breakpad `.sym` files or the native debug files (ELF with DWARF, PDB, dSYM), which
+    /// are converted with dump_syms first.
+    #[command(subcommand)]
+    Symbols(SymbolsCmd),
     /// Alerts fired by the health rules (crash rate, critical failures, error codes,
     /// memory): one per episode, with the evidence and what relops did.
     #[command(subcommand)]
@@ -786,10 +792,12 @@ pub enum TicketCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum CrashCmd {
-    /// Crash reports, newest first.
+    /// Crash reports, newest first, with where each crashed once processed.
     List {
+        /// Only this release's (the same as --release).
+        version: Option<String>,
         /// Only this release's.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "version")]
         release: Option<String>,
         /// How many, newest first.
         #[arg(long, default_value_t = 50)]
@@ -805,6 +813,50 @@ pub enum CrashCmd {
         /// Where to write the dump (default: crash-ID.dmp in the current directory).
         #[arg(long, requires = "decrypt")]
         output: Option<PathBuf>,
+    },
+    /// A release's crash groups (crashes with the same top frames), most crashes first:
+    /// which are new in this release and which came back after a fix.
+    Groups {
+        /// The release, e.g. 2.1.0.
+        version: String,
+    },
+    /// One crash group: its figures per release, its stack and newest crashes.
+    Group {
+        /// The group id (from `relops crash groups`).
+        id: String,
+    },
+    /// Mark the release that fixes a crash group: crashes of it in that release or later
+    /// show the group as regressed.
+    Fixed {
+        /// The group id.
+        id: String,
+        /// The release that fixes it, e.g. 2.1.1.
+        #[arg(required_unless_present = "clear")]
+        version: Option<String>,
+        /// Remove the mark instead.
+        #[arg(long, conflicts_with = "version")]
+        clear: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SymbolsCmd {
+    /// Upload symbol files: Breakpad `.sym` files as they are, native debug files (an ELF
+    /// binary with DWARF, a PDB, a dSYM's DWARF file) converted with dump_syms. Crashes
+    /// that lacked them are processed again.
+    Upload {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The release the files belong to (listed with it).
+        #[arg(long)]
+        release: Option<String>,
+    },
+    /// Symbol files stored, newest first.
+    List {
+        /// Only this release's.
+        #[arg(long)]
+        release: Option<String>,
     },
 }
 

@@ -613,26 +613,6 @@ async fn acknowledged_events_survive_kill_9(b: Backend) {
 }
 
 /// A multipart form as Crashpad builds it: annotations as fields, the dump as a file part.
-fn crashpad_form(boundary: &str, fields: &[(&str, &str)], dump: &[u8]) -> Vec<u8> {
-    let mut b = Vec::new();
-    for (k, v) in fields {
-        b.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
-        );
-    }
-    b.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"upload_file_minidump\"; \
-             filename=\"dump.dmp\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    b.extend_from_slice(dump);
-    b.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    b
-}
-
 /// The Linux minidumps minidump-writer wrote (`tests/data/`), uploaded as Crashpad does:
 /// plain and gzip'd, with `sentry[…]` annotations; a re-sent dump is stored once.
 async fn minidumps_as_crashpad_uploads_them(b: Backend) {
@@ -668,19 +648,19 @@ async fn minidumps_as_crashpad_uploads_them(b: Backend) {
         ("sentry[user][id]", "install-crashy"),
         ("sentry[tags][platform]", "linux-x64"),
     ];
-    let r = upload(crashpad_form(boundary, &fields, &segv), true)
+    let r = upload(common::crashpad_form(boundary, &fields, &segv), true)
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let id: Value = r.json().await.unwrap();
     assert_eq!(id["id"].as_str().unwrap().len(), 32);
     // Re-sent (a retry): stored once.
-    let r = upload(crashpad_form(boundary, &fields, &segv), false)
+    let r = upload(common::crashpad_form(boundary, &fields, &segv), false)
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     let r = upload(
-        crashpad_form(boundary, &[("sentry[release]", "2.1.0")], &plain),
+        common::crashpad_form(boundary, &[("sentry[release]", "2.1.0")], &plain),
         false,
     )
     .await
@@ -694,7 +674,7 @@ async fn minidumps_as_crashpad_uploads_them(b: Backend) {
     assert_eq!(kept.len(), 2, "{kept:?}");
     // Refusals.
     let r = upload(
-        crashpad_form(boundary, &fields, b"PK\x03\x04 not a dump"),
+        common::crashpad_form(boundary, &fields, b"PK\x03\x04 not a dump"),
         false,
     )
     .await

@@ -16,6 +16,7 @@
 //! | [`notify`] | what each event says to each webhook, and the outbox delivery worker |
 //! | [`trackers`] | the Jira and GitHub issues escalated tickets become, through the outbox |
 //! | [`zendesk`] | Zendesk's webhook signature, its ticket, the analysis note back through the outbox |
+//! | [`symbols`] | Breakpad symbol files from the store for the crash processor, parsed once per product |
 //! | [`ratelimit`] | per-key and per-install token buckets for the fleet's telemetry |
 
 pub(crate) mod audit_anchors;
@@ -30,5 +31,6 @@ pub mod networks;
 pub(crate) mod notify;
 pub(crate) mod oidc;
 pub(crate) mod ratelimit;
+pub(crate) mod symbols;
 pub(crate) mod trackers;
 pub mod zendesk;

@@ -1,12 +1,16 @@
 //! Crash reports: the SDK's sealed uploads (`POST /v1/ingest/crashes`), list, show, and
-//! the dump opened for the roles that may read it (`relops_ops::crashes`).
+//! the dump opened for the roles that may read it (`relops_ops::crashes`); symbol files
+//! and crash groups (`relops_ops::crash_analysis`).
 
 use crate::extract::Json;
 use crate::extract::{Path, Query};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use relops_api::{CrashList, CrashReport, CrashUpload, IngestAck};
+use relops_api::{
+    CrashGroupHistory, CrashGroupList, CrashList, CrashReport, CrashUpload, IngestAck, MarkFixed,
+    SymbolFileInfo, SymbolList,
+};
 use serde::Deserialize;
 
 use super::Product;
@@ -73,5 +77,78 @@ pub async fn dump(
             ),
         ],
         dump,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReleaseQuery {
+    pub release: Option<String>,
+}
+
+/// `POST /v1/symbols?release=`: a Breakpad `.sym` file as the body.
+pub async fn upload_symbols(
+    State(state): State<AppState>,
+    Product(product): Product,
+    Query(q): Query<ReleaseQuery>,
+    Caller(who): Caller,
+    crate::extract::Bytes(body): crate::extract::Bytes,
+) -> ApiResult<(axum::http::StatusCode, Json<SymbolFileInfo>)> {
+    let s = state
+        .ops
+        .upload_symbols(&who, &product, q.release.as_deref(), body)
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(s)))
+}
+
+/// `GET /v1/symbols?release=`
+pub async fn symbols(
+    State(state): State<AppState>,
+    Product(product): Product,
+    Query(q): Query<ReleaseQuery>,
+    Caller(who): Caller,
+) -> ApiResult<Json<SymbolList>> {
+    Ok(Json(
+        state
+            .ops
+            .symbol_files(&who, &product, q.release.as_deref())
+            .await?,
+    ))
+}
+
+/// `GET /v1/releases/{version}/crash-groups`
+pub async fn groups(
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+    Product(product): Product,
+    Caller(who): Caller,
+) -> ApiResult<Json<CrashGroupList>> {
+    Ok(Json(
+        state.ops.crash_groups(&who, &product, &version).await?,
+    ))
+}
+
+/// `GET /v1/crash-groups/{id}`
+pub async fn group(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Product(product): Product,
+    Caller(who): Caller,
+) -> ApiResult<Json<CrashGroupHistory>> {
+    Ok(Json(state.ops.crash_group(&who, &product, &id).await?))
+}
+
+/// `PUT /v1/crash-groups/{id}/fixed`
+pub async fn mark_fixed(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Product(product): Product,
+    Caller(who): Caller,
+    Json(m): Json<MarkFixed>,
+) -> ApiResult<Json<CrashGroupHistory>> {
+    Ok(Json(
+        state
+            .ops
+            .mark_crash_group_fixed(&who, &product, &id, m.fixed_in.as_deref())
+            .await?,
     ))
 }

@@ -41,6 +41,8 @@ pub struct RouteSpec {
     pub status: u16,
     /// The route takes large bodies (report uploads), beyond the default JSON limit.
     pub large_body: bool,
+    /// The route takes a symbol file, up to `[crashes] max_symbol_bytes`.
+    pub symbol_body: bool,
     /// Telemetry: compressed bodies (gzip, deflate, br, zstd) are decompressed, within
     /// `[ingest] max_body_bytes` after decompression.
     pub telemetry: bool,

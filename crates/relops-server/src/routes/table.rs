@@ -46,6 +46,7 @@ fn e(
             response: Body::None,
             status: 200,
             large_body: false,
+            symbol_body: false,
             telemetry: false,
             decodes_body: false,
         },
@@ -364,6 +365,39 @@ fn entries() -> Vec<Entry> {
             get(crashes::dump),
         )
         .answers_media(BYTES),
+        e(
+            "GET",
+            "/v1/symbols",
+            P(ReleaseRead),
+            "list symbol files (?release=)",
+            get(crashes::symbols),
+        )
+        .answers::<api::SymbolList>(),
+        e(
+            "GET",
+            "/v1/releases/{version}/crash-groups",
+            P(ReleaseRead),
+            "a release's crash groups, most crashes first, with new and regressed flags",
+            get(crashes::groups),
+        )
+        .answers::<api::CrashGroupList>(),
+        e(
+            "GET",
+            "/v1/crash-groups/{id}",
+            P(ReleaseRead),
+            "a crash group's history per release, newest crashes and stack",
+            get(crashes::group),
+        )
+        .answers::<api::CrashGroupHistory>(),
+        e(
+            "PUT",
+            "/v1/crash-groups/{id}/fixed",
+            P(ReleaseWrite),
+            "mark the release that fixes a crash group (fixed_in null clears it)",
+            put(crashes::mark_fixed),
+        )
+        .takes::<api::MarkFixed>()
+        .answers::<api::CrashGroupHistory>(),
         e(
             "GET",
             "/v1/alerts",
@@ -877,6 +911,18 @@ fn entries() -> Vec<Entry> {
     .answers::<api::Gate>();
     gate.spec.large_body = true;
     v.push(gate);
+    let mut symbols = e(
+        "POST",
+        "/v1/symbols",
+        P(ArtifactWrite),
+        "upload a Breakpad symbol file (?release=); crashes that lacked it are processed again",
+        post(crashes::upload_symbols),
+    )
+    .takes_media(BYTES)
+    .answers::<api::SymbolFileInfo>()
+    .created();
+    symbols.spec.symbol_body = true;
+    v.push(symbols);
     for t in [
         e(
             "POST",
@@ -1024,6 +1070,11 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
                 ))
                 .layer(decompress)
                 .layer(axum::middleware::map_response(unknown_coding_as_json));
+        }
+        if spec.symbol_body {
+            handler = handler.layer(axum::extract::DefaultBodyLimit::max(
+                usize::try_from(state.ops.config().crashes.max_symbol_bytes).unwrap_or(usize::MAX),
+            ));
         }
         if spec.large_body {
             handler = handler.layer(axum::extract::DefaultBodyLimit::max(

@@ -1,13 +1,13 @@
-//! `relops health VERSION`, `relops alert …`, `relops incident …`, `relops crash …`
+//! `relops health VERSION`, `relops alert …`, `relops incident …`
 
 use relops_api::{
     Alert, AlertAck, AlertList, Escalation, Incident, IncidentDecision, IncidentList,
 };
-use relops_api::{CrashList, CrashReport, HealthGate, HealthReport};
+use relops_api::{HealthGate, HealthReport};
 use relops_core::health::Verdict;
 use reqwest::Method;
 
-use crate::cli::{AlertCmd, CrashCmd, IncidentCmd};
+use crate::cli::{AlertCmd, IncidentCmd};
 use crate::client::{Client, segment};
 use crate::output::{print, print_json, table, usage};
 
@@ -488,127 +488,6 @@ fn show_incident(i: &Incident) -> anyhow::Result<String> {
         ));
     }
     Ok(s)
-}
-
-pub async fn crash(client: &Client, cmd: CrashCmd, json: bool) -> anyhow::Result<()> {
-    match cmd {
-        CrashCmd::List { release, limit } => {
-            let mut path = format!("/crashes?limit={limit}");
-            if let Some(r) = &release {
-                path.push_str(&format!("&release={}", segment(r)));
-            }
-            let list: CrashList = client.get(&path).await?;
-            if json {
-                return print_json(&list);
-            }
-            let rows: Vec<Vec<String>> = list
-                .crashes
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.id.clone(),
-                        c.release.clone(),
-                        c.platform.clone(),
-                        c.kind.clone(),
-                        match &c.dump {
-                            Some(d) if d.sealed => "sealed".into(),
-                            Some(_) => "plain".into(),
-                            None => "-".into(),
-                        },
-                        c.critical.clone().unwrap_or_default(),
-                        c.received_at.to_rfc3339(),
-                    ]
-                })
-                .collect();
-            print(&table(
-                &[
-                    "ID", "RELEASE", "PLATFORM", "KIND", "DUMP", "CRITICAL", "RECEIVED",
-                ],
-                &rows,
-            ))
-        }
-        CrashCmd::Show {
-            id,
-            decrypt,
-            output,
-        } => {
-            let c: CrashReport = client.get(&format!("/crashes/{}", segment(&id))).await?;
-            if !decrypt {
-                return if json {
-                    print_json(&c)
-                } else {
-                    print(&show_crash(&c))
-                };
-            }
-            let rb = client.request(Method::GET, &format!("/crashes/{}/dump", segment(&id)))?;
-            let bytes = client.send(rb).await?.bytes().await?;
-            let out =
-                output.unwrap_or_else(|| std::path::PathBuf::from(format!("crash-{}.dmp", c.id)));
-            std::fs::write(&out, &bytes)
-                .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?;
-            if json {
-                return print_json(&DumpWritten {
-                    id: c.id,
-                    written: out,
-                    bytes: bytes.len() as u64,
-                });
-            }
-            print(&format!(
-                "crash {}: dump opened, {} bytes written to {}\n",
-                c.id,
-                bytes.len(),
-                out.display()
-            ))
-        }
-    }
-}
-
-/// What `relops crash show --decrypt --json` prints.
-#[derive(serde::Serialize)]
-struct DumpWritten {
-    id: String,
-    written: std::path::PathBuf,
-    bytes: u64,
-}
-
-fn show_crash(c: &CrashReport) -> String {
-    let mut s = format!(
-        "crash {} — {} on {} ({}), {}\n  received {}{}\n",
-        c.id,
-        c.release,
-        c.platform,
-        c.channel,
-        c.kind,
-        c.received_at.format("%Y-%m-%d %H:%M:%S UTC"),
-        c.created_at
-            .map(|t| format!("; happened {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
-            .unwrap_or_default(),
-    );
-    if let Some(i) = &c.install_id {
-        s.push_str(&format!("  install: {i}\n"));
-    }
-    match &c.dump {
-        Some(d) => s.push_str(&format!(
-            "  dump: {} bytes, {}, SHA-256 {} (`relops crash show {} --decrypt` writes it)\n",
-            d.size,
-            if d.sealed { "sealed" } else { "plain" },
-            d.sha256,
-            c.id
-        )),
-        None => s.push_str("  dump: none (reported as an event only)\n"),
-    }
-    if let Some(r) = &c.critical {
-        s.push_str(&format!("  critical: {r}\n"));
-    }
-    if let Some(n) = c.dropped_before.filter(|n| *n > 0) {
-        s.push_str(&format!(
-            "  the app's queue dropped {n} reports before this one\n"
-        ));
-    }
-    for (k, v) in &c.tags {
-        s.push_str(&format!("  tag {k}: {v}\n"));
-    }
-    s
 }
 
 #[cfg(test)]

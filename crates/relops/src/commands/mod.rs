@@ -3,6 +3,7 @@
 
 mod artifact;
 mod checklist;
+mod crash;
 mod feed;
 mod gate;
 mod health;
@@ -344,7 +345,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             health::health(&Client::new(&cli.global)?, &version, json).await
         }
         Command::Alert(cmd) => health::alert(&Client::new(&cli.global)?, cmd, json).await,
-        Command::Crash(cmd) => health::crash(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Crash(cmd) => crash::run(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Symbols(cmd) => crash::symbols(&Client::new(&cli.global)?, cmd, json).await,
         Command::Simulate(args) => simulate::run(&Client::new(&cli.global)?, args, json).await,
         Command::Notify(cmd) => rollout::notify(&Client::new(&cli.global)?, cmd, json).await,
         Command::Support(cmd) => support::run(&Client::new(&cli.global)?, cmd, json).await,

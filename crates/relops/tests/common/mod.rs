@@ -1006,3 +1006,25 @@ pub fn browser_parts(extra: &[(bool, &str)]) -> Option<(PathBuf, String, String)
     }
     Some((python, chromium, axe))
 }
+
+/// A Crashpad minidump upload's multipart body: the `sentry[…]` annotation fields, then the
+/// dump as `upload_file_minidump`.
+pub fn crashpad_form(boundary: &str, fields: &[(&str, &str)], dump: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for (k, v) in fields {
+        b.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    b.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"upload_file_minidump\"; \
+             filename=\"dump.dmp\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    b.extend_from_slice(dump);
+    b.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    b
+}
