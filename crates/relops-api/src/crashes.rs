@@ -92,6 +92,9 @@ pub struct CrashAnalysis {
     /// CPU architecture (`amd64`, `arm64`, `x86`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
+    /// Seconds from the process's start to the crash, when the dump or event says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_seconds: Option<u64>,
     /// The crashing thread's index in the dump, and its name if it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crashing_thread: Option<u32>,

@@ -55,6 +55,9 @@ pub struct Incident {
     /// and support-ticket evidence), newest first; without customers' data.
     #[serde(default)]
     pub support_tickets: Vec<crate::TicketRef>,
+    /// The release's crash groups, most crashes first (at most 10): what is crashing.
+    #[serde(default)]
+    pub crash_groups: Vec<crate::CrashGroup>,
 }
 
 /// `POST /v1/incidents/{id}/decision`.

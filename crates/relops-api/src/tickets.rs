@@ -168,6 +168,9 @@ pub struct TicketAnalysis {
     /// Published articles ranked by the ticket's subject, best first (at most 5).
     #[serde(default)]
     pub articles: Vec<crate::SearchHit>,
+    /// The release's crash groups, most crashes first (at most 10).
+    #[serde(default)]
+    pub crash_groups: Vec<crate::CrashGroup>,
 }
 
 /// `GET /v1/tickets`: the queue, the first response due soonest first.

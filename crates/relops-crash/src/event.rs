@@ -67,8 +67,27 @@ pub fn analyse(event: &Value, max_frames: usize) -> CrashAnalysis {
         status,
         exception,
         frames,
+        uptime_seconds: uptime(event),
         ..CrashAnalysis::default()
     }
+}
+
+/// Seconds from the app's start (`contexts.app.app_start_time`) to the event's
+/// `timestamp` (RFC 3339, or seconds since the epoch as Sentry also writes).
+fn uptime(event: &Value) -> Option<u64> {
+    let time = |v: &Value| -> Option<f64> {
+        match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => {
+                let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+                Some(t.timestamp_micros() as f64 / 1e6)
+            }
+            _ => None,
+        }
+    };
+    let start = time(event.pointer("/contexts/app/app_start_time")?)?;
+    let at = time(event.get("timestamp")?)?;
+    (at >= start).then_some((at - start) as u64)
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -110,6 +129,14 @@ mod tests {
         assert_eq!(a.frames[0].line, Some(42));
         assert_eq!(a.frames[1].module.as_deref(), Some("wizard.app"));
         assert_eq!(analyse(&event, 1).frames.len(), 1);
+        assert_eq!(a.uptime_seconds, None);
+        let early = json!({"timestamp": "2026-12-05T10:00:04.5Z",
+            "contexts": {"app": {"app_start_time": "2026-12-05T10:00:00Z"}},
+            "exception": {"values": [{"type": "panic"}]}});
+        assert_eq!(analyse(&early, 64).uptime_seconds, Some(4));
+        let epoch = json!({"timestamp": 1_764_928_810.0,
+            "contexts": {"app": {"app_start_time": "2025-12-05T10:00:00Z"}}});
+        assert_eq!(analyse(&epoch, 64).uptime_seconds, Some(10));
     }
 
     #[test]

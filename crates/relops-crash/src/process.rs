@@ -118,7 +118,12 @@ pub async fn process(
         None => state.system_info.os.long_name().into_owned(),
     };
     let exception = state.exception_info.as_ref();
+    let uptime_seconds = state
+        .process_create_time
+        .and_then(|start| state.time.duration_since(start).ok())
+        .map(|d| d.as_secs());
     Ok(CrashAnalysis {
+        uptime_seconds,
         status: AnalysisStatus::Processed,
         exception: exception.map(|e| e.reason.to_string()),
         crash_address: exception.map(|e| format!("{:#x}", e.address.0)),
@@ -211,6 +216,9 @@ mod tests {
         assert_eq!(a.cpu.as_deref(), Some("amd64"));
         assert!(!a.frames.is_empty());
         assert!(a.frames.iter().all(|f| f.function.is_none()));
+        // minidump-writer's Linux dumps carry no process start time (Windows and macOS
+        // dumps do, in their misc info stream): no uptime rather than a wrong one.
+        assert_eq!(a.uptime_seconds, None);
         let top = &a.frames[0];
         assert!(
             top.module.is_some() && top.module_offset.is_some(),

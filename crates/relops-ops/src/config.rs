@@ -828,6 +828,14 @@ values = ["project_open"]
 name = "data loss"
 tag = "data_loss"
 values = ["true", "yes", "1"]
+# Stack rules, judged once the crash is processed (docs/crash-analysis.md): `frame` (a
+# function among the top ten, `*` for any text), `exception`, `within_seconds` of start.
+[[alerts.critical]]
+name = "crash on start"
+within_seconds = 10
+# [[alerts.critical]]
+# name = "crash on project open"
+# frame = "*ProjectLoader::open*"
 
 [support]
 # The support desk (docs/support.md). First response due within these hours per priority;

@@ -26,6 +26,9 @@ use sha2::{Digest, Sha256};
 use crate::error::{OpError, OpResult};
 use crate::{Actor, Ops};
 
+/// Crash groups a ticket's analysis and an incident show.
+pub(crate) const EVIDENCE_GROUPS: usize = 10;
+
 /// Characters of the fingerprint that name a group (64 bits of SHA-256).
 const GROUP_ID_LEN: usize = 16;
 
@@ -181,6 +184,17 @@ impl Ops {
     ) -> OpResult<CrashGroupList> {
         actor.authorize(Permission::ReleaseRead)?;
         self.telemetry_visible().await?;
+        self.groups_of(product, release, usize::MAX).await
+    }
+
+    /// The crash groups of a release, most crashes first (at most `limit`), for callers
+    /// that authorized already (a ticket's analysis, an incident).
+    pub(crate) async fn groups_of(
+        &self,
+        product: &str,
+        release: &str,
+        limit: usize,
+    ) -> OpResult<CrashGroupList> {
         let (groups, stats) = self.db.groups_of_release(product, release).await?;
         let mut by_group: BTreeMap<&str, Vec<&GroupStat>> = BTreeMap::new();
         for s in &stats {
@@ -197,6 +211,7 @@ impl Ops {
             })
             .collect();
         list.sort_by(|a, b| b.count.cmp(&a.count).then(a.id.cmp(&b.id)));
+        list.truncate(limit);
         Ok(CrashGroupList {
             release: release.to_owned(),
             groups: list,
@@ -412,6 +427,45 @@ impl Ops {
             )
             .await?;
         crate::metrics::crash_processed(a.status.as_str());
+        if c.critical.is_none()
+            && let Some(rule) = self.config.alerts.classify_stack(&a)
+        {
+            self.crash_became_critical(c, rule).await?;
+        }
+        Ok(())
+    }
+
+    /// A stack rule classed the crash critical: it is stored so and counted by the health
+    /// engine as the critical crash it is (the rollback rule may fire on it).
+    async fn crash_became_critical(&self, c: &PendingCrash, rule: &str) -> OpResult<()> {
+        if !self
+            .db
+            .set_crash_critical(&c.product, &c.crash_id, rule)
+            .await?
+        {
+            return Ok(());
+        }
+        tracing::warn!(
+            product = c.product,
+            crash = c.crash_id,
+            rule,
+            "a crash's stack matched a critical rule"
+        );
+        let record = relops_ingest::Record::Event {
+            scope: relops_ingest::Scope {
+                release: c.release.clone(),
+                channel: c.channel.clone(),
+                platform: relops_ingest::record::platform_named(&c.platform),
+            },
+            event_id: c.crash_id.clone(),
+            install_id: c.install_id.clone(),
+            crash: true,
+            critical: Some(rule.to_owned()),
+            code: None,
+            payload: String::new(),
+        };
+        self.health
+            .observe(&c.product, &[record], &[true], c.received_at);
         Ok(())
     }
 }

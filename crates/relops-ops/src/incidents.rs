@@ -15,6 +15,7 @@ use relops_core::version::Version;
 use relops_store::{IncidentDecisionRecord, IncidentRecord, ReleaseSummaryRecord};
 use serde_json::json;
 
+use crate::crash_analysis::EVIDENCE_GROUPS;
 use crate::error::{OpError, OpResult};
 use crate::services::notify::Notice;
 use crate::{Actor, Ops};
@@ -34,6 +35,7 @@ fn incident(r: IncidentRecord, releases: &[ReleaseSummaryRecord]) -> Incident {
         hotfix_overdue,
         rollback_request: None,
         support_tickets: Vec::new(),
+        crash_groups: Vec::new(),
         overdue: r.postmortem.is_none() && r.postmortem_due < today,
         detail: serde_json::from_value(r.detail).unwrap_or_else(|e| {
             tracing::warn!(id = %r.id, error = %e, "stored incident detail is unreadable");
@@ -101,6 +103,10 @@ impl Ops {
                 opened_at: t.opened_at,
             })
             .collect();
+        i.crash_groups = self
+            .groups_of(&i.product, &i.version.to_string(), EVIDENCE_GROUPS)
+            .await?
+            .groups;
         Ok(i)
     }
 

@@ -354,7 +354,16 @@ impl Ops {
         let articles = self
             .search_as(&t.product, &t.subject, &["published"], 5)
             .await?;
+        let crash_groups = match &release {
+            Some(r) => {
+                self.groups_of(&t.product, r, crate::crash_analysis::EVIDENCE_GROUPS)
+                    .await?
+                    .groups
+            }
+            None => Vec::new(),
+        };
         Ok(TicketAnalysis {
+            crash_groups,
             crashes,
             install_crashes,
             release_health,

@@ -34,6 +34,11 @@ pub struct PendingCrash {
     pub product: String,
     pub crash_id: String,
     pub release: String,
+    pub channel: String,
+    pub platform: String,
+    pub install_id: Option<String>,
+    /// The critical rule that classed it when it arrived.
+    pub critical: Option<String>,
     pub received_at: DateTime<Utc>,
     pub attempts: u32,
     /// The crash event's stored payload (where its dump is, its event).
@@ -242,7 +247,8 @@ impl Db {
         max_attempts: u32,
     ) -> Result<Vec<PendingCrash>> {
         let rows = sqlx::query(
-            "SELECT a.product, a.crash_id, a.release, a.received_at, a.attempts, e.payload \
+            "SELECT a.product, a.crash_id, a.release, e.channel, e.platform, e.install_id, \
+             e.critical, a.received_at, a.attempts, e.payload \
              FROM crash_analyses a JOIN ingest_events e \
              ON e.product = a.product AND e.event_id = a.crash_id \
              WHERE a.status = 'pending' AND a.attempts < $1 ORDER BY a.received_at LIMIT $2",
@@ -257,6 +263,10 @@ impl Db {
                 product: r.try_get("product")?,
                 crash_id: r.try_get("crash_id")?,
                 release: r.try_get("release")?,
+                channel: r.try_get("channel")?,
+                platform: r.try_get("platform")?,
+                install_id: r.try_get("install_id")?,
+                critical: r.try_get("critical")?,
                 received_at: parse(r, "received_at")?,
                 attempts: u32::try_from(count(r, "attempts")?).unwrap_or(u32::MAX),
                 payload: r.try_get("payload")?,
@@ -345,6 +355,27 @@ impl Db {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Classes a crash critical after its stack was judged (a stack rule); false when it
+    /// was critical already.
+    pub async fn set_crash_critical(
+        &self,
+        product: &str,
+        crash_id: &str,
+        rule: &str,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE ingest_events SET critical = $3 WHERE product = $1 AND event_id = $2 \
+             AND kind = 'crash' AND critical IS NULL",
+        )
+        .bind(product)
+        .bind(crash_id)
+        .bind(rule)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
     }
 
     /// The analyses of the given crashes.

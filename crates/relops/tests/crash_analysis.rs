@@ -128,7 +128,12 @@ async fn wait_until_processed(s: &Server, version: &str, n: usize, done: impl Fn
 async fn one_crash_three_ways_is_one_group_with_its_function_and_line(b: Backend) {
     let work = tempfile::tempdir().unwrap();
     let dump = crash_dump(work.path());
-    let env = TestEnv::new(b).await;
+    // A stack rule: a crash in the function that opens projects is critical (R-RB-1).
+    let env = TestEnv::with_config(
+        b,
+        "[[alerts.critical]]\nname = \"crash on project open\"\nframe = \"*wizard_open_project\"\n",
+    )
+    .await;
     let s = env.serve();
     s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
     let key = dsn_key(&s);
@@ -262,6 +267,14 @@ async fn one_crash_three_ways_is_one_group_with_its_function_and_line(b: Backend
         "{text}"
     );
 
+    // The stack rule classed them critical once their stacks were known; before, nothing
+    // said so (a minidump carries no tags).
+    for c in crashes(&s, "2.1.0") {
+        assert_eq!(c["critical"], "crash on project open", "{c}");
+    }
+    let h = s.cli_json(&["health", "2.1.0"]);
+    assert_eq!(h["critical_installs"], 3, "{h}");
+
     let list = s.cli_json(&["crash", "groups", "2.1.0"]);
     let g = &list["groups"][0];
     assert_eq!(list["groups"].as_array().unwrap().len(), 1, "{list}");
@@ -282,6 +295,43 @@ async fn one_crash_three_ways_is_one_group_with_its_function_and_line(b: Backend
             .any(|f| f["line"] == line),
         "{h}"
     );
+
+    // Support works from the crash id: a ticket naming it shows its stack and the
+    // release's crash groups (playbook §3.3).
+    let agent = s.as_role("support_agent");
+    let t = s.cli_json_as(
+        &agent,
+        &[
+            "ticket",
+            "open",
+            "--subject",
+            "Crashes when I open my plan",
+            "--customer",
+            "kim@example.com",
+            "--release",
+            "2.1.0",
+            "--crash",
+            &first,
+        ],
+    );
+    let id = t["id"].as_str().unwrap();
+    let shown = s.cli_json_as(&agent, &["ticket", "show", id]);
+    let analysis = &shown["analysis"];
+    assert_eq!(
+        analysis["crash_groups"][0]["id"],
+        groups[0].as_str(),
+        "{shown}"
+    );
+    assert!(
+        analysis["crashes"][0]["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["line"] == line),
+        "{shown}"
+    );
+    let text = String::from_utf8(s.cli_as(&agent, &["ticket", "show", id]).stdout).unwrap();
+    assert!(text.contains("wizard_open_project"), "{text}");
 
     // Marked fixed in 2.1.0 while it is seen in 2.1.0: regressed. In 2.1.1: not (yet).
     let h = s.cli_json(&["crash", "fixed", &groups[0], "2.1.0"]);

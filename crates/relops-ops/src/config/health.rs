@@ -65,8 +65,28 @@ impl HealthConfig {
 #[serde(deny_unknown_fields)]
 pub struct CriticalRule {
     pub name: String,
+    /// A tag and the values that make a crash critical when it arrives.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tag: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
+    /// Or, judged once the crash's stack is known (crash analysis): a frame among the top
+    /// ten whose function matches this pattern (`*` for any text: `*ProjectLoader::open*`),
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<String>,
+    /// an exception that matches this pattern (`EXCEPTION_STACK_OVERFLOW`, `SIGABRT*`),
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+    /// a crash within this many seconds of the process's start ("the app will not start").
+    /// The stack conditions a rule names must all hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_seconds: Option<u64>,
+}
+
+impl CriticalRule {
+    fn judges_stacks(&self) -> bool {
+        self.frame.is_some() || self.exception.is_some() || self.within_seconds.is_some()
+    }
 }
 
 /// `[alerts]`: the playbook's rules (all thresholds here; the crash-rate rule is the
@@ -98,6 +118,9 @@ impl Default for AlertsConfig {
             name: name.into(),
             tag: tag.into(),
             values: values.iter().map(|v| (*v).to_owned()).collect(),
+            frame: None,
+            exception: None,
+            within_seconds: None,
         };
         Self {
             auto_halt: true,
@@ -107,6 +130,10 @@ impl Default for AlertsConfig {
                 rule("crash on start", "phase", &["startup"]),
                 rule("crash on project open", "phase", &["project_open"]),
                 rule("data loss", "data_loss", &["true", "yes", "1"]),
+                CriticalRule {
+                    within_seconds: Some(10),
+                    ..rule("crash on start", "", &[])
+                },
             ],
             error_codes: rules.error_codes,
             memory_host_percent: 90,
@@ -141,8 +168,33 @@ impl AlertsConfig {
         };
         self.critical
             .iter()
+            .filter(|r| !r.tag.is_empty())
             .find(|r| {
                 tag(&r.tag).is_some_and(|v| r.values.iter().any(|w| w.eq_ignore_ascii_case(&v)))
+            })
+            .map(|r| r.name.as_str())
+    }
+
+    /// The critical rule a crash's stack matches, if any (rules with `frame`,
+    /// `exception` or `within_seconds`; all that a rule names must hold).
+    pub fn classify_stack(&self, a: &relops_api::CrashAnalysis) -> Option<&str> {
+        let matches = |pattern: &str, text: &str| wildmatch::WildMatch::new(pattern).matches(text);
+        self.critical
+            .iter()
+            .filter(|r| r.judges_stacks())
+            .find(|r| {
+                r.frame.as_deref().is_none_or(|p| {
+                    a.frames
+                        .iter()
+                        .take(10)
+                        .filter_map(|f| f.function.as_deref())
+                        .any(|f| matches(p, f))
+                }) && r
+                    .exception
+                    .as_deref()
+                    .is_none_or(|p| a.exception.as_deref().is_some_and(|e| matches(p, e)))
+                    && r.within_seconds
+                        .is_none_or(|n| a.uptime_seconds.is_some_and(|u| u <= n))
             })
             .map(|r| r.name.as_str())
     }
@@ -163,11 +215,19 @@ impl AlertsConfig {
         if self.memory_host_percent > 100 {
             return Err("[alerts] memory_host_percent is 0-100".into());
         }
-        if let Some(r) = self.critical.iter().find(|r| r.values.is_empty()) {
-            return Err(format!(
-                "[[alerts.critical]] `{}` has no values: name the tag values that make a crash critical",
-                r.name
-            ));
+        for r in &self.critical {
+            if r.tag.is_empty() != r.values.is_empty() {
+                return Err(format!(
+                    "[[alerts.critical]] `{}`: set both `tag` and `values` (the tag values that make a crash critical), or neither",
+                    r.name
+                ));
+            }
+            if r.tag.is_empty() && !r.judges_stacks() {
+                return Err(format!(
+                    "[[alerts.critical]] `{}` matches nothing: give it `tag` and `values`, or `frame`, `exception` or `within_seconds`",
+                    r.name
+                ));
+            }
         }
         Ok(())
     }
@@ -184,6 +244,60 @@ fn tag_text(v: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn stack_rules() {
+        use relops_api::{CrashAnalysis, CrashFrame};
+        let mut c = AlertsConfig::default();
+        c.critical.push(CriticalRule {
+            name: "crash on project open".into(),
+            tag: String::new(),
+            values: vec![],
+            frame: Some("*ProjectLoader::open*".into()),
+            exception: Some("EXCEPTION_ACCESS_VIOLATION*".into()),
+            within_seconds: None,
+        });
+        c.validate(&HealthConfig::default()).unwrap();
+        let frame = |f: &str| CrashFrame {
+            function: Some(f.into()),
+            ..CrashFrame::default()
+        };
+        let a = CrashAnalysis {
+            exception: Some("EXCEPTION_ACCESS_VIOLATION_WRITE".into()),
+            frames: vec![frame("memcpy"), frame("wizard::ProjectLoader::open(path)")],
+            uptime_seconds: Some(600),
+            ..CrashAnalysis::default()
+        };
+        assert_eq!(c.classify_stack(&a), Some("crash on project open"));
+        // All conditions must hold: another exception is not this rule.
+        let other = CrashAnalysis {
+            exception: Some("SIGABRT".into()),
+            ..a.clone()
+        };
+        assert_eq!(c.classify_stack(&other), None);
+        // The default: a crash within 10 s of the start.
+        let early = CrashAnalysis {
+            uptime_seconds: Some(3),
+            ..other.clone()
+        };
+        assert_eq!(c.classify_stack(&early), Some("crash on start"));
+        assert_eq!(c.classify_stack(&CrashAnalysis::default()), None);
+        // Stack rules do not match tags, tag rules do not match stacks.
+        assert_eq!(c.classify(&json!({"tags": {}})), None);
+        c.critical.push(CriticalRule {
+            name: "nothing".into(),
+            tag: String::new(),
+            values: vec![],
+            frame: None,
+            exception: None,
+            within_seconds: None,
+        });
+        assert!(
+            c.validate(&HealthConfig::default())
+                .unwrap_err()
+                .contains("matches nothing")
+        );
+    }
 
     #[test]
     fn crash_fingerprint_rules() {

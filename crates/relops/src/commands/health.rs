@@ -487,6 +487,19 @@ fn show_incident(i: &Incident) -> anyhow::Result<String> {
             t.join(", ")
         ));
     }
+    if !i.crash_groups.is_empty() {
+        s.push_str(&format!("  what crashes in {}:\n", i.version));
+        for g in &i.crash_groups {
+            s.push_str(&format!(
+                "    {} — {} crashes, {} installs: {}{}\n",
+                g.id,
+                g.count,
+                g.installs,
+                g.signature,
+                if g.new_in_release { " (new)" } else { "" }
+            ));
+        }
+    }
     Ok(s)
 }
 

@@ -325,15 +325,38 @@ fn show(t: &Ticket, now: DateTime<Utc>) -> String {
         }
         for c in a.crashes.iter().chain(&a.install_crashes).take(10) {
             s.push_str(&format!(
-                "  crash {} on {} {} at {}{}\n",
+                "  crash {} on {} {} at {}{}{}\n",
                 c.id,
                 c.release,
                 c.platform,
                 c.received_at.format("%Y-%m-%d %H:%M"),
+                c.analysis
+                    .signature
+                    .as_deref()
+                    .map(|w| format!(" in {w}"))
+                    .unwrap_or_default(),
                 c.critical
                     .as_deref()
                     .map(|r| format!(" — critical: {r}"))
                     .unwrap_or_default()
+            ));
+        }
+        // The stack of the crash the customer named (`relops crash show` has the rest).
+        if let Some(c) = a.crashes.first() {
+            for (i, f) in c.analysis.frames.iter().take(5).enumerate() {
+                s.push_str(&super::crash::frame_line(i, f));
+            }
+        }
+        if !a.crash_groups.is_empty() {
+            let top: Vec<String> = a
+                .crash_groups
+                .iter()
+                .take(3)
+                .map(|g| format!("{} ({} crashes)", g.signature, g.count))
+                .collect();
+            s.push_str(&format!(
+                "  what crashes in this release: {}\n",
+                top.join("; ")
             ));
         }
     }
