@@ -23,6 +23,14 @@ pub use breakpad_symbols::{
 };
 pub use debugid::DebugId;
 
+/// A symbolizer that has no symbols (every frame names its module and offset): for dumps
+/// processed before any symbols exist, and for tests and fuzzing.
+pub fn without_symbols() -> Symbolizer {
+    Symbolizer::new(breakpad_symbols::StringSymbolSupplier::new(
+        Default::default(),
+    ))
+}
+
 /// The Breakpad form of a module's debug id (`D3096ED481217FD4C16B29CD9BC208BA0`): how symbol
 /// files name it and how they are stored.
 pub fn breakpad_id(id: &DebugId) -> String {

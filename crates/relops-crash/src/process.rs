@@ -185,7 +185,6 @@ fn trust_name(t: FrameTrust) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use breakpad_symbols::StringSymbolSupplier;
 
     fn dump(name: &str) -> Vec<u8> {
         std::fs::read(format!(
@@ -196,7 +195,7 @@ mod tests {
     }
 
     fn no_symbols() -> Symbolizer {
-        Symbolizer::new(StringSymbolSupplier::new(Default::default()))
+        crate::without_symbols()
     }
 
     /// The fixture dumps minidump-writer wrote (README of the fixtures): a SIGSEGV in the

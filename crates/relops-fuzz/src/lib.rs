@@ -10,6 +10,7 @@
 //! | [`coverage`], [`junit`], [`lint`], [`sbom`], [`scan`], [`msi`] | the release gates' report readers (`relops-gates`) | a CI job's token, a compromised tool |
 //! | [`tuf`] | TUF metadata types, canonical JSON and signature checks (`relops-tuf`) | a mirror or a tampered store |
 //! | [`sealed`] | sealed crash dumps (`relops-seal`): shape check and opening | anyone with the public DSN |
+//! | [`minidump`] | the crash processor (`relops-crash`): a dump into a stack | anyone with the public DSN |
 //!
 //! The tests below run each target on the real files in the repository (envelopes the
 //! Python SDK wrote, reports the real tools wrote, feed metadata relops signed) and then
@@ -66,6 +67,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "scan" => files(reports, &["baseline.json", "cargo-audit.json", "cargo-audit-clean.json"]),
         "tuf" => tuf_seeds(),
         "sealed" => vec![sealed_seed()],
+        "minidump" => files("crates/relops/tests/data", &[".dmp"]),
         _ => Vec::new(),
     }
 }
@@ -298,6 +300,19 @@ pub fn mutate(seeds: &[Vec<u8>], pick: u8, edits: &[(u16, u8)], cut: Option<u16>
     b
 }
 
+/// A minidump through the crash processor: an analysis or an "unprocessable" reason,
+/// never a panic; what it keeps is bounded (frames, text lengths).
+pub fn minidump(input: &[u8]) {
+    let symbols = relops_crash::without_symbols();
+    let limits = relops_crash::process::Limits::default();
+    match futures::executor::block_on(relops_crash::process::process(input, &symbols, limits)) {
+        Ok(a) => {
+            assert!(a.frames.len() <= limits.max_frames);
+        }
+        Err(e) => assert!(!e.0.is_empty()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +355,7 @@ mod tests {
         scan, scan_mutated;
         tuf, tuf_mutated;
         sealed, sealed_mutated;
+        minidump, minidump_mutated;
     }
 
     /// Writes each target's seeds into its libFuzzer corpus (`src/__fuzz__/tests__NAME/corpus`,
@@ -360,6 +376,7 @@ mod tests {
             "scan",
             "tuf",
             "sealed",
+            "minidump",
         ] {
             let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join(format!("src/__fuzz__/tests__{target}/corpus"));
