@@ -18,8 +18,8 @@ pub mod process;
 pub mod symfile;
 
 pub use breakpad_symbols::{
-    FileError, FileKind, LocateSymbolsResult, Module, SymbolError, SymbolFile, SymbolSupplier,
-    Symbolizer, basename,
+    FileError, FileKind, LocateSymbolsResult, Module, SimpleSymbolSupplier, SymbolError,
+    SymbolFile, SymbolSupplier, Symbolizer, basename,
 };
 pub use debugid::DebugId;
 

@@ -852,6 +852,15 @@ pub enum SymbolsCmd {
         #[arg(long)]
         release: Option<String>,
     },
+    /// Convert a native debug file into a Breakpad `.sym` file without uploading it (what
+    /// `upload` sends), e.g. for a local symbol store.
+    Convert {
+        /// The debug file: an ELF binary with DWARF, a PDB, a dSYM's DWARF file.
+        file: PathBuf,
+        /// Where to write the `.sym` file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Symbol files stored, newest first.
     List {
         /// Only this release's.

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{Backend, TestEnv};
+use common::{
+    Backend, TestEnv, console_client as client, console_login as login, console_page as page,
+};
 
 backend_tests!(
     a_token_logs_in_and_forms_need_the_session_csrf_token,
@@ -14,39 +16,6 @@ backend_tests!(
     support_works_the_queue_and_the_knowledge_base_in_the_console,
     pages_speak_german_to_who_asks_and_switch_back
 );
-
-/// A client that does not follow redirects (the test reads them).
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Logs in with `token`: the `relops_session=…` cookie pair and the whole Set-Cookie line.
-async fn login(url: &str, token: &str) -> (String, String) {
-    let r = client()
-        .post(format!("{url}/login"))
-        .form(&[("token", token), ("next", "/console/wizard/releases")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/console/wizard/releases");
-    let line = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-    let pair = line.split(';').next().unwrap().to_owned();
-    (pair, line)
-}
-
-async fn page(url: &str, path: &str, cookie: &str) -> (u16, String) {
-    let r = client()
-        .get(format!("{url}{path}"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
 
 /// The value of the hidden `csrf` field of a page.
 fn csrf(html: &str) -> String {

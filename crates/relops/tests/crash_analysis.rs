@@ -296,6 +296,18 @@ async fn one_crash_three_ways_is_one_group_with_its_function_and_line(b: Backend
         "{h}"
     );
 
+    // The console's health page names what crashes.
+    let (cookie, _) = common::console_login(&s.url, &s.token).await;
+    let (status, html) =
+        common::console_page(&s.url, "/console/wizard/health?release=2.1.0", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("relops_crashme::wizard_open_project"),
+        "{html}"
+    );
+    assert!(html.contains(groups[0].as_str()), "{html}");
+    assert!(html.contains(">new<"), "{html}");
+
     // Support works from the crash id: a ticket naming it shows its stack and the
     // release's crash groups (playbook §3.3).
     let agent = s.as_role("support_agent");

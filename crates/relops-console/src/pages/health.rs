@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use chrono::{Duration, Utc};
-use relops_api::{CrashReport, HealthHistory, HealthReport, SliceName};
+use relops_api::{CrashGroupList, CrashReport, HealthHistory, HealthReport, SliceName};
 use relops_core::health::Sprt;
 use relops_core::release::ReleaseState;
 use relops_ops::Ops;
@@ -65,6 +65,7 @@ struct Page {
     sprt_svg: Option<String>,
     rows: Vec<Row>,
     crashes: Vec<CrashReport>,
+    groups: CrashGroupList,
 }
 
 fn share(v: Option<f64>) -> String {
@@ -112,6 +113,7 @@ pub(crate) async fn page(
         .crashes(who, &product, Some(&release), Some(20))
         .await?
         .crashes;
+    let groups = ops.crash_groups(who, &product, &release).await?;
     let to = Utc::now();
     let from = to - Duration::hours(i64::from(history.hours));
     let installs: Vec<Point> = history
@@ -193,6 +195,7 @@ pub(crate) async fn page(
         sprt_svg,
         rows,
         crashes,
+        groups,
     }))
 }
 

@@ -412,6 +412,18 @@ pub async fn symbols(client: &Client, cmd: SymbolsCmd, json: bool) -> anyhow::Re
                 &rows,
             ))
         }
+        SymbolsCmd::Convert { file, output } => {
+            let sym = breakpad_symbols_of(&file)?;
+            match output {
+                Some(out) => std::fs::write(&out, &sym)
+                    .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?,
+                None => {
+                    use std::io::Write;
+                    std::io::stdout().write_all(&sym)?;
+                }
+            }
+            Ok(())
+        }
         SymbolsCmd::Upload { files, release } => {
             let mut done = Vec::new();
             for file in &files {

@@ -1028,3 +1028,39 @@ pub fn crashpad_form(boundary: &str, fields: &[(&str, &str)], dump: &[u8]) -> Ve
     b.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     b
 }
+
+// The web console over HTTP: a client that does not follow redirects, a login with a
+// token, a page as the session sees it.
+
+/// A client that does not follow redirects (the test reads them).
+pub fn console_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Logs in with `token`: the `relops_session=…` cookie pair and the whole Set-Cookie line.
+pub async fn console_login(url: &str, token: &str) -> (String, String) {
+    let r = console_client()
+        .post(format!("{url}/login"))
+        .form(&[("token", token), ("next", "/console/wizard/releases")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/console/wizard/releases");
+    let line = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let pair = line.split(';').next().unwrap().to_owned();
+    (pair, line)
+}
+
+pub async fn console_page(url: &str, path: &str, cookie: &str) -> (u16, String) {
+    let r = console_client()
+        .get(format!("{url}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
