@@ -28,6 +28,10 @@ pub struct CrashReport {
     pub created_at: Option<DateTime<Utc>>,
     /// The tags it was sent with (values as text).
     pub tags: BTreeMap<String, String>,
+    /// Files sent with it besides the dump (Sentry envelope attachments: logs,
+    /// screenshots), sealed at rest; `relops crash attachment ID N` opens one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentInfo>,
     /// What processing the dump (or the event's stack trace) found. A list of crashes
     /// carries the status, exception and group; one crash shown carries the stack too.
     #[serde(flatten)]
@@ -227,6 +231,18 @@ pub struct SymbolFileInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SymbolList {
     pub symbols: Vec<SymbolFileInfo>,
+}
+
+/// A file sent with a crash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AttachmentInfo {
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    /// `event.attachment`, `event.view_hierarchy`, … as the SDK said.
+    pub attachment_type: Option<String>,
+    pub size: u64,
+    /// SHA-256 of the file as sent (before sealing).
+    pub sha256: String,
 }
 
 /// Where a crash's dump stands.

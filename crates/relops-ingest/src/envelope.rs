@@ -29,6 +29,9 @@ pub struct Item<'a> {
     pub ty: String,
     /// `event.minidump`, `event.attachment`, … when the item header says.
     pub attachment_type: Option<String>,
+    /// An attachment's file name and content type, when the item header says.
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
     pub payload: &'a [u8],
 }
 
@@ -75,6 +78,8 @@ struct Header {
     ty: Option<Value>,
     length: Option<Value>,
     attachment_type: Option<Value>,
+    filename: Option<Value>,
+    content_type: Option<Value>,
 }
 
 fn text(v: Option<Value>) -> Option<String> {
@@ -129,6 +134,8 @@ pub fn parse(input: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
         items.push(Item {
             ty: text(h.ty).unwrap_or_default(),
             attachment_type: text(h.attachment_type),
+            filename: text(h.filename),
+            content_type: text(h.content_type),
             payload,
         });
         rest = next;

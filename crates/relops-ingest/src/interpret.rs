@@ -237,17 +237,19 @@ pub fn form_event<'a>(fields: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> 
 /// their crash, critical and error-code meaning); attachments, client reports and
 /// unknown item types are skipped, as Relay does.
 pub fn records(env: &Envelope<'_>, cx: &Context<'_>) -> Result<Batch, InterpretError> {
-    records_with_dump(env, cx, None)
+    records_with_files(env, cx, None, &[])
 }
 
-/// [`records`] of an envelope whose event came with an `event.minidump` attachment, stored
-/// by the caller where `dump` says (`{"sha256", "size", "blob_key"}`): the event is a crash
-/// whatever its level (sentry-native sends the dump with a plain event), its payload the
-/// dump's place and the event, as a Crashpad upload's is.
-pub fn records_with_dump(
+/// [`records`] of an envelope whose event came with files the caller stored:
+/// - `dump`, an `event.minidump` attachment (`{"sha256", "size", "blob_key"}`): the event
+///   is a crash whatever its level (sentry-native sends the dump with a plain event), its
+///   payload the dump's place and the event, as a Crashpad upload's is;
+/// - `attachments`, the other attachments' descriptions, kept with a crash's payload.
+pub fn records_with_files(
     env: &Envelope<'_>,
     cx: &Context<'_>,
     dump: Option<&Value>,
+    attachments: &[Value],
 ) -> Result<Batch, InterpretError> {
     let mut batch = Batch::new();
     let envelope_id = env.event_id();
@@ -330,9 +332,18 @@ pub fn records_with_dump(
                     .ok_or(InterpretError::EventId)?;
                 let (p, release) = cx.release_of(event_release(&event));
                 let crash = dump.is_some() || is_crash(&event);
-                let payload = match dump {
-                    Some(d) => serde_json::json!({"minidump": d, "event": event}).to_string(),
-                    None => String::from_utf8_lossy(item.payload).into_owned(),
+                let files = crash && !attachments.is_empty();
+                let payload = if dump.is_some() || files {
+                    let mut p = serde_json::json!({"event": event});
+                    if let Some(d) = dump {
+                        p["minidump"] = d.clone();
+                    }
+                    if files {
+                        p["attachments"] = Value::Array(attachments.to_vec());
+                    }
+                    p.to_string()
+                } else {
+                    String::from_utf8_lossy(item.payload).into_owned()
                 };
                 batch.push(
                     &p,

@@ -33,6 +33,18 @@ struct Payload {
     dropped_before: Option<u64>,
     tags: Option<Value>,
     event: Option<Value>,
+    #[serde(default)]
+    attachments: Vec<StoredAttachment>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StoredAttachment {
+    filename: Option<String>,
+    content_type: Option<String>,
+    attachment_type: Option<String>,
+    size: u64,
+    sha256: String,
+    blob_key: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +158,17 @@ fn view(c: &CrashRecord, analysis: CrashAnalysis) -> CrashReport {
         dropped_before: p.dropped_before,
         created_at: p.created_at,
         tags: tags_of(tags),
+        attachments: p
+            .attachments
+            .iter()
+            .map(|a| relops_api::AttachmentInfo {
+                filename: a.filename.clone(),
+                content_type: a.content_type.clone(),
+                attachment_type: a.attachment_type.clone(),
+                size: a.size,
+                sha256: a.sha256.clone(),
+            })
+            .collect(),
         analysis,
     }
 }
@@ -291,6 +314,47 @@ impl Ops {
             ))
         })?;
         Ok(Some((plain.into(), true)))
+    }
+
+    /// File `n` (from 0) sent with a crash, opened with the crash key; audited like a dump.
+    /// Returns its name (if sent) and bytes.
+    pub async fn crash_attachment(
+        &self,
+        actor: &Actor,
+        product: &str,
+        id: &str,
+        n: usize,
+    ) -> OpResult<(Option<String>, Bytes)> {
+        let who = actor.authorize(Permission::CrashDump)?;
+        let c = self.load_crash(product, id).await?;
+        let p: Payload = serde_json::from_str(&c.payload).unwrap_or_default();
+        let a = p.attachments.get(n).ok_or_else(|| {
+            OpError::NotFound(format!(
+                "crash {} has {} attachments (numbered from 0)",
+                c.id,
+                p.attachments.len()
+            ))
+        })?;
+        let sealed = self.blobs.get_raw(&a.blob_key).await?;
+        let plain = self
+            .crash_key
+            .open(&format!("{}/{n}", c.id), &sealed)
+            .map_err(|e| OpError::Unreadable(format!("attachment {n} of crash {}: {e}", c.id)))?;
+        if hex::encode(Sha256::digest(&plain)) != a.sha256 {
+            self.stored_file_changed(&a.blob_key);
+            return Err(OpError::Unreadable(format!(
+                "attachment {n} of crash {} does not match the SHA-256 recorded when it arrived: not served (tell your security engineer)",
+                c.id
+            )));
+        }
+        self.db
+            .append_audit_entry(&who.audit(
+                "crash.read_attachment",
+                format!("{product}/{}/{n}", c.id),
+                json!({"release": c.release, "bytes": plain.len()}),
+            ))
+            .await?;
+        Ok((a.filename.clone(), plain.into()))
     }
 
     /// The crash dump, opened (sealed ones with the crash key). Every read is an audit

@@ -189,9 +189,10 @@ impl Ops {
             .map_err(|e| OpError::Invalid(format!("malformed Sentry envelope: {e}")))?;
         let dump = envelope_minidump(&env)?;
         let place = dump.map(|d| dump_place(d).1);
+        let attachments = self.envelope_attachments(product, &env).await?;
         let batch = self
             .with_context(product, |cx| {
-                interpret::records_with_dump(&env, cx, place.as_ref())
+                interpret::records_with_files(&env, cx, place.as_ref(), &attachments)
             })
             .map_err(|e| OpError::Invalid(e.to_string()))?;
         self.ingest_limits
@@ -206,6 +207,81 @@ impl Ops {
             id: env.event_id(),
             stored: None,
         })
+    }
+
+    /// The attachments of a crash event other than its minidump (logs, screenshots,
+    /// `event.attachment`): at most [`MAX_ATTACHMENTS`], each sealed to the crash key — what
+    /// customers' machines send is read only by the roles that read dumps — and stored
+    /// under the event's id (the first copy stays). Returns their descriptions for the
+    /// crash's payload; none when the envelope holds no crash event.
+    async fn envelope_attachments(
+        &self,
+        product: &str,
+        env: &envelope::Envelope<'_>,
+    ) -> OpResult<Vec<Value>> {
+        let files: Vec<&envelope::Item<'_>> = env
+            .items
+            .iter()
+            .filter(|i| {
+                i.ty == "attachment" && i.attachment_type.as_deref() != Some("event.minidump")
+            })
+            .collect();
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        if files.len() > MAX_ATTACHMENTS {
+            return Err(OpError::Invalid(format!(
+                "an envelope carries at most {MAX_ATTACHMENTS} attachments besides the minidump (got {})",
+                files.len()
+            )));
+        }
+        let event: Option<Value> = env
+            .items
+            .iter()
+            .find(|i| i.ty == "event")
+            .and_then(|i| serde_json::from_slice(i.payload).ok());
+        let crash = event.as_ref().is_some_and(interpret::is_crash)
+            || env
+                .items
+                .iter()
+                .any(|i| i.attachment_type.as_deref() == Some("event.minidump"));
+        let id = event
+            .as_ref()
+            .and_then(|e| e.get("event_id"))
+            .and_then(Value::as_str)
+            .and_then(envelope::normalize_uuid)
+            .or_else(|| env.event_id());
+        let (true, Some(id)) = (crash, id) else {
+            return Ok(Vec::new());
+        };
+        let text = |v: Option<&String>, max: usize| {
+            v.map(|s| {
+                s.chars()
+                    .filter(|c| !c.is_control())
+                    .take(max)
+                    .collect::<String>()
+            })
+        };
+        let mut out = Vec::with_capacity(files.len());
+        for (n, f) in files.iter().enumerate() {
+            let sealed =
+                relops_seal::seal(self.crash_key.public_hex(), &format!("{id}/{n}"), f.payload)
+                    .map_err(|e| {
+                        OpError::Internal(anyhow::anyhow!("sealing an attachment: {e}"))
+                    })?;
+            let key = format!("crashes/attachments/{id}/{n}");
+            self.blobs.put_once(&key, sealed.into()).await?;
+            out.push(json!({
+                "filename": text(f.filename.as_ref(), 200),
+                "content_type": text(f.content_type.as_ref(), 100),
+                "attachment_type": text(f.attachment_type.as_ref(), 64),
+                "size": f.payload.len(),
+                "sha256": hex::encode(Sha256::digest(f.payload)),
+                "blob_key": key,
+            }));
+        }
+        crate::metrics::ingested(product, "attachment", out.len() as u64);
+        Ok(out)
     }
 
     /// A Crashpad / sentry-native minidump upload: the dump and the form's other fields
@@ -460,3 +536,6 @@ fn envelope_minidump<'a>(env: &envelope::Envelope<'a>) -> OpResult<Option<&'a [u
     }
     Ok(Some(first.payload))
 }
+
+/// Attachments besides the minidump an envelope may carry.
+pub(crate) const MAX_ATTACHMENTS: usize = 8;

@@ -20,7 +20,7 @@ pub const METRICS: &[(&str, &str, &str)] = &[
     (
         "relops_ingest_events_total",
         "counter",
-        "Telemetry records taken from the fleet, by product and kind (session, aggregate, event, memory).",
+        "Telemetry records taken from the fleet, by product and kind (session, aggregate, event, memory, attachment).",
     ),
     (
         "relops_update_checks_total",

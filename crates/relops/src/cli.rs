@@ -814,6 +814,18 @@ pub enum CrashCmd {
         #[arg(long, requires = "decrypt")]
         output: Option<PathBuf>,
     },
+    /// A file sent with a crash (a log, a screenshot), opened with the server's crash key
+    /// (needs a role that holds crash.dump; audited).
+    Attachment {
+        /// The crash report id.
+        id: String,
+        /// Which file, from 0 (`relops crash show` lists them).
+        n: usize,
+        /// Where to write it (default: its own name, or attachment-N, in the current
+        /// directory).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// A release's crash groups (crashes with the same top frames), most crashes first:
     /// which are new in this release and which came back after a fix.
     Groups {

@@ -19,6 +19,9 @@ backend_tests!(
     fixture_and_damaged_dumps
 );
 
+/// The app's log sent with the envelope's crash.
+const LOG: &[u8] = b"10:00:01 opening Quarterly plan.wzp\n10:00:02 reading layers\n";
+
 /// The crashing program, built on first use (a test cannot depend on another package's
 /// binary, so it is built the way a developer would).
 fn crashme() -> PathBuf {
@@ -82,8 +85,8 @@ async fn crashpad_upload(s: &Server, key: &str, fields: &[(&str, &str)], dump: &
 }
 
 /// An envelope as sentry-native sends a crash: the event, then the dump as an
-/// `event.minidump` attachment.
-fn envelope_with_dump(event_id: &str, event: &Value, dump: &[u8]) -> Vec<u8> {
+/// `event.minidump` attachment, then the app's log as a plain attachment.
+fn envelope_with_dump(event_id: &str, event: &Value, dump: &[u8], log: &[u8]) -> Vec<u8> {
     let event = event.to_string();
     let mut b = format!(
         "{{\"event_id\":\"{event_id}\"}}\n{{\"type\":\"event\",\"length\":{}}}\n{event}\n\
@@ -93,6 +96,14 @@ fn envelope_with_dump(event_id: &str, event: &Value, dump: &[u8]) -> Vec<u8> {
     )
     .into_bytes();
     b.extend_from_slice(dump);
+    b.extend_from_slice(
+        format!(
+            "\n{{\"type\":\"attachment\",\"length\":{},\"filename\":\"wizard.log\",\"content_type\":\"text/plain\"}}\n",
+            log.len()
+        )
+        .as_bytes(),
+    );
+    b.extend_from_slice(log);
     b.push(b'\n');
     b
 }
@@ -156,7 +167,7 @@ async fn one_crash_three_ways_is_one_group_with_its_function_and_line(b: Backend
     let r = reqwest::Client::new()
         .post(format!("{}/api/1/envelope/?sentry_key={key}", s.url))
         .header("content-type", "application/x-sentry-envelope")
-        .body(envelope_with_dump(&event_id, &event, &dump))
+        .body(envelope_with_dump(&event_id, &event, &dump, LOG))
         .send()
         .await
         .unwrap();
@@ -179,6 +190,42 @@ async fn one_crash_three_ways_is_one_group_with_its_function_and_line(b: Backend
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    // The log came with the envelope's crash: listed, sealed at rest, opened for QA.
+    let from_envelope = s.cli_json(&["crash", "show", &event_id]);
+    assert_eq!(
+        from_envelope["attachments"][0]["filename"], "wizard.log",
+        "{from_envelope}"
+    );
+    let stored = env.blobs().keys("crashes/attachments").await.unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let at_rest = env.blobs().get_raw(&stored[0]).await.unwrap();
+    assert!(
+        !at_rest.windows(7).any(|w| w == b"opening"),
+        "sealed at rest"
+    );
+    let qa = s.as_role("qa_lead");
+    let out = work.path().join("log.txt");
+    s.cli_json_as(
+        &qa,
+        &[
+            "crash",
+            "attachment",
+            &event_id,
+            "0",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), LOG);
+    assert_refused(
+        &s.cli_as(
+            &s.as_role("release_manager"),
+            &["crash", "attachment", &event_id, "0"],
+        ),
+        1,
+        "crash.dump",
+    );
 
     // Without symbols: processed, frames name the module and offset, symbols missing.
     wait_until_processed(&s, "2.1.0", 3, |c| c["status"] == "processed").await;

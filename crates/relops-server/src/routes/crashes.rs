@@ -60,6 +60,38 @@ pub async fn show(
     Ok(Json(state.ops.crash(&who, &product, &id).await?))
 }
 
+/// `GET /v1/crashes/{id}/attachments/{n}`: a file sent with the crash, opened; audited.
+pub async fn attachment(
+    State(state): State<AppState>,
+    Path((id, n)): Path<(String, usize)>,
+    Product(product): Product,
+    Caller(who): Caller,
+) -> ApiResult<impl IntoResponse> {
+    let (name, bytes) = state.ops.crash_attachment(&who, &product, &id, n).await?;
+    // The name came from the fleet: only a plain token goes into the header.
+    let safe: String = name
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+        .take(100)
+        .collect();
+    let safe = if safe.is_empty() {
+        format!("attachment-{n}")
+    } else {
+        safe
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{safe}\""),
+            ),
+        ],
+        bytes,
+    ))
+}
+
 /// `GET /v1/crashes/{id}/dump`: the dump, opened; every read is an audit entry.
 pub async fn dump(
     State(state): State<AppState>,

@@ -367,6 +367,14 @@ fn entries() -> Vec<Entry> {
         .answers_media(BYTES),
         e(
             "GET",
+            "/v1/crashes/{id}/attachments/{n}",
+            P(CrashDump),
+            "a file sent with the crash (numbered from 0), opened with the crash key; audited",
+            get(crashes::attachment),
+        )
+        .answers_media(BYTES),
+        e(
+            "GET",
             "/v1/symbols",
             P(ReleaseRead),
             "list symbol files (?release=)",

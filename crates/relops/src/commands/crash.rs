@@ -88,6 +88,37 @@ pub async fn run(client: &Client, cmd: CrashCmd, json: bool) -> anyhow::Result<(
                 out.display()
             ))
         }
+        CrashCmd::Attachment { id, n, output } => {
+            let rb = client.request(
+                Method::GET,
+                &format!("/crashes/{}/attachments/{n}", segment(&id)),
+            )?;
+            let resp = client.send(rb).await?;
+            // The server sends a plain token as the name (see the route).
+            let name = resp
+                .headers()
+                .get(reqwest::header::CONTENT_DISPOSITION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split("filename=\"").nth(1))
+                .map(|v| v.trim_end_matches('"').to_owned())
+                .unwrap_or_else(|| format!("attachment-{n}"));
+            let bytes = resp.bytes().await?;
+            let out = output.unwrap_or_else(|| PathBuf::from(name));
+            std::fs::write(&out, &bytes)
+                .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?;
+            if json {
+                return print_json(&DumpWritten {
+                    id,
+                    written: out,
+                    bytes: bytes.len() as u64,
+                });
+            }
+            print(&format!(
+                "crash {id}: attachment {n} opened, {} bytes written to {}\n",
+                bytes.len(),
+                out.display()
+            ))
+        }
         CrashCmd::Groups { version } => {
             let list: CrashGroupList = client
                 .get(&format!("/releases/{}/crash-groups", segment(&version)))
@@ -181,6 +212,14 @@ fn show_crash(c: &CrashReport) -> String {
     }
     for (k, v) in &c.tags {
         s.push_str(&format!("  tag {k}: {v}\n"));
+    }
+    for (n, a) in c.attachments.iter().enumerate() {
+        s.push_str(&format!(
+            "  attachment {n}: {} ({} bytes, sealed; `relops crash attachment {} {n}` opens it)\n",
+            a.filename.as_deref().unwrap_or("(no name)"),
+            a.size,
+            c.id
+        ));
     }
     s.push_str(&show_analysis(&c.analysis));
     s
