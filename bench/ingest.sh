@@ -10,6 +10,8 @@
 #
 #   bench/ingest.sh [DURATION_S] [CONNECTIONS] [ENVELOPES]   (defaults: 10, 32, 700000)
 #
+# CRASH_LOAD=R sends R minidump uploads per second beside the runs (see below).
+#
 # PACED_RATE=R paces at R requests/s instead of 80 % of the measured throughput, and
 # PACED_SECONDS=S for S seconds instead of DURATION_S: a run much longer than the fold's
 # lag (10 s) shows whether a latency holds with all of the fold's work inside the window.
@@ -117,6 +119,43 @@ run_wrk() { # URL -> "rps p99_ms non2xx"
     /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p99=v}
     END {printf "%.0f %.2f %d\n", rps, p99, bad}'
 }
+# CRASH_LOAD=R: while the runs go, R Crashpad minidump uploads per second (the fixture
+# dump, each a new crash of a new install) keep the crash worker processing: issue 30's
+# "ingest throughput unchanged while dumps are processed" (compare with a run without).
+if [ -n "${CRASH_LOAD:-}" ]; then
+python3 - "$RELOPS_URL" "$KEY" "$CRASH_LOAD" crates/relops/tests/data/minidump-segv.dmp >"$WORK/crash_load.out" 2>&1 <<'PY' &
+import sys, time, uuid, urllib.request
+url, key, rate, path = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+dump = open(path, "rb").read()
+b = "relops-bench-boundary"
+sent = failed = 0
+start = time.monotonic()
+while True:
+    due = start + sent / rate
+    now = time.monotonic()
+    if due > now:
+        time.sleep(due - now)
+    fields = {"sentry[release]": "wizard@2.1.0", "sentry[event_id]": uuid.uuid4().hex,
+              "sentry[user][id]": "crash-" + uuid.uuid4().hex[:12]}
+    body = b"".join(f"--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
+                    for k, v in fields.items())
+    body += (f"--{b}\r\nContent-Disposition: form-data; name=\"upload_file_minidump\"; "
+             f"filename=\"d.dmp\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
+    body += dump + f"\r\n--{b}--\r\n".encode()
+    req = urllib.request.Request(f"{url}/api/1/minidump/?sentry_key={key}", data=body,
+                                 headers={"Content-Type": f"multipart/form-data; boundary={b}"})
+    try:
+        urllib.request.urlopen(req, timeout=10).read()
+    except Exception as e:
+        failed += 1
+    sent += 1
+    if sent % 500 == 0:
+        print(f"sent {sent} dumps, {failed} failed, {sent / (time.monotonic() - start):.1f}/s", flush=True)
+PY
+PIDS+=($!)
+echo "crash load: $CRASH_LOAD minidump uploads/s beside the runs"
+sleep 2
+fi
 echo "wrk -t1 -c$CONNS -d${DUR}s, $N distinct gzip'd session envelopes, alternating:"
 b1=$(run_wrk "$BARE"); r1=$(run_wrk "$RELOPS_URL"); r2=$(run_wrk "$RELOPS_URL"); b2=$(run_wrk "$BARE")
 mean() { echo "$1 $2" | awk '{printf "%.0f %.2f %d", ($1+$4)/2, ($2+$5)/2, $3+$6}'; }
@@ -128,6 +167,9 @@ echo "relops ingest:    $(echo "$r" | awk '{print $1 " req/s (p99 " $2 " ms), no
 t0=$(date +%s.%N)
 "$RELOPS" health 2.1.0 --json | python3 -c 'import json,sys; h=json.load(sys.stdin); print("stored: sessions", h["sessions"], "active installs", h["active_installs"], end="")'
 echo ", folded $(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1-$2}') s after the last run"
+if [ -n "${CRASH_LOAD:-}" ]; then
+  echo "crash load: $(tail -1 "$WORK/crash_load.out" 2>/dev/null); processed so far: $(curl -s "$RELOPS_URL/metrics" | awk '/^relops_crashes_processed_total/ {n+=$2} END {print n+0}'), backlog $(curl -s "$RELOPS_URL/metrics" | awk '/^relops_crash_backlog/ {print $2}')"
+fi
 # Latency at 80 % of the measured throughput, paced (open loop), fresh sessions.
 RATE=${PACED_RATE:-$(echo "$r" | awk '{printf "%d", $1 * 0.8}')}
 PDUR=${PACED_SECONDS:-$DUR}

@@ -391,6 +391,20 @@ async fn one_crash_three_ways_is_one_group_with_its_function_and_line(b: Backend
     );
     let text = String::from_utf8(s.cli_as(&agent, &["ticket", "show", id]).stdout).unwrap();
     assert!(text.contains("wizard_open_project"), "{text}");
+    // The same on the console's ticket page.
+    let (agent_cookie, _) = common::console_login(&s.url, &agent).await;
+    let (status, html) = common::console_page(
+        &s.url,
+        &format!("/console/wizard/tickets/{id}"),
+        &agent_cookie,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("relops_crashme::wizard_open_project"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("main.rs:{line}")), "{html}");
 
     // Marked fixed in 2.1.0 while it is seen in 2.1.0: regressed. In 2.1.1: not (yet).
     let h = s.cli_json(&["crash", "fixed", &groups[0], "2.1.0"]);
