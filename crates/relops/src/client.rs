@@ -137,6 +137,25 @@ impl Client {
         Err(CliError::Server { body, message }.into())
     }
 
+    /// A file from `/v1{path}` with the name its `Content-Disposition` gives (the server
+    /// sends plain characters only; `.` and `..` are not names), else `fallback`.
+    pub async fn download(
+        &self,
+        path: &str,
+        fallback: String,
+    ) -> anyhow::Result<(String, bytes::Bytes)> {
+        let resp = self.send(self.request(Method::GET, path)?).await?;
+        let name = resp
+            .headers()
+            .get(reqwest::header::CONTENT_DISPOSITION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split("filename=\"").nth(1))
+            .map(|v| v.trim_end_matches('"').to_owned())
+            .filter(|n| !n.is_empty() && n != "." && n != ".." && !n.contains('/'))
+            .unwrap_or(fallback);
+        Ok((name, resp.bytes().await?))
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let rb = self.request(Method::GET, path)?;
         Ok(self.send(rb).await?.json().await?)

@@ -28,7 +28,7 @@ async fn crash_evidence_is_never_replaced(b: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    let ck = crash_key(&s).await;
+    let ck = common::crash_key(&s).await;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let upload = |bytes: &[u8]| {
         json!({
@@ -93,19 +93,6 @@ async fn crash_evidence_is_never_replaced(b: Backend) {
     );
 }
 
-async fn crash_key(s: &Server) -> String {
-    let keys: Value = s.http().get("/v1/keys").await.json().await.unwrap();
-    keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["role"] == "crash")
-        .unwrap()["public_keys"][0]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 fn reporter(s_url: &str, key: &str, crash_key: &str, dir: &Path, max: usize) -> CrashReporter {
     CrashReporter::new(CrashConfig {
         server_url: s_url.to_owned(),
@@ -144,7 +131,7 @@ async fn sealed_crashes_are_queued_uploaded_once_and_opened_by_role(b: Backend) 
         .as_str()
         .unwrap()
         .to_owned();
-    let ck = crash_key(&s).await;
+    let ck = common::crash_key(&s).await;
 
     // Offline: the report waits in the queue, sealed.
     let offline = reporter("http://127.0.0.1:9", &key, &ck, &queue, 3);

@@ -108,19 +108,6 @@ fn envelope_with_dump(event_id: &str, event: &Value, dump: &[u8], log: &[u8]) ->
     b
 }
 
-async fn crash_key(s: &Server) -> String {
-    let keys: Value = s.http().get("/v1/keys").await.json().await.unwrap();
-    keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["role"] == "crash")
-        .unwrap()["public_keys"][0]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 fn crashes(s: &Server, version: &str) -> Vec<Value> {
     s.cli_json(&["crash", "list", version])["crashes"]
         .as_array()
@@ -173,7 +160,7 @@ async fn one_crash_three_ways_is_one_group_with_its_function_and_line(b: Backend
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // 3. The SDK's sealed upload.
-    let ck = crash_key(&s).await;
+    let ck = common::crash_key(&s).await;
     let crash_id = uuid::Uuid::new_v4().simple().to_string();
     let r = reqwest::Client::new()
         .post(format!("{}/v1/ingest/crashes", s.url))

@@ -89,20 +89,12 @@ pub async fn run(client: &Client, cmd: CrashCmd, json: bool) -> anyhow::Result<(
             ))
         }
         CrashCmd::Attachment { id, n, output } => {
-            let rb = client.request(
-                Method::GET,
-                &format!("/crashes/{}/attachments/{n}", segment(&id)),
-            )?;
-            let resp = client.send(rb).await?;
-            // The server sends a plain token as the name (see the route).
-            let name = resp
-                .headers()
-                .get(reqwest::header::CONTENT_DISPOSITION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split("filename=\"").nth(1))
-                .map(|v| v.trim_end_matches('"').to_owned())
-                .unwrap_or_else(|| format!("attachment-{n}"));
-            let bytes = resp.bytes().await?;
+            let (name, bytes) = client
+                .download(
+                    &format!("/crashes/{}/attachments/{n}", segment(&id)),
+                    format!("attachment-{n}"),
+                )
+                .await?;
             let out = output.unwrap_or_else(|| PathBuf::from(name));
             std::fs::write(&out, &bytes)
                 .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?;

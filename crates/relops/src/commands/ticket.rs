@@ -395,20 +395,12 @@ async fn attachment(
     output: Option<std::path::PathBuf>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let rb = client.request(
-        reqwest::Method::GET,
-        &format!("/tickets/{}/attachments/{}", segment(id), segment(sha256)),
-    )?;
-    let resp = client.send(rb).await?;
-    let name = resp
-        .headers()
-        .get(reqwest::header::CONTENT_DISPOSITION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split("filename=\"").nth(1))
-        .map(|v| v.trim_end_matches('"').to_owned())
-        .filter(|n| !n.is_empty() && n != "." && n != "..")
-        .unwrap_or_else(|| format!("attachment-{sha256}"));
-    let bytes = resp.bytes().await?;
+    let (name, bytes) = client
+        .download(
+            &format!("/tickets/{}/attachments/{}", segment(id), segment(sha256)),
+            format!("attachment-{sha256}"),
+        )
+        .await?;
     let out = output.unwrap_or_else(|| std::path::PathBuf::from(name));
     std::fs::write(&out, &bytes)
         .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?;

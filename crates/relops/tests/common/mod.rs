@@ -1064,3 +1064,17 @@ pub async fn console_page(url: &str, path: &str, cookie: &str) -> (u16, String) 
         .unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
+
+/// The server's crash key (public, hex): what the SDK seals dumps to.
+pub async fn crash_key(s: &Server) -> String {
+    let keys: Value = s.http().get("/v1/keys").await.json().await.unwrap();
+    keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["role"] == "crash")
+        .unwrap()["public_keys"][0]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
