@@ -3,8 +3,9 @@
 //!
 //! Processing runs off the ingest path ([`Ops::process_crashes`], called by the crash
 //! worker): new crashes get a pending analysis, then up to `[crashes] workers` dumps are
-//! processed at a time, each on a blocking thread (the stack walk is CPU work) with a
-//! timeout, and a panic in the processor ends as "unprocessable", not as a dead worker.
+//! processed at a time on the crash pool's low-priority threads (the stack walk is CPU
+//! work) with a timeout, and a panic in the processor ends as "unprocessable", not as a
+//! dead worker.
 //! Sealed dumps are opened in memory with the crash key; only the analysis is stored.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -352,7 +353,8 @@ impl Ops {
         self.save_crash_analysis(&c, analysis).await
     }
 
-    /// A dump processed on a blocking thread (the walk is CPU work), bounded in time.
+    /// A dump processed on a crash pool thread (the walk is CPU work, done at the lowest
+    /// priority), bounded in time.
     async fn process_dump(&self, product: &str, dump: Bytes) -> CrashAnalysis {
         let cfg = &self.config.crashes;
         let limits = relops_crash::process::Limits {
@@ -363,11 +365,15 @@ impl Ops {
         let symbolizer = self.symbolizers.of(product, &self.db, &self.blobs);
         let timeout = Duration::from_secs(cfg.process_timeout_seconds);
         let rt = tokio::runtime::Handle::current();
-        let run = tokio::task::spawn_blocking(move || {
-            rt.block_on(tokio::time::timeout(
-                timeout,
-                relops_crash::process::process(&dump, &symbolizer, limits),
-            ))
+        // The timer is made inside `block_on`: it needs the runtime's context.
+        let run = self.crash_pool.run(move || {
+            rt.block_on(async move {
+                tokio::time::timeout(
+                    timeout,
+                    relops_crash::process::process(&dump, &symbolizer, limits),
+                )
+                .await
+            })
         });
         let unprocessable = |reason: String| CrashAnalysis {
             status: AnalysisStatus::Unprocessable,
@@ -381,10 +387,8 @@ impl Ops {
                 "processing took longer than {} s (`[crashes] process_timeout_seconds`)",
                 cfg.process_timeout_seconds
             )),
-            Err(e) => {
-                tracing::error!(error = %e, "the minidump processor failed on a dump");
-                unprocessable("the minidump processor failed on this dump".into())
-            }
+            // The job panicked (logged by the pool).
+            Err(_) => unprocessable("the minidump processor failed on this dump".into()),
         }
     }
 

@@ -115,6 +115,8 @@ pub struct Services {
     pub(crate) symbolizers: services::symbols::Symbolizers,
     /// Wakes the crash worker (symbols arrived).
     pub(crate) crash_work: Notify,
+    /// The threads dumps are processed on.
+    pub(crate) crash_pool: services::crash_pool::CrashPool,
 }
 
 impl std::ops::Deref for Ops {
@@ -165,6 +167,7 @@ impl Ops {
         let ingest_writer = IngestWriter::start(db.clone(), health.clone())
             .await
             .context("cannot open the ingest journal")?;
+        let crash_pool = services::crash_pool::CrashPool::new(config.crashes.workers);
         let ops = Self(Arc::new(Services {
             ingest_limits: IngestLimits::new(&config.ingest),
             anchor_file: AnchorFile::new(&config.audit.anchor_file),
@@ -198,6 +201,7 @@ impl Ops {
             outbox: Notify::new(),
             symbolizers: Default::default(),
             crash_work: Notify::new(),
+            crash_pool,
         }));
         ops.sweep().await?;
         Ok(ops)

@@ -381,7 +381,7 @@ async fn start_fold_thread(
 /// Linux's EEVDF scheduler a request's thread that wakes while the fold runs could wait for
 /// the fold's time slice, and under load the latency rose in a ramp at every
 /// fold. A task leaving `SCHED_IDLE` preempts an idle-policy task at once.
-fn lower_priority() {
+pub(crate) fn lower_priority() {
     let me = rustix::thread::gettid();
     let idle = thread_priority::ThreadSchedulePolicy::Normal(
         thread_priority::NormalThreadSchedulePolicy::Idle,

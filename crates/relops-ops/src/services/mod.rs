@@ -4,6 +4,7 @@
 //! | service | what it is |
 //! |---|---|
 //! | [`audit_anchors`] | the anchor file: every signed audit checkpoint, outside the database |
+//! | [`crash_pool`] | the low-priority threads crash dumps are processed on |
 //! | [`customer_mail`] | mail to customers (replies, solutions), rendered into the outbox and sent by SMTP |
 //! | [`feed`] | the signed TUF repository of each product: build, sign, store, swap, serve from memory |
 //! | [`kb_git`] | the knowledge base's revisions as commits of a Git repository |
@@ -20,6 +21,7 @@
 //! | [`ratelimit`] | per-key and per-install token buckets for the fleet's telemetry |
 
 pub(crate) mod audit_anchors;
+pub(crate) mod crash_pool;
 pub(crate) mod customer_mail;
 pub mod feed;
 pub(crate) mod health_engine;
