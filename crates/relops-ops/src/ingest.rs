@@ -189,14 +189,22 @@ impl Ops {
             .map_err(|e| OpError::Invalid(format!("malformed Sentry envelope: {e}")))?;
         let dump = envelope_minidump(&env)?;
         let place = dump.map(|d| dump_place(d).1);
-        let attachments = self.envelope_attachments(product, &env).await?;
+        let files = self.envelope_attachments(&env)?;
+        let described: Vec<Value> = files.iter().map(|(_, _, d)| d.clone()).collect();
         let batch = self
             .with_context(product, |cx| {
-                interpret::records_with_files(&env, cx, place.as_ref(), &attachments)
+                interpret::records_with_files(&env, cx, place.as_ref(), &described)
             })
             .map_err(|e| OpError::Invalid(e.to_string()))?;
         self.ingest_limits
             .check(product, batch.len(), batch.installs())?;
+        // Within the limits: the files are stored before the crash that lists them.
+        for (key, sealed, _) in files {
+            self.blobs.put_once(&key, sealed.into()).await?;
+        }
+        if !described.is_empty() {
+            crate::metrics::ingested(product, "attachment", described.len() as u64);
+        }
         if let Some(d) = dump {
             // Stored by its content before the crash that points at it becomes visible.
             let (key, _) = dump_place(d);
@@ -212,13 +220,13 @@ impl Ops {
     /// The attachments of a crash event other than its minidump (logs, screenshots,
     /// `event.attachment`): at most [`MAX_ATTACHMENTS`], each sealed to the crash key — what
     /// customers' machines send is read only by the roles that read dumps — and stored
-    /// under the event's id (the first copy stays). Returns their descriptions for the
-    /// crash's payload; none when the envelope holds no crash event.
-    async fn envelope_attachments(
+    /// under the event's id (the first copy stays). Returns each one's blob key, sealed
+    /// bytes and description for the crash's payload; none when the envelope holds no crash
+    /// event. The caller stores them once the envelope passed the ingest limits.
+    fn envelope_attachments(
         &self,
-        product: &str,
         env: &envelope::Envelope<'_>,
-    ) -> OpResult<Vec<Value>> {
+    ) -> OpResult<Vec<(String, Vec<u8>, Value)>> {
         let files: Vec<&envelope::Item<'_>> = env
             .items
             .iter()
@@ -270,17 +278,16 @@ impl Ops {
                         OpError::Internal(anyhow::anyhow!("sealing an attachment: {e}"))
                     })?;
             let key = format!("crashes/attachments/{id}/{n}");
-            self.blobs.put_once(&key, sealed.into()).await?;
-            out.push(json!({
+            let described = json!({
                 "filename": text(f.filename.as_ref(), 200),
                 "content_type": text(f.content_type.as_ref(), 100),
                 "attachment_type": text(f.attachment_type.as_ref(), 64),
                 "size": f.payload.len(),
                 "sha256": hex::encode(Sha256::digest(f.payload)),
                 "blob_key": key,
-            }));
+            });
+            out.push((key, sealed, described));
         }
-        crate::metrics::ingested(product, "attachment", out.len() as u64);
         Ok(out)
     }
 
