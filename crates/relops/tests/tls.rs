@@ -93,15 +93,7 @@ async fn serves_https_for_the_sdk_and_the_cli() {
         .json()
         .await
         .unwrap();
-    let crash_key = keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["role"] == "crash")
-        .unwrap()["public_keys"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let crash_key = common::crash_key_in(&keys);
     let work = tempfile::tempdir().unwrap();
     let reporter = CrashReporter::with_http_client(
         CrashConfig {

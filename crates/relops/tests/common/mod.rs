@@ -1068,6 +1068,11 @@ pub async fn console_page(url: &str, path: &str, cookie: &str) -> (u16, String) 
 /// The server's crash key (public, hex): what the SDK seals dumps to.
 pub async fn crash_key(s: &Server) -> String {
     let keys: Value = s.http().get("/v1/keys").await.json().await.unwrap();
+    crash_key_in(&keys)
+}
+
+/// The crash key in a `GET /v1/keys` answer.
+pub fn crash_key_in(keys: &Value) -> String {
     keys["keys"]
         .as_array()
         .unwrap()
