@@ -240,12 +240,26 @@ impl Db {
     }
 
     /// Up to `limit` pending crashes, oldest first, with their event's payload; each taken
-    /// counts an attempt (so that a crash that stops the worker is not taken forever).
+    /// counts an attempt, and a crash taken `max_attempts` times without a result (it
+    /// stopped the server, say) ends as unprocessable instead of staying in the backlog.
     pub async fn pending_crashes(
         &self,
         limit: u32,
         max_attempts: u32,
     ) -> Result<Vec<PendingCrash>> {
+        let gave_up = serde_json::json!({
+            "status": "unprocessable",
+            "reason": format!("processing did not finish in {max_attempts} tries (`[crashes] max_attempts`)"),
+        })
+        .to_string();
+        sqlx::query(
+            "UPDATE crash_analyses SET status = 'unprocessable', result = $2 \
+             WHERE status = 'pending' AND attempts >= $1",
+        )
+        .bind(i64::from(max_attempts))
+        .bind(&gave_up)
+        .execute(&self.pool)
+        .await?;
         let rows = sqlx::query(
             "SELECT a.product, a.crash_id, a.release, e.channel, e.platform, e.install_id, \
              e.critical, a.received_at, a.attempts, e.payload \

@@ -473,4 +473,22 @@ async fn fixture_and_damaged_dumps(b: Backend) {
             other => panic!("status {other}: {c}"),
         }
     }
+    // A crash whose processing never finished (the server stopped each time): after
+    // `max_attempts` tries it is unprocessable, not pending for ever.
+    let stuck = list.iter().find(|c| c["status"] == "processed").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.execute_sql(&[&format!(
+        "UPDATE crash_analyses SET status = 'pending', attempts = 3 WHERE crash_id = '{stuck}'"
+    )])
+    .await;
+    wait_for("the stuck crash to be given up", || {
+        let c = s.cli_json(&["crash", "show", &stuck]);
+        c["status"] == "unprocessable"
+            && c["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("did not finish in 3 tries"))
+    })
+    .await;
 }
