@@ -395,8 +395,8 @@ impl Ops {
     async fn save_crash_analysis(&self, c: &PendingCrash, mut a: CrashAnalysis) -> OpResult<()> {
         let now = Utc::now();
         a.processed_at = Some(now);
-        let fp = relops_crash::fingerprint::of(&a, self.config.crashes.fingerprint_frames)
-            .filter(|_| a.status == AnalysisStatus::Processed);
+        // Unprocessable and stackless crashes have no frames and no exception: no group.
+        let fp = relops_crash::fingerprint::of(&a, self.config.crashes.fingerprint_frames);
         let id = fp.as_ref().map(|f| f.hash[..GROUP_ID_LEN].to_owned());
         a.group = id.clone();
         a.signature = fp.as_ref().map(|f| f.signature.clone());
@@ -416,7 +416,13 @@ impl Ops {
             )),
             _ => None,
         };
-        self.db
+        let critical = c
+            .critical
+            .is_none()
+            .then(|| self.config.alerts.classify_stack(&a))
+            .flatten();
+        let became_critical = self
+            .db
             .save_analysis(
                 &c.product,
                 &c.crash_id,
@@ -427,28 +433,20 @@ impl Ops {
                     missing: &missing,
                     at: c.received_at,
                     processed_at: now,
+                    critical,
                 },
             )
             .await?;
         crate::metrics::crash_processed(a.status.as_str());
-        if c.critical.is_none()
-            && let Some(rule) = self.config.alerts.classify_stack(&a)
-        {
-            self.crash_became_critical(c, rule).await?;
+        if let (true, Some(rule)) = (became_critical, critical) {
+            self.count_critical(c, rule);
         }
         Ok(())
     }
 
-    /// A stack rule classed the crash critical: it is stored so and counted by the health
-    /// engine as the critical crash it is (the rollback rule may fire on it).
-    async fn crash_became_critical(&self, c: &PendingCrash, rule: &str) -> OpResult<()> {
-        if !self
-            .db
-            .set_crash_critical(&c.product, &c.crash_id, rule)
-            .await?
-        {
-            return Ok(());
-        }
+    /// A stack rule classed the crash critical (stored with its analysis): the health
+    /// engine counts it as the critical crash it is (the rollback rule may fire on it).
+    fn count_critical(&self, c: &PendingCrash, rule: &str) {
         tracing::warn!(
             product = c.product,
             crash = c.crash_id,
@@ -470,6 +468,5 @@ impl Ops {
         };
         self.health
             .observe(&c.product, &[record], &[true], c.received_at);
-        Ok(())
     }
 }

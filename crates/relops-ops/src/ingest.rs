@@ -188,12 +188,17 @@ impl Ops {
         let env = envelope::parse(body)
             .map_err(|e| OpError::Invalid(format!("malformed Sentry envelope: {e}")))?;
         let dump = envelope_minidump(&env)?;
-        let place = dump.map(|d| dump_place(d).1);
+        let dump = dump.map(|d| (d, dump_place(d)));
         let files = self.envelope_attachments(&env)?;
         let described: Vec<Value> = files.iter().map(|(_, _, d)| d.clone()).collect();
         let batch = self
             .with_context(product, |cx| {
-                interpret::records_with_files(&env, cx, place.as_ref(), &described)
+                interpret::records_with_files(
+                    &env,
+                    cx,
+                    dump.as_ref().map(|(_, p)| &p.described),
+                    &described,
+                )
             })
             .map_err(|e| OpError::Invalid(e.to_string()))?;
         self.ingest_limits
@@ -205,10 +210,11 @@ impl Ops {
         if !described.is_empty() {
             crate::metrics::ingested(product, "attachment", described.len() as u64);
         }
-        if let Some(d) = dump {
+        if let Some((d, place)) = dump {
             // Stored by its content before the crash that points at it becomes visible.
-            let (key, _) = dump_place(d);
-            self.blobs.put_once(&key, Bytes::copy_from_slice(d)).await?;
+            self.blobs
+                .put_once(&place.key, Bytes::copy_from_slice(d))
+                .await?;
         }
         self.store(batch, origin).await?;
         Ok(IngestAck {
@@ -311,14 +317,14 @@ impl Ops {
             ));
         }
         let event = interpret::form_event(fields.iter().map(|(k, v)| (k.as_str(), &v[..])));
-        let (key, place) = dump_place(&dump);
+        let place = dump_place(&dump);
         let id = event
             .get("event_id")
             .and_then(Value::as_str)
             .and_then(envelope::normalize_uuid)
             // No event id: the dump's digest names the crash, so a re-sent dump is one crash.
-            .unwrap_or_else(|| place["sha256"].as_str().unwrap_or_default()[..32].to_owned());
-        let payload = json!({"minidump": place, "event": event}).to_string();
+            .unwrap_or_else(|| place.sha256[..32].to_owned());
+        let payload = json!({"minidump": place.described, "event": event}).to_string();
         let (p, record) = self
             .with_context(product, |cx| {
                 interpret::minidump_record(cx, &event, id.clone(), payload)
@@ -326,7 +332,7 @@ impl Ops {
             .map_err(|e| OpError::Invalid(e.to_string()))?;
         self.ingest_limits.check(product, 1, record.install())?;
         // Stored by its content: the same dump again is the same blob.
-        self.blobs.put_once(&key, dump.clone()).await?;
+        self.blobs.put_once(&place.key, dump.clone()).await?;
         self.store(Batch::of(&p, vec![record]), origin).await?;
         Ok(IngestAck {
             id: Some(id),
@@ -506,13 +512,23 @@ impl Ops {
     }
 }
 
-/// Where a minidump is stored (by its content, so a re-sent dump is one blob) and the
-/// description a crash's payload keeps of it.
-fn dump_place(dump: &[u8]) -> (String, Value) {
-    let sha = hex::encode(Sha256::digest(dump));
-    let key = format!("crashes/{sha}");
-    let place = json!({"sha256": sha, "size": dump.len(), "blob_key": key});
-    (key, place)
+/// Where a minidump is stored: by its content, so a re-sent dump is one blob.
+struct DumpPlace {
+    sha256: String,
+    key: String,
+    /// What a crash's payload keeps of it.
+    described: Value,
+}
+
+fn dump_place(dump: &[u8]) -> DumpPlace {
+    let sha256 = hex::encode(Sha256::digest(dump));
+    let key = format!("crashes/{sha256}");
+    let described = json!({"sha256": sha256, "size": dump.len(), "blob_key": key});
+    DumpPlace {
+        sha256,
+        key,
+        described,
+    }
 }
 
 /// The `event.minidump` attachment of an envelope (sentry-native, the Electron and Cocoa

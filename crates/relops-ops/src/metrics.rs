@@ -113,11 +113,18 @@ pub(crate) fn crash_processed(status: &'static str) {
     metrics::counter!("relops_crashes_processed_total", "status" => status).increment(1);
 }
 
-/// Sets the crash backlog gauge (the worker calls this after each round).
-pub(crate) async fn crash_backlog(ops: &Ops) {
+/// Sets the crash backlog gauge (the worker calls this after its rounds); returns it (an
+/// error counts as a backlog, to be counted again).
+pub(crate) async fn crash_backlog(ops: &Ops) -> u64 {
     match ops.crash_backlog().await {
-        Ok(n) => metrics::gauge!("relops_crash_backlog").set(n as f64),
-        Err(e) => tracing::warn!(error = ?e, "cannot count the crash backlog"),
+        Ok(n) => {
+            metrics::gauge!("relops_crash_backlog").set(n as f64);
+            n
+        }
+        Err(e) => {
+            tracing::warn!(error = ?e, "cannot count the crash backlog");
+            1
+        }
     }
 }
 

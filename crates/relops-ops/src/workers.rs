@@ -61,12 +61,17 @@ async fn record_health(ops: Ops) {
 /// crash a moment after it stamped its arrival.
 async fn process_crashes(ops: Ops) {
     let mut since = chrono::DateTime::<Utc>::UNIX_EPOCH;
+    // The backlog is counted after rounds that worked and until it is seen empty, not on
+    // every idle second.
+    let mut backlog = true;
     loop {
         let started = Utc::now();
         match ops.process_crashes(since).await {
             Ok(n) => {
                 since = started - chrono::Duration::minutes(10);
-                crate::metrics::crash_backlog(&ops).await;
+                if n > 0 || backlog {
+                    backlog = crate::metrics::crash_backlog(&ops).await != 0;
+                }
                 if n > 0 {
                     continue;
                 }

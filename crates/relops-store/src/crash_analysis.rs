@@ -68,6 +68,9 @@ pub struct AnalysisOutcome<'a> {
     /// When the crash was received (the group's first or last sighting).
     pub at: DateTime<Utc>,
     pub processed_at: DateTime<Utc>,
+    /// The critical rule its stack matched: the crash is classed so unless it was
+    /// critical already.
+    pub critical: Option<&'a str>,
 }
 
 /// A crash group as stored.
@@ -310,15 +313,30 @@ impl Db {
         count(&r, "n")
     }
 
-    /// Writes a crash's analysis, its group (made or its last-seen moved) and the modules
-    /// it lacks symbols for, in one transaction.
+    /// Writes a crash's analysis, its group (made or its sightings moved), the modules it
+    /// lacks symbols for and the critical rule its stack matched, in one transaction.
+    /// Returns whether the crash became critical by it.
     pub async fn save_analysis(
         &self,
         product: &str,
         crash_id: &str,
         o: &AnalysisOutcome<'_>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
+        let mut became_critical = false;
+        if let Some(rule) = o.critical {
+            became_critical = sqlx::query(
+                "UPDATE ingest_events SET critical = $3 WHERE product = $1 AND event_id = $2 \
+                 AND kind = 'crash' AND critical IS NULL",
+            )
+            .bind(product)
+            .bind(crash_id)
+            .bind(rule)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+        }
         if let Some((id, fingerprint, signature, exception)) = o.group {
             sqlx::query(
                 "INSERT INTO crash_groups (product, id, fingerprint, signature, exception, \
@@ -368,28 +386,7 @@ impl Db {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
-    }
-
-    /// Classes a crash critical after its stack was judged (a stack rule); false when it
-    /// was critical already.
-    pub async fn set_crash_critical(
-        &self,
-        product: &str,
-        crash_id: &str,
-        rule: &str,
-    ) -> Result<bool> {
-        Ok(sqlx::query(
-            "UPDATE ingest_events SET critical = $3 WHERE product = $1 AND event_id = $2 \
-             AND kind = 'crash' AND critical IS NULL",
-        )
-        .bind(product)
-        .bind(crash_id)
-        .bind(rule)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1)
+        Ok(became_critical)
     }
 
     /// The analyses of the given crashes.
