@@ -142,4 +142,80 @@ mod tests {
         assert!(asked > 20, "the templates ask for {asked} texts only");
         assert!(missing.is_empty(), "no German for:\n{}", missing.join("\n"));
     }
+
+    /// No console template shows English of its own outside `t("…")`: what is left of its
+    /// text once tags, template code, `<code>`/`<pre>` contents and the words every
+    /// language writes the same (relops, UTC, SHA-256, …) are gone has no letter. The
+    /// public pages (release page, FAQ, link pages, the Atom feed) are not the console's.
+    #[test]
+    fn console_templates_show_no_untranslated_text() {
+        const PUBLIC: [&str; 4] = ["releases.html", "faq.html", "link.html", "releases.atom"];
+        const SAME: [&str; 9] = [
+            "relops", "UTC", "SHA-256", "Ed25519", "h", "FAQ", "jira", "github", "KI-1",
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if PUBLIC.contains(&name.as_str()) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for piece in visible_text(&text) {
+                let words: Vec<&str> = piece
+                    .split(|c: char| !(c.is_alphanumeric() || c == '-'))
+                    .filter(|w| w.chars().any(char::is_alphabetic) && !SAME.contains(w))
+                    .collect();
+                if !words.is_empty() {
+                    found.push(format!("{name}: {piece:?}"));
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "text outside t(\"…\"):\n{}",
+            found.join("\n")
+        );
+    }
+
+    /// What a reader sees of a template: the text between tags and the values of
+    /// `aria-label`, `title` and `placeholder`, with template code taken out.
+    fn visible_text(template: &str) -> Vec<String> {
+        let mut s = cut(template, "{{", "}}", " ");
+        s = cut(&s, "{%", "%}", " ");
+        s = cut(&s, "<code", "</code>", " ");
+        s = cut(&s, "<pre", "</pre>", " ");
+        s = cut(&s, "<style", "</style>", " ");
+        s = cut(&s, "<script", "</script>", " ");
+        let mut out = Vec::new();
+        for attr in ["aria-label=\"", "title=\"", "placeholder=\""] {
+            for piece in s.split(attr).skip(1) {
+                out.push(piece.split('"').next().unwrap_or("").to_owned());
+            }
+        }
+        let mut rest = s.as_str();
+        while let Some(end) = rest.find('<') {
+            out.push(rest[..end].to_owned());
+            rest = rest[end..].find('>').map_or("", |gt| &rest[end + gt + 1..]);
+        }
+        out.push(rest.to_owned());
+        out.retain(|p| !p.trim().is_empty());
+        out
+    }
+
+    /// `s` with every `open`…`close` span replaced by `with`.
+    fn cut(s: &str, open: &str, close: &str, with: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(at) = rest.find(open) {
+            out.push_str(&rest[..at]);
+            out.push_str(with);
+            rest = rest[at..]
+                .find(close)
+                .map_or("", |end| &rest[at + end + close.len()..]);
+        }
+        out.push_str(rest);
+        out
+    }
 }

@@ -13,6 +13,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use relops_ops::{Actor, OpError, Ops, Session};
+
+use crate::i18n::Lang;
 use serde::de::DeserializeOwned;
 
 /// The session cookie's name.
@@ -134,13 +136,40 @@ impl IntoResponse for PageError {
                     }
                     e => e.to_string(),
                 };
-                html(status, crate::pages::error_page(status.as_u16(), &message))
+                // English until [`refusals_in_language`] renders it in the reader's.
+                let mut r = html(
+                    status,
+                    crate::pages::error_page(Lang::En, status.as_u16(), &message),
+                );
+                r.extensions_mut().insert(Refusal(message));
+                r
             }
         }
     }
 }
 
 pub type PageResult<T = Response> = Result<T, PageError>;
+
+/// A refusal's message, kept with its page so that [`refusals_in_language`] can render
+/// the page again in the reader's language (a [`PageError`] does not see the request).
+#[derive(Debug, Clone)]
+struct Refusal(String);
+
+/// Middleware: the page of a refused action in the reader's language.
+pub async fn refusals_in_language(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let lang = Lang::of(req.headers());
+    let mut r = next.run(req).await;
+    if lang != Lang::En
+        && let Some(Refusal(message)) = r.extensions_mut().remove::<Refusal>()
+    {
+        let status = r.status();
+        *r.body_mut() = crate::pages::error_page(lang, status.as_u16(), &message).into();
+    }
+    r
+}
 
 /// A local path to return to after login: `/…` but not `//host` or `/\host`.
 pub fn safe_next(next: &str) -> bool {

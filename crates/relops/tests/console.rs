@@ -379,7 +379,7 @@ async fn an_alert_is_acknowledged_and_its_incident_decided_and_closed_in_the_con
     let (status, html) = page(&url, "/console/wizard/incidents", &oncall).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains(&format!("id=\"ack-{alert_id}\"")), "{html}");
-    assert!(html.contains("12 of 100 installs crashed"), "{html}");
+    assert!(html.contains("installs crashed then: 12 / 100"), "{html}");
     let (status, to) = submit(
         &url,
         &format!("/console/wizard/alerts/{alert_id}/ack"),
@@ -722,6 +722,64 @@ async fn pages_speak_german_to_who_asks_and_switch_back(b: Backend) {
         "{de}"
     );
     assert!(de.contains(">English</a>"), "{de}");
+    // Every page speaks German: its heading, and a button or column of its own.
+    let (admin, _) = login(&url, &s.token_with(&["admin", "support_lead"])).await;
+    for (path, heading, also) in [
+        (
+            "/console/wizard/releases",
+            "<h1>Releases</h1>",
+            "Noch kein Release",
+        ),
+        (
+            "/console/wizard/health",
+            "<h1>Zustand der Releases</h1>",
+            "Noch kein Release",
+        ),
+        (
+            "/console/wizard/incidents",
+            "<h1>Alarme und Störungen</h1>",
+            "Noch keine Störung.",
+        ),
+        (
+            "/console/wizard/tickets",
+            "<h1>Support-Warteschlange</h1>",
+            ">Zu bearbeiten</a>",
+        ),
+        (
+            "/console/wizard/kb",
+            "<h1>Wissensdatenbank</h1>",
+            "Noch kein Artikel.",
+        ),
+        (
+            "/console/wizard/kb/new",
+            "<h1>Neuer Artikel</h1>",
+            ">Vorschau</button>",
+        ),
+        (
+            "/console/wizard/tokens",
+            "<h1>API-Tokens</h1>",
+            ">Token erstellen</button>",
+        ),
+        (
+            "/console/wizard/audit",
+            "<h1>Prüfprotokoll</h1>",
+            ">Kette prüfen</button>",
+        ),
+    ] {
+        let page = get(path, admin.clone(), "de").await.text().await.unwrap();
+        assert!(
+            page.contains(heading) && page.contains(also),
+            "{path} in German: {page}"
+        );
+    }
+    // A refused action's page is German too; the operation's message stays as it said.
+    let r = get("/console/wizard/releases/9.9.9", admin.clone(), "de").await;
+    assert_eq!(r.status(), 404);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("<html lang=\"de\">") && page.contains("<h1>Nicht ausgeführt</h1>"),
+        "{page}"
+    );
     let en = get("/console/wizard", cookie.clone(), "en-US")
         .await
         .text()

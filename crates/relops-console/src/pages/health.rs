@@ -21,7 +21,7 @@ use crate::charts::{self, Point, Rule};
 use crate::web::{PageResult, User};
 
 /// The periods offered, in hours.
-const PERIODS: [(u32, &str); 4] = [
+pub(super) const PERIODS: [(u32, &str); 4] = [
     (24, "24 hours"),
     (168, "7 days"),
     (720, "30 days"),

@@ -164,6 +164,7 @@ pub fn router(ops: Ops) -> Router {
             "/console/{product}/tokens/{id}/revoke",
             post(tokens::revoke),
         )
+        .layer(axum::middleware::from_fn(web::refusals_in_language))
         .with_state(ops)
 }
 
@@ -473,6 +474,26 @@ async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Respon
 
 #[cfg(test)]
 mod tests {
+    /// The words the pages' code puts in (not a template's `t("…")`) have their German.
+    #[test]
+    fn words_from_code_are_translated() {
+        let words = super::tickets::VIEWS
+            .iter()
+            .map(|(_, w)| *w)
+            .chain(super::health::PERIODS.iter().map(|(_, w)| *w))
+            .chain([
+                "overdue by",
+                "clock stopped",
+                "answered",
+                "soak ends",
+                "may advance",
+                "filed",
+            ]);
+        for en in words {
+            assert_ne!(super::Lang::De.t(en), en, "no German for {en:?}");
+        }
+    }
+
     /// Every message after an action has its German.
     #[test]
     fn flash_messages_are_translated() {
@@ -511,15 +532,20 @@ mod tests {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
+    lang: Lang,
     status: u16,
     message: &'a str,
 }
 
-/// The page of a refused action.
-pub(crate) fn error_page(status: u16, message: &str) -> String {
-    ErrorPage { status, message }
-        .render()
-        .unwrap_or_else(|_| "the page could not be rendered".into())
+/// The page of a refused action; the message is the operation's, as it said it.
+pub(crate) fn error_page(lang: Lang, status: u16, message: &str) -> String {
+    ErrorPage {
+        lang,
+        status,
+        message,
+    }
+    .render()
+    .unwrap_or_else(|_| "the page could not be rendered".into())
 }
 
 /// Renders a page, or says it could not.
@@ -531,6 +557,7 @@ pub(crate) fn render(t: impl Template) -> Response {
             html(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 error_page(
+                    Lang::En,
                     500,
                     "the page could not be rendered; the server log has the details",
                 ),

@@ -99,9 +99,13 @@ pub(crate) async fn show(
                 .unwrap_or_else(|| "unknown".into()),
             next: match s.next_step_allowed_at {
                 Some(at) if at > Utc::now() => {
-                    format!("soak ends {}", at.format("%Y-%m-%d %H:%M UTC"))
+                    format!(
+                        "{} {}",
+                        user.lang.t("soak ends"),
+                        at.format("%Y-%m-%d %H:%M UTC")
+                    )
                 }
-                Some(_) => "may advance".into(),
+                Some(_) => user.lang.t("may advance").into(),
                 None => "—".into(),
             },
         });
@@ -117,7 +121,7 @@ pub(crate) async fn show(
         .map(|i| IncidentLine {
             overdue: i.postmortem.is_none() && i.postmortem_due < today,
             due: if i.postmortem.is_some() {
-                "filed".into()
+                user.lang.t("filed").into()
             } else {
                 i.postmortem_due.to_string()
             },

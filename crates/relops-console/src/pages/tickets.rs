@@ -17,10 +17,11 @@ use relops_ops::{OpError, Ops};
 use serde::Deserialize;
 
 use super::{Done, Nav, render};
+use crate::i18n::Lang;
 use crate::web::{Form, PageResult, User, encode_query, given};
 
 /// The statuses a queue may show, with their names on the page.
-const VIEWS: [(&str, &str); 4] = [
+pub(super) const VIEWS: [(&str, &str); 4] = [
     ("working", "To work on"),
     ("solved", "Solved"),
     ("closed", "Closed"),
@@ -51,7 +52,7 @@ struct Queue {
 }
 
 /// Time left to a due time, in words (`2 h 5 min`, `overdue by 12 min`).
-fn left(due: chrono::DateTime<Utc>) -> String {
+fn left(due: chrono::DateTime<Utc>, lang: Lang) -> String {
     let m = (due - Utc::now()).num_minutes();
     let words = |m: i64| {
         if m >= 60 {
@@ -61,7 +62,7 @@ fn left(due: chrono::DateTime<Utc>) -> String {
         }
     };
     if m < 0 {
-        format!("overdue by {}", words(-m))
+        format!("{} {}", lang.t("overdue by"), words(-m))
     } else {
         words(m)
     }
@@ -106,9 +107,9 @@ pub(crate) async fn queue(
         .into_iter()
         .map(|t| Line {
             left: match t.sla.due {
-                Some(due) if t.sla.running => left(due),
-                Some(_) => "clock stopped".into(),
-                None if t.first_response_at.is_some() => "answered".into(),
+                Some(due) if t.sla.running => left(due, user.lang),
+                Some(_) => user.lang.t("clock stopped").into(),
+                None if t.first_response_at.is_some() => user.lang.t("answered").into(),
                 None => "—".into(),
             },
             class: if t.sla.breached {
@@ -203,7 +204,7 @@ pub(crate) async fn show(
         issue_link,
         nav: Nav::new(&user, &product, "tickets", done.0.done.as_deref()),
         sla_left: match t.sla.due {
-            Some(due) if t.sla.running => left(due),
+            Some(due) if t.sla.running => left(due, user.lang),
             _ => String::new(),
         },
         may_work: user.may(Permission::TicketWork),
