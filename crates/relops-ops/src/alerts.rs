@@ -726,7 +726,13 @@ mod tests {
         let evidence = AlertEvidence {
             condition: "crash rate 5 %".into(),
             at_trigger: super::window_figures(&f),
-            health: Some(health_gate(&f, &[], Verdict::Failing, &Rules::default())),
+            health: Some(health_gate(
+                &f,
+                &[],
+                Verdict::Failing,
+                &Rules::default(),
+                Rules::default().sprt.worst_case_installs(),
+            )),
         };
         let stored = serde_json::to_value(&evidence).unwrap();
         assert_eq!(stored["health"]["gate"], "failing");

@@ -41,6 +41,7 @@ pub(crate) fn health_gate(
     slices: &[Slice],
     verdict: Verdict,
     rules: &Rules,
+    worst_case_installs: u64,
 ) -> HealthGate {
     let (lower, upper) = rules.sprt.bounds();
     HealthGate {
@@ -63,7 +64,7 @@ pub(crate) fn health_gate(
             installs_to_decide: rules
                 .sprt
                 .installs_to_decide(f.crashed_installs, f.active_installs),
-            worst_case_installs: rules.sprt.worst_case_installs(),
+            worst_case_installs,
         },
         critical_installs: f.critical_installs,
         slices: slices
@@ -103,7 +104,13 @@ impl Ops {
     /// The health gate of `release` now, as the engine judges it.
     pub(crate) fn gate_now(&self, product: &str, release: &str) -> HealthGate {
         let (f, slices, verdict) = self.health.assess(product, release, Utc::now());
-        health_gate(&f, &slices, verdict, self.health.rules())
+        health_gate(
+            &f,
+            &slices,
+            verdict,
+            self.health.rules(),
+            self.health.worst_case_installs(),
+        )
     }
 
     /// A release's health: the gate (the engine's 24-hour window and its verdict) and the
@@ -154,7 +161,13 @@ impl Ops {
             product: product.to_owned(),
             release: v.to_owned(),
             known_release: known,
-            gate: health_gate(&figures, &slices, verdict, self.health.rules()),
+            gate: health_gate(
+                &figures,
+                &slices,
+                verdict,
+                self.health.rules(),
+                self.health.worst_case_installs(),
+            ),
             crash_free_sessions: (ended > 0)
                 .then(|| (ended - crashed_sessions) as f64 / ended as f64),
             sessions: f.sessions.into_iter().collect(),

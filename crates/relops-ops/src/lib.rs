@@ -113,6 +113,9 @@ pub struct Services {
     pub(crate) oidc: Option<services::oidc::Oidc>,
     /// Symbol files parsed for the crash processor, per product.
     pub(crate) symbolizers: services::symbols::Symbolizers,
+    /// The rollout gauges as last set, by (product, release): a scrape sets only those
+    /// that changed ([`Ops::refresh_gauges`]).
+    pub(crate) rollout_gauges: metrics::RolloutGauges,
     /// Wakes the crash worker (symbols arrived).
     pub(crate) crash_work: Notify,
     /// The threads dumps are processed on.
@@ -200,6 +203,7 @@ impl Ops {
             release_key,
             outbox: Notify::new(),
             symbolizers: Default::default(),
+            rollout_gauges: Default::default(),
             crash_work: Notify::new(),
             crash_pool,
         }));

@@ -8,9 +8,13 @@
 //! [`METRICS`] names every metric; `docs/metrics.md` and the Grafana dashboard's queries
 //! are checked against it.
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use relops_core::health::Verdict;
 use relops_core::rollout::RolloutState;
+use relops_store::RolloutRecord;
 
 use crate::Ops;
 use crate::error::OpResult;
@@ -40,7 +44,7 @@ pub const METRICS: &[(&str, &str, &str)] = &[
     (
         "relops_rollout_state",
         "gauge",
-        "1 for the rollout's state (active, paused, halted, completed, rolled_back), 0 for the others.",
+        "1 for the rollout's state (active, paused, halted, completed, rolled_back), 0 for the others; a rollout that had ended when the server started has the series of its state only.",
     ),
     (
         "relops_release_active_installs",
@@ -128,6 +132,87 @@ pub(crate) async fn crash_backlog(ops: &Ops) -> u64 {
     }
 }
 
+/// A rollout's share and state as gauges. The state is a full state set (1 for its
+/// state, 0 for the others) for a rollout under way or one `seen` before by this server;
+/// an ended rollout first seen now gets the series of its state only — a product's
+/// history holds hundreds, and four zeros each would make most of a scrape.
+fn set_rollout_gauges(product: &str, rec: &RolloutRecord, seen: bool) {
+    let release = rec.version.to_string();
+    metrics::gauge!("relops_rollout_percent", "product" => product.to_owned(), "release" => release.clone())
+        .set(rec.rollout.percent.as_f64());
+    let live = matches!(
+        rec.rollout.state,
+        RolloutState::Active | RolloutState::Paused | RolloutState::Halted
+    );
+    for s in STATES
+        .into_iter()
+        .filter(|s| live || seen || *s == rec.rollout.state)
+    {
+        metrics::gauge!(
+            "relops_rollout_state",
+            "product" => product.to_owned(),
+            "release" => release.clone(),
+            "state" => s.as_str()
+        )
+        .set(if s == rec.rollout.state { 1.0 } else { 0.0 });
+    }
+}
+
+/// What a server last set of the rollout gauges: per (product, release) the share and
+/// state, per product the rollouts' stamp ([`relops_store::Db::rollouts_stamp`]) and when
+/// they were all read.
+#[derive(Debug, Default)]
+pub(crate) struct RolloutGauges(std::sync::Mutex<GaugesSet>);
+
+#[derive(Debug, Default)]
+struct GaugesSet {
+    values: HashMap<(String, String), (f64, RolloutState)>,
+    read: HashMap<String, ((i64, String), Instant)>,
+}
+
+/// How long the rollout gauges are trusted without reading every rollout again.
+const REREAD: Duration = Duration::from_secs(60);
+
+impl RolloutGauges {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GaugesSet> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether every rollout of `product` must be read: written since, or read too long ago.
+    fn stale(&self, product: &str, stamp: &(i64, String)) -> bool {
+        self.lock()
+            .read
+            .get(product)
+            .is_none_or(|(s, at)| s != stamp || at.elapsed() > REREAD)
+    }
+
+    /// Of all the rollouts of `product`, read now with `stamp`, those whose share or state
+    /// differ from what was set, each with whether it had been set before; noted as set.
+    fn changed<'a>(
+        &self,
+        product: &str,
+        all: &'a [RolloutRecord],
+        stamp: (i64, String),
+    ) -> Vec<(&'a RolloutRecord, bool)> {
+        let mut set = self.lock();
+        set.read.insert(product.to_owned(), (stamp, Instant::now()));
+        all.iter()
+            .filter_map(|rec| {
+                let now = (rec.rollout.percent.as_f64(), rec.rollout.state);
+                match set
+                    .values
+                    .insert((product.to_owned(), rec.version.to_string()), now)
+                {
+                    Some(was) if was == now => None,
+                    was => Some((rec, was.is_some())),
+                }
+            })
+            .collect()
+    }
+}
+
 const STATES: [RolloutState; 5] = [
     RolloutState::Active,
     RolloutState::Paused,
@@ -164,35 +249,32 @@ impl Ops {
 
     /// Sets the gauges to the state now: every rollout's share and state, the health of
     /// the releases rolling out, open alerts, the outbox backlog, the support queue.
+    ///
+    /// A product's history holds hundreds of ended rollouts, so their share and state
+    /// are read only when a rollout was written since the last scrape (or a minute has
+    /// passed: another replica's clock may stamp a write older than the newest seen), and
+    /// set only where they differ from what this server set last. The recorder keeps a
+    /// gauge's value until it is set again.
     pub async fn refresh_gauges(&self) -> OpResult<()> {
         let now = Utc::now();
         for product in &self.config.products {
-            for rec in self.db.rollouts(product).await? {
+            let stamp = self.db.rollouts_stamp(product).await?;
+            if self.rollout_gauges.stale(product, &stamp) {
+                let all = self.db.rollouts(product).await?;
+                for (rec, seen) in self.rollout_gauges.changed(product, &all, stamp) {
+                    set_rollout_gauges(product, rec, seen);
+                }
+            }
+            for rec in self.db.live_rollouts(product).await? {
                 let release = rec.version.to_string();
                 let labels = [("product", product.clone()), ("release", release.clone())];
-                metrics::gauge!("relops_rollout_percent", &labels)
-                    .set(rec.rollout.percent.as_f64());
-                for s in STATES {
-                    metrics::gauge!(
-                        "relops_rollout_state",
-                        "product" => product.clone(),
-                        "release" => release.clone(),
-                        "state" => s.as_str()
-                    )
-                    .set(if s == rec.rollout.state { 1.0 } else { 0.0 });
-                }
-                if matches!(
-                    rec.rollout.state,
-                    RolloutState::Active | RolloutState::Paused | RolloutState::Halted
-                ) {
-                    let (f, _, verdict) = self.health.assess(product, &release, now);
-                    metrics::gauge!("relops_health_gate", &labels).set(gate_value(verdict));
-                    metrics::gauge!("relops_release_active_installs", &labels)
-                        .set(f.active_installs as f64);
-                    if f.active_installs > 0 {
-                        metrics::gauge!("relops_release_crash_rate", &labels)
-                            .set(f.crashed_installs as f64 / f.active_installs as f64);
-                    }
+                let (f, _, verdict) = self.health.assess(product, &release, now);
+                metrics::gauge!("relops_health_gate", &labels).set(gate_value(verdict));
+                metrics::gauge!("relops_release_active_installs", &labels)
+                    .set(f.active_installs as f64);
+                if f.active_installs > 0 {
+                    metrics::gauge!("relops_release_crash_rate", &labels)
+                        .set(f.crashed_installs as f64 / f.active_installs as f64);
                 }
             }
             let open = self.db.open_alert_counts(product).await?;
@@ -211,5 +293,56 @@ impl Ops {
         }
         metrics::gauge!("relops_outbox_backlog").set(self.db.outbox_backlog().await? as f64);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(version: &str, state: RolloutState) -> RolloutRecord {
+        let now = Utc::now();
+        let mut rollout = relops_core::rollout::Rollout::start(now);
+        rollout.state = state;
+        RolloutRecord {
+            version: version.parse().unwrap(),
+            salt: "00".into(),
+            rollout,
+            started_at: now,
+            started_by: "test".into(),
+            updated_at: now,
+            reason: None,
+        }
+    }
+
+    /// The rollouts are read again when written (or after a minute), and only the ones
+    /// whose share or state moved are set, each saying whether it was set before.
+    #[test]
+    fn rollout_gauges_are_set_where_they_changed() {
+        let g = RolloutGauges::default();
+        let stamp = (2, "t1".to_owned());
+        assert!(g.stale("wizard", &stamp), "never read");
+        let mut all = vec![
+            record("1.0.0", RolloutState::Completed),
+            record("2.0.0", RolloutState::Active),
+        ];
+        let first: Vec<_> = g
+            .changed("wizard", &all, stamp.clone())
+            .into_iter()
+            .map(|(r, seen)| (r.version.to_string(), seen))
+            .collect();
+        assert_eq!(first, [("1.0.0".into(), false), ("2.0.0".into(), false)]);
+        assert!(!g.stale("wizard", &stamp));
+        assert!(g.stale("other", &stamp), "per product");
+
+        all[1].rollout.state = RolloutState::Halted;
+        let stamp = (2, "t2".to_owned());
+        assert!(g.stale("wizard", &stamp), "a rollout was written");
+        let second: Vec<_> = g
+            .changed("wizard", &all, stamp)
+            .into_iter()
+            .map(|(r, seen)| (r.version.to_string(), seen))
+            .collect();
+        assert_eq!(second, [("2.0.0".into(), true)]);
     }
 }

@@ -126,13 +126,18 @@ impl Ops {
         Ok(self.rollout_status(product, &rec))
     }
 
-    /// Every rollout of a product, read at once, as [`Ops::rollout`] shows each (the
-    /// console's overview).
-    pub async fn rollouts(&self, actor: &Actor, product: &str) -> OpResult<Vec<RolloutStatus>> {
+    /// The rollouts under way (active, paused or halted) of a product, read at once, as
+    /// [`Ops::rollout`] shows each (the console's overview). Ended ones are not read: a
+    /// product's history holds hundreds of them.
+    pub async fn live_rollouts(
+        &self,
+        actor: &Actor,
+        product: &str,
+    ) -> OpResult<Vec<RolloutStatus>> {
         actor.authorize(Permission::ReleaseRead)?;
         let now = Utc::now();
         let plan = self.config.rollout.plan();
-        let records = self.db.rollouts(product).await?;
+        let records = self.db.live_rollouts(product).await?;
         Ok(records
             .iter()
             .map(|rec| {

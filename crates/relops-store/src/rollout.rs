@@ -189,6 +189,32 @@ impl Db {
         rows.iter().map(rollout_from_row).collect()
     }
 
+    /// The rollouts under way (active, paused or halted) of a product.
+    pub async fn live_rollouts(&self, product: &str) -> Result<Vec<RolloutRecord>> {
+        let rows = sqlx::query(
+            "SELECT version, salt, stage, state, percent, since, started_at, started_by, \
+             updated_at, reason FROM rollouts \
+             WHERE product = $1 AND state IN ('active', 'paused', 'halted')",
+        )
+        .bind(product)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rollout_from_row).collect()
+    }
+
+    /// A product's rollouts in two figures that change whenever one is written (every
+    /// write sets `updated_at`): how many there are and the newest `updated_at`.
+    pub async fn rollouts_stamp(&self, product: &str) -> Result<(i64, String)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), '') AS newest \
+             FROM rollouts WHERE product = $1",
+        )
+        .bind(product)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("newest")?))
+    }
+
     /// Records a rollout step: the rollout row becomes `next` (inserted when `prev` is
     /// `None`, otherwise updated only if it still equals `prev`), the release moves from
     /// `release_from` to `next`'s release state, and the audit entry and outbox rows are

@@ -7,7 +7,6 @@ use axum::response::Response;
 use chrono::Utc;
 use relops_api::Alert;
 use relops_core::access::Permission;
-use relops_core::release::ReleaseState;
 use relops_ops::Ops;
 
 use super::{Done, Nav, render};
@@ -70,25 +69,13 @@ pub(crate) async fn show(
     done: Option<&str>,
 ) -> PageResult<Response> {
     let who = &user.actor;
-    let releases = ops.releases(who, product).await?.releases;
-    let mut statuses: std::collections::HashMap<_, _> = ops
-        .rollouts(who, product)
-        .await?
+    // Newest release first, as the releases list shows them.
+    let mut live = ops.live_rollouts(who, product).await?;
+    live.sort_by(|a, b| b.version.cmp(&a.version));
+    let rollouts: Vec<_> = live
         .into_iter()
-        .map(|s| (s.version.clone(), s))
-        .collect();
-    let mut rollouts = Vec::new();
-    for r in releases.iter().filter(|r| {
-        matches!(
-            r.state,
-            ReleaseState::Piloting | ReleaseState::RollingOut | ReleaseState::Halted
-        )
-    }) {
-        let Some(s) = statuses.remove(&r.version) else {
-            continue;
-        };
-        rollouts.push(RolloutLine {
-            version: r.version.to_string(),
+        .map(|s| RolloutLine {
+            version: s.version.to_string(),
             state: s.state.clone(),
             stage: s.stage.clone(),
             percent: format!("{:.0} %", s.percent),
@@ -108,8 +95,8 @@ pub(crate) async fn show(
                 Some(_) => user.lang.t("may advance").into(),
                 None => "—".into(),
             },
-        });
-    }
+        })
+        .collect();
     let alerts = ops.alerts(who, product, false, Some(50)).await?.alerts;
     let today = Utc::now().date_naive();
     let incidents = ops

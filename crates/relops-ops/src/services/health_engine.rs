@@ -59,6 +59,9 @@ impl Inner {
 pub struct HealthEngine {
     inner: Mutex<Inner>,
     rules: Rules,
+    /// `rules.sprt.worst_case_installs()`, worked out once: it solves Wald's equations
+    /// for forty rates, too slow to repeat for every release a page shows.
+    worst_case_installs: u64,
     changes: mpsc::UnboundedSender<Change>,
 }
 
@@ -95,6 +98,7 @@ impl HealthEngine {
                     firing: HashSet::new(),
                     soaked: HashSet::new(),
                 }),
+                worst_case_installs: rules.sprt.worst_case_installs(),
                 rules,
                 changes: tx,
             },
@@ -312,6 +316,11 @@ impl HealthEngine {
 
     pub fn rules(&self) -> &Rules {
         &self.rules
+    }
+
+    /// The most installs the crash-rate test expects to need ([`relops_core::health::Sprt::worst_case_installs`]).
+    pub fn worst_case_installs(&self) -> u64 {
+        self.worst_case_installs
     }
 
     /// Rebuilds the window from the database and marks the open episodes as firing.
