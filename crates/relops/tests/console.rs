@@ -14,7 +14,8 @@ backend_tests!(
     a_revoked_token_ends_its_sessions_and_the_last_admin_stays,
     an_alert_is_acknowledged_and_its_incident_decided_and_closed_in_the_console,
     support_works_the_queue_and_the_knowledge_base_in_the_console,
-    pages_speak_german_to_who_asks_and_switch_back
+    pages_speak_german_to_who_asks_and_switch_back,
+    the_release_list_comes_in_pages
 );
 
 /// The value of the hidden `csrf` field of a page.
@@ -832,4 +833,51 @@ async fn pages_speak_german_to_who_asks_and_switch_back(b: Backend) {
             .status(),
         404
     );
+}
+
+/// A long history is listed 200 releases a page, newest first, each page well under the
+/// 150 KB a page may weigh; a page past the last is not found.
+async fn the_release_list_comes_in_pages(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let url = s.url.clone();
+    let rm = s.as_role("release_manager");
+    let api = reqwest::Client::new();
+    for i in 0..205 {
+        let r = api
+            .post(format!("{url}/v1/releases"))
+            .bearer_auth(&rm)
+            .json(&serde_json::json!({"version": format!("1.{}.{}", i / 10, i % 10), "go_live": "2027-03-15"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    }
+    let (cookie, _) = login(&url, &rm).await;
+    let rows = |html: &str| {
+        html.matches("<tr><td><a href=\"/console/wizard/releases/")
+            .count()
+    };
+    let (status, first) = page(&url, "/console/wizard/releases", &cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&first), 200);
+    assert!(
+        first.contains("releases/1.20.4\">1.20.4</a>"),
+        "the newest first"
+    );
+    assert!(
+        !first.contains("releases/1.0.4\">"),
+        "the oldest are on page 2"
+    );
+    assert!(first.contains("Releases 1–200 / 205"), "{first}");
+    assert!(first.contains("href=\"/console/wizard/releases?page=2\" rel=\"next\""));
+    assert!(first.len() < 150_000, "{} bytes", first.len());
+    let (status, second) = page(&url, "/console/wizard/releases?page=2", &cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&second), 5);
+    assert!(second.contains("releases/1.0.0\">1.0.0</a>"));
+    assert!(second.contains("rel=\"prev\"") && !second.contains("rel=\"next\""));
+    let (status, html) = page(&url, "/console/wizard/releases?page=3", &cookie).await;
+    assert_eq!(status, 404);
+    assert!(html.contains("there are 2"), "{html}");
 }

@@ -20,25 +20,55 @@ use serde::Deserialize;
 use super::{Done, Nav, render};
 use crate::web::{Form, PageResult, User, given};
 
+/// Releases a page of the list shows: a product's history grows by a release a week or
+/// more, and a page must stay light (issue 26: under 150 KB).
+const PER_PAGE: usize = 200;
+
 #[derive(Template)]
 #[template(path = "release_list.html")]
 struct List {
     nav: Nav,
     releases: Vec<ReleaseSummary>,
+    /// 1-based; the first is the newest.
+    page: usize,
+    pages: usize,
+    total: usize,
+    first: usize,
 }
 
-/// `GET /console/{product}/releases`, newest first.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct ListQuery {
+    page: Option<usize>,
+}
+
+/// `GET /console/{product}/releases?page=N`, newest first, [`PER_PAGE`] a page.
 pub(crate) async fn list(
     State(ops): State<Ops>,
     Path(product): Path<String>,
     user: User,
+    Query(q): Query<ListQuery>,
 ) -> PageResult {
     let product = ops.product(Some(&product))?;
     let mut releases = ops.releases(&user.actor, &product).await?.releases;
     releases.sort_by(|a, b| b.version.cmp(&a.version));
+    let total = releases.len();
+    let pages = total.div_ceil(PER_PAGE).max(1);
+    let page = q.page.unwrap_or(1);
+    if page == 0 || page > pages {
+        return Err(OpError::NotFound(format!(
+            "page {page} of the releases: there are {pages} (page=1 is the newest)"
+        ))
+        .into());
+    }
+    let first = (page - 1) * PER_PAGE;
+    let releases = releases.into_iter().skip(first).take(PER_PAGE).collect();
     Ok(render(List {
         nav: Nav::new(&user, &product, "releases", None),
         releases,
+        page,
+        pages,
+        total,
+        first: first + 1,
     }))
 }
 
