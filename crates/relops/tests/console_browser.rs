@@ -269,6 +269,13 @@ async fn people_do_their_work_in_the_console() {
         "1.9.0 is offered again in 2.0.0's place: {after}"
     );
 
+    for name in ["kb", "tokens", "tokens-de"] {
+        assert!(
+            r["axe"].get(name).is_some(),
+            "axe did not check {name}: {r}"
+        );
+    }
+    assert_eq!(r["switched_lang"], "de", "the header's switch gives German");
     for report in [&r, &r2] {
         assert_eq!(
             report["xss"],

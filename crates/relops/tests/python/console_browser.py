@@ -97,6 +97,8 @@ def step_roles_and_go(browser):
     page.wait_for_load_state()
     out["kb_preview"] = page.locator("#preview-body").inner_html()
     check_page(page, "kb-editor")
+    page.goto(URL + "/console/wizard/kb")
+    check_page(page, "kb")
     ctx.close()
     # QA signs its item, with a note that tries to run a script.
     ctx, page = login(browser, "qa_lead")
@@ -118,6 +120,13 @@ def step_roles_and_go(browser):
     page.goto(URL + "/console/wizard/audit?verify=1")
     out["actions"]["verify"] = page.locator("#verification").inner_text()
     check_page(page, "audit")
+    page.goto(URL + "/console/wizard/tokens")
+    check_page(page, "tokens")
+    # The same page in German (the switch in its header).
+    page.click("#lang")
+    page.wait_for_load_state()
+    out["switched_lang"] = page.evaluate("() => document.documentElement.lang")
+    check_page(page, "tokens-de")
     ctx.close()
     # The release manager starts the pilot; the page as it is then is checked.
     ctx, page = login(browser, "release_manager")
