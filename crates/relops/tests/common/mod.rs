@@ -866,16 +866,7 @@ pub fn sdk_config(
 
 /// The release key's public half, as `relops keys list` shows it.
 pub fn release_public_key(s: &Server) -> String {
-    let keys = s.cli_json(&["keys", "list"]);
-    keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["role"] == "release")
-        .unwrap()["public_keys"][0]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    public_key_of(&s.cli_json(&["keys", "list"]), "release")
 }
 
 /// A webhook receiver on 127.0.0.1 that records what it gets (by the URL's last segment),
@@ -1073,12 +1064,17 @@ pub async fn crash_key(s: &Server) -> String {
 
 /// The crash key in a `GET /v1/keys` answer.
 pub fn crash_key_in(keys: &Value) -> String {
+    public_key_of(keys, "crash")
+}
+
+/// The first public key of `role` in a key list (`GET /v1/keys`, `relops keys list`).
+fn public_key_of(keys: &Value, role: &str) -> String {
     keys["keys"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|k| k["role"] == "crash")
-        .unwrap()["public_keys"][0]
+        .find(|k| k["role"] == role)
+        .unwrap_or_else(|| panic!("no {role} key in {keys}"))["public_keys"][0]
         .as_str()
         .unwrap()
         .to_owned()
