@@ -12,7 +12,6 @@
 //! already holds.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::Error;
+use crate::queue::{entries, entry_name, now_rfc3339, reject, server_url, write_atomic};
 
 /// Where and as what this install reports crashes.
 #[derive(Debug, Clone)]
@@ -86,19 +86,6 @@ pub struct CrashReporter {
 const SUFFIX: &str = ".crash";
 const DROPPED_FILE: &str = "dropped";
 
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let path = dir.join(name);
-    let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
-    f.write_all(bytes).map_err(Error::io(&tmp))?;
-    f.sync_all().map_err(Error::io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 impl CrashReporter {
     /// Checks the configuration (URL scheme, crash key) and creates the queue directory.
     pub fn new(cfg: CrashConfig) -> Result<Self, Error> {
@@ -107,14 +94,7 @@ impl CrashReporter {
 
     /// [`CrashReporter::new`] with the app's HTTP client.
     pub fn with_http_client(cfg: CrashConfig, http: reqwest::Client) -> Result<Self, Error> {
-        let base = Url::parse(&cfg.server_url)
-            .map_err(|e| Error::Config(format!("server_url `{}`: {e}", cfg.server_url)))?;
-        let loopback = matches!(base.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        match base.scheme() {
-            "https" => {}
-            "http" if loopback || cfg.allow_insecure_http => {}
-            _ => return Err(Error::InsecureUrl(cfg.server_url.clone())),
-        }
+        let base = server_url(&cfg.server_url, cfg.allow_insecure_http)?;
         relops_seal::seal(&cfg.crash_key, "probe", b"")
             .map_err(|e| Error::Config(format!("crash_key: {e}")))?;
         if cfg.max_queued == 0 {
@@ -153,7 +133,7 @@ impl CrashReporter {
         let meta = Meta {
             crash_id: id.clone(),
             kind: kind.to_owned(),
-            created_at: chrono_now(),
+            created_at: now_rfc3339(),
             release: self.cfg.release.clone(),
             platform: self.cfg.platform.as_str().to_owned(),
             channel: self.cfg.channel.clone(),
@@ -170,14 +150,7 @@ impl CrashReporter {
             std::fs::remove_file(&oldest).map_err(Error::io(&oldest))?;
             self.set_dropped(self.dropped() + 1)?;
         }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        write_atomic(
-            &self.cfg.queue_dir,
-            &format!("{nanos:024}-{id}{SUFFIX}"),
-            &file,
-        )?;
+        write_atomic(&self.cfg.queue_dir, &entry_name(&id, SUFFIX), &file)?;
         Ok(id)
     }
 
@@ -206,19 +179,7 @@ impl CrashReporter {
 
     /// Queued reports, oldest first.
     pub fn pending(&self) -> Result<Vec<PathBuf>, Error> {
-        let dir = &self.cfg.queue_dir;
-        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(Error::io(dir))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.ends_with(SUFFIX) && !n.starts_with('.'))
-            })
-            .collect();
-        v.sort();
-        Ok(v)
+        entries(&self.cfg.queue_dir, SUFFIX)
     }
 
     /// Reports the full queue dropped that the server has not been told of yet.
@@ -320,12 +281,7 @@ impl CrashReporter {
     }
 
     fn reject(&self, path: &Path) -> Result<(), Error> {
-        let to = self
-            .cfg
-            .queue_dir
-            .join("rejected")
-            .join(path.file_name().unwrap_or_default());
-        std::fs::rename(path, &to).map_err(Error::io(&to))
+        reject(&self.cfg.queue_dir, path)
     }
 
     /// Uploads in the background: now, then every `every`; after a failed attempt the wait
@@ -342,21 +298,5 @@ impl CrashReporter {
                 tokio::time::sleep(wait).await;
             }
         })
-    }
-}
-
-fn chrono_now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_are_rfc3339() {
-        let t = chrono_now();
-        assert!(t.parse::<chrono::DateTime<chrono::Utc>>().is_ok(), "{t}");
-        assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
     }
 }

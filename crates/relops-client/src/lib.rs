@@ -2,9 +2,16 @@
 
 pub mod crash;
 mod error;
+pub mod logs;
+mod queue;
+pub mod sdk;
+pub mod session;
 mod transport;
 mod updater;
 
 pub use crash::{CrashConfig, CrashReporter, UploadReport};
 pub use error::Error;
+pub use logs::{LogConfig, LogLayer, Logs};
+pub use sdk::{Flushed, Sdk, SdkConfig};
+pub use session::{SessionConfig, SessionUploadReport, Sessions};
 pub use updater::{Config, Feed, Update, Updater};

@@ -145,16 +145,9 @@ impl Updater {
     /// many updaters, e.g. a fleet simulator; building one loads the system's root
     /// certificates, which costs milliseconds).
     pub fn with_http_client(cfg: Config, http: reqwest::Client) -> Result<Self, Error> {
-        let mut feed = Url::parse(&cfg.feed_url)
-            .map_err(|e| Error::Config(format!("feed_url `{}`: {e}", cfg.feed_url)))?;
+        let mut feed = crate::queue::server_url(&cfg.feed_url, cfg.allow_insecure_http)?;
         if !feed.path().ends_with('/') {
             feed.set_path(&format!("{}/", feed.path()));
-        }
-        let loopback = matches!(feed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        match feed.scheme() {
-            "https" => {}
-            "http" if loopback || cfg.allow_insecure_http => {}
-            _ => return Err(Error::InsecureUrl(cfg.feed_url.clone())),
         }
         let key: [u8; 32] = hex::decode(cfg.release_key.trim())
             .ok()
@@ -246,10 +239,22 @@ impl Updater {
     /// SHA-256 and release signature, and stages it atomically at the returned path. On any
     /// failure the previously staged file of the same target is left as it was.
     pub async fn download(&self, update: &Update) -> Result<PathBuf, Error> {
+        self.download_with_progress(update, |_, _| {}).await
+    }
+
+    /// [`download`](Self::download), calling `progress(bytes so far, total)` as data
+    /// arrives (at most once per 64 KiB received, and once at the end). It runs on the
+    /// downloading task, under no lock of the SDK: it may call into the SDK, and should be
+    /// quick.
+    pub async fn download_with_progress(
+        &self,
+        update: &Update,
+        mut progress: impl FnMut(u64, u64) + Send,
+    ) -> Result<PathBuf, Error> {
         let dir = self.cfg.data_dir.join("downloads");
         let part = dir.join(format!("{}.part", update.target));
         let staged = dir.join(&update.target);
-        let result = self.fetch(update, &part).await;
+        let result = self.fetch(update, &part, &mut progress).await;
         match result {
             Ok(()) => {}
             Err(e) if e.is_transient() => return Err(e), // keep the part for a resume
@@ -269,10 +274,16 @@ impl Updater {
         Ok(staged)
     }
 
-    async fn fetch(&self, update: &Update, part: &Path) -> Result<(), Error> {
+    async fn fetch(
+        &self,
+        update: &Update,
+        part: &Path,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<(), Error> {
         let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
         let have = if have > update.size { 0 } else { have };
         if have == update.size && have > 0 {
+            progress(have, update.size);
             return Ok(());
         }
         let url = self.url(&format!("targets/{}.{}", update.sha256, update.target))?;
@@ -300,6 +311,8 @@ impl Updater {
             .open(part)
             .map_err(Error::io(part))?;
         let mut written = if resumed { have } else { 0 };
+        let mut told = written;
+        progress(written, update.size);
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| Error::Network(e.to_string()))?;
@@ -312,8 +325,15 @@ impl Updater {
                 });
             }
             file.write_all(&chunk).map_err(Error::io(part))?;
+            if written - told >= 64 * 1024 {
+                told = written;
+                progress(written, update.size);
+            }
         }
         file.sync_all().map_err(Error::io(part))?;
+        if told != written {
+            progress(written, update.size);
+        }
         Ok(())
     }
 
@@ -362,6 +382,16 @@ impl Updater {
     /// [`check`](Self::check) for apps without an async runtime.
     pub fn check_blocking(&self) -> Result<Option<Update>, Error> {
         block_on(self.check())
+    }
+
+    /// [`download_with_progress`](Self::download_with_progress) for apps without an async
+    /// runtime.
+    pub fn download_with_progress_blocking(
+        &self,
+        update: &Update,
+        progress: impl FnMut(u64, u64) + Send,
+    ) -> Result<PathBuf, Error> {
+        block_on(self.download_with_progress(update, progress))
     }
 
     /// [`download`](Self::download) for apps without an async runtime.

@@ -186,6 +186,9 @@ pub enum Command {
     /// Signing keys: ids, roles, thresholds and expiry.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// An app's log files, as the SDK writes them (docs/sdk.md): check an audit log.
+    #[command(subcommand)]
+    Logs(LogsCmd),
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
@@ -977,6 +980,18 @@ pub enum FeedCmd {
         /// only checks consistency — pin the root your app ships with.
         #[arg(long)]
         root: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogsCmd {
+    /// Check the hash chain of an app's audit log files (`{app}_audit.YYYY-MM-DD.log`, as
+    /// the SDK writes them; several files are checked as one chain, in date order) and name
+    /// the first edited, inserted or removed line (exit 1). Works offline: no server.
+    Verify {
+        /// Audit log files, e.g. `wizard_audit.*.log`.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
 }
 

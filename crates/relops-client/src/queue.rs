@@ -1,0 +1,115 @@
+//! What the SDK's on-disk queues share: the server address rule, durable atomic writes,
+//! and the listing of queued files in the order they were made.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+use crate::Error;
+
+/// Parses the relops server's (or feed's) address: https, or plain http to loopback, or to
+/// any host when `allow_insecure_http` (tests, air-gapped mirrors).
+pub(crate) fn server_url(url: &str, allow_insecure_http: bool) -> Result<Url, Error> {
+    let base =
+        Url::parse(url).map_err(|e| Error::Config(format!("server address `{url}`: {e}")))?;
+    let loopback = matches!(base.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match base.scheme() {
+        "https" => Ok(base),
+        "http" if loopback || allow_insecure_http => Ok(base),
+        _ => Err(Error::InsecureUrl(url.to_owned())),
+    }
+}
+
+/// Writes `dir/name` so that it either holds all of `bytes` or does not exist, and is on the
+/// disk when this returns (file and directory synced).
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
+    f.write_all(bytes).map_err(Error::io(&tmp))?;
+    f.sync_all().map_err(Error::io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// A queue file name that sorts in the order the files were made (nanoseconds since the
+/// epoch, zero-padded), then `id` and `suffix`.
+pub(crate) fn entry_name(id: &str, suffix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:024}-{id}{suffix}")
+}
+
+/// The files in `dir` ending in `suffix`, oldest first (temporary files excluded).
+pub(crate) fn entries(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>, Error> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(Error::io(dir))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(suffix) && !n.starts_with('.'))
+        })
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Moves a queued file the server refused for good to `dir/rejected/` for inspection.
+pub(crate) fn reject(dir: &Path, path: &Path) -> Result<(), Error> {
+    let to = dir
+        .join("rejected")
+        .join(path.file_name().unwrap_or_default());
+    std::fs::rename(path, &to).map_err(Error::io(&to))
+}
+
+/// Now, as the SDK stamps records: RFC 3339 UTC with milliseconds.
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = now_rfc3339();
+        assert!(t.parse::<chrono::DateTime<chrono::Utc>>().is_ok(), "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_allowed() {
+        assert!(server_url("https://relops.example", false).is_ok());
+        assert!(server_url("http://127.0.0.1:8080", false).is_ok());
+        assert!(matches!(
+            server_url("http://relops.example", false),
+            Err(Error::InsecureUrl(_))
+        ));
+        assert!(server_url("http://relops.example", true).is_ok());
+        assert!(matches!(
+            server_url("not a url", false),
+            Err(Error::Config(_))
+        ));
+    }
+
+    #[test]
+    fn entries_come_oldest_first_without_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = entry_name("a", ".x");
+        let b = entry_name("b", ".x");
+        write_atomic(dir.path(), &b, b"2").unwrap();
+        write_atomic(dir.path(), &a, b"1").unwrap();
+        std::fs::write(dir.path().join(".c.x.tmp"), b"").unwrap();
+        std::fs::write(dir.path().join("other.y"), b"").unwrap();
+        let got: Vec<_> = entries(dir.path(), ".x").unwrap();
+        assert_eq!(got, vec![dir.path().join(&a), dir.path().join(&b)]);
+    }
+}
