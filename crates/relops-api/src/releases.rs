@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use relops_core::artifact::ArtifactKind;
+use relops_core::data_schema::DataSchema;
 use relops_core::platform::Platform;
 use relops_core::release::ReleaseState;
 use relops_core::version::{ReleaseKind, Version};
@@ -20,6 +21,14 @@ pub struct CreateRelease {
     pub branch: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// The schema version of the data the app writes (project files, its database): a
+    /// rollback to a release that cannot read it is refused (R-RB-7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_schema: Option<u32>,
+    /// The oldest schema the app's down-migrations bring data back to (default:
+    /// `data_schema`, none). Needs `data_schema`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downgrades_to: Option<u32>,
 }
 
 /// A release with its artifacts (`GET /v1/releases/{version}`).
@@ -42,6 +51,9 @@ pub struct Release {
     pub approved_by: Option<String>,
     /// SHA-256 of the release notes (Markdown), once uploaded.
     pub notes_sha256: Option<String>,
+    /// The app data's schema and how far back its down-migrations reach, when declared.
+    #[serde(default)]
+    pub data_schema: Option<DataSchema>,
     pub artifacts: Vec<Artifact>,
 }
 
@@ -56,6 +68,8 @@ pub struct ReleaseSummary {
     pub freeze_date: NaiveDate,
     pub artifact_count: u64,
     pub platforms: Vec<Platform>,
+    #[serde(default)]
+    pub data_schema: Option<DataSchema>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -63,7 +63,9 @@ pub struct RollbackRequest {
     #[serde(default)]
     pub next_fix: Option<NaiveDate>,
     /// Roll back even though the target has no artifact for a platform a withdrawn
-    /// release has (those installs keep the withdrawn release; nothing is offered to them).
+    /// release has (those installs keep the withdrawn release; nothing is offered to them),
+    /// or cannot read the data schema a withdrawn release's down-migrations reach
+    /// (R-RB-7; the audit entry names what was accepted).
     #[serde(default)]
     pub force: bool,
     /// Confirm the product's waiting rollback request as its second person (the other

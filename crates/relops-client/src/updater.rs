@@ -55,6 +55,10 @@ pub struct Update {
     /// The feed sends this install back to an older release (a rollback directive): the
     /// app should install it although its version is lower.
     pub downgrade: bool,
+    /// The data schema this release reads (signed in the feed, where the release declared
+    /// it): before installing a downgrade, migrate the app's data down to `schema`
+    /// ([`crate::project`]).
+    pub data_schema: Option<relops_core::data_schema::DataSchema>,
 }
 
 /// A verified snapshot of the feed's targets (from [`Updater::refresh`]).
@@ -107,6 +111,7 @@ impl Feed {
                 .and_then(|n| self.base.join(n).ok())
                 .map(String::from),
             downgrade: offer.downgrade,
+            data_schema: t.custom.data_schema,
         })
     }
 }

@@ -5,6 +5,7 @@ pub mod alert;
 pub mod artifact;
 pub mod calendar;
 pub mod checklist;
+pub mod data_schema;
 pub mod health;
 pub mod mail;
 pub mod offer;

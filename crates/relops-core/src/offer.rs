@@ -49,6 +49,11 @@ pub struct TargetCustom {
     /// Present on the release that installs of `from` versions must go back to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackDirective>,
+    /// The schema of the data this release reads and writes, and how far back its
+    /// down-migrations reach (R-RB-7): before installing a rollback target, the app
+    /// migrates its data down to the target's `schema`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_schema: Option<crate::data_schema::DataSchema>,
 }
 
 /// The rollout state a target carries.
@@ -204,6 +209,7 @@ mod tests {
             notes_sha256: None,
             rollout,
             rollback: None,
+            data_schema: None,
         }
     }
 

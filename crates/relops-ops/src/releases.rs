@@ -4,6 +4,7 @@ use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
 use relops_api::{CreateRelease, Release, ReleaseList, ReleaseSummary};
 use relops_core::access::Permission;
+use relops_core::data_schema::DataSchema;
 use relops_core::release::{ReleaseState, TransitionError};
 use relops_core::version::{ReleaseKind, Version, check_commit, previous_of};
 use relops_store::{ReleaseRecord, ReleaseSummaryRecord};
@@ -50,6 +51,17 @@ impl Ops {
                 req.go_live
             ))
         })?;
+        let data_schema = match (req.data_schema, req.downgrades_to) {
+            (Some(schema), down) => {
+                Some(DataSchema::declare(schema, down).map_err(OpError::Invalid)?)
+            }
+            (None, Some(_)) => {
+                return Err(OpError::Invalid(
+                    "--downgrades-to needs --data-schema: the schema this release writes".into(),
+                ));
+            }
+            (None, None) => None,
+        };
         let existing = self.db.versions(product).await?;
         if existing.contains(&version) {
             return Err(OpError::Conflict(format!(
@@ -73,6 +85,7 @@ impl Ops {
             approved_at: None,
             approved_by: None,
             notes_sha256: None,
+            data_schema,
             artifacts: Vec::new(),
             version,
         };
@@ -82,6 +95,7 @@ impl Ops {
             json!({
                 "kind": release.kind, "go_live": release.go_live,
                 "freeze_date": release.freeze_date, "commit": release.commit,
+                "data_schema": release.data_schema,
             }),
         );
         self.db.insert_release(&release, &audit).await?;
@@ -293,6 +307,7 @@ pub(crate) fn release_view(r: ReleaseRecord) -> Release {
         approved_at: r.approved_at,
         approved_by: r.approved_by,
         notes_sha256: r.notes_sha256,
+        data_schema: r.data_schema,
         artifacts: r
             .artifacts
             .into_iter()
@@ -311,5 +326,6 @@ fn summary_view(r: ReleaseSummaryRecord) -> ReleaseSummary {
         freeze_date: r.freeze_date,
         artifact_count: r.artifact_count,
         platforms: r.platforms,
+        data_schema: r.data_schema,
     }
 }

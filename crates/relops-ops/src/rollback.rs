@@ -7,6 +7,7 @@
 use chrono::Utc;
 use relops_api::{RollbackAnswer, RollbackDone, RollbackRequest};
 use relops_core::access::Permission;
+use relops_core::data_schema::DataSchema;
 use relops_core::platform::Platform;
 use relops_core::release::ReleaseState;
 use relops_core::rollout::{RolloutState, Stage};
@@ -58,6 +59,8 @@ impl Ops {
     ) -> OpResult<RollbackDone> {
         let (reason, severity, to, withdrawn, stranded) =
             self.check_rollback(product, &req).await?;
+        // Only non-empty when `force` accepted it: the override goes into the audit entry.
+        let unreadable = self.unreadable_data(product, &to, &withdrawn).await?;
         let rollouts = self.db.rollouts(product).await?;
         let now = Utc::now();
         let postmortem_due = self
@@ -96,6 +99,7 @@ impl Ops {
                     "to": to.to_string(), "withdrawn": withdrawn_names, "reason": reason,
                     "severity": severity, "incident": id, "next_fix": req.next_fix,
                     "stranded_platforms": stranded,
+                    "unreadable_data_accepted": unreadable,
                 }),
                 request_id: who.request_id.clone(),
             },
@@ -217,6 +221,14 @@ impl Ops {
                 "no release above {to} is published: nothing to roll back"
             )));
         }
+        let unreadable = self.unreadable_data(product, &to, &withdrawn).await?;
+        if !unreadable.is_empty() && !req.force {
+            return Err(OpError::Refused(format!(
+                "rolling back to {to} would leave data it cannot read: {}. Users' project files would not open after the rollback. \
+                 Roll back to a release whose schema the down-migrations reach (--to), or pass --force with --reason to accept it (audited)",
+                unreadable.join("; ")
+            )));
+        }
         let stranded = self.stranded_platforms(product, &to, &withdrawn).await?;
         if !stranded.is_empty() && !req.force {
             let names: Vec<&str> = stranded.iter().map(|p| p.as_str()).collect();
@@ -233,6 +245,30 @@ impl Ops {
             )));
         }
         Ok((reason, severity, to, withdrawn, stranded))
+    }
+
+    /// The withdrawn releases whose data `to` cannot read (R-RB-7), each in words: its
+    /// schema, how far back its down-migrations reach, and what `to` reads.
+    pub(crate) async fn unreadable_data(
+        &self,
+        product: &str,
+        to: &Version,
+        withdrawn: &[(Version, ReleaseState)],
+    ) -> OpResult<Vec<String>> {
+        let target = self.load_release(product, to).await?.data_schema;
+        let mut out = Vec::new();
+        for (v, _) in withdrawn {
+            let from = self.load_release(product, v).await?.data_schema;
+            if let (Some(false), Some(f), Some(t)) =
+                (DataSchema::can_go_back_to(from, target), from, target)
+            {
+                out.push(format!(
+                    "{v} writes data schema {} and migrates it down to {} at the oldest, {to} reads schema {}",
+                    f.schema, f.downgrades_to, t.schema
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// Platforms some withdrawn release has an artifact for and `to` has none.

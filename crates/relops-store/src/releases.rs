@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use relops_core::data_schema::DataSchema;
 use relops_core::platform::Platform;
 use relops_core::release::ReleaseState;
 use relops_core::version::{ReleaseKind, Version};
@@ -34,6 +35,8 @@ pub struct ReleaseRecord {
     pub approved_by: Option<String>,
     /// SHA-256 of the release notes, once uploaded.
     pub notes_sha256: Option<String>,
+    /// The app data's schema facts, when declared.
+    pub data_schema: Option<DataSchema>,
     pub artifacts: Vec<ArtifactRecord>,
 }
 
@@ -48,13 +51,15 @@ pub struct ReleaseSummaryRecord {
     pub freeze_date: NaiveDate,
     pub artifact_count: u64,
     pub platforms: Vec<Platform>,
+    pub data_schema: Option<DataSchema>,
 }
 
 // Column lists as macros so that queries stay `&'static str` (sqlx refuses dynamic SQL).
 macro_rules! release_columns {
     () => {
         "product, version, kind, state, go_live, freeze_date, branch, tag, commit_sha, \
-         created_at, created_by, frozen_at, frozen_by, approved_at, approved_by, notes_sha256"
+         created_at, created_by, frozen_at, frozen_by, approved_at, approved_by, notes_sha256, \
+         data_schema, downgrades_to"
     };
 }
 
@@ -76,8 +81,18 @@ fn release_from_row(row: &AnyRow) -> Result<ReleaseRecord> {
         approved_at: parse_opt(row, "approved_at")?,
         approved_by: row.try_get("approved_by")?,
         notes_sha256: row.try_get("notes_sha256")?,
+        data_schema: schema_from_row(row)?,
         artifacts: Vec::new(),
     })
+}
+
+fn schema_from_row(row: &AnyRow) -> Result<Option<DataSchema>> {
+    let schema: Option<i64> = row.try_get("data_schema")?;
+    let down: Option<i64> = row.try_get("downgrades_to")?;
+    Ok(schema.map(|s| DataSchema {
+        schema: s as u32,
+        downgrades_to: down.unwrap_or(s) as u32,
+    }))
 }
 
 impl Db {
@@ -98,7 +113,7 @@ impl Db {
             "INSERT INTO releases (",
             release_columns!(),
             ", major, minor, patch) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
         ))
         .bind(&r.product)
         .bind(r.version.to_string())
@@ -116,6 +131,8 @@ impl Db {
         .bind(r.approved_at.map(ts))
         .bind(r.approved_by.as_deref())
         .bind(r.notes_sha256.as_deref())
+        .bind(r.data_schema.map(|d| i64::from(d.schema)))
+        .bind(r.data_schema.map(|d| i64::from(d.downgrades_to)))
         .bind(r.version.major() as i64)
         .bind(r.version.minor() as i64)
         .bind(r.version.patch() as i64)
@@ -155,7 +172,7 @@ impl Db {
     /// two queries whatever the number of releases.
     pub async fn list_releases(&self, product: &str) -> Result<Vec<ReleaseSummaryRecord>> {
         let rows = sqlx::query(
-            "SELECT version, kind, state, go_live, freeze_date FROM releases \
+            "SELECT version, kind, state, go_live, freeze_date, data_schema, downgrades_to FROM releases \
              WHERE product = $1 ORDER BY major DESC, minor DESC, patch DESC",
         )
         .bind(product)
@@ -192,6 +209,7 @@ impl Db {
                     freeze_date: parse(row, "freeze_date")?,
                     artifact_count,
                     platforms,
+                    data_schema: schema_from_row(row)?,
                 })
             })
             .collect()
@@ -264,6 +282,27 @@ impl Db {
             tx.commit().await?;
         }
         Ok(n == 1)
+    }
+
+    /// Version → data-schema facts of the product's releases that declare them (for the
+    /// feed).
+    pub async fn schemas_of(
+        &self,
+        product: &str,
+    ) -> Result<std::collections::HashMap<String, DataSchema>> {
+        let rows = sqlx::query(
+            "SELECT version, data_schema, downgrades_to FROM releases WHERE product = $1 AND data_schema IS NOT NULL",
+        )
+        .bind(product)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = std::collections::HashMap::new();
+        for r in &rows {
+            if let Some(d) = schema_from_row(r)? {
+                out.insert(r.try_get("version")?, d);
+            }
+        }
+        Ok(out)
     }
 
     /// Release notes digests of the product's releases in `states` (for the feed).

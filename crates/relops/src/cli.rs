@@ -122,7 +122,9 @@ pub enum Command {
         #[arg(long)]
         next_fix: Option<String>,
         /// Roll back even though the target lacks an artifact for a platform the withdrawn
-        /// release has (its installs there then stay on the withdrawn release).
+        /// release has (its installs there then stay on the withdrawn release), or cannot
+        /// read the data schema the withdrawn release's down-migrations reach (its users'
+        /// newer project files will not open). Audited with the facts accepted.
         #[arg(long)]
         force: bool,
     },
@@ -224,6 +226,14 @@ pub enum ReleaseCmd {
         /// Release tag; must be v + the version.
         #[arg(long)]
         tag: Option<String>,
+        /// The schema version of the data the app writes (project files, its database). A
+        /// rollback to a release that cannot read it is refused unless --force (R-RB-7).
+        #[arg(long, value_name = "N")]
+        data_schema: Option<u32>,
+        /// The oldest data schema the app's down-migrations reach (default: --data-schema,
+        /// none). A rollback may go to any release reading this schema or newer.
+        #[arg(long, value_name = "M", requires = "data_schema")]
+        downgrades_to: Option<u32>,
     },
     /// List releases, newest first.
     List,

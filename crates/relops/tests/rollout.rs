@@ -19,6 +19,7 @@ backend_tests!(
     notifications_reach_slack_pagerduty_and_webhooks_after_outages,
     a_rollback_that_would_strand_a_platform_needs_force,
     a_rollback_needs_on_call_and_the_product_owner,
+    a_rollback_across_an_incompatible_data_schema_needs_force,
 );
 
 /// One simulated install: its data dir (which holds its install id), what it runs, and
@@ -811,6 +812,109 @@ async fn a_rollback_that_would_strand_a_platform_needs_force(b: Backend) {
         .find(|e| e["action"] == "release.rollback")
         .unwrap();
     assert_eq!(rb["detail"]["stranded_platforms"], json!(["windows-x64"]));
+}
+
+/// Issue 27, R-RB-7: 2.1.0 writes data schema 7 and its down-migrations reach 6; 2.0.0
+/// reads 5. A rollback to 2.0.0 would leave users with project files 2.0.0 cannot open: it
+/// is refused with that said, and taken with --force, audited with what was accepted. The
+/// feed signs each release's schema facts, so the app knows what to migrate down to.
+async fn a_rollback_across_an_incompatible_data_schema_needs_force(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    assert_refused(
+        &s.cli(&[
+            "release",
+            "create",
+            "2.0.0",
+            "--go-live",
+            "2027-06-01",
+            "--data-schema",
+            "5",
+            "--downgrades-to",
+            "6",
+        ]),
+        1,
+        "--downgrades-to 6 is above --data-schema 5",
+    );
+    for (v, schema, down, seed) in [("2.0.0", "5", "5", 1), ("2.1.0", "7", "6", 2)] {
+        s.cli_json(&[
+            "release",
+            "create",
+            v,
+            "--go-live",
+            "2027-06-01",
+            "--data-schema",
+            schema,
+            "--downgrades-to",
+            down,
+        ]);
+        s.upload(
+            w,
+            v,
+            "macos-universal",
+            &format!("WIZARD-{v}.dmg"),
+            &test_bytes(20_000, seed),
+        );
+    }
+    assert_eq!(
+        s.cli_json(&["release", "show", "2.1.0"])["data_schema"],
+        json!({"schema": 7, "downgrades_to": 6})
+    );
+    let shown = String::from_utf8(s.cli(&["release", "show", "2.1.0"]).stdout).unwrap();
+    assert!(
+        shown.contains("data:    data schema 7, down-migrations reach 6"),
+        "{shown}"
+    );
+    let list = String::from_utf8(s.cli(&["release", "list"]).stdout).unwrap();
+    assert!(
+        list.contains("DATA SCHEMA") && list.contains("7 (down to 6)"),
+        "{list}"
+    );
+    s.ship("2.0.0");
+    s.approve("2.1.0");
+    s.roll_out("2.1.0");
+    let oncall = s.as_role("oncall_devops");
+    assert_refused(
+        &s.cli_as(&oncall, &["rollback", "--reason", "crash on open"]),
+        1,
+        "rolling back to 2.0.0 would leave data it cannot read: 2.1.0 writes data schema 7 and migrates it down to 6 at the oldest, 2.0.0 reads schema 5",
+    );
+    assert_eq!(
+        s.cli_json(&["release", "show", "2.1.0"])["state"],
+        "released",
+        "the refusal changed nothing"
+    );
+    s.roll_back(&["--reason", "crash on open", "--force"]);
+    let rb = audit_entries(&s)
+        .into_iter()
+        .rev()
+        .find(|e| e["action"] == "release.rollback")
+        .unwrap();
+    assert_eq!(
+        rb["detail"]["unreadable_data_accepted"],
+        json!([
+            "2.1.0 writes data schema 7 and migrates it down to 6 at the oldest, 2.0.0 reads schema 5"
+        ])
+    );
+    // The signed feed tells an install of 2.1.0 to go back, and what 2.0.0 reads.
+    let root = s.trusted_root().await;
+    let app = tempfile::tempdir().unwrap();
+    let back = s
+        .updater(&root, "2.1.0", app.path())
+        .check()
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(back.downgrade);
+    assert_eq!(
+        back.data_schema,
+        Some(relops_core::data_schema::DataSchema {
+            schema: 5,
+            downgrades_to: 5
+        })
+    );
 }
 
 fn audit_entries(s: &Server) -> Vec<Value> {

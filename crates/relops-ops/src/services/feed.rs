@@ -434,6 +434,7 @@ impl Feed {
             db.published_artifacts(product).await?,
             &FeedState {
                 notes: db.notes_of(product).await?,
+                schemas: db.schemas_of(product).await?,
                 rollouts: db.rollouts(product).await?,
                 rollbacks: db.rollbacks(product).await?,
             },
@@ -738,6 +739,8 @@ fn target_name(
 struct FeedState {
     /// Version → SHA-256 of its release notes.
     notes: HashMap<String, String>,
+    /// Version → its data-schema facts, where declared.
+    schemas: HashMap<String, relops_core::data_schema::DataSchema>,
     rollouts: Vec<RolloutRecord>,
     rollbacks: Vec<RollbackRecord>,
 }
@@ -816,6 +819,7 @@ fn build_targets(
             notes_sha256,
             rollout,
             rollback: directives.get(version).cloned(),
+            data_schema: state.schemas.get(&version.to_string()).copied(),
         };
         out.insert(
             name,

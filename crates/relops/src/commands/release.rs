@@ -14,6 +14,8 @@ pub async fn run(client: &Client, cmd: ReleaseCmd, json: bool) -> anyhow::Result
             commit,
             branch,
             tag,
+            data_schema,
+            downgrades_to,
         } => {
             let req = CreateRelease {
                 version,
@@ -21,14 +23,23 @@ pub async fn run(client: &Client, cmd: ReleaseCmd, json: bool) -> anyhow::Result
                 commit,
                 branch,
                 tag,
+                data_schema,
+                downgrades_to,
             };
             let r: Release = client.post("/releases", &req).await?;
             if json {
                 return print_json(&r);
             }
             print(&format!(
-                "created {} {} ({}) — go-live {}, feature freeze {}\n",
-                r.product, r.version, r.kind, r.go_live, r.freeze_date
+                "created {} {} ({}) — go-live {}, feature freeze {}{}\n",
+                r.product,
+                r.version,
+                r.kind,
+                r.go_live,
+                r.freeze_date,
+                r.data_schema
+                    .map(|d| format!(", {}", schema_words(d)))
+                    .unwrap_or_default()
             ))
         }
         ReleaseCmd::List => {
@@ -49,6 +60,13 @@ pub async fn run(client: &Client, cmd: ReleaseCmd, json: bool) -> anyhow::Result
                         r.go_live.to_string(),
                         r.artifact_count.to_string(),
                         platforms.join(","),
+                        r.data_schema.map_or("-".into(), |d| {
+                            if d.downgrades_to == d.schema {
+                                d.schema.to_string()
+                            } else {
+                                format!("{} (down to {})", d.schema, d.downgrades_to)
+                            }
+                        }),
                     ]
                 })
                 .collect();
@@ -61,6 +79,7 @@ pub async fn run(client: &Client, cmd: ReleaseCmd, json: bool) -> anyhow::Result
                     "GO-LIVE",
                     "ARTIFACTS",
                     "PLATFORMS",
+                    "DATA SCHEMA",
                 ],
                 &rows,
             ))
@@ -144,6 +163,9 @@ fn show(r: &Release) -> String {
         r.created_at.format("%Y-%m-%d %H:%M UTC"),
         r.created_by,
     );
+    if let Some(d) = r.data_schema {
+        s += &format!("  data:    {}\n", schema_words(d));
+    }
     if let (Some(at), Some(by)) = (r.frozen_at, &r.frozen_by) {
         s += &format!("  frozen:  {} by {by}\n", at.format("%Y-%m-%d %H:%M UTC"));
     }
@@ -153,4 +175,16 @@ fn show(r: &Release) -> String {
     s += "\n";
     s += &super::artifact::artifact_table(&r.artifacts);
     s
+}
+
+/// A release's data-schema facts in words.
+fn schema_words(d: relops_core::data_schema::DataSchema) -> String {
+    if d.downgrades_to == d.schema {
+        format!("data schema {} (no down-migrations)", d.schema)
+    } else {
+        format!(
+            "data schema {}, down-migrations reach {}",
+            d.schema, d.downgrades_to
+        )
+    }
 }
