@@ -74,7 +74,9 @@ else
   echo "   (valgrind is not installed: running without the leak check)"
 fi
 "${RUN[@]}" "$WORK/wizard" "$WORK/installed.json" "$WORK/updated.json" \
-  crates/relops/tests/data/minidump-segv.dmp
+  crates/relops/tests/data/minidump-segv.dmp | tee "$WORK/wizard.out"
+CRASH=$(sed -n 's/^crash \([0-9a-f]*\) queued$/\1/p' "$WORK/wizard.out")
+TICKET=$(sed -n 's/^ticket \(.*\) opened$/\1/p' "$WORK/wizard.out")
 
 echo "== what the server counted for $V"
 "$BIN" health "$V" --json >"$WORK/health.json"
@@ -86,6 +88,16 @@ assert s.get("exited") == 1 and s.get("crashed") == 1, f"sessions: {s}"
 assert h["crash_reports_24h"] == 1, f"crash reports: {h['crash_reports_24h']}"
 assert h["active_installs"] == 1 and h["crashed_installs"] == 1, h
 print(f"   sessions {s}, crash reports {h['crash_reports_24h']}, installs {h['active_installs']} (crashed {h['crashed_installs']})")
+PY
+
+echo "== the ticket support sees"
+"$BIN" ticket show "$TICKET" --json --token "$(bench_token support_agent)" >"$WORK/ticket.json"
+python3 - "$WORK/ticket.json" "$CRASH" "$V" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+assert t["source"] == "app" and t["release"] == sys.argv[3], t
+assert t["crashes"] == [sys.argv[2]], t["crashes"]
+print(f"   {t['id']}: {t['subject']} (release {t['release']}, crash {t['crashes'][0]})")
 PY
 
 echo "== what the app wrote to its logs"

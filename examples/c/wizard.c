@@ -4,7 +4,8 @@
  *   1. as the installed version: log and audit, a session, check the signed feed,
  *      download, verify and stage the update it offers;
  *   2. "restarted" as the new version: a session that ends normally, and one that
- *      crashes — its minidump (written by a real crash handler) queued and uploaded.
+ *      crashes — its minidump (written by a real crash handler) queued and uploaded, and
+ *      the user's problem report, a support ticket that names the crash.
  *
  * Usage: wizard CONFIG_INSTALLED.json CONFIG_UPDATED.json MINIDUMP.dmp
  * Exit 0 when every step worked; otherwise the step and relops_last_error() on stderr.
@@ -96,6 +97,7 @@ out:
 static int updated(const char *config, const char *minidump) {
     int rc = 0;
     char *crash_id = NULL;
+    char *ticket = NULL;
     RelopsFlushResult flushed;
     RelopsSdk *sdk = relops_init(config);
     if (!sdk) return failed("relops_init (updated version)");
@@ -107,6 +109,10 @@ static int updated(const char *config, const char *minidump) {
     CHECK(relops_session_crashed(sdk), "relops_session_crashed");
     CHECK(relops_crash_queue_minidump(sdk, minidump, &crash_id), "relops_crash_queue_minidump");
     printf("crash %s queued\n", crash_id);
+    /* The user reports it: a support ticket with this install, its release and the crash. */
+    CHECK(relops_report_problem(sdk, "WIZARD crashed while exporting", "The export to PDF hangs, then the app closes.",
+                                "anna@example.com", NULL, &ticket), "relops_report_problem");
+    printf("ticket %s opened\n", ticket);
     CHECK(relops_flush(sdk, &flushed), "relops_flush");
     printf("sent %llu session updates and %llu crash reports\n",
            (unsigned long long)flushed.sessions_sent, (unsigned long long)flushed.crashes_sent);
@@ -115,6 +121,7 @@ static int updated(const char *config, const char *minidump) {
         rc = 1;
     }
 out:
+    relops_string_free(ticket);
     relops_string_free(crash_id);
     relops_shutdown(sdk);
     return rc;

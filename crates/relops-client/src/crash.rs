@@ -85,6 +85,9 @@ pub struct CrashReporter {
 
 const SUFFIX: &str = ".crash";
 const DROPPED_FILE: &str = "dropped";
+/// The ids of the last reports queued, newest last: what a problem report names.
+const RECENT_FILE: &str = "recent";
+const RECENT_KEPT: usize = 10;
 
 impl CrashReporter {
     /// Checks the configuration (URL scheme, crash key) and creates the queue directory.
@@ -151,6 +154,14 @@ impl CrashReporter {
             self.set_dropped(self.dropped() + 1)?;
         }
         write_atomic(&self.cfg.queue_dir, &entry_name(&id, SUFFIX), &file)?;
+        let mut recent = self.recent_crash_ids();
+        recent.push(id.clone());
+        let keep = recent.len().saturating_sub(RECENT_KEPT);
+        write_atomic(
+            &self.cfg.queue_dir,
+            RECENT_FILE,
+            recent[keep..].join("\n").as_bytes(),
+        )?;
         Ok(id)
     }
 
@@ -180,6 +191,17 @@ impl CrashReporter {
     /// Queued reports, oldest first.
     pub fn pending(&self) -> Result<Vec<PathBuf>, Error> {
         entries(&self.cfg.queue_dir, SUFFIX)
+    }
+
+    /// The ids of the last ten crash reports this install queued, oldest first (sent or
+    /// not): what support asks for, and what [`crate::Sdk::report_problem`] attaches.
+    pub fn recent_crash_ids(&self) -> Vec<String> {
+        std::fs::read_to_string(self.cfg.queue_dir.join(RECENT_FILE))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Reports the full queue dropped that the server has not been told of yet.

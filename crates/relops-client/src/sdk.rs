@@ -84,6 +84,8 @@ pub struct Flushed {
 /// The SDK of one app (see the module documentation).
 #[derive(Debug)]
 pub struct Sdk {
+    cfg: SdkConfig,
+    http: reqwest::Client,
     runtime: tokio::runtime::Runtime,
     updater: Updater,
     crashes: Arc<CrashReporter>,
@@ -160,7 +162,7 @@ impl Sdk {
                 max_queued: 10_000,
                 allow_insecure_http: cfg.allow_insecure_http,
             },
-            http,
+            http.clone(),
         )?);
         let mut log_cfg = LogConfig::new(
             cfg.log_dir
@@ -177,6 +179,8 @@ impl Sdk {
             runtime.spawn(upload_loop(sessions, crashes, Duration::from_secs(every)))
         });
         Ok(Self {
+            cfg,
+            http,
             runtime,
             updater,
             crashes,
@@ -224,6 +228,64 @@ impl Sdk {
     /// Writes a line to the app log (and the error log for errors).
     pub fn log(&self, level: Level, target: &str, message: &str) -> Result<(), Error> {
         self.logs.log(level, target, message)
+    }
+
+    /// "Report a problem": opens a support ticket (`POST /v1/ingest/problem`) carrying this
+    /// install's id, release, platform and channel and its last crash ids, and returns the
+    /// ticket's id (`WIZ-17`) to show the user. Support answers at `email`. The server
+    /// bounds how many reports an install files a day (429, said in the error).
+    pub fn report_problem(
+        &self,
+        subject: &str,
+        text: Option<&str>,
+        email: &str,
+        name: Option<&str>,
+    ) -> Result<String, Error> {
+        let body = relops_api::ProblemReport {
+            who: relops_api::InstallScope {
+                install_id: self.install_id().to_owned(),
+                release: self.cfg.version.clone(),
+                platform: self.cfg.platform.clone(),
+                channel: self.cfg.channel.clone(),
+            },
+            email: email.to_owned(),
+            name: name.map(str::to_owned),
+            subject: subject.to_owned(),
+            text: text.map(str::to_owned),
+            crash_ids: self.crashes.recent_crash_ids(),
+        };
+        let url = crate::queue::server_url(&self.cfg.server_url, self.cfg.allow_insecure_http)?
+            .join("v1/ingest/problem")
+            .map_err(|e| Error::Config(e.to_string()))?;
+        self.runtime.block_on(async {
+            let resp = self
+                .http
+                .post(url)
+                .header("X-Relops-Ingest-Key", &self.cfg.ingest_key)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| Error::Network(e.to_string()))?;
+            let status = resp.status();
+            if !status.is_success() {
+                let text = resp.text().await.unwrap_or_default();
+                let why = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .unwrap_or(text);
+                return Err(if status.is_client_error() && status.as_u16() != 429 {
+                    Error::Config(format!("the server refused the report ({status}): {why}"))
+                } else {
+                    Error::Network(format!("the server answered {status}: {why}"))
+                });
+            }
+            let ack: relops_api::IngestAck = resp
+                .json()
+                .await
+                .map_err(|e| Error::Network(e.to_string()))?;
+            ack.id
+                .ok_or_else(|| Error::Network("the server named no ticket".into()))
+        })
     }
 
     /// Uploads the queued sessions and crashes now.

@@ -225,6 +225,15 @@ int32_t relops_log(const struct RelopsSdk *sdk, int32_t level, const char *targe
 // `sdk` is live or NULL; `event` and `fields_json` NUL-terminated strings or NULL.
 int32_t relops_audit(const struct RelopsSdk *sdk, const char *event, const char *fields_json);
 
+// "Report a problem": opens a support ticket carrying this install's id, release, platform
+// and its last crash ids (blocking). `text` and `name` may be NULL. On success `*ticket_id`
+// is the ticket's id to show the user (`WIZ-17`), freed with `relops_string_free`. The
+// server bounds reports per install and day (`RELOPS_ERR_NETWORK`, said in the message).
+//
+// # Safety
+// `sdk` is live or NULL; the strings NUL-terminated or NULL; `ticket_id` NULL or writable.
+int32_t relops_report_problem(const struct RelopsSdk *sdk, const char *subject, const char *text, const char *email, const char *name, char **ticket_id);
+
 // Uploads the queued sessions and crash reports now (blocking). `out` (may be NULL) gets
 // the counts. Returns `RELOPS_ERR_NETWORK` when something stayed queued.
 //

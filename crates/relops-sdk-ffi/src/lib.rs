@@ -140,7 +140,7 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 ///
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string that stays valid during the call.
-unsafe fn text<'a>(p: *const c_char, name: &str) -> Result<&'a str, Fail> {
+unsafe fn utf8<'a>(p: *const c_char, name: &str) -> Result<&'a str, Fail> {
     if p.is_null() {
         return Err(invalid(&format!("{name} is NULL")));
     }
@@ -148,6 +148,18 @@ unsafe fn text<'a>(p: *const c_char, name: &str) -> Result<&'a str, Fail> {
     unsafe { CStr::from_ptr(p) }
         .to_str()
         .map_err(|_| invalid(&format!("{name} is not UTF-8")))
+}
+
+/// [`utf8`], where NULL means "none".
+///
+/// # Safety
+/// As for [`utf8`].
+unsafe fn optional<'a>(p: *const c_char, name: &str) -> Result<Option<&'a str>, Fail> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: the caller's contract.
+    unsafe { utf8(p, name) }.map(Some)
 }
 
 /// # Safety
@@ -185,7 +197,7 @@ pub unsafe extern "C" fn relops_init(config_json: *const c_char) -> *mut RelopsS
     let mut out = std::ptr::null_mut();
     guard(|| {
         // SAFETY: the function's contract.
-        let json = unsafe { text(config_json, "config_json") }?;
+        let json = unsafe { utf8(config_json, "config_json") }?;
         let cfg: SdkConfig = serde_json::from_str(json)
             .map_err(|e| Fail(RELOPS_ERR_CONFIG, format!("the configuration: {e}")))?;
         let sdk = Sdk::new(cfg)?;
@@ -450,7 +462,7 @@ pub unsafe extern "C" fn relops_crash_queue_minidump(
         // SAFETY: the function's contract.
         let s = unsafe { live(sdk) }?;
         // SAFETY: the function's contract.
-        let path = unsafe { text(path, "path") }?;
+        let path = unsafe { utf8(path, "path") }?;
         let id = s.sdk.crashes().queue_file("minidump", Path::new(path))?;
         if !crash_id.is_null() {
             // SAFETY: checked non-NULL above.
@@ -481,7 +493,7 @@ pub unsafe extern "C" fn relops_log(
             ))
         })?;
         // SAFETY: the function's contract.
-        let (target, message) = unsafe { (text(target, "target")?, text(message, "message")?) };
+        let (target, message) = unsafe { (utf8(target, "target")?, utf8(message, "message")?) };
         s.sdk.log(level, target, message)?;
         Ok(())
     })
@@ -502,16 +514,52 @@ pub unsafe extern "C" fn relops_audit(
         // SAFETY: the function's contract.
         let s = unsafe { live(sdk) }?;
         // SAFETY: the function's contract.
-        let event = unsafe { text(event, "event") }?;
+        let event = unsafe { utf8(event, "event") }?;
         let fields = if fields_json.is_null() {
             serde_json::json!({})
         } else {
             // SAFETY: the function's contract.
-            let json = unsafe { text(fields_json, "fields_json") }?;
+            let json = unsafe { utf8(fields_json, "fields_json") }?;
             serde_json::from_str(json)
                 .map_err(|e| invalid(&format!("fields_json is not JSON: {e}")))?
         };
         s.sdk.logs().audit(event, &fields)?;
+        Ok(())
+    })
+}
+
+/// "Report a problem": opens a support ticket carrying this install's id, release, platform
+/// and its last crash ids (blocking). `text` and `name` may be NULL. On success `*ticket_id`
+/// is the ticket's id to show the user (`WIZ-17`), freed with `relops_string_free`. The
+/// server bounds reports per install and day (`RELOPS_ERR_NETWORK`, said in the message).
+///
+/// # Safety
+/// `sdk` is live or NULL; the strings NUL-terminated or NULL; `ticket_id` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn relops_report_problem(
+    sdk: *const RelopsSdk,
+    subject: *const c_char,
+    text: *const c_char,
+    email: *const c_char,
+    name: *const c_char,
+    ticket_id: *mut *mut c_char,
+) -> i32 {
+    guard(|| {
+        if !ticket_id.is_null() {
+            // SAFETY: the function's contract.
+            unsafe { *ticket_id = std::ptr::null_mut() };
+        }
+        // SAFETY: the function's contract.
+        let s = unsafe { live(sdk) }?;
+        // SAFETY: the function's contract.
+        let (subject, email) = unsafe { (utf8(subject, "subject")?, utf8(email, "email")?) };
+        // SAFETY: the function's contract.
+        let (body, name) = unsafe { (optional(text, "text")?, optional(name, "name")?) };
+        let id = s.sdk.report_problem(subject, body, email, name)?;
+        if !ticket_id.is_null() {
+            // SAFETY: checked non-NULL above.
+            unsafe { *ticket_id = give(&id) };
+        }
         Ok(())
     })
 }
