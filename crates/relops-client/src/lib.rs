@@ -3,6 +3,7 @@
 pub mod crash;
 mod error;
 pub mod logs;
+pub mod project;
 mod queue;
 pub mod sdk;
 pub mod session;
