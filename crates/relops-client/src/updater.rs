@@ -124,6 +124,11 @@ pub struct Updater {
     release_key: VerifyingKey,
     install_id: String,
     http: reqwest::Client,
+    traffic: std::sync::Arc<crate::transport::Traffic>,
+    /// The timestamp metadata (as verified, parsed) and the feed of the last full refresh:
+    /// while the server's timestamp is the same — signed part and signatures — and
+    /// unexpired, nothing in the feed changed.
+    last: std::sync::Arc<std::sync::Mutex<Option<(serde_json::Value, Feed)>>>,
 }
 
 const INSTALL_ID_FILE: &str = "install-id";
@@ -175,7 +180,20 @@ impl Updater {
             feed,
             release_key,
             install_id,
+            traffic: Default::default(),
+            last: Default::default(),
         })
+    }
+
+    /// What checking the feed has cost this updater so far: metadata files fetched (a 404
+    /// for a newer root counts) and their bytes. A check when nothing changed fetches the
+    /// next root's name (404) and `timestamp.json`.
+    pub fn feed_traffic(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.traffic.files.load(Ordering::Relaxed),
+            self.traffic.bytes.load(Ordering::Relaxed),
+        )
     }
 
     /// This install's pseudonymous id.
@@ -205,14 +223,73 @@ impl Updater {
     /// Refreshes and verifies the feed and returns its signed targets, which can answer
     /// [`Feed::offer`] for any install of this product and platform without another
     /// download (a fleet simulator asks it for thousands of installs).
+    ///
+    /// When this updater verified the feed before, it first fetches only `timestamp.json`:
+    /// if that is the very one it verified then (the same JSON, signatures included) and
+    /// has not expired, nothing in
+    /// the feed changed (relops signs a new timestamp with every change, a new root
+    /// included) and the verified targets are answered again — a check costs one small
+    /// file. Otherwise, and always for an updater's first check, the whole TUF refresh.
     pub async fn refresh(&self) -> Result<Feed, Error> {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some((verified, feed)) = last
+            && let Ok(now) = self.fetch_timestamp().await
+            && serde_json::from_slice::<serde_json::Value>(&now).is_ok_and(|n| n == verified)
+            && unexpired(&verified)
+        {
+            return Ok(feed);
+        }
+        let feed = self.full_refresh().await?;
+        // What tough verified and stored (it keeps the metadata it trusts in the datastore).
+        if let Some(ts) = std::fs::read(self.cfg.data_dir.join("tuf").join("timestamp.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
+            *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((ts, feed.clone()));
+        }
+        Ok(feed)
+    }
+
+    /// `metadata/timestamp.json` as the server sends it (at most 64 KiB).
+    async fn fetch_timestamp(&self) -> Result<Vec<u8>, Error> {
+        use std::sync::atomic::Ordering;
+        let url = self.url("metadata/timestamp.json")?;
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| Error::Network(e.to_string()))?;
+        self.traffic.files.fetch_add(1, Ordering::Relaxed);
+        if !resp.status().is_success() {
+            return Err(Error::Network(format!("timestamp.json: {}", resp.status())));
+        }
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| Error::Network(e.to_string()))?;
+            self.traffic
+                .bytes
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            body.extend_from_slice(&chunk);
+            if body.len() > 64 * 1024 {
+                return Err(Error::Feed("timestamp.json is over 64 KiB".into()));
+            }
+        }
+        Ok(body)
+    }
+
+    async fn full_refresh(&self) -> Result<Feed, Error> {
         let repo = RepositoryLoader::new(
             &self.cfg.trusted_root,
             self.url("metadata/")?,
             self.url("targets/")?,
         )
         .datastore(self.cfg.data_dir.join("tuf"))
-        .transport(crate::transport::SharedHttp(self.http.clone()))
+        .transport(crate::transport::SharedHttp(
+            self.http.clone(),
+            std::sync::Arc::clone(&self.traffic),
+        ))
         .load()
         .await
         .map_err(|e| classify(&e.to_string()))?;
@@ -422,6 +499,14 @@ fn classify(message: &str) -> Error {
     } else {
         Error::Feed(message.to_owned())
     }
+}
+
+/// Whether verified timestamp metadata's `signed.expires` is still ahead.
+fn unexpired(timestamp: &serde_json::Value) -> bool {
+    timestamp["signed"]["expires"]
+        .as_str()
+        .and_then(|e| e.parse::<chrono::DateTime<chrono::Utc>>().ok())
+        .is_some_and(|e| e > chrono::Utc::now())
 }
 
 fn install_id(data_dir: &Path) -> Result<String, Error> {

@@ -85,6 +85,17 @@ async fn check_download_resume_and_refusals(b: Backend) {
 
     let update = up.check().await.unwrap().expect("2.1.0 is offered");
     assert_eq!(update.version.to_string(), "2.1.0");
+    // A check when nothing changed fetches the timestamp only: the same bytes as verified
+    // before, so the snapshot and targets the updater holds are still the current ones.
+    let (files, bytes) = up.feed_traffic();
+    assert_eq!(up.check().await.unwrap(), Some(update.clone()));
+    let (files2, bytes2) = up.feed_traffic();
+    eprintln!(
+        "first check: {files} files, {bytes} bytes; a check with nothing changed: {} files, {} bytes",
+        files2 - files,
+        bytes2 - bytes
+    );
+    assert_eq!(files2 - files, 1, "timestamp.json");
     assert_eq!(update.target, "wizard-2.1.0-macos-universal.dmg");
     assert_eq!(update.artifact, "W-2.1.0.dmg");
     assert_eq!(update.size, v21.len() as u64);
