@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::Error;
-use crate::queue::{entries, entry_name, now_rfc3339, reject, server_url, write_atomic};
+use crate::queue::{entries, entry_name, make_room, now_rfc3339, reject, server_url, write_atomic};
 
 /// Where and as what this install reports crashes.
 #[derive(Debug, Clone)]
@@ -84,7 +84,6 @@ pub struct CrashReporter {
 }
 
 const SUFFIX: &str = ".crash";
-const DROPPED_FILE: &str = "dropped";
 /// The ids of the last reports queued, newest last: what a problem report names.
 const RECENT_FILE: &str = "recent";
 const RECENT_KEPT: usize = 10;
@@ -147,12 +146,7 @@ impl CrashReporter {
         file.push(b'\n');
         file.extend_from_slice(&sealed);
         let _guard = self.queue_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut pending = self.pending()?;
-        while pending.len() >= self.cfg.max_queued {
-            let oldest = pending.remove(0);
-            std::fs::remove_file(&oldest).map_err(Error::io(&oldest))?;
-            self.set_dropped(self.dropped() + 1)?;
-        }
+        make_room(&self.cfg.queue_dir, self.pending()?, self.cfg.max_queued)?;
         write_atomic(&self.cfg.queue_dir, &entry_name(&id, SUFFIX), &file)?;
         let mut recent = self.recent_crash_ids();
         recent.push(id.clone());
@@ -206,14 +200,11 @@ impl CrashReporter {
 
     /// Reports the full queue dropped that the server has not been told of yet.
     pub fn dropped(&self) -> u64 {
-        std::fs::read_to_string(self.cfg.queue_dir.join(DROPPED_FILE))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
+        crate::queue::dropped(&self.cfg.queue_dir)
     }
 
     fn set_dropped(&self, n: u64) -> Result<(), Error> {
-        write_atomic(&self.cfg.queue_dir, DROPPED_FILE, n.to_string().as_bytes())
+        crate::queue::set_dropped(&self.cfg.queue_dir, n)
     }
 
     /// Uploads the queue, oldest first, until it is empty or the server cannot take more

@@ -8,6 +8,8 @@ use url::Url;
 
 use crate::Error;
 
+const DROPPED_FILE: &str = "dropped";
+
 /// Parses the relops server's (or feed's) address: https, or plain http to loopback, or to
 /// any host when `allow_insecure_http` (tests, air-gapped mirrors).
 pub(crate) fn server_url(url: &str, allow_insecure_http: bool) -> Result<Url, Error> {
@@ -59,6 +61,29 @@ pub(crate) fn entries(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>, Error> {
         .collect();
     v.sort();
     Ok(v)
+}
+
+/// The count kept in `dir/dropped`: entries a full queue dropped (0 when absent).
+pub(crate) fn dropped(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join(DROPPED_FILE))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+pub(crate) fn set_dropped(dir: &Path, n: u64) -> Result<(), Error> {
+    write_atomic(dir, DROPPED_FILE, n.to_string().as_bytes())
+}
+
+/// Makes room for one more entry in a queue of at most `max`: drops the oldest entries
+/// (`pending`, oldest first) and counts them in `dir/dropped`.
+pub(crate) fn make_room(dir: &Path, mut pending: Vec<PathBuf>, max: usize) -> Result<(), Error> {
+    while pending.len() >= max {
+        let oldest = pending.remove(0);
+        std::fs::remove_file(&oldest).map_err(Error::io(&oldest))?;
+        set_dropped(dir, dropped(dir) + 1)?;
+    }
+    Ok(())
 }
 
 /// Moves a queued file the server refused for good to `dir/rejected/` for inspection.

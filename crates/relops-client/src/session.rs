@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::Error;
-use crate::queue::{entries, entry_name, reject, server_url, write_atomic};
+use crate::queue::{entries, entry_name, make_room, reject, server_url, write_atomic};
 
 /// Where and as what this install reports its sessions.
 #[derive(Debug, Clone)]
@@ -82,7 +82,6 @@ pub struct Sessions {
 
 const OPEN_FILE: &str = "open.json";
 const SUFFIX: &str = ".session";
-const DROPPED_FILE: &str = "dropped";
 /// What `/v1/ingest/sessions` takes in one request.
 const BATCH: usize = 1000;
 
@@ -205,12 +204,7 @@ impl Sessions {
 
     fn enqueue(&self, update: SessionUpdate) -> Result<(), Error> {
         let bytes = serde_json::to_vec(&update).map_err(|e| Error::Config(e.to_string()))?;
-        let mut pending = self.pending()?;
-        while pending.len() >= self.cfg.max_queued {
-            let oldest = pending.remove(0);
-            std::fs::remove_file(&oldest).map_err(Error::io(&oldest))?;
-            self.set_dropped(self.dropped() + 1)?;
-        }
+        make_room(&self.cfg.dir, self.pending()?, self.cfg.max_queued)?;
         write_atomic(
             &self.cfg.dir,
             &entry_name(&update.session_id, SUFFIX),
@@ -225,14 +219,7 @@ impl Sessions {
 
     /// Updates the full queue dropped, since the directory was made.
     pub fn dropped(&self) -> u64 {
-        std::fs::read_to_string(self.cfg.dir.join(DROPPED_FILE))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn set_dropped(&self, n: u64) -> Result<(), Error> {
-        write_atomic(&self.cfg.dir, DROPPED_FILE, n.to_string().as_bytes())
+        crate::queue::dropped(&self.cfg.dir)
     }
 
     /// Uploads the queue, oldest first, in batches of up to 1,000, until it is empty or the
@@ -339,4 +326,99 @@ enum Sent {
     Stored,
     Refused(String),
     Later(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path, max_queued: usize) -> SessionConfig {
+        SessionConfig {
+            server_url: "http://127.0.0.1:9".into(),
+            ingest_key: "k".into(),
+            release: "2.1.0".into(),
+            platform: Platform::WindowsX64,
+            channel: "stable".into(),
+            install_id: "i-1".into(),
+            dir: dir.to_owned(),
+            max_queued,
+            allow_insecure_http: false,
+        }
+    }
+
+    fn queued(s: &Sessions) -> Vec<(String, String)> {
+        s.pending()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let u: SessionUpdate = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+                (u.who.release, u.status)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_session_left_open_is_abnormal_under_the_release_it_ran_as() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Sessions::new(config(dir.path(), 100)).unwrap();
+        assert_eq!(s.recovered_abnormal(), None);
+        let id = s.start().unwrap();
+        assert_eq!(
+            s.start().unwrap(),
+            id,
+            "a second start keeps the open session"
+        );
+        drop(s); // the process dies; the app is updated to 2.2.0 and starts again
+        let mut cfg = config(dir.path(), 100);
+        cfg.release = "2.2.0".into();
+        let again = Sessions::new(cfg).unwrap();
+        assert_eq!(again.recovered_abnormal(), Some(id.as_str()));
+        again.start().unwrap();
+        again.crashed().unwrap();
+        again.end().unwrap(); // nothing open: nothing happens
+        assert_eq!(
+            queued(&again),
+            [
+                ("2.1.0", "ok"),
+                ("2.1.0", "abnormal"),
+                ("2.2.0", "ok"),
+                ("2.2.0", "crashed")
+            ]
+            .map(|(r, s)| (r.to_owned(), s.to_owned()))
+        );
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_and_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Sessions::new(config(dir.path(), 3)).unwrap();
+        for _ in 0..3 {
+            s.start().unwrap();
+            s.end().unwrap();
+        }
+        assert_eq!(s.pending().unwrap().len(), 3);
+        assert_eq!(s.dropped(), 3);
+        assert!(
+            queued(&s)
+                .iter()
+                .map(|(_, st)| st.as_str())
+                .eq(["exited", "ok", "exited"])
+        );
+    }
+
+    #[test]
+    fn an_unreachable_server_keeps_everything_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Sessions::new(config(dir.path(), 100)).unwrap();
+        s.start().unwrap();
+        s.end().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let r = rt.block_on(s.upload_pending()).unwrap();
+        assert_eq!((r.sent, r.pending, r.rejected), (0, 2, 0));
+        assert!(r.error.unwrap().contains("could not be reached"));
+        assert_eq!(s.pending().unwrap().len(), 2);
+    }
 }
