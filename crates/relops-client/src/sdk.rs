@@ -3,10 +3,13 @@
 //! background uploader. It is what the C library (`relops-sdk-ffi`) wraps; Rust apps that
 //! do not run tokio themselves can use it directly.
 //!
-//! Threads: one runtime thread (`relops-sdk`) that sleeps between uploads — it wakes once
-//! per `upload_interval_seconds` (60 by default) when idle, never more often — plus the
-//! calling thread during a blocking call. Every method takes `&self` and may be called from
-//! any thread.
+//! Threads: the runtime's one worker (`relops-sdk`), which drives the network and sleeps
+//! while nothing is in flight, and the uploader (`relops-upload`), which waits on a
+//! condition variable between rounds — one wake-up per `upload_interval_seconds` (60 by
+//! default) when idle. It does not use tokio's timer: a sleep of a minute there wakes the
+//! driver three times (its timer wheel cascades from 4 s slots to 64 ms to 1 ms), measured
+//! with `strace` (bench/RESULTS.md). Blocking calls run on the calling thread. Every method
+//! takes `&self` and may be called from any thread.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -91,7 +94,14 @@ pub struct Sdk {
     crashes: Arc<CrashReporter>,
     sessions: Arc<Sessions>,
     logs: Arc<Logs>,
-    uploader: Option<tokio::task::JoinHandle<()>>,
+    uploader: Option<Uploader>,
+}
+
+/// The background uploader's thread and the way to stop it.
+#[derive(Debug)]
+struct Uploader {
+    stop: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Sdk {
@@ -174,10 +184,26 @@ impl Sdk {
         log_cfg.audit_keep_days = cfg.audit_keep_days.unwrap_or(log_cfg.audit_keep_days);
         let logs = Arc::new(Logs::open(log_cfg)?);
         let every = cfg.upload_interval_seconds.unwrap_or(60);
-        let uploader = (every > 0).then(|| {
+        let uploader = if every > 0 {
+            let stop = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
             let (sessions, crashes) = (Arc::clone(&sessions), Arc::clone(&crashes));
-            runtime.spawn(upload_loop(sessions, crashes, Duration::from_secs(every)))
-        });
+            let (handle, flag) = (runtime.handle().clone(), Arc::clone(&stop));
+            let thread = std::thread::Builder::new()
+                .name("relops-upload".into())
+                .spawn(move || {
+                    upload_loop(
+                        &handle,
+                        &sessions,
+                        &crashes,
+                        Duration::from_secs(every),
+                        &flag,
+                    )
+                })
+                .map_err(|e| Error::Config(format!("cannot start the SDK's uploader: {e}")))?;
+            Some(Uploader { stop, thread })
+        } else {
+            None
+        };
         Ok(Self {
             cfg,
             http,
@@ -321,23 +347,40 @@ async fn flush(sessions: &Sessions, crashes: &CrashReporter) -> Result<Flushed, 
 }
 
 /// Uploads now, then every `every`; after a failed attempt the wait doubles, up to ten
-/// times `every` (at most an hour). Never sooner than `every`: the thread sleeps.
-async fn upload_loop(sessions: Arc<Sessions>, crashes: Arc<CrashReporter>, every: Duration) {
+/// times `every` (at most an hour). Never sooner than `every`; returns once `stop` is set.
+fn upload_loop(
+    runtime: &tokio::runtime::Handle,
+    sessions: &Sessions,
+    crashes: &CrashReporter,
+    every: Duration,
+    stop: &(std::sync::Mutex<bool>, std::sync::Condvar),
+) {
     let max = (every * 10).min(Duration::from_secs(3600)).max(every);
     let mut wait = every;
     loop {
-        match flush(&sessions, &crashes).await {
+        match runtime.block_on(flush(sessions, crashes)) {
             Ok(f) if f.sessions_pending == 0 && f.crashes_pending == 0 => wait = every,
             _ => wait = (wait * 2).min(max),
         }
-        tokio::time::sleep(wait).await;
+        let (lock, cvar) = stop;
+        let stopped = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (stopped, _) = cvar
+            .wait_timeout_while(stopped, wait, |s| !*s)
+            .unwrap_or_else(|p| p.into_inner());
+        if *stopped {
+            return;
+        }
     }
 }
 
 impl Drop for Sdk {
     fn drop(&mut self) {
         if let Some(u) = self.uploader.take() {
-            u.abort();
+            let (lock, cvar) = &*u.stop;
+            *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            cvar.notify_all();
+            // A round in flight ends within the HTTP client's timeouts.
+            let _ = u.thread.join();
         }
     }
 }

@@ -254,3 +254,26 @@ fn five_hundred_installs_count_exactly_and_the_same_from_c_and_rust() {
     assert_eq!(c.gate.crash_rate, rust.gate.crash_rate);
     assert_eq!(c.gate.crash_rate_wilson_95, rust.gate.crash_rate_wilson_95);
 }
+
+/// The background uploader (its own thread, a round per `upload_interval_seconds`) delivers
+/// what the app queued without a flush, and stops when the SDK is dropped.
+#[test]
+fn the_background_uploader_delivers_and_stops() {
+    let server = server();
+    let app = tempfile::tempdir().unwrap();
+    let mut config = server.config("7.3.0", app.path());
+    config["upload_interval_seconds"] = 1.into();
+    let sdk = Sdk::new(serde_json::from_value(config).unwrap()).unwrap();
+    sdk.sessions().start().unwrap();
+    sdk.sessions().end().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !sdk.sessions().pending().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still queued after 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(server.health("7.3.0").sessions.get("exited"), Some(&1));
+    drop(sdk); // joins the uploader thread
+}
