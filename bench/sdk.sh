@@ -5,7 +5,8 @@
 #   - how many crates the library links (normal dependencies, deduplicated);
 #   - how often the SDK's threads wake while the app is idle: an app that starts the SDK
 #     (uploads every 60 s, the default) and sleeps IDLE seconds (default 150); voluntary
-#     context switches per thread from /proc, per minute.
+#     context switches per thread from /proc, per minute (a thread that blocks once per
+#     wake-up shows its wake-ups; `strace -f -e trace=epoll_wait,futex` shows the cause).
 # The bytes of an update check when nothing changed are printed by the SDK test
 # (`cargo test -p relops --test sdk -- --nocapture`, "a check with nothing changed").
 #
