@@ -125,10 +125,11 @@ pub struct Updater {
     install_id: String,
     http: reqwest::Client,
     traffic: std::sync::Arc<crate::transport::Traffic>,
-    /// The timestamp metadata (as verified, parsed) and the feed of the last full refresh:
-    /// while the server's timestamp is the same — signed part and signatures — and
-    /// unexpired, nothing in the feed changed.
-    last: std::sync::Arc<std::sync::Mutex<Option<(serde_json::Value, Feed)>>>,
+    /// The timestamp metadata (as verified, parsed), the feed of the last full refresh, and
+    /// the earliest expiry of the root, timestamp, snapshot and targets it verified: while
+    /// the server's timestamp is the same — signed part and signatures — and nothing has
+    /// expired, nothing in the feed changed.
+    last: std::sync::Arc<std::sync::Mutex<Option<Verified>>>,
 }
 
 const INSTALL_ID_FILE: &str = "install-id";
@@ -226,26 +227,31 @@ impl Updater {
     ///
     /// When this updater verified the feed before, it first fetches only `timestamp.json`:
     /// if that is the very one it verified then (the same JSON, signatures included) and
-    /// has not expired, nothing in
-    /// the feed changed (relops signs a new timestamp with every change, a new root
-    /// included) and the verified targets are answered again — a check costs one small
-    /// file. Otherwise, and always for an updater's first check, the whole TUF refresh.
+    /// none of the metadata it verified then (root, timestamp, snapshot, targets) has
+    /// expired, nothing in the feed changed (relops signs a new timestamp with every
+    /// change, a new root included) and the verified targets are answered again — a check
+    /// costs one small file. Otherwise, and always for an updater's first check, the whole
+    /// TUF refresh (which reports expired metadata as tough does).
     pub async fn refresh(&self) -> Result<Feed, Error> {
         let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some((verified, feed)) = last
+        if let Some(v) = last
+            && v.expires > chrono::Utc::now()
             && let Ok(now) = self.fetch_timestamp().await
-            && serde_json::from_slice::<serde_json::Value>(&now).is_ok_and(|n| n == verified)
-            && unexpired(&verified)
+            && serde_json::from_slice::<serde_json::Value>(&now).is_ok_and(|n| n == v.timestamp)
         {
-            return Ok(feed);
+            return Ok(v.feed);
         }
-        let feed = self.full_refresh().await?;
+        let (feed, expires) = self.full_refresh().await?;
         // What tough verified and stored (it keeps the metadata it trusts in the datastore).
-        if let Some(ts) = std::fs::read(self.cfg.data_dir.join("tuf").join("timestamp.json"))
+        if let Some(timestamp) = std::fs::read(self.cfg.data_dir.join("tuf").join("timestamp.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
         {
-            *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((ts, feed.clone()));
+            *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Verified {
+                timestamp,
+                feed: feed.clone(),
+                expires,
+            });
         }
         Ok(feed)
     }
@@ -279,7 +285,8 @@ impl Updater {
         Ok(body)
     }
 
-    async fn full_refresh(&self) -> Result<Feed, Error> {
+    /// The whole TUF refresh: the feed, and the earliest expiry of the metadata verified.
+    async fn full_refresh(&self) -> Result<(Feed, chrono::DateTime<chrono::Utc>), Error> {
         let repo = RepositoryLoader::new(
             &self.cfg.trusted_root,
             self.url("metadata/")?,
@@ -309,12 +316,25 @@ impl Updater {
                 })
             })
             .collect();
-        Ok(Feed {
+        let expires = [
+            repo.root().signed.expires,
+            repo.timestamp().signed.expires,
+            repo.snapshot().signed.expires,
+            repo.targets().signed.expires,
+        ]
+        .into_iter()
+        .min()
+        .and_then(|t| {
+            chrono::DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32)
+        })
+        .unwrap_or_default();
+        let feed = Feed {
             product: self.cfg.product.clone(),
             platform: self.cfg.platform,
             base: self.feed.clone(),
             targets,
-        })
+        };
+        Ok((feed, expires))
     }
 
     /// Downloads `update` (resuming a previous partial download), verifies its length,
@@ -501,12 +521,12 @@ fn classify(message: &str) -> Error {
     }
 }
 
-/// Whether verified timestamp metadata's `signed.expires` is still ahead.
-fn unexpired(timestamp: &serde_json::Value) -> bool {
-    timestamp["signed"]["expires"]
-        .as_str()
-        .and_then(|e| e.parse::<chrono::DateTime<chrono::Utc>>().ok())
-        .is_some_and(|e| e > chrono::Utc::now())
+/// What the last full refresh verified (see `Updater::last`).
+#[derive(Debug, Clone)]
+struct Verified {
+    timestamp: serde_json::Value,
+    feed: Feed,
+    expires: chrono::DateTime<chrono::Utc>,
 }
 
 fn install_id(data_dir: &Path) -> Result<String, Error> {
