@@ -42,8 +42,8 @@ bench_serve() { # DATA_DIR: starts `relops serve` on a free port; sets SERVE_PID
   RELOPS_URL=$(sed -n 's/^relops listening on //p' "$1/serve.out")
   export RELOPS_URL
 }
-bench_publish() { # VERSION: created, a Windows and a macOS artifact, approved
-  "$BIN" release create "$1" --go-live 2027-03-15 >/dev/null
+bench_publish() { # VERSION [release create flags…]: created, a Windows and a macOS artifact, approved
+  "$BIN" release create "$1" --go-live 2027-03-15 "${@:2}" >/dev/null
   head -c 100000 /dev/urandom >"$WORK/WIZARD-$1.msi"
   head -c 100000 /dev/urandom >"$WORK/WIZARD-$1.dmg"
   "$BIN" artifact upload "$1" --platform windows-x64 "$WORK/WIZARD-$1.msi" --authenticode-signer "CN=Wizard GmbH" >/dev/null

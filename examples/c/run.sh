@@ -28,7 +28,7 @@ source bench/lib.sh
 # A version no earlier run used: 2.<seconds><random>.0, a minor release.
 V="2.$(date +%s)$((RANDOM % 90 + 10)).0"
 echo "== release $V: artifacts, gates, checklist, go, rollout to 100 %"
-bench_publish "$V"
+bench_publish "$V" --data-schema 7 --downgrades-to 5
 "$BIN" rollout start "$V" >/dev/null
 for _ in 1 2 3; do "$BIN" rollout advance "$V" --force --reason "C example" >/dev/null; done
 
@@ -75,6 +75,7 @@ else
 fi
 "${RUN[@]}" "$WORK/wizard" "$WORK/installed.json" "$WORK/updated.json" \
   crates/relops/tests/data/minidump-segv.dmp | tee "$WORK/wizard.out"
+grep -q "it reads data schema 7 (its down-migrations reach 5)" "$WORK/wizard.out"
 CRASH=$(sed -n 's/^crash \([0-9a-f]*\) queued$/\1/p' "$WORK/wizard.out")
 TICKET=$(sed -n 's/^ticket \(.*\) opened$/\1/p' "$WORK/wizard.out")
 

@@ -70,6 +70,10 @@ static int installed(const char *config) {
     printf("update %s (%llu bytes)%s\n", relops_update_version(update),
            (unsigned long long)relops_update_size(update),
            relops_update_is_downgrade(update) ? ", a rollback" : "");
+    uint32_t schema = 0, down = 0;
+    if (relops_update_data_schema(update, &schema, &down)) {
+        printf("it reads data schema %u (its down-migrations reach %u)\n", schema, down);
+    }
     struct progress p = {0, 0};
     CHECK(relops_download_update(sdk, update, on_progress, &p, &staged), "relops_download_update");
     if (p.calls == 0 || p.last != relops_update_size(update)) {

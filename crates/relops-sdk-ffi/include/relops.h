@@ -153,6 +153,14 @@ uint64_t relops_update_size(const struct RelopsUpdate *update);
 // `update` is NULL or a live update.
 bool relops_update_is_downgrade(const struct RelopsUpdate *update);
 
+// The data schema the offered release reads (R-RB-7; signed in the feed): true, with
+// `*schema` and `*downgrades_to` set (either may be NULL), when the release declared one.
+// Before installing a downgrade, migrate the app's files down to `*schema`.
+//
+// # Safety
+// `update` is NULL or a live update; `schema` and `downgrades_to` NULL or writable.
+bool relops_update_data_schema(const struct RelopsUpdate *update, uint32_t *schema, uint32_t *downgrades_to);
+
 // The release notes' address, or NULL. Belongs to the update.
 //
 // # Safety

@@ -313,6 +313,33 @@ pub unsafe extern "C" fn relops_update_is_downgrade(update: *const RelopsUpdate)
     unsafe { update.as_ref() }.is_some_and(|u| u.update.downgrade)
 }
 
+/// The data schema the offered release reads (R-RB-7; signed in the feed): true, with
+/// `*schema` and `*downgrades_to` set (either may be NULL), when the release declared one.
+/// Before installing a downgrade, migrate the app's files down to `*schema`.
+///
+/// # Safety
+/// `update` is NULL or a live update; `schema` and `downgrades_to` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn relops_update_data_schema(
+    update: *const RelopsUpdate,
+    schema: *mut u32,
+    downgrades_to: *mut u32,
+) -> bool {
+    // SAFETY: the function's contract.
+    let Some(d) = unsafe { update.as_ref() }.and_then(|u| u.update.data_schema) else {
+        return false;
+    };
+    if !schema.is_null() {
+        // SAFETY: the function's contract.
+        unsafe { *schema = d.schema };
+    }
+    if !downgrades_to.is_null() {
+        // SAFETY: the function's contract.
+        unsafe { *downgrades_to = d.downgrades_to };
+    }
+    true
+}
+
 /// The release notes' address, or NULL. Belongs to the update.
 ///
 /// # Safety
