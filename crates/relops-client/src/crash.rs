@@ -301,13 +301,10 @@ impl CrashReporter {
     /// doubles up to ten times `every` (at most an hour).
     pub fn spawn_uploader(self: Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let max = (every * 10).min(Duration::from_secs(3600));
             let mut wait = every;
             loop {
-                match self.upload_pending().await {
-                    Ok(r) if r.pending == 0 => wait = every,
-                    _ => wait = (wait * 2).min(max),
-                }
+                let all_sent = matches!(self.upload_pending().await, Ok(r) if r.pending == 0);
+                wait = crate::queue::next_wait(wait, every, all_sent);
                 tokio::time::sleep(wait).await;
             }
         })

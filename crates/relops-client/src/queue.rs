@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use url::Url;
 
@@ -94,6 +95,17 @@ pub(crate) fn reject(dir: &Path, path: &Path) -> Result<(), Error> {
     std::fs::rename(path, &to).map_err(Error::io(&to))
 }
 
+/// The wait between background upload rounds: `every` after a round that left nothing
+/// queued; after one that did, double the last wait, up to ten times `every` (at most an
+/// hour, never less than `every`).
+pub(crate) fn next_wait(last: Duration, every: Duration, all_sent: bool) -> Duration {
+    if all_sent {
+        every
+    } else {
+        (last * 2).min((every * 10).min(Duration::from_secs(3600)).max(every))
+    }
+}
+
 /// Now, as the SDK stamps records: RFC 3339 UTC with milliseconds.
 pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -108,6 +120,20 @@ mod tests {
         let t = now_rfc3339();
         assert!(t.parse::<chrono::DateTime<chrono::Utc>>().is_ok(), "{t}");
         assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
+    }
+
+    #[test]
+    fn the_wait_doubles_after_a_failed_round_up_to_a_bound() {
+        let m = Duration::from_secs(60);
+        assert_eq!(next_wait(m, m, false), 2 * m);
+        assert_eq!(next_wait(8 * m, m, false), 10 * m);
+        assert_eq!(next_wait(10 * m, m, true), m);
+        let h = Duration::from_secs(3600);
+        assert_eq!(
+            next_wait(h, h, false),
+            h,
+            "never above an hour, never below every"
+        );
     }
 
     #[test]

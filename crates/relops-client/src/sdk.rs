@@ -355,13 +355,13 @@ fn upload_loop(
     every: Duration,
     stop: &(std::sync::Mutex<bool>, std::sync::Condvar),
 ) {
-    let max = (every * 10).min(Duration::from_secs(3600)).max(every);
     let mut wait = every;
     loop {
-        match runtime.block_on(flush(sessions, crashes)) {
-            Ok(f) if f.sessions_pending == 0 && f.crashes_pending == 0 => wait = every,
-            _ => wait = (wait * 2).min(max),
-        }
+        let all_sent = matches!(
+            runtime.block_on(flush(sessions, crashes)),
+            Ok(f) if f.sessions_pending == 0 && f.crashes_pending == 0
+        );
+        wait = crate::queue::next_wait(wait, every, all_sent);
         let (lock, cvar) = stop;
         let stopped = lock.lock().unwrap_or_else(|p| p.into_inner());
         let (stopped, _) = cvar

@@ -247,37 +247,49 @@ impl Sessions {
                 continue;
             }
             match self.send(&batch).await {
-                Sent::Stored => self.delivered(&batch, &mut report),
+                // Stored all or nothing: one at a time, so only the bad update is set aside.
                 Sent::Refused(_) if batch.len() > 1 => {
                     for one in batch.chunks(1) {
-                        match self.send(one).await {
-                            Sent::Stored => self.delivered(one, &mut report),
-                            Sent::Refused(why) => {
-                                report.error = Some(why);
-                                self.reject(one[0].0)?;
-                                report.rejected += 1;
-                                report.pending -= 1;
-                            }
-                            Sent::Later(why) => {
-                                report.error = Some(why);
-                                return Ok(report);
-                            }
+                        let sent = self.send(one).await;
+                        if self.settle(one, sent, &mut report)? {
+                            return Ok(report);
                         }
                     }
                 }
-                Sent::Refused(why) => {
-                    report.error = Some(why);
-                    self.reject(batch[0].0)?;
-                    report.rejected += 1;
-                    report.pending -= 1;
-                }
-                Sent::Later(why) => {
-                    report.error = Some(why);
-                    return Ok(report);
+                sent => {
+                    if self.settle(&batch, sent, &mut report)? {
+                        return Ok(report);
+                    }
                 }
             }
         }
         Ok(report)
+    }
+
+    /// Books what the server said about `part` (a refused part is one update); true when
+    /// the upload should stop for now.
+    fn settle(
+        &self,
+        part: &[(&Path, SessionUpdate)],
+        sent: Sent,
+        report: &mut SessionUploadReport,
+    ) -> Result<bool, Error> {
+        match sent {
+            Sent::Stored => self.delivered(part, report),
+            Sent::Refused(why) => {
+                report.error = Some(why);
+                for (path, _) in part {
+                    self.reject(path)?;
+                    report.rejected += 1;
+                    report.pending -= 1;
+                }
+            }
+            Sent::Later(why) => {
+                report.error = Some(why);
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn delivered(&self, batch: &[(&Path, SessionUpdate)], report: &mut SessionUploadReport) {
