@@ -6,8 +6,9 @@
 # It builds the C library (crates/relops-sdk-ffi) and the relops CLI, creates a release with
 # a unique version on the server and takes it through its gates, checklist and go to 100 %,
 # builds wizard.c with `cc` against include/relops.h, and runs it (under valgrind when it is
-# installed: any leak or memory error fails the run). Then it checks what the server counted
-# and what the app wrote to its logs. Exit 0 when all of it worked.
+# installed: any leak or memory error fails the run). Then it checks what the server counted,
+# the ticket, the log bundle that came with the crash (opened as support: redacted), and
+# what the app wrote to its logs. Exit 0 when all of it worked.
 #
 # The product owner's go needs a second person, as always: this script confirms that token
 # as the operator on the server's host, with the server's data dir in RELOPS_DATA_DIR
@@ -77,6 +78,7 @@ fi
   crates/relops/tests/data/minidump-segv.dmp | tee "$WORK/wizard.out"
 grep -q "it reads data schema 7 (its down-migrations reach 5)" "$WORK/wizard.out"
 CRASH=$(sed -n 's/^crash \([0-9a-f]*\) queued$/\1/p' "$WORK/wizard.out")
+BUNDLE=$(sed -n 's/^log bundle \([0-9a-f]*\) queued for the crash$/\1/p' "$WORK/wizard.out")
 TICKET=$(sed -n 's/^ticket \(.*\) opened$/\1/p' "$WORK/wizard.out")
 
 echo "== what the server counted for $V"
@@ -98,8 +100,20 @@ import json, sys
 t = json.load(open(sys.argv[1]))
 assert t["source"] == "app" and t["release"] == sys.argv[3], t
 assert t["crashes"] == [sys.argv[2]], t["crashes"]
-print(f"   {t['id']}: {t['subject']} (release {t['release']}, crash {t['crashes'][0]})")
+assert len(t.get("log_bundles", [])) == 1, t.get("log_bundles")
+print(f"   {t['id']}: {t['subject']} (release {t['release']}, crash {t['crashes'][0]}, log bundle {t['log_bundles'][0]['id']})")
 PY
+
+echo "== the logs that came with the crash, opened as support"
+"$BIN" crash show "$CRASH" --json | python3 -c 'import json, sys; b = json.load(sys.stdin)["log_bundles"]; assert [x["id"] for x in b] == [sys.argv[1]], b' "$BUNDLE"
+"$BIN" logs get "$BUNDLE" -o "$WORK/bundle.tar.gz" --token "$(bench_token support_agent)"
+mkdir -p "$WORK/bundle" && tar -xzf "$WORK/bundle.tar.gz" -C "$WORK/bundle"
+grep -q "signed in as \[email\]" "$WORK/bundle/wizard_app.$(date +%F).log"
+grep -q "cannot open \[file\]: schema 9" "$WORK/bundle/wizard_error.$(date +%F).log"
+if grep -rq -e "anna@example.com" -e "Q3.wzp" "$WORK/bundle"; then
+  echo "the log bundle was not redacted" >&2; exit 1
+fi
+echo "   $(ls "$WORK/bundle" | tr '\n' ' ')— redacted"
 
 echo "== what the app wrote to its logs"
 TODAY=$(date +%F)

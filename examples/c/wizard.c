@@ -4,8 +4,10 @@
  *   1. as the installed version: log and audit, a session, check the signed feed,
  *      download, verify and stage the update it offers;
  *   2. "restarted" as the new version: a session that ends normally, and one that
- *      crashes — its minidump (written by a real crash handler) queued and uploaded, and
- *      the user's problem report, a support ticket that names the crash.
+ *      crashes — its minidump (written by a real crash handler) queued and uploaded with
+ *      the last days' logs, and the user's problem report, a support ticket that names the
+ *      crash and carries the logs. Log bundles are redacted: the SDK replaces e-mail
+ *      addresses, the app's own redactor below hides project file names.
  *
  * Usage: wizard CONFIG_INSTALLED.json CONFIG_UPDATED.json MINIDUMP.dmp
  * Exit 0 when every step worked; otherwise the step and relops_last_error() on stderr.
@@ -48,6 +50,26 @@ static void on_progress(uint64_t done, uint64_t total, void *user_data) {
     p->calls++;
     p->last = done;
     printf("  downloading: %llu of %llu bytes\n", (unsigned long long)done, (unsigned long long)total);
+}
+
+/* The app's redaction of log bundles: project file names ("Q3.wzp") become "[file]" (the
+ * same length, rewritten in place; a redactor may also shorten the line and return its new
+ * length). */
+static size_t hide_project_files(char *line, size_t len, void *user_data) {
+    unsigned *lines = user_data;
+    (*lines)++;
+    for (char *p = strstr(line, ".wzp"); p; p = strstr(p + 1, ".wzp")) {
+        char *start = p;
+        while (start > line && start[-1] != ' ' && start[-1] != '/') start--;
+        size_t n = (size_t)(p + 4 - start);
+        if (n >= 6) {
+            memcpy(start, "[file]", 6);
+            memmove(start + 6, p + 4, len - (size_t)(p + 4 - line) + 1);
+            len -= n - 6;
+            p = start;
+        }
+    }
+    return len;
 }
 
 /* Step 1: the installed version finds, downloads and stages its update. */
@@ -101,11 +123,15 @@ out:
 static int updated(const char *config, const char *minidump) {
     int rc = 0;
     char *crash_id = NULL;
+    char *bundle = NULL;
     char *ticket = NULL;
+    unsigned redacted_lines = 0;
     RelopsFlushResult flushed;
     RelopsSdk *sdk = relops_init(config);
     if (!sdk) return failed("relops_init (updated version)");
+    CHECK(relops_set_log_redactor(sdk, hide_project_files, &redacted_lines), "relops_set_log_redactor");
     CHECK(relops_session_start(sdk), "relops_session_start");
+    CHECK(relops_log(sdk, RELOPS_LEVEL_INFO, "wizard.account", "signed in as anna@example.com"), "relops_log");
     CHECK(relops_log(sdk, RELOPS_LEVEL_ERROR, "wizard.project", "cannot open Q3.wzp: schema 9 is newer than 7"), "relops_log");
     CHECK(relops_session_end(sdk), "relops_session_end");
     CHECK(relops_session_start(sdk), "relops_session_start");
@@ -113,19 +139,31 @@ static int updated(const char *config, const char *minidump) {
     CHECK(relops_session_crashed(sdk), "relops_session_crashed");
     CHECK(relops_crash_queue_minidump(sdk, minidump, &crash_id), "relops_crash_queue_minidump");
     printf("crash %s queued\n", crash_id);
-    /* The user reports it: a support ticket with this install, its release and the crash. */
-    CHECK(relops_report_problem(sdk, "WIZARD crashed while exporting", "The export to PDF hangs, then the app closes.",
-                                "anna@example.com", NULL, &ticket), "relops_report_problem");
+    /* The last week's logs go with the crash (a real app does this on the next start). */
+    CHECK(relops_attach_logs(sdk, crash_id, 7, &bundle), "relops_attach_logs");
+    printf("log bundle %s queued for the crash\n", bundle);
+    /* The user reports it: a support ticket with this install, its release, the crash and
+     * the last three days' logs. */
+    CHECK(relops_report_problem_with_logs(sdk, "WIZARD crashed while exporting",
+                                          "The export to PDF hangs, then the app closes.",
+                                          "anna@example.com", NULL, 3, &ticket),
+          "relops_report_problem_with_logs");
     printf("ticket %s opened\n", ticket);
+    if (redacted_lines == 0) {
+        fprintf(stderr, "wizard: the redactor saw no line\n");
+        rc = 1;
+    }
     CHECK(relops_flush(sdk, &flushed), "relops_flush");
     printf("sent %llu session updates and %llu crash reports\n",
            (unsigned long long)flushed.sessions_sent, (unsigned long long)flushed.crashes_sent);
-    if (flushed.crashes_sent != 1 || flushed.sessions_pending != 0 || flushed.crashes_pending != 0) {
+    if (flushed.crashes_sent != 1 || flushed.sessions_pending != 0 || flushed.crashes_pending != 0 ||
+        flushed.bundles_pending != 0) {
         fprintf(stderr, "wizard: not everything was delivered\n");
         rc = 1;
     }
 out:
     relops_string_free(ticket);
+    relops_string_free(bundle);
     relops_string_free(crash_id);
     relops_shutdown(sdk);
     return rc;

@@ -32,6 +32,10 @@ pub struct CrashReport {
     /// screenshots), sealed at rest; `relops crash attachment ID N` opens one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentInfo>,
+    /// Log bundles the install attached to this crash (shown with one crash, not in lists);
+    /// `relops logs get ID` opens one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_bundles: Vec<crate::LogBundleInfo>,
     /// What processing the dump (or the event's stack trace) found. A list of crashes
     /// carries the status, exception and group; one crash shown carries the stack too.
     #[serde(flatten)]

@@ -103,6 +103,10 @@ pub struct Ticket {
     pub install: Option<String>,
     #[serde(default)]
     pub crashes: Vec<String>,
+    /// Log bundles the app attached (shown with one ticket, not in lists); `relops logs
+    /// get ID` opens one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_bundles: Vec<crate::LogBundleInfo>,
     #[serde(default)]
     pub incident: Option<String>,
     #[serde(default)]

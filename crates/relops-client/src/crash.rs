@@ -22,7 +22,10 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::Error;
-use crate::queue::{entries, entry_name, make_room, now_rfc3339, reject, server_url, write_atomic};
+use crate::queue::{
+    Sent, entries, entry_bytes, entry_name, make_room, now_rfc3339, post, read_entry, reject,
+    server_url, write_atomic,
+};
 
 /// Where and as what this install reports crashes.
 #[derive(Debug, Clone)]
@@ -142,9 +145,7 @@ impl CrashReporter {
             install_id: self.cfg.install_id.clone(),
             tags: self.tags.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         };
-        let mut file = serde_json::to_vec(&meta).map_err(|e| Error::Config(e.to_string()))?;
-        file.push(b'\n');
-        file.extend_from_slice(&sealed);
+        let file = entry_bytes(&meta, &sealed)?;
         let _guard = self.queue_lock.lock().unwrap_or_else(|p| p.into_inner());
         make_room(&self.cfg.queue_dir, self.pending()?, self.cfg.max_queued)?;
         write_atomic(&self.cfg.queue_dir, &entry_name(&id, SUFFIX), &file)?;
@@ -208,28 +209,22 @@ impl CrashReporter {
     }
 
     /// Uploads the queue, oldest first, until it is empty or the server cannot take more
-    /// now. A delivered report is removed; one the server refuses for good (400, 401, 413)
-    /// goes to `rejected/`; anything else stays for the next attempt.
+    /// now. A delivered report is removed; one the server refuses for good (400, 401, 409,
+    /// 413, 422) goes to `rejected/`; anything else stays for the next attempt.
     pub async fn upload_pending(&self) -> Result<UploadReport, Error> {
         let mut report = UploadReport::default();
         let pending = self.pending()?;
         report.pending = pending.len();
         for path in pending {
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                Err(_) => continue, // dropped meanwhile
-            };
-            let Some(nl) = bytes.iter().position(|b| *b == b'\n') else {
-                self.reject(&path)?;
-                report.rejected += 1;
-                report.pending -= 1;
-                continue;
-            };
-            let Ok(meta) = serde_json::from_slice::<Meta>(&bytes[..nl]) else {
-                self.reject(&path)?;
-                report.rejected += 1;
-                report.pending -= 1;
-                continue;
+            let (meta, sealed) = match read_entry::<Meta>(&path) {
+                None => continue, // dropped meanwhile
+                Some(Ok(entry)) => entry,
+                Some(Err(())) => {
+                    self.reject(&path)?;
+                    report.rejected += 1;
+                    report.pending -= 1;
+                    continue;
+                }
             };
             let dropped = self.dropped();
             let body = relops_api::CrashUpload {
@@ -248,17 +243,18 @@ impl CrashReporter {
                     .into_iter()
                     .map(|(k, v)| (k, serde_json::Value::String(v)))
                     .collect(),
-                sealed: base64::engine::general_purpose::STANDARD.encode(&bytes[nl + 1..]),
+                sealed: base64::engine::general_purpose::STANDARD.encode(&sealed),
             };
-            let sent = self
-                .http
-                .post(self.url.clone())
-                .header("X-Relops-Ingest-Key", &self.cfg.ingest_key)
-                .json(&body)
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status().is_success() => {
+            match post(
+                &self.http,
+                &self.url,
+                &self.cfg.ingest_key,
+                &body,
+                "a crash report",
+            )
+            .await
+            {
+                Sent::Stored => {
                     let _guard = self.queue_lock.lock().unwrap_or_else(|p| p.into_inner());
                     let _ = std::fs::remove_file(&path);
                     if dropped > 0 {
@@ -267,25 +263,14 @@ impl CrashReporter {
                     report.sent += 1;
                     report.pending -= 1;
                 }
-                Ok(r) if matches!(r.status().as_u16(), 400 | 401 | 413 | 422) => {
-                    report.error = Some(format!(
-                        "the server refused a crash report ({}): {}",
-                        r.status(),
-                        r.text().await.unwrap_or_default()
-                    ));
+                Sent::Refused(why) => {
+                    report.error = Some(why);
                     self.reject(&path)?;
                     report.rejected += 1;
                     report.pending -= 1;
                 }
-                Ok(r) => {
-                    report.error = Some(format!(
-                        "the server answered {}; retrying later",
-                        r.status()
-                    ));
-                    break;
-                }
-                Err(e) => {
-                    report.error = Some(format!("the server could not be reached: {e}"));
+                Sent::Later(why) => {
+                    report.error = Some(why);
                     break;
                 }
             }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bundles;
 pub mod crash;
 mod error;
 pub mod logs;
@@ -10,6 +11,7 @@ pub mod session;
 mod transport;
 mod updater;
 
+pub use bundles::{AttachTo, BundleConfig, LogBundles};
 pub use crash::{CrashConfig, CrashReporter, UploadReport};
 pub use error::Error;
 pub use logs::{LogConfig, LogLayer, Logs};

@@ -21,6 +21,7 @@
 //! `relops_audit` (crate `relops-sdk-ffi`).
 
 pub mod audit;
+pub mod bundle;
 mod layer;
 
 use std::fs::{File, OpenOptions};

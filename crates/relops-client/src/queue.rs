@@ -106,6 +106,73 @@ pub(crate) fn next_wait(last: Duration, every: Duration, all_sent: bool) -> Dura
     }
 }
 
+/// What the server did with one upload.
+pub(crate) enum Sent {
+    Stored,
+    /// Refused for good (400, 401, 409, 413, 422): the entry goes to `rejected/`.
+    Refused(String),
+    /// Not now (unreachable, 429, 5xx): the entry stays queued.
+    Later(String),
+}
+
+/// Posts `body` as JSON with the ingest key; `what` names the upload in messages ("session
+/// updates", "a crash report").
+pub(crate) async fn post(
+    http: &reqwest::Client,
+    url: &Url,
+    ingest_key: &str,
+    body: &impl serde::Serialize,
+    what: &str,
+) -> Sent {
+    let sent = http
+        .post(url.clone())
+        .header("X-Relops-Ingest-Key", ingest_key)
+        .json(body)
+        .send()
+        .await;
+    match sent {
+        Ok(r) if r.status().is_success() => Sent::Stored,
+        // 409: a conflict (an id sent before with other bytes, a closed ticket) that no
+        // retry resolves. 404 is retried: it may be a proxy's, not relops's.
+        Ok(r) if matches!(r.status().as_u16(), 400 | 401 | 409 | 413 | 422) => {
+            let status = r.status();
+            Sent::Refused(format!(
+                "the server refused {what} ({status}): {}",
+                r.text().await.unwrap_or_default()
+            ))
+        }
+        Ok(r) => Sent::Later(format!(
+            "the server answered {} to {what}; retrying later",
+            r.status()
+        )),
+        Err(e) => Sent::Later(format!("the server could not be reached: {e}")),
+    }
+}
+
+/// A queued entry as the crash and log-bundle queues write it: a JSON line of metadata,
+/// then the sealed bytes. `None`: the file is gone (delivered or dropped meanwhile);
+/// `Some(Err)`: it is not such an entry (to reject).
+pub(crate) fn read_entry<M: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Option<Result<(M, Vec<u8>), ()>> {
+    let mut bytes = std::fs::read(path).ok()?;
+    let Some(nl) = bytes.iter().position(|b| *b == b'\n') else {
+        return Some(Err(()));
+    };
+    let Ok(meta) = serde_json::from_slice::<M>(&bytes[..nl]) else {
+        return Some(Err(()));
+    };
+    Some(Ok((meta, bytes.split_off(nl + 1))))
+}
+
+/// Writes an entry [`read_entry`] reads: `meta` as one JSON line, then `sealed`.
+pub(crate) fn entry_bytes(meta: &impl serde::Serialize, sealed: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut file = serde_json::to_vec(meta).map_err(|e| Error::Config(e.to_string()))?;
+    file.push(b'\n');
+    file.extend_from_slice(sealed);
+    Ok(file)
+}
+
 /// Now, as the SDK stamps records: RFC 3339 UTC with milliseconds.
 pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

@@ -19,10 +19,11 @@ use relops_core::platform::Platform;
 use relops_core::version::Version;
 use serde::Deserialize;
 
+use crate::logs::bundle::{Packed, Redactor, redact_emails};
 use crate::logs::{Level, LogConfig, Logs};
 use crate::{
-    Config, CrashConfig, CrashReporter, Error, SessionConfig, Sessions, Update, Updater,
-    UploadReport,
+    AttachTo, BundleConfig, Config, CrashConfig, CrashReporter, Error, LogBundles, SessionConfig,
+    Sessions, Update, Updater, UploadReport,
 };
 
 /// One app's SDK configuration; the C library takes it as JSON (every field by its name).
@@ -68,6 +69,10 @@ pub struct SdkConfig {
     /// `flush`).
     #[serde(default)]
     pub upload_interval_seconds: Option<u64>,
+    /// Replace e-mail addresses in log bundles with `[email]` (true); an app may add its
+    /// own redaction with [`Sdk::set_log_redactor`].
+    #[serde(default)]
+    pub bundle_redact_emails: Option<bool>,
     /// Plain http to hosts other than loopback (tests, air-gapped mirrors).
     #[serde(default)]
     pub allow_insecure_http: bool,
@@ -80,6 +85,8 @@ pub struct Flushed {
     pub sessions_pending: usize,
     pub crashes_sent: usize,
     pub crashes_pending: usize,
+    pub bundles_sent: usize,
+    pub bundles_pending: usize,
     /// Why something stayed queued, if it did.
     pub error: Option<String>,
 }
@@ -94,7 +101,20 @@ pub struct Sdk {
     crashes: Arc<CrashReporter>,
     sessions: Arc<Sessions>,
     logs: Arc<Logs>,
+    bundles: Arc<LogBundles>,
+    redactor: AppRedactor,
     uploader: Option<Uploader>,
+}
+
+/// The app's own redaction of log bundles, if it set one.
+#[derive(Default)]
+struct AppRedactor(std::sync::RwLock<Option<Arc<Redactor>>>);
+
+impl std::fmt::Debug for AppRedactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = self.0.read().map(|r| r.is_some()).unwrap_or(false);
+        write!(f, "AppRedactor({})", if set { "set" } else { "none" })
+    }
 }
 
 /// The background uploader's thread and the way to stop it.
@@ -167,7 +187,7 @@ impl Sdk {
                 release: cfg.version.clone(),
                 platform,
                 channel: cfg.channel.clone(),
-                install_id,
+                install_id: install_id.clone(),
                 dir: cfg.data_dir.join("sessions"),
                 max_queued: 10_000,
                 allow_insecure_http: cfg.allow_insecure_http,
@@ -183,22 +203,34 @@ impl Sdk {
         log_cfg.keep_days = cfg.log_keep_days.unwrap_or(log_cfg.keep_days);
         log_cfg.audit_keep_days = cfg.audit_keep_days.unwrap_or(log_cfg.audit_keep_days);
         let logs = Arc::new(Logs::open(log_cfg)?);
+        let bundles = Arc::new(LogBundles::with_http_client(
+            BundleConfig {
+                server_url: cfg.server_url.clone(),
+                ingest_key: cfg.ingest_key.clone(),
+                crash_key: cfg.crash_key.clone(),
+                scope: relops_api::InstallScope {
+                    install_id,
+                    release: cfg.version.clone(),
+                    platform: platform.as_str().to_owned(),
+                    channel: cfg.channel.clone(),
+                },
+                queue_dir: cfg.data_dir.join("log-bundles"),
+                allow_insecure_http: cfg.allow_insecure_http,
+            },
+            http.clone(),
+        )?);
         let every = cfg.upload_interval_seconds.unwrap_or(60);
         let uploader = if every > 0 {
             let stop = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
-            let (sessions, crashes) = (Arc::clone(&sessions), Arc::clone(&crashes));
+            let queues = Queues {
+                sessions: Arc::clone(&sessions),
+                crashes: Arc::clone(&crashes),
+                bundles: Arc::clone(&bundles),
+            };
             let (handle, flag) = (runtime.handle().clone(), Arc::clone(&stop));
             let thread = std::thread::Builder::new()
                 .name("relops-upload".into())
-                .spawn(move || {
-                    upload_loop(
-                        &handle,
-                        &sessions,
-                        &crashes,
-                        Duration::from_secs(every),
-                        &flag,
-                    )
-                })
+                .spawn(move || upload_loop(&handle, &queues, Duration::from_secs(every), &flag))
                 .map_err(|e| Error::Config(format!("cannot start the SDK's uploader: {e}")))?;
             Some(Uploader { stop, thread })
         } else {
@@ -212,6 +244,8 @@ impl Sdk {
             crashes,
             sessions,
             logs,
+            bundles,
+            redactor: AppRedactor::default(),
             uploader,
         })
     }
@@ -314,18 +348,93 @@ impl Sdk {
         })
     }
 
-    /// Uploads the queued sessions and crashes now.
+    /// Adds an app's own redaction to log bundles: called with every line (without its
+    /// newline) before it is packed, after the e-mail redaction; it may change the line.
+    /// Replaces the one set before.
+    pub fn set_log_redactor(&self, redact: impl Fn(&mut String) + Send + Sync + 'static) {
+        *self.redactor.0.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(redact));
+    }
+
+    /// Removes the redactor [`Sdk::set_log_redactor`] set.
+    pub fn clear_log_redactor(&self) {
+        *self.redactor.0.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The app and error logs of the last `days` days as a tar.gz, redacted (e-mail
+    /// addresses, unless `bundle_redact_emails` is false, then the app's redactor).
+    pub fn collect_logs(&self, days: u32) -> Result<Packed, Error> {
+        let emails = self.cfg.bundle_redact_emails.unwrap_or(true);
+        let app = self
+            .redactor
+            .0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let redacting = emails || app.is_some();
+        let redact = move |line: &mut String| {
+            if emails {
+                redact_emails(line);
+            }
+            if let Some(r) = &app {
+                r(line);
+            }
+        };
+        self.logs
+            .pack(days, redacting.then_some(&redact as &Redactor))
+    }
+
+    /// Collects the logs of the last `days` days ([`Sdk::collect_logs`]), seals them and
+    /// queues them for upload with crash `crash_id` (as [`CrashReporter::queue`] answered);
+    /// the background uploader sends them. Answers the bundle's id.
+    pub fn attach_logs(&self, crash_id: &str, days: u32) -> Result<String, Error> {
+        let packed = self.collect_logs(days)?;
+        self.bundles
+            .queue(&packed, AttachTo::Crash(crash_id.to_owned()))
+    }
+
+    /// [`Sdk::report_problem`] with the logs of the last `log_days` days attached to the
+    /// ticket: sealed and queued, then sent at once if the server can be reached (else by
+    /// the background uploader). Answers the ticket's id.
+    pub fn report_problem_with_logs(
+        &self,
+        subject: &str,
+        text: Option<&str>,
+        email: &str,
+        name: Option<&str>,
+        log_days: u32,
+    ) -> Result<String, Error> {
+        // Packed before the report: a bundle that cannot be made must not leave a ticket
+        // that promises logs.
+        let packed = self.collect_logs(log_days)?;
+        let ticket = self.report_problem(subject, text, email, name)?;
+        self.bundles
+            .queue(&packed, AttachTo::Ticket(ticket.clone()))?;
+        let _ = self.runtime.block_on(self.bundles.upload_pending());
+        Ok(ticket)
+    }
+
+    pub fn bundles(&self) -> &Arc<LogBundles> {
+        &self.bundles
+    }
+
+    /// Uploads the queued sessions, crashes and log bundles now.
     pub fn flush(&self) -> Result<Flushed, Error> {
-        self.runtime.block_on(flush(&self.sessions, &self.crashes))
+        self.runtime.block_on(flush(&self.queues()))
+    }
+
+    fn queues(&self) -> Queues {
+        Queues {
+            sessions: Arc::clone(&self.sessions),
+            crashes: Arc::clone(&self.crashes),
+            bundles: Arc::clone(&self.bundles),
+        }
     }
 
     /// [`Sdk::flush`], given up after `limit` (what did not go stays queued).
     pub fn flush_within(&self, limit: Duration) -> Result<Flushed, Error> {
         // The timer is made inside the runtime: tokio's timers belong to one.
         self.runtime
-            .block_on(async {
-                tokio::time::timeout(limit, flush(&self.sessions, &self.crashes)).await
-            })
+            .block_on(async { tokio::time::timeout(limit, flush(&self.queues())).await })
             .unwrap_or_else(|_| {
                 Err(Error::Network(format!(
                     "the upload took longer than {limit:?}"
@@ -334,33 +443,48 @@ impl Sdk {
     }
 }
 
-async fn flush(sessions: &Sessions, crashes: &CrashReporter) -> Result<Flushed, Error> {
-    let s = sessions.upload_pending().await?;
-    let c: UploadReport = crashes.upload_pending().await?;
+/// The queues the uploader empties.
+struct Queues {
+    sessions: Arc<Sessions>,
+    crashes: Arc<CrashReporter>,
+    bundles: Arc<LogBundles>,
+}
+
+/// Sessions first (the health gate waits on them), then crashes, then log bundles (which
+/// explain crashes the server should have first).
+async fn flush(q: &Queues) -> Result<Flushed, Error> {
+    let s = q.sessions.upload_pending().await?;
+    let c: UploadReport = q.crashes.upload_pending().await?;
+    let b = q.bundles.upload_pending().await?;
     Ok(Flushed {
         sessions_sent: s.sent,
         sessions_pending: s.pending,
         crashes_sent: c.sent,
         crashes_pending: c.pending,
-        error: s.error.or(c.error),
+        bundles_sent: b.sent,
+        bundles_pending: b.pending,
+        error: s.error.or(c.error).or(b.error),
     })
+}
+
+impl Flushed {
+    /// Nothing stayed queued.
+    pub fn all_sent(&self) -> bool {
+        self.sessions_pending == 0 && self.crashes_pending == 0 && self.bundles_pending == 0
+    }
 }
 
 /// Uploads now, then every `every`; after a failed attempt the wait doubles, up to ten
 /// times `every` (at most an hour). Never sooner than `every`; returns once `stop` is set.
 fn upload_loop(
     runtime: &tokio::runtime::Handle,
-    sessions: &Sessions,
-    crashes: &CrashReporter,
+    queues: &Queues,
     every: Duration,
     stop: &(std::sync::Mutex<bool>, std::sync::Condvar),
 ) {
     let mut wait = every;
     loop {
-        let all_sent = matches!(
-            runtime.block_on(flush(sessions, crashes)),
-            Ok(f) if f.sessions_pending == 0 && f.crashes_pending == 0
-        );
+        let all_sent = matches!(runtime.block_on(flush(queues)), Ok(f) if f.all_sent());
         wait = crate::queue::next_wait(wait, every, all_sent);
         let (lock, cvar) = stop;
         let stopped = lock.lock().unwrap_or_else(|p| p.into_inner());

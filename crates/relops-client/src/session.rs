@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::Error;
-use crate::queue::{entries, entry_name, make_room, reject, server_url, write_atomic};
+use crate::queue::{Sent, entries, entry_name, make_room, reject, server_url, write_atomic};
 
 /// Where and as what this install reports its sessions.
 #[derive(Debug, Clone)]
@@ -309,35 +309,15 @@ impl Sessions {
         let body = SessionBatch {
             sessions: batch.iter().map(|(_, u)| u.clone()).collect(),
         };
-        let sent = self
-            .http
-            .post(self.url.clone())
-            .header("X-Relops-Ingest-Key", &self.cfg.ingest_key)
-            .json(&body)
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => Sent::Stored,
-            Ok(r) if matches!(r.status().as_u16(), 400 | 401 | 413 | 422) => {
-                let status = r.status();
-                Sent::Refused(format!(
-                    "the server refused session updates ({status}): {}",
-                    r.text().await.unwrap_or_default()
-                ))
-            }
-            Ok(r) => Sent::Later(format!(
-                "the server answered {}; retrying later",
-                r.status()
-            )),
-            Err(e) => Sent::Later(format!("the server could not be reached: {e}")),
-        }
+        crate::queue::post(
+            &self.http,
+            &self.url,
+            &self.cfg.ingest_key,
+            &body,
+            "session updates",
+        )
+        .await
     }
-}
-
-enum Sent {
-    Stored,
-    Refused(String),
-    Later(String),
 }
 
 #[cfg(test)]

@@ -169,6 +169,7 @@ fn view(c: &CrashRecord, analysis: CrashAnalysis) -> CrashReport {
                 sha256: a.sha256.clone(),
             })
             .collect(),
+        log_bundles: Vec::new(),
         analysis,
     }
 }
@@ -281,7 +282,11 @@ impl Ops {
         let mut one = self
             .crash_views(product, std::slice::from_ref(&c), true)
             .await?;
-        Ok(one.remove(0))
+        let mut report = one.remove(0);
+        report.log_bundles = self
+            .crash_log_bundles(product, &c.id, c.install_id.as_deref())
+            .await?;
+        Ok(report)
     }
 
     /// A crash's dump as stored, checked against the digest recorded when it arrived and

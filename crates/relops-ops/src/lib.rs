@@ -23,6 +23,7 @@ mod incidents;
 mod ingest;
 mod kb;
 mod keys;
+pub mod log_bundles;
 mod mail_in;
 pub mod metrics;
 mod priority_rules;

@@ -189,7 +189,7 @@ impl Ops {
         let s = self
             .sla
             .assess(p, t.opened_at, &t.pauses, t.first_response_at, now);
-        let (crashes, timeline) = if full {
+        let (crashes, timeline, log_bundles) = if full {
             let attachments = self.db.ticket_attachments(&t.id).await?;
             let events = self.db.ticket_events(&t.id).await?;
             let timeline = events
@@ -212,9 +212,13 @@ impl Ops {
                     detail: e.detail,
                 })
                 .collect();
-            (self.db.ticket_crashes(&t.id).await?, timeline)
+            (
+                self.db.ticket_crashes(&t.id).await?,
+                timeline,
+                self.ticket_log_bundles(&t.id).await?,
+            )
         } else {
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), Vec::new())
         };
         let analysis = if full {
             Some(self.ticket_analysis(&t, &crashes).await?)
@@ -245,6 +249,7 @@ impl Ops {
             platform: t.platform,
             install: t.install_id,
             crashes,
+            log_bundles,
             incident: t.incident,
             known_issue: t.known_issue,
             issue: t.issue,
@@ -1369,8 +1374,8 @@ impl Ops {
         }
         let pseudonym = format!("erased-{}@erased.invalid", uuid::Uuid::new_v4().simple());
         let audit = who.audit(action, ids.join(","), json!({"tickets": ids}));
-        let orphans = self.db.erase_tickets(&ids, &pseudonym, &audit).await?;
-        let mut deleted = 0;
+        let (orphans, bundles) = self.db.erase_tickets(&ids, &pseudonym, &audit).await?;
+        let mut deleted = self.delete_log_bundle_blobs(&bundles).await;
         for d in &orphans {
             match self.delete_attachment(d).await {
                 Ok(()) => deleted += 1,

@@ -80,6 +80,13 @@ typedef struct RelopsUpdate RelopsUpdate;
 // Called while a download runs: bytes so far, the total, and the `user_data` given.
 typedef void (*RelopsProgress)(uint64_t done, uint64_t total, void *user_data);
 
+// Redacts one log line before it goes into a log bundle: `line` holds `len` bytes of
+// UTF-8 (no newline) and a NUL after them; the callback may rewrite them in place and
+// returns the line's new length, at most `len` (a larger answer keeps the line as it was).
+// Called on the thread that called `relops_attach_logs` or
+// `relops_report_problem_with_logs`, under no SDK lock.
+typedef uintptr_t (*RelopsRedact)(char *line, uintptr_t len, void *user_data);
+
 // What `relops_flush` delivered.
 typedef struct RelopsFlushResult {
   // Session updates delivered.
@@ -90,6 +97,10 @@ typedef struct RelopsFlushResult {
   uint64_t crashes_sent;
   // Crash reports still queued.
   uint64_t crashes_pending;
+  // Log bundles delivered.
+  uint64_t bundles_sent;
+  // Log bundles still queued.
+  uint64_t bundles_pending;
 } RelopsFlushResult;
 
 #ifdef __cplusplus
@@ -242,7 +253,36 @@ int32_t relops_audit(const struct RelopsSdk *sdk, const char *event, const char 
 // `sdk` is live or NULL; the strings NUL-terminated or NULL; `ticket_id` NULL or writable.
 int32_t relops_report_problem(const struct RelopsSdk *sdk, const char *subject, const char *text, const char *email, const char *name, char **ticket_id);
 
-// Uploads the queued sessions and crash reports now (blocking). `out` (may be NULL) gets
+// Collects the app and error logs of the last `days` days (1-180) into a bundle, redacts
+// it (e-mail addresses unless the configuration's `bundle_redact_emails` is false, then
+// the redactor set with `relops_set_log_redactor`), seals it to the crash key and queues
+// it for upload with crash `crash_id` (as `relops_crash_queue_minidump` answered). The
+// background uploader (or `relops_flush`) sends it. `*bundle_id` (may be NULL) gets the
+// bundle's id, freed with `relops_string_free`. Call it on the start after a crash, not
+// in a crash handler.
+//
+// # Safety
+// `sdk` is live or NULL; `crash_id` NUL-terminated or NULL; `bundle_id` NULL or writable.
+int32_t relops_attach_logs(const struct RelopsSdk *sdk, const char *crash_id, uint32_t days, char **bundle_id);
+
+// `relops_report_problem` with the logs of the last `log_days` days (1-180) attached to
+// the ticket (collected, redacted and sealed as in `relops_attach_logs`; sent at once when
+// the server can be reached, else queued).
+//
+// # Safety
+// As `relops_report_problem`.
+int32_t relops_report_problem_with_logs(const struct RelopsSdk *sdk, const char *subject, const char *text, const char *email, const char *name, uint32_t log_days, char **ticket_id);
+
+// Sets the app's own redaction of log bundles (NULL removes it): `redact` is called with
+// every line before it is packed, after the SDK's e-mail redaction. `user_data` is handed
+// back to it untouched, on whichever thread packs a bundle: it must be safe to use there
+// until the redactor is replaced or the SDK shut down.
+//
+// # Safety
+// `sdk` is live or NULL; `redact` NULL or a function keeping `RelopsRedact`'s contract.
+int32_t relops_set_log_redactor(const struct RelopsSdk *sdk, RelopsRedact redact, void *user_data);
+
+// Uploads the queued sessions, crash reports and log bundles now (blocking). `out` (may be NULL) gets
 // the counts. Returns `RELOPS_ERR_NETWORK` when something stayed queued.
 //
 // # Safety

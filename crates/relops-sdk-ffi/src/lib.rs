@@ -69,10 +69,22 @@ pub struct RelopsFlushResult {
     pub crashes_sent: u64,
     /// Crash reports still queued.
     pub crashes_pending: u64,
+    /// Log bundles delivered.
+    pub bundles_sent: u64,
+    /// Log bundles still queued.
+    pub bundles_pending: u64,
 }
 
 /// Called while a download runs: bytes so far, the total, and the `user_data` given.
 pub type RelopsProgress = Option<extern "C" fn(done: u64, total: u64, user_data: *mut c_void)>;
+
+/// Redacts one log line before it goes into a log bundle: `line` holds `len` bytes of
+/// UTF-8 (no newline) and a NUL after them; the callback may rewrite them in place and
+/// returns the line's new length, at most `len` (a larger answer keeps the line as it was).
+/// Called on the thread that called `relops_attach_logs` or
+/// `relops_report_problem_with_logs`, under no SDK lock.
+pub type RelopsRedact =
+    Option<extern "C" fn(line: *mut c_char, len: usize, user_data: *mut c_void) -> usize>;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
@@ -593,7 +605,144 @@ pub unsafe extern "C" fn relops_report_problem(
     })
 }
 
-/// Uploads the queued sessions and crash reports now (blocking). `out` (may be NULL) gets
+/// Collects the app and error logs of the last `days` days (1-180) into a bundle, redacts
+/// it (e-mail addresses unless the configuration's `bundle_redact_emails` is false, then
+/// the redactor set with `relops_set_log_redactor`), seals it to the crash key and queues
+/// it for upload with crash `crash_id` (as `relops_crash_queue_minidump` answered). The
+/// background uploader (or `relops_flush`) sends it. `*bundle_id` (may be NULL) gets the
+/// bundle's id, freed with `relops_string_free`. Call it on the start after a crash, not
+/// in a crash handler.
+///
+/// # Safety
+/// `sdk` is live or NULL; `crash_id` NUL-terminated or NULL; `bundle_id` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn relops_attach_logs(
+    sdk: *const RelopsSdk,
+    crash_id: *const c_char,
+    days: u32,
+    bundle_id: *mut *mut c_char,
+) -> i32 {
+    guard(|| {
+        if !bundle_id.is_null() {
+            // SAFETY: the function's contract.
+            unsafe { *bundle_id = std::ptr::null_mut() };
+        }
+        // SAFETY: the function's contract.
+        let s = unsafe { live(sdk) }?;
+        // SAFETY: the function's contract.
+        let crash = unsafe { utf8(crash_id, "crash_id") }?;
+        check_days(days)?;
+        let id = s.sdk.attach_logs(crash, days)?;
+        if !bundle_id.is_null() {
+            // SAFETY: checked non-NULL above.
+            unsafe { *bundle_id = give(&id) };
+        }
+        Ok(())
+    })
+}
+
+/// `relops_report_problem` with the logs of the last `log_days` days (1-180) attached to
+/// the ticket (collected, redacted and sealed as in `relops_attach_logs`; sent at once when
+/// the server can be reached, else queued).
+///
+/// # Safety
+/// As `relops_report_problem`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn relops_report_problem_with_logs(
+    sdk: *const RelopsSdk,
+    subject: *const c_char,
+    text: *const c_char,
+    email: *const c_char,
+    name: *const c_char,
+    log_days: u32,
+    ticket_id: *mut *mut c_char,
+) -> i32 {
+    guard(|| {
+        if !ticket_id.is_null() {
+            // SAFETY: the function's contract.
+            unsafe { *ticket_id = std::ptr::null_mut() };
+        }
+        // SAFETY: the function's contract.
+        let s = unsafe { live(sdk) }?;
+        // SAFETY: the function's contract.
+        let (subject, email) = unsafe { (utf8(subject, "subject")?, utf8(email, "email")?) };
+        // SAFETY: the function's contract.
+        let (body, name) = unsafe { (optional(text, "text")?, optional(name, "name")?) };
+        check_days(log_days)?;
+        let id = s
+            .sdk
+            .report_problem_with_logs(subject, body, email, name, log_days)?;
+        if !ticket_id.is_null() {
+            // SAFETY: checked non-NULL above.
+            unsafe { *ticket_id = give(&id) };
+        }
+        Ok(())
+    })
+}
+
+fn check_days(days: u32) -> Result<(), Fail> {
+    if (1..=180).contains(&days) {
+        Ok(())
+    } else {
+        Err(invalid(&format!(
+            "days must be 1-180 (logs are kept at most 180 days), not {days}"
+        )))
+    }
+}
+
+/// Sets the app's own redaction of log bundles (NULL removes it): `redact` is called with
+/// every line before it is packed, after the SDK's e-mail redaction. `user_data` is handed
+/// back to it untouched, on whichever thread packs a bundle: it must be safe to use there
+/// until the redactor is replaced or the SDK shut down.
+///
+/// # Safety
+/// `sdk` is live or NULL; `redact` NULL or a function keeping `RelopsRedact`'s contract.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn relops_set_log_redactor(
+    sdk: *const RelopsSdk,
+    redact: RelopsRedact,
+    user_data: *mut c_void,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the function's contract.
+        let s = unsafe { live(sdk) }?;
+        let Some(cb) = redact else {
+            s.sdk.clear_log_redactor();
+            return Ok(());
+        };
+        let data = SharedUserData(user_data);
+        s.sdk.set_log_redactor(move |line: &mut String| {
+            let mut buf = std::mem::take(line).into_bytes();
+            let len = buf.len();
+            buf.push(0);
+            let new = cb(buf.as_mut_ptr().cast(), len, data.get());
+            buf.truncate(if new <= len { new } else { len });
+            *line = String::from_utf8(buf)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        });
+        Ok(())
+    })
+}
+
+/// The caller's `user_data` for a redactor, which may run on any thread that packs a
+/// bundle.
+#[derive(Clone, Copy)]
+struct SharedUserData(*mut c_void);
+
+impl SharedUserData {
+    fn get(self) -> *mut c_void {
+        self.0
+    }
+}
+
+// SAFETY: the SDK never dereferences the pointer; it hands it back to the caller's callback,
+// and `relops_set_log_redactor`'s contract makes the caller answer for its use on the
+// threads that pack bundles.
+unsafe impl Send for SharedUserData {}
+// SAFETY: as for Send; the SDK only copies the pointer.
+unsafe impl Sync for SharedUserData {}
+
+/// Uploads the queued sessions, crash reports and log bundles now (blocking). `out` (may be NULL) gets
 /// the counts. Returns `RELOPS_ERR_NETWORK` when something stayed queued.
 ///
 /// # Safety
@@ -612,13 +761,13 @@ pub unsafe extern "C" fn relops_flush(sdk: *const RelopsSdk, out: *mut RelopsFlu
                     sessions_pending: f.sessions_pending as u64,
                     crashes_sent: f.crashes_sent as u64,
                     crashes_pending: f.crashes_pending as u64,
+                    bundles_sent: f.bundles_sent as u64,
+                    bundles_pending: f.bundles_pending as u64,
                 }
             };
         }
         match f.error {
-            Some(e) if f.sessions_pending + f.crashes_pending > 0 => {
-                Err(Fail(RELOPS_ERR_NETWORK, e))
-            }
+            Some(e) if !f.all_sent() => Err(Fail(RELOPS_ERR_NETWORK, e)),
             _ => Ok(()),
         }
     })

@@ -690,16 +690,25 @@ impl Db {
     /// retention) in one transaction: the customer's address becomes `pseudonym`, name,
     /// subject and every message's text are removed, the search rows, attachment rows and
     /// the text of mail still in the outbox go. Audit entries hold no customer data and stay.
-    /// Answers the attachments' digests no remaining ticket refers to (for the blob store).
+    /// Answers the attachments' digests no remaining ticket refers to and the ids of the
+    /// log bundles attached to the tickets, whose rows went too (for the blob store).
     pub async fn erase_tickets(
         &self,
         ids: &[String],
         pseudonym: &str,
         audit: &AuditRecord,
-    ) -> Result<Vec<String>> {
+    ) -> Result<(Vec<String>, Vec<String>)> {
         let mut tx = self.begin_write().await?;
         let mut digests = Vec::new();
+        let mut bundles = Vec::new();
         for id in ids {
+            let rows = sqlx::query("SELECT id FROM log_bundles WHERE ticket = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+            for r in &rows {
+                bundles.push(r.try_get::<String, _>("id")?);
+            }
             let rows = sqlx::query("SELECT sha256 FROM ticket_attachments WHERE ticket = $1")
                 .bind(id)
                 .fetch_all(&mut *tx)
@@ -727,6 +736,7 @@ impl Db {
             .await?;
             for sql in [
                 "DELETE FROM ticket_attachments WHERE ticket = $1",
+                "DELETE FROM log_bundles WHERE ticket = $1",
                 "DELETE FROM search_fts WHERE kind = 'ticket' AND ref = $1",
                 "UPDATE notifications SET payload = '{}' WHERE reference = $1 AND kind = 'mail'",
             ] {
@@ -747,7 +757,7 @@ impl Db {
             }
         }
         tx.commit().await?;
-        Ok(orphans)
+        Ok((orphans, bundles))
     }
 
     /// Closed tickets closed before `before` whose customer is not erased yet.

@@ -188,7 +188,8 @@ pub enum Command {
     /// Signing keys: ids, roles, thresholds and expiry.
     #[command(subcommand)]
     Keys(KeysCmd),
-    /// An app's log files, as the SDK writes them (docs/sdk.md): check an audit log.
+    /// An app's log files, as the SDK writes them (docs/sdk.md): check an audit log; list
+    /// and open the log bundles apps attached to crashes and tickets.
     #[command(subcommand)]
     Logs(LogsCmd),
     /// API tokens.
@@ -1002,6 +1003,25 @@ pub enum LogsCmd {
         /// Audit log files, e.g. `wizard_audit.*.log`.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+    },
+    /// The log bundles an app attached to a crash or to its own ticket (the SDK's
+    /// `collect_logs`): id, size, days, install. Any role may list them.
+    List {
+        /// The crash's id (only bundles of the install that crashed are shown).
+        #[arg(long, value_name = "ID")]
+        crash: Option<String>,
+        /// The ticket's id, e.g. WIZ-17.
+        #[arg(long, value_name = "ID")]
+        ticket: Option<String>,
+    },
+    /// Open a log bundle: write its tar.gz (the app and error logs of the days it covers,
+    /// redacted by the app) to a file. Needs the crash-dump permission; every opening is an
+    /// audit entry.
+    Get {
+        id: String,
+        /// Where to write it (default: `logs-ID.tar.gz`).
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
     },
 }
 

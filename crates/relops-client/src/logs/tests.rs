@@ -269,3 +269,128 @@ fn bad_configurations_are_refused() {
     let logs = Logs::open(LogConfig::new(dir.path(), "wizard")).unwrap();
     assert!(logs.audit("x", &serde_json::json!([1])).is_err());
 }
+
+/// The files in a packed bundle, by name, with their text.
+fn unpack(bytes: &[u8]) -> Vec<(String, String)> {
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut out = Vec::new();
+    for e in tar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+        out.push((name, text));
+    }
+    out
+}
+
+#[test]
+fn e_mail_addresses_are_redacted_and_nothing_else() {
+    use bundle::redact_emails;
+    for (line, want) in [
+        ("mail anna.b+x@example.co.uk now", "mail [email] now"),
+        ("two: a@x.de, b@y.org.", "two: [email], [email]."),
+        ("Grüße an jörg@example.com", "Grüße an [email]"),
+        ("Grüße an joerg@beispiel.de!", "Grüße an [email]!"),
+        (
+            "user@localhost and @home and a@b.c",
+            "user@localhost and @home and a@b.c",
+        ),
+        ("no address here", "no address here"),
+        ("x@@y.de @y.de x@.de", "x@@y.de @y.de x@.de"),
+    ] {
+        let mut l = line.to_owned();
+        redact_emails(&mut l);
+        assert_eq!(l, want, "{line}");
+    }
+}
+
+#[test]
+fn a_bundle_packs_the_last_days_app_and_error_logs_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::at("2027-03-01 10:00");
+    let logs = open(dir.path(), clock.clone());
+    for d in 0..5 {
+        logs.log(
+            Level::Info,
+            "wizard",
+            &format!("day {d} for anna@example.com"),
+        )
+        .unwrap();
+        logs.log(Level::Error, "wizard", &format!("error on day {d}"))
+            .unwrap();
+        logs.audit("login", &serde_json::json!({"user": "anna"}))
+            .unwrap();
+        clock.advance(Duration::days(1));
+    }
+    // Now 2027-03-06: the last 3 days are the 4th, 5th and 6th; nothing was written on the
+    // 6th yet except what opening the day's files made.
+    let packed = logs.pack(3, Some(&bundle::redact_emails)).unwrap();
+    let files = unpack(&packed.bytes);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "manifest.json",
+            "wizard_app.2027-03-04.log",
+            "wizard_error.2027-03-04.log",
+            "wizard_app.2027-03-05.log",
+            "wizard_error.2027-03-05.log",
+        ],
+        "by day; the audit log is not in a bundle"
+    );
+    assert_eq!(packed.files, 4);
+    assert_eq!(packed.days, 3);
+    let app = &files[1].1;
+    assert!(
+        app.contains("day 3 for [email]") && !app.contains("anna@"),
+        "{app}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&files[0].1).unwrap();
+    assert_eq!(manifest["redacted"], true);
+    assert_eq!(manifest["cut"], serde_json::json!([]));
+    // Without a redactor the lines are as written.
+    let plain = unpack(&logs.pack(3, None).unwrap().bytes);
+    assert!(plain[1].1.contains("anna@example.com"));
+    assert!(logs.pack(0, None).is_err());
+}
+
+#[test]
+fn a_small_budget_keeps_the_newest_lines_and_says_what_it_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::at("2027-03-01 10:00");
+    let logs = open(dir.path(), clock.clone());
+    for d in 0..3 {
+        for i in 0..100 {
+            logs.log(Level::Info, "wizard", &format!("day {d} line {i:03}"))
+                .unwrap();
+        }
+        clock.advance(Duration::days(1));
+    }
+    let mut files = logs.recent_files(3).unwrap();
+    files.sort_by_key(|p| (file_day("wizard", p), p.clone()));
+    // Day 2's app log is about 100 lines of ~60 bytes; 2,000 bytes keep its last lines only.
+    let packed = logs.pack_within(&files, 3, None, 2_000).unwrap();
+    let unpacked = unpack(&packed.bytes);
+    let manifest: serde_json::Value = serde_json::from_str(&unpacked[0].1).unwrap();
+    assert_eq!(
+        manifest["cut"],
+        serde_json::json!(["wizard_app.2027-03-03.log"])
+    );
+    // Now the 4th: the last 3 days are the 2nd to the 4th (whose files are empty yet).
+    assert_eq!(
+        manifest["left_out"],
+        serde_json::json!(["wizard_app.2027-03-02.log"])
+    );
+    let (_, text) = unpacked
+        .iter()
+        .find(|(n, _)| n == "wizard_app.2027-03-03.log")
+        .unwrap();
+    assert!(text.len() <= 2_000);
+    assert!(text.ends_with("day 2 line 099\n"), "{text}");
+    assert!(
+        text.lines().next().unwrap().contains("day 2 line"),
+        "starts at a line"
+    );
+    assert!(!text.contains("day 2 line 000"));
+}

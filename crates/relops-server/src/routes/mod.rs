@@ -13,6 +13,7 @@ mod health;
 mod incidents;
 mod ingest;
 mod kb;
+mod log_bundles;
 mod probes;
 mod public;
 mod releases;

@@ -18,8 +18,8 @@ use tower_http::trace::TraceLayer;
 
 pub use super::spec::{Access, Body, RouteSpec, method};
 use super::{
-    alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, kb, probes,
-    public, releases, rollouts, support, tickets, tokens, tuf, update,
+    alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, kb,
+    log_bundles, probes, public, releases, rollouts, support, tickets, tokens, tuf, update,
 };
 use crate::AppState;
 use crate::auth::authenticate;
@@ -373,6 +373,22 @@ fn entries() -> Vec<Entry> {
             get(crashes::attachment),
         )
         .answers_media(BYTES),
+        e(
+            "GET",
+            "/v1/log-bundles",
+            P(ReleaseRead),
+            "the log bundles attached to a crash (?crash=ID, by the install that crashed) or a ticket (?ticket=ID)",
+            get(log_bundles::list),
+        )
+        .answers::<api::LogBundleList>(),
+        e(
+            "GET",
+            "/v1/log-bundles/{id}",
+            P(CrashDump),
+            "a log bundle (tar.gz of app and error logs), opened with the crash key; audited",
+            get(log_bundles::get),
+        )
+        .answers_media("application/gzip"),
         e(
             "GET",
             "/v1/symbols",
@@ -988,6 +1004,14 @@ fn entries() -> Vec<Entry> {
             post(ingest::problem),
         )
         .takes::<api::ProblemReport>(),
+        e(
+            "POST",
+            "/v1/ingest/logs",
+            Access::IngestKey,
+            "a log bundle sealed on the client (HPKE to the crash key), attached to a crash or the install's own ticket (at most 8 MiB; 10 a day per install)",
+            post(log_bundles::ingest),
+        )
+        .takes::<api::LogBundleUpload>(),
     ] {
         let mut t = t.answers::<api::IngestAck>();
         t.spec.telemetry = true;

@@ -194,6 +194,10 @@ fn show_crash(c: &CrashReport) -> String {
         )),
         None => s.push_str("  dump: none (reported as an event only)\n"),
     }
+    for b in &c.log_bundles {
+        s.push_str(&super::logs::bundle_line(b));
+        s.push('\n');
+    }
     if let Some(r) = &c.critical {
         s.push_str(&format!("  critical: {r}\n"));
     }

@@ -8,6 +8,7 @@ mod feed;
 mod gate;
 mod health;
 mod kb;
+mod logs;
 mod release;
 mod rollout;
 mod server;
@@ -17,7 +18,7 @@ mod ticket;
 
 use relops_api::{CreateToken, RollbackRequest, TokenCreated, WhoAmI};
 
-use crate::cli::{AuditCmd, Cli, Command, KeysCmd, LogsCmd, TokenCmd};
+use crate::cli::{AuditCmd, Cli, Command, KeysCmd, TokenCmd};
 use crate::client::{Client, segment};
 use crate::output::{print, print_json, usage};
 
@@ -233,26 +234,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, false) => Err(crate::output::failed("audit trail broken".to_owned())),
             }
         }
-        Command::Logs(LogsCmd::Verify { mut files }) => {
-            files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-            let v = relops_client::logs::audit::verify(&files)
-                .map_err(|e| crate::output::usage(e.to_string()))?;
-            match v.broken {
-                None => print(&format!(
-                    "audit log intact: {} line{} in {} file{}, hash chain verified\n",
-                    v.lines,
-                    if v.lines == 1 { "" } else { "s" },
-                    files.len(),
-                    if files.len() == 1 { "" } else { "s" }
-                )),
-                Some(b) => Err(crate::output::failed(format!(
-                    "audit log broken: {} line {} {}",
-                    b.file.display(),
-                    b.line,
-                    b.what
-                ))),
-            }
-        }
+        Command::Logs(cmd) => logs::run(&cli.global, cmd, json).await,
         Command::Audit(AuditCmd::Anchor) => {
             let cp: Option<relops_api::AuditCheckpoint> = Client::new(&cli.global)?
                 .post("/audit/checkpoint", &())

@@ -296,6 +296,10 @@ fn show(t: &Ticket, now: DateTime<Utc>) -> String {
     if !about.is_empty() {
         s.push_str(&format!("  {}\n", about.join("; ")));
     }
+    for b in &t.log_bundles {
+        s.push_str(&super::logs::bundle_line(b));
+        s.push('\n');
+    }
     if let Some(r) = &t.resolution {
         s.push_str(&format!("  resolution: {r}\n"));
     }
