@@ -77,6 +77,7 @@ fi
 "${RUN[@]}" "$WORK/wizard" "$WORK/installed.json" "$WORK/updated.json" \
   crates/relops/tests/data/minidump-segv.dmp | tee "$WORK/wizard.out"
 grep -q "it reads data schema 7 (its down-migrations reach 5)" "$WORK/wizard.out"
+grep -q '^install plan: {"kind":"msi","steps":\[{"step":"run","what":"Windows Installer (msiexec)","program":"msiexec.exe","args":\["/i",' "$WORK/wizard.out"
 CRASH=$(sed -n 's/^crash \([0-9a-f]*\) queued$/\1/p' "$WORK/wizard.out")
 BUNDLE=$(sed -n 's/^log bundle \([0-9a-f]*\) queued for the crash$/\1/p' "$WORK/wizard.out")
 TICKET=$(sed -n 's/^ticket \(.*\) opened$/\1/p' "$WORK/wizard.out")

@@ -77,6 +77,7 @@ static int installed(const char *config) {
     int rc = 0;
     RelopsUpdate *update = NULL;
     char *staged = NULL;
+    char *plan = NULL;
     RelopsSdk *sdk = relops_init(config);
     if (!sdk) return failed("relops_init (installed version)");
     printf("install id %s\n", relops_install_id(sdk));
@@ -105,6 +106,10 @@ static int installed(const char *config) {
         goto out;
     }
     printf("verified and staged at %s\n", staged);
+    /* How it installs on this platform (Windows places an MSI itself: no installed path).
+     * relops_install_update runs the same plan; this example does not install on Linux. */
+    CHECK(relops_install_plan(sdk, update, staged, NULL, &plan), "relops_install_plan");
+    printf("install plan: %s\n", plan);
     CHECK(relops_session_end(sdk), "relops_session_end");
     /* A wrong argument is refused with a message, not a crash. */
     if (relops_log(sdk, 42, "wizard", "x") != RELOPS_ERR_INVALID_ARGUMENT || !*relops_last_error()) {
@@ -113,6 +118,7 @@ static int installed(const char *config) {
         goto out;
     }
 out:
+    relops_string_free(plan);
     relops_string_free(staged);
     relops_update_free(update);
     relops_shutdown(sdk);

@@ -23,6 +23,14 @@ pub enum Error {
     DigestMismatch,
     #[error("the download is not signed by the release key: discarded")]
     BadReleaseSignature,
+    /// Installing a staged update failed at `step`; what was installed before is in place.
+    #[error("installing the update failed ({step}): {why}")]
+    Install {
+        step: String,
+        why: String,
+        /// Worth retrying later (another installation was running).
+        retry: bool,
+    },
     #[error("file {path}: {source}")]
     Io {
         path: PathBuf,

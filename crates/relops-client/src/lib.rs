@@ -3,6 +3,7 @@
 pub mod bundles;
 pub mod crash;
 mod error;
+pub mod install;
 pub mod logs;
 pub mod project;
 mod queue;

@@ -285,6 +285,35 @@ impl Sdk {
             .block_on(self.updater.download_with_progress(update, progress))
     }
 
+    /// What installing the staged `update` over the app at `installed` takes on this
+    /// platform ([`crate::install`]): `installed` is the `.app` (macOS), the AppImage or the
+    /// install directory (Linux); Windows places MSI and MSIX packages itself.
+    pub fn install_plan(
+        &self,
+        update: &Update,
+        staged: &std::path::Path,
+        installed: &std::path::Path,
+    ) -> Result<crate::install::Plan, Error> {
+        crate::install::plan(&crate::install::Target {
+            staged,
+            target_name: &update.target,
+            installed,
+            downgrade: update.downgrade,
+            work_dir: &self.cfg.data_dir,
+        })
+    }
+
+    /// Installs the staged `update` ([`Sdk::install_plan`], carried out). The app then
+    /// restarts into the new version; on failure the installed version stays.
+    pub fn install(
+        &self,
+        update: &Update,
+        staged: &std::path::Path,
+        installed: &std::path::Path,
+    ) -> Result<crate::install::Installed, Error> {
+        crate::install::execute(&self.install_plan(update, staged, installed)?)
+    }
+
     /// Writes a line to the app log (and the error log for errors).
     pub fn log(&self, level: Level, target: &str, message: &str) -> Result<(), Error> {
         self.logs.log(level, target, message)

@@ -60,6 +60,10 @@
 // A bug in the SDK (a Rust panic, caught at the boundary). The SDK object stays usable.
 #define RELOPS_ERR_PANIC 6
 
+// Installing an update failed; the installed version is still in place. The message says
+// which step and whether to retry later (another installation was running).
+#define RELOPS_ERR_INSTALL 7
+
 // `relops_log` levels.
 #define RELOPS_LEVEL_ERROR 1
 
@@ -192,6 +196,30 @@ void relops_update_free(struct RelopsUpdate *update);
 // # Safety
 // `sdk` and `update` are live or NULL; `staged_path` is NULL or writable.
 int32_t relops_download_update(const struct RelopsSdk *sdk, const struct RelopsUpdate *update, RelopsProgress progress, void *user_data, char **staged_path);
+
+// What installing the staged update takes on this platform, as JSON: `{"kind", "steps":
+// [...], "finally": [...]}`, each step `{"step": "run", "program", "args", "ok",
+// "restart", "retry"}` or a file operation (`same_signer`, `unpack_tar_gz`,
+// `copy_executable`, `swap`, `remove`) — for an installer helper that runs with the rights
+// the app lacks, or to show. `installed_path` is the `.app` (macOS), the AppImage or the
+// install directory (Linux); Windows ignores it (may be NULL there). `*plan_json` is
+// freed with `relops_string_free`.
+//
+// # Safety
+// `sdk` and `update` are live or NULL; the paths NUL-terminated or NULL; `plan_json`
+// NULL or writable.
+int32_t relops_install_plan(const struct RelopsSdk *sdk, const struct RelopsUpdate *update, const char *staged_path, const char *installed_path, char **plan_json);
+
+// Installs the staged update (`relops_install_plan`, carried out): on Linux the AppImage
+// or tar.gz replaces the installed one; on macOS the `.app` is replaced from the disk image
+// after its signature was checked; on Windows msiexec or App Installer runs. On success
+// `*restart_needed` (may be NULL) is 1 when the installer asks for a restart of the
+// machine; the app restarts itself into the new version either way. On failure
+// (`RELOPS_ERR_INSTALL`) the installed version is still in place.
+//
+// # Safety
+// As `relops_install_plan`; `restart_needed` NULL or writable.
+int32_t relops_install_update(const struct RelopsSdk *sdk, const struct RelopsUpdate *update, const char *staged_path, const char *installed_path, int32_t *restart_needed);
 
 // Frees a string the SDK gave the caller. NULL is allowed.
 //

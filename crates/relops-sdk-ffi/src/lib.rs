@@ -34,6 +34,9 @@ pub const RELOPS_ERR_VERIFICATION: i32 = 4;
 pub const RELOPS_ERR_IO: i32 = 5;
 /// A bug in the SDK (a Rust panic, caught at the boundary). The SDK object stays usable.
 pub const RELOPS_ERR_PANIC: i32 = 6;
+/// Installing an update failed; the installed version is still in place. The message says
+/// which step and whether to retry later (another installation was running).
+pub const RELOPS_ERR_INSTALL: i32 = 7;
 
 /// `relops_log` levels.
 pub const RELOPS_LEVEL_ERROR: i32 = 1;
@@ -106,6 +109,7 @@ fn code_of(e: &Error) -> i32 {
         Error::InsecureUrl(_) | Error::Config(_) => RELOPS_ERR_CONFIG,
         Error::Network(_) => RELOPS_ERR_NETWORK,
         Error::Io { .. } => RELOPS_ERR_IO,
+        Error::Install { .. } => RELOPS_ERR_INSTALL,
         _ => RELOPS_ERR_VERIFICATION,
     }
 }
@@ -411,6 +415,97 @@ pub unsafe extern "C" fn relops_download_update(
         unsafe { *staged_path = give(&path.to_string_lossy()) };
         Ok(())
     })
+}
+
+/// What installing the staged update takes on this platform, as JSON: `{"kind", "steps":
+/// [...], "finally": [...]}`, each step `{"step": "run", "program", "args", "ok",
+/// "restart", "retry"}` or a file operation (`same_signer`, `unpack_tar_gz`,
+/// `copy_executable`, `swap`, `remove`) — for an installer helper that runs with the rights
+/// the app lacks, or to show. `installed_path` is the `.app` (macOS), the AppImage or the
+/// install directory (Linux); Windows ignores it (may be NULL there). `*plan_json` is
+/// freed with `relops_string_free`.
+///
+/// # Safety
+/// `sdk` and `update` are live or NULL; the paths NUL-terminated or NULL; `plan_json`
+/// NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn relops_install_plan(
+    sdk: *const RelopsSdk,
+    update: *const RelopsUpdate,
+    staged_path: *const c_char,
+    installed_path: *const c_char,
+    plan_json: *mut *mut c_char,
+) -> i32 {
+    guard(|| {
+        if plan_json.is_null() {
+            return Err(invalid("plan_json is NULL"));
+        }
+        // SAFETY: the function's contract.
+        unsafe { *plan_json = std::ptr::null_mut() };
+        // SAFETY: the function's contract.
+        let (s, u, staged, installed) =
+            unsafe { install_args(sdk, update, staged_path, installed_path) }?;
+        let plan = s
+            .sdk
+            .install_plan(&u.update, Path::new(staged), Path::new(installed))?;
+        let json = serde_json::to_string(&plan).map_err(|e| invalid(&e.to_string()))?;
+        // SAFETY: checked non-NULL above.
+        unsafe { *plan_json = give(&json) };
+        Ok(())
+    })
+}
+
+/// Installs the staged update (`relops_install_plan`, carried out): on Linux the AppImage
+/// or tar.gz replaces the installed one; on macOS the `.app` is replaced from the disk image
+/// after its signature was checked; on Windows msiexec or App Installer runs. On success
+/// `*restart_needed` (may be NULL) is 1 when the installer asks for a restart of the
+/// machine; the app restarts itself into the new version either way. On failure
+/// (`RELOPS_ERR_INSTALL`) the installed version is still in place.
+///
+/// # Safety
+/// As `relops_install_plan`; `restart_needed` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn relops_install_update(
+    sdk: *const RelopsSdk,
+    update: *const RelopsUpdate,
+    staged_path: *const c_char,
+    installed_path: *const c_char,
+    restart_needed: *mut i32,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the function's contract.
+        let (s, u, staged, installed) =
+            unsafe { install_args(sdk, update, staged_path, installed_path) }?;
+        let done = s
+            .sdk
+            .install(&u.update, Path::new(staged), Path::new(installed))?;
+        if !restart_needed.is_null() {
+            // SAFETY: the function's contract.
+            unsafe { *restart_needed = i32::from(done.restart_needed) };
+        }
+        Ok(())
+    })
+}
+
+/// The arguments both install functions check.
+///
+/// # Safety
+/// As `relops_install_plan`.
+unsafe fn install_args<'a>(
+    sdk: *const RelopsSdk,
+    update: *const RelopsUpdate,
+    staged_path: *const c_char,
+    installed_path: *const c_char,
+) -> Result<(&'a RelopsSdk, &'a RelopsUpdate, &'a str, &'a str), Fail> {
+    // SAFETY: the caller's contract.
+    let s = unsafe { live(sdk) }?;
+    // SAFETY: the caller's contract.
+    let u = unsafe { update.as_ref() }.ok_or_else(|| invalid("update is NULL"))?;
+    // SAFETY: the caller's contract.
+    let staged = unsafe { utf8(staged_path, "staged_path") }?;
+    // SAFETY: the caller's contract.
+    let installed = unsafe { optional(installed_path, "installed_path") }?.unwrap_or("");
+    Ok((s, u, staged, installed))
 }
 
 /// The caller's `user_data`, passed back untouched to its callback.

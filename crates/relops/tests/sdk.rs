@@ -7,7 +7,10 @@ use common::{Backend, TestEnv, test_bytes};
 use relops_client::{Error, Updater};
 use relops_core::platform::Platform;
 
-backend_tests!(check_download_resume_and_refusals);
+backend_tests!(
+    check_download_resume_and_refusals,
+    a_linux_update_installs_and_runs
+);
 
 fn config(
     s: &common::Server,
@@ -237,4 +240,93 @@ async fn check_download_resume_and_refusals(b: Backend) {
     c.feed_url = "http://127.0.0.1:9/tuf/wizard/".into();
     let err = Updater::new(c).unwrap().check().await.unwrap_err();
     assert!(err.is_transient(), "{err:?}");
+}
+
+/// A tar.gz in a tarball with one top directory, its program printing `version`.
+fn app_tar_gz(version: &str) -> Vec<u8> {
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let script = format!("#!/bin/sh\necho wizard {version}\n");
+    let mut h = tar::Header::new_gnu();
+    h.set_size(script.len() as u64);
+    h.set_mode(0o755);
+    h.set_cksum();
+    b.append_data(
+        &mut h,
+        format!("wizard-{version}/bin/wizard"),
+        script.as_bytes(),
+    )
+    .unwrap();
+    b.into_inner().unwrap().finish().unwrap()
+}
+
+/// R-AUTO-2 on Linux, for real: the installed 2.0.0 checks the feed, downloads, verifies
+/// and stages 2.1.0 (a tar.gz), installs it over what is installed, and the installed
+/// program then is 2.1.0. (AppImage: `install::tests`.)
+async fn a_linux_update_installs_and_runs(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    for v in ["2.0.0", "2.1.0"] {
+        s.cli_json(&["release", "create", v, "--go-live", "2027-06-01"]);
+        s.upload(
+            w,
+            v,
+            "linux-x64",
+            &format!("wizard-{v}.tar.gz"),
+            &app_tar_gz(v),
+        );
+        s.ship(v);
+    }
+    let release_key = common::release_public_key(&s);
+    let root = s.trusted_root().await;
+    let up = Updater::new(config(
+        &s,
+        &root,
+        &release_key,
+        Platform::LinuxX64,
+        "2.0.0",
+        &w.join("app"),
+    ))
+    .unwrap();
+    let update = up.check().await.unwrap().expect("2.1.0 is offered");
+    let staged = up.download(&update).await.unwrap();
+
+    // What runs today: 2.0.0, unpacked by hand.
+    let installed = w.join("opt").join("wizard");
+    std::fs::create_dir_all(installed.join("bin")).unwrap();
+    std::fs::write(
+        installed.join("bin/wizard"),
+        "#!/bin/sh\necho wizard 2.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(installed.join("stale.txt"), "from 2.0.0").unwrap();
+    let plan = relops_client::install::plan(&relops_client::install::Target {
+        staged: &staged,
+        target_name: &update.target,
+        installed: &installed,
+        downgrade: update.downgrade,
+        work_dir: &w.join("app"),
+    })
+    .unwrap();
+    assert_eq!(plan.kind, "tar.gz");
+    let done = relops_client::install::execute(&plan).unwrap();
+    assert!(!done.restart_needed);
+    let out = std::process::Command::new(installed.join("bin/wizard"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "wizard 2.1.0\n");
+    assert!(
+        !installed.join("stale.txt").exists(),
+        "the old tree is gone"
+    );
+    let mut beside: Vec<_> = std::fs::read_dir(w.join("opt"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    beside.sort();
+    assert_eq!(beside, ["wizard"], "no backup or half-made copy left");
 }
