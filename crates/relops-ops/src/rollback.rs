@@ -57,10 +57,16 @@ impl Ops {
         req: RollbackRequest,
         incident: Option<(String, serde_json::Value)>,
     ) -> OpResult<RollbackDone> {
-        let (reason, severity, to, withdrawn, stranded) =
-            self.check_rollback(product, &req).await?;
-        // Only non-empty when `force` accepted it: the override goes into the audit entry.
-        let unreadable = self.unreadable_data(product, &to, &withdrawn).await?;
+        // `unreadable` is only non-empty when `force` accepted it: the override goes into
+        // the audit entry.
+        let CheckedRollback {
+            reason,
+            severity,
+            to,
+            withdrawn,
+            stranded,
+            unreadable,
+        } = self.check_rollback(product, &req).await?;
         let rollouts = self.db.rollouts(product).await?;
         let now = Utc::now();
         let postmortem_due = self
@@ -148,19 +154,13 @@ impl Ops {
 
     /// Everything a rollback checks before it runs: the reason, the severity, the target
     /// (named, or the newest release that reached 100 % below one that is out), what it
-    /// withdraws and the platforms it would strand (refused unless `force`).
-    #[allow(clippy::type_complexity)]
+    /// withdraws, and what `force` must accept: data the target cannot read, platforms it
+    /// would strand.
     pub(crate) async fn check_rollback(
         &self,
         product: &str,
         req: &RollbackRequest,
-    ) -> OpResult<(
-        String,
-        String,
-        Version,
-        Vec<(Version, ReleaseState)>,
-        Vec<Platform>,
-    )> {
+    ) -> OpResult<CheckedRollback> {
         let Some(reason) = crate::given("reason", Some(&req.reason))?.map(str::to_owned) else {
             return Err(OpError::Invalid(
                 "--reason is required: it goes into the feed's rollback directive, the incident and the notifications".into(),
@@ -244,7 +244,14 @@ impl Ops {
                 if withdrawn.len() == 1 { "s" } else { "ve" },
             )));
         }
-        Ok((reason, severity, to, withdrawn, stranded))
+        Ok(CheckedRollback {
+            reason,
+            severity,
+            to,
+            withdrawn,
+            stranded,
+            unreadable,
+        })
     }
 
     /// The withdrawn releases whose data `to` cannot read (R-RB-7), each in words: its
@@ -292,4 +299,18 @@ impl Ops {
         out.sort_by_key(|p| p.as_str());
         Ok(out)
     }
+}
+
+/// What [`Ops::check_rollback`] found: the rollback as it would run.
+pub(crate) struct CheckedRollback {
+    pub reason: String,
+    pub severity: String,
+    pub to: Version,
+    /// The releases it withdraws, with the state each is in.
+    pub withdrawn: Vec<(Version, ReleaseState)>,
+    /// Platforms the target has no artifact for (accepted with `force`).
+    pub stranded: Vec<Platform>,
+    /// Withdrawn releases whose data the target cannot read, in words (accepted with
+    /// `force`).
+    pub unreadable: Vec<String>,
 }

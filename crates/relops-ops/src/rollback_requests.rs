@@ -51,7 +51,8 @@ impl Ops {
         }
         let req: RollbackRequest = serde_json::from_value(r.request.clone())
             .map_err(|e| OpError::Internal(anyhow::anyhow!("stored rollback request: {e}")))?;
-        let (_, _, to, withdrawn, _) = self.check_rollback(product, &req).await?;
+        let crate::rollback::CheckedRollback { to, withdrawn, .. } =
+            self.check_rollback(product, &req).await?;
         Ok(Some(RollbackPending {
             product: r.product,
             to,
@@ -153,7 +154,12 @@ impl Ops {
         }
         // File it: checked now as it would run, so that a request the second person
         // confirms is one that can be taken.
-        let (reason, _, to, withdrawn, _) = self.check_rollback(product, &req).await?;
+        let crate::rollback::CheckedRollback {
+            reason,
+            to,
+            withdrawn,
+            ..
+        } = self.check_rollback(product, &req).await?;
         let expires_at =
             now + chrono::Duration::minutes(self.config.rollout.rollback_confirm_minutes);
         let record = RollbackRequestRecord {
