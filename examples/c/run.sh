@@ -65,6 +65,13 @@ cc -std=c11 -Wall -Wextra -Werror -I "$INCLUDE" examples/c/wizard.c -L "$TARGET"
 # The static library links on its own too (with the system libraries Rust's std needs).
 cc -std=c11 -Wall -Wextra -Werror -I "$INCLUDE" examples/c/wizard.c "$TARGET/librelops_sdk.a" \
   -lpthread -ldl -lm -o "$WORK/wizard-static"
+# The C++ snippet in docs/sdk.md compiles against the same header (when there is a C++
+# compiler: Debian's gcc package has none).
+if command -v c++ >/dev/null; then
+  sed -n '/^```cpp$/,/^```$/p' docs/sdk.md | sed '1d;$d' >"$WORK/sdk-doc.cpp"
+  c++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only -I "$INCLUDE" "$WORK/sdk-doc.cpp"
+  echo "   the C++ snippet in docs/sdk.md compiles"
+fi
 
 echo "== running it"
 RUN=()
