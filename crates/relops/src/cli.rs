@@ -1018,6 +1018,7 @@ pub enum LogsCmd {
     /// redacted by the app) to a file. Needs the crash-dump permission; every opening is an
     /// audit entry.
     Get {
+        /// The bundle's id (`relops logs list`, `relops crash show`, `relops ticket show`).
         id: String,
         /// Where to write it (default: `logs-ID.tar.gz`).
         #[arg(long, short = 'o')]
