@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod actor;
+pub mod backup;
 pub mod config;
 mod error;
 pub mod init;

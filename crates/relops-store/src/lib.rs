@@ -3,6 +3,7 @@
 mod alerts;
 mod artifacts;
 mod audit;
+pub mod backup;
 mod blob;
 mod checklist;
 mod crash_analysis;

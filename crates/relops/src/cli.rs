@@ -45,6 +45,25 @@ pub enum Command {
     ///
     /// Keys and config that already exist are kept; running it twice is safe.
     Init(ServerArgs),
+    /// Back up an embedded deployment (SQLite, local blobs, keys, config) into a new
+    /// directory while the server runs: a consistent copy, every file listed with its
+    /// SHA-256 in relops-backup.json. On the server's host. PostgreSQL and S3: see
+    /// docs/backup.md.
+    Backup {
+        /// The directory to create (must not exist).
+        dir: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Make a new data dir from a backup (checked file by file first); then start
+    /// `relops serve --data-dir NEW`.
+    Restore {
+        /// The backup directory (`relops backup DIR`).
+        dir: PathBuf,
+        /// The new data dir (absent or empty).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Run the server (SQLite and local blobs in the data dir by default).
     ///
     /// Initialises the data dir first if it has no config yet, printing the admin token.

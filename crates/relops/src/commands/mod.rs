@@ -32,6 +32,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tls_cert,
             tls_key,
         } => server::serve(&server, listen, tls_cert.zip(tls_key)).await,
+        Command::Backup { dir, server } => {
+            let m = relops_ops::backup::backup(&server.data_dir, server.config.as_deref(), &dir)
+                .await?;
+            if json {
+                return print_json(&m);
+            }
+            print(&format!(
+                "backed up {} to {}: {} files, {} bytes{}; relops restore {} --data-dir NEW makes a data dir from it\n",
+                m.source.display(),
+                dir.display(),
+                m.files.len(),
+                m.bytes,
+                if m.blobs_included {
+                    ""
+                } else {
+                    " (not the blobs: they are in S3, kept by the bucket's versioning)"
+                },
+                dir.display()
+            ))
+        }
+        Command::Restore { dir, data_dir } => {
+            let r = relops_ops::backup::restore(&dir, &data_dir)?;
+            if json {
+                return print_json(&r);
+            }
+            print(&format!(
+                "restored the backup of {} into {}: {} files, {} bytes checked and copied; start it with relops serve --data-dir {}\n",
+                r.taken_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                r.data_dir.display(),
+                r.files,
+                r.bytes,
+                r.data_dir.display()
+            ))
+        }
         Command::Release(cmd) => release::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Artifact(cmd) => artifact::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Token(TokenCmd::Confirm { id, local }) => {
