@@ -104,6 +104,14 @@ pub struct RotateKey {
     pub role: String,
 }
 
+/// `POST /v1/keys/root/renew`: the new root version per product and when it expires.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RootRenewed {
+    /// The root version signed, per product.
+    pub root_versions: Vec<(String, u64)>,
+    pub expires: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct KeyRotated {
     pub role: String,
@@ -111,4 +119,55 @@ pub struct KeyRotated {
     pub key_id: String,
     /// The root version that lists it, per product.
     pub root_versions: Vec<(String, u64)>,
+}
+
+/// One thing that expires (`relops keys status`): a feed role's metadata, a key, the
+/// server's TLS certificate, a registered signing certificate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExpiryItem {
+    /// What it is, e.g. `wizard root metadata`, `Developer ID Application: Example GmbH`.
+    pub name: String,
+    /// `tuf-root`, `tuf-targets`, `tuf-snapshot`, `tuf-timestamp`, `release-key`,
+    /// `crash-key`, `tls`, `apple-developer-id`, `windows-ev`.
+    pub kind: String,
+    /// None: it does not expire.
+    #[serde(default)]
+    pub expires: Option<DateTime<Utc>>,
+    /// Whole days until it expires (negative: expired); none when it does not expire.
+    #[serde(default)]
+    pub days_left: Option<i64>,
+    /// `ok`, `notice` (≤ 60 days), `warn` (≤ 30), `page` (≤ 7), `expired`, `never`, or
+    /// `auto` for feed metadata the server re-signs itself (`page` when that stopped).
+    pub level: String,
+    /// What keeps it from expiring.
+    pub renew: String,
+}
+
+/// `GET /v1/keys/status`: everything that expires, the soonest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExpiryList {
+    pub items: Vec<ExpiryItem>,
+}
+
+/// A registered platform signing certificate (`relops certs add|list`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CertificateInfo {
+    /// `apple-developer-id` or `windows-ev`.
+    pub kind: String,
+    pub subject: String,
+    pub issuer: String,
+    /// Hex.
+    pub serial: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    /// SHA-256 of the DER certificate (its fingerprint).
+    pub sha256: String,
+    pub added_by: String,
+    pub added_at: DateTime<Utc>,
+}
+
+/// `GET /v1/certs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CertificateList {
+    pub certificates: Vec<CertificateInfo>,
 }

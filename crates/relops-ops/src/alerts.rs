@@ -663,7 +663,8 @@ impl Ops {
 /// Every `[alerts] maintenance_interval_seconds`: re-judge every release, freeze drafts whose
 /// freeze date has come, drop installs that
 /// left the window and prune the ingest's install marks and ended sessions (about hourly),
-/// and report post-mortems that are overdue and hotfixes that were missed.
+/// and report post-mortems that are overdue, hotfixes that were missed and what expires
+/// soon (keys, certificates).
 pub(crate) async fn maintain(ops: Ops) {
     let every = ops.config.alerts.maintenance_interval_seconds;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
@@ -702,6 +703,9 @@ pub(crate) async fn maintain(ops: Ops) {
         }
         if let Err(e) = ops.apply_ticket_retention().await {
             tracing::error!(error = ?e, "erasing closed tickets past retention failed");
+        }
+        if let Err(e) = ops.report_expiries(now).await {
+            tracing::error!(error = ?e, "checking what expires (keys, certificates) failed");
         }
     }
 }

@@ -2,7 +2,7 @@
 //! role keys rotated (the release key is pinned by installed apps and is not rotated
 //! online).
 
-use relops_api::{KeyInfo, KeyList, KeyRotated, RotateKey};
+use relops_api::{KeyInfo, KeyList, KeyRotated, RootRenewed, RotateKey};
 use relops_core::access::Permission;
 use serde_json::json;
 
@@ -40,6 +40,32 @@ impl Ops {
         Ok(KeyList {
             product: product.to_owned(),
             keys,
+        })
+    }
+
+    /// A new version of every product's root with the same keys and a new expiry
+    /// (`relops keys renew root`): needs the root keys' threshold on this server, like a
+    /// rotation.
+    pub async fn renew_root(&self, actor: &Actor) -> OpResult<RootRenewed> {
+        let who = actor.authorize(Permission::KeyRotate)?;
+        let root_versions = self.feed.renew_root(&self.db).await.map_err(|e| match e
+            .downcast::<MissingRootKeys>()
+        {
+            Ok(missing) => OpError::Refused(format!("cannot renew the root: {missing}")),
+            Err(e) => OpError::Internal(e.context("renewing the root failed")),
+        })?;
+        let expires =
+            chrono::Utc::now() + chrono::Duration::days(self.config.feed.root_expiry_days);
+        self.db
+            .append_audit_entry(&who.audit(
+                "key.renew_root",
+                "key/root".to_owned(),
+                json!({ "root_versions": root_versions, "expires": expires }),
+            ))
+            .await?;
+        Ok(RootRenewed {
+            root_versions,
+            expires,
         })
     }
 

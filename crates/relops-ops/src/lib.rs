@@ -17,6 +17,7 @@ mod audit;
 pub mod checklist;
 mod crash_analysis;
 mod crashes;
+pub mod expiry;
 pub mod gates;
 mod health;
 pub mod health_history;

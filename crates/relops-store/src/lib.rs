@@ -7,6 +7,7 @@ pub mod backup;
 mod blob;
 mod checklist;
 mod crash_analysis;
+mod expiry;
 mod feed;
 mod gates;
 mod health_history;
@@ -33,6 +34,7 @@ pub use checklist::{Decision, Signoff};
 pub use crash_analysis::{
     AnalysisOutcome, AnalysisRecord, GroupRecord, GroupStat, PendingCrash, SymbolRecord,
 };
+pub use expiry::CertificateRecord;
 pub use feed::{MetadataRow, PUBLISHED_STATES};
 pub use gates::GateRecord;
 pub use health_history::HealthPointRecord;

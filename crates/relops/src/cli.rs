@@ -204,9 +204,13 @@ pub enum Command {
     /// The audit trail: verify the hash chain, export entries.
     #[command(subcommand)]
     Audit(AuditCmd),
-    /// Signing keys: ids, roles, thresholds and expiry.
+    /// Signing keys: ids, roles, thresholds and expiry; what expires when; renew the root.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Platform signing certificates (Apple Developer ID, Windows EV) whose expiry relops
+    /// watches.
+    #[command(subcommand)]
+    Certs(CertsCmd),
     /// An app's log files, as the SDK writes them (docs/sdk.md): check an audit log; list
     /// and open the log bundles apps attached to crashes and tickets.
     #[command(subcommand)]
@@ -1085,6 +1089,18 @@ pub enum AuditCmd {
 pub enum KeysCmd {
     /// List the feed's TUF role keys and the release key.
     List,
+    /// Everything that expires, the soonest first: each product's feed roles (root is
+    /// renewed by hand, the others re-signed by the server), the release and crash keys,
+    /// the TLS certificate and the registered signing certificates — with days left and
+    /// what renews each. Warnings go out at 60, 30 and 7 days (paging from 7).
+    Status,
+    /// Sign a new root version with the same keys and a new expiry (`[feed]
+    /// root_expiry_days` from now), before the root expires and every installed app refuses
+    /// the feed (security_engineer; the root keys' threshold must be on the server).
+    Renew {
+        /// What to renew: `root`.
+        what: String,
+    },
     /// Replace the key of a TUF role (security_engineer only). A new root version lists
     /// the new key — signed by the old and the new root key when rotating root — and the
     /// feed is re-signed. Installed apps follow on their next check.
@@ -1092,6 +1108,22 @@ pub enum KeysCmd {
         /// root, targets, snapshot or timestamp.
         role: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCmd {
+    /// Register a platform signing certificate so that its expiry is watched
+    /// (security_engineer): the Apple Developer ID or Windows EV code-signing certificate,
+    /// PEM or DER (the certificate only, no private key). Audited.
+    Add {
+        /// apple-developer-id or windows-ev.
+        #[arg(long)]
+        kind: String,
+        /// The certificate file (.pem, .cer, .crt).
+        file: PathBuf,
+    },
+    /// The registered certificates: subject, issuer, expiry.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

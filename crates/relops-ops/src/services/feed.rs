@@ -637,6 +637,44 @@ impl Feed {
         Ok(versions)
     }
 
+    /// Signs a new root version of every product's feed with the same keys and threshold
+    /// and a new expiry (`root_expiry_days` from now): how a root is kept from expiring
+    /// without a rotation. Needs the root keys the current root's threshold asks for;
+    /// clients trusting the old root follow it like any new root version.
+    pub async fn renew_root(&self, db: &Db) -> anyhow::Result<Vec<(String, u64)>> {
+        let keys = self.write.lock().await;
+        let mut products: Vec<&String> = self.products.keys().collect();
+        products.sort();
+        // All signers found before anything is signed: no product is renewed alone.
+        let mut plans = Vec::new();
+        for product in products {
+            let current = self.current_root(product)?;
+            let signers = signing_root_keys(&keys, &current)?;
+            plans.push((product, current, signers));
+        }
+        let now = Utc::now();
+        let mut versions = Vec::new();
+        for (product, current, signers) in plans {
+            let version = current.common.version + 1;
+            let threshold = current
+                .roles
+                .get("root")
+                .map_or(self.config.root_threshold, |r| r.threshold);
+            let root = root_payload(
+                &listed_keys(&current, "root"),
+                threshold,
+                &keys,
+                version,
+                now + Duration::days(self.config.root_expiry_days),
+            );
+            let signer_refs: Vec<&SigningKey> = signers.iter().collect();
+            let rows = vec![row("root", version, sign(root, &signer_refs)?.to_bytes()?)];
+            self.publish_locked(&keys, db, product, now, rows).await?;
+            versions.push((product.clone(), version));
+        }
+        Ok(versions)
+    }
+
     /// The newest root of `product`'s feed.
     fn current_root(&self, product: &str) -> anyhow::Result<Root> {
         let published = self.slot(product)?.load_full();

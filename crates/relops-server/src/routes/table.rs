@@ -816,6 +816,40 @@ fn entries() -> Vec<Entry> {
         )
         .answers::<api::KeyList>(),
         e(
+            "GET",
+            "/v1/keys/status",
+            P(ReleaseRead),
+            "everything that expires — feed roles, keys, the TLS and signing certificates — the soonest first",
+            get(tuf::status),
+        )
+        .answers::<api::ExpiryList>(),
+        e(
+            "POST",
+            "/v1/keys/root/renew",
+            P(KeyRotate),
+            "a new root version with the same keys and a new expiry (needs the root keys' threshold)",
+            post(tuf::renew_root),
+        )
+        .answers::<api::RootRenewed>(),
+        e(
+            "GET",
+            "/v1/certs",
+            P(ReleaseRead),
+            "registered platform signing certificates",
+            get(tuf::certificates),
+        )
+        .answers::<api::CertificateList>(),
+        e(
+            "POST",
+            "/v1/certs",
+            P(KeyRotate),
+            "register a signing certificate (?kind=apple-developer-id|windows-ev; PEM or DER body); audited",
+            post(tuf::add_certificate),
+        )
+        .takes_media(BYTES)
+        .answers::<api::CertificateInfo>()
+        .created(),
+        e(
             "POST",
             "/v1/keys/rotate",
             P(KeyRotate),

@@ -127,3 +127,46 @@ pub async fn notes(
     let notes = state.ops.published_notes(&product, version).await?;
     Ok(super::releases::markdown(notes))
 }
+
+/// `POST /v1/keys/root/renew`: a new root version with the same keys and a new expiry.
+pub async fn renew_root(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+) -> ApiResult<axum::Json<relops_api::RootRenewed>> {
+    Ok(axum::Json(state.ops.renew_root(&who).await?))
+}
+
+/// `GET /v1/keys/status`
+pub async fn status(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+) -> ApiResult<axum::Json<relops_api::ExpiryList>> {
+    Ok(axum::Json(state.ops.expiry_status(&who).await?))
+}
+
+/// `GET /v1/certs`
+pub async fn certificates(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+) -> ApiResult<axum::Json<relops_api::CertificateList>> {
+    Ok(axum::Json(state.ops.certificates(&who).await?))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct CertQuery {
+    pub kind: String,
+}
+
+/// `POST /v1/certs?kind=`: the certificate (PEM or DER) as the body.
+pub async fn add_certificate(
+    State(state): State<AppState>,
+    crate::extract::Query(q): crate::extract::Query<CertQuery>,
+    Caller(who): Caller,
+    crate::extract::Bytes(body): crate::extract::Bytes,
+) -> ApiResult<(
+    axum::http::StatusCode,
+    axum::Json<relops_api::CertificateInfo>,
+)> {
+    let c = state.ops.add_certificate(&who, &q.kind, &body).await?;
+    Ok((axum::http::StatusCode::CREATED, axum::Json(c)))
+}

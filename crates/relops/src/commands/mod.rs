@@ -8,6 +8,7 @@ mod feed;
 mod gate;
 mod health;
 mod kb;
+mod keys;
 mod logs;
 mod release;
 mod rollout;
@@ -218,6 +219,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 roots.join(", ")
             ))
         }
+        Command::Keys(KeysCmd::Status) => {
+            let list: relops_api::ExpiryList =
+                Client::new(&cli.global)?.get("/keys/status").await?;
+            if json {
+                return print_json(&list.items);
+            }
+            print(&keys::status_table(&list))
+        }
+        Command::Keys(KeysCmd::Renew { what }) => {
+            if what != "root" {
+                return Err(usage(format!(
+                    "`{what}` is not renewed by hand: `relops keys renew root` (the other roles are re-signed by the server)"
+                )));
+            }
+            let r: relops_api::RootRenewed = Client::new(&cli.global)?
+                .post("/keys/root/renew", &())
+                .await?;
+            if json {
+                return print_json(&r);
+            }
+            let roots: Vec<String> = r
+                .root_versions
+                .iter()
+                .map(|(p, v)| format!("{p}: {v}.root.json"))
+                .collect();
+            print(&format!(
+                "renewed the root: {}, expiring {}; installed apps follow on their next check\n",
+                roots.join(", "),
+                r.expires.format("%Y-%m-%d")
+            ))
+        }
+        Command::Certs(cmd) => keys::certs(&Client::new(&cli.global)?, cmd, json).await,
         Command::Gate(cmd) => gate::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Audit(AuditCmd::Verify { since_anchor }) => {
             let client = Client::new(&cli.global)?;
