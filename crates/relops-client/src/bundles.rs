@@ -7,19 +7,19 @@
 //! The queue keeps at most [`MAX_QUEUED`] bundles (each below 8 MiB): a new one beyond
 //! drops the oldest.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::Error;
 use crate::logs::bundle::Packed;
 use crate::queue::{
-    Sent, entries, entry_bytes, entry_name, make_room, now_rfc3339, post, read_entry, reject,
-    server_url, write_atomic,
+    entries, entry_bytes, entry_name, make_room, now_rfc3339, server_url, upload_entries,
+    write_atomic,
 };
+use crate::{Error, UploadReport};
 
 /// Bundles queued at most.
 pub const MAX_QUEUED: usize = 5;
@@ -56,15 +56,6 @@ struct Meta {
     files: u32,
     created_at: String,
     scope: relops_api::InstallScope,
-}
-
-/// What one [`LogBundles::upload_pending`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BundleUploadReport {
-    pub sent: usize,
-    pub pending: usize,
-    pub rejected: usize,
-    pub error: Option<String>,
 }
 
 /// Seals, queues and uploads this install's log bundles.
@@ -125,22 +116,16 @@ impl LogBundles {
 
     /// Uploads the queue, oldest first, until it is empty or the server cannot take more
     /// now; a bundle refused for good goes to `rejected/`.
-    pub async fn upload_pending(&self) -> Result<BundleUploadReport, Error> {
-        let mut report = BundleUploadReport::default();
-        let pending = self.pending()?;
-        report.pending = pending.len();
-        for path in pending {
-            let (meta, sealed) = match read_entry::<Meta>(&path) {
-                None => continue,
-                Some(Ok(entry)) => entry,
-                Some(Err(())) => {
-                    self.reject(&path)?;
-                    report.rejected += 1;
-                    report.pending -= 1;
-                    continue;
-                }
-            };
-            let body = relops_api::LogBundleUpload {
+    pub async fn upload_pending(&self) -> Result<UploadReport, Error> {
+        upload_entries(
+            &self.cfg.queue_dir,
+            self.pending()?,
+            &self.queue_lock,
+            &self.http,
+            &self.url,
+            &self.cfg.ingest_key,
+            "log bundle",
+            |meta: Meta, sealed| relops_api::LogBundleUpload {
                 who: meta.scope,
                 bundle_id: meta.bundle_id,
                 crash_id: meta.crash_id,
@@ -148,39 +133,10 @@ impl LogBundles {
                 days: meta.days,
                 files: meta.files,
                 created_at: meta.created_at.parse().ok(),
-                sealed: base64::engine::general_purpose::STANDARD.encode(&sealed),
-            };
-            match post(
-                &self.http,
-                &self.url,
-                &self.cfg.ingest_key,
-                &body,
-                "a log bundle",
-            )
-            .await
-            {
-                Sent::Stored => {
-                    let _guard = self.queue_lock.lock().unwrap_or_else(|p| p.into_inner());
-                    let _ = std::fs::remove_file(&path);
-                    report.sent += 1;
-                    report.pending -= 1;
-                }
-                Sent::Refused(why) => {
-                    report.error = Some(why);
-                    self.reject(&path)?;
-                    report.rejected += 1;
-                    report.pending -= 1;
-                }
-                Sent::Later(why) => {
-                    report.error = Some(why);
-                    break;
-                }
-            }
-        }
-        Ok(report)
-    }
-
-    fn reject(&self, path: &Path) -> Result<(), Error> {
-        reject(&self.cfg.queue_dir, path)
+                sealed: base64::engine::general_purpose::STANDARD.encode(sealed),
+            },
+            || Ok(()),
+        )
+        .await
     }
 }

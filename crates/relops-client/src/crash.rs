@@ -23,8 +23,8 @@ use url::Url;
 
 use crate::Error;
 use crate::queue::{
-    Sent, entries, entry_bytes, entry_name, make_room, now_rfc3339, post, read_entry, reject,
-    server_url, write_atomic,
+    entries, entry_bytes, entry_name, make_room, now_rfc3339, server_url, upload_entries,
+    write_atomic,
 };
 
 /// Where and as what this install reports crashes.
@@ -212,74 +212,47 @@ impl CrashReporter {
     /// now. A delivered report is removed; one the server refuses for good (400, 401, 409,
     /// 413, 422) goes to `rejected/`; anything else stays for the next attempt.
     pub async fn upload_pending(&self) -> Result<UploadReport, Error> {
-        let mut report = UploadReport::default();
-        let pending = self.pending()?;
-        report.pending = pending.len();
-        for path in pending {
-            let (meta, sealed) = match read_entry::<Meta>(&path) {
-                None => continue, // dropped meanwhile
-                Some(Ok(entry)) => entry,
-                Some(Err(())) => {
-                    self.reject(&path)?;
-                    report.rejected += 1;
-                    report.pending -= 1;
-                    continue;
+        // The count of dropped reports sent with a report, taken off once it is delivered.
+        let told = std::sync::atomic::AtomicU64::new(0);
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        upload_entries(
+            &self.cfg.queue_dir,
+            self.pending()?,
+            &self.queue_lock,
+            &self.http,
+            &self.url,
+            &self.cfg.ingest_key,
+            "crash report",
+            |meta: Meta, sealed| {
+                told.store(self.dropped(), relaxed);
+                relops_api::CrashUpload {
+                    who: relops_api::InstallScope {
+                        install_id: meta.install_id,
+                        release: meta.release,
+                        platform: meta.platform,
+                        channel: meta.channel,
+                    },
+                    crash_id: meta.crash_id,
+                    kind: meta.kind,
+                    created_at: meta.created_at.parse().ok(),
+                    dropped_before: told.load(relaxed),
+                    tags: meta
+                        .tags
+                        .into_iter()
+                        .map(|(k, v)| (k, serde_json::Value::String(v)))
+                        .collect(),
+                    sealed: base64::engine::general_purpose::STANDARD.encode(sealed),
                 }
-            };
-            let dropped = self.dropped();
-            let body = relops_api::CrashUpload {
-                who: relops_api::InstallScope {
-                    install_id: meta.install_id,
-                    release: meta.release,
-                    platform: meta.platform,
-                    channel: meta.channel,
-                },
-                crash_id: meta.crash_id,
-                kind: meta.kind,
-                created_at: meta.created_at.parse().ok(),
-                dropped_before: dropped,
-                tags: meta
-                    .tags
-                    .into_iter()
-                    .map(|(k, v)| (k, serde_json::Value::String(v)))
-                    .collect(),
-                sealed: base64::engine::general_purpose::STANDARD.encode(&sealed),
-            };
-            match post(
-                &self.http,
-                &self.url,
-                &self.cfg.ingest_key,
-                &body,
-                "a crash report",
-            )
-            .await
-            {
-                Sent::Stored => {
-                    let _guard = self.queue_lock.lock().unwrap_or_else(|p| p.into_inner());
-                    let _ = std::fs::remove_file(&path);
-                    if dropped > 0 {
-                        self.set_dropped(self.dropped().saturating_sub(dropped))?;
-                    }
-                    report.sent += 1;
-                    report.pending -= 1;
+            },
+            || {
+                let n = told.load(relaxed);
+                if n > 0 {
+                    self.set_dropped(self.dropped().saturating_sub(n))?;
                 }
-                Sent::Refused(why) => {
-                    report.error = Some(why);
-                    self.reject(&path)?;
-                    report.rejected += 1;
-                    report.pending -= 1;
-                }
-                Sent::Later(why) => {
-                    report.error = Some(why);
-                    break;
-                }
-            }
-        }
-        Ok(report)
-    }
-
-    fn reject(&self, path: &Path) -> Result<(), Error> {
-        reject(&self.cfg.queue_dir, path)
+                Ok(())
+            },
+        )
+        .await
     }
 
     /// Uploads in the background: now, then every `every`; after a failed attempt the wait

@@ -165,6 +165,56 @@ pub(crate) fn read_entry<M: serde::de::DeserializeOwned>(
     Some(Ok((meta, bytes.split_off(nl + 1))))
 }
 
+/// Uploads `pending` (entries [`entry_bytes`] wrote, oldest first) until the server cannot
+/// take more now: `body` makes each entry's request from its metadata and sealed bytes; a
+/// delivered entry is removed (under `lock`, then `delivered` runs), one refused for good or
+/// unreadable goes to `dir/rejected/`, and the first "not now" stops the round.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn upload_entries<M: serde::de::DeserializeOwned, B: serde::Serialize>(
+    dir: &Path,
+    pending: Vec<PathBuf>,
+    lock: &std::sync::Mutex<()>,
+    http: &reqwest::Client,
+    url: &Url,
+    ingest_key: &str,
+    what: &str,
+    mut body: impl FnMut(M, &[u8]) -> B,
+    mut delivered: impl FnMut() -> Result<(), Error>,
+) -> Result<crate::UploadReport, Error> {
+    let mut report = crate::UploadReport {
+        pending: pending.len(),
+        ..Default::default()
+    };
+    for path in pending {
+        let sent = match read_entry::<M>(&path) {
+            None => continue, // dropped meanwhile
+            Some(Ok((meta, sealed))) => {
+                post(http, url, ingest_key, &body(meta, &sealed), what).await
+            }
+            Some(Err(())) => Sent::Refused(format!("{} is not a queued {what}", path.display())),
+        };
+        match sent {
+            Sent::Stored => {
+                let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = std::fs::remove_file(&path);
+                delivered()?;
+                report.sent += 1;
+            }
+            Sent::Refused(why) => {
+                report.error = Some(why);
+                reject(dir, &path)?;
+                report.rejected += 1;
+            }
+            Sent::Later(why) => {
+                report.error = Some(why);
+                break;
+            }
+        }
+        report.pending -= 1;
+    }
+    Ok(report)
+}
+
 /// Writes an entry [`read_entry`] reads: `meta` as one JSON line, then `sealed`.
 pub(crate) fn entry_bytes(meta: &impl serde::Serialize, sealed: &[u8]) -> Result<Vec<u8>, Error> {
     let mut file = serde_json::to_vec(meta).map_err(|e| Error::Config(e.to_string()))?;

@@ -680,24 +680,8 @@ pub unsafe extern "C" fn relops_report_problem(
     name: *const c_char,
     ticket_id: *mut *mut c_char,
 ) -> i32 {
-    guard(|| {
-        if !ticket_id.is_null() {
-            // SAFETY: the function's contract.
-            unsafe { *ticket_id = std::ptr::null_mut() };
-        }
-        // SAFETY: the function's contract.
-        let s = unsafe { live(sdk) }?;
-        // SAFETY: the function's contract.
-        let (subject, email) = unsafe { (utf8(subject, "subject")?, utf8(email, "email")?) };
-        // SAFETY: the function's contract.
-        let (body, name) = unsafe { (optional(text, "text")?, optional(name, "name")?) };
-        let id = s.sdk.report_problem(subject, body, email, name)?;
-        if !ticket_id.is_null() {
-            // SAFETY: checked non-NULL above.
-            unsafe { *ticket_id = give(&id) };
-        }
-        Ok(())
-    })
+    // SAFETY: the function's contract.
+    unsafe { report(sdk, subject, text, email, name, None, ticket_id) }
 }
 
 /// Collects the app and error logs of the last `days` days (1-180) into a bundle, redacts
@@ -752,21 +736,42 @@ pub unsafe extern "C" fn relops_report_problem_with_logs(
     log_days: u32,
     ticket_id: *mut *mut c_char,
 ) -> i32 {
+    // SAFETY: the function's contract.
+    unsafe { report(sdk, subject, text, email, name, Some(log_days), ticket_id) }
+}
+
+/// Both "report a problem" calls: with logs when `log_days` is given.
+///
+/// # Safety
+/// As `relops_report_problem`.
+unsafe fn report(
+    sdk: *const RelopsSdk,
+    subject: *const c_char,
+    text: *const c_char,
+    email: *const c_char,
+    name: *const c_char,
+    log_days: Option<u32>,
+    ticket_id: *mut *mut c_char,
+) -> i32 {
     guard(|| {
         if !ticket_id.is_null() {
-            // SAFETY: the function's contract.
+            // SAFETY: the caller's contract.
             unsafe { *ticket_id = std::ptr::null_mut() };
         }
-        // SAFETY: the function's contract.
+        // SAFETY: the caller's contract.
         let s = unsafe { live(sdk) }?;
-        // SAFETY: the function's contract.
+        // SAFETY: the caller's contract.
         let (subject, email) = unsafe { (utf8(subject, "subject")?, utf8(email, "email")?) };
-        // SAFETY: the function's contract.
+        // SAFETY: the caller's contract.
         let (body, name) = unsafe { (optional(text, "text")?, optional(name, "name")?) };
-        check_days(log_days)?;
-        let id = s
-            .sdk
-            .report_problem_with_logs(subject, body, email, name, log_days)?;
+        let id = match log_days {
+            None => s.sdk.report_problem(subject, body, email, name)?,
+            Some(days) => {
+                check_days(days)?;
+                s.sdk
+                    .report_problem_with_logs(subject, body, email, name, days)?
+            }
+        };
         if !ticket_id.is_null() {
             // SAFETY: checked non-NULL above.
             unsafe { *ticket_id = give(&id) };

@@ -37,6 +37,14 @@ pub fn status_table(list: &ExpiryList) -> String {
     s
 }
 
+/// New root versions per product, as a release manager reads them.
+pub fn root_versions(v: &[(String, u64)]) -> String {
+    v.iter()
+        .map(|(p, v)| format!("{p}: {v}.root.json"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub async fn certs(client: &Client, cmd: CertsCmd, json: bool) -> anyhow::Result<()> {
     match cmd {
         CertsCmd::Add { kind, file } => {

@@ -207,16 +207,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 return print_json(&r);
             }
-            let roots: Vec<String> = r
-                .root_versions
-                .iter()
-                .map(|(p, v)| format!("{p}: {v}.root.json"))
-                .collect();
             print(&format!(
                 "rotated the {} key; new key {}; published {}\n",
                 r.role,
                 &r.key_id[..16],
-                roots.join(", ")
+                keys::root_versions(&r.root_versions)
             ))
         }
         Command::Keys(KeysCmd::Status) => {
@@ -239,14 +234,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 return print_json(&r);
             }
-            let roots: Vec<String> = r
-                .root_versions
-                .iter()
-                .map(|(p, v)| format!("{p}: {v}.root.json"))
-                .collect();
             print(&format!(
                 "renewed the root: {}, expiring {}; installed apps follow on their next check\n",
-                roots.join(", "),
+                keys::root_versions(&r.root_versions),
                 r.expires.format("%Y-%m-%d")
             ))
         }
