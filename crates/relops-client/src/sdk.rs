@@ -26,6 +26,9 @@ use crate::{
     Sessions, Update, Updater, UploadReport,
 };
 
+/// Where the SDK keeps the pilot this install joined (`{data_dir}/pilot.json`).
+const PILOT_FILE: &str = "pilot.json";
+
 /// One app's SDK configuration; the C library takes it as JSON (every field by its name).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,7 +130,15 @@ struct Uploader {
 impl Sdk {
     /// Checks the configuration, opens the queues and logs (reporting a session the last
     /// run left open as `abnormal`) and starts the background uploader.
-    pub fn new(cfg: SdkConfig) -> Result<Self, Error> {
+    pub fn new(mut cfg: SdkConfig) -> Result<Self, Error> {
+        // An install that joined the pilot asks for the pilot's channel.
+        if let Some(channel) = std::fs::read(cfg.data_dir.join(PILOT_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["channel"].as_str().map(str::to_owned))
+        {
+            cfg.channel = channel;
+        }
         let platform: Platform = cfg
             .platform
             .parse()
@@ -331,27 +342,46 @@ impl Sdk {
         name: Option<&str>,
     ) -> Result<String, Error> {
         let body = relops_api::ProblemReport {
-            who: relops_api::InstallScope {
-                install_id: self.install_id().to_owned(),
-                release: self.cfg.version.clone(),
-                platform: self.cfg.platform.clone(),
-                channel: self.cfg.channel.clone(),
-            },
+            who: self.scope(),
             email: email.to_owned(),
             name: name.map(str::to_owned),
             subject: subject.to_owned(),
             text: text.map(str::to_owned),
             crash_ids: self.crashes.recent_crash_ids(),
         };
+        let ack: relops_api::IngestAck = self.ask("v1/ingest/problem", &body, "the report")?;
+        ack.id
+            .ok_or_else(|| Error::Network("the server named no ticket".into()))
+    }
+
+    /// This install's scope as it reports: id, version, platform, channel.
+    fn scope(&self) -> relops_api::InstallScope {
+        relops_api::InstallScope {
+            install_id: self.install_id().to_owned(),
+            release: self.cfg.version.clone(),
+            platform: self.cfg.platform.clone(),
+            channel: self.cfg.channel.clone(),
+        }
+    }
+
+    /// POSTs `body` to the server's `path` with the ingest key and reads the answer; a
+    /// refusal (4xx but 429) is a configuration error with the server's words, anything
+    /// else a network error worth retrying.
+    fn ask<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+        what: &str,
+    ) -> Result<T, Error> {
         let url = crate::queue::server_url(&self.cfg.server_url, self.cfg.allow_insecure_http)?
-            .join("v1/ingest/problem")
+            .join(path)
             .map_err(|e| Error::Config(e.to_string()))?;
         self.runtime.block_on(async {
             let resp = self
                 .http
                 .post(url)
                 .header("X-Relops-Ingest-Key", &self.cfg.ingest_key)
-                .json(&body)
+                .json(body)
                 .send()
                 .await
                 .map_err(|e| Error::Network(e.to_string()))?;
@@ -363,18 +393,49 @@ impl Sdk {
                     .and_then(|v| v["error"].as_str().map(str::to_owned))
                     .unwrap_or(text);
                 return Err(if status.is_client_error() && status.as_u16() != 429 {
-                    Error::Config(format!("the server refused the report ({status}): {why}"))
+                    Error::Config(format!("the server refused {what} ({status}): {why}"))
                 } else {
                     Error::Network(format!("the server answered {status}: {why}"))
                 });
             }
-            let ack: relops_api::IngestAck = resp
-                .json()
-                .await
-                .map_err(|e| Error::Network(e.to_string()))?;
-            ack.id
-                .ok_or_else(|| Error::Network("the server named no ticket".into()))
+            resp.json().await.map_err(|e| Error::Network(e.to_string()))
         })
+    }
+
+    /// Joins the pilot with an invitation code (`relops pilot invite`): the server enrols
+    /// this install, and from the next start the SDK uses the internal channel — pilot
+    /// releases, the pilot's health figures. Answers the organisation the code is for.
+    pub fn join_pilot(&self, code: &str) -> Result<String, Error> {
+        let body = relops_api::PilotJoin {
+            who: self.scope(),
+            code: code.to_owned(),
+        };
+        let joined: relops_api::PilotJoined =
+            self.ask("v1/ingest/pilot/join", &body, "the code")?;
+        let state =
+            serde_json::json!({"channel": joined.channel, "organisation": joined.organisation});
+        crate::queue::write_atomic(&self.cfg.data_dir, PILOT_FILE, state.to_string().as_bytes())?;
+        Ok(joined.organisation)
+    }
+
+    /// Leaves the pilot: the server is told, and from the next start the SDK uses the
+    /// configured channel again.
+    pub fn leave_pilot(&self) -> Result<(), Error> {
+        let body = relops_api::PilotLeave {
+            install_id: self.install_id().to_owned(),
+        };
+        let _: relops_api::IngestAck = self.ask("v1/ingest/pilot/leave", &body, "leaving")?;
+        let path = self.cfg.data_dir.join(PILOT_FILE);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The channel the SDK uses: the pilot's when this install joined it, else the
+    /// configured one.
+    pub fn channel(&self) -> &str {
+        &self.cfg.channel
     }
 
     /// Adds an app's own redaction to log bundles: called with every line (without its

@@ -28,6 +28,7 @@ mod keys;
 pub mod log_bundles;
 mod mail_in;
 pub mod metrics;
+pub mod pilot;
 mod priority_rules;
 mod public_releases;
 mod releases;

@@ -310,6 +310,21 @@ int32_t relops_report_problem_with_logs(const struct RelopsSdk *sdk, const char 
 // `sdk` is live or NULL; `redact` NULL or a function keeping `RelopsRedact`'s contract.
 int32_t relops_set_log_redactor(const struct RelopsSdk *sdk, RelopsRedact redact, void *user_data);
 
+// Joins the pilot with an invitation code (blocking): the server enrols this install, and
+// from the next `relops_init` the SDK uses the internal channel. `*organisation` (may be
+// NULL) gets whom the code is for, freed with `relops_string_free`. A wrong, expired or
+// used-up code is `RELOPS_ERR_CONFIG` with the server's words.
+//
+// # Safety
+// `sdk` is live or NULL; `code` NUL-terminated or NULL; `organisation` NULL or writable.
+int32_t relops_pilot_join(const struct RelopsSdk *sdk, const char *code, char **organisation);
+
+// Leaves the pilot (blocking): from the next `relops_init` the configured channel again.
+//
+// # Safety
+// `sdk` is live or NULL.
+int32_t relops_pilot_leave(const struct RelopsSdk *sdk);
+
 // Uploads the queued sessions, crash reports and log bundles now (blocking). `out` (may be NULL) gets
 // the counts. Returns `RELOPS_ERR_NETWORK` when something stayed queued.
 //

@@ -842,6 +842,51 @@ unsafe impl Send for SharedUserData {}
 // SAFETY: as for Send; the SDK only copies the pointer.
 unsafe impl Sync for SharedUserData {}
 
+/// Joins the pilot with an invitation code (blocking): the server enrols this install, and
+/// from the next `relops_init` the SDK uses the internal channel. `*organisation` (may be
+/// NULL) gets whom the code is for, freed with `relops_string_free`. A wrong, expired or
+/// used-up code is `RELOPS_ERR_CONFIG` with the server's words.
+///
+/// # Safety
+/// `sdk` is live or NULL; `code` NUL-terminated or NULL; `organisation` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn relops_pilot_join(
+    sdk: *const RelopsSdk,
+    code: *const c_char,
+    organisation: *mut *mut c_char,
+) -> i32 {
+    guard(|| {
+        if !organisation.is_null() {
+            // SAFETY: the function's contract.
+            unsafe { *organisation = std::ptr::null_mut() };
+        }
+        // SAFETY: the function's contract.
+        let s = unsafe { live(sdk) }?;
+        // SAFETY: the function's contract.
+        let code = unsafe { utf8(code, "code") }?;
+        let org = s.sdk.join_pilot(code)?;
+        if !organisation.is_null() {
+            // SAFETY: checked non-NULL above.
+            unsafe { *organisation = give(&org) };
+        }
+        Ok(())
+    })
+}
+
+/// Leaves the pilot (blocking): from the next `relops_init` the configured channel again.
+///
+/// # Safety
+/// `sdk` is live or NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn relops_pilot_leave(sdk: *const RelopsSdk) -> i32 {
+    guard(|| {
+        // SAFETY: the function's contract.
+        let s = unsafe { live(sdk) }?;
+        s.sdk.leave_pilot()?;
+        Ok(())
+    })
+}
+
 /// Uploads the queued sessions, crash reports and log bundles now (blocking). `out` (may be NULL) gets
 /// the counts. Returns `RELOPS_ERR_NETWORK` when something stayed queued.
 ///

@@ -211,6 +211,10 @@ pub enum Command {
     /// watches.
     #[command(subcommand)]
     Certs(CertsCmd),
+    /// Pilot users (playbook §1.4): invite an organisation's installs with a code, see who
+    /// is enrolled and whether the pilot stage has enough of them, take one out.
+    #[command(subcommand)]
+    Pilot(PilotCmd),
     /// An app's log files, as the SDK writes them (docs/sdk.md): check an audit log; list
     /// and open the log bundles apps attached to crashes and tickets.
     #[command(subcommand)]
@@ -1107,6 +1111,32 @@ pub enum KeysCmd {
     Rotate {
         /// root, targets, snapshot or timestamp.
         role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PilotCmd {
+    /// Make an invitation code for one organisation (release manager). The code is shown
+    /// once; its users enter it in the app ("join the pilot"), which then gets pilot
+    /// releases on the internal channel.
+    Invite {
+        /// Whose installs redeem it, e.g. "Example GmbH".
+        #[arg(long = "org")]
+        organisation: String,
+        /// Installs that may enrol with it.
+        #[arg(long, default_value_t = 50)]
+        max_installs: u32,
+        /// Days it can be redeemed.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
+    /// Enrolled installs (what each ran last), the invitations, and whether the release in
+    /// its pilot stage runs on enough enrolled installs for the health gate to decide.
+    List,
+    /// Take an install out of the pilot (release manager); audited.
+    Remove {
+        /// The install's id (`relops pilot list`).
+        install_id: String,
     },
 }
 

@@ -14,6 +14,7 @@ mod incidents;
 mod ingest;
 mod kb;
 mod log_bundles;
+mod pilot;
 mod probes;
 mod public;
 mod releases;

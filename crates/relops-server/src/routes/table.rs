@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 pub use super::spec::{Access, Body, RouteSpec, method};
 use super::{
     alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, kb,
-    log_bundles, probes, public, releases, rollouts, support, tickets, tokens, tuf, update,
+    log_bundles, pilot, probes, public, releases, rollouts, support, tickets, tokens, tuf, update,
 };
 use crate::AppState;
 use crate::auth::authenticate;
@@ -1046,12 +1046,59 @@ fn entries() -> Vec<Entry> {
             post(log_bundles::ingest),
         )
         .takes::<api::LogBundleUpload>(),
+        e(
+            "POST",
+            "/v1/ingest/pilot/leave",
+            Access::IngestKey,
+            "the install leaves the pilot (stored: 1 if it was in it)",
+            post(pilot::leave),
+        )
+        .takes::<api::PilotLeave>(),
     ] {
         let mut t = t.answers::<api::IngestAck>();
         t.spec.telemetry = true;
         t.spec.decodes_body = t.spec.path == "/api/{project_id}/envelope/";
         v.push(t);
     }
+    let mut join = e(
+        "POST",
+        "/v1/ingest/pilot/join",
+        Access::IngestKey,
+        "the app redeems a pilot invitation code: the install is enrolled and told its channel (internal)",
+        post(pilot::join),
+    )
+    .takes::<api::PilotJoin>()
+    .answers::<api::PilotJoined>();
+    join.spec.telemetry = true;
+    v.push(join);
+    v.extend([
+        e(
+            "GET",
+            "/v1/pilot",
+            P(ReleaseRead),
+            "the pilot: enrolled installs with what they ran last, invitations, and whether the release in its pilot stage runs on enough of them",
+            get(pilot::list),
+        )
+        .answers::<api::PilotList>(),
+        e(
+            "POST",
+            "/v1/pilot/invites",
+            P(RolloutManage),
+            "an invitation code for one organisation's installs (shown once); audited",
+            post(pilot::invite),
+        )
+        .takes::<api::PilotInviteRequest>()
+        .answers::<api::PilotInvite>()
+        .created(),
+        e(
+            "POST",
+            "/v1/pilot/installs/{id}/remove",
+            P(RolloutManage),
+            "take an install out of the pilot; audited",
+            post(pilot::remove),
+        )
+        .answers::<api::PilotList>(),
+    ]);
     v
 }
 

@@ -86,3 +86,98 @@ pub async fn certs(client: &Client, cmd: CertsCmd, json: bool) -> anyhow::Result
         }
     }
 }
+
+/// `relops pilot`.
+pub async fn pilot(client: &Client, cmd: crate::cli::PilotCmd, json: bool) -> anyhow::Result<()> {
+    use crate::cli::PilotCmd;
+    use relops_api::{PilotInvite, PilotInviteRequest, PilotList};
+    match cmd {
+        PilotCmd::Invite {
+            organisation,
+            max_installs,
+            days,
+        } => {
+            let i: PilotInvite = client
+                .post(
+                    "/pilot/invites",
+                    &PilotInviteRequest {
+                        organisation,
+                        max_installs: Some(max_installs),
+                        days: Some(days),
+                    },
+                )
+                .await?;
+            if json {
+                return print_json(&i);
+            }
+            print(&format!(
+                "invitation for {}: {}\n  up to {} installs, until {}; the code is shown only now — its users enter it in the app's \"join the pilot\"\n",
+                i.organisation,
+                i.code,
+                i.max_installs,
+                i.expires_at.format("%Y-%m-%d")
+            ))
+        }
+        PilotCmd::List => {
+            let list: PilotList = client.get("/pilot").await?;
+            if json {
+                return print_json(&list);
+            }
+            print(&pilot_text(&list))
+        }
+        PilotCmd::Remove { install_id } => {
+            let list: PilotList = client
+                .post(
+                    &format!("/pilot/installs/{}/remove", segment(&install_id)),
+                    &(),
+                )
+                .await?;
+            if json {
+                return print_json(&list);
+            }
+            print(&format!(
+                "install {install_id} left the pilot\n{}",
+                pilot_text(&list)
+            ))
+        }
+    }
+}
+
+fn pilot_text(list: &relops_api::PilotList) -> String {
+    let rows: Vec<Vec<String>> = list
+        .installs
+        .iter()
+        .map(|i| {
+            vec![
+                i.install_id.clone(),
+                i.organisation.clone(),
+                i.enrolled_at.format("%Y-%m-%d").to_string(),
+                i.last_release.clone().unwrap_or_else(|| "-".into()),
+                match i.left_at {
+                    Some(t) => format!("left {}", t.format("%Y-%m-%d")),
+                    None => "enrolled".into(),
+                },
+            ]
+        })
+        .collect();
+    let mut s = table(
+        &["INSTALL", "ORGANISATION", "SINCE", "RUNS", "STATUS"],
+        &rows,
+    );
+    match &list.pilot_release {
+        Some(p) => {
+            s.push_str(&format!(
+                "pilot stage: {} runs on {} enrolled install{} (the crash-rate test may need {})\n",
+                p.release,
+                p.enrolled_on_it,
+                if p.enrolled_on_it == 1 { "" } else { "s" },
+                p.needed
+            ));
+            if let Some(w) = &p.warning {
+                s.push_str(&format!("warning: {w}\n"));
+            }
+        }
+        None => s.push_str("no release is in its pilot stage\n"),
+    }
+    s
+}
