@@ -32,6 +32,8 @@ struct Facts {
     ui_smoke: bool,
     signoffs: Vec<Signoff>,
     decisions: Vec<relops_store::Decision>,
+    /// The registered signing certificates (`relops certs add`).
+    certificates: Vec<relops_store::CertificateRecord>,
 }
 
 impl Facts {
@@ -44,12 +46,14 @@ impl Facts {
         let gates = records.into_iter().map(|g| (g.gate, g.passed)).collect();
         let signoffs = ops.db.signoffs(product, &release.version).await?;
         let decisions = ops.db.decisions(product, &release.version).await?;
+        let certificates = ops.db.certificates().await?;
         Ok(Facts {
             release,
             gates,
             ui_smoke,
             signoffs,
             decisions,
+            certificates,
         })
     }
 
@@ -106,6 +110,31 @@ impl Facts {
                         "authenticode-signer"
                     }
                 ));
+            }
+        }
+        // Issue 33: an installer signed with a registered certificate that expires before
+        // the go-live would fail SmartScreen on the day (matched by the signer subject the
+        // upload recorded).
+        for a in &self.release.artifacts {
+            let Some(signer) = a.authenticode_signer.as_deref() else {
+                continue;
+            };
+            let signer = signer.trim().to_lowercase();
+            for c in &self.certificates {
+                let subject = c.subject.to_lowercase();
+                if c.kind == "windows-ev"
+                    && !signer.is_empty()
+                    && (subject == signer || subject.contains(&signer))
+                    && c.not_after.date_naive() < self.release.go_live
+                {
+                    b.push(format!(
+                        "{} is signed by {}, whose certificate expires {}, before the go-live {}: sign it with the renewed certificate (`relops certs add` it) and upload it again",
+                        a.name,
+                        c.subject,
+                        c.not_after.format("%Y-%m-%d"),
+                        self.release.go_live
+                    ));
+                }
             }
         }
         // R-REL-4: go comes after the feature freeze (at the freeze date relops freezes a

@@ -160,6 +160,33 @@ routing_key = "R0UT1NGKEY"
     // What the server re-signs itself needs nobody, though the timestamp expires tomorrow.
     assert_eq!(item(&status, "wizard timestamp metadata")["level"], "auto");
 
+    // An installer signed with it, for a release going live after it expires, is a
+    // blocker at the checklist.
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-06-01"]);
+    let msi = work.path().join("WIZARD-2.1.0.msi");
+    std::fs::write(&msi, common::test_bytes(4096, 1)).unwrap();
+    s.cli_json(&[
+        "artifact",
+        "upload",
+        "2.1.0",
+        "--platform",
+        "windows-x64",
+        msi.to_str().unwrap(),
+        "--authenticode-signer",
+        "CN=Example GmbH EV Code Signing",
+    ]);
+    let c = s.cli_json(&["checklist", "show", "2.1.0"]);
+    let blockers: Vec<&str> = c["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap())
+        .collect();
+    assert!(
+        blockers.iter().any(|b| b.starts_with("WIZARD-2.1.0.msi is signed by CN=Example GmbH EV Code Signing, whose certificate expires") && b.contains("before the go-live 2027-06-01")),
+        "{blockers:?}"
+    );
+
     // Warnings: one per thing and threshold, whatever the rounds; the certificate 5 days
     // from expiry pages, the root 9 days from it does not.
     wait_for("the expiry warnings", || {
