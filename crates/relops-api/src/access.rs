@@ -171,3 +171,40 @@ pub struct CertificateInfo {
 pub struct CertificateList {
     pub certificates: Vec<CertificateInfo>,
 }
+
+/// A review to do or done (`relops review list`): a document reviewed every half year, or a
+/// release's retrospective.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReviewItem {
+    /// `permissions`, `kb:FAQ-1`, `retro:2.1.0`.
+    pub subject: String,
+    /// `document` or `retrospective`.
+    pub kind: String,
+    /// The role that does it.
+    pub owner_role: String,
+    /// What to do, in words.
+    pub what: String,
+    pub opened_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    /// Open and past its due date.
+    pub overdue: bool,
+    #[serde(default)]
+    pub done_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub done_by: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `GET /v1/reviews`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReviewList {
+    pub reviews: Vec<ReviewItem>,
+}
+
+/// `POST /v1/reviews/{subject}/done`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReviewDone {
+    /// What the review found or changed ("playbook §3 updated: …", "nothing to change").
+    pub note: String,
+}

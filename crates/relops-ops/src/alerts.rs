@@ -707,6 +707,9 @@ pub(crate) async fn maintain(ops: Ops) {
         if let Err(e) = ops.report_expiries(now).await {
             tracing::error!(error = ?e, "checking what expires (keys, certificates) failed");
         }
+        if let Err(e) = ops.open_due_reviews(now).await {
+            tracing::error!(error = ?e, "opening due reviews failed");
+        }
     }
 }
 

@@ -215,6 +215,11 @@ pub enum Command {
     /// is enrolled and whether the pilot stage has enough of them, take one out.
     #[command(subcommand)]
     Pilot(PilotCmd),
+    /// Review cycles (playbook §6): the permission matrix and knowledge-base articles every
+    /// half year, a retrospective after every release at 100 % — what is open, and closing
+    /// one with a note.
+    #[command(subcommand)]
+    Review(ReviewCmd),
     /// An app's log files, as the SDK writes them (docs/sdk.md): check an audit log; list
     /// and open the log bundles apps attached to crashes and tickets.
     #[command(subcommand)]
@@ -1111,6 +1116,21 @@ pub enum KeysCmd {
     Rotate {
         /// root, targets, snapshot or timestamp.
         role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCmd {
+    /// Open reviews (the soonest due first, overdue marked), then the ones done.
+    List,
+    /// Close a review with what it found (its owner: security_engineer for `permissions`,
+    /// support_lead for `kb:ID`, release_manager for `retro:VERSION`); audited.
+    Done {
+        /// `permissions`, `kb:FAQ-1`, `retro:2.1.0`.
+        subject: String,
+        /// What the review found or changed.
+        #[arg(long)]
+        note: String,
     },
 }
 

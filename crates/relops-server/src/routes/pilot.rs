@@ -1,10 +1,11 @@
 //! Pilot enrolment (`relops_ops::pilot`): invitations, the list, removal; the app's join and
-//! leave with the DSN key.
+//! leave with the DSN key. Review cycles (`relops_ops::reviews`): the list, closing one.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use relops_api::{
     IngestAck, PilotInvite, PilotInviteRequest, PilotJoin, PilotJoined, PilotLeave, PilotList,
+    ReviewDone, ReviewItem, ReviewList,
 };
 
 use super::Product;
@@ -61,4 +62,26 @@ pub async fn remove(
 ) -> ApiResult<Json<PilotList>> {
     state.ops.pilot_remove(&who, &product, &id).await?;
     Ok(Json(state.ops.pilot(&who, &product).await?))
+}
+
+/// `GET /v1/reviews`
+pub async fn reviews(
+    State(state): State<AppState>,
+    Product(product): Product,
+    Caller(who): Caller,
+) -> ApiResult<Json<ReviewList>> {
+    Ok(Json(state.ops.reviews(&who, &product).await?))
+}
+
+/// `POST /v1/reviews/{subject}/done`
+pub async fn review_done(
+    State(state): State<AppState>,
+    Path(subject): Path<String>,
+    Product(product): Product,
+    Caller(who): Caller,
+    Json(d): Json<ReviewDone>,
+) -> ApiResult<Json<ReviewItem>> {
+    Ok(Json(
+        state.ops.review_done(&who, &product, &subject, d).await?,
+    ))
 }

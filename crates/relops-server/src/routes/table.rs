@@ -1074,6 +1074,23 @@ fn entries() -> Vec<Entry> {
     v.extend([
         e(
             "GET",
+            "/v1/reviews",
+            P(ReleaseRead),
+            "review cycles: documents due every half year, release retrospectives; open ones first",
+            get(pilot::reviews),
+        )
+        .answers::<api::ReviewList>(),
+        e(
+            "POST",
+            "/v1/reviews/{subject}/done",
+            Access::Token,
+            "close a review with a note (audited) — its owner: key.rotate for permissions, kb.publish for kb:ID, rollout.manage for retro:VERSION; a document's next review opens half a year on",
+            post(pilot::review_done),
+        )
+        .takes::<api::ReviewDone>()
+        .answers::<api::ReviewItem>(),
+        e(
+            "GET",
             "/v1/pilot",
             P(ReleaseRead),
             "the pilot: enrolled installs with what they ran last, invitations, and whether the release in its pilot stage runs on enough of them",

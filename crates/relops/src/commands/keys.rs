@@ -181,3 +181,54 @@ fn pilot_text(list: &relops_api::PilotList) -> String {
     }
     s
 }
+
+/// `relops review`.
+pub async fn review(client: &Client, cmd: crate::cli::ReviewCmd, json: bool) -> anyhow::Result<()> {
+    use crate::cli::ReviewCmd;
+    use relops_api::{ReviewDone, ReviewItem, ReviewList};
+    match cmd {
+        ReviewCmd::List => {
+            let list: ReviewList = client.get("/reviews").await?;
+            if json {
+                return print_json(&list);
+            }
+            let rows: Vec<Vec<String>> = list
+                .reviews
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.subject.clone(),
+                        r.owner_role.clone(),
+                        r.due_at.format("%Y-%m-%d").to_string(),
+                        match (&r.done_at, r.overdue) {
+                            (Some(d), _) => format!("done {}", d.format("%Y-%m-%d")),
+                            (None, true) => "OVERDUE".into(),
+                            (None, false) => "open".into(),
+                        },
+                        r.what.clone(),
+                    ]
+                })
+                .collect();
+            print(&table(
+                &["SUBJECT", "OWNER", "DUE", "STATUS", "WHAT"],
+                &rows,
+            ))
+        }
+        ReviewCmd::Done { subject, note } => {
+            let r: ReviewItem = client
+                .post(
+                    &format!("/reviews/{}/done", segment(&subject)),
+                    &ReviewDone { note },
+                )
+                .await?;
+            if json {
+                return print_json(&r);
+            }
+            print(&format!(
+                "review {} done: {}\n",
+                r.subject,
+                r.note.unwrap_or_default()
+            ))
+        }
+    }
+}

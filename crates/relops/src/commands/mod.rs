@@ -242,6 +242,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Certs(cmd) => keys::certs(&Client::new(&cli.global)?, cmd, json).await,
         Command::Pilot(cmd) => keys::pilot(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Review(cmd) => keys::review(&Client::new(&cli.global)?, cmd, json).await,
         Command::Gate(cmd) => gate::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Audit(AuditCmd::Verify { since_anchor }) => {
             let client = Client::new(&cli.global)?;
