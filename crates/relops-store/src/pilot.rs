@@ -157,19 +157,6 @@ impl Db {
         Ok(true)
     }
 
-    /// Whether `install_id` is in the pilot now.
-    pub async fn in_pilot(&self, product: &str, install_id: &str) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM pilot_installs WHERE product = $1 AND install_id = $2 \
-             AND left_at IS NULL",
-        )
-        .bind(product)
-        .bind(install_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(count(&row, "n")? > 0)
-    }
-
     /// The product's invitations, newest first.
     pub async fn pilot_invites(&self, product: &str) -> Result<Vec<PilotInviteRecord>> {
         let rows = sqlx::query(
