@@ -151,10 +151,12 @@ pub enum Permission {
     KbWrite,
     /// Publish knowledge-base articles (the public FAQ) and record "no FAQ change".
     KbPublish,
+    /// Run retention: remove what the `[retention]` rules say has expired.
+    RetentionApply,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 27] = [
+    pub const ALL: [Permission; 28] = [
         Self::ReleaseRead,
         Self::ReleaseWrite,
         Self::ArtifactWrite,
@@ -182,6 +184,7 @@ impl Permission {
         Self::TicketLead,
         Self::KbWrite,
         Self::KbPublish,
+        Self::RetentionApply,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -213,6 +216,7 @@ impl Permission {
             Self::TicketLead => "ticket.lead",
             Self::KbWrite => "kb.write",
             Self::KbPublish => "kb.publish",
+            Self::RetentionApply => "retention.apply",
         }
     }
 
@@ -287,6 +291,10 @@ impl Permission {
             // what customers read.
             Self::KbWrite => &[SupportAgent, SupportLead, QaLead],
             Self::KbPublish => &[SupportLead],
+            // Storage is the admin's; the security engineer keeps the record. What goes is
+            // the configuration's rule, never the caller's choice; the audit trail is pruned
+            // only for a caller who also holds audit.manage (or by the daily run).
+            Self::RetentionApply => &[Admin, SecurityEngineer],
         }
     }
 

@@ -11,6 +11,7 @@ pub mod mail;
 pub mod offer;
 pub mod platform;
 pub mod release;
+pub mod retention;
 pub mod rollout;
 #[cfg(feature = "schema")]
 mod schema;

@@ -710,6 +710,9 @@ pub(crate) async fn maintain(ops: Ops) {
         if let Err(e) = ops.open_due_reviews(now).await {
             tracing::error!(error = ?e, "opening due reviews failed");
         }
+        if let Err(e) = ops.daily_retention(now).await {
+            tracing::error!(error = ?e, "the daily retention run failed; the next day's retries");
+        }
     }
 }
 

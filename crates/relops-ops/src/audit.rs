@@ -170,6 +170,16 @@ impl Ops {
                 latest.format("%Y-%m-%d %H:%M UTC")
             )));
         }
+        self.prune_audit_before(&who, before).await
+    }
+
+    /// Prunes entries before `before` under `who` (checked by the caller), behind a signed
+    /// checkpoint that is also anchored outside the database.
+    pub(crate) async fn prune_audit_before(
+        &self,
+        who: &crate::Authorized,
+        before: DateTime<Utc>,
+    ) -> OpResult<Option<AuditCheckpoint>> {
         let audit = who.audit("audit.prune", "audit".into(), json!({ "before": before }));
         let cp = self
             .db

@@ -16,11 +16,13 @@ use serde::{Deserialize, Serialize};
 mod console;
 mod crashes;
 mod health;
+mod retention;
 mod support;
 
 pub use console::{ConsoleConfig, OidcConfig};
 pub use crashes::CrashesConfig;
 pub use health::{AlertsConfig, CriticalRule, HealthConfig};
+pub use retention::RetentionConfig;
 pub use support::{GithubConfig, JiraConfig, SupportConfig, ZendeskConfig};
 
 /// Name of the config file inside the data directory.
@@ -56,6 +58,7 @@ pub struct ServerConfig {
     pub support: SupportConfig,
     pub console: ConsoleConfig,
     pub crashes: CrashesConfig,
+    pub retention: RetentionConfig,
 }
 
 /// The `[http]` section: how long a client may take (slow clients hold connections).
@@ -455,6 +458,7 @@ impl Default for ServerConfig {
             support: SupportConfig::default(),
             console: ConsoleConfig::default(),
             crashes: CrashesConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -613,6 +617,10 @@ impl ServerConfig {
             .validate(&self.health)
             .map_err(ConfigError::Invalid)?;
         self.crashes.validate().map_err(ConfigError::Invalid)?;
+        self.retention
+            .rules(self.audit.retention_days, self.support.retain_closed_days)
+            .check()
+            .map_err(ConfigError::Invalid)?;
         if self.max_artifact_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "`max_artifact_bytes` must be above 0".into(),
@@ -876,6 +884,21 @@ app_tickets_per_install_per_day = 3
 # [support.github]
 # repo = "wizard/wizard"
 # token = "..."
+
+[retention]
+# R-RET-1 (docs/retention.md): days each class is kept, 0 = for ever. Release notes, incidents
+# and post-mortems are kept for ever; the audit trail follows [audit] retention_days, closed
+# tickets [support] retain_closed_days. `relops retention plan` shows what would go.
+artifacts_days = 365
+evidence_days = 365
+symbols_days = 365
+crash_dumps_days = 90
+log_bundles_days = 30
+telemetry_days = 90
+# R-RB-3: the newest 3 releases (per product, and per channel in the feed) are never pruned.
+keep_releases = 3
+# Run once a day (one replica of a deployment does).
+daily = true
 
 [console]
 # The web console (docs/console.md): log in at / with an API token.

@@ -37,6 +37,17 @@ struct Payload {
     attachments: Vec<StoredAttachment>,
 }
 
+/// The stored files a crash row names: its dump (sealed or plain) and its attachments.
+pub(crate) fn payload_blob_keys(payload: &str) -> Vec<String> {
+    let p: Payload = serde_json::from_str(payload).unwrap_or_default();
+    p.sealed
+        .into_iter()
+        .chain(p.minidump)
+        .map(|d| d.blob_key)
+        .chain(p.attachments.into_iter().map(|a| a.blob_key))
+        .collect()
+}
+
 #[derive(Debug, Deserialize)]
 struct StoredAttachment {
     filename: Option<String>,

@@ -32,6 +32,7 @@ pub mod pilot;
 mod priority_rules;
 mod public_releases;
 mod releases;
+pub mod retention;
 pub mod reviews;
 mod rollback;
 mod rollback_requests;

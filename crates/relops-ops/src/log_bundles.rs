@@ -29,7 +29,7 @@ pub const MAX_BUNDLE_BYTES: usize = 8 * 1024 * 1024;
 pub const BUNDLES_PER_INSTALL_PER_DAY: u64 = 10;
 
 /// The blob key of a sealed bundle.
-fn blob_key(id: &str) -> String {
+pub(crate) fn blob_key(id: &str) -> String {
     format!("logs/sealed/{id}")
 }
 

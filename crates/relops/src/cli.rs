@@ -204,6 +204,10 @@ pub enum Command {
     /// The audit trail: verify the hash chain, export entries.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Retention (playbook §6): what each class of stored data keeps, which releases are
+    /// never pruned (the last 3: rollback stock), and removing what expired.
+    #[command(subcommand)]
+    Retention(RetentionCmd),
     /// Signing keys: ids, roles, thresholds and expiry; what expires when; renew the root.
     #[command(subcommand)]
     Keys(KeysCmd),
@@ -1056,6 +1060,22 @@ pub enum LogsCmd {
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCmd {
+    /// What a retention run would remove and why — per class its rule, the pinned releases,
+    /// each item; removes nothing. The server also runs retention once a day
+    /// (`[retention] daily`).
+    Plan {
+        /// Plan for a later date (`YYYY-MM-DD` or RFC 3339) to see what will go by then.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Remove what the `[retention]` rules say has expired, now (admin or security
+    /// engineer; every removal audited). The audit trail is pruned too for a security
+    /// engineer (audit.manage).
+    Apply,
 }
 
 #[derive(Debug, Subcommand)]

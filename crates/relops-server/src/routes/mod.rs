@@ -18,6 +18,7 @@ mod pilot;
 mod probes;
 mod public;
 mod releases;
+mod retention;
 mod rollouts;
 pub mod spec;
 mod support;

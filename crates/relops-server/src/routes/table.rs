@@ -19,7 +19,8 @@ use tower_http::trace::TraceLayer;
 pub use super::spec::{Access, Body, RouteSpec, method};
 use super::{
     alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, kb,
-    log_bundles, pilot, probes, public, releases, rollouts, support, tickets, tokens, tuf, update,
+    log_bundles, pilot, probes, public, releases, retention, rollouts, support, tickets, tokens,
+    tuf, update,
 };
 use crate::AppState;
 use crate::auth::authenticate;
@@ -899,6 +900,22 @@ fn entries() -> Vec<Entry> {
             post(audit::prune),
         )
         .answers::<Option<api::AuditCheckpoint>>(),
+        e(
+            "GET",
+            "/v1/retention/plan",
+            P(ReleaseRead),
+            "what a retention run at `?at=` (default now) would remove and why: each class's rule, the pinned releases (rollback stock, the feed), the items",
+            get(retention::plan),
+        )
+        .answers::<api::RetentionPlan>(),
+        e(
+            "POST",
+            "/v1/retention/apply",
+            P(RetentionApply),
+            "remove what the [retention] rules say has expired (each removal audited); the audit trail too when the caller holds audit.manage",
+            post(retention::apply),
+        )
+        .answers::<api::RetentionApplied>(),
         e(
             "POST",
             "/v1/tokens",

@@ -291,6 +291,17 @@ impl BlobStore {
             .map_err(|e| BlobError::from_store(key, e))
     }
 
+    /// Every object under `prefix` with its size and when it was written (retention).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64, DateTime<Utc>)>> {
+        let mut out = Vec::new();
+        let mut list = self.store.list(Some(&Path::from(prefix)));
+        while let Some(meta) = list.next().await {
+            let meta = meta?;
+            out.push((meta.location.to_string(), meta.size, meta.last_modified));
+        }
+        Ok(out)
+    }
+
     /// Every key under `prefix` that a reader can see (finished objects only).
     pub async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
         let mut out = Vec::new();

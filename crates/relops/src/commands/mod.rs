@@ -11,6 +11,7 @@ mod kb;
 mod keys;
 mod logs;
 mod release;
+mod retention;
 mod rollout;
 mod server;
 mod simulate;
@@ -243,6 +244,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Certs(cmd) => keys::certs(&Client::new(&cli.global)?, cmd, json).await,
         Command::Pilot(cmd) => keys::pilot(&Client::new(&cli.global)?, cmd, json).await,
         Command::Review(cmd) => keys::review(&Client::new(&cli.global)?, cmd, json).await,
+        Command::Retention(cmd) => retention::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Gate(cmd) => gate::run(&Client::new(&cli.global)?, cmd, json).await,
         Command::Audit(AuditCmd::Verify { since_anchor }) => {
             let client = Client::new(&cli.global)?;
