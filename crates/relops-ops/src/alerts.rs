@@ -677,6 +677,18 @@ pub(crate) async fn maintain(ops: Ops) {
             Err(e) => tracing::error!(error = ?e, "reading rollouts for the health gate failed"),
         }
         ops.health.judge_all(now);
+        // Each replica's own health window and ingest marks (idempotent on a shared database).
+        if now - last_prune > chrono::Duration::hours(1) {
+            ops.health.prune(now);
+            if let Err(e) = ops.db.prune_ingest(now).await {
+                tracing::error!(error = ?e, "pruning old install marks and ended sessions failed");
+            }
+            last_prune = now;
+        }
+        // Deployment-wide deadlines, reminders and retention: on the leader only.
+        if !ops.leads() {
+            continue;
+        }
         match ops.freeze_due(now.date_naive()).await {
             Ok(frozen) => {
                 for (product, v) in frozen {
@@ -684,13 +696,6 @@ pub(crate) async fn maintain(ops: Ops) {
                 }
             }
             Err(e) => tracing::error!(error = ?e, "freezing releases at their freeze date failed"),
-        }
-        if now - last_prune > chrono::Duration::hours(1) {
-            ops.health.prune(now);
-            if let Err(e) = ops.db.prune_ingest(now).await {
-                tracing::error!(error = ?e, "pruning old install marks and ended sessions failed");
-            }
-            last_prune = now;
         }
         if let Err(e) = ops.report_overdue_postmortems().await {
             tracing::error!(error = ?e, "checking overdue post-mortems failed");

@@ -112,6 +112,8 @@ pub struct Services {
     pub(crate) health: Arc<HealthEngine>,
     /// The engine's changes, taken by the alert worker when the workers start.
     alert_changes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
+    /// Whether this replica leads the deployment's background work (`workers::lead`).
+    pub(crate) leading: std::sync::atomic::AtomicBool,
     /// Set once the server stops taking connections: long-lived answers (live-update
     /// streams) end so that the connections they hold can close.
     stopping: tokio::sync::watch::Sender<bool>,
@@ -186,6 +188,10 @@ impl Ops {
             health,
             alert_changes: std::sync::Mutex::new(Some(changes)),
             stopping: tokio::sync::watch::Sender::new(false),
+            // An SQLite deployment is one process: it leads from the start.
+            leading: std::sync::atomic::AtomicBool::new(
+                db.backend() == relops_store::Backend::Sqlite,
+            ),
             oidc: config
                 .console
                 .oidc
@@ -237,6 +243,11 @@ impl Ops {
             );
         }
         Ok(())
+    }
+
+    /// Whether this replica leads the background work now (always, on SQLite).
+    pub fn leads(&self) -> bool {
+        self.leading.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The configuration the server runs with.

@@ -77,6 +77,11 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "Support tickets being worked on (new, open, waiting on the customer, escalated).",
     ),
     (
+        "relops_leader",
+        "gauge",
+        "1 while this replica leads the deployment's background work (one leader per database), else 0.",
+    ),
+    (
         "relops_crash_backlog",
         "gauge",
         "Crashes waiting to be processed into stacks (set by the crash worker after each round).",

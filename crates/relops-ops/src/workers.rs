@@ -2,7 +2,9 @@
 //! it expires, signing audit checkpoints, delivering the notification outbox, acting on
 //! the health engine's changes (the alert worker), the health maintenance loop, recording
 //! release health for the charts, processing crashes and forgetting idle installs'
-//! rate-limit buckets.
+//! rate-limit buckets; and holding or seeking the lead, so that the deployment-wide jobs
+//! (the maintenance loop's deadlines, reminders and retention, audit checkpoints) run on
+//! one replica. The outbox needs no leader: each message is claimed by one replica.
 
 use chrono::Utc;
 use tokio::sync::mpsc;
@@ -25,6 +27,7 @@ impl Drop for Workers {
 
 pub(crate) fn start(ops: Ops, changes: Option<mpsc::UnboundedReceiver<Change>>) -> Workers {
     let mut tasks = vec![
+        tokio::spawn(lead(ops.clone())),
         tokio::spawn(refresh_feed(ops.clone())),
         tokio::spawn(checkpoint_audit(ops.clone())),
         tokio::spawn(crate::services::notify::deliver(ops.clone())),
@@ -41,6 +44,37 @@ pub(crate) fn start(ops: Ops, changes: Option<mpsc::UnboundedReceiver<Change>>) 
         crate::services::ratelimit::forget_idle_periodically(ops),
     ));
     Workers(tasks)
+}
+
+/// How often the lead is checked (held) or sought: a dead leader's work moves within this
+/// and the database noticing its connection is gone.
+const LEAD_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Holds or seeks the deployment's lead ([`relops_store::LeaderLock`]) every [`LEAD_CHECK`].
+async fn lead(ops: Ops) {
+    let mut lock = relops_store::LeaderLock::new(&ops.db);
+    let mut tick = tokio::time::interval(LEAD_CHECK);
+    loop {
+        tick.tick().await;
+        let leads = match lock.hold().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = ?e, "cannot reach the database to hold the lead");
+                false
+            }
+        };
+        let was = ops
+            .leading
+            .swap(leads, std::sync::atomic::Ordering::Relaxed);
+        if leads != was {
+            tracing::info!(
+                leads,
+                "this replica {} the background work",
+                if leads { "leads" } else { "no longer leads" }
+            );
+        }
+        metrics::gauge!("relops_leader").set(if leads { 1.0 } else { 0.0 });
+    }
 }
 
 /// Records every release's health for the charts ([`Ops::record_health_history`]).
@@ -93,6 +127,9 @@ async fn checkpoint_audit(ops: Ops) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        if !ops.leads() {
+            continue;
+        }
         if let Err(e) = ops.sign_audit_checkpoint().await {
             tracing::error!(error = ?e, "signing an audit checkpoint failed; retrying next interval");
         }
