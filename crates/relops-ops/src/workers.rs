@@ -4,7 +4,8 @@
 //! release health for the charts, processing crashes and forgetting idle installs'
 //! rate-limit buckets; and holding or seeking the lead, so that the deployment-wide jobs
 //! (the maintenance loop's deadlines, reminders and retention, audit checkpoints) run on
-//! one replica. The outbox needs no leader: each message is claimed by one replica.
+//! one replica. The outbox needs no leader: each message is claimed by one replica. Every
+//! replica follows the feed the others publish the moment they publish it.
 
 use chrono::Utc;
 use tokio::sync::mpsc;
@@ -29,6 +30,7 @@ pub(crate) fn start(ops: Ops, changes: Option<mpsc::UnboundedReceiver<Change>>) 
     let mut tasks = vec![
         tokio::spawn(lead(ops.clone())),
         tokio::spawn(refresh_feed(ops.clone())),
+        tokio::spawn(follow_feed(ops.clone())),
         tokio::spawn(checkpoint_audit(ops.clone())),
         tokio::spawn(crate::services::notify::deliver(ops.clone())),
     ];
@@ -133,6 +135,51 @@ async fn checkpoint_audit(ops: Ops) {
         if let Err(e) = ops.sign_audit_checkpoint().await {
             tracing::error!(error = ?e, "signing an audit checkpoint failed; retrying next interval");
         }
+    }
+}
+
+/// Serves the feed other replicas publish as soon as they publish it: listens for the
+/// database's announcements ([`relops_store::FeedListener`], PostgreSQL only) and, after a
+/// lost connection, catches up on every product. Without a connection it retries every
+/// few seconds; [`refresh_feed`] covers the gap.
+async fn follow_feed(ops: Ops) {
+    use relops_store::FeedChange;
+    loop {
+        let mut listener = match relops_store::FeedListener::connect(&ops.db).await {
+            Ok(Some(l)) => l,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = ?e, "cannot listen for feed changes; retrying in 5 s (the feed is refreshed every [feed] refresh_interval_seconds meanwhile)");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        // Whatever changed before the listener was up, or while its connection was down.
+        let mut catch_up = true;
+        loop {
+            if catch_up {
+                for product in &ops.config.products {
+                    if let Err(e) = ops.feed.follow(&ops.db, product).await {
+                        tracing::error!(product, error = ?e, "catching up on the feed failed");
+                    }
+                }
+            }
+            catch_up = false;
+            match listener.next().await {
+                Ok(FeedChange::Product(p)) if ops.config.products.contains(&p) => {
+                    if let Err(e) = ops.feed.follow(&ops.db, &p).await {
+                        tracing::error!(product = p, error = ?e, "serving another replica's feed change failed");
+                    }
+                }
+                Ok(FeedChange::Product(_)) => {}
+                Ok(FeedChange::Missed) => catch_up = true,
+                Err(e) => {
+                    tracing::warn!(error = ?e, "lost the feed listener; reconnecting");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 

@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use crate::artifacts::{StoredArtifact, artifact_from_row};
 use crate::pool::Db;
-use crate::sql::{Result, parse, ts};
+use crate::sql::{Backend, Result, parse, ts};
 
 /// The release states whose artifacts the feed publishes.
 pub const PUBLISHED_STATES: [ReleaseState; 6] = [
@@ -103,7 +103,27 @@ impl Db {
                 })
             })?;
         }
+        if self.backend() == Backend::Postgres {
+            // Delivered at commit to every replica's `FeedListener`.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(crate::changes::FEED_CHANNEL)
+                .bind(product)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The newest stored `timestamp.json` version of `product`'s feed (0: none yet).
+    pub async fn feed_timestamp_version(&self, product: &str) -> Result<u64> {
+        let v: Option<i64> = sqlx::query(
+            "SELECT MAX(version) AS v FROM tuf_metadata WHERE product = $1 AND role = 'timestamp'",
+        )
+        .bind(product)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("v")?;
+        Ok(v.unwrap_or(0) as u64)
     }
 }

@@ -5,6 +5,7 @@ mod artifacts;
 mod audit;
 pub mod backup;
 mod blob;
+mod changes;
 mod checklist;
 mod crash_analysis;
 mod expiry;
@@ -34,6 +35,7 @@ pub use alerts::{AlertRecord, IncidentDecisionRecord, IncidentReport, NewAlert, 
 pub use artifacts::{ArtifactRecord, NewArtifact, StoredArtifact};
 pub use audit::{AuditEntry, AuditRecord, AuditVerdict, Checkpoint, GENESIS};
 pub use blob::{BlobConfig, BlobError, BlobStore, BlobUpload, PutOnce};
+pub use changes::{FeedChange, FeedListener};
 pub use checklist::{Decision, Signoff};
 pub use crash_analysis::{
     AnalysisOutcome, AnalysisRecord, GroupRecord, GroupStat, PendingCrash, SymbolRecord,

@@ -31,6 +31,8 @@ pub struct Db {
     /// SQLite: the ingest journal next to the database file (`ingest_write/journal.rs`).
     pub(crate) journal: Option<IngestJournal>,
     backend: Backend,
+    /// PostgreSQL: where [`crate::FeedListener`] connects (a connection of its own).
+    pub(crate) listen_url: Option<crate::changes::Url>,
 }
 
 impl Db {
@@ -96,6 +98,7 @@ impl Db {
             ingest,
             journal,
             backend,
+            listen_url: (backend == Backend::Postgres).then(|| crate::changes::Url(url.clone())),
         })
     }
 

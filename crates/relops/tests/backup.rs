@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use common::{Backend, Server, TestEnv, assert_refused, test_bytes};
+use common::{Backend, Server, TestEnv, assert_refused, copy_dir, test_bytes};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_under_load_restores_to_a_working_server() {
@@ -173,16 +173,4 @@ async fn a_backup_under_load_restores_to_a_working_server() {
     eprintln!(
         "backup under load: {before} sessions acknowledged before it began, {after} by its end, {counted} in the restored server"
     );
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }

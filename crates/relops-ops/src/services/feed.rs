@@ -392,6 +392,20 @@ impl Feed {
         Ok(())
     }
 
+    /// Serves what another replica published for `product`, if the database holds a newer
+    /// set than this replica serves. Runs under the write lock, so it never interleaves
+    /// with this replica's own publishing and never goes back a version.
+    pub async fn follow(&self, db: &Db, product: &str) -> anyhow::Result<bool> {
+        let _keys = self.write.lock().await;
+        let (.., served) = self.slot(product)?.load().versions();
+        if db.feed_timestamp_version(product).await? <= served {
+            return Ok(false);
+        }
+        self.reload(db, product).await?;
+        tracing::debug!(product, "serving the feed another replica published");
+        Ok(true)
+    }
+
     fn slot(&self, product: &str) -> anyhow::Result<&ArcSwap<Published>> {
         self.products
             .get(product)

@@ -175,6 +175,15 @@ impl TestEnv {
         Server::start(self.path(), &self.admin_token)
     }
 
+    /// Another replica of this deployment, serving: the same config (database, bucket) and
+    /// keys in a data dir of its own (returned with it, removed when dropped).
+    pub fn replica(&self) -> (tempfile::TempDir, Server) {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(self.path(), dir.path());
+        let s = Server::start(dir.path(), &self.admin_token);
+        (dir, s)
+    }
+
     /// Runs SQL on the server's database directly (to tamper, or to move a date).
     pub async fn execute_sql(&self, sql: &[&str]) {
         use sqlx::Connection;
@@ -276,6 +285,19 @@ pub fn report(name: &str) -> String {
         "{}/../relops-gates/tests/data/reports/{name}",
         env!("CARGO_MANIFEST_DIR")
     )
+}
+
+/// Copies the directory tree `from` into `to` (created if absent).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
 }
 
 /// A running `relops serve` child; killed (SIGKILL) on drop.
