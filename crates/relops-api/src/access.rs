@@ -194,6 +194,18 @@ pub struct ReviewItem {
     pub done_by: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
+    /// The knowledge-base revision the review was closed with (e.g. the playbook updated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<KbRevisionRef>,
+}
+
+/// A revision of a knowledge-base article: `FAQ-3@4` on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KbRevisionRef {
+    /// The article's id (`FAQ-3`).
+    pub article: String,
+    /// Its revision number (1 is the first text).
+    pub revision: i64,
 }
 
 /// `GET /v1/reviews`.
@@ -206,5 +218,10 @@ pub struct ReviewList {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReviewDone {
     /// What the review found or changed ("playbook §3 updated: …", "nothing to change").
+    /// May be empty when `revision` says what changed.
+    #[serde(default)]
     pub note: String,
+    /// The knowledge-base revision that carries the change (e.g. the playbook's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<KbRevisionRef>,
 }

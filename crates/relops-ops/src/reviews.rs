@@ -3,7 +3,9 @@
 //! article (support lead) — and after every release that reached 100 % the release manager
 //! holds a short retrospective ("update the playbook?"). The maintenance loop opens each
 //! review when it comes due, reminds its owner once when it is overdue, and the owner closes
-//! it with a note (audited); closing a document's review opens the next, half a year on.
+//! it with a note or a linked knowledge-base revision (the playbook's, when the playbook is
+//! kept in the knowledge base), audited; closing a document's review opens the next, half a
+//! year on.
 
 use chrono::{DateTime, Duration, Utc};
 use relops_api::{ReviewDone, ReviewItem, ReviewList};
@@ -36,6 +38,9 @@ fn item(r: ReviewRecord, now: DateTime<Utc>) -> ReviewItem {
         done_at: r.done_at,
         done_by: r.done_by,
         note: r.note,
+        revision: r
+            .revision
+            .map(|(article, revision)| relops_api::KbRevisionRef { article, revision }),
     }
 }
 
@@ -84,23 +89,34 @@ impl Ops {
             ))
         })?;
         let who = actor.authorize(permission)?;
-        if done.note.trim().is_empty() {
-            return Err(OpError::Invalid(
-                "say what the review found or changed (--note), e.g. \"nothing to change\"".into(),
-            ));
-        }
-        let note = relops_core::text::line("note", done.note.trim(), 2000)
+        let linked = match &done.revision {
+            Some(r) => Some(self.linked_revision(product, r).await?),
+            None => None,
+        };
+        let note = match (done.note.trim(), &linked) {
+            ("", None) => {
+                return Err(OpError::Invalid(
+                    "say what the review found or changed (--note), e.g. \"nothing to change\", or link the revision that carries the change (--revision FAQ-3@4)".into(),
+                ));
+            }
+            ("", Some((r, title))) => format!("revised: {title} ({}@{})", r.article, r.revision),
+            (note, _) => note.to_owned(),
+        };
+        let note = relops_core::text::line("note", &note, 2000)
             .map_err(crate::invalid)?
             .to_owned();
         let now = Utc::now();
+        let revision = linked
+            .as_ref()
+            .map(|(r, _)| (r.article.as_str(), r.revision));
         let audit = who.audit(
             "review.done",
             format!("{product}/review/{subject}"),
-            json!({"note": note}),
+            json!({"note": note, "revision": linked.as_ref().map(|(r, _)| r)}),
         );
         if !self
             .db
-            .close_review(product, subject, &who.name, &note, now, &audit)
+            .close_review(product, subject, &who.name, &note, revision, now, &audit)
             .await?
         {
             return Err(OpError::NotFound(format!(
@@ -120,6 +136,39 @@ impl Ops {
                 "the closed review of {subject} is not found"
             ))
         })
+    }
+
+    /// The knowledge-base revision `r` names, checked: an article of `product` that has
+    /// reached that revision; with the article's title.
+    async fn linked_revision(
+        &self,
+        product: &str,
+        r: &relops_api::KbRevisionRef,
+    ) -> OpResult<(relops_api::KbRevisionRef, String)> {
+        let article = r.article.trim();
+        let a = self
+            .db
+            .kb_article(article)
+            .await?
+            .filter(|a| a.product == product)
+            .ok_or_else(|| {
+                OpError::NotFound(format!(
+                    "no knowledge-base article `{article}` for {product}: `relops kb list` shows them"
+                ))
+            })?;
+        if r.revision < 1 || r.revision > a.revision {
+            return Err(OpError::Invalid(format!(
+                "{article} has revisions 1 to {}; `relops kb show {article}` lists them",
+                a.revision
+            )));
+        }
+        Ok((
+            relops_api::KbRevisionRef {
+                article: a.id,
+                revision: r.revision,
+            },
+            a.title,
+        ))
     }
 
     /// Opens the reviews that came due and reminds once of overdue ones (the maintenance
@@ -146,6 +195,7 @@ impl Ops {
                 done_at: None,
                 done_by: None,
                 note: None,
+                revision: None,
             }];
             for a in self.db.kb_articles(product, false).await? {
                 let subject = format!("kb:{}", a.id);
@@ -164,6 +214,7 @@ impl Ops {
                     done_at: None,
                     done_by: None,
                     note: None,
+                    revision: None,
                 });
             }
             for r in self.db.rollouts(product).await? {
@@ -186,6 +237,7 @@ impl Ops {
                         done_at: None,
                         done_by: None,
                         note: None,
+                        revision: None,
                     });
                 }
             }

@@ -22,6 +22,8 @@ pub struct ReviewRecord {
     pub done_at: Option<DateTime<Utc>>,
     pub done_by: Option<String>,
     pub note: Option<String>,
+    /// The knowledge-base article and revision the review was closed with.
+    pub revision: Option<(String, i64)>,
 }
 
 impl Db {
@@ -59,7 +61,7 @@ impl Db {
     pub async fn reviews(&self, product: &str) -> Result<Vec<ReviewRecord>> {
         let rows = sqlx::query(
             "SELECT product, subject, kind, owner_role, what, opened_at, due_at, done_at, done_by, \
-             note FROM reviews WHERE product = $1 \
+             note, kb_article, kb_revision FROM reviews WHERE product = $1 \
              ORDER BY CASE WHEN done_at IS NULL THEN 0 ELSE 1 END, due_at, subject",
         )
         .bind(product)
@@ -78,29 +80,41 @@ impl Db {
                     done_at: parse_opt(r, "done_at")?,
                     done_by: r.try_get("done_by")?,
                     note: r.try_get("note")?,
+                    revision: match (
+                        r.try_get::<Option<String>, _>("kb_article")?,
+                        r.try_get::<Option<i64>, _>("kb_revision")?,
+                    ) {
+                        (Some(a), Some(n)) => Some((a, n)),
+                        _ => None,
+                    },
                 })
             })
             .collect()
     }
 
-    /// Closes the open review of `subject` with its audit entry; `false` when none is open.
+    /// Closes the open review of `subject` with its note, the knowledge-base revision it
+    /// links (if any) and its audit entry; `false` when none is open.
+    #[allow(clippy::too_many_arguments)]
     pub async fn close_review(
         &self,
         product: &str,
         subject: &str,
         by: &str,
         note: &str,
+        revision: Option<(&str, i64)>,
         at: DateTime<Utc>,
         audit: &AuditRecord,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
-            "UPDATE reviews SET done_at = $1, done_by = $2, note = $3 \
-             WHERE product = $4 AND subject = $5 AND done_at IS NULL",
+            "UPDATE reviews SET done_at = $1, done_by = $2, note = $3, kb_article = $4, \
+             kb_revision = $5 WHERE product = $6 AND subject = $7 AND done_at IS NULL",
         )
         .bind(ts(at))
         .bind(by)
         .bind(note)
+        .bind(revision.map(|r| r.0))
+        .bind(revision.map(|r| r.1))
         .bind(product)
         .bind(subject)
         .execute(&mut *tx)

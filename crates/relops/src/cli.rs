@@ -1144,13 +1144,18 @@ pub enum ReviewCmd {
     /// Open reviews (the soonest due first, overdue marked), then the ones done.
     List,
     /// Close a review with what it found (its owner: security_engineer for `permissions`,
-    /// support_lead for `kb:ID`, release_manager for `retro:VERSION`); audited.
+    /// support_lead for `kb:ID`, release_manager for `retro:VERSION`), or with the
+    /// knowledge-base revision that carries the change (e.g. the playbook's); audited.
     Done {
         /// `permissions`, `kb:FAQ-1`, `retro:2.1.0`.
         subject: String,
-        /// What the review found or changed.
-        #[arg(long)]
-        note: String,
+        /// What the review found or changed; may be left out with --revision.
+        #[arg(long, required_unless_present = "revision")]
+        note: Option<String>,
+        /// The revision that carries the change, ARTICLE@N, e.g. FAQ-3@4 (`relops kb show
+        /// FAQ-3` lists its revisions).
+        #[arg(long, value_parser = parse_kb_revision)]
+        revision: Option<relops_api::KbRevisionRef>,
     },
 }
 
@@ -1249,6 +1254,22 @@ impl Cli {
     pub fn is_server(&self) -> bool {
         matches!(self.command, Command::Serve { .. } | Command::Init(_))
     }
+}
+
+/// `FAQ-3@4` → article FAQ-3, revision 4.
+fn parse_kb_revision(s: &str) -> Result<relops_api::KbRevisionRef, String> {
+    let (article, n) = s
+        .rsplit_once('@')
+        .ok_or_else(|| format!("`{s}`: write ARTICLE@REVISION, e.g. FAQ-3@4"))?;
+    let revision = n
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| format!("`{n}` is not a revision number (1, 2, …)"))?;
+    Ok(relops_api::KbRevisionRef {
+        article: article.trim().to_owned(),
+        revision,
+    })
 }
 
 #[cfg(test)]

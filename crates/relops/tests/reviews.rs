@@ -86,17 +86,71 @@ async fn reviews_open_remind_and_close(b: Backend) {
         1,
         "say what the review found",
     );
+    // The retrospective changed the playbook, kept in the knowledge base: the review is
+    // closed by linking the playbook's new revision.
+    let book = work.path().join("playbook.md");
+    std::fs::write(&book, "# Release playbook\n\nHotfixes within 48 h.\n").unwrap();
+    let playbook = s.cli_json_as(
+        &lead,
+        &[
+            "kb",
+            "add",
+            "--title",
+            "Release playbook",
+            book.to_str().unwrap(),
+        ],
+    );
+    let pb = playbook["id"].as_str().unwrap().to_owned();
+    std::fs::write(&book, "# Release playbook\n\nHotfixes within 24 h.\n").unwrap();
+    s.cli_json_as(&lead, &["kb", "edit", &pb, book.to_str().unwrap()]);
+    assert_refused(
+        &s.cli_as(
+            &rm,
+            &[
+                "review",
+                "done",
+                "retro:2.1.0",
+                "--revision",
+                &format!("{pb}@3"),
+            ],
+        ),
+        1,
+        &format!("{pb} has revisions 1 to 2"),
+    );
+    assert_refused(
+        &s.cli_as(
+            &rm,
+            &["review", "done", "retro:2.1.0", "--revision", "FAQ-99@1"],
+        ),
+        1,
+        "no knowledge-base article `FAQ-99`",
+    );
+    assert_refused(
+        &s.cli_as(
+            &rm,
+            &["review", "done", "retro:2.1.0", "--revision", "FAQ-1"],
+        ),
+        2,
+        "ARTICLE@REVISION",
+    );
     let done = s.cli_json_as(
         &rm,
         &[
             "review",
             "done",
             "retro:2.1.0",
-            "--note",
-            "playbook §3.2 updated: hotfix window",
+            "--revision",
+            &format!("{pb}@2"),
         ],
     );
-    assert_eq!(done["note"], "playbook §3.2 updated: hotfix window");
+    assert_eq!(
+        done["revision"],
+        serde_json::json!({"article": pb, "revision": 2})
+    );
+    assert_eq!(done["note"], format!("revised: Release playbook ({pb}@2)"));
+    let listed = s.cli_json(&["review", "list"]);
+    let listed = find(&listed, "retro:2.1.0", false).unwrap();
+    assert_eq!(listed["revision"]["article"], pb.as_str());
     assert_refused(
         &s.cli_as(&rm, &["review", "done", "retro:2.1.0", "--note", "again"]),
         1,

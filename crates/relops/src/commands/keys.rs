@@ -214,11 +214,18 @@ pub async fn review(client: &Client, cmd: crate::cli::ReviewCmd, json: bool) -> 
                 &rows,
             ))
         }
-        ReviewCmd::Done { subject, note } => {
+        ReviewCmd::Done {
+            subject,
+            note,
+            revision,
+        } => {
             let r: ReviewItem = client
                 .post(
                     &format!("/reviews/{}/done", segment(&subject)),
-                    &ReviewDone { note },
+                    &ReviewDone {
+                        note: note.unwrap_or_default(),
+                        revision,
+                    },
                 )
                 .await?;
             if json {
