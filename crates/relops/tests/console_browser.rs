@@ -269,7 +269,7 @@ async fn people_do_their_work_in_the_console() {
         "1.9.0 is offered again in 2.0.0's place: {after}"
     );
 
-    for name in ["kb", "tokens", "tokens-de"] {
+    for name in ["kb", "keys", "tokens", "tokens-de"] {
         assert!(
             r["axe"].get(name).is_some(),
             "axe did not check {name}: {r}"

@@ -159,6 +159,16 @@ routing_key = "R0UT1NGKEY"
     );
     // What the server re-signs itself needs nobody, though the timestamp expires tomorrow.
     assert_eq!(item(&status, "wizard timestamp metadata")["level"], "auto");
+    // The console shows the same inventory, the soonest first, to whoever reads releases.
+    let (cookie, _) = common::console_login(&s.url, &s.as_role("qa_lead")).await;
+    let (code, html) = common::console_page(&s.url, "/console/wizard/keys", &cookie).await;
+    assert_eq!(code, 200, "{html}");
+    let row = |n: &str| html.find(&format!("<td>{n}</td>")).unwrap_or(usize::MAX);
+    for n in &names {
+        assert!(row(n) < usize::MAX, "the keys page lists {n}");
+    }
+    assert!(row("CN=Example GmbH EV Code Signing") < row("wizard root metadata"));
+    assert!(html.contains("<span class=\"badge page\">7 days or less: on-call is paged</span>"));
 
     // An installer signed with it, for a release going live after it expires, is a
     // blocker at the checklist.

@@ -7,6 +7,7 @@ mod audit;
 mod health;
 mod incidents;
 mod kb;
+mod keys;
 mod live;
 mod overview;
 mod releases;
@@ -118,6 +119,7 @@ pub fn router(ops: Ops) -> Router {
         .route("/console/{product}", get(overview::page))
         .route("/console/{product}/events", get(live::events))
         .route("/console/{product}/audit", get(audit::page))
+        .route("/console/{product}/keys", get(keys::page))
         .route("/console/{product}/health", get(health::page))
         .route("/console/{product}/incidents", get(incidents::list))
         .route("/console/{product}/incidents/{id}", get(incidents::detail))

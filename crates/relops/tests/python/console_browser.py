@@ -120,6 +120,8 @@ def step_roles_and_go(browser):
     page.goto(URL + "/console/wizard/audit?verify=1")
     out["actions"]["verify"] = page.locator("#verification").inner_text()
     check_page(page, "audit")
+    page.goto(URL + "/console/wizard/keys")
+    check_page(page, "keys")
     page.goto(URL + "/console/wizard/tokens")
     check_page(page, "tokens")
     # The same page in German (the switch in its header).
