@@ -154,25 +154,19 @@ async fn follow_feed(ops: Ops) {
                 continue;
             }
         };
-        // Whatever changed before the listener was up, or while its connection was down.
-        let mut catch_up = true;
+        // Every product first: whatever changed before the listener was up, and again
+        // whatever may have changed while its connection was down.
+        let mut due: Vec<String> = ops.config.products.to_vec();
         loop {
-            if catch_up {
-                for product in &ops.config.products {
-                    if let Err(e) = ops.feed.follow(&ops.db, product).await {
-                        tracing::error!(product, error = ?e, "catching up on the feed failed");
-                    }
+            for product in due.drain(..) {
+                if let Err(e) = ops.feed.follow(&ops.db, &product).await {
+                    tracing::error!(product, error = ?e, "serving the feed another replica published failed");
                 }
             }
-            catch_up = false;
             match listener.next().await {
-                Ok(FeedChange::Product(p)) if ops.config.products.contains(&p) => {
-                    if let Err(e) = ops.feed.follow(&ops.db, &p).await {
-                        tracing::error!(product = p, error = ?e, "serving another replica's feed change failed");
-                    }
-                }
+                Ok(FeedChange::Product(p)) if ops.config.products.contains(&p) => due.push(p),
                 Ok(FeedChange::Product(_)) => {}
-                Ok(FeedChange::Missed) => catch_up = true,
+                Ok(FeedChange::Missed) => due = ops.config.products.to_vec(),
                 Err(e) => {
                     tracing::warn!(error = ?e, "lost the feed listener; reconnecting");
                     break;

@@ -9,7 +9,7 @@
 use sqlx::postgres::PgListener;
 
 use crate::pool::Db;
-use crate::sql::{Backend, Result};
+use crate::sql::Result;
 
 /// The channel the feed's changes are announced on.
 pub(crate) const FEED_CHANNEL: &str = "relops_feed";
@@ -45,7 +45,7 @@ impl std::fmt::Debug for FeedListener {
 impl FeedListener {
     /// Listens for feed changes; `None` on SQLite, where one process makes every change.
     pub async fn connect(db: &Db) -> Result<Option<Self>> {
-        let (Backend::Postgres, Some(url)) = (db.backend(), &db.listen_url) else {
+        let Some(url) = &db.listen_url else {
             return Ok(None);
         };
         let mut listener = PgListener::connect(&url.0).await?;

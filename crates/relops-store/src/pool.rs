@@ -31,7 +31,8 @@ pub struct Db {
     /// SQLite: the ingest journal next to the database file (`ingest_write/journal.rs`).
     pub(crate) journal: Option<IngestJournal>,
     backend: Backend,
-    /// PostgreSQL: where [`crate::FeedListener`] connects (a connection of its own).
+    /// PostgreSQL: where [`crate::FeedListener`] connects (a connection of its own); none
+    /// on SQLite, which has nobody to tell.
     pub(crate) listen_url: Option<crate::changes::Url>,
 }
 
