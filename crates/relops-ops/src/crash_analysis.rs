@@ -439,14 +439,15 @@ impl Ops {
             .await?;
         crate::metrics::crash_processed(a.status.as_str());
         if let (true, Some(rule)) = (became_critical, critical) {
-            self.count_critical(c, rule);
+            self.count_critical(c, rule).await;
         }
         Ok(())
     }
 
     /// A stack rule classed the crash critical (stored with its analysis): the health
-    /// engine counts it as the critical crash it is (the rollback rule may fire on it).
-    fn count_critical(&self, c: &PendingCrash, rule: &str) {
+    /// engine counts it as the critical crash it is (the rollback rule may fire on it),
+    /// and so do the other replicas'.
+    async fn count_critical(&self, c: &PendingCrash, rule: &str) {
         tracing::warn!(
             product = c.product,
             crash = c.crash_id,
@@ -466,7 +467,16 @@ impl Ops {
             code: None,
             payload: String::new(),
         };
+        let records = [record];
+        let tallies: Vec<_> = relops_ingest::tallies(&records, &[true]).collect();
+        if let Err(e) = self
+            .db
+            .share_tallies(&c.product, &tallies, c.received_at)
+            .await
+        {
+            tracing::error!(product = c.product, crash = c.crash_id, error = ?e, "telling the other replicas of a critical crash failed; they count it after their next restart");
+        }
         self.health
-            .observe(&c.product, &[record], &[true], c.received_at);
+            .observe(&c.product, &records, &[true], c.received_at);
     }
 }

@@ -112,6 +112,9 @@ pub struct Services {
     pub(crate) health: Arc<HealthEngine>,
     /// The engine's changes, taken by the alert worker when the workers start.
     alert_changes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
+    /// Where the engine goes on reading the other replicas' tallies, taken by the fleet
+    /// follower when the workers start.
+    fleet_cursor: std::sync::Mutex<Option<relops_store::FleetCursor>>,
     /// Whether this replica leads the deployment's background work (`workers::lead`).
     pub(crate) leading: std::sync::atomic::AtomicBool,
     /// Set once the server stops taking connections: long-lived answers (live-update
@@ -169,7 +172,7 @@ impl Ops {
             config.alerts.memory_host_percent,
         );
         let health = Arc::new(health);
-        let replay = db
+        let (replay, fleet_cursor) = db
             .health_replay(Utc::now() - Duration::hours(24))
             .await
             .context("cannot read the last 24 h of telemetry for the health engine")?;
@@ -187,6 +190,7 @@ impl Ops {
             ingest_writer,
             health,
             alert_changes: std::sync::Mutex::new(Some(changes)),
+            fleet_cursor: std::sync::Mutex::new(Some(fleet_cursor)),
             stopping: tokio::sync::watch::Sender::new(false),
             // An SQLite deployment is one process: it leads from the start.
             leading: std::sync::atomic::AtomicBool::new(
@@ -318,7 +322,8 @@ impl Ops {
     }
 
     /// Starts the background work (feed re-signing, audit checkpoints, notification
-    /// delivery, the alert worker, health maintenance, rate-limit upkeep); it stops when
+    /// delivery, the alert worker, health maintenance, following the other replicas' feed
+    /// and telemetry, rate-limit upkeep); it stops when
     /// the returned [`Workers`] is dropped.
     pub fn start_workers(&self) -> Workers {
         let changes = self
@@ -326,7 +331,12 @@ impl Ops {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        workers::start(self.clone(), changes)
+        let fleet = self
+            .fleet_cursor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        workers::start(self.clone(), changes, fleet)
     }
 }
 

@@ -2,7 +2,7 @@
 //! it expires, signing audit checkpoints, delivering the notification outbox, acting on
 //! the health engine's changes (the alert worker), the health maintenance loop, recording
 //! release health for the charts, processing crashes and forgetting idle installs'
-//! rate-limit buckets; and holding or seeking the lead, so that the deployment-wide jobs
+//! rate-limit buckets; counting the telemetry other replicas stored; and holding or seeking the lead, so that the deployment-wide jobs
 //! (the maintenance loop's deadlines, reminders and retention, audit checkpoints) run on
 //! one replica. The outbox needs no leader: each message is claimed by one replica. Every
 //! replica follows the feed the others publish the moment they publish it.
@@ -26,7 +26,11 @@ impl Drop for Workers {
     }
 }
 
-pub(crate) fn start(ops: Ops, changes: Option<mpsc::UnboundedReceiver<Change>>) -> Workers {
+pub(crate) fn start(
+    ops: Ops,
+    changes: Option<mpsc::UnboundedReceiver<Change>>,
+    fleet: Option<relops_store::FleetCursor>,
+) -> Workers {
     let mut tasks = vec![
         tokio::spawn(lead(ops.clone())),
         tokio::spawn(refresh_feed(ops.clone())),
@@ -36,6 +40,9 @@ pub(crate) fn start(ops: Ops, changes: Option<mpsc::UnboundedReceiver<Change>>) 
     ];
     if let Some(rx) = changes {
         tasks.push(tokio::spawn(crate::alerts::act_on_changes(ops.clone(), rx)));
+    }
+    if let Some(cursor) = fleet {
+        tasks.push(tokio::spawn(follow_fleet(ops.clone(), cursor)));
     }
     // What held when the server stopped and was not alerted yet is judged now.
     ops.health.judge_all(Utc::now());
@@ -174,6 +181,37 @@ async fn follow_feed(ops: Ops) {
             }
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// How often the other replicas' tallies are looked for: about the delay before a
+/// replica's figures include what another one received.
+const FLEET_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+/// Rows of the log read at a time.
+const FLEET_PAGE: u32 = 1000;
+
+/// Counts what the other replicas stored ([`relops_store::Db::shared_tallies`], PostgreSQL
+/// only), so that this replica's health engine judges the whole fleet: every
+/// [`FLEET_POLL`], and without pause while pages come back full.
+async fn follow_fleet(ops: Ops, mut cursor: relops_store::FleetCursor) {
+    if ops.db.backend() != relops_store::Backend::Postgres {
+        return;
+    }
+    loop {
+        match ops.db.shared_tallies(&mut cursor, FLEET_PAGE).await {
+            Ok((batches, full)) => {
+                for b in &batches {
+                    ops.health.observe_shared(&b.product, &b.tallies, b.at);
+                }
+                if full {
+                    continue;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = ?e, "cannot read the other replicas' telemetry; retrying (this replica's health figures lag meanwhile)");
+            }
+        }
+        tokio::time::sleep(FLEET_POLL).await;
     }
 }
 

@@ -168,10 +168,27 @@ impl Db {
         .transpose()
     }
 
-    /// Everything since `since` the health engine counts, oldest first within each kind.
-    pub async fn health_replay(&self, since: DateTime<Utc>) -> Result<Vec<Replay>> {
+    /// Everything since `since` the health engine counts, oldest first within each kind,
+    /// read in one snapshot; and where the engine goes on reading what other replicas
+    /// store after that snapshot ([`Db::shared_tallies`]; nothing on SQLite).
+    pub async fn health_replay(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<(Vec<Replay>, crate::FleetCursor)> {
         let s = ts(since);
         let mut out = Vec::new();
+        let mut tx = self.pool.begin().await?;
+        let cursor = if self.backend() == crate::Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await?;
+            let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+                .fetch_one(&mut *tx)
+                .await?;
+            crate::FleetCursor::after_snapshot(&snapshot)?
+        } else {
+            crate::FleetCursor::default()
+        };
         // Every mark, in the order the health engine saw them, streamed: a grouped or
         // fully fetched result of millions of marks took seconds and hundreds of MB on
         // start. On SQLite through the ingest writer's own connection (sqlx hands each row
@@ -183,7 +200,7 @@ impl Db {
             // PostgreSQL: the index's order, nothing to sort.
             const MARKS: &str = "SELECT product, release, channel, platform, install_id, \
                 seen_at, crashed FROM install_marks WHERE seen_at >= $1 ORDER BY seen_at";
-            let mut marks = sqlx::query(MARKS).bind(&s).fetch(&self.pool);
+            let mut marks = sqlx::query(MARKS).bind(&s).fetch(&mut *tx);
             while let Some(r) = marks.try_next().await? {
                 let seen: DateTime<Utc> = crate::sql::parse(&r, "seen_at")?;
                 let crashed: i64 = r.try_get("crashed")?;
@@ -202,7 +219,7 @@ impl Db {
              ORDER BY received_at",
         )
         .bind(&s)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?
         {
             out.push(Replay::Critical {
@@ -217,7 +234,7 @@ impl Db {
              ORDER BY hour",
         )
         .bind(since.format("%Y-%m-%dT%H").to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?
         {
             let hour: String = r.try_get("hour")?;
@@ -237,7 +254,7 @@ impl Db {
              FROM memory_warnings WHERE received_at >= $1 ORDER BY received_at",
         )
         .bind(&s)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?
         {
             let p: i64 = r.try_get("host_percent")?;
@@ -249,7 +266,8 @@ impl Db {
                 at: crate::sql::parse(&r, "received_at")?,
             });
         }
-        Ok(out)
+        tx.commit().await?;
+        Ok((out, cursor))
     }
 
     /// The product's public ingest key, made on first use.

@@ -10,6 +10,7 @@ mod checklist;
 mod crash_analysis;
 mod expiry;
 mod feed;
+mod fleet;
 mod gates;
 mod health_history;
 mod ingest;
@@ -42,6 +43,7 @@ pub use crash_analysis::{
 };
 pub use expiry::CertificateRecord;
 pub use feed::{MetadataRow, PUBLISHED_STATES};
+pub use fleet::{FleetCursor, SharedBatch};
 pub use gates::GateRecord;
 pub use health_history::HealthPointRecord;
 pub use ingest::{CrashRecord, HealthFigures, Replay};

@@ -34,6 +34,8 @@ pub struct Db {
     /// PostgreSQL: where [`crate::FeedListener`] connects (a connection of its own); none
     /// on SQLite, which has nobody to tell.
     pub(crate) listen_url: Option<crate::changes::Url>,
+    /// This process's name on the rows it shares with other replicas ([`crate::fleet`]).
+    origin: std::sync::Arc<str>,
 }
 
 impl Db {
@@ -100,11 +102,17 @@ impl Db {
             journal,
             backend,
             listen_url: (backend == Backend::Postgres).then(|| crate::changes::Url(url.clone())),
+            origin: crate::fleet::new_origin(),
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// This process's name on what it shares with other replicas.
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// Is the database reachable? (`/readyz`)

@@ -250,7 +250,8 @@ impl Tracker {
     }
 
     /// Takes one observation made at `unix_seconds` (the server's clock when it was
-    /// received; observations arrive in time order).
+    /// received; observations arrive in about time order — a late one counts, at the time
+    /// it was made, and an install's mark stays where its newest observation put it).
     pub fn observe(&mut self, unix_seconds: i64, o: &Observation<'_>) {
         let b = bucket_of(unix_seconds);
         let (rid, sid) = match self.last {
@@ -301,6 +302,12 @@ impl Tracker {
                 crashed: 0,
                 critical: 0,
             });
+        // With several replicas, another replica's observations arrive a moment after this
+        // one's own: a late observation never moves a mark back in time, nor to the scope
+        // the install has since left.
+        let late = b < mark.seen;
+        let sid = if late { mark.scope } else { sid };
+        let seen = b.max(mark.seen);
         let rel = &mut self.releases[rid as usize];
         let old = mark.scope;
         if mark.seen != 0 {
@@ -315,21 +322,23 @@ impl Tracker {
                 self.scopes[sid as usize].crashed.add(mark.crashed);
             }
         }
-        mark.seen = b;
+        mark.seen = seen;
         mark.scope = sid;
-        rel.active.add(b);
-        self.scopes[sid as usize].active.add(b);
+        rel.active.add(seen);
+        self.scopes[sid as usize].active.add(seen);
         if crashed {
-            mark.crashed = b;
-            rel.crashed.add(b);
-            self.scopes[sid as usize].crashed.add(b);
+            let c = b.max(mark.crashed);
+            mark.crashed = c;
+            rel.crashed.add(c);
+            self.scopes[sid as usize].crashed.add(c);
         }
         if critical {
             if mark.critical != 0 {
                 rel.critical.remove(mark.critical);
             }
-            mark.critical = b;
-            rel.critical.add(b);
+            let c = b.max(mark.critical);
+            mark.critical = c;
+            rel.critical.add(c);
         }
     }
 
@@ -456,6 +465,39 @@ mod tests {
         assert_eq!(at(&t, T0 + 30 * 3600), (1, 0));
         t.prune(T0 + 30 * 3600);
         assert_eq!(t.marks(), 1);
+    }
+
+    #[test]
+    fn a_late_observation_counts_without_moving_the_install_back() {
+        let at = |t: &Tracker, s: i64| {
+            let f = t.figures("wizard", "2.1.0", s).unwrap();
+            (f.active_installs, f.crashed_installs)
+        };
+        let mut t = Tracker::new(90);
+        let mut moved = session("a", false);
+        moved.channel = "internal";
+        // Seen on "internal" in the second bucket, then (from a slower replica) a crash
+        // on "stable" made in the first.
+        t.observe(T0 + BUCKET_SECONDS, &moved);
+        t.observe(T0, &session("a", true));
+        assert_eq!(at(&t, T0 + BUCKET_SECONDS), (1, 1));
+        let s = t.slices("wizard", "2.1.0", T0 + BUCKET_SECONDS);
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!(s[0].channel, "internal", "the newest observation's scope");
+        assert_eq!((s[0].active_installs, s[0].crashed_installs), (1, 1));
+        // The install stays active until 24 h after the newest observation, not the late one.
+        let window = 24 * 3600 + BUCKET_SECONDS;
+        assert_eq!(
+            at(&t, T0 + window),
+            (1, 0),
+            "the crash left with its bucket"
+        );
+        assert_eq!(at(&t, T0 + window + BUCKET_SECONDS), (0, 0));
+        // A late crash older than the one counted does not move the crash back either.
+        let mut t = Tracker::new(90);
+        t.observe(T0 + BUCKET_SECONDS, &session("b", true));
+        t.observe(T0, &session("b", true));
+        assert_eq!(at(&t, T0 + window), (1, 1));
     }
 
     #[test]

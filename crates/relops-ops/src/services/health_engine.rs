@@ -5,8 +5,10 @@
 //! open episodes is kept here so that a flood of events makes one alert, not one per batch.
 //!
 //! After a restart the engine is rebuilt from the last 24 h in the database, and the open
-//! episodes from the alerts table. With several replicas (PostgreSQL), each replica judges
-//! the events it received; the database's unique open episode keeps alerts single.
+//! episodes from the alerts table. With several replicas (PostgreSQL), each replica counts
+//! what it received and, a moment later, what the others received (their tallies, read
+//! from the database by the fleet follower, [`crate::workers`]): every replica judges the
+//! whole fleet, and the database's unique open episode keeps alerts single.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -15,7 +17,7 @@ use chrono::{DateTime, Utc};
 use relops_core::alert::{Condition, ESCALATION_KEY, RuleKind, Rules, holding};
 use relops_core::health::Verdict;
 use relops_core::health::tracker::{Figures, Kind, Observation, Slice, Tracker};
-use relops_ingest::{Record, Scope};
+use relops_ingest::{Counted, Record, Scope, Tally};
 use relops_store::{AlertRecord, Replay};
 use tokio::sync::mpsc;
 
@@ -113,89 +115,39 @@ impl HealthEngine {
     /// Counts a committed batch (`fresh[i]`: record i was new — retried events are not
     /// counted twice) and judges the releases it touched.
     pub fn observe(&self, product: &str, records: &[Record], fresh: &[bool], now: DateTime<Utc>) {
-        let t = now.timestamp();
+        self.count(product, relops_ingest::tallies(records, fresh), now);
+    }
+
+    /// Counts what another replica stored (the tallies it wrote beside its batch, issue
+    /// 28), at the time that replica stored it, and judges the releases they touched.
+    pub fn observe_shared(&self, product: &str, tallies: &[Tally<'_>], at: DateTime<Utc>) {
+        self.count(product, tallies.iter().cloned(), at);
+    }
+
+    fn count<'a>(
+        &self,
+        product: &str,
+        tallies: impl Iterator<Item = Tally<'a>>,
+        at: DateTime<Utc>,
+    ) {
+        let t = at.timestamp();
         let mut touched: Vec<String> = Vec::new();
         let mut inner = self.lock();
-        for (i, r) in records.iter().enumerate() {
-            let new = fresh.get(i).copied().unwrap_or(true);
-            let scope = match r {
-                Record::Session {
-                    scope,
-                    install_id,
-                    crashed,
-                    ..
-                }
-                | Record::Aggregate {
-                    scope,
-                    install_id,
-                    crashed,
-                    ..
-                } => {
-                    inner.tracker.observe(
-                        t,
-                        &observation(
-                            product,
-                            scope,
-                            install_id.as_deref(),
-                            Kind::Session { crashed: *crashed },
-                        ),
-                    );
-                    scope
-                }
-                Record::Event {
-                    scope,
-                    install_id,
-                    crash,
-                    critical,
-                    code,
-                    ..
-                } => {
-                    if !new {
-                        continue;
-                    }
-                    let install = install_id.as_deref();
-                    if *crash {
-                        inner.tracker.observe(
-                            t,
-                            &observation(
-                                product,
-                                scope,
-                                install,
-                                Kind::Crash {
-                                    critical: critical.is_some(),
-                                },
-                            ),
-                        );
-                    }
-                    if let Some(code) = code {
-                        inner.tracker.observe(
-                            t,
-                            &observation(product, scope, install, Kind::Error { code }),
-                        );
-                    }
-                    scope
-                }
-                Record::Memory {
-                    scope,
-                    install_id,
-                    host_percent,
-                } => {
-                    inner.tracker.observe(
-                        t,
-                        &observation(
-                            product,
-                            scope,
-                            Some(install_id),
-                            Kind::Memory {
-                                host_percent: *host_percent,
-                            },
-                        ),
-                    );
-                    scope
-                }
+        for tally in tallies {
+            let kind = match &tally.kind {
+                Counted::Session(crashed) => Kind::Session { crashed: *crashed },
+                Counted::Crash(critical) => Kind::Crash {
+                    critical: *critical,
+                },
+                Counted::Error(code) => Kind::Error { code },
+                Counted::Memory(p) => Kind::Memory { host_percent: *p },
             };
-            if !touched.contains(&scope.release) {
-                touched.push(scope.release.clone());
+            inner.tracker.observe(
+                t,
+                &observation(product, &tally.scope, tally.install.as_deref(), kind),
+            );
+            if !touched.contains(&tally.scope.release) {
+                touched.push(tally.scope.release.clone());
             }
         }
         for release in touched {

@@ -460,6 +460,12 @@ impl Db {
                     .bind(ts(now - chrono::Duration::days(ENDED_DAYS)))
                     .execute(&mut *tx)
                     .await?;
+                if self.backend() == crate::Backend::Postgres {
+                    sqlx::query("DELETE FROM health_log WHERE at < $1")
+                        .bind(ts(now - chrono::Duration::hours(MARKS_HOURS)))
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
             }
         }

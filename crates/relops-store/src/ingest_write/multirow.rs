@@ -82,6 +82,9 @@ pub(super) async fn record(
     for (table, rows) in plan.table_rows(product, &t, &hour) {
         execute(&mut tx, table, "", &rows).await?;
     }
+    // The other replicas count what this one counts of the batch (issue 28).
+    let tallies: Vec<_> = relops_ingest::tallies(records, &plan.fresh).collect();
+    crate::fleet::share_in(&mut tx, db, product, &tallies, &t).await?;
     tx.commit().await?;
     Ok(plan.fresh)
 }

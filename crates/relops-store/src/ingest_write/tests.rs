@@ -378,7 +378,7 @@ async fn upgraded(url: &str, migrator: sqlx::migrate::Migrator, before: i64) {
         (1, 1)
     );
     // iA's marks in time order (its crash, then last seen); iB's is older than 24 h.
-    let replay = db
+    let (replay, _) = db
         .health_replay(now - chrono::Duration::hours(24))
         .await
         .unwrap();
