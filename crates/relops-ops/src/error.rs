@@ -49,11 +49,18 @@ pub enum OpError {
     Internal(#[from] anyhow::Error),
 }
 
+/// What a caller is told while the database cannot be reached.
+const DB_UNREACHABLE: &str = "the database cannot be reached right now (a restart, a failover or a network fault); retry in a few seconds";
+
 impl From<relops_store::DbError> for OpError {
     fn from(e: relops_store::DbError) -> Self {
         match e {
             relops_store::DbError::Conflict(what) => {
                 Self::Conflict(format!("{what} already exists"))
+            }
+            e if e.is_unreachable() => {
+                tracing::warn!(error = %e, "the database is unreachable");
+                Self::Unavailable(DB_UNREACHABLE.to_owned())
             }
             e => Self::Internal(e.into()),
         }
@@ -67,6 +74,23 @@ impl From<relops_store::BlobError> for OpError {
 }
 
 impl OpError {
+    /// An internal error caused by an unreachable database (one that reached the caller
+    /// wrapped, not through `From<DbError>`) is an outage to retry after: `Unavailable`.
+    pub fn or_outage(self) -> Self {
+        match self {
+            Self::Internal(e)
+                if e.chain().any(|c| {
+                    c.downcast_ref::<relops_store::DbError>()
+                        .is_some_and(relops_store::DbError::is_unreachable)
+                }) =>
+            {
+                tracing::warn!(error = ?e, "the database is unreachable");
+                Self::Unavailable(DB_UNREACHABLE.to_owned())
+            }
+            other => other,
+        }
+    }
+
     /// The HTTP status that says this kind (the console answers a refused form with it).
     pub fn status(&self) -> u16 {
         match self {

@@ -8,6 +8,10 @@ use relops_api::ErrorBody;
 use relops_core::access::Permission;
 use relops_ops::OpError;
 
+/// `Retry-After` of a 503: a part the server needs (the database, the ingest writer, the
+/// blob store) is down for now; clients and load balancers come back after this long.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -50,7 +54,7 @@ pub enum ApiError {
 
 impl From<OpError> for ApiError {
     fn from(e: OpError) -> Self {
-        match e {
+        match e.or_outage() {
             OpError::Invalid(m) => Self::BadRequest(m),
             OpError::NotFound(m) => Self::NotFound(m),
             OpError::Refused(m) | OpError::Conflict(m) => Self::Conflict(m),
@@ -155,6 +159,12 @@ impl IntoResponse for ApiError {
         {
             resp.headers_mut()
                 .insert(axum::http::header::CONTENT_RANGE, v);
+        }
+        if let Self::Unavailable(_) = &self {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                UNAVAILABLE_RETRY_AFTER_SECS.into(),
+            );
         }
         if let Self::RateLimited {
             retry_after_secs, ..

@@ -74,7 +74,11 @@ impl Db {
                 }
             }
             Backend::Postgres => {
-                opts = opts.max_connections(16);
+                // While the database is down a request waits this long for a connection,
+                // then is answered 503 with Retry-After (an outage, not a hang).
+                opts = opts
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10));
                 url.to_owned()
             }
         };

@@ -54,6 +54,27 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The database could not be reached, or went away under the query — a restart, a
+    /// failover, a broken network, or no connection free within the pool's wait: an
+    /// outage to retry after, not a fault of the request or of the data.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Sql(
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            // SQLSTATE class 08 (connection exception); 57P01–57P03: the server is shutting
+            // down, crashed, or is not accepting connections yet.
+            Self::Sql(sqlx::Error::Database(d)) => d.code().is_some_and(|c| {
+                c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+            }),
+            _ => false,
+        }
+    }
+
     pub(crate) fn from_insert(e: sqlx::Error, what: impl FnOnce() -> String) -> Self {
         match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => Self::Conflict(what()),

@@ -8,6 +8,8 @@
 //! untested.
 #![allow(dead_code)]
 
+pub mod outage;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
