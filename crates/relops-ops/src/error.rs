@@ -62,32 +62,62 @@ impl From<relops_store::DbError> for OpError {
                 tracing::warn!(error = %e, "the database is unreachable");
                 Self::Unavailable(DB_UNREACHABLE.to_owned())
             }
+            e if e.is_disk_full() => {
+                tracing::error!(error = %e, "the disk is full");
+                Self::Unavailable(DISK_FULL.to_owned())
+            }
             e => Self::Internal(e.into()),
         }
     }
 }
 
+/// What a caller is told while the disk under the data dir is full.
+const DISK_FULL: &str = "the server's disk is full, so nothing was stored; free space on the disk of relops's data directory (or its blob store), then retry";
+
+/// What a caller is told while the blob store cannot be reached.
+const BLOBS_UNREACHABLE: &str = "the blob store (S3) cannot be reached right now; retry in a few seconds (an upload answered this was not stored)";
+
 impl From<relops_store::BlobError> for OpError {
     fn from(e: relops_store::BlobError) -> Self {
+        if e.is_unreachable() {
+            tracing::warn!(error = %e, "the blob store is unreachable");
+            return Self::Unavailable(BLOBS_UNREACHABLE.to_owned());
+        }
+        if e.is_disk_full() {
+            tracing::error!(error = %e, "the disk is full");
+            return Self::Unavailable(DISK_FULL.to_owned());
+        }
         Self::Internal(e.into())
     }
 }
 
 impl OpError {
-    /// An internal error caused by an unreachable database (one that reached the caller
-    /// wrapped, not through `From<DbError>`) is an outage to retry after: `Unavailable`.
+    /// An internal error caused by an unreachable database or blob store, or a full disk
+    /// (one that reached the caller wrapped, not through `From`), is an outage to retry
+    /// after: `Unavailable`.
     pub fn or_outage(self) -> Self {
-        match self {
-            Self::Internal(e)
-                if e.chain().any(|c| {
-                    c.downcast_ref::<relops_store::DbError>()
-                        .is_some_and(relops_store::DbError::is_unreachable)
-                }) =>
-            {
-                tracing::warn!(error = ?e, "the database is unreachable");
-                Self::Unavailable(DB_UNREACHABLE.to_owned())
+        let Self::Internal(e) = self else {
+            return self;
+        };
+        let outage = e.chain().find_map(|c| {
+            if let Some(d) = c.downcast_ref::<relops_store::DbError>() {
+                (d.is_unreachable().then_some(DB_UNREACHABLE))
+                    .or(d.is_disk_full().then_some(DISK_FULL))
+            } else if let Some(b) = c.downcast_ref::<relops_store::BlobError>() {
+                (b.is_unreachable().then_some(BLOBS_UNREACHABLE))
+                    .or(b.is_disk_full().then_some(DISK_FULL))
+            } else {
+                c.downcast_ref::<std::io::Error>()
+                    .filter(|io| io.kind() == std::io::ErrorKind::StorageFull)
+                    .map(|_| DISK_FULL)
             }
-            other => other,
+        });
+        match outage {
+            Some(m) => {
+                tracing::warn!(error = ?e, "{m}");
+                Self::Unavailable(m.to_owned())
+            }
+            None => Self::Internal(e),
         }
     }
 

@@ -88,7 +88,7 @@ impl From<relops_store::BlobError> for ApiError {
             relops_store::BlobError::Changed(key) => Self::Unavailable(format!(
                 "the stored file {key} is not what was signed and is not served; retry later"
             )),
-            e => Self::Internal(e.into()),
+            e => OpError::from(e).into(),
         }
     }
 }

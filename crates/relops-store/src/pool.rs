@@ -138,7 +138,20 @@ impl Db {
 
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => match self.writer.begin_with("BEGIN IMMEDIATE").await {
+                // A COMMIT that failed (a full disk) leaves SQLite rolled back but sqlx
+                // counting the transaction as open, and its ROLLBACK then fails too: that
+                // connection can never begin again. It is dropped from the pool (the
+                // writer pool holds one), and a new one is opened.
+                Err(sqlx::Error::InvalidSavePointStatement) => {
+                    tracing::warn!(
+                        "replacing the database writer connection a failed commit left stuck"
+                    );
+                    drop(self.writer.acquire().await?.detach());
+                    self.writer.begin_with("BEGIN IMMEDIATE").await?
+                }
+                tx => tx?,
+            },
             Backend::Postgres => self.writer.begin().await?,
         })
     }

@@ -75,6 +75,20 @@ impl DbError {
         }
     }
 
+    /// The disk under the database is full (SQLite's `SQLITE_FULL`, or the I/O error):
+    /// nothing was written; writes work again once there is space.
+    pub fn is_disk_full(&self) -> bool {
+        const FULL: &str = "database or disk is full";
+        match self {
+            Self::Sql(sqlx::Error::Database(d)) => {
+                d.code().as_deref() == Some("13") || d.message().contains(FULL)
+            }
+            Self::Sql(sqlx::Error::Io(e)) => e.kind() == std::io::ErrorKind::StorageFull,
+            Self::Sqlite(m) | Self::Writer(m) => m.contains(FULL),
+            _ => false,
+        }
+    }
+
     pub(crate) fn from_insert(e: sqlx::Error, what: impl FnOnce() -> String) -> Self {
         match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => Self::Conflict(what()),

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::outage::{Nginx, PgCluster};
+use common::outage::{Nginx, PgCluster, S3Server};
 use common::{Backend, Server, TestEnv};
 use serde_json::{Value, json};
 
@@ -155,17 +155,22 @@ async fn fleet(
     Arc::try_unwrap(seen).unwrap().into_inner().unwrap()
 }
 
-/// The PostgreSQL + S3 backend on `pg_admin_url` (the shared cluster, or one of the
-/// test's own), if `.ci/run` provided S3.
-fn backend_on(pg_admin_url: Option<String>) -> Option<Backend> {
+/// The PostgreSQL + S3 backend, on a PostgreSQL cluster or S3 server of the test's own
+/// where given, else on the shared ones `.ci/run` started.
+fn backend_on(pg_admin_url: Option<String>, s3_endpoint: Option<String>) -> Option<Backend> {
     match Backend::postgres_s3()? {
         Backend::PostgresS3 {
             pg_admin_url: shared,
-            s3,
-        } => Some(Backend::PostgresS3 {
-            pg_admin_url: pg_admin_url.unwrap_or(shared),
-            s3,
-        }),
+            mut s3,
+        } => {
+            if let Some(e) = s3_endpoint {
+                s3.endpoint = e;
+            }
+            Some(Backend::PostgresS3 {
+                pg_admin_url: pg_admin_url.unwrap_or(shared),
+                s3,
+            })
+        }
         other => Some(other),
     }
 }
@@ -236,7 +241,9 @@ async fn nothing_acknowledged_lost(env: &TestEnv, seen: &Seen) {
 /// update check completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_under_load_loses_nothing() {
-    let Some(b) = backend_on(None) else { return };
+    let Some(b) = backend_on(None, None) else {
+        return;
+    };
     let Some((env, mut servers, nginx, key)) = deployment(b, 3).await else {
         return;
     };
@@ -274,7 +281,7 @@ async fn a_replica_killed_under_load_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_under_load_recovers_and_loses_nothing() {
     let Some(pg) = PgCluster::start() else { return };
-    let Some(b) = backend_on(Some(pg.url())) else {
+    let Some(b) = backend_on(Some(pg.url()), None) else {
         return;
     };
     let Some((env, servers, nginx, key)) = deployment(b, 2).await else {
@@ -382,4 +389,275 @@ async fn postgres_restarted_under_load_recovers_and_loses_nothing() {
     drop(nginx);
     drop(servers);
     drop(env);
+}
+
+/// The signed targets a client finds at `base` (timestamp → snapshot → targets).
+async fn targets(http: &reqwest::Client, base: &str) -> Value {
+    let get = |path: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(format!("{base}/tuf/wizard/metadata/{path}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).unwrap()
+        }
+    };
+    let ts = get("timestamp.json".into()).await;
+    let v = ts["signed"]["meta"]["snapshot.json"]["version"].clone();
+    let snap = get(format!("{v}.snapshot.json")).await;
+    let t = snap["signed"]["meta"]["targets.json"]["version"].clone();
+    get(format!("{t}.targets.json")).await
+}
+
+/// S3 unreachable (the bucket's server killed): update checks go on and a target a
+/// replica has served before is still served (from its cache); an upload fails within
+/// the client's bounded retries with 503 and says why, leaving nothing half-written; once
+/// S3 is back the same upload succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_unreachable_refuses_uploads_cleanly_and_serves_what_it_has() {
+    let Some(mut s3) = S3Server::start() else {
+        return;
+    };
+    let Some(b) = backend_on(None, Some(s3.endpoint())) else {
+        return;
+    };
+    let Some((_env, servers, nginx, _key)) = deployment(b, 2).await else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    let signed = targets(&http, &nginx.url).await;
+    let (name, meta) = signed["signed"]["targets"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    let sha = meta["hashes"]["sha256"].as_str().unwrap();
+    let path = format!("/tuf/wizard/targets/{sha}.{name}");
+    let download = |base: String| {
+        let (http, path) = (http.clone(), path.clone());
+        async move {
+            let r = http.get(format!("{base}{path}")).send().await.unwrap();
+            (r.status().as_u16(), r.bytes().await.unwrap())
+        }
+    };
+    let mut before = Vec::new();
+    for (_, s) in &servers {
+        let (status, body) = download(s.url.clone()).await;
+        assert_eq!(status, 200, "{path}");
+        before.push(body);
+    }
+
+    s3.stop();
+    for ((_, s), body) in servers.iter().zip(&before) {
+        targets(&http, &s.url).await;
+        assert_eq!(
+            download(s.url.clone()).await,
+            (200, body.clone()),
+            "a served target stays served from the cache"
+        );
+    }
+    targets(&http, &nginx.url).await;
+
+    let a = &servers[0].1;
+    a.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-04-15"]);
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("WIZARD-2.1.0.msi");
+    std::fs::write(&file, common::test_bytes(300_000, 7)).unwrap();
+    let upload = [
+        "artifact",
+        "upload",
+        "2.1.0",
+        "--platform",
+        "windows-x64",
+        file.to_str().unwrap(),
+        "--authenticode-signer",
+        "CN=Wizard GmbH",
+    ];
+    let started = Instant::now();
+    let out = a.cli(&upload);
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("an upload while S3 is down: refused after {took:?}: {stderr}");
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("the blob store (S3) cannot be reached right now"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(40), "{took:?}");
+    assert_eq!(
+        a.cli_json(&["release", "show", "2.1.0"])["artifacts"],
+        json!([]),
+        "nothing half-written"
+    );
+
+    s3.start_again();
+    let out = a.cli(&upload);
+    assert!(
+        out.status.success(),
+        "S3 is back: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        a.cli_json(&["release", "show", "2.1.0"])["artifacts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// The disk under an SQLite data dir fills up while the server runs: writes that need
+/// space are refused with 503 and a message that says the disk is full (never a 500);
+/// reads, the feed included, go on; once space returns, the same server writes again,
+/// nothing acknowledged is missing and the database and the audit chain check out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_clearly_and_corrupts_nothing() {
+    let Some(disk) = common::outage::SmallDisk::mount(48) else {
+        return;
+    };
+    let env = TestEnv::with_config_in(Backend::SqliteLocal, CONFIG, disk.path()).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    s.with_installer(work.path(), "2.0.0", "2027-03-15", 1);
+    s.ship("2.0.0");
+    let key = s.cli_json(&["ingest", "dsn"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let event = |i: u32| {
+        json!({"install_id": format!("install-{i}"), "release": "2.0.0",
+            "platform": "windows-x64", "channel": "stable",
+            "event_id": format!("{i:032x}"), "code": "DISK_TEST"})
+    };
+    let send = |i: u32| {
+        let (http, url, key, body) = (http.clone(), s.url.clone(), key.clone(), event(i));
+        async move {
+            let r = http
+                .post(format!("{url}/v1/ingest/errors"))
+                .header("X-Relops-Ingest-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(send(0).await.0, 200);
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-04-15"]);
+
+    disk.fill();
+    // A new artifact needs space: refused, saying so.
+    let file = work.path().join("WIZARD-2.1.0.msi");
+    std::fs::write(&file, common::test_bytes(300_000, 7)).unwrap();
+    let upload = [
+        "artifact",
+        "upload",
+        "2.1.0",
+        "--platform",
+        "windows-x64",
+        file.to_str().unwrap(),
+        "--authenticode-signer",
+        "CN=Wizard GmbH",
+    ];
+    let out = s.cli(&upload);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("an upload on a full disk: {stderr}");
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("disk is full") && stderr.contains("503"),
+        "{stderr}"
+    );
+    // Database writes and telemetry: each either acknowledged or refused as a full disk.
+    let mut acked_releases = Vec::new();
+    let mut refused = 0;
+    for i in 0..150 {
+        let v = format!("3.0.{i}");
+        let out = s.cli(&["release", "create", &v, "--go-live", "2027-09-01"]);
+        if out.status.success() {
+            acked_releases.push(v);
+        } else {
+            let e = String::from_utf8_lossy(&out.stderr);
+            assert!(e.contains("disk is full") && e.contains("503"), "{e}");
+            refused += 1;
+        }
+    }
+    let mut acked_events = vec![0];
+    let mut refused_events = 0;
+    for i in 1..400 {
+        let (status, body) = send(i).await;
+        match status {
+            200 => acked_events.push(i),
+            503 => refused_events += 1,
+            other => panic!("{other}: {body}"),
+        }
+    }
+    eprintln!(
+        "on a full disk: {} of 150 releases created, {refused} refused; {} of 399 events acknowledged, {refused_events} refused",
+        acked_releases.len(),
+        acked_events.len() - 1
+    );
+    // Reads go on.
+    assert_eq!(
+        s.cli_json(&["release", "show", "2.0.0"])["version"],
+        "2.0.0"
+    );
+    targets(&http, &s.url).await;
+
+    disk.free();
+    let out = s.cli(&upload);
+    assert!(
+        out.status.success(),
+        "space is back: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for v in &acked_releases {
+        assert_eq!(s.cli_json(&["release", "show", v])["version"], v.as_str());
+    }
+    // `relops health` waits until every acknowledged event is folded into the database;
+    // the fold retries every second, so it may refuse once more until its next try.
+    let freed = Instant::now();
+    while !s.cli(&["health", "2.0.0"]).status.success() {
+        assert!(
+            freed.elapsed() < Duration::from_secs(10),
+            "the ingest fold works again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "the fold caught up {:?} after space returned",
+        freed.elapsed()
+    );
+    let stored = env
+        .query_i64("SELECT COUNT(*) FROM ingest_events WHERE code = 'DISK_TEST'")
+        .await;
+    assert_eq!(
+        stored,
+        acked_events.len() as i64,
+        "every acknowledged event"
+    );
+    let verify = s.cli(&["audit", "verify"]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(&env.database_url)
+        .await
+        .unwrap();
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    drop(c);
+    drop(s);
+    drop(env);
+    drop(disk);
 }

@@ -71,6 +71,17 @@ pub enum BlobError {
 }
 
 impl BlobError {
+    /// The bucket could not be reached, or failed, after the client's retries: an
+    /// outage to retry after, not a fault of the request.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Store(object_store::Error::Generic { .. }))
+    }
+
+    /// The disk under a local blob store is full: nothing was stored.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Self::Io(e) if e.kind() == std::io::ErrorKind::StorageFull)
+    }
+
     fn from_store(key: &str, e: object_store::Error) -> Self {
         match e {
             object_store::Error::NotFound { .. } => Self::NotFound(key.to_owned()),
@@ -144,7 +155,14 @@ impl BlobStore {
                     .with_region(region)
                     .with_access_key_id(access_key_id)
                     .with_secret_access_key(secret_access_key)
-                    .with_allow_http(*allow_http);
+                    .with_allow_http(*allow_http)
+                    // A bucket that cannot be reached is an outage to report (503), not
+                    // a wait: object_store's default retries for up to three minutes.
+                    .with_retry(object_store::RetryConfig {
+                        max_retries: 3,
+                        retry_timeout: std::time::Duration::from_secs(10),
+                        ..Default::default()
+                    });
                 if let Some(e) = endpoint.as_deref().filter(|e| !e.is_empty()) {
                     b = b.with_endpoint(e);
                 }

@@ -106,7 +106,12 @@ impl TestEnv {
 
     /// `extra` is appended to the top level of `relops.toml` (e.g. `max_artifact_bytes = 10`).
     pub async fn with_config(backend: Backend, extra: &str) -> TestEnv {
-        let dir = tempfile::tempdir().unwrap();
+        Self::with_config_in(backend, extra, &std::env::temp_dir()).await
+    }
+
+    /// Like [`Self::with_config`], with the data dir made under `parent` (a small disk).
+    pub async fn with_config_in(backend: Backend, extra: &str, parent: &Path) -> TestEnv {
+        let dir = tempfile::tempdir_in(parent).unwrap();
         let (database_url, blob, pg_db) = match &backend {
             Backend::SqliteLocal => (
                 format!("sqlite://{}/relops.db", dir.path().display()),

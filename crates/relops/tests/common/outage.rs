@@ -227,3 +227,132 @@ impl Drop for Nginx {
         let _ = self.child.wait();
     }
 }
+
+/// An S3 server of the test's own (`s3s-fs`, as `.ci/run` starts the shared one), with
+/// the shared one's credentials and bucket; stopped when dropped.
+pub struct S3Server {
+    dir: tempfile::TempDir,
+    bin: String,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl S3Server {
+    pub fn start() -> Option<Self> {
+        let bin = required("RELOPS_TEST_S3S", "the s3s-fs binary")?;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("relops-test")).unwrap();
+        let mut s = Self {
+            dir,
+            bin,
+            port: free_port(),
+            child: None,
+        };
+        s.start_again();
+        Some(s)
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on its port and waits until it answers.
+    pub fn start_again(&mut self) {
+        let child = Command::new(&self.bin)
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--access-key",
+                "relops-ci",
+                "--secret-key",
+                "relops-ci-secret",
+            ])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "s3s-fs did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server: connections to its port are refused until [`Self::start_again`].
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A small filesystem of its own (tmpfs), to fill up; unmounted when dropped. Needs root
+/// (mount): `None`, with the reason, otherwise.
+pub struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    pub fn mount(megabytes: u32) -> Option<Self> {
+        if !is_root() {
+            eprintln!("skipped: mounting a small filesystem to fill needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "mount tmpfs failed under CI: {why}"
+            );
+            eprintln!("skipped: cannot mount a small filesystem: {why}");
+            return None;
+        }
+        Some(Self { dir })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk with a file `filler`, to the last block.
+    pub fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.path().join("filler")).unwrap();
+        for chunk in [1 << 20, 4096, 512, 1] {
+            let buf = vec![0x5a_u8; chunk];
+            while f.write_all(&buf).and_then(|()| f.flush()).is_ok() {}
+        }
+        let _ = f.sync_all();
+    }
+
+    /// Gives the space back.
+    pub fn free(&self) {
+        std::fs::remove_file(self.path().join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
