@@ -364,15 +364,7 @@ async fn postgres_restarted_under_load_recovers_and_loses_nothing() {
     let version = |s: &Server| {
         let (http, url) = (http.clone(), s.url.clone());
         async move {
-            let body = http
-                .get(format!("{url}/tuf/wizard/metadata/timestamp.json"))
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            serde_json::from_slice::<Value>(&body).unwrap()["signed"]["version"]
+            metadata(&http, &url, "timestamp.json").await["signed"]["version"]
                 .as_u64()
                 .unwrap()
         }
@@ -391,25 +383,43 @@ async fn postgres_restarted_under_load_recovers_and_loses_nothing() {
     drop(env);
 }
 
+/// A metadata file as `base` serves it (asserted 200).
+async fn metadata(http: &reqwest::Client, base: &str, file: &str) -> Value {
+    let r = http
+        .get(format!("{base}/tuf/wizard/metadata/{file}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{file}");
+    serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
+}
+
 /// The signed targets a client finds at `base` (timestamp → snapshot → targets).
 async fn targets(http: &reqwest::Client, base: &str) -> Value {
-    let get = |path: String| {
-        let http = http.clone();
-        async move {
-            let r = http
-                .get(format!("{base}/tuf/wizard/metadata/{path}"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "{path}");
-            serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).unwrap()
-        }
-    };
-    let ts = get("timestamp.json".into()).await;
-    let v = ts["signed"]["meta"]["snapshot.json"]["version"].clone();
-    let snap = get(format!("{v}.snapshot.json")).await;
-    let t = snap["signed"]["meta"]["targets.json"]["version"].clone();
-    get(format!("{t}.targets.json")).await
+    let ts = metadata(http, base, "timestamp.json").await;
+    let v = &ts["signed"]["meta"]["snapshot.json"]["version"];
+    let snap = metadata(http, base, &format!("{v}.snapshot.json")).await;
+    let t = &snap["signed"]["meta"]["targets.json"]["version"];
+    metadata(http, base, &format!("{t}.targets.json")).await
+}
+
+/// Writes an installer of 300 kB to `dir` and returns the arguments that upload it as
+/// 2.1.0's Windows artifact.
+fn msi_upload(dir: &std::path::Path) -> Vec<String> {
+    let file = dir.join("WIZARD-2.1.0.msi");
+    std::fs::write(&file, common::test_bytes(300_000, 7)).unwrap();
+    [
+        "artifact",
+        "upload",
+        "2.1.0",
+        "--platform",
+        "windows-x64",
+        file.to_str().unwrap(),
+        "--authenticode-signer",
+        "CN=Wizard GmbH",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// S3 unreachable (the bucket's server killed): update checks go on and a target a
@@ -465,18 +475,8 @@ async fn s3_unreachable_refuses_uploads_cleanly_and_serves_what_it_has() {
     let a = &servers[0].1;
     a.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-04-15"]);
     let work = tempfile::tempdir().unwrap();
-    let file = work.path().join("WIZARD-2.1.0.msi");
-    std::fs::write(&file, common::test_bytes(300_000, 7)).unwrap();
-    let upload = [
-        "artifact",
-        "upload",
-        "2.1.0",
-        "--platform",
-        "windows-x64",
-        file.to_str().unwrap(),
-        "--authenticode-signer",
-        "CN=Wizard GmbH",
-    ];
+    let upload = msi_upload(work.path());
+    let upload: Vec<&str> = upload.iter().map(String::as_str).collect();
     let started = Instant::now();
     let out = a.cli(&upload);
     let took = started.elapsed();
@@ -552,18 +552,8 @@ async fn a_full_disk_refuses_writes_clearly_and_corrupts_nothing() {
 
     disk.fill();
     // A new artifact needs space: refused, saying so.
-    let file = work.path().join("WIZARD-2.1.0.msi");
-    std::fs::write(&file, common::test_bytes(300_000, 7)).unwrap();
-    let upload = [
-        "artifact",
-        "upload",
-        "2.1.0",
-        "--platform",
-        "windows-x64",
-        file.to_str().unwrap(),
-        "--authenticode-signer",
-        "CN=Wizard GmbH",
-    ];
+    let upload = msi_upload(work.path());
+    let upload: Vec<&str> = upload.iter().map(String::as_str).collect();
     let out = s.cli(&upload);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     eprintln!("an upload on a full disk: {stderr}");

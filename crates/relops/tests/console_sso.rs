@@ -13,7 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{Backend, TestEnv};
+use common::{Backend, TestEnv, free_port};
 
 /// Node and npm's oidc-provider besides the browser's parts, or `None` with the reason.
 fn parts() -> Option<(PathBuf, PathBuf, String, String)> {
@@ -27,14 +27,6 @@ fn parts() -> Option<(PathBuf, PathBuf, String, String)> {
         ),
     ])?;
     Some((python, npm, chromium, axe))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The provider, listening once this returns; killed when dropped.

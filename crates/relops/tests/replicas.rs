@@ -109,18 +109,7 @@ routing_key = "R0UT1NGKEY"
         rx.port
     );
     let env = TestEnv::with_config(b, &config).await;
-    let a = env.serve();
-    let dir = tempfile::tempdir().unwrap();
-    a.with_installer(dir.path(), "2.0.0", "2027-03-15", 1);
-    a.ship("2.0.0");
-    a.with_installer(dir.path(), "2.1.0", "2027-04-15", 2);
-    a.approve("2.1.0");
-    a.cli_json(&["rollout", "start", "2.1.0"]);
-    let replicas: Vec<(tempfile::TempDir, Server)> = if shared {
-        vec![env.replica(), env.replica()]
-    } else {
-        Vec::new()
-    };
+    let (a, replicas, dir) = piloting_on_three(&env, shared);
     let mut all: Vec<&Server> = vec![&a];
     all.extend(replicas.iter().map(|(_, s)| s));
     let key = a.cli_json(&["ingest", "dsn"])["public_key"]
@@ -232,6 +221,27 @@ routing_key = "R0UT1NGKEY"
         .filter(|e| e["action"] == "rollout.halt" && e["target"] == "wizard/2.2.0")
         .count();
     assert_eq!(halts, 1, "halted once:\n{trail}");
+}
+
+/// Replica A with 2.0.0 released to everyone and 2.1.0 in its pilot, and (PostgreSQL) two
+/// more replicas of the deployment; the work dir the installers were written in.
+fn piloting_on_three(
+    env: &TestEnv,
+    shared: bool,
+) -> (Server, Vec<(tempfile::TempDir, Server)>, tempfile::TempDir) {
+    let a = env.serve();
+    let dir = tempfile::tempdir().unwrap();
+    a.with_installer(dir.path(), "2.0.0", "2027-03-15", 1);
+    a.ship("2.0.0");
+    a.with_installer(dir.path(), "2.1.0", "2027-04-15", 2);
+    a.approve("2.1.0");
+    a.cli_json(&["rollout", "start", "2.1.0"]);
+    let replicas = if shared {
+        vec![env.replica(), env.replica()]
+    } else {
+        Vec::new()
+    };
+    (a, replicas, dir)
 }
 
 /// `relops_leader` as the replica's `/metrics` says it.
@@ -364,18 +374,7 @@ async fn served_by(
 async fn feed_changes_reach_every_replica_at_once(b: Backend) {
     let shared = matches!(b, Backend::PostgresS3 { .. });
     let env = TestEnv::with_config(b, "[feed]\nrefresh_interval_seconds = 3600\n").await;
-    let a = env.serve();
-    let dir = tempfile::tempdir().unwrap();
-    a.with_installer(dir.path(), "2.0.0", "2027-03-15", 1);
-    a.ship("2.0.0");
-    a.with_installer(dir.path(), "2.1.0", "2027-04-15", 2);
-    a.approve("2.1.0");
-    a.cli_json(&["rollout", "start", "2.1.0"]);
-    let replicas: Vec<(tempfile::TempDir, Server)> = if shared {
-        vec![env.replica(), env.replica()]
-    } else {
-        Vec::new()
-    };
+    let (a, replicas, _dir) = piloting_on_three(&env, shared);
     let others: Vec<&Server> = replicas.iter().map(|(_, s)| s).collect();
     let http = reqwest::Client::new();
     let rm = a.http().with_token(&a.as_role("release_manager"));

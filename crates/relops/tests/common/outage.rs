@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::free_port;
+
 /// `Some(value)` of an environment variable `.ci/run` exports; `None` with the reason on
 /// stderr outside CI, a panic under CI (the chaos tests must run there).
 pub fn required(var: &str, what: &str) -> Option<String> {
@@ -23,14 +25,6 @@ pub fn required(var: &str, what: &str) -> Option<String> {
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Runs `cmd` (a shell command line) as the `postgres` user when this process is root

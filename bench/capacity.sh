@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Capacity (issue 28 part 7): how many installs one 2-core node carries under the fleet
+# model, and what several replicas on PostgreSQL cost in coordination.
+#
+# The fleet model, per install: an update check every hour (GET timestamp.json — the SDK
+# fetches the rest of the chain only when it changed), one session a day (two envelopes,
+# its start and its end), a crash upload a day for 1 % of installs (Crashpad multipart, the
+# fixture minidump), and a 20 MB download a week from the static feed export behind nginx
+# (bandwidth, not relops: see docs/scaling.md). Per 2,400 install-hours: 2,400 checks, 200
+# envelopes, 1 crash upload = 2,601 requests, i.e. 1.084 requests per install-hour. wrk
+# sends pre-made requests in exactly that mix (shuffled; every session and crash new within
+# the list) for DURATION seconds; installs carried = mix req/s × 3600 / 1.084.
+#
+#   bench/capacity.sh [DURATION_S] [CONNECTIONS]        (defaults: 15, 64)
+#
+# 1. embedded: one `relops serve` on SQLite and local blobs, the default deployment;
+# 2. with BENCH_PG_URL (a PostgreSQL superuser URL; a database per run is made) and
+#    BENCH_S3S (the s3s-fs binary, as .ci/run installs it): nginx with
+#    deploy/nginx/relops.conf in front of 1 replica, then of 3 replicas, on one PostgreSQL
+#    and one S3 server, all on this machine — the same CPU for both, so the ratio
+#    (3 replicas ÷ 1) is what the coordination between replicas costs.
+# Needs: wrk, nginx (apt-get install wrk nginx-light). Uses the release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-15}
+CONNS=${2:-64}
+command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 2; }
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+cargo build --release -q -p relops
+BIN=${RELOPS_BIN:-${CARGO_TARGET_DIR:-target}/release/relops}
+WORK=$(mktemp -d /tmp/relops-capacity.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; PIDS=(); }
+trap 'stop_all; rm -rf "$WORK"' EXIT
+DUMP=crates/relops/tests/data/minidump-segv.dmp
+LIMITS='[http]
+trusted_proxies = ["127.0.0.1"]
+[ingest]
+key_rate_per_second = 1000000
+key_burst = 1000000
+installs_per_network = 100000000'
+
+# The mix: a file of (kind, length, body) records the Lua script turns into requests.
+python3 - "$WORK/mix.bin" "$DUMP" <<'PY'
+import gzip, json, random, struct, sys, uuid
+out, dump = sys.argv[1], open(sys.argv[2], "rb").read()
+rng = random.Random(1)
+BLOCKS = 150
+entries = []
+for b in range(BLOCKS):
+    entries += [(0, b"")] * 2400
+    for s in range(100):
+        sid, did = uuid.UUID(int=rng.getrandbits(128)).hex, f"install-{b}-{s}"
+        for status, init in (("ok", True), ("exited", False)):
+            payload = json.dumps({"sid": sid, "did": did, "init": init, "status": status,
+                                  "errors": 0, "started": "2026-12-06T10:00:00Z", "duration": 60.0,
+                                  "attrs": {"release": "wizard@2.0.0", "environment": "stable"}})
+            body = f'{{}}\n{json.dumps({"type": "session", "length": len(payload)})}\n{payload}\n'
+            entries.append((1, gzip.compress(body.encode())))
+    bnd = "relops-capacity"
+    fields = {"sentry[release]": "wizard@2.0.0", "sentry[event_id]": uuid.UUID(int=rng.getrandbits(128)).hex,
+              "sentry[user][id]": f"crash-{b}"}
+    body = b"".join(f"--{bnd}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
+                    for k, v in fields.items())
+    body += (f"--{bnd}\r\nContent-Disposition: form-data; name=\"upload_file_minidump\"; "
+             f"filename=\"d.dmp\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
+    body += dump + f"\r\n--{bnd}--\r\n".encode()
+    entries.append((2, body))
+rng.shuffle(entries)
+with open(out, "wb") as f:
+    for kind, body in entries:
+        f.write(struct.pack(">BI", kind, len(body)) + body)
+PY
+
+mix_lua() { # KEY -> the wrk script
+cat <<LUA
+local requests = {}
+local f = io.open("$WORK/mix.bin", "rb")
+local data = f:read("*a"); f:close()
+local envelope = {["Content-Encoding"] = "gzip", ["Content-Type"] = "application/x-sentry-envelope",
+  ["X-Sentry-Auth"] = "Sentry sentry_key=$1, sentry_version=7, sentry_client=capacity/1"}
+local crash = {["Content-Type"] = "multipart/form-data; boundary=relops-capacity"}
+local pos = 1
+while pos <= #data do
+  local kind = data:byte(pos)
+  local b1, b2, b3, b4 = data:byte(pos + 1, pos + 4)
+  local len = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+  local body = data:sub(pos + 5, pos + 4 + len)
+  if kind == 0 then
+    requests[#requests + 1] = wrk.format("GET", "/tuf/wizard/metadata/timestamp.json", {})
+  elseif kind == 1 then
+    requests[#requests + 1] = wrk.format("POST", "/api/1/envelope/", envelope, body)
+  else
+    requests[#requests + 1] = wrk.format("POST", "/api/1/minidump/?sentry_key=$1", crash, body)
+  end
+  pos = pos + 5 + len
+end
+data = nil
+collectgarbage()
+local n, i = #requests, 0
+request = function() i = i % n + 1; return requests[i] end
+LUA
+}
+
+run_mix() { # URL KEY -> "rps p99_ms non2xx"
+  mix_lua "$2" >"$WORK/mix.lua"
+  wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$WORK/mix.lua" "$1" | awk '
+    /Requests\/sec/ {rps=$2}
+    /Non-2xx/ {bad=$NF}
+    /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p99=v}
+    END {printf "%.0f %.2f %d\n", rps, p99, bad}'
+}
+installs() { echo "$1" | awk '{printf "%.1f million", $1 * 3600 / (2601 / 2400) / 1e6}'; }
+
+start_serve() { # DATA_DIR -> its URL; the pid joins PIDS
+  RELOPS_LOG=error "$BIN" serve --data-dir "$1" --listen 127.0.0.1:0 >"$1/serve.out" 2>"$1/serve.err" &
+  PIDS+=($!)
+  for _ in $(seq 1 200); do grep -q "listening on" "$1/serve.out" 2>/dev/null && break; sleep 0.1; done
+  sed -n 's/^relops listening on //p' "$1/serve.out"
+}
+ingest_key() { RELOPS_URL=$1 RELOPS_TOKEN=$2 "$BIN" ingest dsn --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["public_key"])'; }
+rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+
+# --- 1. embedded -------------------------------------------------------------------------
+D="$WORK/embedded"
+mkdir -p "$D"
+printf 'listen = "127.0.0.1:0"\n%s\n' "$LIMITS" >"$D/relops.toml"
+TOKEN=$("$BIN" init --data-dir "$D" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
+URL=$(start_serve "$D")
+KEY=$(ingest_key "$URL" "$TOKEN")
+echo "fleet mix per install-hour: 1 update check, 1/12 session envelope, 1/2400 crash upload (1.084 requests)"
+echo "wrk -t1 -c$CONNS -d${DUR}s, $(python3 -c "print(150*2601)") pre-made requests"
+r=$(run_mix "$URL" "$KEY")
+echo "embedded (SQLite, local blobs): $(echo "$r" | awk '{print $1 " req/s of the mix, p99 " $2 " ms, non-2xx " $3}') → $(installs "$r") installs; RSS $(rss_mib "${PIDS[0]}") MiB"
+stop_all
+
+# --- 2. replicas on PostgreSQL + S3 behind nginx -------------------------------------------
+if [ -z "${BENCH_PG_URL:-}" ] || [ -z "${BENCH_S3S:-}" ]; then
+  echo "(set BENCH_PG_URL and BENCH_S3S for 1 vs 3 replicas on PostgreSQL + S3)"
+  exit 0
+fi
+S3_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$WORK/s3/relops-bench"
+"$BENCH_S3S" --host 127.0.0.1 --port "$S3_PORT" --access-key bench --secret-key bench-secret "$WORK/s3" >"$WORK/s3.log" 2>&1 &
+S3_PID=$!
+trap 'stop_all; kill $S3_PID 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$S3_PORT/" && break; sleep 0.1; done
+
+replicas_run() { # N -> prints the run's line
+  local n=$1 db="relops_capacity_$RANDOM$RANDOM" base=${BENCH_PG_URL%/*}
+  psql "$BENCH_PG_URL" -qc "CREATE DATABASE $db" >/dev/null
+  local d="$WORK/r$n-1"
+  mkdir -p "$d"
+  cat >"$d/relops.toml" <<TOML
+listen = "127.0.0.1:0"
+database_url = "$base/$db"
+$LIMITS
+[blob]
+kind = "s3"
+bucket = "relops-bench"
+endpoint = "http://127.0.0.1:$S3_PORT"
+access_key_id = "bench"
+secret_access_key = "bench-secret"
+prefix = "$db"
+allow_http = true
+TOML
+  local token upstream="" i url key
+  token=$("$BIN" init --data-dir "$d" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
+  for i in $(seq 2 "$n"); do cp -r "$d" "$WORK/r$n-$i"; done
+  for i in $(seq 1 "$n"); do
+    url=$(start_serve "$WORK/r$n-$i")
+    upstream="$upstream    server ${url#http://} max_fails=1 fail_timeout=2s;\n"
+  done
+  key=$(ingest_key "$url" "$token")
+  local ng="$WORK/nginx-$n" port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$ng"
+  python3 - deploy/nginx/relops.conf "$ng/site.conf" "$port" "$upstream" <<'PY'
+import sys
+src, dst, port, upstream = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].replace("\\n", "\n")
+out, done = [], False
+for line in open(src):
+    if line.strip().startswith("server 10.0.0."):
+        if not done:
+            out.append(upstream); done = True
+    elif line.strip() == "listen 80;":
+        out.append(f"    listen 127.0.0.1:{port};\n")
+    else:
+        out.append(line)
+open(dst, "w").write("".join(out))
+PY
+  cat >"$ng/nginx.conf" <<CONF
+worker_processes 1;
+error_log $ng/error.log warn;
+pid $ng/nginx.pid;
+daemon off;
+events { worker_connections 4096; }
+http {
+access_log off;
+client_body_temp_path $ng/body; proxy_temp_path $ng/proxy; fastcgi_temp_path $ng/f; uwsgi_temp_path $ng/u; scgi_temp_path $ng/s;
+include $ng/site.conf;
+}
+CONF
+  "$NGINX" -e "$ng/error.log" -p "$ng" -c "$ng/nginx.conf" &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  local r
+  r=$(run_mix "http://127.0.0.1:$port" "$key")
+  echo "$r" >>"$WORK/result-$n"
+  echo "nginx → $n replica(s) on PostgreSQL + S3: $(echo "$r" | awk '{print $1 " req/s of the mix, p99 " $2 " ms, non-2xx " $3}') → $(installs "$r") installs"
+  stop_all
+  psql "$BENCH_PG_URL" -qc "DROP DATABASE $db WITH (FORCE)" >/dev/null
+}
+replicas_run 1
+replicas_run 3
+replicas_run 1
+replicas_run 3
+python3 - "$WORK/result-1" "$WORK/result-3" <<'PY'
+import sys
+one, three = ([float(l.split()[0]) for l in open(p)] for p in sys.argv[1:3])
+print(f"3 replicas ÷ 1 replica: {sum(three)/len(three):.0f} ÷ {sum(one)/len(one):.0f} req/s = "
+      f"{sum(three)/len(three) / (sum(one)/len(one)):.3f} (runs alternating: 1: {one}, 3: {three})")
+PY
