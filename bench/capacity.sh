@@ -18,7 +18,9 @@
 #    BENCH_S3S (the s3s-fs binary, as .ci/run installs it): nginx with
 #    deploy/nginx/relops.conf in front of 1 replica, then of 3 replicas, on one PostgreSQL
 #    and one S3 server, all on this machine — the same CPU for both, so the ratio
-#    (3 replicas ÷ 1) is what the coordination between replicas costs.
+#    (3 replicas ÷ 1) is what running 3 replicas instead of 1 costs on the same CPU.
+#    REPLICA_THREADS=N gives each of the 3 replicas N runtime threads (TOKIO_WORKER_THREADS;
+#    default: one per core each, so 3 replicas run 3× the threads of 1 on 2 cores).
 # Needs: wrk, nginx (apt-get install wrk nginx-light). Uses the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,9 +80,12 @@ cat <<LUA
 local requests = {}
 local f = io.open("$WORK/mix.bin", "rb")
 local data = f:read("*a"); f:close()
-local envelope = {["Content-Encoding"] = "gzip", ["Content-Type"] = "application/x-sentry-envelope",
+-- Built before wrk adds its Host header: named here (nginx refuses HTTP/1.1 without one).
+local get = {["Host"] = "relops"}
+local envelope = {["Host"] = "relops", ["Content-Encoding"] = "gzip",
+  ["Content-Type"] = "application/x-sentry-envelope",
   ["X-Sentry-Auth"] = "Sentry sentry_key=$1, sentry_version=7, sentry_client=capacity/1"}
-local crash = {["Content-Type"] = "multipart/form-data; boundary=relops-capacity"}
+local crash = {["Host"] = "relops", ["Content-Type"] = "multipart/form-data; boundary=relops-capacity"}
 local pos = 1
 while pos <= #data do
   local kind = data:byte(pos)
@@ -88,7 +93,7 @@ while pos <= #data do
   local len = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
   local body = data:sub(pos + 5, pos + 4 + len)
   if kind == 0 then
-    requests[#requests + 1] = wrk.format("GET", "/tuf/wizard/metadata/timestamp.json", {})
+    requests[#requests + 1] = wrk.format("GET", "/tuf/wizard/metadata/timestamp.json", get)
   elseif kind == 1 then
     requests[#requests + 1] = wrk.format("POST", "/api/1/envelope/", envelope, body)
   else
@@ -113,11 +118,12 @@ run_mix() { # URL KEY -> "rps p99_ms non2xx"
 }
 installs() { echo "$1" | awk '{printf "%.1f million", $1 * 3600 / (2601 / 2400) / 1e6}'; }
 
-start_serve() { # DATA_DIR -> its URL; the pid joins PIDS
-  RELOPS_LOG=error "$BIN" serve --data-dir "$1" --listen 127.0.0.1:0 >"$1/serve.out" 2>"$1/serve.err" &
-  PIDS+=($!)
+start_serve() { # DATA_DIR [THREADS]: starts relops there; sets SERVE_URL and SERVE_PID (joins PIDS)
+  env ${2:+TOKIO_WORKER_THREADS=$2} RELOPS_LOG=error "$BIN" serve --data-dir "$1" --listen 127.0.0.1:0 >"$1/serve.out" 2>"$1/serve.err" &
+  SERVE_PID=$!
+  PIDS+=($SERVE_PID)
   for _ in $(seq 1 200); do grep -q "listening on" "$1/serve.out" 2>/dev/null && break; sleep 0.1; done
-  sed -n 's/^relops listening on //p' "$1/serve.out"
+  SERVE_URL=$(sed -n 's/^relops listening on //p' "$1/serve.out")
 }
 ingest_key() { RELOPS_URL=$1 RELOPS_TOKEN=$2 "$BIN" ingest dsn --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["public_key"])'; }
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
@@ -127,12 +133,13 @@ D="$WORK/embedded"
 mkdir -p "$D"
 printf 'listen = "127.0.0.1:0"\n%s\n' "$LIMITS" >"$D/relops.toml"
 TOKEN=$("$BIN" init --data-dir "$D" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
-URL=$(start_serve "$D")
+start_serve "$D"
+URL=$SERVE_URL
 KEY=$(ingest_key "$URL" "$TOKEN")
 echo "fleet mix per install-hour: 1 update check, 1/12 session envelope, 1/2400 crash upload (1.084 requests)"
 echo "wrk -t1 -c$CONNS -d${DUR}s, $(python3 -c "print(150*2601)") pre-made requests"
 r=$(run_mix "$URL" "$KEY")
-echo "embedded (SQLite, local blobs): $(echo "$r" | awk '{print $1 " req/s of the mix, p99 " $2 " ms, non-2xx " $3}') → $(installs "$r") installs; RSS $(rss_mib "${PIDS[0]}") MiB"
+echo "embedded (SQLite, local blobs): $(echo "$r" | awk '{print $1 " req/s of the mix, p99 " $2 " ms, non-2xx " $3}') → $(installs "$r") installs; relops RSS $(rss_mib "$SERVE_PID") MiB after it"
 stop_all
 
 # --- 2. replicas on PostgreSQL + S3 behind nginx -------------------------------------------
@@ -150,7 +157,7 @@ for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$S3_PORT/" && b
 replicas_run() { # N -> prints the run's line
   local n=$1 db="relops_capacity_$RANDOM$RANDOM" base=${BENCH_PG_URL%/*}
   psql "$BENCH_PG_URL" -qc "CREATE DATABASE $db" >/dev/null
-  local d="$WORK/r$n-1"
+  local d="$WORK/$db-1"
   mkdir -p "$d"
   cat >"$d/relops.toml" <<TOML
 listen = "127.0.0.1:0"
@@ -167,9 +174,11 @@ allow_http = true
 TOML
   local token upstream="" i url key
   token=$("$BIN" init --data-dir "$d" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
-  for i in $(seq 2 "$n"); do cp -r "$d" "$WORK/r$n-$i"; done
+  for i in $(seq 2 "$n"); do cp -r "$d" "$WORK/$db-$i"; done
   for i in $(seq 1 "$n"); do
-    url=$(start_serve "$WORK/r$n-$i")
+    if [ "$n" -gt 1 ]; then start_serve "$WORK/$db-$i" "${REPLICA_THREADS:-}"; else start_serve "$WORK/$db-$i"; fi
+    [ -n "$SERVE_URL" ] || { echo "replica $i did not start:"; cat "$WORK/$db-$i/serve.err"; exit 1; }
+    url=$SERVE_URL
     upstream="$upstream    server ${url#http://} max_fails=1 fail_timeout=2s;\n"
   done
   key=$(ingest_key "$url" "$token")
@@ -205,6 +214,9 @@ CONF
   "$NGINX" -e "$ng/error.log" -p "$ng" -c "$ng/nginx.conf" &
   PIDS+=($!)
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  local check
+  check=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$port/tuf/wizard/metadata/timestamp.json")
+  [ "$check" = 200 ] || { echo "nginx → replicas answered $check:"; cat "$ng/error.log"; exit 1; }
   local r
   r=$(run_mix "http://127.0.0.1:$port" "$key")
   echo "$r" >>"$WORK/result-$n"

@@ -22,6 +22,9 @@
 # Its first line is the run's start as Unix time, to line up with the server's log
 # (RELOPS_LOG=relops_ops::services::ingest_writer=debug logs each fold).
 #
+# RELOPS_DATABASE_URL=postgres://… runs relops on PostgreSQL instead (an empty database:
+# the script creates a release; the PostgreSQL path writes each batch directly, no journal).
+#
 # Needs: wrk. Uses the release build (RELOPS_BIN=FILE: another relops binary, for an A/B
 # against a build kept from before a change — run both back to back, alternating, since
 # this machine's speed drifts by tens of percent within the hour).
