@@ -58,15 +58,13 @@ impl From<relops_store::DbError> for OpError {
             relops_store::DbError::Conflict(what) => {
                 Self::Conflict(format!("{what} already exists"))
             }
-            e if e.is_unreachable() => {
-                tracing::warn!(error = %e, "the database is unreachable");
-                Self::Unavailable(DB_UNREACHABLE.to_owned())
-            }
-            e if e.is_disk_full() => {
-                tracing::error!(error = %e, "the disk is full");
-                Self::Unavailable(DISK_FULL.to_owned())
-            }
-            e => Self::Internal(e.into()),
+            e => match db_outage(&e) {
+                Some(m) => {
+                    tracing::warn!(error = %e, "{m}");
+                    Self::Unavailable(m.to_owned())
+                }
+                None => Self::Internal(e.into()),
+            },
         }
     }
 }
@@ -77,17 +75,25 @@ const DISK_FULL: &str = "the server's disk is full, so nothing was stored; free 
 /// What a caller is told while the blob store cannot be reached.
 const BLOBS_UNREACHABLE: &str = "the blob store (S3) cannot be reached right now; retry in a few seconds (an upload answered this was not stored)";
 
+/// What to tell a caller when `e` is an outage of the database or its disk, not a fault.
+fn db_outage(e: &relops_store::DbError) -> Option<&'static str> {
+    (e.is_unreachable().then_some(DB_UNREACHABLE)).or(e.is_disk_full().then_some(DISK_FULL))
+}
+
+/// What to tell a caller when `e` is an outage of the blob store or its disk.
+fn blob_outage(e: &relops_store::BlobError) -> Option<&'static str> {
+    (e.is_unreachable().then_some(BLOBS_UNREACHABLE)).or(e.is_disk_full().then_some(DISK_FULL))
+}
+
 impl From<relops_store::BlobError> for OpError {
     fn from(e: relops_store::BlobError) -> Self {
-        if e.is_unreachable() {
-            tracing::warn!(error = %e, "the blob store is unreachable");
-            return Self::Unavailable(BLOBS_UNREACHABLE.to_owned());
+        match blob_outage(&e) {
+            Some(m) => {
+                tracing::warn!(error = %e, "{m}");
+                Self::Unavailable(m.to_owned())
+            }
+            None => Self::Internal(e.into()),
         }
-        if e.is_disk_full() {
-            tracing::error!(error = %e, "the disk is full");
-            return Self::Unavailable(DISK_FULL.to_owned());
-        }
-        Self::Internal(e.into())
     }
 }
 
@@ -101,11 +107,9 @@ impl OpError {
         };
         let outage = e.chain().find_map(|c| {
             if let Some(d) = c.downcast_ref::<relops_store::DbError>() {
-                (d.is_unreachable().then_some(DB_UNREACHABLE))
-                    .or(d.is_disk_full().then_some(DISK_FULL))
+                db_outage(d)
             } else if let Some(b) = c.downcast_ref::<relops_store::BlobError>() {
-                (b.is_unreachable().then_some(BLOBS_UNREACHABLE))
-                    .or(b.is_disk_full().then_some(DISK_FULL))
+                blob_outage(b)
             } else {
                 c.downcast_ref::<std::io::Error>()
                     .filter(|io| io.kind() == std::io::ErrorKind::StorageFull)
