@@ -116,16 +116,7 @@ async fn post_sessions(
     release: &str,
     installs: &[(String, bool)],
 ) {
-    let body: Vec<Value> = installs
-        .iter()
-        .map(|(id, crashed)| {
-            json!({
-                "install_id": id, "release": release, "platform": "windows-x64",
-                "channel": "stable", "session_id": format!("{id}-{release}"),
-                "status": if *crashed { "crashed" } else { "exited" },
-            })
-        })
-        .collect();
+    let body = common::sessions_json(release, installs);
     let mut rb = reqwest::Client::new()
         .post(format!("{}/v1/ingest/sessions", s.url))
         .header("X-Relops-Ingest-Key", key);

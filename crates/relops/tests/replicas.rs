@@ -26,16 +26,7 @@ async fn round_robin(servers: &[&Server], key: &str, release: &str, installs: &[
     let http = reqwest::Client::new();
     for (n, chunk) in installs.chunks(20).enumerate() {
         let s = servers[n % servers.len()];
-        let sessions: Vec<Value> = chunk
-            .iter()
-            .map(|(id, crashed)| {
-                json!({
-                    "install_id": id, "release": release, "platform": "windows-x64",
-                    "channel": "stable", "session_id": format!("{id}-{release}"),
-                    "status": if *crashed { "crashed" } else { "exited" },
-                })
-            })
-            .collect();
+        let sessions = common::sessions_json(release, chunk);
         let r = http
             .post(format!("{}/v1/ingest/sessions", s.url))
             .header("X-Relops-Ingest-Key", key)

@@ -121,19 +121,21 @@ impl HealthEngine {
     /// Counts what another replica stored (the tallies it wrote beside its batch, issue
     /// 28), at the time that replica stored it, and judges the releases they touched.
     pub fn observe_shared(&self, product: &str, tallies: &[Tally<'_>], at: DateTime<Utc>) {
-        self.count(product, tallies.iter().cloned(), at);
+        self.count(product, tallies, at);
     }
 
-    fn count<'a>(
+    /// Counts `tallies` (owned or borrowed: another replica's are counted where they lie).
+    fn count<'a, T: std::borrow::Borrow<Tally<'a>>>(
         &self,
         product: &str,
-        tallies: impl Iterator<Item = Tally<'a>>,
+        tallies: impl IntoIterator<Item = T>,
         at: DateTime<Utc>,
     ) {
         let t = at.timestamp();
         let mut touched: Vec<String> = Vec::new();
         let mut inner = self.lock();
         for tally in tallies {
+            let tally = tally.borrow();
             let kind = match &tally.kind {
                 Counted::Session(crashed) => Kind::Session { crashed: *crashed },
                 Counted::Crash(critical) => Kind::Crash {

@@ -960,6 +960,21 @@ impl Receiver {
     }
 }
 
+/// Native-API sessions (`POST /v1/ingest/sessions`) of `installs` (id, crashed) on a
+/// release: Windows, stable, one ended session per install.
+pub fn sessions_json(release: &str, installs: &[(String, bool)]) -> Vec<Value> {
+    installs
+        .iter()
+        .map(|(id, crashed)| {
+            serde_json::json!({
+                "install_id": id, "release": release, "platform": "windows-x64",
+                "channel": "stable", "session_id": format!("{id}-{release}"),
+                "status": if *crashed { "crashed" } else { "exited" },
+            })
+        })
+        .collect()
+}
+
 /// A TCP port free on 127.0.0.1 now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
