@@ -89,6 +89,10 @@ pub struct KeyInfo {
     /// Hex Ed25519 public keys, in the order of `key_ids` (the release key's is what the
     /// SDK's `release_key` setting wants).
     pub public_keys: Vec<String>,
+    /// The same public keys in base64: the release key's is what Sparkle's
+    /// `SUPublicEDKey` wants (it checks the appcast's `sparkle:edSignature` with it).
+    #[serde(default)]
+    pub public_keys_base64: Vec<String>,
     /// Signatures required (TUF roles; 1 for the release key).
     pub threshold: u32,
     /// Expiry of the role's current metadata (none for the release key).

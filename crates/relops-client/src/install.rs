@@ -140,6 +140,13 @@ pub fn plan(t: &Target<'_>) -> Result<Plan, Error> {
     let mut steps = Vec::new();
     let mut finally = Vec::new();
     match kind {
+        ArtifactKind::Exe | ArtifactKind::Nupkg => {
+            return Err(Error::Config(format!(
+                "{}: the SDK does not install a .{kind} (it is for electron-updater or Velopack); \
+                 upload a .msi, .msix, .dmg, .zip, .tar.gz or .AppImage for SDK installs",
+                t.target_name
+            )));
+        }
         ArtifactKind::Msi => {
             let log = t.work_dir.join("msiexec.log");
             steps.push(Step::Run {

@@ -38,7 +38,7 @@ pub enum ArtifactNameError {
     )]
     Unportable(String),
     #[error(
-        "`{0}` has no known artifact extension: expected .dmg, .msi, .msix, .zip, .tar.gz or .AppImage"
+        "`{0}` has no known artifact extension: expected .dmg, .msi, .msix, .exe, .zip, .tar.gz, .AppImage or .nupkg"
     )]
     UnknownKind(String),
     #[error("a .{kind} artifact cannot be for platform {platform}: {hint}")]
@@ -126,16 +126,24 @@ pub enum ArtifactKind {
     TarGz,
     #[serde(rename = "AppImage")]
     AppImage,
+    /// A Windows setup program (NSIS, as electron-builder makes it; Inno Setup).
+    #[serde(rename = "exe")]
+    Exe,
+    /// A Velopack (or Squirrel) full package: what a Velopack app updates from.
+    #[serde(rename = "nupkg")]
+    Nupkg,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 6] = [
+    pub const ALL: [ArtifactKind; 8] = [
         Self::Dmg,
         Self::Msi,
         Self::Msix,
         Self::Zip,
         Self::TarGz,
         Self::AppImage,
+        Self::Exe,
+        Self::Nupkg,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -146,11 +154,13 @@ impl ArtifactKind {
             Self::Zip => "zip",
             Self::TarGz => "tar.gz",
             Self::AppImage => "AppImage",
+            Self::Exe => "exe",
+            Self::Nupkg => "nupkg",
         }
     }
 
-    /// The kind from a file name's extension; `.dmg`, `.msi`, `.msix`, `.zip` and `.tar.gz`
-    /// match case-insensitively, `.AppImage` as AppImage spells it (or all lowercase).
+    /// The kind from a file name's extension; `.dmg`, `.msi`, `.msix`, `.zip`, `.tar.gz`,
+    /// `.exe` and `.nupkg` match case-insensitively, `.AppImage` as AppImage spells it (or all lowercase).
     pub fn from_name(name: &str) -> Result<Self, ArtifactNameError> {
         let lower = name.to_ascii_lowercase();
         Self::ALL
@@ -162,6 +172,13 @@ impl ArtifactKind {
             .ok_or_else(|| ArtifactNameError::UnknownKind(name.to_owned()))
     }
 
+    /// Can the SDK install this kind itself? A setup program (`.exe`) takes options only its
+    /// maker knows, and a `.nupkg` is Velopack's to apply: both are published for those
+    /// updaters' feeds, never offered to the SDK.
+    pub fn sdk_installs(self) -> bool {
+        !matches!(self, Self::Exe | Self::Nupkg)
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
@@ -170,7 +187,7 @@ impl ArtifactKind {
     pub fn check_platform(self, platform: Platform) -> Result<(), ArtifactNameError> {
         let hint = match (self, platform.os()) {
             (Self::Dmg, os) if os != Os::Macos => "a disk image is for macos-* platforms",
-            (Self::Msi | Self::Msix, os) if os != Os::Windows => {
+            (Self::Msi | Self::Msix | Self::Exe, os) if os != Os::Windows => {
                 "Windows installers are for windows-* platforms"
             }
             (Self::AppImage, os) if os != Os::Linux => "an AppImage is for linux-* platforms",
@@ -281,7 +298,9 @@ mod tests {
             ("wizard.zip", Some(ArtifactKind::Zip)),
             ("wizard-2.1.0-linux-x64.tar.gz", Some(ArtifactKind::TarGz)),
             ("Wizard-x86_64.AppImage", Some(ArtifactKind::AppImage)),
-            ("wizard.exe", None),
+            ("Wizard Setup 2.1.0.exe", Some(ArtifactKind::Exe)),
+            ("wizard-2.1.0-full.nupkg", Some(ArtifactKind::Nupkg)),
+            ("wizard.pkg", None),
             ("wizard.gz", None),
             ("dmg", None),
             (".dmg", None),
@@ -298,11 +317,14 @@ mod tests {
         assert!(ArtifactKind::Dmg.check_platform(WindowsX64).is_err());
         assert!(ArtifactKind::Msi.check_platform(WindowsArm64).is_ok());
         assert!(ArtifactKind::Msix.check_platform(MacosArm64).is_err());
+        assert!(ArtifactKind::Exe.check_platform(WindowsX64).is_ok());
+        assert!(ArtifactKind::Exe.check_platform(LinuxX64).is_err());
         assert!(ArtifactKind::AppImage.check_platform(LinuxX64).is_ok());
         assert!(ArtifactKind::AppImage.check_platform(MacosX64).is_err());
         for p in Platform::ALL {
             assert!(ArtifactKind::Zip.check_platform(p).is_ok());
             assert!(ArtifactKind::TarGz.check_platform(p).is_ok());
+            assert!(ArtifactKind::Nupkg.check_platform(p).is_ok());
         }
     }
 

@@ -12,12 +12,20 @@
 //!    install outside the newest rollout still gets the newest fully released version.
 //! 4. An install running a version named in a rollback directive (`rollback.from`) and
 //!    offered nothing newer is offered the directive's release: a downgrade.
+//! 5. Only kinds the SDK installs count ([`ArtifactKind::sdk_installs`]): a `.exe` setup
+//!    program or a `.nupkg` is listed for other updaters ([`updaters`]), never offered here.
+//!
+//! The feeds for Sparkle, electron-updater and Velopack choose with the same rules from the
+//! same targets: [`updaters`].
+
+pub mod updaters;
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::artifact::ArtifactKind;
 use crate::platform::Platform;
 use crate::rollout::{Percent, RolloutState, Stage, in_rollout};
 use crate::version::Version;
@@ -54,6 +62,23 @@ pub struct TargetCustom {
     /// migrates its data down to the target's `schema`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_schema: Option<crate::data_schema::DataSchema>,
+    /// Digests and a signature of the file itself, for updaters that are not TUF clients
+    /// (absent on artifacts uploaded before relops made them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileFacts>,
+}
+
+/// What Sparkle, electron-updater and Velopack check a downloaded file against, made at
+/// upload from the file's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileFacts {
+    /// Lowercase hex SHA-1 (Velopack checks it).
+    pub sha1: String,
+    /// Lowercase hex SHA-512 (electron-updater checks it, base64 in `latest.yml`).
+    pub sha512: String,
+    /// Hex Ed25519 signature by the release key over the file's bytes (Sparkle's
+    /// `sparkle:edSignature`, base64 in the appcast).
+    pub ed25519: String,
 }
 
 /// The rollout state a target carries.
@@ -92,19 +117,37 @@ impl FeedRollout {
         }
     }
 
-    /// Is an install on `channel` with `install_id` offered the release?
-    pub fn offers(&self, channel: &str, install_id: &str) -> bool {
-        let live = matches!(
+    /// Does the rollout offer the release at all (`active`, `paused` or `completed`)?
+    pub fn live(&self) -> bool {
+        matches!(
             self.state,
             RolloutState::Active | RolloutState::Paused | RolloutState::Completed
-        );
+        )
+    }
+
+    /// Is an install on `channel` with `install_id` offered the release?
+    pub fn offers(&self, channel: &str, install_id: &str) -> bool {
         let Some(percent) = self.bps.get(channel) else {
             return false;
         };
         let Ok(salt) = hex::decode(&self.salt) else {
             return false;
         };
-        live && in_rollout(&salt, install_id, *percent)
+        self.live() && in_rollout(&salt, install_id, *percent)
+    }
+
+    /// Is every install on `channel` offered the release, whoever it is?
+    pub fn offers_everyone(&self, channel: &str) -> bool {
+        self.live() && self.bps.get(channel) == Some(&Percent::ALL)
+    }
+
+    /// [`offers`](Self::offers) for a known install, else
+    /// [`offers_everyone`](Self::offers_everyone).
+    pub fn offers_maybe(&self, channel: &str, install_id: Option<&str>) -> bool {
+        match install_id {
+            Some(id) => self.offers(channel, id),
+            None => self.offers_everyone(channel),
+        }
     }
 }
 
@@ -143,6 +186,29 @@ pub fn decide<'a, T: Ord + Clone>(
     install: &Install<'_>,
     targets: impl IntoIterator<Item = (T, &'a TargetCustom)>,
 ) -> Option<Offer<T>> {
+    let installable = targets
+        .into_iter()
+        .filter(|(_, c)| ArtifactKind::parse(&c.kind).is_some_and(ArtifactKind::sdk_installs));
+    choose(
+        install.product,
+        install.platform,
+        install.channel,
+        install.version,
+        Some(install.install_id),
+        installable,
+    )
+}
+
+/// Rules 1–4 for an install that may not say who it is (`install_id` `None`: only what is
+/// offered to its whole channel counts as offered).
+pub(crate) fn choose<'a, T: Ord + Clone>(
+    product: &str,
+    platform: Platform,
+    channel: &str,
+    version: &Version,
+    install_id: Option<&str>,
+    targets: impl IntoIterator<Item = (T, &'a TargetCustom)>,
+) -> Option<Offer<T>> {
     let mut forward: Option<(T, &TargetCustom)> = None;
     let mut back: Option<(T, &TargetCustom)> = None;
     let better = |cur: &Option<(T, &TargetCustom)>, t: &T, c: &TargetCustom| match cur {
@@ -150,12 +216,12 @@ pub fn decide<'a, T: Ord + Clone>(
         Some((ct, cc)) => c.version > cc.version || (c.version == cc.version && t < ct),
     };
     for (t, c) in targets {
-        if c.product != install.product || c.platform != install.platform {
+        if c.product != product || c.platform != platform {
             continue;
         }
         let rollout = c.rollout.as_ref();
-        if c.version > *install.version
-            && rollout.is_some_and(|r| r.offers(install.channel, install.install_id))
+        if c.version > *version
+            && rollout.is_some_and(|r| r.offers_maybe(channel, install_id))
             && better(&forward, &t, c)
         {
             forward = Some((t.clone(), c));
@@ -163,9 +229,9 @@ pub fn decide<'a, T: Ord + Clone>(
         let directed = c
             .rollback
             .as_ref()
-            .is_some_and(|d| d.from.contains(install.version));
+            .is_some_and(|d| d.from.contains(version));
         let usable = rollout.is_none_or(|r| r.state != RolloutState::RolledBack);
-        if directed && usable && c.version < *install.version && better(&back, &t, c) {
+        if directed && usable && c.version < *version && better(&back, &t, c) {
             back = Some((t, c));
         }
     }
@@ -210,6 +276,7 @@ mod tests {
             rollout,
             rollback: None,
             data_schema: None,
+            file: None,
         }
     }
 
@@ -349,6 +416,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!((offer.target, offer.version), ("a-dmg", v("2.0.3")));
+        // A setup program is for electron-updater, not the SDK, whatever its name.
+        let mut exe = target("2.0.9", Some(rollout(RolloutState::Completed, 100)));
+        exe.kind = "exe".into();
+        let offer = decide(
+            &install("stable", &old, "x"),
+            [("a-exe", &exe), ("b-dmg", &dmg)],
+        )
+        .unwrap();
+        assert_eq!((offer.target, offer.version), ("b-dmg", v("2.0.3")));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub enum Platform {
 }
 
 /// Which operating system a platform belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Os {
     Macos,
     Windows,

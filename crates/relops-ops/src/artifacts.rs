@@ -13,6 +13,7 @@ use futures::{Stream, StreamExt};
 use relops_api::{Artifact, ArtifactList, UploadCheck, UploadParams, VerifyReport, VerifyResult};
 use relops_core::access::Permission;
 use relops_core::artifact::{ArtifactKind, ArtifactName, SignedFields, parse_sha256_hex};
+use relops_core::offer::FileFacts;
 use relops_core::platform::Platform;
 use relops_core::release::ArtifactPolicy;
 use relops_core::version::Version;
@@ -167,7 +168,7 @@ impl Ops {
 
         let mut upload = self.blobs.begin_upload().await?;
         let keep = (kind == ArtifactKind::Msi).then(Vec::new);
-        let (size, sha256, kept) = match receive(&mut upload, body, max, keep).await {
+        let (size, digests, kept) = match receive(&mut upload, body, max, keep).await {
             Ok(r) => r,
             Err(e) => {
                 upload.abort().await;
@@ -184,6 +185,7 @@ impl Ops {
                 "the file is empty: nothing stored".into(),
             ));
         }
+        let sha256 = digests.sha256;
         if let Some(exp) = &expected
             && *exp != sha256
         {
@@ -220,6 +222,11 @@ impl Ops {
         };
         drop(kept);
         let blob_key = upload.commit(&sha256).await?;
+        let file = FileFacts {
+            sha1: digests.sha1,
+            sha512: digests.sha512,
+            ed25519: self.sign_file(&blob_key).await?,
+        };
         let artifact = ArtifactRecord {
             name: name.to_string(),
             platform,
@@ -234,6 +241,7 @@ impl Ops {
             authenticode_signer,
             critical_fix_reason: critical_fix_reason.clone(),
             replaces: 0,
+            file: Some(file),
         };
         let audit = who.audit(
             if critical_fix_reason.is_some() {
@@ -482,6 +490,31 @@ impl Ops {
         })
     }
 
+    /// The release key's Ed25519 signature over a stored file's bytes (Sparkle's
+    /// `edSignature`), read from the blob store twice on a blocking thread.
+    async fn sign_file(&self, blob_key: &str) -> OpResult<String> {
+        let (blobs, key, release_key) = (
+            self.blobs.clone(),
+            blob_key.to_owned(),
+            self.release_key.clone(),
+        );
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            release_key.sign_file(|h: &mut sha2::Sha512| {
+                runtime.block_on(async {
+                    let mut stream = blobs.get(&key, None).await?;
+                    while let Some(chunk) = stream.next().await {
+                        h.update(&chunk?);
+                    }
+                    Ok::<_, relops_store::BlobError>(())
+                })
+            })
+        })
+        .await
+        .map_err(|e| OpError::Internal(anyhow::anyhow!("signing the file failed: {e}")))?
+        .map_err(OpError::from)
+    }
+
     async fn rehash(&self, key: &str) -> Result<(u64, String), relops_store::BlobError> {
         let mut stream = self.blobs.get(key, None).await?;
         let mut hasher = Sha256::new();
@@ -501,26 +534,44 @@ enum Receive {
     Store(relops_store::BlobError),
 }
 
-/// Streams the body into the staging blob and returns size and digest. SHA-256 runs on a
-/// blocking thread fed through a bounded channel, so hashing overlaps receiving and
-/// writing instead of adding to them (`Bytes` clones share the buffer, nothing is copied).
+/// The digests of an upload: SHA-256 names and signs it; SHA-1 and SHA-512 are what Velopack
+/// and electron-updater check.
+struct Digests {
+    sha256: String,
+    sha1: String,
+    sha512: String,
+}
+
+/// Streams the body into the staging blob and returns size and digests. Hashing runs on two
+/// blocking threads (SHA-256; SHA-1 and SHA-512) fed through bounded channels, so it overlaps
+/// receiving and writing instead of adding to them (`Bytes` clones share the buffer, nothing
+/// is copied).
 async fn receive<S, E>(
     upload: &mut BlobUpload,
     mut body: S,
     max: u64,
     mut keep: Option<Vec<u8>>,
-) -> Result<(u64, String, Option<Vec<u8>>), Receive>
+) -> Result<(u64, Digests, Option<Vec<u8>>), Receive>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let (tx_other, mut rx_other) = tokio::sync::mpsc::channel::<Bytes>(4);
     let hasher = tokio::task::spawn_blocking(move || {
         let mut h = Sha256::new();
         while let Some(chunk) = rx.blocking_recv() {
             h.update(&chunk);
         }
         hex::encode(h.finalize())
+    });
+    let other_hashers = tokio::task::spawn_blocking(move || {
+        let (mut h1, mut h512) = (sha1::Sha1::new(), sha2::Sha512::new());
+        while let Some(chunk) = rx_other.blocking_recv() {
+            h1.update(&chunk);
+            h512.update(&chunk);
+        }
+        (hex::encode(h1.finalize()), hex::encode(h512.finalize()))
     });
     let mut size: u64 = 0;
     let streamed = async {
@@ -530,8 +581,9 @@ where
             if size > max {
                 return Err(Receive::TooLarge);
             }
-            // The hashing thread only stops early if it panicked; `hasher.await` reports it.
+            // A hashing thread only stops early if it panicked; awaiting it reports that.
             let _ = tx.send(chunk.clone()).await;
+            let _ = tx_other.send(chunk.clone()).await;
             // A copy for inspection (an .msi's signature), given up past the bound.
             if let Some(k) = keep.as_mut() {
                 if k.len() + chunk.len() <= INSPECT_MAX_BYTES {
@@ -545,11 +597,23 @@ where
         Ok(())
     }
     .await;
-    drop(tx);
-    let digest = hasher
-        .await
-        .map_err(|e| Receive::Store(relops_store::BlobError::Io(std::io::Error::other(e))))?;
-    streamed.map(|()| (size, digest, keep))
+    drop((tx, tx_other));
+    let failed = |e: tokio::task::JoinError| {
+        Receive::Store(relops_store::BlobError::Io(std::io::Error::other(e)))
+    };
+    let sha256 = hasher.await.map_err(failed)?;
+    let (sha1, sha512) = other_hashers.await.map_err(failed)?;
+    streamed.map(|()| {
+        (
+            size,
+            Digests {
+                sha256,
+                sha1,
+                sha512,
+            },
+            keep,
+        )
+    })
 }
 
 /// Largest upload kept in memory to read its signature; a larger `.msi` is recorded with

@@ -96,7 +96,9 @@ impl Facts {
             for a in &self.release.artifacts {
                 let missing = match a.kind {
                     ArtifactKind::Dmg if a.notarization_id.is_none() => "notarization id",
-                    ArtifactKind::Msi | ArtifactKind::Msix if a.authenticode_signer.is_none() => {
+                    ArtifactKind::Msi | ArtifactKind::Msix | ArtifactKind::Exe
+                        if a.authenticode_signer.is_none() =>
+                    {
                         "Authenticode signer"
                     }
                     _ => continue,

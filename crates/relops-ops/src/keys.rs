@@ -25,6 +25,7 @@ impl Ops {
             role: "release".into(),
             key_ids: vec![self.release_key.key_id().to_owned()],
             public_keys: vec![self.release_key.public_hex()],
+            public_keys_base64: vec![base64_of_hex(&self.release_key.public_hex())],
             threshold: 1,
             expires: None,
             version: None,
@@ -33,6 +34,7 @@ impl Ops {
             role: "crash".into(),
             key_ids: vec![self.crash_key.key_id().to_owned()],
             public_keys: vec![self.crash_key.public_hex().to_owned()],
+            public_keys_base64: vec![base64_of_hex(self.crash_key.public_hex())],
             threshold: 1,
             expires: None,
             version: None,
@@ -102,4 +104,10 @@ impl Ops {
             root_versions,
         })
     }
+}
+
+/// A hex key as base64 (empty if it is not hex, which keys relops made always are).
+pub(crate) fn base64_of_hex(hex_key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(hex::decode(hex_key).unwrap_or_default())
 }

@@ -43,6 +43,7 @@ mod support_mail;
 mod tickets;
 mod tokens;
 pub mod update;
+pub mod updater_feeds;
 mod zendesk_in;
 
 use std::collections::HashMap;

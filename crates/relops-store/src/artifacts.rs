@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use relops_core::artifact::ArtifactKind;
+use relops_core::offer::FileFacts;
 use relops_core::platform::Platform;
 use relops_core::release::ReleaseState;
 use relops_core::version::Version;
@@ -32,6 +33,9 @@ pub struct ArtifactRecord {
     pub critical_fix_reason: Option<String>,
     /// How many earlier uploads of the same name this one replaced.
     pub replaces: u32,
+    /// The file's SHA-1, SHA-512 and Ed25519 signature, for other updaters' feeds; `None` on
+    /// artifacts uploaded before relops made them.
+    pub file: Option<FileFacts>,
 }
 
 /// An artifact as stored: what the API shows plus where its bytes are.
@@ -53,7 +57,8 @@ pub struct NewArtifact {
 macro_rules! artifact_columns {
     () => {
         "name, platform, kind, size, sha256, blob_key, signature, key_id, uploaded_at, \
-         uploaded_by, notarization_id, authenticode_signer, critical_fix_reason, replaces"
+         uploaded_by, notarization_id, authenticode_signer, critical_fix_reason, replaces, \
+         sha1, sha512, file_signature"
     };
 }
 
@@ -76,8 +81,23 @@ pub(crate) fn artifact_from_row(row: &AnyRow) -> Result<StoredArtifact> {
             authenticode_signer: row.try_get("authenticode_signer")?,
             critical_fix_reason: row.try_get("critical_fix_reason")?,
             replaces: u32::try_from(replaces).unwrap_or(u32::MAX),
+            file: file_facts_from_row(row)?,
         },
         blob_key: row.try_get("blob_key")?,
+    })
+}
+
+fn file_facts_from_row(row: &AnyRow) -> Result<Option<FileFacts>> {
+    let sha1: Option<String> = row.try_get("sha1")?;
+    let sha512: Option<String> = row.try_get("sha512")?;
+    let ed25519: Option<String> = row.try_get("file_signature")?;
+    Ok(match (sha1, sha512, ed25519) {
+        (Some(sha1), Some(sha512), Some(ed25519)) => Some(FileFacts {
+            sha1,
+            sha512,
+            ed25519,
+        }),
+        _ => None,
     })
 }
 
@@ -182,7 +202,8 @@ impl Db {
             "INSERT INTO artifacts (product, version, ",
             artifact_columns!(),
             ") \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19)"
         ))
         .bind(&new.product)
         .bind(&version)
@@ -200,6 +221,9 @@ impl Db {
         .bind(stored.authenticode_signer.as_deref())
         .bind(stored.critical_fix_reason.as_deref())
         .bind(i64::from(stored.replaces))
+        .bind(stored.file.as_ref().map(|f| f.sha1.as_str()))
+        .bind(stored.file.as_ref().map(|f| f.sha512.as_str()))
+        .bind(stored.file.as_ref().map(|f| f.ed25519.as_str()))
         .execute(&mut *tx)
         .await?;
         append_audit(&mut tx, audit).await?;

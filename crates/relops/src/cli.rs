@@ -1010,8 +1010,10 @@ pub struct SimulateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum FeedCmd {
-    /// Write the product's feed as static files (DIR/metadata, DIR/targets) that nginx or
-    /// a CDN serves unchanged. Re-exporting into the same DIR updates it; timestamp.json is
+    /// Write the product's feed as static files (DIR/metadata, DIR/targets, DIR/notes) that
+    /// nginx or a CDN serves unchanged, and the feeds of other updaters (Sparkle's appcast,
+    /// electron-updater's latest.yml, Velopack's releases.CHANNEL.json) with their files in
+    /// DIR/feeds/CHANNEL. Re-exporting into the same DIR updates it; timestamp.json is
     /// written last, so readers never see a half-written set.
     Export {
         /// The directory to write metadata/ and targets/ into (made if missing).

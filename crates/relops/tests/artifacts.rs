@@ -333,10 +333,16 @@ async fn refusals_store_nothing(b: Backend) {
             "macos-*",
         ),
         (
-            "wizard.exe?platform=windows-x64".into(),
+            "wizard.pkg?platform=macos-universal".into(),
             body.clone(),
             StatusCode::BAD_REQUEST,
             "no known artifact extension",
+        ),
+        (
+            "wizard.exe?platform=macos-universal".into(),
+            body.clone(),
+            StatusCode::BAD_REQUEST,
+            "windows-*",
         ),
         (
             "..%2F..%2Fetc%2Fwizard.dmg?platform=macos-universal".into(),

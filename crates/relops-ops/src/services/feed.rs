@@ -80,6 +80,10 @@ pub struct Published {
     files: HashSet<String>,
     /// The newest targets, parsed for update checks (`GET /v1/update`).
     pub offerable: Arc<Vec<OfferTarget>>,
+    /// Other updaters' channel-wide documents, rendered from `offerable` on first use
+    /// (`crate::updater_feeds`); emptied whenever metadata is added, so a copy being
+    /// changed never keeps the documents of the targets it replaces.
+    pub(crate) updater_docs: std::sync::OnceLock<crate::updater_feeds::ChannelDocs>,
 }
 
 /// A target of the current `targets.json` with its parsed `custom` object.
@@ -190,19 +194,24 @@ impl Published {
             .filter_map(|role| {
                 let keys = root.signed.roles.get(role)?;
                 let (version, expires) = current(role);
+                let public_keys: Vec<String> = keys
+                    .keyids
+                    .iter()
+                    .map(|id| {
+                        root.signed
+                            .keys
+                            .get(id)
+                            .map(|k| k.keyval.public.clone())
+                            .unwrap_or_default()
+                    })
+                    .collect();
                 Some(relops_api::KeyInfo {
                     role: role.to_owned(),
-                    public_keys: keys
-                        .keyids
+                    public_keys_base64: public_keys
                         .iter()
-                        .map(|id| {
-                            root.signed
-                                .keys
-                                .get(id)
-                                .map(|k| k.keyval.public.clone())
-                                .unwrap_or_default()
-                        })
+                        .map(|k| crate::keys::base64_of_hex(k))
                         .collect(),
+                    public_keys,
                     key_ids: keys.keyids.clone(),
                     threshold: keys.threshold,
                     expires,
@@ -213,6 +222,7 @@ impl Published {
     }
 
     fn add(&mut self, role: &str, version: u64, body: Bytes) -> anyhow::Result<()> {
+        self.updater_docs = std::sync::OnceLock::new();
         match role {
             "root" => {
                 self.roots.insert(version, body);
@@ -872,6 +882,7 @@ fn build_targets(
             rollout,
             rollback: directives.get(version).cloned(),
             data_schema: state.schemas.get(&version.to_string()).copied(),
+            file: a.file.clone(),
         };
         out.insert(
             name,

@@ -364,6 +364,35 @@ impl ReleaseKey {
         hex::encode(self.signing.sign(&a.message()).to_bytes())
     }
 
+    /// Signs a file's bytes with pure Ed25519, as Sparkle's `sign_update` does, and returns
+    /// the hex signature. Ed25519 hashes the message twice (once for the nonce, once for the
+    /// signature), so `read` is called twice and must feed the whole file to the digest each
+    /// time; the file streams and never sits in memory.
+    pub fn sign_file<E>(
+        &self,
+        read: impl Fn(&mut sha2::Sha512) -> Result<(), E>,
+    ) -> Result<String, E> {
+        use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign_byupdate};
+        let failed = std::cell::RefCell::new(None);
+        let esk = ExpandedSecretKey::from(&self.signing.to_bytes());
+        let signed = raw_sign_byupdate::<sha2::Sha512, _>(
+            &esk,
+            |h| {
+                read(h).map_err(|e| {
+                    *failed.borrow_mut() = Some(e);
+                    ed25519_dalek::SignatureError::new()
+                })
+            },
+            &self.signing.verifying_key(),
+        );
+        match (signed, failed.into_inner()) {
+            (_, Some(e)) => Err(e),
+            (Ok(sig), None) => Ok(hex::encode(sig.to_bytes())),
+            // Only `read` fails a signature made this way.
+            (Err(e), None) => unreachable!("Ed25519 signing failed by itself: {e}"),
+        }
+    }
+
     /// Checks a hex signature made by [`sign`](Self::sign).
     pub fn verify(&self, a: &SignedFields<'_>, signature_hex: &str) -> bool {
         verify_artifact(&self.signing.verifying_key(), a, signature_hex)

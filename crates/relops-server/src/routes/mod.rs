@@ -27,6 +27,7 @@ mod tickets;
 mod tokens;
 mod tuf;
 mod update;
+mod updaters;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

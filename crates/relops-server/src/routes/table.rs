@@ -20,7 +20,7 @@ pub use super::spec::{Access, Body, RouteSpec, method};
 use super::{
     alerts, artifacts, audit, checklist, crashes, gates, health, incidents, ingest, kb,
     log_bundles, pilot, probes, public, releases, retention, rollouts, support, tickets, tokens,
-    tuf, update,
+    tuf, update, updaters,
 };
 use crate::AppState;
 use crate::auth::authenticate;
@@ -119,6 +119,23 @@ fn entries() -> Vec<Entry> {
             Public,
             "a file of the update feed",
             get(tuf::target),
+        )
+        .answers_media(BYTES),
+        e(
+            "GET",
+            "/feeds/{product}/{channel}/{file}",
+            Public,
+            "a feed for another updater (appcast.xml, latest.yml, latest-mac.yml, \
+             latest-linux.yml, releases.{channel}.json) or one of its files",
+            get(updaters::channel_file),
+        )
+        .answers_media(BYTES),
+        e(
+            "GET",
+            "/feeds/{product}/{channel}/{platform}/{file}",
+            Public,
+            "the same for one platform (Velopack's URL cannot carry a query)",
+            get(updaters::platform_file),
         )
         .answers_media(BYTES),
         e(
@@ -1246,7 +1263,7 @@ pub fn build(state: &AppState) -> axum::Router<AppState> {
 
 /// The route family a route's latency is counted under.
 fn family(spec: &RouteSpec) -> &'static str {
-    if spec.path.starts_with("/tuf/") {
+    if spec.path.starts_with("/tuf/") || spec.path.starts_with("/feeds/") {
         "feed"
     } else if spec.path == "/v1/update" {
         "update"

@@ -68,7 +68,17 @@ pub async fn target(
         .current(&product)
         .ok_or_else(|| not_found(&product))?;
     let sha = feed.target_digest(&file).ok_or_else(|| not_found(&file))?;
-    let key = relops_store::BlobStore::key_for(&sha);
+    serve_target(&state, &sha, &headers).await
+}
+
+/// A file of the feed by its SHA-256, from memory or the blob store, with ranges; versioned
+/// by content, so cached for good.
+pub(super) async fn serve_target(
+    state: &AppState,
+    sha: &str,
+    headers: &axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    let key = relops_store::BlobStore::key_for(sha);
     // A file in memory needs no look at the store (not even its size).
     let (len, cached) = match state.targets.cached(&key) {
         Some(bytes) => (bytes.len() as u64, Some(bytes)),
@@ -78,7 +88,7 @@ pub async fn target(
                 len,
                 state
                     .targets
-                    .get(state.ops.blobs(), &key, len, &sha)
+                    .get(state.ops.blobs(), &key, len, sha)
                     .await
                     .inspect_err(|e| {
                         if let relops_store::BlobError::Changed(k) = e {
@@ -89,7 +99,7 @@ pub async fn target(
         }
     };
     let mut resp =
-        super::artifacts::serve_blob(&state, &key, len, &sha, &headers, None, cached).await?;
+        super::artifacts::serve_blob(state, &key, len, sha, headers, None, cached).await?;
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),

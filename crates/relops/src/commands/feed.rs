@@ -115,6 +115,7 @@ async fn export(client: &Client, dir: &Path, json: bool) -> anyhow::Result<()> {
         }
         roots = n;
     }
+    let updater_docs = export_updater_feeds(client, &product, dir, &tgt.signed).await?;
     write_atomic(&meta_dir.join(format!("{tv}.targets.json")), &targets)?;
     write_atomic(&meta_dir.join(format!("{sv}.snapshot.json")), &snapshot)?;
     write_atomic(&meta_dir.join("timestamp.json"), &timestamp)?;
@@ -122,13 +123,146 @@ async fn export(client: &Client, dir: &Path, json: bool) -> anyhow::Result<()> {
         return print_json(&json!({
             "dir": dir, "product": product, "roots": roots, "snapshot": sv, "targets": tv,
             "target_files": tgt.signed.targets.len(), "target_files_written": written,
+            "updater_documents": updater_docs,
         }));
     }
     print(&format!(
-        "exported {product}'s feed to {}: {roots} root(s), snapshot {sv}, targets {tv}, {} target file(s) ({written} new)\n",
+        "exported {product}'s feed to {}: {roots} root(s), snapshot {sv}, targets {tv}, {} target file(s) ({written} new), {} document(s) for other updaters in feeds/\n",
         dir.display(),
-        tgt.signed.targets.len()
+        tgt.signed.targets.len(),
+        updater_docs.len()
     ))
+}
+
+/// Platforms a per-platform document is exported for (`feeds/{channel}/{platform}/`).
+const PLATFORMS: [&str; 6] = [
+    "macos-universal",
+    "macos-arm64",
+    "macos-x64",
+    "windows-x64",
+    "windows-arm64",
+    "linux-x64",
+];
+
+/// The other updaters' channel-wide documents, the files they name and the release notes
+/// their links reach, laid out as the server serves them when DIR is served at
+/// `/tuf/{product}/` and DIR/feeds at `/feeds/{product}/`: `feeds/{channel}/appcast.xml`,
+/// `latest*.yml`, `releases.{channel}.json`, the same per platform in
+/// `feeds/{channel}/{platform}/`, each file hard-linked from `targets/` next to the
+/// documents naming it; `notes/{version}.md`. Returns the documents written, relative to DIR.
+async fn export_updater_feeds(
+    client: &Client,
+    product: &str,
+    dir: &Path,
+    targets: &Targets,
+) -> anyhow::Result<Vec<String>> {
+    let mut channels: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for file in targets.targets.values() {
+        let Some(custom) = &file.custom else { continue };
+        for c in custom["channels"].as_array().into_iter().flatten() {
+            if let Some(c) = c.as_str().filter(|c| !channels.iter().any(|x| x == c)) {
+                channels.push(c.to_owned());
+            }
+        }
+        if let Some(n) = custom["notes"]
+            .as_str()
+            .filter(|n| !notes.iter().any(|x| x == n))
+        {
+            notes.push(n.to_owned());
+        }
+    }
+    for n in &notes {
+        let Some(resp) = client
+            .get_public_opt(&format!("/tuf/{}/{n}", segment(product)))
+            .await?
+        else {
+            continue;
+        };
+        let path = dir.join(n);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        write_atomic(&path, &resp.bytes().await?)?;
+    }
+    let mut written = Vec::new();
+    for channel in &channels {
+        let velopack = format!("releases.{channel}.json");
+        let mut places: Vec<(PathBuf, Option<&str>)> =
+            vec![(dir.join("feeds").join(channel), None)];
+        places.extend(
+            PLATFORMS
+                .iter()
+                .map(|p| (dir.join("feeds").join(channel).join(p), Some(*p))),
+        );
+        for (place, platform) in places {
+            std::fs::create_dir_all(&place)
+                .with_context(|| format!("cannot create {}", place.display()))?;
+            let docs: Vec<&str> = match platform {
+                None => vec![
+                    "appcast.xml",
+                    "latest.yml",
+                    "latest-mac.yml",
+                    "latest-linux.yml",
+                    &velopack,
+                ],
+                Some(_) => vec!["appcast.xml", &velopack],
+            };
+            for doc in docs {
+                let query = platform
+                    .map(|p| format!("?platform={p}"))
+                    .unwrap_or_default();
+                let path = format!(
+                    "/feeds/{}/{}/{doc}{query}",
+                    segment(product),
+                    segment(channel)
+                );
+                // No release reaches the channel for that OS yet: nothing to write.
+                let Some(resp) = client.get_public_opt(&path).await? else {
+                    continue;
+                };
+                write_atomic(&place.join(doc), &resp.bytes().await?)?;
+                written.push(
+                    place
+                        .join(doc)
+                        .strip_prefix(dir)
+                        .unwrap_or(Path::new(doc))
+                        .display()
+                        .to_string(),
+                );
+            }
+            for (name, file) in &targets.targets {
+                let in_place = file
+                    .custom
+                    .as_ref()
+                    .is_some_and(|c| platform.is_none_or(|p| c["platform"].as_str() == Some(p)));
+                let Some(sha) = file.hashes.get("sha256").filter(|_| in_place) else {
+                    continue;
+                };
+                link_or_copy(
+                    &dir.join("targets").join(format!("{sha}.{name}")),
+                    &place.join(name),
+                )?;
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// Hard-links `from` to `to` (the export's target file under the name the updaters use),
+/// copying where links are not possible; an existing `to` is replaced.
+fn link_or_copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if std::fs::metadata(to)
+        .is_ok_and(|m| std::fs::metadata(from).is_ok_and(|f| f.len() == m.len()))
+    {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(to);
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to)
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    }
+    Ok(())
 }
 
 /// Metadata and targets base URLs of a source.

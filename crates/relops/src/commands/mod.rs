@@ -199,7 +199,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print(&crate::output::table(
                 &["ROLE", "KEY IDS", "THRESHOLD", "VERSION", "EXPIRES"],
                 &rows,
-            ))
+            ))?;
+            if let Some(k) = list.keys.iter().find(|k| k.role == "release") {
+                print(&format!(
+                    "\nrelease key (the SDK's release_key): {}\nSparkle SUPublicEDKey (base64): {}\n",
+                    k.public_keys.join(","),
+                    k.public_keys_base64.join(",")
+                ))?;
+            }
+            Ok(())
         }
         Command::Keys(KeysCmd::Rotate { role }) => {
             let r: relops_api::KeyRotated = Client::new(&cli.global)?

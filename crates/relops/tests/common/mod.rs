@@ -586,7 +586,7 @@ impl Server {
         // The platform signing evidence go needs (R-REL-6).
         if name.ends_with(".dmg") {
             args.extend(["--notarization-id", "2efe2717-0000-4000-8000-000000000001"]);
-        } else if name.ends_with(".msi") || name.ends_with(".msix") {
+        } else if name.ends_with(".msi") || name.ends_with(".msix") || name.ends_with(".exe") {
             args.extend(["--authenticode-signer", "CN=Wizard GmbH"]);
         }
         self.cli_json(&args)

@@ -1,0 +1,373 @@
+//! Issue 29: the feeds other updaters read — Sparkle's appcast, electron-updater's
+//! `latest.yml`, Velopack's `releases.{channel}.json` — follow the same rollout, halt and
+//! rollback as the TUF feed. Each document is read the way its updater reads it and every
+//! file it names is checked by an independent implementation (`tests/python/updater_feeds.py`:
+//! Ed25519 by `cryptography` against the key `relops keys list` prints, SHA-512 and SHA-1 by
+//! `hashlib`, YAML by PyYAML).
+
+mod common;
+
+use std::path::Path;
+
+use common::{Backend, Server, TestEnv, python_with, test_bytes};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+backend_tests!(feeds_follow_rollout_halt_and_rollback);
+
+/// Runs the reader for `kind` (`sparkle`, `electron`, `velopack`) against `url`.
+fn read(python: &Path, kind: &str, url: &str, extra: &[&str]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/updater_feeds.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .args([kind, url])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{kind} {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn sparkle_key(s: &Server) -> String {
+    let keys = s.cli_json(&["keys", "list"]);
+    let release = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["role"] == "release")
+        .unwrap();
+    release["public_keys_base64"][0]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn versions(items: &Value, field: &str) -> Vec<String> {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i[field].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every file a reader checked passed every check it made.
+fn all_ok(items: &Value) {
+    for i in items.as_array().unwrap() {
+        for (k, v) in i.as_object().unwrap() {
+            if k.ends_with("_ok") && !v.is_null() {
+                assert_eq!(v, true, "{k} in {i}");
+            }
+        }
+    }
+}
+
+/// Uploads one file of every kind the updaters use for `version`.
+fn artifacts(s: &Server, dir: &Path, version: &str, seed: u8) {
+    for (i, (platform, name)) in [
+        ("macos-universal", format!("WIZARD-{version}.dmg")),
+        ("macos-universal", format!("WIZARD-{version}-mac.zip")),
+        ("windows-x64", format!("WIZARD Setup {version}.exe")),
+        ("windows-x64", format!("WIZARD-{version}-full.nupkg")),
+        ("windows-x64", format!("WIZARD-{version}.msi")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bytes = test_bytes(20_000 + i * 1000, seed.wrapping_add(i as u8));
+        s.upload(dir, version, platform, &name, &bytes);
+    }
+}
+
+/// An install id `/v1/update` offers `version` to (inside its rollout), or one it does not.
+async fn install_id(s: &Server, from: &str, version: &str, inside: bool) -> String {
+    let http = reqwest::Client::new();
+    for i in 0..2000 {
+        let id = format!("install-{i}");
+        let r = http
+            .get(format!(
+                "{}/v1/update?product=wizard&platform=windows-x64&channel=stable&version={from}&install_id={id}",
+                s.url
+            ))
+            .send()
+            .await
+            .unwrap();
+        let offered = match r.status() {
+            StatusCode::NO_CONTENT => None,
+            _ => Some(r.json::<Value>().await.unwrap()["version"].clone()),
+        };
+        if offered.is_some_and(|v| v == version) == inside {
+            return id;
+        }
+    }
+    panic!(
+        "no install id {} the rollout of {version}",
+        if inside { "inside" } else { "outside" }
+    );
+}
+
+async fn feeds_follow_rollout_halt_and_rollback(b: Backend) {
+    let Some(python) = python_with("cryptography, yaml") else {
+        return;
+    };
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    let key = sparkle_key(&s);
+    let feeds = format!("{}/feeds/wizard", s.url);
+    let appcast = format!("{feeds}/stable/appcast.xml");
+    let latest = format!("{feeds}/stable/latest.yml");
+
+    // Nothing released yet: the updaters are told so, not served an empty promise.
+    let r = reqwest::get(&latest).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("rollout start"),
+        "{body}"
+    );
+
+    s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-03-01"]);
+    artifacts(&s, work.path(), "2.0.0", 1);
+    s.ship("2.0.0");
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    artifacts(&s, work.path(), "2.1.0", 50);
+    s.approve("2.1.0");
+    s.cli_json(&["rollout", "start", "2.1.0"]);
+    s.cli_json(&[
+        "rollout",
+        "advance",
+        "2.1.0",
+        "--force",
+        "--reason",
+        "test: to 25 %",
+    ]);
+
+    // Sparkle: an app that does not say who it is sees the release everyone is offered;
+    // the pilot channel sees the rollout in full, newest first.
+    let cast = read(&python, "sparkle", &appcast, &[&key]);
+    all_ok(&cast["items"]);
+    assert_eq!(versions(&cast["items"], "version"), ["2.0.0"]);
+    assert!(cast["items"][0]["url"].as_str().unwrap().ends_with(".dmg"));
+    assert_eq!(cast["items"][0]["notes_ok"], true);
+    assert_eq!(cast["cache"], "no-cache");
+    let pilot = read(
+        &python,
+        "sparkle",
+        &format!("{feeds}/internal/appcast.xml"),
+        &[&key],
+    );
+    all_ok(&pilot["items"]);
+    assert_eq!(versions(&pilot["items"], "version"), ["2.1.0", "2.0.0"]);
+    // An install that names itself gets exactly what /v1/update offers it.
+    let inside = install_id(&s, "2.0.0", "2.1.0", true).await;
+    let outside = install_id(&s, "2.0.0", "2.1.0", false).await;
+    let named = read(
+        &python,
+        "sparkle",
+        &format!("{appcast}?platform=macos-universal&install={inside}"),
+        &[&key],
+    );
+    assert_eq!(versions(&named["items"], "version"), ["2.1.0", "2.0.0"]);
+    assert_eq!(named["cache"], "private, no-cache");
+    let win = read(
+        &python,
+        "sparkle",
+        &format!("{appcast}?platform=windows-x64&install={outside}"),
+        &[&key],
+    );
+    all_ok(&win["items"]);
+    assert_eq!(versions(&win["items"], "version"), ["2.0.0"]);
+    assert!(win["items"][0]["url"].as_str().unwrap().ends_with(".exe"));
+
+    // electron-updater: the newest rollout at its percentage.
+    let yml = read(&python, "electron", &latest, &[]);
+    all_ok(&yml["files"]);
+    assert_eq!(yml["version"], "2.1.0");
+    assert_eq!(yml["stagingPercentage"], 25);
+    assert_eq!(
+        yml["files"][0]["url"], "wizard-2.1.0-windows-x64.exe",
+        "{yml}"
+    );
+    let mac = read(
+        &python,
+        "electron",
+        &format!("{feeds}/stable/latest-mac.yml"),
+        &[],
+    );
+    all_ok(&mac["files"]);
+    let mac_files: Vec<&str> = mac["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        mac_files,
+        [
+            "wizard-2.1.0-macos-universal.zip",
+            "wizard-2.1.0-macos-universal.dmg"
+        ]
+    );
+
+    // Velopack asks with its version and staging id: the SDK's decision.
+    let velopack = |version: &str, id: &str| {
+        format!(
+            "{feeds}/stable/releases.stable.json?localVersion={version}&id=wizard&stagingId={id}"
+        )
+    };
+    let v = read(&python, "velopack", &velopack("2.0.0", &inside), &[]);
+    all_ok(&v["assets"]);
+    assert_eq!(versions(&v["assets"], "Version"), ["2.1.0"]);
+    assert_eq!(v["assets"][0]["Type"], "Full");
+    let v = read(&python, "velopack", &velopack("2.0.0", &outside), &[]);
+    assert_eq!(v["assets"], serde_json::json!([]));
+    // The path form, for a Velopack source URL that cannot carry `?platform=`.
+    let v = read(
+        &python,
+        "velopack",
+        &format!(
+            "{feeds}/stable/windows-x64/releases.stable.json?localVersion=1.9.0&stagingId={outside}"
+        ),
+        &[],
+    );
+    all_ok(&v["assets"]);
+    assert_eq!(versions(&v["assets"], "Version"), ["2.0.0"]);
+
+    // `relops feed export`, served by a plain static server laid out as docs/updaters.md
+    // says (DIR at /tuf/wizard/, DIR/feeds at /feeds/wizard/): the same channel-wide
+    // documents, every file and link resolving.
+    let site = work.path().join("site");
+    let dir = site.join("tuf/wizard");
+    std::fs::create_dir_all(site.join("feeds")).unwrap();
+    let e = s.cli_json(&["feed", "export", dir.to_str().unwrap()]);
+    let docs = e["updater_documents"].as_array().unwrap();
+    assert!(docs.iter().any(|d| d == "feeds/stable/latest.yml"), "{e}");
+    assert!(
+        docs.iter()
+            .any(|d| d == "feeds/stable/windows-x64/releases.stable.json"),
+        "{e}"
+    );
+    assert!(
+        !docs.iter().any(|d| d == "feeds/stable/latest-linux.yml"),
+        "no Linux release: {e}"
+    );
+    std::os::unix::fs::symlink("../tuf/wizard/feeds", site.join("feeds/wizard")).unwrap();
+    let cdn = common::StaticServer::serve(&python, &site);
+    let exported = format!("{}/feeds/wizard/stable", cdn.base);
+    let cast = read(
+        &python,
+        "sparkle",
+        &format!("{exported}/appcast.xml"),
+        &[&key],
+    );
+    all_ok(&cast["items"]);
+    assert_eq!(cast["items"][0]["notes_ok"], true);
+    assert_eq!(versions(&cast["items"], "version"), ["2.0.0"]);
+    let mac_export = read(
+        &python,
+        "electron",
+        &format!("{exported}/latest-mac.yml"),
+        &[],
+    );
+    all_ok(&mac_export["files"]);
+    assert_eq!(
+        (&mac_export["version"], &mac_export["stagingPercentage"]),
+        (&"2.1.0".into(), &25.into())
+    );
+    let v = read(
+        &python,
+        "velopack",
+        &format!("{exported}/windows-x64/releases.stable.json"),
+        &[],
+    );
+    all_ok(&v["assets"]);
+    assert_eq!(versions(&v["assets"], "Version"), ["2.0.0"]);
+
+    // Caching: the entity tag answers 304 until the rollout changes.
+    let etag = yml["etag"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let again = http
+        .get(&latest)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
+    // A halt: nobody new gets 2.1.0 from any feed; electron-updater keeps the version
+    // named at 0 %, so installs on it are not sent back.
+    s.cli_json(&["rollout", "halt", "2.1.0", "--reason", "crash spike"]);
+    let yml = read(&python, "electron", &latest, &[]);
+    assert_eq!(yml["version"], "2.1.0");
+    assert_eq!(yml["stagingPercentage"], 0);
+    assert_ne!(yml["etag"].as_str().unwrap(), etag);
+    let changed = http
+        .get(&latest)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let pilot = read(
+        &python,
+        "sparkle",
+        &format!("{feeds}/internal/appcast.xml"),
+        &[&key],
+    );
+    assert_eq!(versions(&pilot["items"], "version"), ["2.0.0"]);
+    let v = read(&python, "velopack", &velopack("2.0.0", &inside), &[]);
+    assert_eq!(v["assets"], serde_json::json!([]));
+    let v = read(&python, "velopack", &velopack("2.1.0", &inside), &[]);
+    assert_eq!(
+        v["assets"],
+        serde_json::json!([]),
+        "a halt sends nobody back"
+    );
+
+    // A rollback to 2.0.0: electron-updater names 2.0.0 again (apps with allowDowngrade
+    // go back); Velopack on 2.1.0 is given 2.0.0 (AllowVersionDowngrade).
+    s.roll_back(&["--to", "2.0.0", "--reason", "crash on start"]);
+    let yml = read(&python, "electron", &latest, &[]);
+    all_ok(&yml["files"]);
+    assert_eq!(yml["version"], "2.0.0");
+    assert_eq!(yml["stagingPercentage"], Value::Null);
+    let v = read(&python, "velopack", &velopack("2.1.0", &inside), &[]);
+    all_ok(&v["assets"]);
+    assert_eq!(versions(&v["assets"], "Version"), ["2.0.0"]);
+    let cast = read(&python, "sparkle", &appcast, &[&key]);
+    assert_eq!(versions(&cast["items"], "version"), ["2.0.0"]);
+
+    // Wrong questions get a clear answer.
+    for (url, status, needle) in [
+        (
+            format!("{feeds}/beta/appcast.xml"),
+            404,
+            "the channels are internal, stable",
+        ),
+        (format!("{appcast}?platform=macos"), 400, "unknown platform"),
+        (velopack("two", "x"), 400, "version"),
+        (
+            format!("{feeds}/stable/nothing.dmg"),
+            404,
+            "not in the feed",
+        ),
+        (
+            format!("{}/feeds/other/stable/latest.yml", s.url),
+            404,
+            "unknown product",
+        ),
+    ] {
+        let r = reqwest::get(&url).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{url}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains(needle),
+            "{url}: {body}"
+        );
+    }
+}
