@@ -13,7 +13,10 @@ use common::{Backend, Server, TestEnv, python_with, test_bytes};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-backend_tests!(feeds_follow_rollout_halt_and_rollback);
+backend_tests!(
+    feeds_follow_rollout_halt_and_rollback,
+    velopack_client_follows_the_feed
+);
 
 /// Runs the reader for `kind` (`sparkle`, `electron`, `velopack`) against `url`.
 fn read(python: &Path, kind: &str, url: &str, extra: &[&str]) -> Value {
@@ -370,4 +373,140 @@ async fn feeds_follow_rollout_halt_and_rollback(b: Backend) {
             "{url}: {body}"
         );
     }
+}
+
+/// A Velopack app as the `velopack` crate sees it: its manifest (`wizard` on `stable`,
+/// running `version`), its packages directory holding the staging id it sends.
+struct VelopackApp {
+    _dir: tempfile::TempDir,
+    config: velopack::locator::VelopackLocatorConfig,
+}
+
+impl VelopackApp {
+    fn new(version: &str, staging_id: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let current = root.join("current");
+        let packages = root.join("packages");
+        std::fs::create_dir_all(&current).unwrap();
+        std::fs::create_dir_all(&packages).unwrap();
+        // The updater binary is only run to apply an update, which this test does not.
+        std::fs::write(root.join("Update"), b"").unwrap();
+        std::fs::write(
+            current.join("sq.version"),
+            format!(
+                "<?xml version=\"1.0\"?><package><metadata><id>wizard</id><version>{version}</version>\
+                 <title>WIZARD</title><authors>Wizard GmbH</authors><channel>stable</channel>\
+                 </metadata></package>"
+            ),
+        )
+        .unwrap();
+        std::fs::write(packages.join(".betaId"), staging_id).unwrap();
+        let config = velopack::locator::VelopackLocatorConfig {
+            RootAppDir: root.clone(),
+            UpdateExePath: root.join("Update"),
+            PackagesDir: packages,
+            ManifestPath: current.join("sq.version"),
+            CurrentBinaryDir: current,
+            IsPortable: true,
+        };
+        Self { _dir: dir, config }
+    }
+
+    /// Checks `source` for an update and downloads it (Velopack checks size and SHA-1);
+    /// the version it updated to, if any.
+    async fn update(&self, source: &str) -> Option<String> {
+        let (config, source) = (self.config.clone(), source.to_owned());
+        let packages = config.PackagesDir.clone();
+        tokio::task::spawn_blocking(move || {
+            let options = velopack::UpdateOptions {
+                AllowVersionDowngrade: true,
+                ..Default::default()
+            };
+            let um = velopack::UpdateManager::new(
+                velopack::sources::HttpSource::new(&source),
+                Some(options),
+                Some(config),
+            )
+            .unwrap();
+            match um.check_for_updates().unwrap() {
+                velopack::UpdateCheck::UpdateAvailable(info) => {
+                    um.download_updates(&info, None).unwrap();
+                    let got = packages.join(&info.TargetFullRelease.FileName);
+                    assert_eq!(
+                        std::fs::metadata(&got).unwrap().len(),
+                        info.TargetFullRelease.Size,
+                        "{}",
+                        got.display()
+                    );
+                    Some(info.TargetFullRelease.Version)
+                }
+                _ => None,
+            }
+        })
+        .await
+        .unwrap()
+    }
+}
+
+async fn velopack_client_follows_the_feed(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-03-01"]);
+    artifacts(&s, work.path(), "2.0.0", 1);
+    s.ship("2.0.0");
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    artifacts(&s, work.path(), "2.1.0", 50);
+    s.approve("2.1.0");
+    s.cli_json(&["rollout", "start", "2.1.0"]);
+    s.cli_json(&[
+        "rollout",
+        "advance",
+        "2.1.0",
+        "--force",
+        "--reason",
+        "test: to 25 %",
+    ]);
+    let source = format!("{}/feeds/wizard/stable", s.url);
+    let inside = install_id(&s, "2.0.0", "2.1.0", true).await;
+    let outside = install_id(&s, "2.0.0", "2.1.0", false).await;
+
+    // Inside the 25 %: 2.1.0, downloaded and checked by Velopack; outside: nothing newer
+    // than the 2.0.0 it runs.
+    let app = VelopackApp::new("2.0.0", &inside);
+    assert_eq!(app.update(&source).await.as_deref(), Some("2.1.0"));
+    assert_eq!(
+        VelopackApp::new("2.0.0", &outside).update(&source).await,
+        None
+    );
+    // An older install outside the rollout gets the release everyone has.
+    assert_eq!(
+        VelopackApp::new("1.9.0", &outside)
+            .update(&source)
+            .await
+            .as_deref(),
+        Some("2.0.0")
+    );
+
+    // Halted: nobody new, nobody on it sent back.
+    s.cli_json(&["rollout", "halt", "2.1.0", "--reason", "crash spike"]);
+    assert_eq!(
+        VelopackApp::new("2.0.0", &inside).update(&source).await,
+        None
+    );
+    assert_eq!(
+        VelopackApp::new("2.1.0", &inside).update(&source).await,
+        None
+    );
+
+    // Rolled back: installs on 2.1.0 go back to 2.0.0 (AllowVersionDowngrade).
+    s.roll_back(&["--to", "2.0.0", "--reason", "crash on start"]);
+    assert_eq!(
+        VelopackApp::new("2.1.0", &inside)
+            .update(&source)
+            .await
+            .as_deref(),
+        Some("2.0.0")
+    );
 }
