@@ -490,6 +490,37 @@ impl Ops {
         })
     }
 
+    /// Makes the file digests and signature of up to 20 artifacts uploaded before relops made
+    /// them (read back from the blob store), so that the feeds for other updaters list
+    /// them; returns the products whose artifacts changed. Run by the lead until none is
+    /// left (`workers::fill_file_facts`).
+    pub(crate) async fn fill_file_facts(&self) -> OpResult<Vec<String>> {
+        let mut changed: Vec<String> = Vec::new();
+        for (product, version, name, blob_key) in self.db.artifacts_without_file_facts(20).await? {
+            let mut stream = self.blobs.get(&blob_key, None).await?;
+            let (mut h1, mut h512) = (sha1::Sha1::new(), sha2::Sha512::new());
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                h1.update(&chunk);
+                h512.update(&chunk);
+            }
+            let facts = FileFacts {
+                sha1: hex::encode(h1.finalize()),
+                sha512: hex::encode(h512.finalize()),
+                ed25519: self.sign_file(&blob_key).await?,
+            };
+            if self
+                .db
+                .set_file_facts(&product, &version, &name, &blob_key, &facts)
+                .await?
+                && !changed.contains(&product)
+            {
+                changed.push(product);
+            }
+        }
+        Ok(changed)
+    }
+
     /// The release key's Ed25519 signature over a stored file's bytes (Sparkle's
     /// `edSignature`), read from the blob store twice on a blocking thread.
     async fn sign_file(&self, blob_key: &str) -> OpResult<String> {

@@ -49,6 +49,7 @@ pub(crate) fn start(
     tasks.push(tokio::spawn(crate::alerts::maintain(ops.clone())));
     tasks.push(tokio::spawn(record_health(ops.clone())));
     tasks.push(tokio::spawn(process_crashes(ops.clone())));
+    tasks.push(tokio::spawn(fill_file_facts(ops.clone())));
     tasks.push(tokio::spawn(
         crate::services::ratelimit::forget_idle_periodically(ops),
     ));
@@ -126,6 +127,36 @@ async fn process_crashes(ops: Ops) {
         tokio::select! {
             () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
             () = ops.crash_work.notified() => {}
+        }
+    }
+}
+
+/// Makes the file digests and signature of artifacts uploaded before relops made them, on
+/// the lead, then publishes the feeds they change; ends when none is left (uploads make
+/// their own) or on an error (a blob that cannot be read), to try again at the next start.
+async fn fill_file_facts(ops: Ops) {
+    loop {
+        if !ops.leads() {
+            tokio::time::sleep(LEAD_CHECK).await;
+            continue;
+        }
+        match ops.fill_file_facts().await {
+            Ok(products) if products.is_empty() => return,
+            Ok(products) => {
+                for product in products {
+                    tracing::info!(
+                        product,
+                        "made the file digests of artifacts uploaded before this version"
+                    );
+                    if let Err(e) = ops.feed.publish(&ops.db, &product).await {
+                        tracing::error!(product, error = ?e, "publishing the feed failed; the refresh retries");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "making file digests of older artifacts failed; those stay out of the feeds for other updaters until the next start");
+                return;
+            }
         }
     }
 }

@@ -231,6 +231,62 @@ impl Db {
         Ok(Some(stored))
     }
 
+    /// Up to `limit` artifacts uploaded before relops made their file digests and signature:
+    /// product, version, name and blob key.
+    pub async fn artifacts_without_file_facts(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(String, Version, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT product, version, name, blob_key FROM artifacts \
+             WHERE sha1 IS NULL OR sha512 IS NULL OR file_signature IS NULL \
+             ORDER BY product, version, name LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("product")?,
+                    parse(r, "version")?,
+                    r.try_get("name")?,
+                    r.try_get("blob_key")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Records an artifact's file digests and signature, if it still lacks them and still
+    /// has the same bytes (`blob_key`); whether it did.
+    pub async fn set_file_facts(
+        &self,
+        product: &str,
+        version: &Version,
+        name: &str,
+        blob_key: &str,
+        facts: &FileFacts,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE artifacts SET sha1 = $1, sha512 = $2, file_signature = $3 \
+             WHERE product = $4 AND version = $5 AND name = $6 AND blob_key = $7 \
+             AND (sha1 IS NULL OR sha512 IS NULL OR file_signature IS NULL)",
+        )
+        .bind(&facts.sha1)
+        .bind(&facts.sha512)
+        .bind(&facts.ed25519)
+        .bind(product)
+        .bind(version.to_string())
+        .bind(name)
+        .bind(blob_key)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(done == 1)
+    }
+
     /// Every blob key a row still points at (current artifacts and replaced ones).
     pub async fn referenced_blob_keys(&self) -> Result<std::collections::HashSet<String>> {
         let rows = sqlx::query(

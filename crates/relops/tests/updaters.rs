@@ -15,7 +15,8 @@ use serde_json::Value;
 
 backend_tests!(
     feeds_follow_rollout_halt_and_rollback,
-    velopack_client_follows_the_feed
+    velopack_client_follows_the_feed,
+    older_artifacts_are_signed_at_start
 );
 
 /// Runs the reader for `kind` (`sparkle`, `electron`, `velopack`) against `url`.
@@ -509,4 +510,51 @@ async fn velopack_client_follows_the_feed(b: Backend) {
             .as_deref(),
         Some("2.0.0")
     );
+}
+
+/// Artifacts uploaded before relops made file digests and signatures (the columns empty,
+/// as a migrated database has them) get them at the next start, and the feeds for other
+/// updaters list them.
+async fn older_artifacts_are_signed_at_start(b: Backend) {
+    let Some(python) = python_with("cryptography, yaml") else {
+        return;
+    };
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-03-01"]);
+    artifacts(&s, work.path(), "2.0.0", 1);
+    s.ship("2.0.0");
+    let key = sparkle_key(&s);
+    s.kill();
+    env.execute_sql(&["UPDATE artifacts SET sha1 = NULL, sha512 = NULL, file_signature = NULL"])
+        .await;
+    let s = env.serve();
+    let latest = format!("{}/feeds/wizard/stable/latest.yml", s.url);
+    // Until the lead has made them, the release is not listed; then it is, verifiable.
+    let mut listed = false;
+    for _ in 0..200 {
+        if reqwest::get(&latest).await.unwrap().status() == StatusCode::OK {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(listed, "the older release never reached latest.yml");
+    assert_eq!(
+        env.query_i64("SELECT COUNT(*) FROM artifacts WHERE file_signature IS NULL")
+            .await,
+        0
+    );
+    let yml = read(&python, "electron", &latest, &[]);
+    all_ok(&yml["files"]);
+    assert_eq!(yml["version"], "2.0.0");
+    let cast = read(
+        &python,
+        "sparkle",
+        &format!("{}/feeds/wizard/stable/appcast.xml", s.url),
+        &[&key],
+    );
+    all_ok(&cast["items"]);
+    assert_eq!(versions(&cast["items"], "version"), ["2.0.0"]);
 }
