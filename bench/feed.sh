@@ -8,6 +8,9 @@
 # the same load generator (wrk, 1 thread) against both, alternately, on loopback:
 #   - GET /tuf/wizard/metadata/timestamp.json
 #   - GET /tuf/wizard/targets/{sha256}.{name}   (1 MiB)
+#   - GET /feeds/wizard/internal/appcast.xml     (Sparkle; docs/updaters.md)
+#   - GET /feeds/wizard/internal/latest.yml      (electron-updater)
+# (the export's feeds/ is linked to /feeds/wizard/ for nginx, as docs/updaters.md lays it out)
 # Prints the median requests/s and p99 of ROUNDS runs each, and the ratio relops/nginx
 # (target >= 1.0).
 # Needs: apt-get install nginx-light wrk. Uses the release build.
@@ -34,11 +37,16 @@ export RELOPS_URL=$(sed -n 's/^relops listening on //p' "$WORK/serve.out")
 . bench/lib.sh
 "$BIN" release create 2.1.0 --go-live 2027-03-15 >/dev/null
 head -c $((1024 * 1024)) /dev/urandom >"$WORK/W.dmg"
-"$BIN" artifact upload 2.1.0 --platform macos-universal "$WORK/W.dmg" >/dev/null
+"$BIN" artifact upload 2.1.0 --platform macos-universal "$WORK/W.dmg" --notarization-id 2efe2717-0000-4000-8000-000000000001 >/dev/null
+head -c $((1024 * 1024)) /dev/urandom >"$WORK/W-Setup.exe"
+"$BIN" artifact upload 2.1.0 --platform windows-x64 "$WORK/W-Setup.exe" --authenticode-signer "CN=Wizard GmbH" >/dev/null
 bench_approve 2.1.0
-mkdir -p "$WORK/www/tuf"
+# The pilot stage: the internal channel is offered the release in full.
+"$BIN" rollout start 2.1.0 >/dev/null
+mkdir -p "$WORK/www/tuf" "$WORK/www/feeds"
 "$BIN" feed export "$WORK/www/tuf/wizard" >/dev/null
-TARGET=$(cd "$WORK/www/tuf/wizard/targets" && ls)
+ln -s ../tuf/wizard/feeds "$WORK/www/feeds/wizard"
+TARGET=$(cd "$WORK/www/tuf/wizard/targets" && ls | grep '\.dmg$')
 
 NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$WORK/nginx.conf" <<CONF
@@ -51,7 +59,7 @@ http {
   access_log off;
   sendfile on;
   tcp_nopush on;
-  types { application/json json; }
+  types { application/json json; application/rss+xml xml; text/yaml yml; }
   default_type application/octet-stream;
   server { listen 127.0.0.1:$NGINX_PORT; root $WORK/www; }
 }
@@ -89,3 +97,5 @@ report() { # NAME PATH: ROUNDS rounds of relops and nginx, alternating who goes 
 echo "wrk -t1 -c$CONNS -d${DUR}s, $ROUNDS runs each (alternating who goes first), medians:"
 report "timestamp.json " "/tuf/wizard/metadata/timestamp.json"
 report "target (1 MiB) " "/tuf/wizard/targets/$TARGET"
+report "appcast.xml    " "/feeds/wizard/internal/appcast.xml"
+report "latest.yml     " "/feeds/wizard/internal/latest.yml"
