@@ -29,6 +29,7 @@ chmod 755 "$WORK"
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$WORK"' EXIT
 
+BENCH_DATA="$WORK/data"
 export RELOPS_TOKEN=$("$BIN" init --data-dir "$WORK/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
 RELOPS_LOG=warn "$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
 PIDS+=($!)

@@ -61,7 +61,7 @@ pub struct UpdaterQuestion<'a> {
 
 /// The channel-wide documents of one signed targets version.
 #[derive(Debug, Clone, Default)]
-pub struct ChannelDocs(HashMap<(String, UpdaterFeed, Platform), Option<Arc<Document>>>);
+pub struct ChannelDocs(HashMap<(usize, UpdaterFeed, Platform), Option<Arc<Document>>>);
 
 /// The platform a `latest*.yml` is keyed by (it lists all of its OS).
 fn os_platform(os: Os) -> Platform {
@@ -105,13 +105,13 @@ impl Ops {
     pub fn updater_feed(&self, product: &str, q: UpdaterQuestion<'_>) -> OpResult<Arc<Document>> {
         self.product(Some(product))?;
         let channels = &self.config.feed.channels;
-        if !channels.iter().any(|c| c == q.channel) {
+        let Some(channel_index) = channels.iter().position(|c| c == q.channel) else {
             return Err(OpError::NotFound(format!(
                 "no channel `{}`: the channels are {} ([feed] channels)",
                 q.channel,
                 channels.join(", ")
             )));
-        }
+        };
         let platform = match (q.feed, q.platform) {
             (UpdaterFeed::Latest(os), _) => os_platform(os),
             (_, Some(p)) => p
@@ -154,7 +154,7 @@ impl Ops {
                     keys.extend([(UpdaterFeed::Appcast, p), (UpdaterFeed::Velopack, p)]);
                 }
                 let mut all = HashMap::new();
-                for channel in channels {
+                for (index, channel) in channels.iter().enumerate() {
                     for &(feed, platform) in &keys {
                         let asker = Asker {
                             product,
@@ -164,13 +164,13 @@ impl Ops {
                             version: None,
                         };
                         let doc = render(product, public_url, &published, feed, &asker);
-                        all.insert((channel.clone(), feed, platform), doc.map(Arc::new));
+                        all.insert((index, feed, platform), doc.map(Arc::new));
                     }
                 }
                 ChannelDocs(all)
             });
             docs.0
-                .get(&(q.channel.to_owned(), q.feed, platform))
+                .get(&(channel_index, q.feed, platform))
                 .cloned()
                 .flatten()
         };

@@ -134,7 +134,8 @@ mod tests {
                 custom: c,
             })
             .collect();
-        latest("wizard", "stable", os, &targets).map(|d| String::from_utf8(d.body).unwrap())
+        latest("wizard", "stable", os, &targets)
+            .map(|d| String::from_utf8(d.body.to_vec()).unwrap())
     }
 
     #[test]

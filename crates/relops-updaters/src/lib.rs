@@ -34,7 +34,8 @@ pub struct Target<'a> {
 /// A rendered feed document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
-    pub body: Vec<u8>,
+    /// Shared, not copied, by every answer that sends it.
+    pub body: bytes::Bytes,
     pub content_type: &'static str,
     /// A strong entity tag over the body.
     pub etag: String,
@@ -45,7 +46,7 @@ impl Document {
         let digest = Sha256::digest(&body);
         Self {
             etag: format!("\"{}\"", hex::encode(&digest[..16])),
-            body,
+            body: body.into(),
             content_type,
         }
     }

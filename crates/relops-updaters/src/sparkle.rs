@@ -195,7 +195,7 @@ mod tests {
             version: None,
         };
         let doc = appcast(&asker, &targets, &Links { public_url: None });
-        let xml = String::from_utf8(doc.body.clone()).unwrap();
+        let xml = String::from_utf8(doc.body.to_vec()).unwrap();
         // 2.1.0 is at 25 %: not for an install that does not say who it is.
         assert_eq!(xml.matches("<item>").count(), 1, "{xml}");
         assert!(
@@ -219,7 +219,7 @@ mod tests {
                 public_url: Some("https://relops.example/"),
             },
         );
-        let xml = String::from_utf8(absolute.body.clone()).unwrap();
+        let xml = String::from_utf8(absolute.body.to_vec()).unwrap();
         assert!(xml.contains(
             r#"url="https://relops.example/feeds/wizard/stable/wizard-2.0.0-macos-universal.dmg""#
         ));
@@ -229,8 +229,12 @@ mod tests {
             channel: "internal",
             ..asker
         };
-        let xml = String::from_utf8(appcast(&internal, &targets, &Links { public_url: None }).body)
-            .unwrap();
+        let xml = String::from_utf8(
+            appcast(&internal, &targets, &Links { public_url: None })
+                .body
+                .to_vec(),
+        )
+        .unwrap();
         assert_eq!(xml.matches("<item>").count(), 2, "{xml}");
         assert!(xml.find("2.1.0").unwrap() < xml.find("2.0.0").unwrap());
     }

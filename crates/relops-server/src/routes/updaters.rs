@@ -3,7 +3,7 @@
 //! they name, served next to them. Public like the TUF feed; each document is the
 //! operation's, this only maps names and headers.
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use relops_ops::updater_feeds::{UpdaterFeed, UpdaterQuestion};
@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::{IfNoneMatch, Path, Query};
+use crate::extract::{Path, Query};
 
 /// What the updaters put in the query: Velopack `localVersion`, `stagingId` (and `id`,
 /// unused); an app's Sparkle feed URL `install`; anyone `platform`.
@@ -25,12 +25,13 @@ pub struct FeedQuery {
     local_version: Option<String>,
 }
 
+// The request is taken whole (its headers moved, not cloned as a `HeaderMap` extractor
+// would): documents read If-None-Match from it, files their Range.
 pub async fn channel_file(
     State(state): State<AppState>,
     Path((product, channel, file)): Path<(String, String, String)>,
     Query(q): Query<FeedQuery>,
-    IfNoneMatch(if_none_match): IfNoneMatch,
-    headers: HeaderMap,
+    request: Request,
 ) -> ApiResult<Response> {
     answer(
         &state,
@@ -39,8 +40,7 @@ pub async fn channel_file(
         None,
         &file,
         q,
-        &if_none_match,
-        &headers,
+        request.headers(),
     )
     .await
 }
@@ -49,8 +49,7 @@ pub async fn platform_file(
     State(state): State<AppState>,
     Path((product, channel, platform, file)): Path<(String, String, String, String)>,
     Query(q): Query<FeedQuery>,
-    IfNoneMatch(if_none_match): IfNoneMatch,
-    headers: HeaderMap,
+    request: Request,
 ) -> ApiResult<Response> {
     let platform = Some(platform.as_str());
     answer(
@@ -60,13 +59,11 @@ pub async fn platform_file(
         platform,
         &file,
         q,
-        &if_none_match,
-        &headers,
+        request.headers(),
     )
     .await
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn answer(
     state: &AppState,
     product: &str,
@@ -74,7 +71,6 @@ async fn answer(
     platform: Option<&str>,
     file: &str,
     q: FeedQuery,
-    if_none_match: &[HeaderValue],
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let Some(feed) = UpdaterFeed::from_file(channel, file) else {
@@ -91,10 +87,9 @@ async fn answer(
     };
     let doc = state.ops.updater_feed(product, question)?;
     let etag = HeaderValue::from_str(&doc.etag).ok();
-    let mut resp = if etag
-        .as_ref()
-        .is_some_and(|e| super::artifacts::none_match_any(if_none_match.iter(), e))
-    {
+    let mut resp = if etag.as_ref().is_some_and(|e| {
+        super::artifacts::none_match_any(headers.get_all(header::IF_NONE_MATCH).iter(), e)
+    }) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut r = doc.body.clone().into_response();
