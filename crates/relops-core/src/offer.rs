@@ -68,8 +68,8 @@ pub struct TargetCustom {
     pub file: Option<FileFacts>,
 }
 
-/// What Sparkle, electron-updater and Velopack check a downloaded file against, made at
-/// upload from the file's bytes.
+/// What Sparkle, electron-updater and Velopack check a downloaded file against, made from
+/// the stored file's bytes right after its upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileFacts {
     /// Lowercase hex SHA-1 (Velopack checks it).

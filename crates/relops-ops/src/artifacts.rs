@@ -168,7 +168,7 @@ impl Ops {
 
         let mut upload = self.blobs.begin_upload().await?;
         let keep = (kind == ArtifactKind::Msi).then(Vec::new);
-        let (size, digests, kept) = match receive(&mut upload, body, max, keep).await {
+        let (size, sha256, kept) = match receive(&mut upload, body, max, keep).await {
             Ok(r) => r,
             Err(e) => {
                 upload.abort().await;
@@ -185,7 +185,6 @@ impl Ops {
                 "the file is empty: nothing stored".into(),
             ));
         }
-        let sha256 = digests.sha256;
         if let Some(exp) = &expected
             && *exp != sha256
         {
@@ -222,11 +221,6 @@ impl Ops {
         };
         drop(kept);
         let blob_key = upload.commit(&sha256).await?;
-        let file = FileFacts {
-            sha1: digests.sha1,
-            sha512: digests.sha512,
-            ed25519: self.sign_file(&blob_key).await?,
-        };
         let artifact = ArtifactRecord {
             name: name.to_string(),
             platform,
@@ -241,7 +235,8 @@ impl Ops {
             authenticode_signer,
             critical_fix_reason: critical_fix_reason.clone(),
             replaces: 0,
-            file: Some(file),
+            // Made right after, off the upload's path (`fill_file_facts`).
+            file: None,
         };
         let audit = who.audit(
             if critical_fix_reason.is_some() {
@@ -261,16 +256,14 @@ impl Ops {
             artifact,
             blob_key,
         };
-        self.db
-            .put_artifact(&new, release.state, &audit)
-            .await?
-            .map(artifact_view)
-            .ok_or_else(|| {
-                OpError::Conflict(format!(
-                    "release {version} changed state during the upload; nothing was stored — look with \
+        let stored = self.db.put_artifact(&new, release.state, &audit).await?;
+        self.file_facts_work.notify_one();
+        stored.map(artifact_view).ok_or_else(|| {
+            OpError::Conflict(format!(
+                "release {version} changed state during the upload; nothing was stored — look with \
                      `relops release show {version}` and upload again"
-                ))
-            })
+            ))
+        })
     }
 
     /// Everything an upload checks before its body: who, the name, platform and kind, the
@@ -490,10 +483,12 @@ impl Ops {
         })
     }
 
-    /// Makes the file digests and signature of up to 20 artifacts uploaded before relops made
-    /// them (read back from the blob store), so that the feeds for other updaters list
-    /// them; returns the products whose artifacts changed. Run by the lead until none is
-    /// left (`workers::fill_file_facts`).
+    /// Makes the file digests (SHA-1, SHA-512) and the release key's signature over the bytes
+    /// of up to 20 artifacts that lack them — each new upload, right after it, and those
+    /// uploaded before relops made them — read back from the blob store, so that the feeds
+    /// for other updaters list them; returns the products whose artifacts changed. Run by
+    /// the lead (`workers::fill_file_facts`), off the upload's path: SHA-512 and the
+    /// signature's two passes over the file would more than halve upload throughput.
     pub(crate) async fn fill_file_facts(&self) -> OpResult<Vec<String>> {
         let mut changed: Vec<String> = Vec::new();
         for (product, version, name, blob_key) in self.db.artifacts_without_file_facts(20).await? {
@@ -565,44 +560,28 @@ enum Receive {
     Store(relops_store::BlobError),
 }
 
-/// The digests of an upload: SHA-256 names and signs it; SHA-1 and SHA-512 are what Velopack
-/// and electron-updater check.
-struct Digests {
-    sha256: String,
-    sha1: String,
-    sha512: String,
-}
-
-/// Streams the body into the staging blob and returns size and digests. Hashing runs on two
-/// blocking threads (SHA-256; SHA-1 and SHA-512) fed through bounded channels, so it overlaps
-/// receiving and writing instead of adding to them (`Bytes` clones share the buffer, nothing
-/// is copied).
+/// Streams the body into the staging blob and returns size and digest. SHA-256 runs on a
+/// blocking thread fed through a bounded channel, so hashing overlaps receiving and
+/// writing instead of adding to them (`Bytes` clones share the buffer, nothing is copied).
+/// The digests other updaters need are made afterwards, off the upload's path
+/// ([`Ops::fill_file_facts`]).
 async fn receive<S, E>(
     upload: &mut BlobUpload,
     mut body: S,
     max: u64,
     mut keep: Option<Vec<u8>>,
-) -> Result<(u64, Digests, Option<Vec<u8>>), Receive>
+) -> Result<(u64, String, Option<Vec<u8>>), Receive>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-    let (tx_other, mut rx_other) = tokio::sync::mpsc::channel::<Bytes>(4);
     let hasher = tokio::task::spawn_blocking(move || {
         let mut h = Sha256::new();
         while let Some(chunk) = rx.blocking_recv() {
             h.update(&chunk);
         }
         hex::encode(h.finalize())
-    });
-    let other_hashers = tokio::task::spawn_blocking(move || {
-        let (mut h1, mut h512) = (sha1::Sha1::new(), sha2::Sha512::new());
-        while let Some(chunk) = rx_other.blocking_recv() {
-            h1.update(&chunk);
-            h512.update(&chunk);
-        }
-        (hex::encode(h1.finalize()), hex::encode(h512.finalize()))
     });
     let mut size: u64 = 0;
     let streamed = async {
@@ -612,9 +591,8 @@ where
             if size > max {
                 return Err(Receive::TooLarge);
             }
-            // A hashing thread only stops early if it panicked; awaiting it reports that.
+            // The hashing thread only stops early if it panicked; `hasher.await` reports it.
             let _ = tx.send(chunk.clone()).await;
-            let _ = tx_other.send(chunk.clone()).await;
             // A copy for inspection (an .msi's signature), given up past the bound.
             if let Some(k) = keep.as_mut() {
                 if k.len() + chunk.len() <= INSPECT_MAX_BYTES {
@@ -628,23 +606,11 @@ where
         Ok(())
     }
     .await;
-    drop((tx, tx_other));
-    let failed = |e: tokio::task::JoinError| {
-        Receive::Store(relops_store::BlobError::Io(std::io::Error::other(e)))
-    };
-    let sha256 = hasher.await.map_err(failed)?;
-    let (sha1, sha512) = other_hashers.await.map_err(failed)?;
-    streamed.map(|()| {
-        (
-            size,
-            Digests {
-                sha256,
-                sha1,
-                sha512,
-            },
-            keep,
-        )
-    })
+    drop(tx);
+    let digest = hasher
+        .await
+        .map_err(|e| Receive::Store(relops_store::BlobError::Io(std::io::Error::other(e))))?;
+    streamed.map(|()| (size, digest, keep))
 }
 
 /// Largest upload kept in memory to read its signature; a larger `.msi` is recorded with

@@ -130,6 +130,8 @@ pub struct Services {
     pub(crate) rollout_gauges: metrics::RolloutGauges,
     /// Wakes the crash worker (symbols arrived).
     pub(crate) crash_work: Notify,
+    /// An upload is waiting for its file digests and signature (`workers::fill_file_facts`).
+    pub(crate) file_facts_work: Notify,
     /// The threads dumps are processed on.
     pub(crate) crash_pool: services::crash_pool::CrashPool,
 }
@@ -222,6 +224,7 @@ impl Ops {
             symbolizers: Default::default(),
             rollout_gauges: Default::default(),
             crash_work: Notify::new(),
+            file_facts_work: Notify::new(),
             crash_pool,
         }));
         ops.sweep().await?;

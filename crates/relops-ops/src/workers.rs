@@ -131,32 +131,36 @@ async fn process_crashes(ops: Ops) {
     }
 }
 
-/// Makes the file digests and signature of artifacts uploaded before relops made them, on
-/// the lead, then publishes the feeds they change; ends when none is left (uploads make
-/// their own) or on an error (a blob that cannot be read), to try again at the next start.
+/// Makes the file digests and signature of artifacts that lack them — each upload wakes it;
+/// at start it finds those uploaded before relops made them — on the lead, then publishes
+/// the feeds they change. A round that fails (a blob that cannot be read) is tried again at
+/// the next upload or after ten minutes.
 async fn fill_file_facts(ops: Ops) {
     loop {
+        let mut wait = std::time::Duration::from_secs(600);
         if !ops.leads() {
-            tokio::time::sleep(LEAD_CHECK).await;
-            continue;
-        }
-        match ops.fill_file_facts().await {
-            Ok(products) if products.is_empty() => return,
-            Ok(products) => {
-                for product in products {
-                    tracing::info!(
-                        product,
-                        "made the file digests of artifacts uploaded before this version"
-                    );
-                    if let Err(e) = ops.feed.publish(&ops.db, &product).await {
-                        tracing::error!(product, error = ?e, "publishing the feed failed; the refresh retries");
+            wait = LEAD_CHECK;
+        } else {
+            loop {
+                match ops.fill_file_facts().await {
+                    Ok(products) if products.is_empty() => break,
+                    Ok(products) => {
+                        for product in products {
+                            if let Err(e) = ops.feed.publish(&ops.db, &product).await {
+                                tracing::error!(product, error = ?e, "publishing the feed failed; the refresh retries");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = ?e, "making file digests failed: those artifacts stay out of the feeds for other updaters; retrying at the next upload or in ten minutes");
+                        break;
                     }
                 }
             }
-            Err(e) => {
-                tracing::error!(error = ?e, "making file digests of older artifacts failed; those stay out of the feeds for other updaters until the next start");
-                return;
-            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = ops.file_facts_work.notified() => {}
         }
     }
 }

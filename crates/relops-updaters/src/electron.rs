@@ -120,20 +120,11 @@ mod tests {
     use relops_core::rollout::RolloutState;
 
     use super::*;
-    use crate::testing::{custom, name};
+    use crate::testing::{custom, name, targets};
 
     fn render(customs: &[relops_core::offer::TargetCustom], os: Os) -> Option<String> {
         let names: Vec<String> = customs.iter().map(name).collect();
-        let targets: Vec<Target<'_>> = customs
-            .iter()
-            .zip(&names)
-            .map(|(c, n)| Target {
-                name: n,
-                length: 7,
-                sha256: "00",
-                custom: c,
-            })
-            .collect();
+        let targets = targets(customs, &names, 7);
         latest("wizard", "stable", os, &targets)
             .map(|d| String::from_utf8(d.body.to_vec()).unwrap())
     }

@@ -119,4 +119,22 @@ pub(crate) mod testing {
     pub fn name(c: &TargetCustom) -> String {
         format!("wizard-{}-{}.{}", c.version, c.platform, c.kind)
     }
+
+    /// The targets of `customs` under `names` (from [`name`]), each `length` bytes.
+    pub fn targets<'a>(
+        customs: &'a [TargetCustom],
+        names: &'a [String],
+        length: u64,
+    ) -> Vec<crate::Target<'a>> {
+        customs
+            .iter()
+            .zip(names)
+            .map(|(c, n)| crate::Target {
+                name: n,
+                length,
+                sha256: "ab",
+                custom: c,
+            })
+            .collect()
+    }
 }

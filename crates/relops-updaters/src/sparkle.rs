@@ -4,9 +4,9 @@
 //! release's version: the app's bundle version must be it) and never an older one.
 //!
 //! Each item's `<enclosure>` carries `sparkle:edSignature`: the release key's Ed25519
-//! signature over the file's bytes, made at upload — so the release key's public half, in
-//! base64, is the app's `SUPublicEDKey`. Artifacts without it (uploaded before relops made
-//! one) are left out. macOS items take the `.dmg`, else `.zip`, else `.tar.gz`; Windows
+//! signature over the file's bytes, made after upload — so the release key's public half, in
+//! base64, is the app's `SUPublicEDKey`. Artifacts without it (not yet made) are left
+//! out. macOS items take the `.dmg`, else `.zip`, else `.tar.gz`; Windows
 //! items (WinSparkle reads the same format) the `.exe`, else `.msi`.
 
 use base64::Engine;
@@ -166,7 +166,7 @@ mod tests {
     use relops_core::platform::Platform;
 
     use super::*;
-    use crate::testing::{custom, name};
+    use crate::testing::{custom, name, targets};
 
     #[test]
     fn items_are_the_offered_releases_with_their_signature() {
@@ -177,16 +177,7 @@ mod tests {
             custom("2.1.0", Platform::WindowsX64, "exe", 10_000),
         ];
         let names: Vec<String> = customs.iter().map(name).collect();
-        let targets: Vec<Target<'_>> = customs
-            .iter()
-            .zip(&names)
-            .map(|(c, n)| Target {
-                name: n,
-                length: 42,
-                sha256: "00",
-                custom: c,
-            })
-            .collect();
+        let targets = targets(&customs, &names, 42);
         let asker = Asker {
             product: "wizard",
             platform: Platform::MacosUniversal,

@@ -65,7 +65,7 @@ mod tests {
     use relops_core::rollout::RolloutState;
 
     use super::*;
-    use crate::testing::{custom, name};
+    use crate::testing::{custom, name, targets};
 
     #[test]
     fn the_sdk_decision_as_velopack_assets() {
@@ -81,16 +81,7 @@ mod tests {
             incident: "INC-1".into(),
         });
         let names: Vec<String> = customs.iter().map(name).collect();
-        let targets: Vec<Target<'_>> = customs
-            .iter()
-            .zip(&names)
-            .map(|(c, n)| Target {
-                name: n,
-                length: 9,
-                sha256: "ab",
-                custom: c,
-            })
-            .collect();
+        let targets = targets(&customs, &names, 9);
         let on_bad = "2.1.0".parse().unwrap();
         let asker = Asker {
             product: "wizard",

@@ -87,6 +87,26 @@ fn artifacts(s: &Server, dir: &Path, version: &str, seed: u8) {
     }
 }
 
+/// 2.0.0 released to everyone, 2.1.0 at 25 % of `stable` (in full on `internal`), each with
+/// a file of every kind the updaters use.
+fn two_releases(s: &Server, dir: &Path) {
+    s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-03-01"]);
+    artifacts(s, dir, "2.0.0", 1);
+    s.ship("2.0.0");
+    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    artifacts(s, dir, "2.1.0", 50);
+    s.approve("2.1.0");
+    s.cli_json(&["rollout", "start", "2.1.0"]);
+    s.cli_json(&[
+        "rollout",
+        "advance",
+        "2.1.0",
+        "--force",
+        "--reason",
+        "test: to 25 %",
+    ]);
+}
+
 /// An install id `/v1/update` offers `version` to (inside its rollout), or one it does not.
 async fn install_id(s: &Server, from: &str, version: &str, inside: bool) -> String {
     let http = reqwest::Client::new();
@@ -135,21 +155,7 @@ async fn feeds_follow_rollout_halt_and_rollback(b: Backend) {
         "{body}"
     );
 
-    s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-03-01"]);
-    artifacts(&s, work.path(), "2.0.0", 1);
-    s.ship("2.0.0");
-    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
-    artifacts(&s, work.path(), "2.1.0", 50);
-    s.approve("2.1.0");
-    s.cli_json(&["rollout", "start", "2.1.0"]);
-    s.cli_json(&[
-        "rollout",
-        "advance",
-        "2.1.0",
-        "--force",
-        "--reason",
-        "test: to 25 %",
-    ]);
+    two_releases(&s, work.path());
 
     // Sparkle: an app that does not say who it is sees the release everyone is offered;
     // the pilot channel sees the rollout in full, newest first.
@@ -454,21 +460,7 @@ async fn velopack_client_follows_the_feed(b: Backend) {
     let env = TestEnv::new(b).await;
     let s = env.serve();
     let work = tempfile::tempdir().unwrap();
-    s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-03-01"]);
-    artifacts(&s, work.path(), "2.0.0", 1);
-    s.ship("2.0.0");
-    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
-    artifacts(&s, work.path(), "2.1.0", 50);
-    s.approve("2.1.0");
-    s.cli_json(&["rollout", "start", "2.1.0"]);
-    s.cli_json(&[
-        "rollout",
-        "advance",
-        "2.1.0",
-        "--force",
-        "--reason",
-        "test: to 25 %",
-    ]);
+    two_releases(&s, work.path());
     let source = format!("{}/feeds/wizard/stable", s.url);
     let inside = install_id(&s, "2.0.0", "2.1.0", true).await;
     let outside = install_id(&s, "2.0.0", "2.1.0", false).await;
