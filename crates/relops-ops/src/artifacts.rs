@@ -491,18 +491,17 @@ impl Ops {
     /// signature's two passes over the file would more than halve upload throughput.
     pub(crate) async fn fill_file_facts(&self) -> OpResult<Vec<String>> {
         let mut changed: Vec<String> = Vec::new();
-        for (product, version, name, blob_key) in self.db.artifacts_without_file_facts(20).await? {
-            let mut stream = self.blobs.get(&blob_key, None).await?;
-            let (mut h1, mut h512) = (sha1::Sha1::new(), sha2::Sha512::new());
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk?;
-                h1.update(&chunk);
-                h512.update(&chunk);
-            }
-            let facts = FileFacts {
-                sha1: hex::encode(h1.finalize()),
-                sha512: hex::encode(h512.finalize()),
-                ed25519: self.sign_file(&blob_key).await?,
+        for (product, version, name, blob_key, sha256) in
+            self.db.artifacts_without_file_facts(20).await?
+        {
+            let facts = match self.file_facts(&blob_key, &sha256).await {
+                Err(relops_store::BlobError::Changed(key)) => {
+                    // Never sign bytes that are not what was uploaded: the operators are
+                    // told (once), the artifact stays out of the updater feeds.
+                    self.stored_file_changed(&key);
+                    continue;
+                }
+                facts => facts?,
             };
             if self
                 .db
@@ -516,29 +515,55 @@ impl Ops {
         Ok(changed)
     }
 
-    /// The release key's Ed25519 signature over a stored file's bytes (Sparkle's
-    /// `edSignature`), read from the blob store twice on a blocking thread.
-    async fn sign_file(&self, blob_key: &str) -> OpResult<String> {
-        let (blobs, key, release_key) = (
+    /// A stored file's SHA-1, SHA-512 and the release key's Ed25519 signature over its bytes
+    /// (Sparkle's `edSignature`), on a blocking thread: one pass for the digests, two for the
+    /// signature. Every pass also checks the bytes' SHA-256 against `sha256`, what was
+    /// uploaded and signed: changed bytes are refused (`BlobError::Changed`), never signed.
+    async fn file_facts(
+        &self,
+        blob_key: &str,
+        sha256: &str,
+    ) -> Result<FileFacts, relops_store::BlobError> {
+        let (blobs, key, release_key, want) = (
             self.blobs.clone(),
             blob_key.to_owned(),
             self.release_key.clone(),
+            sha256.to_owned(),
         );
         let runtime = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
-            release_key.sign_file(|h: &mut sha2::Sha512| {
+            // Feeds the file to `each` and checks its SHA-256.
+            let pass = |each: &mut dyn FnMut(&[u8])| {
                 runtime.block_on(async {
                     let mut stream = blobs.get(&key, None).await?;
+                    let mut h = Sha256::new();
                     while let Some(chunk) = stream.next().await {
-                        h.update(&chunk?);
+                        let chunk = chunk?;
+                        h.update(&chunk);
+                        each(&chunk);
                     }
-                    Ok::<_, relops_store::BlobError>(())
+                    if hex::encode(h.finalize()) == want {
+                        Ok(())
+                    } else {
+                        Err(relops_store::BlobError::Changed(key.clone()))
+                    }
                 })
+            };
+            let (mut h1, mut h512) = (sha1::Sha1::new(), sha2::Sha512::new());
+            pass(&mut |chunk| {
+                h1.update(chunk);
+                h512.update(chunk);
+            })?;
+            let ed25519 =
+                release_key.sign_file(|h: &mut sha2::Sha512| pass(&mut |c| h.update(c)))?;
+            Ok(FileFacts {
+                sha1: hex::encode(h1.finalize()),
+                sha512: hex::encode(h512.finalize()),
+                ed25519,
             })
         })
         .await
-        .map_err(|e| OpError::Internal(anyhow::anyhow!("signing the file failed: {e}")))?
-        .map_err(OpError::from)
+        .map_err(|e| relops_store::BlobError::Io(std::io::Error::other(e)))?
     }
 
     async fn rehash(&self, key: &str) -> Result<(u64, String), relops_store::BlobError> {

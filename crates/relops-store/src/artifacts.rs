@@ -231,14 +231,14 @@ impl Db {
         Ok(Some(stored))
     }
 
-    /// Up to `limit` artifacts uploaded before relops made their file digests and signature:
-    /// product, version, name and blob key.
+    /// Up to `limit` artifacts without their file digests and signature yet: product,
+    /// version, name, blob key and SHA-256.
     pub async fn artifacts_without_file_facts(
         &self,
         limit: u32,
-    ) -> Result<Vec<(String, Version, String, String)>> {
+    ) -> Result<Vec<(String, Version, String, String, String)>> {
         let rows = sqlx::query(
-            "SELECT product, version, name, blob_key FROM artifacts \
+            "SELECT product, version, name, blob_key, sha256 FROM artifacts \
              WHERE sha1 IS NULL OR sha512 IS NULL OR file_signature IS NULL \
              ORDER BY product, version, name LIMIT $1",
         )
@@ -252,6 +252,7 @@ impl Db {
                     parse(r, "version")?,
                     r.try_get("name")?,
                     r.try_get("blob_key")?,
+                    r.try_get("sha256")?,
                 ))
             })
             .collect()

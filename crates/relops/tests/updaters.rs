@@ -518,9 +518,23 @@ async fn older_artifacts_are_signed_at_start(b: Backend) {
     artifacts(&s, work.path(), "2.0.0", 1);
     s.ship("2.0.0");
     let key = sparkle_key(&s);
+    let listed = s.cli_json(&["artifact", "list", "2.0.0"]);
+    let msi = listed["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "WIZARD-2.0.0.msi")
+        .unwrap();
+    let s0_msi_key = format!("blobs/sha256/{}", msi["sha256"].as_str().unwrap());
     s.kill();
     env.execute_sql(&["UPDATE artifacts SET sha1 = NULL, sha512 = NULL, file_signature = NULL"])
         .await;
+    // One stored file no longer what was uploaded: it must never be signed.
+    let msi = s0_msi_key.clone();
+    env.blobs()
+        .put_raw(&msi, test_bytes(1234, 99).into())
+        .await
+        .unwrap();
     let s = env.serve();
     let latest = format!("{}/feeds/wizard/stable/latest.yml", s.url);
     // Until the lead has made them, the release is not listed; then it is, verifiable.
@@ -533,10 +547,22 @@ async fn older_artifacts_are_signed_at_start(b: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(listed, "the older release never reached latest.yml");
+    // Every artifact but the changed one.
+    let unsigned = || env.query_i64("SELECT COUNT(*) FROM artifacts WHERE file_signature IS NULL");
+    for _ in 0..100 {
+        if unsigned().await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(unsigned().await, 1);
     assert_eq!(
-        env.query_i64("SELECT COUNT(*) FROM artifacts WHERE file_signature IS NULL")
-            .await,
-        0
+        env.query_i64(
+            "SELECT COUNT(*) FROM artifacts WHERE file_signature IS NULL AND name = 'WIZARD-2.0.0.msi'"
+        )
+        .await,
+        1,
+        "the changed file was signed"
     );
     let yml = read(&python, "electron", &latest, &[]);
     all_ok(&yml["files"]);
