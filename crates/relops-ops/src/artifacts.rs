@@ -516,8 +516,8 @@ impl Ops {
     }
 
     /// A stored file's SHA-1, SHA-512 and the release key's Ed25519 signature over its bytes
-    /// (Sparkle's `edSignature`), on a blocking thread: one pass for the digests, two for the
-    /// signature. Every pass also checks the bytes' SHA-256 against `sha256`, what was
+    /// (Sparkle's `edSignature`), on a blocking thread: the signature's two passes over the
+    /// file, the first also making the digests. Every pass also checks the bytes' SHA-256 against `sha256`, what was
     /// uploaded and signed: changed bytes are refused (`BlobError::Changed`), never signed.
     async fn file_facts(
         &self,
@@ -549,13 +549,22 @@ impl Ops {
                     }
                 })
             };
-            let (mut h1, mut h512) = (sha1::Sha1::new(), sha2::Sha512::new());
-            pass(&mut |chunk| {
-                h1.update(chunk);
-                h512.update(chunk);
+            // The signature reads the file twice; its first pass also makes the digests.
+            let digests = std::cell::RefCell::new((sha1::Sha1::new(), sha2::Sha512::new()));
+            let passes = std::cell::Cell::new(0u8);
+            let ed25519 = release_key.sign_file(|h: &mut sha2::Sha512| {
+                passes.set(passes.get() + 1);
+                let first = passes.get() == 1;
+                let mut d = digests.borrow_mut();
+                pass(&mut |c| {
+                    h.update(c);
+                    if first {
+                        d.0.update(c);
+                        d.1.update(c);
+                    }
+                })
             })?;
-            let ed25519 =
-                release_key.sign_file(|h: &mut sha2::Sha512| pass(&mut |c| h.update(c)))?;
+            let (h1, h512) = digests.into_inner();
             Ok(FileFacts {
                 sha1: hex::encode(h1.finalize()),
                 sha512: hex::encode(h512.finalize()),

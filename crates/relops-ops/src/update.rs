@@ -19,7 +19,27 @@ pub struct UpdateQuestion<'a> {
     pub install_id: &'a str,
 }
 
+/// An install id as the fleet sends it, bounded (the DSN is public).
+pub(crate) fn install_id(id: &str) -> OpResult<&str> {
+    if id.len() > 128 {
+        return Err(OpError::Invalid(
+            "install_id is longer than 128 characters: send the install's UUID".into(),
+        ));
+    }
+    Ok(id)
+}
+
 impl Ops {
+    /// The feed served for `product` now.
+    pub(crate) fn published(
+        &self,
+        product: &str,
+    ) -> OpResult<std::sync::Arc<crate::services::feed::Published>> {
+        self.feed.current(product).ok_or_else(|| {
+            OpError::Unavailable(format!("the feed of {product} is not loaded yet; retry"))
+        })
+    }
+
     /// What `q`'s install should install now, if anything: an update, or the target of a
     /// rollback directive.
     pub fn update_offer(
@@ -32,14 +52,8 @@ impl Ops {
             .parse()
             .map_err(|e: relops_core::platform::UnknownPlatform| OpError::Invalid(e.to_string()))?;
         let version: Version = crate::version(q.version)?;
-        if q.install_id.len() > 128 {
-            return Err(OpError::Invalid(
-                "install_id is longer than 128 characters: send the install's UUID".into(),
-            ));
-        }
-        let feed = self.feed.current(product).ok_or_else(|| {
-            OpError::Unavailable(format!("the feed of {product} is not loaded yet; retry"))
-        })?;
+        install_id(q.install_id)?;
+        let feed = self.published(product)?;
         let install = Install {
             product,
             platform,

@@ -101,8 +101,13 @@ fn render(
 }
 
 impl Ops {
-    /// The document `q` asks for, or why there is none.
-    pub fn updater_feed(&self, product: &str, q: UpdaterQuestion<'_>) -> OpResult<Arc<Document>> {
+    /// The document `q` asks for, or why there is none; and whether it is one install's
+    /// own (rendered for the install or version it named: not for shared caches).
+    pub fn updater_feed(
+        &self,
+        product: &str,
+        q: UpdaterQuestion<'_>,
+    ) -> OpResult<(Arc<Document>, bool)> {
         self.product(Some(product))?;
         let channels = &self.config.feed.channels;
         let Some(channel_index) = channels.iter().position(|c| c == q.channel) else {
@@ -122,27 +127,23 @@ impl Ops {
             (UpdaterFeed::Velopack, None) => Platform::WindowsX64,
             (_, None) => Platform::MacosUniversal,
         };
-        if q.install_id
-            .is_some_and(|id| id.len() > 128 || id.is_empty())
-        {
-            return Err(OpError::Invalid(
-                "the install id is empty or longer than 128 characters: send the install's UUID"
-                    .into(),
-            ));
-        }
+        // An empty id (`stagingId=` from a Velopack that has none) is no id.
+        let install = q
+            .install_id
+            .filter(|id| !id.is_empty())
+            .map(crate::update::install_id)
+            .transpose()?;
         let version = q.version.map(crate::version).transpose()?;
-        let published = self.feed.current(product).ok_or_else(|| {
-            OpError::Unavailable(format!("the feed of {product} is not loaded yet; retry"))
-        })?;
+        let published = self.published(product)?;
         let asker = Asker {
             product,
             platform,
             channel: q.channel,
-            install_id: q.install_id,
+            install_id: install,
             version: version.as_ref(),
         };
         let public_url = self.config.ingest.public_url.as_deref();
-        let personal = q.install_id.is_some() || version.is_some();
+        let personal = install.is_some() || version.is_some();
         let doc = if personal {
             render(product, public_url, &published, q.feed, &asker).map(Arc::new)
         } else {
@@ -174,13 +175,14 @@ impl Ops {
                 .cloned()
                 .flatten()
         };
-        doc.ok_or_else(|| {
+        let doc = doc.ok_or_else(|| {
             OpError::NotFound(format!(
                 "no release of {product} reaches channel `{}` for {platform} yet: approve one \
                  and start its rollout (`relops rollout start VERSION`)",
                 q.channel
             ))
-        })
+        })?;
+        Ok((doc, personal))
     }
 
     /// The SHA-256 of `file`, a target of the current feed served next to the other
@@ -190,10 +192,7 @@ impl Ops {
         if !self.config.feed.channels.iter().any(|c| c == channel) {
             return Err(OpError::NotFound(format!("no channel `{channel}`")));
         }
-        let published = self.feed.current(product).ok_or_else(|| {
-            OpError::Unavailable(format!("the feed of {product} is not loaded yet; retry"))
-        })?;
-        published
+        self.published(product)?
             .offerable
             .iter()
             .find(|t| t.name == file)

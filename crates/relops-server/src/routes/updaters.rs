@@ -85,7 +85,7 @@ async fn answer(
         install_id,
         version: q.local_version.as_deref(),
     };
-    let doc = state.ops.updater_feed(product, question)?;
+    let (doc, personal) = state.ops.updater_feed(product, question)?;
     let etag = HeaderValue::from_str(&doc.etag).ok();
     let mut resp = if etag.as_ref().is_some_and(|e| {
         super::artifacts::none_match_any(headers.get_all(header::IF_NONE_MATCH).iter(), e)
@@ -101,7 +101,6 @@ async fn answer(
     };
     // Revalidated on every use: a halt or rollback must reach the next check, and a
     // document for one install is that install's alone.
-    let personal = install_id.is_some() || q.local_version.is_some();
     let h = resp.headers_mut();
     h.insert(
         header::CACHE_CONTROL,
