@@ -59,6 +59,25 @@ pub struct Update {
     /// it): before installing a downgrade, migrate the app's data down to `schema`
     /// ([`crate::project`]).
     pub data_schema: Option<relops_core::data_schema::DataSchema>,
+    /// Deltas the feed offers for this update, from older releases' files: when the updater
+    /// holds one of those files in its downloads, [`Updater::download`] fetches the delta
+    /// instead of the whole file and rebuilds the file from it.
+    pub deltas: Vec<Delta>,
+}
+
+/// A delta target: applied to the file of an older release, it rebuilds an update's file
+/// byte for byte ([`relops_core::offer::deltas`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    /// The delta's target name.
+    pub target: String,
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the delta.
+    pub sha256: String,
+    /// The older release's target, as staged in the downloads, its length and SHA-256.
+    pub base_target: String,
+    pub base_length: u64,
+    pub base_sha256: String,
 }
 
 /// A verified snapshot of the feed's targets (from [`Updater::refresh`]).
@@ -68,6 +87,9 @@ pub struct Feed {
     platform: Platform,
     base: Url,
     targets: Vec<FeedTarget>,
+    deltas: Vec<Delta>,
+    /// The target each delta (same index in `deltas`) rebuilds.
+    delta_of: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +134,13 @@ impl Feed {
                 .map(String::from),
             downgrade: offer.downgrade,
             data_schema: t.custom.data_schema,
+            deltas: self
+                .deltas
+                .iter()
+                .zip(&self.delta_of)
+                .filter(|(_, of)| **of == t.name)
+                .map(|(d, _)| d.clone())
+                .collect(),
         })
     }
 }
@@ -125,6 +154,8 @@ pub struct Updater {
     install_id: String,
     http: reqwest::Client,
     traffic: std::sync::Arc<crate::transport::Traffic>,
+    /// Bytes of update files (whole or deltas) received.
+    downloaded: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The timestamp metadata (as verified, parsed), the feed of the last full refresh, and
     /// the earliest expiry of the root, timestamp, snapshot and targets it verified: while
     /// the server's timestamp is the same — signed part and signatures — and nothing has
@@ -182,6 +213,7 @@ impl Updater {
             release_key,
             install_id,
             traffic: Default::default(),
+            downloaded: Default::default(),
             last: Default::default(),
         })
     }
@@ -195,6 +227,12 @@ impl Updater {
             self.traffic.files.load(Ordering::Relaxed),
             self.traffic.bytes.load(Ordering::Relaxed),
         )
+    }
+
+    /// Bytes of update files this updater has received: whole files, or deltas where it
+    /// used one ([`Update::deltas`]).
+    pub fn downloaded_bytes(&self) -> u64 {
+        self.downloaded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This install's pseudonymous id.
@@ -300,22 +338,40 @@ impl Updater {
         .load()
         .await
         .map_err(|e| classify(&e.to_string()))?;
-        // Parse every target's signed `custom` object; targets this SDK cannot read are
-        // skipped, as the server's /v1/update skips them.
-        let targets = repo
-            .all_targets()
-            .filter_map(|(name, t)| {
-                let custom = serde_json::to_value(&t.custom)
-                    .and_then(serde_json::from_value)
-                    .ok()?;
-                Some(FeedTarget {
-                    name: name.raw().to_owned(),
-                    length: t.length,
-                    sha256: hex::encode(&t.hashes.sha256),
+        // Parse every target's signed `custom` object: a release's file, or a delta; targets
+        // this SDK cannot read are skipped, as the server's /v1/update skips them.
+        let (mut targets, mut deltas, mut delta_of) = (Vec::new(), Vec::new(), Vec::new());
+        for (name, t) in repo.all_targets() {
+            let Ok(custom) = serde_json::to_value(&t.custom) else {
+                continue;
+            };
+            let (name, length, sha256) = (
+                name.raw().to_owned(),
+                t.length,
+                hex::encode(&t.hashes.sha256),
+            );
+            if let Ok(custom) = serde_json::from_value(custom.clone()) {
+                targets.push(FeedTarget {
+                    name,
+                    length,
+                    sha256,
                     custom,
-                })
-            })
-            .collect();
+                });
+            } else if let Ok(d) =
+                serde_json::from_value::<relops_core::offer::deltas::DeltaCustom>(custom)
+                && d.delta.format == relops_core::offer::deltas::FORMAT
+            {
+                delta_of.push(d.delta.target);
+                deltas.push(Delta {
+                    target: name,
+                    size: length,
+                    sha256,
+                    base_target: d.delta.base_target,
+                    base_length: d.delta.base_length,
+                    base_sha256: d.delta.base_sha256,
+                });
+            }
+        }
         let expires = [
             repo.root().signed.expires,
             repo.timestamp().signed.expires,
@@ -333,6 +389,8 @@ impl Updater {
             platform: self.cfg.platform,
             base: self.feed.clone(),
             targets,
+            deltas,
+            delta_of,
         };
         Ok((feed, expires))
     }
@@ -356,7 +414,15 @@ impl Updater {
         let dir = self.cfg.data_dir.join("downloads");
         let part = dir.join(format!("{}.part", update.target));
         let staged = dir.join(&update.target);
-        let result = self.fetch(update, &part, &mut progress).await;
+        if self.by_delta(update, &dir, &part, &mut progress).await {
+            return self.stage(&dir, &part, &staged);
+        }
+        let result = self.fetch(
+            (&update.target, &update.sha256, update.size),
+            &part,
+            &mut progress,
+        );
+        let result = result.await;
         match result {
             Ok(()) => {}
             Err(e) if e.is_transient() => return Err(e), // keep the part for a resume
@@ -369,26 +435,78 @@ impl Updater {
             let _ = std::fs::remove_file(&part);
             return Err(e);
         }
-        std::fs::rename(&part, &staged).map_err(Error::io(&staged))?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(staged)
+        self.stage(&dir, &part, &staged)
     }
 
-    async fn fetch(
+    /// Moves a verified `part` to `staged`, durably.
+    fn stage(&self, dir: &Path, part: &Path, staged: &Path) -> Result<PathBuf, Error> {
+        std::fs::rename(part, staged).map_err(Error::io(staged))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(staged.to_owned())
+    }
+
+    /// Rebuilds `update`'s file into `part` from a delta, when the feed offers one from a
+    /// file staged in `dir` and no whole download is under way; whether `part` now holds
+    /// the file, verified exactly as a whole download. Any failure — the delta's download,
+    /// its length or digest, the base, the rebuilt file — leaves nothing behind, and the
+    /// caller downloads the whole file.
+    async fn by_delta(
         &self,
         update: &Update,
+        dir: &Path,
+        part: &Path,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> bool {
+        if std::fs::metadata(part).is_ok_and(|m| m.len() > 0) {
+            return false;
+        }
+        for delta in &update.deltas {
+            let base = dir.join(&delta.base_target);
+            if !std::fs::metadata(&base).is_ok_and(|m| m.len() == delta.base_length) {
+                continue;
+            }
+            let delta_part = dir.join(format!("{}.part", delta.target));
+            let fetched = self
+                .fetch(
+                    (&delta.target, &delta.sha256, delta.size),
+                    &delta_part,
+                    progress,
+                )
+                .await
+                .and_then(|()| check_file(&delta_part, delta.size, &delta.sha256))
+                .and_then(|()| rebuild(&base, &delta.base_sha256, &delta_part, part))
+                .and_then(|()| self.verify(update, part));
+            let _ = std::fs::remove_file(&delta_part);
+            match fetched {
+                Ok(()) => {
+                    progress(update.size, update.size);
+                    return true;
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(part);
+                    tracing::warn!(delta = delta.target, error = %e, "the delta did not rebuild the update; downloading the whole file");
+                }
+            }
+        }
+        false
+    }
+
+    /// Downloads the target `(name, sha256, size)` into `part`, resuming what `part` holds.
+    async fn fetch(
+        &self,
+        (target, sha256, size): (&str, &str, u64),
         part: &Path,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<(), Error> {
         let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
-        let have = if have > update.size { 0 } else { have };
-        if have == update.size && have > 0 {
-            progress(have, update.size);
+        let have = if have > size { 0 } else { have };
+        if have == size && have > 0 {
+            progress(have, size);
             return Ok(());
         }
-        let url = self.url(&format!("targets/{}.{}", update.sha256, update.target))?;
+        let url = self.url(&format!("targets/{sha256}.{target}"))?;
         let mut req = self.http.get(url);
         if have > 0 {
             req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
@@ -400,8 +518,7 @@ impl Updater {
         let status = resp.status();
         if !status.is_success() {
             return Err(Error::Network(format!(
-                "the server answered {status} for {}",
-                update.target
+                "the server answered {status} for {target}"
             )));
         }
         let resumed = have > 0 && status == reqwest::StatusCode::PARTIAL_CONTENT;
@@ -414,54 +531,37 @@ impl Updater {
             .map_err(Error::io(part))?;
         let mut written = if resumed { have } else { 0 };
         let mut told = written;
-        progress(written, update.size);
+        progress(written, size);
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| Error::Network(e.to_string()))?;
             written += chunk.len() as u64;
-            if written > update.size {
+            self.downloaded
+                .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            if written > size {
                 // Endless data: never keep more than the signed length.
                 return Err(Error::LengthMismatch {
-                    expected: update.size,
+                    expected: size,
                     got: written,
                 });
             }
             file.write_all(&chunk).map_err(Error::io(part))?;
             if written - told >= 64 * 1024 {
                 told = written;
-                progress(written, update.size);
+                progress(written, size);
             }
         }
         file.sync_all().map_err(Error::io(part))?;
         if told != written {
-            progress(written, update.size);
+            progress(written, size);
         }
         Ok(())
     }
 
+    /// Checks the downloaded file as the feed signed it (length, SHA-256) and the release
+    /// key's signature over it.
     fn verify(&self, update: &Update, part: &Path) -> Result<(), Error> {
-        use std::io::Read;
-        let mut f = std::fs::File::open(part).map_err(Error::io(part))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut got = 0u64;
-        loop {
-            let n = f.read(&mut buf).map_err(Error::io(part))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            got += n as u64;
-        }
-        if got != update.size {
-            return Err(Error::LengthMismatch {
-                expected: update.size,
-                got,
-            });
-        }
-        if hex::encode(hasher.finalize()) != update.sha256 {
-            return Err(Error::DigestMismatch);
-        }
+        check_file(part, update.size, &update.sha256)?;
         let version = update.version.to_string();
         let message = SignedFields {
             product: &self.cfg.product,
@@ -527,6 +627,51 @@ struct Verified {
     timestamp: serde_json::Value,
     feed: Feed,
     expires: chrono::DateTime<chrono::Utc>,
+}
+
+/// Checks a file's length and SHA-256 against the signed feed's.
+fn check_file(path: &Path, size: u64, sha256: &str) -> Result<(), Error> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(Error::io(path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(Error::io(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        got += n as u64;
+    }
+    if got != size {
+        return Err(Error::LengthMismatch {
+            expected: size,
+            got,
+        });
+    }
+    if hex::encode(hasher.finalize()) != sha256 {
+        return Err(Error::DigestMismatch);
+    }
+    Ok(())
+}
+
+/// Applies `delta` to `base` into `out` (made anew).
+fn rebuild(base: &Path, base_sha256: &str, delta: &Path, out: &Path) -> Result<(), Error> {
+    use std::io::{BufReader, BufWriter};
+    let open = |p: &Path| std::fs::File::open(p).map_err(Error::io(p));
+    let mut w = BufWriter::new(std::fs::File::create(out).map_err(Error::io(out))?);
+    relops_delta::apply(
+        &mut BufReader::new(open(base)?),
+        base_sha256,
+        &mut BufReader::new(open(delta)?),
+        &mut w,
+    )
+    .map_err(|e| Error::Feed(format!("the delta cannot be applied: {e}")))?;
+    w.into_inner()
+        .map_err(|e| Error::io(out)(e.into_error()))?
+        .sync_all()
+        .map_err(Error::io(out))
 }
 
 fn install_id(data_dir: &Path) -> Result<String, Error> {

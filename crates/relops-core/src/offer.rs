@@ -16,8 +16,10 @@
 //!    program or a `.nupkg` is listed for other updaters ([`updaters`]), never offered here.
 //!
 //! The feeds for Sparkle, electron-updater and Velopack choose with the same rules from the
-//! same targets: [`updaters`].
+//! same targets: [`updaters`]. Delta targets carry another `custom` ([`deltas`]), which
+//! every reader of [`TargetCustom`] skips.
 
+pub mod deltas;
 pub mod updaters;
 
 use std::collections::BTreeMap;

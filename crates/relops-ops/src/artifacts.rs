@@ -257,7 +257,7 @@ impl Ops {
             blob_key,
         };
         let stored = self.db.put_artifact(&new, release.state, &audit).await?;
-        self.file_facts_work.notify_one();
+        self.file_work.notify_one();
         stored.map(artifact_view).ok_or_else(|| {
             OpError::Conflict(format!(
                 "release {version} changed state during the upload; nothing was stored — look with \

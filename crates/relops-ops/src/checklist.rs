@@ -625,6 +625,8 @@ impl Ops {
                 release.version, self.config.feed.refresh_interval_seconds
             )))
         })?;
+        // Its deltas from the releases before it (`workers::prepare_files`).
+        self.file_work.notify_one();
         let facts = Facts::load(self, product, v).await?;
         Ok(facts.render(self, product))
     }

@@ -17,6 +17,7 @@ mod audit;
 pub mod checklist;
 mod crash_analysis;
 mod crashes;
+mod deltas;
 pub mod expiry;
 pub mod gates;
 mod health;
@@ -130,8 +131,9 @@ pub struct Services {
     pub(crate) rollout_gauges: metrics::RolloutGauges,
     /// Wakes the crash worker (symbols arrived).
     pub(crate) crash_work: Notify,
-    /// An upload is waiting for its file digests and signature (`workers::fill_file_facts`).
-    pub(crate) file_facts_work: Notify,
+    /// An upload is waiting for its file digests and signature, or an approved release for
+    /// its deltas (`workers::prepare_files`).
+    pub(crate) file_work: Notify,
     /// The threads dumps are processed on.
     pub(crate) crash_pool: services::crash_pool::CrashPool,
 }
@@ -224,7 +226,7 @@ impl Ops {
             symbolizers: Default::default(),
             rollout_gauges: Default::default(),
             crash_work: Notify::new(),
-            file_facts_work: Notify::new(),
+            file_work: Notify::new(),
             crash_pool,
         }));
         ops.sweep().await?;

@@ -49,7 +49,7 @@ pub(crate) fn start(
     tasks.push(tokio::spawn(crate::alerts::maintain(ops.clone())));
     tasks.push(tokio::spawn(record_health(ops.clone())));
     tasks.push(tokio::spawn(process_crashes(ops.clone())));
-    tasks.push(tokio::spawn(fill_file_facts(ops.clone())));
+    tasks.push(tokio::spawn(prepare_files(ops.clone())));
     tasks.push(tokio::spawn(
         crate::services::ratelimit::forget_idle_periodically(ops),
     ));
@@ -131,36 +131,64 @@ async fn process_crashes(ops: Ops) {
     }
 }
 
-/// Makes the file digests and signature of artifacts that lack them — each upload wakes it;
-/// at start it finds those uploaded before relops made them — on the lead, then publishes
-/// the feeds they change. A round that fails (a blob that cannot be read) is tried again at
-/// the next upload or after ten minutes.
-async fn fill_file_facts(ops: Ops) {
+/// Prepares stored files for the feeds, on the lead, and publishes the feeds they change:
+/// first the file digests and signature of artifacts that lack them (each upload wakes it;
+/// at start it finds those uploaded before relops made them), then the deltas the feed
+/// lacks (each approval wakes it; [`crate::deltas`]). A round that fails (a blob that cannot
+/// be read) is tried again at the next upload or approval, or after ten minutes — which is
+/// also how soon a lead on another replica than the one that took the upload gets to it.
+async fn prepare_files(ops: Ops) {
     loop {
         let mut wait = std::time::Duration::from_secs(600);
         if !ops.leads() {
             wait = LEAD_CHECK;
         } else {
-            loop {
-                match ops.fill_file_facts().await {
-                    Ok(products) if products.is_empty() => break,
-                    Ok(products) => {
-                        for product in products {
-                            if let Err(e) = ops.feed.publish(&ops.db, &product).await {
-                                tracing::error!(product, error = ?e, "publishing the feed failed; the refresh retries");
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = ?e, "making file digests failed: those artifacts stay out of the feeds for other updaters; retrying at the next upload or in ten minutes");
-                        break;
-                    }
-                }
-            }
+            fill_file_facts(&ops).await;
+            make_deltas(&ops).await;
         }
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = ops.file_facts_work.notified() => {}
+            () = ops.file_work.notified() => {}
+        }
+    }
+}
+
+async fn publish_changed(ops: &Ops, product: &str) {
+    if let Err(e) = ops.feed.publish(&ops.db, product).await {
+        tracing::error!(product, error = ?e, "publishing the feed failed; the refresh retries");
+    }
+}
+
+async fn fill_file_facts(ops: &Ops) {
+    loop {
+        match ops.fill_file_facts().await {
+            Ok(products) if products.is_empty() => break,
+            Ok(products) => {
+                for product in products {
+                    publish_changed(ops, &product).await;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "making file digests failed: those artifacts stay out of the feeds for other updaters; retrying at the next upload or in ten minutes");
+                break;
+            }
+        }
+    }
+}
+
+async fn make_deltas(ops: &Ops) {
+    loop {
+        match ops.make_next_delta().await {
+            Ok(None) => break,
+            Ok(Some((product, kept))) => {
+                if kept {
+                    publish_changed(ops, &product).await;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "making a delta failed: installs download the whole file meanwhile; retrying at the next approval or in ten minutes");
+                break;
+            }
         }
     }
 }

@@ -291,7 +291,8 @@ impl Db {
     /// Every blob key a row still points at (current artifacts and replaced ones).
     pub async fn referenced_blob_keys(&self) -> Result<std::collections::HashSet<String>> {
         let rows = sqlx::query(
-            "SELECT blob_key FROM artifacts UNION SELECT blob_key FROM artifact_history",
+            "SELECT blob_key FROM artifacts UNION SELECT blob_key FROM artifact_history \
+             UNION SELECT blob_key FROM artifact_deltas WHERE blob_key IS NOT NULL",
         )
         .fetch_all(&self.pool)
         .await?;

@@ -8,6 +8,7 @@ mod blob;
 mod changes;
 mod checklist;
 mod crash_analysis;
+mod deltas;
 mod expiry;
 mod feed;
 mod fleet;
@@ -41,6 +42,7 @@ pub use checklist::{Decision, Signoff};
 pub use crash_analysis::{
     AnalysisOutcome, AnalysisRecord, GroupRecord, GroupStat, PendingCrash, SymbolRecord,
 };
+pub use deltas::{DeltaFile, DeltaRecord};
 pub use expiry::CertificateRecord;
 pub use feed::{MetadataRow, PUBLISHED_STATES};
 pub use fleet::{FleetCursor, SharedBatch};

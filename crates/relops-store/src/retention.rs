@@ -363,8 +363,11 @@ impl Db {
                     .await?;
             }
         }
+        // A delta goes with either of its files; its own file is then queued like theirs.
+        let deltas = crate::deltas::remove_orphaned(&mut tx).await?;
+        let delta_blobs = deltas.into_iter().map(|k| (k, "artifacts".to_owned()));
         let now = ts(Utc::now());
-        for (key, class) in blobs {
+        for (key, class) in blobs.iter().cloned().chain(delta_blobs) {
             sqlx::query(
                 "INSERT INTO retention_blob_queue (blob_key, class, queued_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (blob_key) DO NOTHING",
@@ -412,7 +415,8 @@ impl Db {
         let exact = sqlx::query(
             "SELECT 1 FROM artifacts WHERE blob_key = $1 \
              UNION ALL SELECT 1 FROM artifact_history WHERE blob_key = $1 \
-             UNION ALL SELECT 1 FROM crash_symbols WHERE blob_key = $1",
+             UNION ALL SELECT 1 FROM crash_symbols WHERE blob_key = $1 \
+             UNION ALL SELECT 1 FROM artifact_deltas WHERE blob_key = $1",
         )
         .bind(key)
         .fetch_optional(&self.pool)

@@ -363,12 +363,77 @@ async fn thirteen_months_of_releases_are_pruned_by_the_playbook_rules(b: Backend
         "retention.apply",
     );
 
+    // Deltas (issue 29 part 5) from 1.1.0 to 1.2.0 (stored) and from 1.3.0 to 1.4.0 (found
+    // not worth keeping): a delta goes with either of its files, its own file with it.
+    let delta_bytes = common::test_bytes(100, 7);
+    let delta_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&delta_bytes));
+    let delta_key = relops_store::BlobStore::key_for(&delta_sha);
+    env.blobs()
+        .put_raw(&delta_key, delta_bytes.into())
+        .await
+        .unwrap();
+    let made = ago(300);
+    env.execute_sql(&[
+        &format!(
+            "INSERT INTO artifact_deltas (product, base_sha256, new_sha256, blob_key, size, sha256, made_at) \
+             VALUES ('wizard', '{}', '{}', '{delta_key}', 100, '{delta_sha}', '{made}') \
+             ON CONFLICT (product, base_sha256, new_sha256) DO UPDATE SET blob_key = '{delta_key}', \
+             size = 100, sha256 = '{delta_sha}'",
+            artifact_keys("1.1.0")[0],
+            artifact_keys("1.2.0")[0]
+        ),
+        &format!(
+            "INSERT INTO artifact_deltas (product, base_sha256, new_sha256, made_at) \
+             VALUES ('wizard', '{}', '{}', '{made}') \
+             ON CONFLICT (product, base_sha256, new_sha256) DO NOTHING",
+            artifact_keys("1.3.0")[0],
+            artifact_keys("1.4.0")[0]
+        ),
+    ])
+    .await;
+
+    // (The lead may have made deltas between these test installers too: they are recorded
+    // as not worth keeping.)
+    let removed: Vec<String> = ["1.0.0", "1.1.0", "1.5.0"]
+        .iter()
+        .flat_map(|v| artifact_keys(v))
+        .map(|sha| format!("'{sha}'"))
+        .collect();
+    let removed = removed.join(", ");
+    let naming = |shas: &str| {
+        format!(
+            "SELECT COUNT(*) FROM artifact_deltas WHERE base_sha256 IN ({shas}) OR new_sha256 IN ({shas})"
+        )
+    };
+    assert!(env.query_i64(&naming(&removed)).await >= 1);
+    let kept = format!(
+        "'{}', '{}'",
+        artifact_keys("1.3.0")[0],
+        artifact_keys("1.4.0")[0]
+    );
     let done = s.cli_json(&["retention", "apply"]);
     assert_eq!(rule(&done, "artifacts")["removes"], 3, "{done:#}");
     assert_eq!(
         done["blobs_deleted"].as_u64().unwrap(),
-        3 + 2 + 1 + 1 + u64::from(local),
-        "installers, dashboards, a symbol file, a log bundle(, the crash's dump): {done:#}"
+        3 + 1 + 2 + 1 + 1 + u64::from(local),
+        "installers, a delta, dashboards, a symbol file, a log bundle(, the crash's dump): {done:#}"
+    );
+    assert!(
+        env.blobs().size(&delta_key).await.is_err(),
+        "the delta's file is gone"
+    );
+    assert_eq!(
+        env.query_i64(&naming(&removed)).await,
+        0,
+        "no delta of a removed file stays"
+    );
+    assert_eq!(
+        env.query_i64(&format!(
+            "SELECT COUNT(*) FROM artifact_deltas WHERE base_sha256 IN ({kept}) AND new_sha256 IN ({kept})"
+        ))
+        .await,
+        1,
+        "1.3.0 to 1.4.0 stays"
     );
     assert_eq!(done["blobs_failed"], 0);
     for v in ["1.0.0", "1.1.0", "1.5.0"] {

@@ -9,7 +9,8 @@ use relops_core::platform::Platform;
 
 backend_tests!(
     check_download_resume_and_refusals,
-    a_linux_update_installs_and_runs
+    a_linux_update_installs_and_runs,
+    an_update_arrives_as_a_delta_from_the_file_before
 );
 
 fn config(
@@ -240,6 +241,123 @@ async fn check_download_resume_and_refusals(b: Backend) {
     c.feed_url = "http://127.0.0.1:9/tuf/wizard/".into();
     let err = Updater::new(c).unwrap().check().await.unwrap_err();
     assert!(err.is_transient(), "{err:?}");
+}
+
+/// Issue 29 part 5: after a release is approved, the lead makes deltas from the releases
+/// before it; an updater holding the earlier file downloads the delta, rebuilds the new
+/// file byte for byte and verifies it as a whole download; holding a damaged base it falls
+/// back to the whole file.
+async fn an_update_arrives_as_a_delta_from_the_file_before(b: Backend) {
+    let env = TestEnv::new(b).await;
+    let s = env.serve();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let publish = |v: &str, bytes: &[u8]| {
+        s.cli_json(&["release", "create", v, "--go-live", "2027-06-01"]);
+        s.upload(w, v, "macos-universal", &format!("W-{v}.dmg"), bytes);
+        s.ship(v);
+    };
+    // A patch release of an uncompressed container: most bytes stay, some change, some
+    // are inserted (so the rest moves), some appended.
+    let v20 = test_bytes(800_000, 11);
+    let mut v21 = v20.clone();
+    v21[300_000..301_000].copy_from_slice(&test_bytes(1_000, 12));
+    v21.splice(100_000..100_000, test_bytes(5_000, 13));
+    v21.extend(test_bytes(10_000, 14));
+    publish("2.0.0", &v20);
+    let release_key = common::release_public_key(&s);
+    let root = s.trusted_root().await;
+    let platform = Platform::MacosUniversal;
+
+    // The app downloaded 2.0.0 whole when it updated to it; it runs 2.0.0 now.
+    let app = w.join("app");
+    let first = Updater::new(config(&s, &root, &release_key, platform, "1.0.0", &app)).unwrap();
+    let u20 = first.check().await.unwrap().expect("2.0.0 is offered");
+    assert!(u20.deltas.is_empty(), "{:?}", u20.deltas);
+    first.download(&u20).await.unwrap();
+    assert_eq!(first.downloaded_bytes(), v20.len() as u64);
+
+    publish("2.1.0", &v21);
+    let up = Updater::new(config(&s, &root, &release_key, platform, "2.0.0", &app)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let update = loop {
+        let u = up.check().await.unwrap().expect("2.1.0 is offered");
+        if !u.deltas.is_empty() {
+            break u;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delta in the feed within 60 s of the approval"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(update.target, "wizard-2.1.0-macos-universal.dmg");
+    let [delta] = update.deltas.as_slice() else {
+        panic!("one base before 2.1.0: {:?}", update.deltas)
+    };
+    assert_eq!(delta.base_target, u20.target);
+    assert_eq!(delta.base_sha256, u20.sha256);
+    assert_eq!(
+        delta.target,
+        "wizard-2.1.0-macos-universal.dmg.from-2.0.0.delta"
+    );
+    eprintln!(
+        "delta {} bytes for a file of {} ({:.3})",
+        delta.size,
+        update.size,
+        delta.size as f64 / update.size as f64
+    );
+    assert!(delta.size * 10 < update.size, "{delta:?}");
+
+    let staged = up.download(&update).await.unwrap();
+    assert_eq!(std::fs::read(&staged).unwrap(), v21);
+    assert_eq!(
+        up.downloaded_bytes(),
+        delta.size,
+        "only the delta was fetched"
+    );
+    let downloads = app.join("downloads");
+    let leftovers: Vec<_> = std::fs::read_dir(&downloads)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // Another install whose copy of 2.0.0 is damaged (same length): the rebuilt file would
+    // not be 2.1.0's, so it is discarded and the whole file downloaded.
+    let other = w.join("other");
+    let damaged_up =
+        Updater::new(config(&s, &root, &release_key, platform, "2.0.0", &other)).unwrap();
+    let mut damaged = v20.clone();
+    damaged[400_000] ^= 0xff;
+    std::fs::write(other.join("downloads").join(&u20.target), &damaged).unwrap();
+    let u = damaged_up.check().await.unwrap().unwrap();
+    assert_eq!(u.deltas, update.deltas);
+    let staged = damaged_up.download(&u).await.unwrap();
+    assert_eq!(std::fs::read(&staged).unwrap(), v21);
+    assert_eq!(
+        damaged_up.downloaded_bytes(),
+        delta.size + v21.len() as u64,
+        "the delta, then the whole file"
+    );
+
+    // /v1/update reads the same targets: the delta is a target of its own, offered to no
+    // one as a release.
+    let offered: serde_json::Value = reqwest::get(format!(
+        "{}/v1/update?platform=macos-universal&channel=stable&version=2.0.0&install_id={}",
+        s.url,
+        up.install_id()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        offered["target"], "wizard-2.1.0-macos-universal.dmg",
+        "{offered}"
+    );
 }
 
 /// A tar.gz in a tarball with one top directory, its program printing `version`.

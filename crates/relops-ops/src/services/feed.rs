@@ -461,6 +461,7 @@ impl Feed {
                 schemas: db.schemas_of(product).await?,
                 rollouts: db.rollouts(product).await?,
                 rollbacks: db.rollbacks(product).await?,
+                deltas: db.deltas_of(product).await?,
             },
             cfg,
         );
@@ -805,10 +806,13 @@ struct FeedState {
     schemas: HashMap<String, relops_core::data_schema::DataSchema>,
     rollouts: Vec<RolloutRecord>,
     rollbacks: Vec<RollbackRecord>,
+    /// The deltas made between the product's files ([`crate::deltas`]).
+    deltas: Vec<relops_store::DeltaRecord>,
 }
 
 /// The targets the feed should list now: the newest `keep_releases` versions per platform,
-/// plus every release a rollback directive points to; each with its rollout state.
+/// plus every release a rollback directive points to; each with its rollout state; and the
+/// kept deltas between them that [`relops_core::offer::deltas::pairs`] names.
 fn build_targets(
     product: &str,
     mut artifacts: Vec<(Version, StoredArtifact)>,
@@ -846,6 +850,7 @@ fn build_targets(
     let mut versions_per_platform: HashMap<Platform, Vec<Version>> = HashMap::new();
     let mut seen: HashMap<(Version, Platform, &'static str), usize> = HashMap::new();
     let mut out = BTreeMap::new();
+    let mut listed = Vec::new();
     for (version, stored) in &artifacts {
         let a = &stored.artifact;
         let kept = versions_per_platform.entry(a.platform).or_default();
@@ -885,15 +890,71 @@ fn build_targets(
             file: a.file.clone(),
         };
         out.insert(
-            name,
+            name.clone(),
             TargetFile {
                 length: a.size,
+                hashes,
+                custom: Some(serde_json::to_value(&custom).expect("custom serialises")),
+            },
+        );
+        listed.push((name, custom, a.size, a.sha256.clone()));
+    }
+    add_deltas(&mut out, &listed, &state.deltas);
+    out
+}
+
+/// Adds a target for every kept delta between two listed targets that
+/// [`relops_core::offer::deltas::pairs`] pairs.
+fn add_deltas(
+    out: &mut BTreeMap<String, TargetFile>,
+    listed: &[(String, TargetCustom, u64, String)],
+    deltas: &[relops_store::DeltaRecord],
+) {
+    use relops_core::offer::deltas::{self, Candidate, DeltaCustom, DeltaOf};
+    let files: HashMap<(&str, &str), &relops_store::DeltaFile> = deltas
+        .iter()
+        .filter_map(|d| {
+            Some((
+                (d.base_sha256.as_str(), d.new_sha256.as_str()),
+                d.file.as_ref()?,
+            ))
+        })
+        .collect();
+    let candidates: Vec<Candidate<'_>> = listed
+        .iter()
+        .map(|(_, c, _, _)| Candidate {
+            version: &c.version,
+            platform: c.platform,
+            kind: &c.kind,
+        })
+        .collect();
+    for (new, base) in deltas::pairs(&candidates) {
+        let ((new_name, _, _, new_sha), (base_name, base, base_len, base_sha)) =
+            (&listed[new], &listed[base]);
+        let Some(file) = files.get(&(base_sha.as_str(), new_sha.as_str())) else {
+            continue;
+        };
+        let custom = DeltaCustom {
+            delta: DeltaOf {
+                target: new_name.clone(),
+                base_target: base_name.clone(),
+                base_version: base.version.clone(),
+                base_length: *base_len,
+                base_sha256: base_sha.clone(),
+                format: deltas::FORMAT.to_owned(),
+            },
+        };
+        let mut hashes = BTreeMap::new();
+        hashes.insert("sha256".to_owned(), file.sha256.clone());
+        out.insert(
+            deltas::target_name(new_name, &base.version),
+            TargetFile {
+                length: file.size,
                 hashes,
                 custom: Some(serde_json::to_value(custom).expect("custom serialises")),
             },
         );
     }
-    out
 }
 
 #[cfg(test)]
