@@ -29,6 +29,10 @@ pub struct CreateRelease {
     /// `data_schema`, none). Needs `data_schema`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downgrades_to: Option<u32>,
+    /// The security advisory the release fixes (e.g. `CVE-2027-1234`): Sparkle shows it as
+    /// a critical update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<String>,
 }
 
 /// A release with its artifacts (`GET /v1/releases/{version}`).
@@ -54,6 +58,9 @@ pub struct Release {
     /// The app data's schema and how far back its down-migrations reach, when declared.
     #[serde(default)]
     pub data_schema: Option<DataSchema>,
+    /// The security advisory the release fixes, when declared.
+    #[serde(default)]
+    pub security: Option<String>,
     pub artifacts: Vec<Artifact>,
 }
 
@@ -99,6 +106,9 @@ pub struct Artifact {
     pub critical_fix_reason: Option<String>,
     /// How many earlier uploads of the same name this one replaced.
     pub replaces: u32,
+    /// The oldest operating system version the file runs on (e.g. `11.0`), when declared.
+    #[serde(default)]
+    pub minimum_os: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -116,6 +126,10 @@ pub struct UploadParams {
     pub notarization_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authenticode_signer: Option<String>,
+    /// The oldest operating system version the file runs on, dotted numbers (`11.0`,
+    /// `10.0.17763`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_os: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub critical_fix: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

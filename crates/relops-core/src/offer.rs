@@ -68,6 +68,13 @@ pub struct TargetCustom {
     /// (absent on artifacts uploaded before relops made them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileFacts>,
+    /// The oldest operating system version the file runs on (`11.0`), where declared:
+    /// Sparkle's `minimumSystemVersion`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_os: Option<String>,
+    /// The security advisory the release fixes, where declared: Sparkle's `criticalUpdate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<String>,
 }
 
 /// What Sparkle, electron-updater and Velopack check a downloaded file against, made from
@@ -279,6 +286,8 @@ mod tests {
             rollback: None,
             data_schema: None,
             file: None,
+            minimum_os: None,
+            security: None,
         }
     }
 

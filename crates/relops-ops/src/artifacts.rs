@@ -93,6 +93,26 @@ struct Admitted {
     critical_fix_reason: Option<String>,
     notarization_id: Option<String>,
     authenticode_signer: Option<String>,
+    minimum_os: Option<String>,
+}
+
+/// An operating system version: one to four dot-separated numbers (`11.0`, `10.0.17763`).
+fn minimum_os(v: Option<&str>) -> OpResult<Option<String>> {
+    let Some(v) = v.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let parts: Vec<&str> = v.split('.').collect();
+    if parts.len() > 4
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || p.len() > 9 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(OpError::Invalid(format!(
+            "--minimum-os `{}` is not an operating system version: give one to four dot-separated numbers, e.g. 11.0 (macOS) or 10.0.17763 (Windows)",
+            v.chars().take(64).collect::<String>()
+        )));
+    }
+    Ok(Some(v.to_owned()))
 }
 
 fn name(s: &str) -> OpResult<ArtifactName> {
@@ -237,6 +257,7 @@ impl Ops {
             replaces: 0,
             // Made right after, off the upload's path (`fill_file_facts`).
             file: None,
+            minimum_os: a.minimum_os,
         };
         let audit = who.audit(
             if critical_fix_reason.is_some() {
@@ -321,6 +342,7 @@ impl Ops {
             return Err(too_large(max));
         }
         let notarization_id = signing_evidence("notarization_id", p.notarization_id.as_deref())?;
+        let minimum_os = minimum_os(p.minimum_os.as_deref())?;
         let authenticode_signer =
             signing_evidence("authenticode_signer", p.authenticode_signer.as_deref())?;
         // A replacement is a new binary: the evidence of the one it replaces does not
@@ -357,6 +379,7 @@ impl Ops {
             critical_fix_reason,
             notarization_id,
             authenticode_signer,
+            minimum_os,
         })
     }
 
@@ -667,6 +690,7 @@ pub(crate) fn artifact_view(a: ArtifactRecord) -> Artifact {
         authenticode_signer: a.authenticode_signer,
         critical_fix_reason: a.critical_fix_reason,
         replaces: a.replaces,
+        minimum_os: a.minimum_os,
     }
 }
 

@@ -62,6 +62,14 @@ impl Ops {
             }
             (None, None) => None,
         };
+        let security = match req.security.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(
+                relops_core::text::line("security", s, 256)
+                    .map_err(crate::invalid)?
+                    .to_owned(),
+            ),
+        };
         let existing = self.db.versions(product).await?;
         if existing.contains(&version) {
             return Err(OpError::Conflict(format!(
@@ -86,6 +94,7 @@ impl Ops {
             approved_by: None,
             notes_sha256: None,
             data_schema,
+            security,
             artifacts: Vec::new(),
             version,
         };
@@ -95,7 +104,7 @@ impl Ops {
             json!({
                 "kind": release.kind, "go_live": release.go_live,
                 "freeze_date": release.freeze_date, "commit": release.commit,
-                "data_schema": release.data_schema,
+                "data_schema": release.data_schema, "security": release.security,
             }),
         );
         self.db.insert_release(&release, &audit).await?;
@@ -308,6 +317,7 @@ pub(crate) fn release_view(r: ReleaseRecord) -> Release {
         approved_by: r.approved_by,
         notes_sha256: r.notes_sha256,
         data_schema: r.data_schema,
+        security: r.security,
         artifacts: r
             .artifacts
             .into_iter()

@@ -36,6 +36,8 @@ pub struct ArtifactRecord {
     /// The file's SHA-1, SHA-512 and Ed25519 signature, for other updaters' feeds; `None` on
     /// artifacts uploaded before relops made them.
     pub file: Option<FileFacts>,
+    /// The oldest operating system version the file runs on, e.g. `11.0`, where declared.
+    pub minimum_os: Option<String>,
 }
 
 /// An artifact as stored: what the API shows plus where its bytes are.
@@ -58,7 +60,7 @@ macro_rules! artifact_columns {
     () => {
         "name, platform, kind, size, sha256, blob_key, signature, key_id, uploaded_at, \
          uploaded_by, notarization_id, authenticode_signer, critical_fix_reason, replaces, \
-         sha1, sha512, file_signature"
+         sha1, sha512, file_signature, minimum_os"
     };
 }
 
@@ -82,6 +84,7 @@ pub(crate) fn artifact_from_row(row: &AnyRow) -> Result<StoredArtifact> {
             critical_fix_reason: row.try_get("critical_fix_reason")?,
             replaces: u32::try_from(replaces).unwrap_or(u32::MAX),
             file: file_facts_from_row(row)?,
+            minimum_os: row.try_get("minimum_os")?,
         },
         blob_key: row.try_get("blob_key")?,
     })
@@ -203,7 +206,7 @@ impl Db {
             artifact_columns!(),
             ") \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19)"
+             $17, $18, $19, $20)"
         ))
         .bind(&new.product)
         .bind(&version)
@@ -224,6 +227,7 @@ impl Db {
         .bind(stored.file.as_ref().map(|f| f.sha1.as_str()))
         .bind(stored.file.as_ref().map(|f| f.sha512.as_str()))
         .bind(stored.file.as_ref().map(|f| f.ed25519.as_str()))
+        .bind(stored.minimum_os.as_deref())
         .execute(&mut *tx)
         .await?;
         append_audit(&mut tx, audit).await?;

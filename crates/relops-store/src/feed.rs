@@ -38,7 +38,7 @@ impl Db {
             "SELECT a.version AS release_version, ",
             "a.name, a.platform, a.kind, a.size, a.sha256, a.blob_key, a.signature, a.key_id, ",
             "a.uploaded_at, a.uploaded_by, a.notarization_id, a.authenticode_signer, ",
-            "a.critical_fix_reason, a.replaces, a.sha1, a.sha512, a.file_signature ",
+            "a.critical_fix_reason, a.replaces, a.sha1, a.sha512, a.file_signature, a.minimum_os ",
             "FROM artifacts a JOIN releases r ON r.product = a.product AND r.version = a.version ",
             "WHERE a.product = $1 AND r.state IN ($2, $3, $4, $5, $6, $7)"
         ))

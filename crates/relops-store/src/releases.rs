@@ -37,6 +37,8 @@ pub struct ReleaseRecord {
     pub notes_sha256: Option<String>,
     /// The app data's schema facts, when declared.
     pub data_schema: Option<DataSchema>,
+    /// The security advisory the release fixes (e.g. a CVE), where declared.
+    pub security: Option<String>,
     pub artifacts: Vec<ArtifactRecord>,
 }
 
@@ -59,7 +61,7 @@ macro_rules! release_columns {
     () => {
         "product, version, kind, state, go_live, freeze_date, branch, tag, commit_sha, \
          created_at, created_by, frozen_at, frozen_by, approved_at, approved_by, notes_sha256, \
-         data_schema, downgrades_to"
+         data_schema, downgrades_to, security"
     };
 }
 
@@ -82,6 +84,7 @@ fn release_from_row(row: &AnyRow) -> Result<ReleaseRecord> {
         approved_by: row.try_get("approved_by")?,
         notes_sha256: row.try_get("notes_sha256")?,
         data_schema: schema_from_row(row)?,
+        security: row.try_get("security")?,
         artifacts: Vec::new(),
     })
 }
@@ -113,7 +116,7 @@ impl Db {
             "INSERT INTO releases (",
             release_columns!(),
             ", major, minor, patch) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ))
         .bind(&r.product)
         .bind(r.version.to_string())
@@ -133,6 +136,7 @@ impl Db {
         .bind(r.notes_sha256.as_deref())
         .bind(r.data_schema.map(|d| i64::from(d.schema)))
         .bind(r.data_schema.map(|d| i64::from(d.downgrades_to)))
+        .bind(r.security.as_deref())
         .bind(r.version.major() as i64)
         .bind(r.version.minor() as i64)
         .bind(r.version.patch() as i64)
@@ -303,6 +307,23 @@ impl Db {
             }
         }
         Ok(out)
+    }
+
+    /// Version → the security advisory of the product's releases that declare one (for the
+    /// feed).
+    pub async fn security_of(
+        &self,
+        product: &str,
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let rows = sqlx::query(
+            "SELECT version, security FROM releases WHERE product = $1 AND security IS NOT NULL",
+        )
+        .bind(product)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("version")?, r.try_get("security")?)))
+            .collect()
     }
 
     /// Release notes digests of the product's releases in `states` (for the feed).

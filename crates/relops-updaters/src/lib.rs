@@ -108,6 +108,8 @@ pub(crate) mod testing {
             }),
             rollback: None,
             data_schema: None,
+            minimum_os: None,
+            security: None,
             file: Some(FileFacts {
                 sha1: "11".repeat(20),
                 sha512: "ff".repeat(64),

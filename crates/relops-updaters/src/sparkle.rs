@@ -146,6 +146,14 @@ fn item(
             w.create_element("sparkle:releaseNotesLink")
                 .write_text_content(BytesText::new(&links.notes(asker, notes)))?;
         }
+        if let Some(os) = &c.minimum_os {
+            w.create_element("sparkle:minimumSystemVersion")
+                .write_text_content(BytesText::new(os))?;
+        }
+        // A security fix: Sparkle shows it as critical (no "skip this version").
+        if c.security.is_some() {
+            w.create_element("sparkle:criticalUpdate").write_empty()?;
+        }
         let mut enclosure = w
             .create_element("enclosure")
             .with_attribute(("url", url.as_str()))
@@ -170,12 +178,14 @@ mod tests {
 
     #[test]
     fn items_are_the_offered_releases_with_their_signature() {
-        let customs = [
+        let mut customs = [
             custom("2.0.0", Platform::MacosUniversal, "dmg", 10_000),
             custom("2.0.0", Platform::MacosUniversal, "zip", 10_000),
             custom("2.1.0", Platform::MacosUniversal, "dmg", 2_500),
             custom("2.1.0", Platform::WindowsX64, "exe", 10_000),
         ];
+        customs[0].minimum_os = Some("11.0".into());
+        customs[0].security = Some("CVE-2027-1234".into());
         let names: Vec<String> = customs.iter().map(name).collect();
         let targets = targets(&customs, &names, 42);
         let asker = Asker {
@@ -195,6 +205,11 @@ mod tests {
         );
         assert!(xml.contains(r#"length="42""#), "{xml}");
         assert!(xml.contains("<sparkle:version>2.0.0</sparkle:version>"));
+        assert!(
+            xml.contains("<sparkle:minimumSystemVersion>11.0</sparkle:minimumSystemVersion>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<sparkle:criticalUpdate/>"), "{xml}");
         assert!(
             xml.contains(&format!(
                 r#"sparkle:edSignature="{}""#,

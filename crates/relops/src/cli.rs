@@ -271,6 +271,10 @@ pub enum ReleaseCmd {
         /// none). A rollback may go to any release reading this schema or newer.
         #[arg(long, value_name = "M", requires = "data_schema")]
         downgrades_to: Option<u32>,
+        /// The security advisory this release fixes, e.g. CVE-2027-1234. Sparkle's appcast
+        /// marks the release as a critical update (no "skip this version").
+        #[arg(long, value_name = "ADVISORY")]
+        security: Option<String>,
     },
     /// List releases, newest first.
     List,
@@ -318,6 +322,10 @@ pub enum ArtifactCmd {
         /// Authenticode signer subject (Windows code-signing evidence).
         #[arg(long)]
         authenticode_signer: Option<String>,
+        /// The oldest operating system version the file runs on, e.g. 11.0 (macOS) or
+        /// 10.0.17763 (Windows): Sparkle's appcast offers it only to systems at least that new.
+        #[arg(long, value_name = "VERSION")]
+        minimum_os: Option<String>,
         /// After the freeze: this change is a critical fix (release_manager only).
         #[arg(long, requires = "reason")]
         critical_fix: bool,

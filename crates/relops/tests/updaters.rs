@@ -70,7 +70,8 @@ fn all_ok(items: &Value) {
     }
 }
 
-/// Uploads one file of every kind the updaters use for `version`.
+/// Uploads one file of every kind the updaters use for `version`; 2.1.0's disk image needs
+/// macOS 12.0.
 fn artifacts(s: &Server, dir: &Path, version: &str, seed: u8) {
     for (i, (platform, name)) in [
         ("macos-universal", format!("WIZARD-{version}.dmg")),
@@ -83,7 +84,28 @@ fn artifacts(s: &Server, dir: &Path, version: &str, seed: u8) {
     .enumerate()
     {
         let bytes = test_bytes(20_000 + i * 1000, seed.wrapping_add(i as u8));
-        s.upload(dir, version, platform, &name, &bytes);
+        if version == "2.1.0" && name.ends_with(".dmg") {
+            let path = dir.join(&name);
+            std::fs::write(&path, &bytes).unwrap();
+            let upload = |minimum_os: &str| {
+                s.cli(&[
+                    "artifact",
+                    "upload",
+                    version,
+                    "--platform",
+                    platform,
+                    path.to_str().unwrap(),
+                    "--notarization-id",
+                    "2efe2717-0000-4000-8000-000000000001",
+                    "--minimum-os",
+                    minimum_os,
+                ])
+            };
+            common::assert_refused(&upload("twelve"), 1, "not an operating system version");
+            assert!(upload("12.0").status.success());
+        } else {
+            s.upload(dir, version, platform, &name, &bytes);
+        }
     }
 }
 
@@ -93,7 +115,15 @@ fn two_releases(s: &Server, dir: &Path) {
     s.cli_json(&["release", "create", "2.0.0", "--go-live", "2027-03-01"]);
     artifacts(s, dir, "2.0.0", 1);
     s.ship("2.0.0");
-    s.cli_json(&["release", "create", "2.1.0", "--go-live", "2027-03-15"]);
+    s.cli_json(&[
+        "release",
+        "create",
+        "2.1.0",
+        "--go-live",
+        "2027-03-15",
+        "--security",
+        "CVE-2027-1234",
+    ]);
     artifacts(s, dir, "2.1.0", 50);
     s.approve("2.1.0");
     s.cli_json(&["rollout", "start", "2.1.0"]);
@@ -173,6 +203,19 @@ async fn feeds_follow_rollout_halt_and_rollback(b: Backend) {
     );
     all_ok(&pilot["items"]);
     assert_eq!(versions(&pilot["items"], "version"), ["2.1.0", "2.0.0"]);
+    // 2.1.0 fixes an advisory and needs macOS 12: Sparkle is told both; 2.0.0 neither.
+    let first = &pilot["items"][0];
+    assert_eq!(
+        (&first["minimum_os"], &first["critical"]),
+        (&Value::from("12.0"), &Value::from(true)),
+        "{pilot}"
+    );
+    let second = &pilot["items"][1];
+    assert_eq!(
+        (&second["minimum_os"], &second["critical"]),
+        (&Value::Null, &Value::from(false)),
+        "{pilot}"
+    );
     // An install that names itself gets exactly what /v1/update offers it.
     let inside = install_id(&s, "2.0.0", "2.1.0", true).await;
     let outside = install_id(&s, "2.0.0", "2.1.0", false).await;

@@ -152,6 +152,8 @@ mod tests {
             rollback: None,
             data_schema: None,
             file: None,
+            minimum_os: None,
+            security: None,
         }
     }
 

@@ -462,6 +462,7 @@ impl Feed {
                 rollouts: db.rollouts(product).await?,
                 rollbacks: db.rollbacks(product).await?,
                 deltas: db.deltas_of(product).await?,
+                security: db.security_of(product).await?,
             },
             cfg,
         );
@@ -808,6 +809,8 @@ struct FeedState {
     rollbacks: Vec<RollbackRecord>,
     /// The deltas made between the product's files ([`crate::deltas`]).
     deltas: Vec<relops_store::DeltaRecord>,
+    /// Version → the security advisory it fixes, where declared.
+    security: HashMap<String, String>,
 }
 
 /// The targets the feed should list now: the newest `keep_releases` versions per platform,
@@ -888,6 +891,8 @@ fn build_targets(
             rollback: directives.get(version).cloned(),
             data_schema: state.schemas.get(&version.to_string()).copied(),
             file: a.file.clone(),
+            minimum_os: a.minimum_os.clone(),
+            security: state.security.get(&version.to_string()).cloned(),
         };
         out.insert(
             name.clone(),

@@ -29,6 +29,7 @@ pub async fn run(client: &Client, cmd: ArtifactCmd, json: bool) -> anyhow::Resul
             sha256,
             notarization_id,
             authenticode_signer,
+            minimum_os,
             critical_fix,
             reason,
         } => {
@@ -50,6 +51,7 @@ pub async fn run(client: &Client, cmd: ArtifactCmd, json: bool) -> anyhow::Resul
                 sha256,
                 notarization_id,
                 authenticode_signer,
+                minimum_os,
                 critical_fix,
                 reason,
                 product: None,

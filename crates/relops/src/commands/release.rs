@@ -16,6 +16,7 @@ pub async fn run(client: &Client, cmd: ReleaseCmd, json: bool) -> anyhow::Result
             tag,
             data_schema,
             downgrades_to,
+            security,
         } => {
             let req = CreateRelease {
                 version,
@@ -25,6 +26,7 @@ pub async fn run(client: &Client, cmd: ReleaseCmd, json: bool) -> anyhow::Result
                 tag,
                 data_schema,
                 downgrades_to,
+                security,
             };
             let r: Release = client.post("/releases", &req).await?;
             if json {
@@ -40,6 +42,10 @@ pub async fn run(client: &Client, cmd: ReleaseCmd, json: bool) -> anyhow::Result
                 r.data_schema
                     .map(|d| format!(", {}", schema_words(d)))
                     .unwrap_or_default()
+                    + &r.security
+                        .as_deref()
+                        .map(|s| format!(", security fix for {s}"))
+                        .unwrap_or_default()
             ))
         }
         ReleaseCmd::List => {
@@ -165,6 +171,9 @@ fn show(r: &Release) -> String {
     );
     if let Some(d) = r.data_schema {
         s += &format!("  data:    {}\n", schema_words(d));
+    }
+    if let Some(a) = &r.security {
+        s += &format!("  security fix: {a}\n");
     }
     if let (Some(at), Some(by)) = (r.frozen_at, &r.frozen_by) {
         s += &format!("  frozen:  {} by {by}\n", at.format("%Y-%m-%d %H:%M UTC"));

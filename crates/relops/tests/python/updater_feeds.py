@@ -58,6 +58,8 @@ def sparkle(url, public_key_b64):
             "signature_ok": signature_ok,
             "notes_ok": notes_ok,
             "pub_date": email.utils.parsedate_to_datetime(pub).isoformat() if pub else None,
+            "minimum_os": item.findtext(SPARKLE + "minimumSystemVersion"),
+            "critical": item.find(SPARKLE + "criticalUpdate") is not None,
         })
     return {"items": items, "etag": headers.get("ETag"), "cache": headers.get("Cache-Control")}
 
