@@ -61,7 +61,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             .filter(|b| b.windows(8).any(|w| w == b"testcase"))
             .collect(),
         "lint" => files(reports, &[".sarif"]),
-        "msi" => files(reports, &[".msi"]),
+        "msi" => files(reports, &[".msi", ".exe"]),
         "mail" => files("crates/relops-core/tests/data/mail", &[".eml"]),
         "sbom" => files(reports, &[".cdx.json"]),
         "scan" => files(reports, &["baseline.json", "cargo-audit.json", "cargo-audit-clean.json"]),
@@ -167,10 +167,11 @@ pub fn mail(input: &[u8]) {
     }
 }
 
-/// Windows Installer packages: the Authenticode signer read from an `.msi` (an OLE compound
-/// file holding PKCS #7).
+/// Windows installers: the Authenticode signer read from an `.msi` (an OLE compound file
+/// holding PKCS #7) and from a setup program's PE attribute certificate table.
 pub fn msi(input: &[u8]) {
     let _ = relops_gates::authenticode::msi_signature(input);
+    let _ = relops_gates::authenticode::exe_signature(input);
 }
 
 /// JUnit XML (pytest, nextest).
@@ -404,9 +405,10 @@ mod tests {
         for s in seeds("lint") {
             assert!(relops_gates::lint::parse(&s).is_ok());
         }
-        assert_eq!(seeds("msi").len(), 3);
+        assert_eq!(seeds("msi").len(), 6);
         for s in seeds("msi") {
             assert!(relops_gates::authenticode::msi_signature(&s).is_ok());
+            assert!(relops_gates::authenticode::exe_signature(&s).is_ok());
         }
         for s in seeds("tuf") {
             assert!(serde_json::from_slice::<Value>(&s).is_ok());

@@ -34,16 +34,19 @@ fn signing_evidence(field: &str, v: Option<&str>) -> OpResult<Option<String>> {
     }
 }
 
-/// The Authenticode signer to record for an `.msi` (R-REL-6): what the file's signature
-/// says when it has one — refused when it contradicts `claimed` — or `claimed` as given
-/// when the file is no Windows Installer package relops can read.
+/// The Authenticode signer to record for an `.msi` or `.exe` (R-REL-6): what the file's
+/// signature says when it has one — refused when it contradicts `claimed` — or `claimed` as
+/// given when the file is no installer relops can read.
 fn authenticode_evidence(
     name: &ArtifactName,
+    kind: ArtifactKind,
     bytes: &[u8],
     claimed: Option<String>,
     company: Option<&str>,
 ) -> OpResult<Option<String>> {
-    use relops_gates::authenticode::{MsiSignature, msi_signature, subject_matches};
+    use relops_gates::authenticode::{
+        InstallerSignature as Sig, exe_signature, msi_signature, subject_matches,
+    };
     if let (Some(c), Some(want)) = (&claimed, company)
         && !subject_matches(c, want)
     {
@@ -51,8 +54,13 @@ fn authenticode_evidence(
             "--authenticode-signer `{c}` is not the company's signer `{want}` ([gates] authenticode_subject)"
         )));
     }
-    let sig = msi_signature(bytes).map_err(|e| OpError::Unreadable(format!("{name}: {e}")))?;
-    if let (MsiSignature::Signed { subject }, Some(want)) = (&sig, company)
+    let read = if kind == ArtifactKind::Exe {
+        exe_signature
+    } else {
+        msi_signature
+    };
+    let sig = read(bytes).map_err(|e| OpError::Unreadable(format!("{name}: {e}")))?;
+    if let (Sig::Signed { subject }, Some(want)) = (&sig, company)
         && !subject_matches(subject, want)
     {
         return Err(OpError::Unreadable(format!(
@@ -60,14 +68,14 @@ fn authenticode_evidence(
         )));
     }
     match sig {
-        MsiSignature::NotAnInstaller => Ok(claimed),
-        MsiSignature::Unsigned => match claimed {
+        Sig::NotAnInstaller => Ok(claimed),
+        Sig::Unsigned => match claimed {
             Some(c) => Err(OpError::Unreadable(format!(
                 "{name} carries no Authenticode signature, but --authenticode-signer says `{c}` signed it: sign the package (signtool, osslsigncode) and upload it again; nothing was stored"
             ))),
             None => Ok(None),
         },
-        MsiSignature::Signed { subject } => match claimed {
+        Sig::Signed { subject } => match claimed {
             Some(c) if !subject_matches(&subject, &c) => Err(OpError::Unreadable(format!(
                 "{name} is signed by `{subject}`, not by `{c}`: check the build's signing certificate; nothing was stored"
             ))),
@@ -187,7 +195,7 @@ impl Ops {
         let too_large = || too_large(max);
 
         let mut upload = self.blobs.begin_upload().await?;
-        let keep = (kind == ArtifactKind::Msi).then(Vec::new);
+        let keep = matches!(kind, ArtifactKind::Msi | ArtifactKind::Exe).then(Vec::new);
         let (size, sha256, kept) = match receive(&mut upload, body, max, keep).await {
             Ok(r) => r,
             Err(e) => {
@@ -227,6 +235,7 @@ impl Ops {
         let authenticode_signer = match &kept {
             Some(bytes) => match authenticode_evidence(
                 &name,
+                kind,
                 bytes,
                 a.authenticode_signer,
                 self.config.gates.authenticode_subject.as_deref(),
@@ -650,7 +659,7 @@ where
             }
             // The hashing thread only stops early if it panicked; `hasher.await` reports it.
             let _ = tx.send(chunk.clone()).await;
-            // A copy for inspection (an .msi's signature), given up past the bound.
+            // A copy for inspection (an .msi or .exe signature), given up past the bound.
             if let Some(k) = keep.as_mut() {
                 if k.len() + chunk.len() <= INSPECT_MAX_BYTES {
                     k.extend_from_slice(&chunk);
@@ -670,8 +679,8 @@ where
     streamed.map(|()| (size, digest, keep))
 }
 
-/// Largest upload kept in memory to read its signature; a larger `.msi` is recorded with
-/// its claimed signer unchecked.
+/// Largest upload kept in memory to read its signature; a larger `.msi` or `.exe` is
+/// recorded with its claimed signer unchecked.
 const INSPECT_MAX_BYTES: usize = 256 * 1024 * 1024;
 
 /// A stored artifact as the API shows it.

@@ -750,9 +750,10 @@ fn upload_msi(s: &common::Server, file: &str, claim: Option<&str>) -> std::proce
     s.cli(&args)
 }
 
-/// R-REL-6: the Authenticode signer of an `.msi` is read from the package (wixl-built,
-/// osslsigncode-signed fixtures): a claim it contradicts, or a claim on an unsigned package,
-/// is refused with nothing stored; without a claim the file's signer is recorded.
+/// R-REL-6: the Authenticode signer of an `.msi` or `.exe` is read from the file (wixl-built
+/// packages and a PE program, osslsigncode-signed fixtures): a claim it contradicts, or a
+/// claim on an unsigned file, is refused with nothing stored; without a claim the file's
+/// signer is recorded.
 async fn authenticode_signer_read_from_the_package(b: Backend) {
     let env = TestEnv::new(b.clone()).await;
     let s = env.serve();
@@ -798,6 +799,39 @@ async fn authenticode_signer_read_from_the_package(b: Backend) {
         copy.to_str().unwrap(),
     ]);
     assert_eq!(a["authenticode_signer"], signer.as_str());
+    // A setup program (.exe, a PE file signed by osslsigncode) is read the same way.
+    assert_refused(
+        &up(&fixture("wizard-setup-other.exe"), Some("CN=Wizard GmbH")),
+        1,
+        "wizard-setup-other.exe is signed by `CN=Mallory Ltd`, not by `CN=Wizard GmbH`",
+    );
+    assert_refused(
+        &up(
+            &fixture("wizard-setup-unsigned.exe"),
+            Some("CN=Wizard GmbH"),
+        ),
+        1,
+        "wizard-setup-unsigned.exe carries no Authenticode signature",
+    );
+    let out = up(&fixture("wizard-setup-signed.exe"), None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = s.cli_json(&["artifact", "list", "2.1.0"]);
+    let recorded = list["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "wizard-setup-signed.exe")
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(
+        recorded["authenticode_signer"]
+            .as_str()
+            .is_some_and(|r| r.contains("CN=Wizard GmbH") && r.contains("O=Wizard GmbH")),
+        "{recorded}"
+    );
 
     // With the company's signer configured, a package signed by anyone else is refused
     // even without a claim, and so is a claim of another signer.
