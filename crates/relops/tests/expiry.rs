@@ -9,6 +9,23 @@ use std::sync::{Arc, Mutex};
 
 use common::{Backend, Receiver, TestEnv, assert_refused, wait_for};
 use serde_json::Value;
+use std::process::Command;
+
+/// libfaketime's `faketime` (`.ci/run` installs it): runs a program with its clock moved.
+/// `None` with the reason outside CI, a panic under CI.
+fn faketime() -> Option<&'static str> {
+    let found = Command::new("faketime")
+        .args(["+1 days", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var_os("CI").is_some() {
+            panic!("faketime required under CI: apt-get install faketime (.ci/run does)");
+        }
+        eprintln!("skipped: tough with its clock moved: no faketime (apt-get install faketime)");
+    }
+    found.then_some("faketime")
+}
 
 backend_tests!(expiries_are_listed_warned_and_the_root_renewed);
 
@@ -40,6 +57,9 @@ async fn expiries_are_listed_warned_and_the_root_renewed(b: Backend) {
         r##"
 [feed]
 root_expiry_days = 10
+# The clients below run 11 days ahead: the rest of the feed must still be valid then.
+timestamp_expiry_hours = 720
+snapshot_expiry_days = 30
 [alerts]
 maintenance_interval_seconds = 1
 [notify]
@@ -229,9 +249,68 @@ routing_key = "R0UT1NGKEY"
             .contains("Example GmbH EV Code Signing")
     );
 
+    // Allowed to expire, the root is refused by the clients: python-tuf with its clock 11
+    // days ahead (injected), and tough — the library inside the SDK and `relops feed verify`
+    // — under libfaketime. Today both still accept it.
+    let trusted = s.trusted_root().await;
+    let root_file = work.path().join("shipped-root.json");
+    std::fs::write(&root_file, &trusted).unwrap();
+    let python = common::python_with_tuf();
+    let python_at = |days: u32, dir: &str, url: &str| {
+        python.as_ref().map(|p| {
+            common::python_tuf_at(
+                p,
+                &format!("{url}/tuf/wizard/metadata/"),
+                &format!("{url}/tuf/wizard/targets/"),
+                &root_file,
+                &work.path().join(dir),
+                days,
+            )
+        })
+    };
+    let tough_at = |days: u32, url: &str| {
+        faketime().map(|f| {
+            Command::new(f)
+                .arg(format!("+{days} days"))
+                .args([
+                    common::BIN,
+                    "feed",
+                    "verify",
+                    &format!("{url}/tuf/wizard"),
+                    "--root",
+                ])
+                .arg(&root_file)
+                .output()
+                .unwrap()
+        })
+    };
+    if let Some(r) = python_at(0, "tuf-today", &s.url) {
+        assert_eq!(r.unwrap()["versions"]["root"], 1);
+    }
+    if let Some(r) = python_at(11, "tuf-expired", &s.url) {
+        let e = r.unwrap_err();
+        eprintln!("python-tuf 11 days on: {e}");
+        assert!(
+            e.contains("ExpiredMetadataError") && e.contains("root"),
+            "{e}"
+        );
+    }
+    if let Some(out) = tough_at(0, &s.url) {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if let Some(out) = tough_at(11, &s.url) {
+        let e = String::from_utf8_lossy(&out.stderr);
+        eprintln!("tough 11 days on: {e}");
+        assert!(!out.status.success(), "accepted an expired root: {e}");
+        assert!(e.to_lowercase().contains("expired"), "{e}");
+    }
+
     // Renewing the root: refused for a role without key.rotate; then a new root version
     // (served) that the clients follow from the root they were shipped with.
-    let trusted = s.trusted_root().await;
     assert_refused(&s.cli(&["keys", "renew", "root"]), 1, "key.rotate");
     assert_refused(
         &s.cli_as(&sec, &["keys", "renew", "targets"]),
@@ -269,6 +348,18 @@ routing_key = "R0UT1NGKEY"
             assert_eq!(v["versions"]["root"], 2, "{v}");
         }
         None => eprintln!("skipped: python-tuf across the renewed root (no python with tuf)"),
+    }
+    // Eleven days on, when the first root has expired, the clients that trust it still
+    // follow the chain to the renewed one.
+    if let Some(r) = python_at(11, "tuf-renewed", &s.url) {
+        assert_eq!(r.unwrap()["versions"]["root"], 2);
+    }
+    if let Some(out) = tough_at(11, &s.url) {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let app = work.path().join("app");
     let up = s.updater(&trusted, "1.0.0", &app);

@@ -790,9 +790,23 @@ pub fn python_tuf(
     root_file: &Path,
     work: &Path,
 ) -> Result<serde_json::Value, String> {
+    python_tuf_at(python, metadata_url, targets_url, root_file, work, 0)
+}
+
+/// [`python_tuf`] with the client's clock `days_ahead` days ahead (expiry is judged against
+/// it).
+pub fn python_tuf_at(
+    python: &Path,
+    metadata_url: &str,
+    targets_url: &str,
+    root_file: &Path,
+    work: &Path,
+    days_ahead: u32,
+) -> Result<serde_json::Value, String> {
     std::fs::create_dir_all(work).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tuf_client.py");
     let out = Command::new(python)
+        .env("TUF_CLIENT_DAYS_AHEAD", days_ahead.to_string())
         .arg(script)
         .args([metadata_url, targets_url])
         .arg(root_file)

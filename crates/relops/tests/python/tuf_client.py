@@ -3,7 +3,8 @@
     tuf_client.py METADATA_URL TARGETS_URL TRUSTED_ROOT_FILE WORK_DIR
 
 Refreshes the metadata from the trusted root, then downloads and verifies every target
-listed in the top-level targets metadata. Prints one JSON object:
+listed in the top-level targets metadata. With TUF_CLIENT_DAYS_AHEAD=N in the environment,
+the client's clock runs N days ahead (expiry is judged against it): an injected clock. Prints one JSON object:
 {"targets": {name: {"sha256": ..., "length": ..., "custom": ...}}, "versions": {...}}.
 Exits 1 with the error on any verification failure.
 """
@@ -14,10 +15,31 @@ import sys
 
 from tuf.api.metadata import Metadata, Targets
 from tuf.ngclient import Updater
+from tuf.ngclient._internal import trusted_metadata_set
+
+
+def run_clock_ahead(days: float) -> None:
+    """The time python-tuf judges expiry against (`TrustedMetadataSet.reference_time`,
+    taken from `datetime.datetime.now` of that module), moved `days` ahead."""
+    import datetime as real
+
+    class Ahead(real.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return real.datetime.now(tz) + real.timedelta(days=days)
+
+    class Clock:
+        datetime = Ahead
+        timezone = real.timezone
+        timedelta = real.timedelta
+
+    trusted_metadata_set.datetime = Clock
 
 
 def main() -> int:
     metadata_url, targets_url, root_file, work = sys.argv[1:5]
+    if os.environ.get("TUF_CLIENT_DAYS_AHEAD"):
+        run_clock_ahead(float(os.environ["TUF_CLIENT_DAYS_AHEAD"]))
     meta_dir = os.path.join(work, "metadata")
     dl_dir = os.path.join(work, "downloads")
     os.makedirs(meta_dir, exist_ok=True)
