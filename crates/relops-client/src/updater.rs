@@ -403,9 +403,10 @@ impl Updater {
     }
 
     /// [`download`](Self::download), calling `progress(bytes so far, total)` as data
-    /// arrives (at most once per 64 KiB received, and once at the end). It runs on the
-    /// downloading task, under no lock of the SDK: it may call into the SDK, and should be
-    /// quick.
+    /// arrives (at most once per 64 KiB received, and once at the end). When a delta is used
+    /// ([`Update::deltas`]) the figures are the delta's, then the file's size once rebuilt.
+    /// It runs on the downloading task, under no lock of the SDK: it may call into the SDK,
+    /// and should be quick.
     pub async fn download_with_progress(
         &self,
         update: &Update,
