@@ -358,6 +358,21 @@ async fn an_update_arrives_as_a_delta_from_the_file_before(b: Backend) {
         offered["target"], "wizard-2.1.0-macos-universal.dmg",
         "{offered}"
     );
+
+    // A static export carries the delta among the targets, not among other updaters' files.
+    let export = w.join("export");
+    let out = s.cli(&["feed", "export", export.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exported = export
+        .join("targets")
+        .join(format!("{}.{}", delta.sha256, delta.target));
+    assert_eq!(std::fs::metadata(&exported).unwrap().len(), delta.size);
+    assert!(export.join("feeds/stable").is_dir());
+    assert!(!export.join("feeds/stable").join(&delta.target).exists());
 }
 
 /// A tar.gz in a tarball with one top directory, its program printing `version`.

@@ -232,10 +232,11 @@ async fn export_updater_feeds(
                 );
             }
             for (name, file) in &targets.targets {
-                let in_place = file
-                    .custom
-                    .as_ref()
-                    .is_some_and(|c| platform.is_none_or(|p| c["platform"].as_str() == Some(p)));
+                // Release files only: a delta target (`custom.delta`) is the SDK's alone.
+                let in_place = file.custom.as_ref().is_some_and(|c| {
+                    c.get("delta").is_none()
+                        && platform.is_none_or(|p| c["platform"].as_str() == Some(p))
+                });
                 let Some(sha) = file.hashes.get("sha256").filter(|_| in_place) else {
                     continue;
                 };
