@@ -21,6 +21,9 @@
 #    (3 replicas ÷ 1) is what running 3 replicas instead of 1 costs on the same CPU.
 #    REPLICA_THREADS=N gives each of the 3 replicas N runtime threads (TOKIO_WORKER_THREADS;
 #    default: one per core each, so 3 replicas run 3× the threads of 1 on 2 cores).
+#    Each run also prints the database's committed transactions (pg_stat_database).
+# MIX=checks, envelopes, crashes or nocrashes sends only those requests of the mix (which
+# side the replicas' cost is on); EMBEDDED=0 skips step 1.
 # Needs: wrk, nginx (apt-get install wrk nginx-light). Uses the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,9 +47,9 @@ key_burst = 1000000
 installs_per_network = 100000000'
 
 # The mix: a file of (kind, length, body) records the Lua script turns into requests.
-python3 - "$WORK/mix.bin" "$DUMP" <<'PY'
+python3 - "$WORK/mix.bin" "$DUMP" "${MIX:-fleet}" <<'PY'
 import gzip, json, random, struct, sys, uuid
-out, dump = sys.argv[1], open(sys.argv[2], "rb").read()
+out, dump, mix = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3]
 rng = random.Random(1)
 BLOCKS = 150
 entries = []
@@ -69,6 +72,9 @@ for b in range(BLOCKS):
              f"filename=\"d.dmp\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
     body += dump + f"\r\n--{bnd}--\r\n".encode()
     entries.append((2, body))
+if mix != "fleet":
+    keep = {"checks": {0}, "envelopes": {1}, "crashes": {2}, "nocrashes": {0, 1}}[mix]
+    entries = [e for e in entries if e[0] in keep]
 rng.shuffle(entries)
 with open(out, "wb") as f:
     for kind, body in entries:
@@ -129,6 +135,8 @@ ingest_key() { RELOPS_URL=$1 RELOPS_TOKEN=$2 "$BIN" ingest dsn --json | python3 
 rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
 # --- 1. embedded -------------------------------------------------------------------------
+[ -n "${MIX:-}" ] && echo "MIX=$MIX: only those requests of the mix"
+if [ "${EMBEDDED:-1}" != 0 ]; then
 D="$WORK/embedded"
 mkdir -p "$D"
 printf 'listen = "127.0.0.1:0"\n%s\n' "$LIMITS" >"$D/relops.toml"
@@ -141,6 +149,7 @@ echo "wrk -t1 -c$CONNS -d${DUR}s, $(python3 -c "print(150*2601)") pre-made reque
 r=$(run_mix "$URL" "$KEY")
 echo "embedded (SQLite, local blobs): $(echo "$r" | awk '{print $1 " req/s of the mix, p99 " $2 " ms, non-2xx " $3}') → $(installs "$r") installs; relops RSS $(rss_mib "$SERVE_PID") MiB after it"
 stop_all
+fi
 
 # --- 2. replicas on PostgreSQL + S3 behind nginx -------------------------------------------
 if [ -z "${BENCH_PG_URL:-}" ] || [ -z "${BENCH_S3S:-}" ]; then
@@ -217,10 +226,13 @@ CONF
   local check
   check=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$port/tuf/wizard/metadata/timestamp.json")
   [ "$check" = 200 ] || { echo "nginx → replicas answered $check:"; cat "$ng/error.log"; exit 1; }
-  local r
+  local r x0 x1
+  xacts() { psql "$BENCH_PG_URL" -Atc "SELECT xact_commit FROM pg_stat_database WHERE datname = '$db'"; }
+  x0=$(xacts)
   r=$(run_mix "http://127.0.0.1:$port" "$key")
+  x1=$(xacts)
   echo "$r" >>"$WORK/result-$n"
-  echo "nginx → $n replica(s) on PostgreSQL + S3: $(echo "$r" | awk '{print $1 " req/s of the mix, p99 " $2 " ms, non-2xx " $3}') → $(installs "$r") installs"
+  echo "nginx → $n replica(s) on PostgreSQL + S3: $(echo "$r" | awk '{print $1 " req/s of the mix, p99 " $2 " ms, non-2xx " $3}') → $(installs "$r") installs; $(( (x1 - x0) / DUR )) database commits/s"
   stop_all
   psql "$BENCH_PG_URL" -qc "DROP DATABASE $db WITH (FORCE)" >/dev/null
 }
