@@ -360,6 +360,9 @@ impl Updater {
             } else if let Ok(d) =
                 serde_json::from_value::<relops_core::offer::deltas::DeltaCustom>(custom)
                 && d.delta.format == relops_core::offer::deltas::FORMAT
+                // Both name files in the downloads directory: never a path out of it.
+                && plain_file_name(&name)
+                && plain_file_name(&d.delta.base_target)
             {
                 delta_of.push(d.delta.target);
                 deltas.push(Delta {
@@ -630,6 +633,11 @@ struct Verified {
     expires: chrono::DateTime<chrono::Utc>,
 }
 
+/// A name that is one file in a directory: no separator, not `.` or `..`, not empty.
+fn plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0', ':'])
+}
+
 /// Checks a file's length and SHA-256 against the signed feed's.
 fn check_file(path: &Path, size: u64, sha256: &str) -> Result<(), Error> {
     use std::io::Read;
@@ -688,4 +696,17 @@ fn install_id(data_dir: &Path) -> Result<String, Error> {
     std::fs::write(&tmp, &id).map_err(Error::io(&tmp))?;
     std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_delta_names_files_in_the_downloads_only() {
+        use super::plain_file_name as ok;
+        assert!(ok("wizard-2.1.0-macos-universal.dmg"));
+        assert!(ok("wizard-2.1.1-macos-universal.dmg.from-2.1.0.delta"));
+        for bad in ["", ".", "..", "../x", "a/b", r"..\x", "C:x", "a\0b"] {
+            assert!(!ok(bad), "{bad:?}");
+        }
+    }
 }

@@ -77,7 +77,8 @@ pub struct RestoreReport {
     pub taken_at: DateTime<Utc>,
 }
 
-fn sha256_of(path: &Path) -> anyhow::Result<(u64, String)> {
+/// A file's length and lowercase hex SHA-256, read in 1 MiB pieces.
+pub(crate) fn sha256_of(path: &Path) -> anyhow::Result<(u64, String)> {
     let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let mut h = Sha256::new();
     let mut buf = vec![0; 1 << 20];

@@ -65,6 +65,16 @@ impl Ops {
                         self.stored_file_changed(&key);
                         None
                     }
+                    Err(BlobError::NotFound(key)) => {
+                        // A file gone from the store cannot become a delta later either;
+                        // recorded so that the pairs after it are made.
+                        tracing::warn!(
+                            product,
+                            key,
+                            "a release file is missing from the blob store; no delta from or to it"
+                        );
+                        None
+                    }
                     made => made?,
                 };
                 let kept = file.is_some();
@@ -152,7 +162,7 @@ async fn copy_out(blobs: &BlobStore, sha256: &str, to: &Path) -> Result<(), Blob
 
 /// Writes the delta from `base` to `new` to `out`; its length and SHA-256.
 fn diff_files(base: &Path, new: &Path, out: &PathBuf) -> Result<(u64, String), BlobError> {
-    use std::io::{BufReader, BufWriter, Read, Write};
+    use std::io::{BufReader, BufWriter, Write};
     let mut base = BufReader::new(std::fs::File::open(base)?);
     let mut new = BufReader::new(std::fs::File::open(new)?);
     let mut w = BufWriter::new(std::fs::File::create(out)?);
@@ -165,17 +175,5 @@ fn diff_files(base: &Path, new: &Path, out: &PathBuf) -> Result<(u64, String), B
     .map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
     w.flush()?;
     drop(w);
-    let mut f = std::fs::File::open(out)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut len = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        len += n as u64;
-    }
-    Ok((len, hex::encode(h.finalize())))
+    crate::backup::sha256_of(out).map_err(|e| BlobError::Io(std::io::Error::other(e)))
 }

@@ -573,6 +573,19 @@ impl Server {
         name: &str,
         bytes: &[u8],
     ) -> serde_json::Value {
+        self.upload_with(dir, version, platform, name, bytes, &[])
+    }
+
+    /// [`upload`](Self::upload) with more arguments for `relops artifact upload`.
+    pub fn upload_with(
+        &self,
+        dir: &Path,
+        version: &str,
+        platform: &str,
+        name: &str,
+        bytes: &[u8],
+        extra: &[&str],
+    ) -> serde_json::Value {
         let path = dir.join(name);
         std::fs::write(&path, bytes).unwrap();
         let mut args = vec![
@@ -589,6 +602,7 @@ impl Server {
         } else if name.ends_with(".msi") || name.ends_with(".msix") || name.ends_with(".exe") {
             args.extend(["--authenticode-signer", "CN=Wizard GmbH"]);
         }
+        args.extend(extra);
         self.cli_json(&args)
     }
 
