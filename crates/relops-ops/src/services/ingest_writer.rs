@@ -38,15 +38,6 @@ const COMMIT_DELAY: Duration = Duration::from_millis(2);
 /// convoy is parsed. Not smaller: every commit costs CPU however little it carries. 64,
 /// 32 and 8 are compared in bench/RESULTS.md.
 const COMMIT_GATHER: usize = 32;
-/// PostgreSQL: once two requests came together (a load, not a trickle), a batch waits up
-/// to this long for [`COMMIT_GATHER`] records. Each replica's writer there commits its own
-/// batches — several statements each, and the fleet's shared tallies — so with three
-/// replicas each sees a third of the load and, gathering only toward its last batch,
-/// committed three times as often for the same envelopes. Waiting for a full batch took
-/// three replicas' commits from 880 to 335 a second and their throughput up 15 % under the
-/// same load (`bench/capacity.sh`, MIX=nocrashes; bench/RESULTS.md), for at most this much
-/// more latency on an envelope's answer.
-const PG_COMMIT_DELAY: Duration = Duration::from_millis(6);
 /// Most records one fold applies (a fold holds the database's writer turn; the rest
 /// waits for the next, which starts at once).
 const MAX_FOLD_RECORDS: usize = 100_000;
@@ -250,21 +241,19 @@ async fn run(
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut n = jobs[0].1.len();
-        // Under load, wait a moment for about as many records as the last batch had (on
-        // PostgreSQL, for a full batch): each commit costs a sync of the disk, whatever it
-        // carries. A lone request is written at once.
-        let (delay, gather) = match (&journal, last) {
-            (None, 2..) => (PG_COMMIT_DELAY, COMMIT_GATHER),
-            _ => (COMMIT_DELAY, last.min(COMMIT_GATHER)),
-        };
-        let gather_until = tokio::time::Instant::now() + delay;
+        let gather_until = tokio::time::Instant::now() + COMMIT_DELAY;
         while n < MAX_BATCH_RECORDS {
             let next = match rx.try_recv() {
                 Ok(j) => Some(j),
-                Err(_) if n < gather => tokio::time::timeout_at(gather_until, rx.recv())
-                    .await
-                    .ok()
-                    .flatten(),
+                // Under load, wait a moment for about as many as the last batch had: each
+                // commit costs a sync of the disk, whatever it carries. A lone request is
+                // written at once.
+                Err(_) if n < last.min(COMMIT_GATHER) => {
+                    tokio::time::timeout_at(gather_until, rx.recv())
+                        .await
+                        .ok()
+                        .flatten()
+                }
                 Err(_) => None,
             };
             match next {
