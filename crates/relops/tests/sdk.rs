@@ -373,6 +373,13 @@ async fn an_update_arrives_as_a_delta_from_the_file_before(b: Backend) {
     assert_eq!(std::fs::metadata(&exported).unwrap().len(), delta.size);
     assert!(export.join("feeds/stable").is_dir());
     assert!(!export.join("feeds/stable").join(&delta.target).exists());
+    // A TUF client that knows nothing of deltas verifies the feed with them in it.
+    let verified = s.cli(&["feed", "verify"]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
 }
 
 /// A tar.gz in a tarball with one top directory, its program printing `version`.
