@@ -626,7 +626,7 @@ impl Ops {
             )))
         })?;
         // Its deltas from the releases before it (`workers::prepare_files`).
-        self.file_work.notify_one();
+        self.delta_work.notify_one();
         let facts = Facts::load(self, product, v).await?;
         Ok(facts.render(self, product))
     }

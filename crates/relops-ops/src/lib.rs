@@ -131,9 +131,10 @@ pub struct Services {
     pub(crate) rollout_gauges: metrics::RolloutGauges,
     /// Wakes the crash worker (symbols arrived).
     pub(crate) crash_work: Notify,
-    /// An upload is waiting for its file digests and signature, or an approved release for
-    /// its deltas (`workers::prepare_files`).
+    /// An upload is waiting for its file digests and signature (`workers::prepare_files`).
     pub(crate) file_work: Notify,
+    /// An approved release is waiting for its deltas (`workers::prepare_files`).
+    pub(crate) delta_work: Notify,
     /// The threads dumps are processed on.
     pub(crate) crash_pool: services::crash_pool::CrashPool,
 }
@@ -227,6 +228,7 @@ impl Ops {
             rollout_gauges: Default::default(),
             crash_work: Notify::new(),
             file_work: Notify::new(),
+            delta_work: Notify::new(),
             crash_pool,
         }));
         ops.sweep().await?;

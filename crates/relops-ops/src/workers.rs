@@ -49,7 +49,8 @@ pub(crate) fn start(
     tasks.push(tokio::spawn(crate::alerts::maintain(ops.clone())));
     tasks.push(tokio::spawn(record_health(ops.clone())));
     tasks.push(tokio::spawn(process_crashes(ops.clone())));
-    tasks.push(tokio::spawn(prepare_files(ops.clone())));
+    tasks.push(tokio::spawn(prepare_files(ops.clone(), false)));
+    tasks.push(tokio::spawn(prepare_files(ops.clone(), true)));
     tasks.push(tokio::spawn(
         crate::services::ratelimit::forget_idle_periodically(ops),
     ));
@@ -132,23 +133,31 @@ async fn process_crashes(ops: Ops) {
 }
 
 /// Prepares stored files for the feeds, on the lead, and publishes the feeds they change:
-/// first the file digests and signature of artifacts that lack them (each upload wakes it;
-/// at start it finds those uploaded before relops made them), then the deltas the feed
-/// lacks (each approval wakes it; [`crate::deltas`]). A round that fails (a blob that cannot
-/// be read) is tried again at the next upload or approval, or after ten minutes — which is
-/// also how soon a lead on another replica than the one that took the upload gets to it.
-async fn prepare_files(ops: Ops) {
+/// the file digests and signature of artifacts that lack them (each upload wakes it; at
+/// start it finds those uploaded before relops made them), or the deltas the feed lacks
+/// (each approval wakes it; [`crate::deltas`]) — two of these loops, so that a large delta
+/// (minutes for a GiB) never holds up the digests an upload's Sparkle signature needs. A
+/// round that fails (a blob that cannot be read) is tried again at the next wake-up or
+/// after ten minutes — which is also how soon a lead on another replica than the one that
+/// took the upload or approval gets to it.
+async fn prepare_files(ops: Ops, deltas: bool) {
     loop {
         let mut wait = std::time::Duration::from_secs(600);
         if !ops.leads() {
             wait = LEAD_CHECK;
+        } else if deltas {
+            make_deltas(&ops).await;
         } else {
             fill_file_facts(&ops).await;
-            make_deltas(&ops).await;
         }
+        let work = if deltas {
+            &ops.delta_work
+        } else {
+            &ops.file_work
+        };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = ops.file_work.notified() => {}
+            () = work.notified() => {}
         }
     }
 }
