@@ -24,16 +24,6 @@ use sha2::{Digest, Sha256};
 use crate::error::{OpError, OpResult};
 use crate::{Actor, Ops};
 
-/// A notarization id or Authenticode signer: one printable line, at most 256 bytes.
-fn signing_evidence(field: &str, v: Option<&str>) -> OpResult<Option<String>> {
-    match v.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => relops_core::text::line(field, s, 256)
-            .map(|s| Some(s.to_owned()))
-            .map_err(crate::invalid),
-    }
-}
-
 /// The Authenticode signer to record for an `.msi` or `.exe` (R-REL-6): what the file's
 /// signature says when it has one — refused when it contradicts `claimed` — or `claimed` as
 /// given when the file is no installer relops can read.
@@ -350,10 +340,10 @@ impl Ops {
         if declared_len.is_some_and(|n| n > max) {
             return Err(too_large(max));
         }
-        let notarization_id = signing_evidence("notarization_id", p.notarization_id.as_deref())?;
+        let notarization_id = crate::given_line("notarization_id", p.notarization_id.as_deref())?;
         let minimum_os = minimum_os(p.minimum_os.as_deref())?;
         let authenticode_signer =
-            signing_evidence("authenticode_signer", p.authenticode_signer.as_deref())?;
+            crate::given_line("authenticode_signer", p.authenticode_signer.as_deref())?;
         // A replacement is a new binary: the evidence of the one it replaces does not
         // cover it, and silently dropping it would leave the release without any.
         if let Some(old) = release.artifacts.iter().find(|a| a.name == name.as_str()) {

@@ -351,6 +351,17 @@ impl Ops {
 /// Longest reason or note accepted (it goes into the audit trail, pages and notifications).
 pub(crate) const MAX_NOTE_BYTES: usize = 2000;
 
+/// An optional one-line field (a notarization id, a signer, an advisory): printable,
+/// trimmed, at most 256 bytes; empty is absent.
+pub(crate) fn given_line(field: &str, v: Option<&str>) -> OpResult<Option<String>> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => relops_core::text::line(field, s, 256)
+            .map(|s| Some(s.to_owned()))
+            .map_err(invalid),
+    }
+}
+
 /// A text the caller gave (a reason, a note), trimmed; `None` when absent or empty; refused
 /// when longer than [`MAX_NOTE_BYTES`] or not printable ([`relops_core::text`]).
 pub(crate) fn given<'a>(field: &str, text: Option<&'a str>) -> OpResult<Option<&'a str>> {

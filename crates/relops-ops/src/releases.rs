@@ -62,14 +62,7 @@ impl Ops {
             }
             (None, None) => None,
         };
-        let security = match req.security.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(s) => Some(
-                relops_core::text::line("security", s, 256)
-                    .map_err(crate::invalid)?
-                    .to_owned(),
-            ),
-        };
+        let security = crate::given_line("security", req.security.as_deref())?;
         let existing = self.db.versions(product).await?;
         if existing.contains(&version) {
             return Err(OpError::Conflict(format!(

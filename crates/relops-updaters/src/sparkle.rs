@@ -71,10 +71,11 @@ pub fn appcast(asker: &Asker<'_>, targets: &[Target<'_>], links: &Links<'_>) -> 
         .filter(|t| kinds(os).contains(&t.custom.kind.as_str()) && t.custom.file.is_some())
         .copied()
         .collect();
-    let shown: Vec<Target<'_>> = listed(asker, usable.iter().map(|t| (t.name, t.custom)))
-        .into_iter()
-        .filter_map(|(name, _)| usable.iter().find(|t| t.name == name).copied())
-        .collect();
+    let shown: Vec<Target<'_>> =
+        listed(asker, usable.iter().enumerate().map(|(i, t)| (i, t.custom)))
+            .into_iter()
+            .map(|(i, _)| usable[i])
+            .collect();
     let items = preferred(&shown, kinds(os));
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     write(&mut w, asker, &items, links).expect("writing XML to memory cannot fail");

@@ -40,9 +40,9 @@ pub fn releases(asker: &Asker<'_>, targets: &[Target<'_>]) -> Document {
         .iter()
         .filter(|t| t.custom.kind == "nupkg" && t.custom.file.is_some())
         .collect();
-    let assets = listed(asker, usable.iter().map(|t| (t.name, t.custom)))
+    let assets = listed(asker, usable.iter().enumerate().map(|(i, t)| (i, t.custom)))
         .into_iter()
-        .filter_map(|(name, _)| usable.iter().find(|t| t.name == name))
+        .map(|(i, _)| usable[i])
         .map(|t| Asset {
             package_id: &t.custom.product,
             version: t.custom.version.to_string(),
