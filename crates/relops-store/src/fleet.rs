@@ -83,25 +83,36 @@ pub struct SharedBatch {
     pub tallies: Vec<Tally<'static>>,
 }
 
+/// The log's text of `tallies`; none for none.
+pub(crate) fn tallies_json(tallies: &[Tally<'_>]) -> Result<Option<String>> {
+    if tallies.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(tallies)
+        .map(Some)
+        .map_err(|e| DbError::Corrupt(format!("writing tallies: {e}")))
+}
+
 /// Appends what `tallies` count to the log inside `tx` (PostgreSQL; nothing for none).
 pub(crate) async fn share_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     db: &Db,
     product: &str,
     tallies: &[Tally<'_>],
     at: &str,
 ) -> Result<()> {
-    if db.backend() != Backend::Postgres || tallies.is_empty() {
+    if db.backend() != Backend::Postgres {
         return Ok(());
     }
-    let json = serde_json::to_string(tallies)
-        .map_err(|e| DbError::Corrupt(format!("writing tallies: {e}")))?;
+    let Some(json) = tallies_json(tallies)? else {
+        return Ok(());
+    };
     sqlx::query("INSERT INTO health_log (origin, product, at, tallies) VALUES ($1, $2, $3, $4)")
         .bind(db.origin())
         .bind(product)
         .bind(at)
         .bind(json)
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
     Ok(())
 }

@@ -30,6 +30,10 @@ pub struct Db {
     ingest: Option<IngestConnection>,
     /// SQLite: the ingest journal next to the database file (`ingest_write/journal.rs`).
     pub(crate) journal: Option<IngestJournal>,
+    /// PostgreSQL: the ingest writer's own connection (`ingest_write/multirow.rs`), outside
+    /// the pool — a pooled connection is pinged when taken and again when given back, two
+    /// round trips more than a batch's own.
+    pub(crate) pg_ingest: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
     backend: Backend,
     /// PostgreSQL: where [`crate::FeedListener`] connects (a connection of its own); none
     /// on SQLite, which has nobody to tell.
@@ -104,6 +108,7 @@ impl Db {
             writer,
             ingest,
             journal,
+            pg_ingest: Default::default(),
             backend,
             listen_url: (backend == Backend::Postgres).then(|| crate::changes::Url(url.clone())),
             origin: crate::fleet::new_origin(),

@@ -15,9 +15,9 @@
 //!   time ([`Db::fold_journal`]);
 //! - `multirow.rs`, PostgreSQL (which several servers may share): each session's state is
 //!   upserted into `ingest_sessions` ([`session_rows`], [`SESSIONS`]) by an upsert that
-//!   leaves an ended session as it was, which names the sessions that had ended; a few
-//!   multi-row statements per batch through sqlx, where a round trip per row would cost
-//!   more than the rows.
+//!   leaves an ended session as it was, which names the sessions that had ended; two
+//!   statements per batch on the writer's own connection, each table's rows bound as one
+//!   JSON array, where a round trip per row or per table would cost more than the rows.
 
 pub(crate) mod conn;
 mod ended;
@@ -132,7 +132,7 @@ impl<'r> Plan<'r> {
             fresh: vec![false; records.len()],
             ..Plan::default()
         };
-        let mut first_event: FastSet<&str> = FastSet::default();
+        p.events = first_events(records);
         for (i, r) in records.iter().enumerate() {
             match r {
                 Record::Session {
@@ -170,11 +170,7 @@ impl<'r> Plan<'r> {
                     }
                     p.fresh[i] = true;
                 }
-                Record::Event { event_id, .. } => {
-                    if first_event.insert(event_id) {
-                        p.events.push(i);
-                    }
-                }
+                Record::Event { .. } => {}
                 Record::Memory {
                     scope, install_id, ..
                 } => {
@@ -219,52 +215,143 @@ impl<'r> Plan<'r> {
     }
 }
 
-/// One of the tables a batch writes: `{head} VALUES (…), (…) {tail}`.
+/// The events to insert: the first record of each event id in `records`, by index.
+fn first_events(records: &[Record]) -> Vec<usize> {
+    let mut seen: FastSet<&str> = FastSet::default();
+    records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r {
+            Record::Event { event_id, .. } if seen.insert(event_id) => Some(i),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The rows of [`EVENTS`] for the records at `events`; `t` is the batch's time.
+fn event_rows<'r>(
+    events: &[usize],
+    product: &'r str,
+    records: &'r [Record],
+    t: &'r str,
+) -> Rows<'r> {
+    events
+        .iter()
+        .filter_map(|&i| match &records[i] {
+            Record::Event {
+                scope,
+                event_id,
+                install_id,
+                crash,
+                critical,
+                code,
+                payload,
+            } => Some(vec![
+                V::S(product),
+                V::S(event_id),
+                V::S(&scope.release),
+                V::S(&scope.channel),
+                V::S(scope.platform_name()),
+                V::O(install_id.as_deref()),
+                V::S(if *crash { "crash" } else { "error" }),
+                V::O(code.as_deref()),
+                V::S(t),
+                V::S(payload),
+                V::O(critical.as_deref()),
+            ]),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One of the tables a batch writes: `INSERT INTO {table} ({columns}) … {tail}`.
 pub(super) struct Upsert {
-    head: &'static str,
+    table: &'static str,
+    columns: &'static [&'static str],
     tail: &'static str,
-    cols: usize,
+}
+
+impl Upsert {
+    /// `INSERT INTO {table} ({columns})`.
+    fn head(&self) -> String {
+        format!("INSERT INTO {} ({})", self.table, self.columns.join(", "))
+    }
 }
 
 const EVENTS: Upsert = Upsert {
-    head: "INSERT INTO ingest_events (product, event_id, release, channel, platform, \
-           install_id, kind, code, received_at, payload, critical)",
+    table: "ingest_events",
+    columns: &[
+        "product",
+        "event_id",
+        "release",
+        "channel",
+        "platform",
+        "install_id",
+        "kind",
+        "code",
+        "received_at",
+        "payload",
+        "critical",
+    ],
     tail: "ON CONFLICT (product, event_id) DO NOTHING",
-    cols: 11,
 };
 const SESSIONS: Upsert = Upsert {
-    head: "INSERT INTO ingest_sessions (product, session_id, release, channel, platform, \
-           install_id, status, updated_at)",
+    table: "ingest_sessions",
+    columns: &[
+        "product",
+        "session_id",
+        "release",
+        "channel",
+        "platform",
+        "install_id",
+        "status",
+        "updated_at",
+    ],
     // A session that has ended stays as it ended: the upsert then changes no row.
     tail: "ON CONFLICT (product, session_id) DO UPDATE SET status = excluded.status, \
            updated_at = excluded.updated_at WHERE ingest_sessions.status = 'ok'",
-    cols: 8,
 };
 const COUNTS: Upsert = Upsert {
-    head: "INSERT INTO session_counts (product, release, channel, platform, status, sessions)",
+    table: "session_counts",
+    columns: &[
+        "product", "release", "channel", "platform", "status", "sessions",
+    ],
     tail: "ON CONFLICT (product, release, channel, platform, status) DO UPDATE SET \
            sessions = session_counts.sessions + excluded.sessions",
-    cols: 6,
 };
 const ERRORS: Upsert = Upsert {
-    head: "INSERT INTO error_counts (product, release, code, hour, events)",
+    table: "error_counts",
+    columns: &["product", "release", "code", "hour", "events"],
     tail: "ON CONFLICT (product, release, code, hour) DO UPDATE SET \
            events = error_counts.events + excluded.events",
-    cols: 5,
 };
 const MEMORY: Upsert = Upsert {
-    head: "INSERT INTO memory_warnings (product, release, channel, platform, install_id, \
-           host_percent, received_at)",
+    table: "memory_warnings",
+    columns: &[
+        "product",
+        "release",
+        "channel",
+        "platform",
+        "install_id",
+        "host_percent",
+        "received_at",
+    ],
     tail: "",
-    cols: 7,
 };
 /// Appended, not upserted: one mark per install and scope a batch saw, at the end of the
 /// table (see `migrations/sqlite/0012_ingest_marks.sql`).
 const MARKS: Upsert = Upsert {
-    head: "INSERT INTO install_marks (product, release, channel, platform, install_id, \
-           seen_at, crashed)",
+    table: "install_marks",
+    columns: &[
+        "product",
+        "release",
+        "channel",
+        "platform",
+        "install_id",
+        "seen_at",
+        "crashed",
+    ],
     tail: "",
-    cols: 7,
 };
 
 /// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `cols` values, numbered from `first`.
@@ -300,33 +387,7 @@ type Rows<'a> = Vec<Vec<V<'a>>>;
 impl<'r> Plan<'r> {
     /// The rows of [`EVENTS`]; `t` is the batch's time.
     fn event_rows(&self, product: &'r str, records: &'r [Record], t: &'r str) -> Rows<'r> {
-        self.events
-            .iter()
-            .filter_map(|&i| match &records[i] {
-                Record::Event {
-                    scope,
-                    event_id,
-                    install_id,
-                    crash,
-                    critical,
-                    code,
-                    payload,
-                } => Some(vec![
-                    V::S(product),
-                    V::S(event_id),
-                    V::S(&scope.release),
-                    V::S(&scope.channel),
-                    V::S(scope.platform_name()),
-                    V::O(install_id.as_deref()),
-                    V::S(if *crash { "crash" } else { "error" }),
-                    V::O(code.as_deref()),
-                    V::S(t),
-                    V::S(payload),
-                    V::O(critical.as_deref()),
-                ]),
-                _ => None,
-            })
-            .collect()
+        event_rows(&self.events, product, records, t)
     }
 
     /// The other tables' rows (all but the sessions' and events'), in the order they are
@@ -337,9 +398,12 @@ impl<'r> Plan<'r> {
         t: &'r str,
         hour: &'r str,
     ) -> [(&'static Upsert, Rows<'r>); 4] {
-        let counts = self
-            .counts
-            .iter()
+        // In key order: upserts of shared rows take their locks in the same order in every
+        // replica's transaction (no deadlock between two batches).
+        let mut counts: Vec<_> = self.counts.iter().collect();
+        counts.sort_unstable();
+        let counts = counts
+            .into_iter()
             .map(|((k, status), n)| {
                 vec![
                     V::S(product),
@@ -351,9 +415,10 @@ impl<'r> Plan<'r> {
                 ]
             })
             .collect();
-        let errors = self
-            .errors
-            .iter()
+        let mut errors: Vec<_> = self.errors.iter().collect();
+        errors.sort_unstable();
+        let errors = errors
+            .into_iter()
             .map(|((release, code), n)| {
                 vec![
                     V::S(product),

@@ -252,8 +252,8 @@ fn execute<'v>(
 fn single_row(table: &Upsert) -> String {
     format!(
         "{} VALUES {} {}",
-        table.head,
-        placeholders(1, table.cols, 1),
+        table.head(),
+        placeholders(1, table.columns.len(), 1),
         table.tail
     )
 }

@@ -424,6 +424,44 @@ async fn postgres_upgrade_keeps_figures() {
     drop_pg(db, &name, admin).await;
 }
 
+/// Replicas upsert the same count rows: each batch must lock them in one order (key order),
+/// or two concurrent batches can deadlock.
+#[test]
+fn shared_rows_in_key_order() {
+    let statuses = [
+        "exited", "abnormal", "crashed", "errored", "exited", "crashed",
+    ];
+    let records: Vec<Record> = statuses
+        .iter()
+        .enumerate()
+        .map(|(i, s)| session(&format!("s{i}"), &format!("i{i}"), s))
+        .chain((0..4).map(|i| {
+            let mut e = event(&format!("e{i}"), "i0");
+            if let Record::Event { code, scope, .. } = &mut e {
+                *code = Some(format!("CODE_{}", 3 - i));
+                scope.release = format!("2.1.{i}");
+            }
+            e
+        }))
+        .collect();
+    let mut plan = super::Plan::fold(&records, Default::default());
+    let all: std::collections::HashSet<String> = (0..4).map(|i| format!("e{i}")).collect();
+    plan.count_events(&records, &all);
+    let [(_, counts), (_, errors), ..] = plan.table_rows("wizard", "t", "h");
+    let status = |r: &Vec<super::V<'_>>| format!("{:?}", r[4]);
+    let got: Vec<String> = counts.iter().map(status).collect();
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got, sorted);
+    let release = |r: &Vec<super::V<'_>>| format!("{:?}", r[1]);
+    let got: Vec<String> = errors.iter().map(release).collect();
+    assert_eq!(got.len(), 4, "{got:?}");
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(got, sorted);
+}
+
 #[test]
 fn numbered_rows() {
     assert_eq!(placeholders(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
