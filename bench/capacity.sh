@@ -21,7 +21,9 @@
 #    (3 replicas ÷ 1) is what running 3 replicas instead of 1 costs on the same CPU.
 #    REPLICA_THREADS=N gives each of the 3 replicas N runtime threads (TOKIO_WORKER_THREADS;
 #    default: one per core each, so 3 replicas run 3× the threads of 1 on 2 cores).
-#    Each run also prints the database's committed transactions (pg_stat_database).
+#    Each run also prints the database's committed and rolled-back transactions
+#    (pg_stat_database) and the CPU that relops, postgres and nginx used during the run, in
+#    cores (user + system, from /proc: where three replicas spend more than one).
 # MIX=checks, envelopes, crashes or nocrashes sends only those requests of the mix (which
 # side the replicas' cost is on); EMBEDDED=0 skips step 1.
 # Needs: wrk, nginx (apt-get install wrk nginx-light). Uses the release build.
@@ -163,6 +165,37 @@ S3_PID=$!
 trap 'stop_all; kill $S3_PID 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$S3_PORT/" && break; sleep 0.1; done
 
+# The CPU time (user, system, in clock ticks) of every process, as JSON: pid -> [name, u, s].
+cpu_by_process() {
+  python3 -c '
+import json, os
+out = {}
+for p in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        s = open(f"/proc/{p}/stat").read()
+    except OSError:
+        continue
+    f = s[s.rindex(")") + 2:].split()
+    out[p] = [s[s.index("(") + 1:s.rindex(")")], int(f[11]), int(f[12])]
+print(json.dumps(out))'
+}
+# What relops, postgres and nginx used between two cpu_by_process files, in cores.
+cpu_used() {
+  python3 - "$1" "$2" "$DUR" <<'PY'
+import json, os, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+hz, dur = os.sysconf("SC_CLK_TCK"), float(sys.argv[3])
+used = {}
+for pid, (name, u, s) in b.items():
+    _, u0, s0 = a.get(pid, (name, 0, 0))
+    cu, cs = used.get(name, (0, 0))
+    used[name] = (cu + u - u0, cs + s - s0)
+print("  CPU used (cores, user + system): " + ", ".join(
+    f"{n} {used.get(n, (0, 0))[0] / hz / dur:.2f} + {used.get(n, (0, 0))[1] / hz / dur:.2f}"
+    for n in ("relops", "postgres", "nginx")))
+PY
+}
+
 replicas_run() { # N -> prints the run's line
   local n=$1 db="relops_capacity_$RANDOM$RANDOM" base=${BENCH_PG_URL%/*}
   psql "$BENCH_PG_URL" -qc "CREATE DATABASE $db" >/dev/null
@@ -228,11 +261,16 @@ CONF
   [ "$check" = 200 ] || { echo "nginx → replicas answered $check:"; cat "$ng/error.log"; exit 1; }
   local r x0 x1
   xacts() { psql "$BENCH_PG_URL" -Atc "SELECT xact_commit FROM pg_stat_database WHERE datname = '$db'"; }
+  rollbacks() { psql "$BENCH_PG_URL" -Atc "SELECT xact_rollback FROM pg_stat_database WHERE datname = '$db'"; }
+  local rb0; rb0=$(rollbacks)
+  cpu_by_process >"$WORK/cpu0"
   x0=$(xacts)
   r=$(run_mix "http://127.0.0.1:$port" "$key")
   x1=$(xacts)
+  cpu_by_process >"$WORK/cpu1"
   echo "$r" >>"$WORK/result-$n"
-  echo "nginx → $n replica(s) on PostgreSQL + S3: $(echo "$r" | awk '{print $1 " req/s of the mix, p99 " $2 " ms, non-2xx " $3}') → $(installs "$r") installs; $(( (x1 - x0) / DUR )) database commits/s"
+  echo "nginx → $n replica(s) on PostgreSQL + S3: $(echo "$r" | awk '{print $1 " req/s of the mix, p99 " $2 " ms, non-2xx " $3}') → $(installs "$r") installs; $(( (x1 - x0) / DUR )) database commits/s, $(( ($(rollbacks) - rb0) / DUR )) rollbacks/s"
+  cpu_used "$WORK/cpu0" "$WORK/cpu1"
   stop_all
   psql "$BENCH_PG_URL" -qc "DROP DATABASE $db WITH (FORCE)" >/dev/null
 }
