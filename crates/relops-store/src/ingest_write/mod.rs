@@ -126,13 +126,14 @@ fn session_rows<'r>(
 }
 
 impl<'r> Plan<'r> {
-    /// Folds `records`, given the sessions that had already ended before the batch.
-    fn fold(records: &'r [Record], mut ended: FastSet<&'r str>) -> Self {
+    /// Folds `records`, given the sessions that had already ended before the batch and
+    /// the batch's events to insert ([`first_events`]).
+    fn fold(records: &'r [Record], mut ended: FastSet<&'r str>, events: Vec<usize>) -> Self {
         let mut p = Plan {
             fresh: vec![false; records.len()],
+            events,
             ..Plan::default()
         };
-        p.events = first_events(records);
         for (i, r) in records.iter().enumerate() {
             match r {
                 Record::Session {
@@ -385,11 +386,6 @@ enum V<'a> {
 type Rows<'a> = Vec<Vec<V<'a>>>;
 
 impl<'r> Plan<'r> {
-    /// The rows of [`EVENTS`]; `t` is the batch's time.
-    fn event_rows(&self, product: &'r str, records: &'r [Record], t: &'r str) -> Rows<'r> {
-        event_rows(&self.events, product, records, t)
-    }
-
     /// The other tables' rows (all but the sessions' and events'), in the order they are
     /// written.
     fn table_rows(

@@ -137,7 +137,8 @@ async fn write(
 ) -> Result<Vec<bool>> {
     let (t, hour) = times(now);
     let (ids, sessions) = session_rows(product, records, &t);
-    let events = super::event_rows(&first_events(records), product, records, &t);
+    let to_insert = first_events(records);
+    let events = super::event_rows(&to_insert, product, records, &t);
     let sessions = json(&SESSIONS, &sessions)?;
     let events = json(&EVENTS, &events)?;
 
@@ -163,7 +164,7 @@ async fn write(
         .into_iter()
         .filter(|sid| !written.contains(*sid))
         .collect();
-    let mut plan = Plan::fold(records, ended);
+    let mut plan = Plan::fold(records, ended, to_insert);
     plan.count_events(records, &inserted);
 
     let mut q = sqlx::query(sqlx::AssertSqlSafe(SECOND.as_str()));

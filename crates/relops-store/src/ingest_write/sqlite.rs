@@ -12,7 +12,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior};
 
 use super::conn::{IngestConnection, lock, sql};
 use super::ended::{EndedSessions, day_of};
-use super::{EVENTS, FastSet, Plan, Upsert, V, placeholders, times};
+use super::{EVENTS, FastSet, Plan, Upsert, V, event_rows, first_events, placeholders, times};
 use crate::ingest::Replay;
 use crate::sql::{DbError, Result};
 use relops_ingest::{Record, Scope};
@@ -189,7 +189,7 @@ fn record_in<'r>(
             before.insert(session_id);
         }
     }
-    let mut plan = Plan::fold(records, before);
+    let mut plan = Plan::fold(records, before, first_events(records));
     if !plan.ended_now.is_empty() {
         let mut q = tx
             .prepare_cached("INSERT INTO ended_sessions (key, day) VALUES ($1, $2)")
@@ -209,7 +209,7 @@ fn record_in<'r>(
     let mut inserted = HashSet::new();
     {
         let mut q = tx.prepare_cached(&single_row(&EVENTS)).map_err(sql)?;
-        let rows = plan.event_rows(product, records, &t);
+        let rows = event_rows(&plan.events, product, records, &t);
         for (&i, row) in plan.events.iter().zip(rows) {
             if q.execute(rusqlite::params_from_iter(row)).map_err(sql)? == 1
                 && let Record::Event { event_id, .. } = &records[i]

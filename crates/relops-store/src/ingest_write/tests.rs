@@ -444,7 +444,7 @@ fn shared_rows_in_key_order() {
             e
         }))
         .collect();
-    let mut plan = super::Plan::fold(&records, Default::default());
+    let mut plan = super::Plan::fold(&records, Default::default(), super::first_events(&records));
     let all: std::collections::HashSet<String> = (0..4).map(|i| format!("e{i}")).collect();
     plan.count_events(&records, &all);
     let [(_, counts), (_, errors), ..] = plan.table_rows("wizard", "t", "h");
