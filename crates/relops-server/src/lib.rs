@@ -134,6 +134,28 @@ where
     Ok(())
 }
 
+/// Connections the kernel completes and queues before the server accepts them (the kernel
+/// caps it at `net.core.somaxconn`, 4096 on current Linux).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with a backlog of [`LISTEN_BACKLOG`]. A load balancer opens many
+/// connections at once when its pool refills, and a fleet reconnects at once after an
+/// outage; with the standard library's backlog of 128 the handshakes beyond it are dropped
+/// and the clients retry only after a second — past nginx's `proxy_connect_timeout 1s`
+/// in `deploy/nginx/relops.conf`, which then answers 504.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As the standard library does on Unix: a restarted server can listen again while
+    // the old one's connections linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// The address a connection came from, as a request extension (what
 /// `routes::ingest::Sender` reads to bound one network's share of a release's installs).
 #[derive(Debug, Clone, Copy)]
@@ -190,6 +212,38 @@ impl MakeRequestId for RequestIds {
 
 #[cfg(test)]
 mod tests {
+    /// A burst of connections the server has not accepted yet is queued by the kernel,
+    /// not dropped: every connect completes at once (a dropped handshake is retried only
+    /// after a second).
+    #[tokio::test]
+    async fn a_burst_of_connections_is_queued_not_dropped() {
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4096);
+        if somaxconn < 600 {
+            eprintln!(
+                "skipped: net.core.somaxconn is {somaxconn}, below the 600 connections this test opens"
+            );
+            return;
+        }
+        let listener = super::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connects = (0..600).map(|_| {
+            tokio::time::timeout(
+                std::time::Duration::from_millis(500),
+                tokio::net::TcpStream::connect(addr),
+            )
+        });
+        let results = futures::future::join_all(connects).await;
+        let failed = results.iter().filter(|r| !matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(
+            failed, 0,
+            "{failed} of 600 connects did not complete in 500 ms"
+        );
+        drop(listener);
+    }
+
     #[test]
     fn request_ids_are_unique_and_ordered() {
         use tower_http::request_id::MakeRequestId;

@@ -91,14 +91,12 @@ pub async fn serve(
         config.tls_key = Some(key);
     }
     let state = AppState::open(config.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}; pick another with --listen",
-                config.listen
-            )
-        })?;
+    let listener = relops_server::listen(config.listen).with_context(|| {
+        format!(
+            "cannot listen on {}; pick another with --listen",
+            config.listen
+        )
+    })?;
     let addr = listener.local_addr()?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(relops_server::tls::load(cert, key)?),
