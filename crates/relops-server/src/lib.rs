@@ -156,6 +156,49 @@ pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpList
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// Open files below which `relops serve` warns at start: every connection is one.
+pub const FEW_OPEN_FILES: u64 = 4096;
+
+/// Raises this process's soft limit of open files to its hard limit; returns the soft
+/// limit now in force (`None` where it is not known). Every connection, blob and database
+/// file is a file descriptor, and services are often started with a soft limit of 1,024
+/// (systemd's default, under a hard limit of 524,288): past it the server cannot accept,
+/// and new connections wait in the backlog until others close. Raising the soft limit up
+/// to the hard one is what the split is for — the administrator's cap is the hard limit.
+#[cfg(target_os = "linux")]
+pub fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // An unlimited hard limit: the kernel allows at most fs.nr_open.
+    let target = limit.maximum.or_else(|| {
+        std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    })?;
+    match limit.current {
+        Some(current) if current < target => {
+            let raised = Rlimit {
+                current: Some(target),
+                maximum: limit.maximum,
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => Some(target),
+                Err(e) => {
+                    tracing::debug!(error = %e, "the open-files limit stays at {current}");
+                    Some(current)
+                }
+            }
+        }
+        current => current,
+    }
+}
+
+/// Elsewhere the limit is left as it is (and not known).
+#[cfg(not(target_os = "linux"))]
+pub fn raise_open_files_limit() -> Option<u64> {
+    None
+}
+
 /// The address a connection came from, as a request extension (what
 /// `routes::ingest::Sender` reads to bound one network's share of a release's installs).
 #[derive(Debug, Clone, Copy)]

@@ -620,3 +620,60 @@ async fn slow_clients_are_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_eq!(s.cli_json(&["health", "2.1.0"])["active_installs"], 0);
 }
+
+/// A service started with a soft limit of open files below its connections (systemd's
+/// default soft limit is 1,024): `relops serve` raises it to the hard limit, so 600
+/// connections held open at once under a soft limit of 256 are all served. Before, the
+/// server could not accept past the limit and the rest waited until others closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_a_low_soft_open_files_limit_are_served() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::time::Duration;
+
+    const CONNECTIONS: usize = 600;
+    let hard = std::process::Command::new("sh")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .unwrap();
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_owned();
+    if hard != "unlimited" && hard.parse::<usize>().unwrap() < 2 * CONNECTIONS {
+        eprintln!("skipped: the hard limit of open files ({hard}) is below what the test needs");
+        return;
+    }
+    let env = TestEnv::new(Backend::SqliteLocal).await;
+    let mut command = std::process::Command::new("sh");
+    command
+        .args([
+            "-c",
+            "ulimit -Sn 256 && exec \"$0\" serve --data-dir \"$1\"",
+        ])
+        .arg(common::BIN)
+        .arg(env.path());
+    let s = common::Server::start_command(command, env.path(), "unused");
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let served = tokio::task::spawn_blocking(move || {
+        let mut open = Vec::new();
+        let mut served = 0;
+        for _ in 0..CONNECTIONS {
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: relops\r\n\r\n")
+                .unwrap();
+            let mut status = String::new();
+            if BufReader::new(&c).read_line(&mut status).is_err() || !status.contains(" 200 ") {
+                // The server is stuck at its limit; the rest would wait as well.
+                break;
+            }
+            served += 1;
+            // Kept open: every connection holds a file descriptor in the server.
+            open.push(c);
+        }
+        served
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        served, CONNECTIONS,
+        "connections answered while all stay open"
+    );
+}

@@ -91,6 +91,13 @@ pub async fn serve(
         config.tls_key = Some(key);
     }
     let state = AppState::open(config.clone()).await?;
+    if let Some(files) = relops_server::raise_open_files_limit()
+        && files < relops_server::FEW_OPEN_FILES
+    {
+        eprintln!(
+            "warning: this process may open only {files} files, and every connection takes one: past that, new connections wait until others close. Raise the hard limit (systemd: LimitNOFILE=65536; a shell: ulimit -Hn) — see docs/server.md"
+        );
+    }
     let listener = relops_server::listen(config.listen).with_context(|| {
         format!(
             "cannot listen on {}; pick another with --listen",

@@ -319,9 +319,15 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &Path, token: &str) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--data-dir"])
-            .arg(data_dir)
+        let mut command = Command::new(BIN);
+        command.args(["serve", "--data-dir"]).arg(data_dir);
+        Self::start_command(command, data_dir, token)
+    }
+
+    /// Starts `command`, which runs `relops serve` on `data_dir` (e.g. in a shell that sets
+    /// a limit first).
+    pub fn start_command(mut command: Command, data_dir: &Path, token: &str) -> Server {
+        let mut child = command
             .env("RELOPS_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
