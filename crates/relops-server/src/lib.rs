@@ -160,36 +160,36 @@ pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpList
 pub const FEW_OPEN_FILES: u64 = 4096;
 
 /// Raises this process's soft limit of open files to its hard limit; returns the soft
-/// limit now in force (`None` where it is not known). Every connection, blob and database
-/// file is a file descriptor, and services are often started with a soft limit of 1,024
-/// (systemd's default, under a hard limit of 524,288): past it the server cannot accept,
-/// and new connections wait in the backlog until others close. Raising the soft limit up
-/// to the hard one is what the split is for — the administrator's cap is the hard limit.
+/// limit now in force (`None` where it is unlimited or not known). Every connection, blob
+/// and database file is a file descriptor, and services are often started with a soft
+/// limit of 1,024 (systemd's default, under a hard limit of 524,288): past it the server
+/// cannot accept, and new connections wait in the backlog until others close. Raising the
+/// soft limit up to the hard one is what the split is for — the administrator's cap is the
+/// hard limit.
 #[cfg(target_os = "linux")]
 pub fn raise_open_files_limit() -> Option<u64> {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
+    let current = limit.current?;
     // An unlimited hard limit: the kernel allows at most fs.nr_open.
     let target = limit.maximum.or_else(|| {
         std::fs::read_to_string("/proc/sys/fs/nr_open")
             .ok()
             .and_then(|s| s.trim().parse().ok())
     })?;
-    match limit.current {
-        Some(current) if current < target => {
-            let raised = Rlimit {
-                current: Some(target),
-                maximum: limit.maximum,
-            };
-            match setrlimit(Resource::Nofile, raised) {
-                Ok(()) => Some(target),
-                Err(e) => {
-                    tracing::debug!(error = %e, "the open-files limit stays at {current}");
-                    Some(current)
-                }
-            }
+    if current >= target {
+        return Some(current);
+    }
+    let raised = Rlimit {
+        current: Some(target),
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => Some(target),
+        Err(e) => {
+            tracing::debug!(error = %e, "the open-files limit stays at {current}");
+            Some(current)
         }
-        current => current,
     }
 }
 
@@ -284,7 +284,6 @@ mod tests {
             failed, 0,
             "{failed} of 600 connects did not complete in 500 ms"
         );
-        drop(listener);
     }
 
     #[test]

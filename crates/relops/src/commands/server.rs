@@ -90,7 +90,7 @@ pub async fn serve(
         config.tls_cert = Some(cert);
         config.tls_key = Some(key);
     }
-    let state = AppState::open(config.clone()).await?;
+    // First: everything the server opens from here on counts against the limit.
     if let Some(files) = relops_server::raise_open_files_limit()
         && files < relops_server::FEW_OPEN_FILES
     {
@@ -98,6 +98,7 @@ pub async fn serve(
             "warning: this process may open only {files} files, and every connection takes one: past that, new connections wait until others close. Raise the hard limit (systemd: LimitNOFILE=65536; a shell: ulimit -Hn) — see docs/server.md"
         );
     }
+    let state = AppState::open(config.clone()).await?;
     let listener = relops_server::listen(config.listen).with_context(|| {
         format!(
             "cannot listen on {}; pick another with --listen",
